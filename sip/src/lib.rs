@@ -17,6 +17,7 @@ pub mod msg;
 pub mod name;
 pub mod parse;
 pub mod text;
+pub mod transport;
 pub mod uri;
 pub mod validate;
 
@@ -27,4 +28,5 @@ pub use msg::{reason_phrase, Header, Headers, Message, Request, Response};
 pub use name::HeaderName;
 pub use parse::{parse_datagram, Malformed, StreamParser};
 pub use text::SipStr;
+pub use transport::{Destination, Transmit, Transport};
 pub use uri::{Host, Params, SipUri, Uri};
