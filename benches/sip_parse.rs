@@ -1,0 +1,2 @@
+//! Placeholder; the real bench compares our parser with rsip.
+fn main() {}
