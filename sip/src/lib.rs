@@ -9,6 +9,7 @@
 //! Panics: none on input from the network; a panic is a bug in an internal invariant.
 #![deny(missing_docs)]
 
+pub mod dialog;
 pub mod error;
 pub mod grammar;
 pub mod header;
@@ -17,7 +18,9 @@ pub mod msg;
 pub mod name;
 pub mod parse;
 pub mod text;
+pub mod transaction;
 pub mod transport;
+pub mod ua;
 pub mod uri;
 pub mod validate;
 

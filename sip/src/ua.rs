@@ -1,0 +1,1285 @@
+//! The user agent core (RFC 3261 §8, §12–§15): calls on top of the transaction layer.
+//!
+//! Sans-IO like the rest of the crate. The driver feeds datagrams and stream frames in
+//! with [`UserAgent::on_datagram`] / [`UserAgent::on_message`], calls commands
+//! ([`UserAgent::invite`], [`UserAgent::answer`], …), and after every input drains
+//! [`UserAgent::poll_transmit`] and [`UserAgent::poll_event`], then sleeps until
+//! [`UserAgent::poll_timeout`] and calls [`UserAgent::handle_timeout`].
+//!
+//! What the UA does by itself: 100 Trying (in the transaction layer), OPTIONS (200 with
+//! Allow/Accept/Supported), CANCEL (200, then 487 for the INVITE), BYE, ACK for 2xx and
+//! its re-sending, retransmission of our 2xx until the ACK (§13.3.1.4), 481 for requests
+//! outside any dialog, 500 for an out-of-order CSeq (§12.2.2), 501/405 for methods we do
+//! not implement, and the 4xx/5xx a malformed request earns.
+
+use crate::dialog::{Dialog, DialogState};
+use crate::header::Via;
+use crate::method::Method;
+use crate::msg::{reason_phrase, Message, Request, Response};
+use crate::name::HeaderName;
+use crate::parse::{parse_datagram, Malformed};
+use crate::text::SipStr;
+use crate::transaction::{
+    branch_from, build_cancel, ClientKey, Incoming, ServerKey, TimerConfig, TransactionLayer, TxEvent, TxKey,
+};
+use crate::transport::{Destination, Transmit, Transport};
+use crate::validate::{check_request, check_response, Policy, Rejection};
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Methods we implement, for Allow (§20.5).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+/// Option tags we support, for Supported.
+pub const SUPPORTED: &str = "replaces, timer";
+/// Body types we accept, for Accept.
+pub const ACCEPT: &str = "application/sdp";
+
+/// UA settings.
+#[derive(Clone, Debug)]
+pub struct UaConfig {
+    /// T1/T2/T4.
+    pub timers: TimerConfig,
+    /// What our requests and responses carry in User-Agent / Server.
+    pub user_agent: String,
+    /// What we accept (schemes, extensions, body types).
+    pub policy: Policy,
+    /// The user part of our Contact.
+    pub contact_user: String,
+    /// The address we advertise (Via sent-by, Contact) for UDP.
+    pub udp_addr: Option<SocketAddr>,
+    /// The address we advertise for TCP.
+    pub tcp_addr: Option<SocketAddr>,
+    /// Seed for tags, branches and Call-IDs (the driver passes randomness).
+    pub seed: u64,
+}
+
+impl Default for UaConfig {
+    fn default() -> Self {
+        UaConfig {
+            timers: TimerConfig::default(),
+            user_agent: concat!("dialtone/", env!("CARGO_PKG_VERSION")).into(),
+            policy: Policy::default(),
+            contact_user: "dialtone".into(),
+            udp_addr: None,
+            tcp_addr: None,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// A handle on one call (one INVITE dialog) of this UA.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct CallRef(pub u64);
+
+impl fmt::Display for CallRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// Why a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// We sent BYE.
+    LocalBye,
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The INVITE was cancelled (by the peer for calls we received, by us for ours).
+    Cancelled,
+    /// The INVITE got (or we sent) a final non-2xx response.
+    Rejected {
+        /// The status.
+        status: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+    /// No final response (Timer B), or no ACK for our 2xx.
+    Timeout,
+    /// The transport failed.
+    TransportError,
+}
+
+impl EndReason {
+    /// The SIP status that best describes the end (200 for a normal hangup).
+    pub fn status(&self) -> u16 {
+        match self {
+            EndReason::LocalBye | EndReason::RemoteBye => 200,
+            EndReason::Cancelled => 487,
+            EndReason::Rejected { status, .. } => *status,
+            EndReason::Timeout => 408,
+            EndReason::TransportError => 503,
+        }
+    }
+}
+
+/// What the UA tells its user.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// A new INVITE arrived; answer with [`UserAgent::ring`], [`UserAgent::answer`] or
+    /// [`UserAgent::reject`].
+    IncomingCall {
+        /// The call.
+        call: CallRef,
+        /// The INVITE (its body is the offer, if any).
+        request: Box<Request>,
+        /// Where it came from.
+        source: Destination,
+    },
+    /// A provisional response (> 100) to our INVITE.
+    Progress {
+        /// The call.
+        call: CallRef,
+        /// The response (183 may carry an SDP answer).
+        response: Box<Response>,
+    },
+    /// Our INVITE got a 2xx; the ACK has been sent.
+    Answered {
+        /// The call.
+        call: CallRef,
+        /// The 2xx (its body is the answer).
+        response: Box<Response>,
+    },
+    /// The ACK for our 2xx arrived.
+    Confirmed {
+        /// The call.
+        call: CallRef,
+        /// The ACK (it may carry the answer when the INVITE had no offer).
+        ack: Box<Request>,
+    },
+    /// An in-dialog request the UA answered itself that the user may care about (INFO,
+    /// re-INVITE, UPDATE).
+    InDialog {
+        /// The call.
+        call: CallRef,
+        /// The request.
+        request: Box<Request>,
+    },
+    /// The call is over; the handle is no longer valid.
+    Terminated {
+        /// The call.
+        call: CallRef,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Errors from UA commands.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UaError {
+    /// No such call (it ended, or never existed).
+    #[error("no such call")]
+    NoSuchCall,
+    /// The command does not fit the call's state.
+    #[error("call is in the wrong state for this")]
+    WrongState,
+    /// A URI or header value given to the command is malformed.
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// No local address for the transport.
+    #[error("no local address for {0}")]
+    NoTransport(Transport),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Uac,
+    Uas,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// UAC: INVITE sent, nothing back but maybe 100. UAS: INVITE received.
+    Calling,
+    /// A provisional > 100 seen or sent.
+    Early,
+    /// UAS: 2xx sent, waiting for the ACK.
+    Answered,
+    /// Media may flow.
+    Confirmed,
+    /// BYE sent, waiting for its response.
+    Terminating,
+}
+
+struct Call {
+    role: Role,
+    state: State,
+    /// UAC: our INVITE (for CANCEL and ACK). UAS: the received INVITE.
+    invite: Request,
+    invite_seq: u32,
+    server_key: Option<ServerKey>,
+    /// The peer we exchanged the INVITE with (for UAS: where responses go).
+    peer: Destination,
+    dialog: Option<Dialog>,
+    local_tag: String,
+    /// UAC: a provisional arrived, so CANCEL may be sent (§9.1).
+    got_provisional: bool,
+    /// UAC: hang up wanted before CANCEL was allowed, or while the 2xx is coming.
+    hangup_pending: bool,
+    /// UAS: our 2xx, for retransmission until the ACK.
+    ok: Option<Bytes>,
+    ok_interval: Duration,
+    ok_give_up: Instant,
+    /// The last session description we sent (answers re-INVITE/UPDATE refreshes).
+    local_sdp: Option<Bytes>,
+    timer_gen: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Invite,
+    Bye,
+    Other,
+}
+
+/// The user agent core.
+pub struct UserAgent {
+    cfg: UaConfig,
+    tx: TransactionLayer,
+    calls: HashMap<CallRef, Call>,
+    by_dialog: HashMap<(SipStr, SipStr), CallRef>,
+    by_server: HashMap<ServerKey, CallRef>,
+    by_client: HashMap<ClientKey, (CallRef, Purpose)>,
+    /// ACKs for 2xx we sent, by INVITE transaction, for re-ACKing retransmitted 2xx.
+    acks: HashMap<ClientKey, (Destination, Bytes)>,
+    timers: BinaryHeap<Reverse<(Instant, CallRef, u32)>>,
+    events: VecDeque<UaEvent>,
+    counter: u64,
+    next_call: u64,
+    /// Messages dropped as malformed (counted for metrics).
+    pub dropped: u64,
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Builds a response to `req` per §8.2.6: Via, From, To (with `to_tag` added when the
+/// request's To has none), Call-ID and CSeq copied.
+pub fn make_response(req: &Request, status: u16, reason: &str, to_tag: Option<&str>) -> Response {
+    let mut r = Response::new(status, SipStr::from(reason));
+    let h = &mut r.headers;
+    for v in req.headers.get_all(&HeaderName::Via) {
+        h.push(HeaderName::Via, v.clone());
+    }
+    if let Some(f) = req.headers.get(&HeaderName::From) {
+        h.push(HeaderName::From, f.clone());
+    }
+    if let Some(t) = req.headers.get(&HeaderName::To) {
+        let has_tag = req.headers.to().map(|t| t.tag().is_some()).unwrap_or(true);
+        match to_tag {
+            Some(tag) if !has_tag && status > 100 => h.push(HeaderName::To, SipStr::from(format!("{t};tag={tag}"))),
+            _ => h.push(HeaderName::To, t.clone()),
+        }
+    }
+    if let Some(c) = req.headers.get(&HeaderName::CallId) {
+        h.push(HeaderName::CallId, c.clone());
+    }
+    if let Some(c) = req.headers.get(&HeaderName::CSeq) {
+        h.push(HeaderName::CSeq, c.clone());
+    }
+    r
+}
+
+/// Stamps `received` and fills `rport` on the top Via (§18.2.1, RFC 3581 §4).
+fn stamp_via(req: &mut Request, src: &Destination) {
+    let Some(idx) = req.headers.0.iter().position(|h| h.name == HeaderName::Via) else { return };
+    let value = req.headers.0[idx].value.clone();
+    let first_end = crate::grammar::split_top(&value, b',').next().map(|f| f.len()).unwrap_or(value.len());
+    let first = crate::grammar::trim(&value[..first_end.min(value.len())]);
+    let Ok(via) = Via::parse(first) else { return };
+    let ip = src.addr.ip();
+    let needs_received = via.host.ip() != Some(ip);
+    let wants_rport = matches!(via.rport(), Some(None));
+    if !needs_received && !wants_rport {
+        return;
+    }
+    let mut stamped = String::with_capacity(value.len() + 40);
+    // Rebuild the first via-parm: drop an empty rport, then append ours.
+    let mut parts = first.splitn(2, ';');
+    stamped.push_str(parts.next().unwrap_or(""));
+    if let Some(params) = parts.next() {
+        for p in params.split(';') {
+            let name = p.split('=').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("received") || (wants_rport && name.eq_ignore_ascii_case("rport")) {
+                continue;
+            }
+            stamped.push(';');
+            stamped.push_str(p);
+        }
+    }
+    if needs_received || wants_rport {
+        stamped.push_str(&format!(";received={ip}"));
+    }
+    if wants_rport {
+        stamped.push_str(&format!(";rport={}", src.addr.port()));
+    }
+    let rest = value.get(first_end..).unwrap_or("");
+    stamped.push_str(rest);
+    req.headers.0[idx].value = SipStr::from(stamped);
+}
+
+/// Where responses to a request go (§18.2.2 with RFC 3581): over a stream, back on the
+/// connection; over UDP, to the source address, at the rport or sent-by port.
+fn response_destination(req: &Request, src: &Destination) -> Destination {
+    if src.transport.is_reliable() {
+        return *src;
+    }
+    let port = match req.headers.top_via() {
+        Ok(v) if v.rport().is_some() => src.addr.port(),
+        Ok(v) => v.port.unwrap_or(5060),
+        Err(_) => src.addr.port(),
+    };
+    Destination { transport: src.transport, addr: SocketAddr::new(src.addr.ip(), port) }
+}
+
+impl UserAgent {
+    /// A UA with the given settings.
+    pub fn new(cfg: UaConfig) -> UserAgent {
+        UserAgent {
+            tx: TransactionLayer::new(cfg.timers),
+            cfg,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_server: HashMap::new(),
+            by_client: HashMap::new(),
+            acks: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            counter: 0,
+            next_call: 1,
+            dropped: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UaConfig {
+        &self.cfg
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    fn random(&mut self) -> u64 {
+        self.counter += 1;
+        splitmix(self.cfg.seed ^ self.counter.wrapping_mul(0x2545_f491_4f6c_dd1d))
+    }
+
+    fn new_tag(&mut self) -> String {
+        format!("{:x}", self.random() & 0xffff_ffff_ffff)
+    }
+
+    fn new_branch(&mut self) -> String {
+        self.counter += 1;
+        branch_from(self.cfg.seed, self.counter)
+    }
+
+    fn local_addr(&self, t: Transport) -> Result<SocketAddr, UaError> {
+        match t {
+            Transport::Udp => self.cfg.udp_addr,
+            Transport::Tcp => self.cfg.tcp_addr,
+        }
+        .ok_or(UaError::NoTransport(t))
+    }
+
+    fn contact(&self, t: Transport) -> String {
+        let addr = self.local_addr(t).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let host = match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        match t {
+            Transport::Udp => format!("<sip:{}@{}:{}>", self.cfg.contact_user, host, addr.port()),
+            _ => format!("<sip:{}@{}:{};transport={}>", self.cfg.contact_user, host, addr.port(), t.as_str().to_lowercase()),
+        }
+    }
+
+    fn via(&mut self, t: Transport) -> String {
+        let addr = self.local_addr(t).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let branch = self.new_branch();
+        format!("SIP/2.0/{} {};branch={};rport", t.as_str(), addr, branch)
+    }
+
+    // ---- input -------------------------------------------------------------------
+
+    /// A datagram (or one framed stream message, as bytes) arrived from `src`.
+    pub fn on_datagram(&mut self, data: Bytes, src: Destination, now: Instant) {
+        match parse_datagram(data) {
+            Ok(m) => self.on_message(m, src, now),
+            Err(bad) => self.on_malformed(bad, src),
+        }
+    }
+
+    /// A message that failed to parse: a request gets its 4xx/5xx statelessly (when it
+    /// has a Via to answer), anything else is dropped.
+    pub fn on_malformed(&mut self, bad: Malformed, src: Destination) {
+        match bad.request {
+            Some(req) if req.method != Method::Ack => {
+                let (status, reason) = bad.error.status();
+                self.reject_stateless(&req, &src, Rejection { status, reason, headers: Vec::new() });
+            }
+            _ => self.dropped += 1,
+        }
+    }
+
+    /// A parsed message arrived from `src`.
+    pub fn on_message(&mut self, msg: Message, src: Destination, now: Instant) {
+        match msg {
+            Message::Request(mut req) => {
+                if let Err(rej) = check_request(&req, &self.cfg.policy) {
+                    if req.method == Method::Ack {
+                        self.dropped += 1;
+                    } else {
+                        self.reject_stateless(&req, &src, rej);
+                    }
+                    return;
+                }
+                stamp_via(&mut req, &src);
+                let dest = response_destination(&req, &src);
+                match self.tx.on_request(req, dest, now) {
+                    Incoming::New { key, request } => self.on_new_request(key, request, src, now),
+                    Incoming::Retransmission => {}
+                    Incoming::Ack { request } => self.on_ack(request, now),
+                    Incoming::Cancel { key, invite, request } => self.on_cancel(key, invite, request, now),
+                }
+            }
+            Message::Response(resp) => {
+                if check_response(&resp).is_err() {
+                    self.dropped += 1;
+                    return;
+                }
+                if let Some(stray) = self.tx.on_response(resp, now) {
+                    self.on_stray_response(stray);
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    fn reject_stateless(&mut self, req: &Request, src: &Destination, rej: Rejection) {
+        if req.headers.top_via().is_err() {
+            self.dropped += 1;
+            return;
+        }
+        let tag = self.new_tag();
+        let mut resp = make_response(req, rej.status, rej.reason, Some(&tag));
+        for (n, v) in rej.headers {
+            resp.headers.push(n, v);
+        }
+        let dest = response_destination(req, src);
+        self.tx.send_stateless(dest, Message::Response(resp).to_bytes());
+    }
+
+    fn respond(&mut self, key: &ServerKey, resp: Response, now: Instant) {
+        // A response on a finished transaction only happens in races we tolerate.
+        let _ = self.tx.respond(key, resp, now);
+    }
+
+    fn simple_response(&mut self, key: &ServerKey, req: &Request, status: u16, now: Instant) {
+        let tag = self.new_tag();
+        let mut resp = make_response(req, status, reason_phrase(status), Some(&tag));
+        if matches!(status, 405 | 501) || req.method == Method::Options {
+            resp.headers.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+        }
+        self.respond(key, resp, now);
+    }
+
+    fn on_new_request(&mut self, key: ServerKey, req: Request, src: Destination, now: Instant) {
+        let to_tag = req.headers.to().ok().and_then(|t| t.tag().map(SipStr::from));
+        if let Some(tag) = to_tag {
+            return self.on_in_dialog(key, req, tag, now);
+        }
+        match req.method {
+            Method::Invite => self.on_invite(key, req, src, now),
+            Method::Options => {
+                let tag = self.new_tag();
+                let mut resp = make_response(&req, 200, "OK", Some(&tag));
+                resp.headers.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+                resp.headers.push(HeaderName::Accept, SipStr::from_static(ACCEPT));
+                resp.headers.push(HeaderName::AcceptEncoding, SipStr::from_static("identity"));
+                resp.headers.push(HeaderName::AcceptLanguage, SipStr::from_static("en"));
+                resp.headers.push(HeaderName::Supported, SipStr::from_static(SUPPORTED));
+                resp.headers.push(HeaderName::Server, SipStr::from(self.cfg.user_agent.as_str()));
+                self.respond(&key, resp, now);
+            }
+            Method::Bye | Method::Info | Method::Update | Method::Prack | Method::Notify => {
+                self.simple_response(&key, &req, 481, now)
+            }
+            Method::Other(_) => self.simple_response(&key, &req, 501, now),
+            _ => self.simple_response(&key, &req, 405, now),
+        }
+    }
+
+    fn on_invite(&mut self, key: ServerKey, req: Request, src: Destination, now: Instant) {
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let local_tag = self.new_tag();
+        let Some(dialog) = Dialog::new_uas(&req, &local_tag) else {
+            return self.simple_response(&key, &req, 400, now);
+        };
+        let invite_seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        self.by_dialog.insert((dialog.id.call_id.clone(), SipStr::from(local_tag.as_str())), call);
+        self.by_server.insert(key.clone(), call);
+        let peer = response_destination(&req, &src);
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uas,
+                state: State::Calling,
+                invite: req.clone(),
+                invite_seq,
+                server_key: Some(key),
+                peer,
+                dialog: Some(dialog),
+                local_tag,
+                got_provisional: false,
+                hangup_pending: false,
+                ok: None,
+                ok_interval: self.cfg.timers.t1,
+                ok_give_up: now,
+                local_sdp: None,
+                timer_gen: 0,
+            },
+        );
+        self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
+    }
+
+    fn on_in_dialog(&mut self, key: ServerKey, req: Request, tag: SipStr, now: Instant) {
+        let Ok(call_id) = req.headers.call_id().cloned() else { return };
+        let Some(&call) = self.by_dialog.get(&(call_id, tag)) else {
+            return self.simple_response(&key, &req, 481, now);
+        };
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return self.simple_response(&key, &req, 481, now);
+        };
+        let in_order = c.dialog.as_mut().is_some_and(|d| d.accept_remote_seq(seq, &req.method));
+        if !in_order {
+            let mut resp = make_response(&req, 500, "Out of Order CSeq", None);
+            resp.headers.push(HeaderName::RetryAfter, SipStr::from_static("1"));
+            return self.respond(&key, resp, now);
+        }
+        match req.method {
+            Method::Bye => {
+                let resp = make_response(&req, 200, "OK", None);
+                self.respond(&key, resp, now);
+                self.end_call(call, EndReason::RemoteBye);
+            }
+            Method::Invite | Method::Update => {
+                // Target refresh (§12.2.2); the session is refreshed with what we sent.
+                let Some(c) = self.calls.get_mut(&call) else { return };
+                if let Some(d) = c.dialog.as_mut() {
+                    d.refresh_target(&req.headers);
+                }
+                let sdp = c.local_sdp.clone();
+                let transport = c.peer.transport;
+                let mut resp = make_response(&req, 200, "OK", None);
+                resp.headers.push(HeaderName::Contact, SipStr::from(self.contact(transport)));
+                if let Some(sdp) = sdp.filter(|_| !req.body.is_empty() || req.method == Method::Invite) {
+                    resp.headers.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+                    resp.body = sdp;
+                }
+                self.respond(&key, resp, now);
+                self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
+            }
+            Method::Info | Method::Options | Method::Notify => {
+                let resp = make_response(&req, 200, "OK", None);
+                self.respond(&key, resp, now);
+                self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
+            }
+            Method::Other(_) => self.simple_response(&key, &req, 501, now),
+            _ => self.simple_response(&key, &req, 405, now),
+        }
+    }
+
+    fn on_ack(&mut self, ack: Request, now: Instant) {
+        let (Ok(call_id), Ok(to)) = (ack.headers.call_id(), ack.headers.to()) else { return };
+        let Some(tag) = to.tag() else { return };
+        let key = (call_id.clone(), SipStr::from(tag));
+        let Some(&call) = self.by_dialog.get(&key) else { return };
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let seq = ack.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        if c.role == Role::Uas && c.state == State::Answered && seq == c.invite_seq {
+            c.state = State::Confirmed;
+            c.ok = None;
+            c.timer_gen += 1;
+            if let Some(d) = c.dialog.as_mut() {
+                d.state = DialogState::Confirmed;
+            }
+            if c.hangup_pending {
+                let _ = self.send_bye(call, now);
+                return;
+            }
+            self.events.push_back(UaEvent::Confirmed { call, ack: Box::new(ack) });
+        }
+    }
+
+    fn on_cancel(&mut self, key: ServerKey, invite: Option<ServerKey>, req: Request, now: Instant) {
+        let call = invite.as_ref().and_then(|k| self.by_server.get(k).copied());
+        let pending = call.and_then(|c| self.calls.get(&c)).is_some_and(|c| matches!(c.state, State::Calling | State::Early));
+        match (call, pending) {
+            (Some(call), true) => {
+                let ok = make_response(&req, 200, "OK", None);
+                self.respond(&key, ok, now);
+                let _ = self.reject(call, 487, now);
+                // reject() reported Rejected; report the cancel instead.
+                if let Some(UaEvent::Terminated { reason, .. }) = self.events.back_mut() {
+                    *reason = EndReason::Cancelled;
+                }
+            }
+            _ => self.simple_response(&key, &req, 481, now),
+        }
+    }
+
+    fn on_stray_response(&mut self, resp: Response) {
+        // A 2xx retransmitted after the INVITE transaction ended: re-ACK if we know it.
+        let Ok(branch) = resp.headers.top_via().map(|v| v.branch().unwrap_or("").to_string()) else { return };
+        if let Some((dest, ack)) = self.acks.iter().find(|(k, _)| k.branch() == branch).map(|(_, v)| v.clone()) {
+            self.tx.send_stateless(dest, ack);
+        }
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(ev) = self.tx.poll_event() {
+            match ev {
+                TxEvent::Response { key, response } => self.on_client_response(key, response, now),
+                TxEvent::ClientTimeout { ref key } | TxEvent::ClientTransportError { ref key } => {
+                    let timeout = matches!(ev, TxEvent::ClientTimeout { .. });
+                    if let Some((call, purpose)) = self.by_client.remove(key) {
+                        let reason = match purpose {
+                            Purpose::Bye => EndReason::LocalBye,
+                            _ if self.calls.get(&call).is_some_and(|c| c.hangup_pending) => EndReason::Cancelled,
+                            _ if timeout => EndReason::Timeout,
+                            _ => EndReason::TransportError,
+                        };
+                        if purpose != Purpose::Other {
+                            self.end_call(call, reason);
+                        }
+                    }
+                }
+                TxEvent::ServerTimeout { .. } | TxEvent::ServerTransportError { .. } => {}
+                TxEvent::Terminated(TxKey::Client(key)) => {
+                    self.by_client.remove(&key);
+                    self.acks.remove(&key);
+                }
+                TxEvent::Terminated(TxKey::Server(key)) => {
+                    self.by_server.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn on_client_response(&mut self, key: ClientKey, resp: Response, now: Instant) {
+        let Some(&(call, purpose)) = self.by_client.get(&key) else {
+            // A 2xx retransmission for a call already gone: re-ACK.
+            if resp.status >= 200 && resp.status < 300 {
+                if let Some((dest, ack)) = self.acks.get(&key).cloned() {
+                    self.tx.send_stateless(dest, ack);
+                }
+            }
+            return;
+        };
+        match purpose {
+            Purpose::Invite => self.on_invite_response(call, key, resp, now),
+            Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
+            _ => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            if (200..300).contains(&resp.status) {
+                if let Some((dest, ack)) = self.acks.get(&key).cloned() {
+                    self.tx.send_stateless(dest, ack);
+                }
+            }
+            return;
+        };
+        let status = resp.status;
+        if status < 200 {
+            c.got_provisional = true;
+            let has_tag = resp.headers.to().is_ok_and(|t| t.tag().is_some());
+            if has_tag && c.dialog.is_none() {
+                c.dialog = Dialog::new_uac(&c.invite, &resp);
+            }
+            if c.hangup_pending {
+                self.send_cancel(call, now);
+                return;
+            }
+            if status > 100 {
+                c.state = State::Early;
+                self.events.push_back(UaEvent::Progress { call, response: Box::new(resp) });
+            }
+            return;
+        }
+        if status >= 300 {
+            let reason = if status == 487 && c.hangup_pending {
+                EndReason::Cancelled
+            } else {
+                EndReason::Rejected { status, reason: resp.reason.to_string() }
+            };
+            return self.end_call(call, reason);
+        }
+        // 2xx: confirm the dialog and ACK (§13.2.2.4). A retransmission is re-ACKed.
+        if let Some((dest, ack)) = self.acks.get(&key).cloned() {
+            self.tx.send_stateless(dest, ack);
+            return;
+        }
+        let first = c.dialog.as_ref().is_none_or(|d| d.state == DialogState::Early);
+        let mut dialog = match Dialog::new_uac(&c.invite, &resp) {
+            Some(d) => d,
+            None => return,
+        };
+        if let Some(old) = c.dialog.as_ref() {
+            dialog.local_seq = dialog.local_seq.max(old.local_seq);
+        }
+        let mut ack = dialog.request_with_seq(Method::Ack, c.invite_seq);
+        let transport = c.peer.transport;
+        let dest = next_hop(&dialog, &c.peer);
+        dialog.state = DialogState::Confirmed;
+        c.dialog = Some(dialog.clone());
+        c.state = State::Confirmed;
+        let pending = c.hangup_pending;
+        let via = self.via(transport);
+        ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let bytes = Message::Request(ack).to_bytes();
+        self.tx.send_stateless(dest, bytes.clone());
+        self.acks.insert(key, (dest, bytes));
+        self.by_dialog.insert((dialog.id.call_id.clone(), dialog.id.local_tag.clone()), call);
+        if pending {
+            let _ = self.send_bye(call, now);
+            return;
+        }
+        if first {
+            self.events.push_back(UaEvent::Answered { call, response: Box::new(resp) });
+        }
+    }
+
+    fn end_call(&mut self, call: CallRef, reason: EndReason) {
+        if let Some(c) = self.calls.remove(&call) {
+            if let Some(d) = c.dialog {
+                self.by_dialog.remove(&(d.id.call_id.clone(), d.id.local_tag.clone()));
+            }
+            self.events.push_back(UaEvent::Terminated { call, reason });
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------
+
+    /// Places a call: an INVITE to `request_uri` sent to `dest`. `from` and `to` are
+    /// name-addr or addr-spec values; `body` an SDP offer.
+    pub fn invite(
+        &mut self,
+        request_uri: &str,
+        from: &str,
+        to: &str,
+        dest: Destination,
+        body: Option<Bytes>,
+        extra: Vec<(HeaderName, String)>,
+        now: Instant,
+    ) -> Result<CallRef, UaError> {
+        crate::uri::Uri::parse(request_uri).map_err(|_| UaError::Invalid("request URI"))?;
+        crate::header::NameAddr::parse(from, "From").map_err(|_| UaError::Invalid("From"))?;
+        crate::header::NameAddr::parse(to, "To").map_err(|_| UaError::Invalid("To"))?;
+        self.local_addr(dest.transport)?;
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let tag = self.new_tag();
+        let host = self.local_addr(dest.transport)?.ip();
+        let call_id = format!("{:016x}@{}", self.random(), host);
+        let mut req = Request::new(Method::Invite, SipStr::from(request_uri));
+        let via = self.via(dest.transport);
+        let h = &mut req.headers;
+        h.push(HeaderName::Via, via);
+        h.push(HeaderName::MaxForwards, "70");
+        h.push(HeaderName::From, SipStr::from(format!("{from};tag={tag}")));
+        h.push(HeaderName::To, to);
+        h.push(HeaderName::CallId, SipStr::from(call_id));
+        h.push(HeaderName::CSeq, "1 INVITE");
+        h.push(HeaderName::Contact, SipStr::from(self.contact(dest.transport)));
+        h.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED));
+        h.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
+        for (n, v) in extra {
+            h.push(n, v);
+        }
+        if let Some(b) = &body {
+            h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+            req.body = b.clone();
+        }
+        let key = self.tx.send_request(req.clone(), dest, now);
+        self.by_client.insert(key, (call, Purpose::Invite));
+        self.calls.insert(
+            call,
+            Call {
+                role: Role::Uac,
+                state: State::Calling,
+                invite: req,
+                invite_seq: 1,
+                server_key: None,
+                peer: dest,
+                dialog: None,
+                local_tag: tag,
+                got_provisional: false,
+                hangup_pending: false,
+                ok: None,
+                ok_interval: self.cfg.timers.t1,
+                ok_give_up: now,
+                local_sdp: body,
+                timer_gen: 0,
+            },
+        );
+        Ok(call)
+    }
+
+    fn uas_call(&mut self, call: CallRef) -> Result<&mut Call, UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        if c.role != Role::Uas || !matches!(c.state, State::Calling | State::Early) {
+            return Err(UaError::WrongState);
+        }
+        Ok(c)
+    }
+
+    /// Sends a provisional response (180 Ringing, or 183 with an early SDP answer).
+    pub fn ring(&mut self, call: CallRef, status: u16, sdp: Option<Bytes>, now: Instant) -> Result<(), UaError> {
+        if !(101..200).contains(&status) {
+            return Err(UaError::Invalid("provisional status"));
+        }
+        let contact = {
+            let c = self.uas_call(call)?;
+            c.peer.transport
+        };
+        let contact = self.contact(contact);
+        let c = self.uas_call(call)?;
+        let mut resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
+        copy_record_route(&c.invite, &mut resp);
+        resp.headers.push(HeaderName::Contact, SipStr::from(contact));
+        if let Some(sdp) = sdp {
+            resp.headers.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+            resp.body = sdp;
+        }
+        c.state = State::Early;
+        let key = c.server_key.clone().ok_or(UaError::WrongState)?;
+        self.respond(&key, resp, now);
+        Ok(())
+    }
+
+    /// Answers with 200 OK and an SDP answer; retransmitted until the ACK (§13.3.1.4).
+    pub fn answer(&mut self, call: CallRef, sdp: Bytes, now: Instant) -> Result<(), UaError> {
+        let transport = self.uas_call(call)?.peer.transport;
+        let contact = self.contact(transport);
+        let (allow, supported, ua) = (ALLOW, SUPPORTED, self.cfg.user_agent.clone());
+        let t1 = self.cfg.timers.t1;
+        let c = self.uas_call(call)?;
+        let mut resp = make_response(&c.invite, 200, "OK", Some(&c.local_tag));
+        copy_record_route(&c.invite, &mut resp);
+        let h = &mut resp.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::Allow, SipStr::from_static(allow));
+        h.push(HeaderName::Supported, SipStr::from_static(supported));
+        h.push(HeaderName::Server, SipStr::from(ua));
+        h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+        resp.body = sdp.clone();
+        c.local_sdp = Some(sdp);
+        c.state = State::Answered;
+        let bytes = Message::Response(resp.clone()).to_bytes();
+        c.ok = Some(bytes);
+        c.ok_interval = t1;
+        c.ok_give_up = now + t1 * 64;
+        c.timer_gen += 1;
+        let gen = c.timer_gen;
+        let reliable = c.peer.transport.is_reliable();
+        let key = c.server_key.clone().ok_or(UaError::WrongState)?;
+        self.respond(&key, resp, now);
+        let first = if reliable { now + t1 * 64 } else { now + t1 };
+        self.timers.push(Reverse((first, call, gen)));
+        Ok(())
+    }
+
+    /// Refuses an incoming call with a final status (4xx–6xx).
+    pub fn reject(&mut self, call: CallRef, status: u16, now: Instant) -> Result<(), UaError> {
+        if !(300..700).contains(&status) {
+            return Err(UaError::Invalid("final status"));
+        }
+        let c = self.uas_call(call)?;
+        let resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
+        let key = c.server_key.clone().ok_or(UaError::WrongState)?;
+        self.respond(&key, resp, now);
+        self.end_call(call, EndReason::Rejected { status, reason: reason_phrase(status).into() });
+        Ok(())
+    }
+
+    /// Ends a call however it stands: BYE when confirmed, CANCEL while our INVITE is
+    /// pending, 480 for an incoming call not yet answered.
+    pub fn hangup(&mut self, call: CallRef, now: Instant) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        match (c.role, c.state) {
+            (_, State::Terminating) => Ok(()),
+            (_, State::Confirmed) => self.send_bye(call, now),
+            (Role::Uas, State::Answered) => {
+                // Wait for the ACK, then BYE (§15); if it never comes, the ACK timer ends it.
+                c.hangup_pending = true;
+                Ok(())
+            }
+            (Role::Uas, _) => self.reject(call, 480, now),
+            (Role::Uac, _) => {
+                c.hangup_pending = true;
+                if c.got_provisional {
+                    self.send_cancel(call, now);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn send_cancel(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.state == State::Terminating {
+            return;
+        }
+        c.state = State::Terminating;
+        let cancel = build_cancel(&c.invite);
+        let dest = c.peer;
+        let key = self.tx.send_request(cancel, dest, now);
+        self.by_client.insert(key, (call, Purpose::Other));
+    }
+
+    fn send_bye(&mut self, call: CallRef, now: Instant) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        let d = c.dialog.as_mut().ok_or(UaError::WrongState)?;
+        let mut bye = d.make_request(Method::Bye);
+        let dest = next_hop(d, &c.peer);
+        c.state = State::Terminating;
+        c.timer_gen += 1;
+        let via = self.via(dest.transport);
+        bye.headers.push_front(HeaderName::Via, SipStr::from(via));
+        bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
+        let key = self.tx.send_request(bye, dest, now);
+        self.by_client.insert(key, (call, Purpose::Bye));
+        Ok(())
+    }
+
+    // ---- time and output -------------------------------------------------------------
+
+    /// Advances timers to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        while let Some(Reverse((at, call, gen))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let t2 = self.cfg.timers.t2;
+            let Some(c) = self.calls.get_mut(&call) else { continue };
+            if c.timer_gen != gen || c.state != State::Answered {
+                continue;
+            }
+            if now >= c.ok_give_up {
+                // No ACK for our 2xx: end the call with a BYE (§13.3.1.4).
+                c.state = State::Confirmed;
+                let _ = self.send_bye(call, now);
+                self.end_call(call, EndReason::Timeout);
+                continue;
+            }
+            if let Some(ok) = c.ok.clone() {
+                self.tx.send_stateless(c.peer, ok);
+            }
+            c.ok_interval = (c.ok_interval * 2).min(t2);
+            let next = (now + c.ok_interval).min(c.ok_give_up);
+            self.timers.push(Reverse((next, call, gen)));
+        }
+        self.pump(now);
+    }
+
+    /// The next datagram or stream message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.poll_transmit()
+    }
+
+    /// The next event for the user.
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`UserAgent::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ours = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (ours, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A transport failure towards `dest` (a TCP connect or write failed).
+    pub fn transport_error(&mut self, dest: &Destination, now: Instant) {
+        self.tx.transport_error(dest, now);
+        self.pump(now);
+    }
+}
+
+fn copy_record_route(req: &Request, resp: &mut Response) {
+    for rr in req.headers.get_all(&HeaderName::RecordRoute) {
+        resp.headers.push(HeaderName::RecordRoute, rr.clone());
+    }
+}
+
+/// Where an in-dialog request goes: the next hop if it is an IP literal, else back to
+/// the peer we already talk to.
+fn next_hop(d: &Dialog, peer: &Destination) -> Destination {
+    match d.next_hop() {
+        Some((ip, port, transport)) => Destination {
+            transport: transport.unwrap_or(peer.transport),
+            addr: SocketAddr::new(ip, port.unwrap_or(5060)),
+        },
+        None => *peer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UAS: &str = "127.0.0.1:5060";
+    const UAC: &str = "127.0.0.1:5070";
+
+    fn ua(addr: &str, seed: u64) -> UserAgent {
+        let a: SocketAddr = addr.parse().unwrap();
+        UserAgent::new(UaConfig { udp_addr: Some(a), tcp_addr: Some(a), seed, ..UaConfig::default() })
+    }
+
+    fn dest(addr: &str) -> Destination {
+        Destination { transport: Transport::Udp, addr: addr.parse().unwrap() }
+    }
+
+    fn parse(b: &Bytes) -> Message {
+        parse_datagram(b.clone()).unwrap()
+    }
+
+    fn drain(ua: &mut UserAgent) -> Vec<Transmit> {
+        std::iter::from_fn(|| ua.poll_transmit()).collect()
+    }
+
+    fn events(ua: &mut UserAgent) -> Vec<UaEvent> {
+        std::iter::from_fn(|| ua.poll_event()).collect()
+    }
+
+    fn status_of(t: &Transmit) -> Option<u16> {
+        match parse(&t.data) {
+            Message::Response(r) => Some(r.status),
+            Message::Request(_) => None,
+        }
+    }
+
+    /// Delivers everything each side sends to the other until both are quiet.
+    fn exchange(a: &mut UserAgent, a_addr: &str, b: &mut UserAgent, b_addr: &str, now: Instant) -> (Vec<UaEvent>, Vec<UaEvent>) {
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            let ta = drain(a);
+            let tb = drain(b);
+            if ta.is_empty() && tb.is_empty() {
+                break;
+            }
+            for t in ta {
+                b.on_datagram(t.data, dest(a_addr), now);
+            }
+            for t in tb {
+                a.on_datagram(t.data, dest(b_addr), now);
+            }
+            ea.extend(events(a));
+            eb.extend(events(b));
+        }
+        (ea, eb)
+    }
+
+    fn sdp() -> Bytes {
+        Bytes::from_static(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    }
+
+    #[test]
+    fn two_uas_place_answer_and_hang_up() {
+        let now = Instant::now();
+        let (mut caller, mut callee) = (ua(UAC, 1), ua(UAS, 2));
+        let call = caller.invite("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        let (_, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        let Some(UaEvent::IncomingCall { call: inbound, request, .. }) = eb.into_iter().next() else { panic!("no incoming call") };
+        assert_eq!(&request.body[..], &sdp()[..]);
+        callee.ring(inbound, 180, None, now).unwrap();
+        callee.answer(inbound, sdp(), now).unwrap();
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        assert!(matches!(ea[0], UaEvent::Progress { ref response, .. } if response.status == 180));
+        assert!(matches!(ea[1], UaEvent::Answered { call: c, .. } if c == call));
+        assert!(matches!(eb[0], UaEvent::Confirmed { call: c, .. } if c == inbound));
+        caller.hangup(call, now).unwrap();
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        assert!(matches!(ea.last(), Some(UaEvent::Terminated { reason: EndReason::LocalBye, .. })), "{ea:?}");
+        assert!(matches!(eb.last(), Some(UaEvent::Terminated { reason: EndReason::RemoteBye, .. })), "{eb:?}");
+        assert_eq!((caller.call_count(), callee.call_count()), (0, 0));
+    }
+
+    #[test]
+    fn cancel_while_ringing_gets_487() {
+        let now = Instant::now();
+        let (mut caller, mut callee) = (ua(UAC, 3), ua(UAS, 4));
+        let call = caller.invite("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        // Before any provisional response, hanging up must not send CANCEL (§9.1).
+        let invite = drain(&mut caller);
+        assert_eq!(invite.len(), 1);
+        caller.hangup(call, now).unwrap();
+        assert!(drain(&mut caller).is_empty(), "CANCEL before a provisional");
+        // The INVITE arrives; its 100 Trying releases the CANCEL.
+        callee.on_datagram(invite[0].data.clone(), dest(UAC), now);
+        let Some(UaEvent::IncomingCall { .. }) = callee.poll_event() else { panic!() };
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        assert!(matches!(eb.last(), Some(UaEvent::Terminated { reason: EndReason::Cancelled, .. })), "{eb:?}");
+        assert!(matches!(ea.last(), Some(UaEvent::Terminated { reason: EndReason::Cancelled, .. })), "{ea:?}");
+        assert_eq!((caller.call_count(), callee.call_count()), (0, 0));
+    }
+
+    #[test]
+    fn cancel_after_180() {
+        let now = Instant::now();
+        let (mut caller, mut callee) = (ua(UAC, 13), ua(UAS, 14));
+        let call = caller.invite("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        let (_, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        let Some(UaEvent::IncomingCall { call: inbound, .. }) = eb.into_iter().next() else { panic!() };
+        callee.ring(inbound, 180, None, now).unwrap();
+        let (ea, _) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        assert!(matches!(ea[0], UaEvent::Progress { .. }));
+        caller.hangup(call, now).unwrap();
+        let sent = drain(&mut caller);
+        assert!(matches!(parse(&sent[0].data), Message::Request(ref r) if r.method == Method::Cancel));
+        for t in sent {
+            callee.on_datagram(t.data, dest(UAC), now);
+        }
+        let statuses: Vec<u16> = drain(&mut callee).iter().filter_map(status_of).collect();
+        assert!(statuses.contains(&200) && statuses.contains(&487), "{statuses:?}");
+    }
+
+    fn request(text: &str) -> Bytes {
+        Bytes::from(text.replace('\n', "\r\n"))
+    }
+
+    fn invite_text(cseq: u32, to_tag: &str) -> String {
+        format!(
+            "INVITE sip:svc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{cseq}-{to_tag}\nMax-Forwards: 70\n\
+From: <sip:a@127.0.0.1>;tag=from1\nTo: <sip:svc@127.0.0.1>{to_tag}\nCall-ID: cid-1\nCSeq: {cseq} INVITE\n\
+Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
+        )
+    }
+
+    #[test]
+    fn answers_options_unknown_and_out_of_dialog_requests() {
+        let now = Instant::now();
+        let mut u = ua(UAS, 5);
+        let opts = "OPTIONS sip:svc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKo1\nFrom: <sip:a@x>;tag=1\nTo: <sip:svc@127.0.0.1>\nCall-ID: o1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n";
+        u.on_datagram(request(opts), dest(UAC), now);
+        let out = drain(&mut u);
+        let Message::Response(r) = parse(&out[0].data) else { panic!() };
+        assert_eq!(r.status, 200);
+        assert!(r.headers.has_token(&HeaderName::Allow, "INVITE"));
+        assert!(r.headers.get(&HeaderName::Accept).is_some());
+        assert!(r.headers.get(&HeaderName::Supported).is_some());
+        let unknown = opts.replace("OPTIONS", "FROBNICATE");
+        u.on_datagram(request(&unknown.replace("z9hG4bKo1", "z9hG4bKo2")), dest(UAC), now);
+        assert_eq!(status_of(&drain(&mut u)[0]), Some(501));
+        let reg = opts.replace("OPTIONS", "REGISTER");
+        u.on_datagram(request(&reg.replace("z9hG4bKo1", "z9hG4bKo3")), dest(UAC), now);
+        assert_eq!(status_of(&drain(&mut u)[0]), Some(405));
+        let bye = opts.replace("OPTIONS", "BYE").replace("To: <sip:svc@127.0.0.1>", "To: <sip:svc@127.0.0.1>;tag=nope");
+        u.on_datagram(request(&bye.replace("z9hG4bKo1", "z9hG4bKo4")), dest(UAC), now);
+        assert_eq!(status_of(&drain(&mut u)[0]), Some(481));
+    }
+
+    #[test]
+    fn out_of_order_cseq_gets_500() {
+        let now = Instant::now();
+        let mut u = ua(UAS, 6);
+        u.on_datagram(request(&invite_text(10, "")), dest(UAC), now);
+        let Some(UaEvent::IncomingCall { call, .. }) = u.poll_event() else { panic!() };
+        u.answer(call, sdp(), now).unwrap();
+        let out = drain(&mut u);
+        let ok = out.iter().map(|t| parse(&t.data)).find_map(|m| match m {
+            Message::Response(r) if r.status == 200 => Some(r),
+            _ => None,
+        });
+        let tag = ok.unwrap().headers.to().unwrap().tag().unwrap().to_string();
+        let reinvite = invite_text(9, &format!(";tag={tag}"));
+        u.on_datagram(request(&reinvite), dest(UAC), now);
+        let out = drain(&mut u);
+        assert_eq!(out.iter().filter_map(status_of).last(), Some(500));
+    }
+
+    #[test]
+    fn retransmits_2xx_until_ack_then_gives_up_with_bye() {
+        let t0 = Instant::now();
+        let mut u = ua(UAS, 7);
+        u.on_datagram(request(&invite_text(1, "")), dest(UAC), t0);
+        let Some(UaEvent::IncomingCall { call, .. }) = u.poll_event() else { panic!() };
+        u.answer(call, sdp(), t0).unwrap();
+        drain(&mut u);
+        let mut sent_200 = 0;
+        let mut now = t0;
+        let mut bye = false;
+        while let Some(t) = u.poll_timeout() {
+            if t > t0 + Duration::from_secs(40) {
+                break;
+            }
+            now = t;
+            u.handle_timeout(now);
+            for tx in drain(&mut u) {
+                match parse(&tx.data) {
+                    Message::Response(r) if r.status == 200 => sent_200 += 1,
+                    Message::Request(r) if r.method == Method::Bye => bye = true,
+                    _ => {}
+                }
+            }
+            if bye {
+                break;
+            }
+        }
+        // T1 doubling to T2 over 64*T1 = 32 s: 0.5,1,2,4,4,4,4,4,4,4 → about 10 re-sends.
+        assert!((8..=11).contains(&sent_200), "{sent_200} retransmissions");
+        assert!(bye, "no BYE after the ACK timeout");
+        assert!(now >= t0 + Duration::from_secs(31), "gave up early at {:?}", now - t0);
+        assert!(events(&mut u).iter().any(|e| matches!(e, UaEvent::Terminated { reason: EndReason::Timeout, .. })));
+    }
+
+    #[test]
+    fn malformed_requests_get_their_error_and_responses_are_dropped() {
+        let now = Instant::now();
+        let mut u = ua(UAS, 8);
+        let bad = invite_text(1, "").replace("Call-ID: cid-1\n", "");
+        u.on_datagram(request(&bad), dest(UAC), now);
+        let out = drain(&mut u);
+        let Message::Response(r) = parse(&out[0].data) else { panic!() };
+        assert_eq!((r.status, &*r.reason), (400, "Missing Call-ID"));
+        u.on_datagram(Bytes::from_static(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"), dest(UAC), now);
+        assert!(drain(&mut u).is_empty());
+        assert_eq!(u.dropped, 1);
+    }
+
+    #[test]
+    fn via_gets_received_and_rport() {
+        let mut req = match parse(&request(&invite_text(1, "").replace("127.0.0.1:5070;branch", "10.9.9.9:5070;rport;branch"))) {
+            Message::Request(r) => r,
+            _ => unreachable!(),
+        };
+        let src = Destination { transport: Transport::Udp, addr: "192.0.2.7:40000".parse().unwrap() };
+        stamp_via(&mut req, &src);
+        let via = req.headers.top_via().unwrap();
+        assert_eq!(via.received(), Some("192.0.2.7"));
+        assert_eq!(via.rport(), Some(Some(40000)));
+        assert_eq!(response_destination(&req, &src).addr, src.addr);
+    }
+}
