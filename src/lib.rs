@@ -1,3 +1,55 @@
 //! dialtone: the engine that wires the SIP stack, the media engine and the control API
 //! to sockets, clocks and tasks. This crate is the only place that does I/O.
 #![deny(missing_docs)]
+
+pub mod call;
+pub mod config;
+pub mod driver;
+pub mod ports;
+pub mod serve;
+pub mod session;
+
+use dialtone_sip::transaction::TimerConfig;
+use dialtone_sip::ua::{UaConfig, UserAgent};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// The IP to advertise in Via, Contact and SDP. A concrete listen address is used as
+/// is; for 0.0.0.0 the configured one, else the local address the kernel would use
+/// towards `towards` (a connected UDP socket sends nothing), else loopback.
+pub fn advertised_ip(listen: IpAddr, configured: Option<IpAddr>, towards: Option<SocketAddr>) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    if let Some(ip) = configured {
+        return ip;
+    }
+    if let Some(peer) = towards {
+        if peer.ip().is_loopback() {
+            return peer.ip();
+        }
+        let bind = if peer.is_ipv4() { SocketAddr::from(([0, 0, 0, 0], 0)) } else { SocketAddr::from(([0u16; 8], 0)) };
+        if let Ok(s) = UdpSocket::bind(bind) {
+            if s.connect(peer).is_ok() {
+                if let Ok(a) = s.local_addr() {
+                    return a.ip();
+                }
+            }
+        }
+    }
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+/// A UA configured from the settings, advertising `ip:port` on UDP and TCP.
+pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAgent {
+    let t1 = Duration::from_millis(settings.t1_ms.max(1));
+    let timers = TimerConfig { t1, ..TimerConfig::default() };
+    let addr = SocketAddr::new(ip, port);
+    UserAgent::new(UaConfig {
+        timers,
+        udp_addr: Some(addr),
+        tcp_addr: Some(addr),
+        seed: rand::random(),
+        ..UaConfig::default()
+    })
+}

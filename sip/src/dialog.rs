@@ -70,11 +70,7 @@ impl Dialog {
         let local = SipStr::from(format!("{to};tag={local_tag}"));
         let route_set = h.values(&HeaderName::RecordRoute).map(SipStr::from).collect();
         Some(Dialog {
-            id: DialogId {
-                call_id: h.call_id().ok()?.clone(),
-                local_tag: SipStr::from(local_tag),
-                remote_tag,
-            },
+            id: DialogId { call_id: h.call_id().ok()?.clone(), local_tag: SipStr::from(local_tag), remote_tag },
             state: DialogState::Early,
             local,
             remote: h.get(&HeaderName::From)?.clone(),

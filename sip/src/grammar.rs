@@ -1,28 +1,80 @@
 //! Character classes and small lexical helpers from the RFC 3261 §25 grammar.
 
 /// `token` characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
+#[inline]
 pub fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[c as usize]
 }
 
+/// Lookup table for [`is_token_char`]: the parser asks for every octet of every name.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        c += 1;
+    }
+    t
+};
+
 /// Whether `s` is a non-empty `token`.
+#[inline]
 pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
 /// Linear white space inside one (already unfolded) header value.
+#[inline]
 pub fn is_wsp(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
 /// Trims SP/HTAB (and CR/LF left by folding) from both ends.
+#[inline]
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && matches!(b[start], b' ' | b'\t' | b'\r' | b'\n') {
+        start += 1;
+    }
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    // Only ASCII octets were skipped, so both ends are char boundaries.
+    &s[start..end]
 }
+
+/// The index of the first `needle` in `hay`, eight octets at a time (the classic
+/// "has zero byte" bit trick; exact for the lowest match, which is the one returned).
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ rep;
+        let hit = w.wrapping_sub(LO) & !w & HI;
+        if hit != 0 {
+            return Some(base + (hit.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+}
+
+/// Octets that change the state of [`SplitTop`] (besides its separator).
+static SPLIT_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t
+};
 
 /// Splits `s` at top-level occurrences of `sep`, ignoring separators inside quoted
 /// strings (with backslash escapes) and inside `<...>` URIs. Each part is trimmed.
@@ -51,6 +103,11 @@ impl<'a> Iterator for SplitTop<'a> {
         let mut in_angle = false;
         while i < b.len() {
             let c = b[i];
+            // Fast path: most octets are none of `"` `\\` `<` `>` or the separator.
+            if !SPLIT_SPECIAL[c as usize] && c != self.sep {
+                i += 1;
+                continue;
+            }
             if in_q {
                 if c == b'\\' {
                     i += 1;
@@ -125,6 +182,22 @@ mod tests {
         assert_eq!(v, vec![r#""a,b" <sip:x@y;p=1,2>"#, "<sip:z>"]);
         let v: Vec<_> = split_top("a , b,c", b',').collect();
         assert_eq!(v, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn find_byte_matches_position() {
+        let hay: Vec<u8> = (0..100u8).map(|i| if i % 7 == 3 { b'\n' } else { 0x80 | i }).collect();
+        for start in 0..hay.len() {
+            for n in [b'\n', 0x81, 0xff, 0] {
+                assert_eq!(find_byte(&hay[start..], n), hay[start..].iter().position(|&c| c == n));
+            }
+        }
+        // A 0x01 octet right after a match must not hide it (borrow propagation).
+        assert_eq!(find_byte(b"aaaaaaa\n\x01aaaaaa", b'\n'), Some(7));
+        assert_eq!(find_byte(b"\x0b\x0a", b'\n'), Some(1));
+        assert!(is_token_char(b'~') && !is_token_char(b':') && !is_token_char(0xc3));
+        assert_eq!(trim(" \t a b\r\n"), "a b");
+        assert_eq!(trim("  "), "");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Typed views of header values (RFC 3261 §20). Each borrows from the header text.
 
 use crate::error::ParseError;
-use crate::grammar::{is_token, is_wsp, split_top, trim, unquote};
+use crate::grammar::{is_token, is_token_char, is_wsp, split_top, trim, unquote};
 use crate::method::Method;
 use crate::uri::{split_host_port, Host, Params, Uri};
 use std::borrow::Cow;
@@ -29,39 +29,70 @@ impl<'a> Via<'a> {
     pub fn parse(s: &'a str) -> Result<Via<'a>, ParseError> {
         const E: ParseError = ParseError::BadHeader("Via");
         let s = trim(s);
-        let mut rest = s;
-        let mut parts = [""; 3];
-        for (i, p) in parts.iter_mut().enumerate() {
-            let r = trim(rest);
-            let end = if i < 2 {
-                r.find('/').ok_or(E)?
-            } else {
-                r.find(|c: char| c == ' ' || c == '\t').ok_or(E)?
-            };
-            *p = trim(&r[..end]);
-            rest = &r[end + 1..];
-            if !is_token(p) {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let skip_wsp = |i: &mut usize| {
+            while *i < b.len() && is_wsp(b[*i]) {
+                *i += 1;
+            }
+        };
+        let token = |i: &mut usize| -> Result<&'a str, ParseError> {
+            let start = *i;
+            while *i < b.len() && is_token_char(b[*i]) {
+                *i += 1;
+            }
+            if *i == start {
+                return Err(E);
+            }
+            Ok(&s[start..*i])
+        };
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport, where
+        // SLASH = SWS "/" SWS.
+        let name = token(&mut i)?;
+        for _ in 0..2 {
+            skip_wsp(&mut i);
+            if b.get(i) != Some(&b'/') {
+                return Err(E);
+            }
+            i += 1;
+            skip_wsp(&mut i);
+            if b.get(i) == Some(&b'/') {
+                return Err(E);
+            }
+            token(&mut i)?;
+            if i == b.len() {
                 return Err(E);
             }
         }
-        if !parts[0].eq_ignore_ascii_case("SIP") {
+        let proto_end = s[..i].rfind('/').map_or(i, |slash| slash);
+        let protocol = trim(&s[..proto_end]);
+        let transport = trim(&s[proto_end + 1..i]);
+        // LWS before sent-by is required.
+        if !is_wsp(b[i]) {
             return Err(E);
         }
-        let proto_end = parts[1].as_ptr() as usize + parts[1].len() - s.as_ptr() as usize;
-        let rest = trim(rest);
+        if !name.eq_ignore_ascii_case("SIP") {
+            return Err(E);
+        }
+        let rest = trim(&s[i..]);
         let (sent_by, params) = match rest.find(';') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, ""),
         };
         let (host, port) = split_host_port(sent_by).map_err(|_| E)?;
-        let via = Via { protocol: &s[..proto_end], transport: parts[2], host, port, params: Params(params) };
+        let via = Via { protocol, transport, host, port, params: Params(params) };
+        // generic-param = token [ EQUAL gen-value ]; gen-value = token / host /
+        // quoted-string (§25.1), so a branch like `z9hG4bK<a>@{b}` is a 400 (RFC 4475
+        // §3.2.1). `received` may also be a bare IPv6 address (RFC 5118 §4.5).
         for (n, v) in via.params.iter() {
-            if !is_token(n) || v.is_some_and(|v| v.is_empty() || v.contains(char::is_whitespace) && !v.starts_with('"')) {
+            if !is_token(n) || v.is_some_and(|v| !is_gen_value(v)) {
                 return Err(E);
             }
-        }
-        if let Some(Some(p)) = via.params.get("rport") {
-            p.parse::<u16>().map_err(|_| E)?;
+            if n.eq_ignore_ascii_case("rport") {
+                if let Some(p) = v {
+                    p.parse::<u16>().map_err(|_| E)?;
+                }
+            }
         }
         Ok(via)
     }
@@ -87,6 +118,36 @@ impl<'a> Via<'a> {
     }
 }
 
+/// `gen-value = token / host / quoted-string` (RFC 3261 §25.1); a bare IPv6 address is
+/// accepted too, as RFC 5118 §4.5 allows in `received`.
+fn is_gen_value(v: &str) -> bool {
+    if is_token(v) {
+        return true;
+    }
+    if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        return crate::grammar::quotes_balanced(v) && is_quoted_string(v);
+    }
+    if v.starts_with('[') {
+        return Host::parse(v).is_ok();
+    }
+    v.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Whether `v` is exactly one quoted-string (the closing quote is the last character).
+fn is_quoted_string(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'"' => return i == b.len() - 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// A name-addr or addr-spec with parameters: From, To, Contact, Route, Refer-To…
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameAddr<'a> {
@@ -105,10 +166,8 @@ impl<'a> NameAddr<'a> {
     pub fn parse(s: &'a str, what: &'static str) -> Result<NameAddr<'a>, ParseError> {
         let e = ParseError::BadHeader(what);
         let s = trim(s);
-        if !crate::grammar::quotes_balanced(s) {
-            return Err(e);
-        }
-        // Find a '<' outside quotes.
+        // Find a '<' outside quotes; quotes before it are then balanced, and without one
+        // the whole value must balance.
         let b = s.as_bytes();
         let mut in_q = false;
         let mut lt = None;
@@ -125,19 +184,25 @@ impl<'a> NameAddr<'a> {
             }
             i += 1;
         }
+        if in_q {
+            return Err(e);
+        }
         if let Some(lt) = lt {
             let gt = s[lt..].find('>').ok_or(e.clone())? + lt;
+            if !crate::grammar::quotes_balanced(&s[lt..]) {
+                return Err(e);
+            }
             let disp = trim(&s[..lt]);
             let display = if disp.is_empty() {
                 None
             } else {
-                if !disp.starts_with('"') && !disp.split(|c| c == ' ' || c == '\t').filter(|w| !w.is_empty()).all(is_token) {
+                if !disp.starts_with('"') && !disp.split([' ', '\t']).filter(|w| !w.is_empty()).all(is_token) {
                     return Err(e);
                 }
                 Some(unquote(disp))
             };
             let uri_text = &s[lt + 1..gt];
-            if uri_text.bytes().any(|c| is_wsp(c)) {
+            if uri_text.bytes().any(is_wsp) {
                 return Err(e);
             }
             let uri = Uri::parse(uri_text).map_err(|_| e.clone())?;
@@ -182,7 +247,7 @@ impl CSeq {
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
         const E: ParseError = ParseError::BadHeader("CSeq");
         let s = trim(s);
-        let sp = s.find(|c: char| c == ' ' || c == '\t').ok_or(E)?;
+        let sp = s.find([' ', '\t']).ok_or(E)?;
         let num = &s[..sp];
         if num.is_empty() || num.len() > 10 || !num.bytes().all(|c| c.is_ascii_digit()) {
             return Err(E);
@@ -247,7 +312,7 @@ impl<'a> AuthParams<'a> {
     pub fn parse(s: &'a str) -> Result<AuthParams<'a>, ParseError> {
         const E: ParseError = ParseError::BadHeader("Authorization");
         let s = trim(s);
-        let sp = s.find(|c: char| c == ' ' || c == '\t').unwrap_or(s.len());
+        let sp = s.find([' ', '\t']).unwrap_or(s.len());
         let scheme = &s[..sp];
         if !is_token(scheme) {
             return Err(E);
@@ -300,6 +365,13 @@ mod tests {
         assert_eq!(v.rport(), Some(None));
         assert!(Via::parse("SIP/2.0/UDP").is_err());
         assert!(Via::parse("SIP/2.0/UDP host;rport=abc").is_err());
+        // RFC 4475 §3.2.1: a branch that is neither token nor host nor quoted-string.
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK<a>@{b}").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;x=\"a b\"").is_ok());
+        assert!(Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;x=\"a\"b\"").is_err());
+        // RFC 5118 §4.5: received as a bracketed or bare IPv6 address.
+        assert!(Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;received=[2001:db8::9]").is_ok());
+        assert!(Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;received=2001:db8::9").is_ok());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod method;
 pub mod msg;
 pub mod name;
 pub mod parse;
+pub mod sdp;
 pub mod text;
 pub mod transaction;
 pub mod transport;

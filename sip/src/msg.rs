@@ -72,7 +72,13 @@ impl Headers {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, ParseError> {
-        let v = self.values(&HeaderName::Via).next().ok_or(ParseError::Missing("Via"))?;
+        // The first non-empty value of the first Via line that has one (as `values`).
+        let v = self
+            .0
+            .iter()
+            .filter(|h| h.name == HeaderName::Via)
+            .find_map(|h| split_top(&h.value, b',').find(|v| !v.is_empty()))
+            .ok_or(ParseError::Missing("Via"))?;
         Via::parse(v)
     }
 

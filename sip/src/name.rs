@@ -137,13 +137,12 @@ impl HeaderName {
         Self::known(name).unwrap_or_else(|| HeaderName::Other(SipStr::from(name)))
     }
 
-    /// Like [`HeaderName::parse`], but an unknown name shares `raw`'s buffer.
-    pub(crate) fn from_sip_str(raw: SipStr) -> HeaderName {
-        Self::known(&raw).unwrap_or(HeaderName::Other(raw))
-    }
-
     /// The known name for `name`, if it is one.
     pub fn known(name: &str) -> Option<HeaderName> {
+        // Fast path: the canonical spellings almost every peer sends.
+        if let Some(h) = Self::canonical(name.as_bytes()) {
+            return Some(h);
+        }
         let b = name.as_bytes();
         if b.len() > 24 {
             return None;
@@ -212,6 +211,27 @@ impl HeaderName {
             b"via" | b"v" => HeaderName::Via,
             b"warning" => HeaderName::Warning,
             b"www-authenticate" => HeaderName::WwwAuthenticate,
+            _ => return None,
+        })
+    }
+
+    /// The common names in their canonical case, matched without lower-casing.
+    fn canonical(b: &[u8]) -> Option<HeaderName> {
+        Some(match b {
+            b"Via" => HeaderName::Via,
+            b"From" => HeaderName::From,
+            b"To" => HeaderName::To,
+            b"Call-ID" => HeaderName::CallId,
+            b"CSeq" => HeaderName::CSeq,
+            b"Contact" => HeaderName::Contact,
+            b"Max-Forwards" => HeaderName::MaxForwards,
+            b"Content-Type" => HeaderName::ContentType,
+            b"Content-Length" => HeaderName::ContentLength,
+            b"Allow" => HeaderName::Allow,
+            b"Supported" => HeaderName::Supported,
+            b"User-Agent" => HeaderName::UserAgent,
+            b"Record-Route" => HeaderName::RecordRoute,
+            b"Route" => HeaderName::Route,
             _ => return None,
         })
     }

@@ -4,7 +4,7 @@
 //! folded header line (RFC 3261 §7.3.1) is rebuilt into a new string.
 
 use crate::error::ParseError;
-use crate::grammar::{is_token, trim};
+use crate::grammar::{find_byte, is_token_char, is_wsp, trim};
 use crate::method::Method;
 use crate::msg::{Header, Headers, Message, Request, Response};
 use crate::name::HeaderName;
@@ -53,60 +53,94 @@ fn skip_leading_crlf(b: &[u8]) -> usize {
 /// Finds the end of the header section: returns (end of last header line, body start).
 fn find_head_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut i = from;
-    while i < b.len() {
-        if b[i] == b'\n' {
-            if b.get(i + 1) == Some(&b'\n') {
-                return Some((i, i + 2));
-            }
-            if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
-                return Some((i, i + 3));
-            }
+    while let Some(nl) = find_byte(&b[i..], b'\n') {
+        let at = i + nl;
+        match b.get(at + 1) {
+            Some(b'\n') => return Some((at, at + 2)),
+            Some(b'\r') if b.get(at + 2) == Some(&b'\n') => return Some((at, at + 3)),
+            _ => i = at + 1,
         }
-        i += 1;
     }
     None
 }
 
+/// One header line being read; folded continuation lines are appended to `folded`.
+struct Pending<'a> {
+    name: HeaderName,
+    value: &'a str,
+    folded: Option<String>,
+}
+
+impl Pending<'_> {
+    fn finish(self, buf: &Bytes) -> Header {
+        let value = match self.folded {
+            Some(s) => SipStr::from(trim(&s)),
+            None => SipStr::slice_str(buf, self.value),
+        };
+        Header { name: self.name, value }
+    }
+}
+
+/// `token *WSP ":"` at the start of `line`: the name's length and the value after ':'.
+fn split_header_line(line: &[u8]) -> Option<(usize, usize)> {
+    let name_len = line.iter().position(|&c| !is_token_char(c)).unwrap_or(line.len());
+    if name_len == 0 {
+        return None;
+    }
+    let mut i = name_len;
+    while i < line.len() && is_wsp(line[i]) {
+        i += 1;
+    }
+    (line.get(i) == Some(&b':')).then_some((name_len, i + 1))
+}
+
 fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
-    let start = skip_leading_crlf(&buf);
-    if start == buf.len() {
+    let b = &buf[..];
+    let start = skip_leading_crlf(b);
+    if start == b.len() {
         return Err(ParseError::Incomplete.into());
     }
-    let (head_end, body_start, head_complete) = match find_head_end(&buf, start) {
-        Some((h, b)) => (h, b, true),
-        None => (buf.len(), buf.len(), false),
-    };
-    let head = std::str::from_utf8(&buf[start..head_end]).map_err(|_| ParseError::NotUtf8)?;
-    let head_bytes = buf.slice(start..head_end);
-    let mut first_err: Option<ParseError> = if head_complete { None } else { Some(ParseError::Incomplete) };
+    let mut first_err: Option<ParseError> = None;
     let note = |e: ParseError, first: &mut Option<ParseError>| {
         if first.is_none() {
             *first = Some(e);
         }
     };
 
-    let mut lines = LineIter { s: head, pos: 0 };
-    let (line_start, line) = lines.next().ok_or(ParseError::Incomplete)?;
-    let _ = line_start;
+    // The header section ends at the first empty line ("\n\n" or "\n\r\n"); without
+    // one the message is cut short and everything is header section. It is checked to
+    // be UTF-8 once, then read line by line (LF or CRLF terminated).
+    let (head_end, body_start, head_complete) = match find_head_end(b, start) {
+        Some((h, body)) => (h, body, true),
+        None => (b.len(), b.len(), false),
+    };
+    let head = std::str::from_utf8(&b[start..head_end]).map_err(|_| ParseError::NotUtf8)?;
+    let mut pos = 0;
+    let mut next_line = || -> Option<&str> {
+        if pos >= head.len() {
+            return None;
+        }
+        let rest = &head[pos..];
+        let (line, adv) = match find_byte(rest.as_bytes(), b'\n') {
+            Some(i) => (&rest[..i], i + 1),
+            None => (rest, rest.len()),
+        };
+        pos += adv;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    };
+    let line = next_line().ok_or(ParseError::Incomplete)?;
     let start_line = parse_start_line(line);
 
     // Headers.
     let mut headers = Vec::with_capacity(16);
-    let mut pending: Option<(HeaderName, usize, usize, Option<String>)> = None;
-    let flush = |p: Option<(HeaderName, usize, usize, Option<String>)>, headers: &mut Vec<Header>| {
-        if let Some((name, vs, ve, folded)) = p {
-            let value = match folded {
-                Some(s) => SipStr::from(trim(&s)),
-                None => SipStr::slice_of(&head_bytes, head, vs..ve),
-            };
-            headers.push(Header { name, value });
-        }
-    };
-    for (off, line) in lines {
-        if line.starts_with([' ', '\t']) {
+    let mut pending: Option<Pending<'_>> = None;
+    while let Some(line) = next_line() {
+        let lb = line.as_bytes();
+        if lb.first().is_some_and(|&c| is_wsp(c)) {
+            // Folding (§7.3.1): the continuation joins the value with one SP.
             match pending.as_mut() {
-                Some((_, vs, ve, folded)) => {
-                    let f = folded.get_or_insert_with(|| head[*vs..*ve].to_string());
+                Some(p) => {
+                    let f = p.folded.get_or_insert_with(|| p.value.to_string());
                     f.push(' ');
                     f.push_str(trim(line));
                 }
@@ -114,28 +148,32 @@ fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
             }
             continue;
         }
-        flush(pending.take(), &mut headers);
-        let Some(colon) = line.find(':') else {
+        if let Some(p) = pending.take() {
+            headers.push(p.finish(&buf));
+        }
+        let Some((name_len, value_at)) = split_header_line(lb) else {
             note(ParseError::BadHeaderLine, &mut first_err);
             continue;
         };
-        let name = line[..colon].trim_end_matches([' ', '\t']);
-        if !is_token(name) {
-            note(ParseError::BadHeaderLine, &mut first_err);
-            continue;
-        }
-        let raw = &line[colon + 1..];
-        let value = trim(raw);
-        let vs = if value.is_empty() { off + line.len() } else { value.as_ptr() as usize - head.as_ptr() as usize };
-        let name = HeaderName::from_sip_str(SipStr::slice_of(&head_bytes, head, off..off + name.len()));
-        pending = Some((name, vs, vs + value.len(), None));
+        let name_str = &line[..name_len];
+        let name = match HeaderName::known(name_str) {
+            Some(n) => n,
+            None => HeaderName::Other(SipStr::slice_str(&buf, name_str)),
+        };
+        pending = Some(Pending { name, value: trim(&line[value_at..]), folded: None });
     }
-    flush(pending.take(), &mut headers);
+    if let Some(p) = pending.take() {
+        headers.push(p.finish(&buf));
+    }
     let headers = Headers(headers);
+    if !head_complete {
+        first_err = Some(ParseError::Incomplete);
+    }
 
     // Body framing.
     let avail = buf.len() - body_start.min(buf.len());
     let body = match headers.content_length() {
+        _ if !head_complete => Bytes::new(),
         Err(e) => {
             note(e, &mut first_err);
             Bytes::new()
@@ -158,7 +196,7 @@ fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
 
     match start_line {
         Ok(StartLine::Request { method, uri }) => {
-            let uri = SipStr::slice_of(&head_bytes, head, uri.0..uri.1);
+            let uri = SipStr::slice_str(&buf, uri);
             let req = Request { method, uri, headers, body };
             match first_err {
                 None => Ok(Message::Request(req)),
@@ -166,47 +204,36 @@ fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
             }
         }
         Ok(StartLine::Response { status, reason }) => match first_err {
-            None => Ok(Message::Response(Response {
-                status,
-                reason: SipStr::slice_of(&head_bytes, head, reason.0..reason.1),
-                headers,
-                body,
-            })),
+            None => Ok(Message::Response(Response { status, reason: SipStr::slice_str(&buf, reason), headers, body })),
             Some(error) => Err(error.into()),
         },
         Err((error, salvaged)) => {
             // A bad start line of something that looks like a request can still be
             // answered (505, 400), given the headers.
-            let request = salvaged.map(|(method, uri)| {
-                Box::new(Request {
-                    method,
-                    uri: SipStr::slice_of(&head_bytes, head, uri.0..uri.1),
-                    headers,
-                    body,
-                })
-            });
+            let request = salvaged
+                .map(|(method, uri)| Box::new(Request { method, uri: SipStr::slice_str(&buf, uri), headers, body }));
             Err(Malformed { error, request })
         }
     }
 }
 
-enum StartLine {
-    Request { method: Method, uri: (usize, usize) },
-    Response { status: u16, reason: (usize, usize) },
+enum StartLine<'a> {
+    Request { method: Method, uri: &'a str },
+    Response { status: u16, reason: &'a str },
 }
 
-type Salvage = Option<(Method, (usize, usize))>;
+type Salvage<'a> = Option<(Method, &'a str)>;
 
 /// Request-Line = Method SP Request-URI SP SIP-Version (single spaces, §25.1);
 /// Status-Line = SIP-Version SP Status-Code SP Reason-Phrase.
-fn parse_start_line(line: &str) -> Result<StartLine, (ParseError, Salvage)> {
-    let base = line.as_ptr() as usize;
-    let off = |s: &str| s.as_ptr() as usize - base;
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+fn parse_start_line(line: &str) -> Result<StartLine<'_>, (ParseError, Salvage<'_>)> {
+    if starts_with_sip_slash(line) {
         let mut it = line.splitn(3, ' ');
         let ver = it.next().unwrap_or("");
         let code = it.next().ok_or((ParseError::BadStartLine, None))?;
-        let reason = it.next().unwrap_or("");
+        // A missing reason phrase (no SP after the code) is tolerated as an empty one;
+        // its range must still point into `line`.
+        let reason = it.next().unwrap_or(&line[line.len()..]);
         check_version(ver).map_err(|e| (e, None))?;
         if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
             return Err((ParseError::BadStatusCode, None));
@@ -215,29 +242,38 @@ fn parse_start_line(line: &str) -> Result<StartLine, (ParseError, Salvage)> {
         if !(100..=699).contains(&status) {
             return Err((ParseError::BadStatusCode, None));
         }
-        let r = off(reason);
-        return Ok(StartLine::Response { status, reason: (r, r + reason.len()) });
+        return Ok(StartLine::Response { status, reason });
     }
-    let parts: Vec<&str> = line.split(' ').collect();
-    let method = parts.first().and_then(|m| Method::parse(m));
-    let salvage = match (&method, parts.get(1)) {
-        (Some(m), Some(u)) if !u.is_empty() => Some((m.clone(), (off(u), off(u) + u.len()))),
-        _ => None,
+    // Strict form: exactly two single spaces (§25.1). Anything else is a 400, and we
+    // salvage the method and URI from whitespace-separated words so it can be answered
+    // (RFC 4475 §3.1.2.9 lwsstart: extra or leading SP may be rejected as malformed).
+    let strict = line.split_once(' ').and_then(|(m, r)| r.split_once(' ').map(|(u, v)| (m, u, v)));
+    let Some((m, uri, version)) =
+        strict.filter(|(m, u, v)| !m.is_empty() && !u.is_empty() && !v.is_empty() && !v.contains(' '))
+    else {
+        let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+        let salvage = match (words.next().and_then(Method::parse), words.next()) {
+            (Some(m), Some(u)) => Some((m, u)),
+            _ => None,
+        };
+        return Err((ParseError::BadStartLine, salvage));
     };
-    let Some(method) = method else {
+    let Some(method) = Method::parse(m) else {
         return Err((ParseError::BadStartLine, None));
     };
-    if parts.len() != 3 || parts[1].is_empty() {
-        return Err((ParseError::BadStartLine, salvage));
-    }
-    check_version(parts[2]).map_err(|e| (e, salvage.clone()))?;
-    let uri = parts[1];
-    // A Request-URI is never enclosed in <> and has no whitespace (RFC 4475 §3.1.2.11).
+    let salvage = || Some((method.clone(), uri));
+    check_version(version).map_err(|e| (e, salvage()))?;
+    // A Request-URI is never enclosed in <> and has no whitespace (RFC 4475 §3.1.2.7).
     if uri.starts_with('<') || uri.bytes().any(|c| c.is_ascii_control()) {
-        return Err((ParseError::BadUri, salvage));
+        return Err((ParseError::BadUri, salvage()));
     }
-    let u = off(uri);
-    Ok(StartLine::Request { method, uri: (u, u + uri.len()) })
+    Ok(StartLine::Request { method, uri })
+}
+
+/// Whether `s` starts with `SIP/` (compared as octets: `s[..4]` may not be a char
+/// boundary, which a fuzzer found).
+fn starts_with_sip_slash(s: &str) -> bool {
+    s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
 }
 
 /// `SIP/2.0`, case-insensitively; another well-formed version is [`ParseError::BadVersion`].
@@ -246,34 +282,14 @@ fn check_version(v: &str) -> Result<(), ParseError> {
         return Ok(());
     }
     let well_formed = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
+        && starts_with_sip_slash(v)
         && v[4..].split_once('.').is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
         });
     Err(if well_formed { ParseError::BadVersion } else { ParseError::BadStartLine })
-}
-
-/// Iterates lines (LF or CRLF terminated), yielding each line's offset and text.
-struct LineIter<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Iterator for LineIter<'a> {
-    type Item = (usize, &'a str);
-    fn next(&mut self) -> Option<(usize, &'a str)> {
-        if self.pos >= self.s.len() {
-            return None;
-        }
-        let start = self.pos;
-        let rest = &self.s[start..];
-        let (line, adv) = match rest.find('\n') {
-            Some(i) => (&rest[..i], i + 1),
-            None => (rest, rest.len()),
-        };
-        self.pos += adv;
-        Some((start, line.strip_suffix('\r').unwrap_or(line)))
-    }
 }
 
 /// Frames messages out of a TCP byte stream by Content-Length (§18.3), handling partial
@@ -460,6 +476,45 @@ v=0\n";
         p.push(b"OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n\r\n");
         let e = p.next_message().unwrap_err();
         assert_eq!(e.error, ParseError::BadContentLength);
+        assert!(e.request.is_some());
+    }
+
+    /// Fuzz crash: a Status-Line with no SP after the code made the reason range point
+    /// outside the line (panic in `SipStr::slice_of`).
+    #[test]
+    fn status_line_without_reason_separator() {
+        let r = "SIP/2.0 100\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n\n";
+        let Message::Response(r) = parse_datagram(Bytes::from(r)).unwrap() else { panic!() };
+        assert_eq!(r.status, 100);
+        assert_eq!(&*r.reason, "");
+        let crash =
+            b"SIP/2.0 100\nFrom: <sip:carol@dialtone.test>;tag=nr1x\r\nTo: <sipz:dave@example.P.0.2.50:5060\r\n\r\n";
+        let _ = parse_datagram(Bytes::from_static(crash));
+    }
+
+    /// RFC 4475 §3.1.2.9 lwsstart: leading or repeated SP on the Request-Line is a 400
+    /// that can still be answered (method and URI salvaged).
+    #[test]
+    fn request_line_whitespace_is_salvaged() {
+        for line in
+            [" OPTIONS sip:a@b SIP/2.0", "INVITE  sip:a@b   SIP/2.0", "INVITE sip:a@b SIP/2.0 ", "INVITE sip:a@b"]
+        {
+            let s = format!("{line}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n");
+            let e = parse_datagram(Bytes::from(s)).unwrap_err();
+            assert_eq!(e.error, ParseError::BadStartLine, "{line}");
+            let r = e.request.expect(line);
+            assert_eq!(&*r.uri, "sip:a@b");
+        }
+    }
+
+    /// Fuzz crash: a start line with a multi-octet character across octet 4 made
+    /// `line[..4]` panic (not a char boundary).
+    #[test]
+    fn multibyte_start_line() {
+        let e = parse_datagram(Bytes::from_static(b"TI\xe2\x98\x83")).unwrap_err();
+        assert_eq!(e.error, ParseError::BadStartLine);
+        let e = parse_datagram(Bytes::from("INVITE sip:a@b SIP\u{2603}\r\n\r\n")).unwrap_err();
+        assert_eq!(e.error, ParseError::BadStartLine);
         assert!(e.request.is_some());
     }
 }

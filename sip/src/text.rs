@@ -23,19 +23,20 @@ impl SipStr {
         Ok(SipStr(b))
     }
 
-    /// Slices `src` (already known to be UTF-8) at `range`, sharing its buffer.
-    ///
-    /// Callers pass ranges found by scanning for ASCII delimiters, which are always
-    /// char boundaries; a non-boundary range is an internal bug and panics.
-    pub(crate) fn slice_of(src: &Bytes, whole: &str, range: std::ops::Range<usize>) -> Self {
-        assert!(whole.is_char_boundary(range.start) && whole.is_char_boundary(range.end));
-        SipStr(src.slice(range))
+    /// The string `s`, which must lie inside `src` (it is a sub-slice of a `&str` view
+    /// of `src`), sharing `src`'s buffer. A string outside `src` is an internal bug.
+    pub(crate) fn slice_str(src: &Bytes, s: &str) -> Self {
+        let base = src.as_ptr() as usize;
+        let at = (s.as_ptr() as usize).wrapping_sub(base);
+        assert!(at <= src.len() && s.len() <= src.len() - at, "slice outside its buffer");
+        // `s` is valid UTF-8 and is exactly `src[at..at + len]`.
+        SipStr(src.slice(at..at + s.len()))
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor checks UTF-8 or slices an already-checked buffer at
-        // char boundaries (asserted in `slice_of`).
+        // SAFETY: every constructor checks UTF-8 or slices exactly the octets of a `&str`
+        // (asserted in `slice_str`).
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 

@@ -71,6 +71,23 @@ impl Default for UaConfig {
     }
 }
 
+/// An outbound call to place with [`UserAgent::invite`].
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// The Request-URI.
+    pub request_uri: String,
+    /// Our From value (name-addr or addr-spec, without tag).
+    pub from: String,
+    /// The To value.
+    pub to: String,
+    /// Where the INVITE goes.
+    pub dest: Destination,
+    /// The SDP offer, if any.
+    pub body: Option<Bytes>,
+    /// Extra headers.
+    pub extra: Vec<(HeaderName, String)>,
+}
+
 /// A handle on one call (one INVITE dialog) of this UA.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct CallRef(pub u64);
@@ -400,7 +417,13 @@ impl UserAgent {
         };
         match t {
             Transport::Udp => format!("<sip:{}@{}:{}>", self.cfg.contact_user, host, addr.port()),
-            _ => format!("<sip:{}@{}:{};transport={}>", self.cfg.contact_user, host, addr.port(), t.as_str().to_lowercase()),
+            _ => format!(
+                "<sip:{}@{}:{};transport={}>",
+                self.cfg.contact_user,
+                host,
+                addr.port(),
+                t.as_str().to_lowercase()
+            ),
         }
     }
 
@@ -626,7 +649,8 @@ impl UserAgent {
 
     fn on_cancel(&mut self, key: ServerKey, invite: Option<ServerKey>, req: Request, now: Instant) {
         let call = invite.as_ref().and_then(|k| self.by_server.get(k).copied());
-        let pending = call.and_then(|c| self.calls.get(&c)).is_some_and(|c| matches!(c.state, State::Calling | State::Early));
+        let pending =
+            call.and_then(|c| self.calls.get(&c)).is_some_and(|c| matches!(c.state, State::Calling | State::Early));
         match (call, pending) {
             (Some(call), true) => {
                 let ok = make_response(&req, 200, "OK", None);
@@ -776,18 +800,10 @@ impl UserAgent {
 
     // ---- commands ----------------------------------------------------------------
 
-    /// Places a call: an INVITE to `request_uri` sent to `dest`. `from` and `to` are
-    /// name-addr or addr-spec values; `body` an SDP offer.
-    pub fn invite(
-        &mut self,
-        request_uri: &str,
-        from: &str,
-        to: &str,
-        dest: Destination,
-        body: Option<Bytes>,
-        extra: Vec<(HeaderName, String)>,
-        now: Instant,
-    ) -> Result<CallRef, UaError> {
+    /// Places a call: an INVITE to `out.request_uri` sent to `out.dest`.
+    pub fn invite(&mut self, out: Outgoing, now: Instant) -> Result<CallRef, UaError> {
+        let Outgoing { request_uri, from, to, dest, body, extra } = out;
+        let (request_uri, from, to) = (request_uri.as_str(), from.as_str(), to.as_str());
         crate::uri::Uri::parse(request_uri).map_err(|_| UaError::Invalid("request URI"))?;
         crate::header::NameAddr::parse(from, "From").map_err(|_| UaError::Invalid("From"))?;
         crate::header::NameAddr::parse(to, "To").map_err(|_| UaError::Invalid("To"))?;
@@ -1082,7 +1098,13 @@ mod tests {
     }
 
     /// Delivers everything each side sends to the other until both are quiet.
-    fn exchange(a: &mut UserAgent, a_addr: &str, b: &mut UserAgent, b_addr: &str, now: Instant) -> (Vec<UaEvent>, Vec<UaEvent>) {
+    fn exchange(
+        a: &mut UserAgent,
+        a_addr: &str,
+        b: &mut UserAgent,
+        b_addr: &str,
+        now: Instant,
+    ) -> (Vec<UaEvent>, Vec<UaEvent>) {
         let (mut ea, mut eb) = (Vec::new(), Vec::new());
         for _ in 0..20 {
             let ta = drain(a);
@@ -1102,17 +1124,33 @@ mod tests {
         (ea, eb)
     }
 
+    fn out(uri: &str, from: &str, to: &str) -> Outgoing {
+        Outgoing {
+            request_uri: uri.into(),
+            from: from.into(),
+            to: to.into(),
+            dest: dest(UAS),
+            body: Some(sdp()),
+            extra: vec![],
+        }
+    }
+
     fn sdp() -> Bytes {
-        Bytes::from_static(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+        Bytes::from_static(
+            b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+        )
     }
 
     #[test]
     fn two_uas_place_answer_and_hang_up() {
         let now = Instant::now();
         let (mut caller, mut callee) = (ua(UAC, 1), ua(UAS, 2));
-        let call = caller.invite("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        let call =
+            caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
         let (_, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
-        let Some(UaEvent::IncomingCall { call: inbound, request, .. }) = eb.into_iter().next() else { panic!("no incoming call") };
+        let Some(UaEvent::IncomingCall { call: inbound, request, .. }) = eb.into_iter().next() else {
+            panic!("no incoming call")
+        };
         assert_eq!(&request.body[..], &sdp()[..]);
         callee.ring(inbound, 180, None, now).unwrap();
         callee.answer(inbound, sdp(), now).unwrap();
@@ -1131,7 +1169,7 @@ mod tests {
     fn cancel_while_ringing_gets_487() {
         let now = Instant::now();
         let (mut caller, mut callee) = (ua(UAC, 3), ua(UAS, 4));
-        let call = caller.invite("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        let call = caller.invite(out("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
         // Before any provisional response, hanging up must not send CANCEL (§9.1).
         let invite = drain(&mut caller);
         assert_eq!(invite.len(), 1);
@@ -1150,7 +1188,7 @@ mod tests {
     fn cancel_after_180() {
         let now = Instant::now();
         let (mut caller, mut callee) = (ua(UAC, 13), ua(UAS, 14));
-        let call = caller.invite("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>", dest(UAS), Some(sdp()), vec![], now).unwrap();
+        let call = caller.invite(out("sip:bob@127.0.0.1", "<sip:a@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
         let (_, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
         let Some(UaEvent::IncomingCall { call: inbound, .. }) = eb.into_iter().next() else { panic!() };
         callee.ring(inbound, 180, None, now).unwrap();
@@ -1271,10 +1309,11 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
 
     #[test]
     fn via_gets_received_and_rport() {
-        let mut req = match parse(&request(&invite_text(1, "").replace("127.0.0.1:5070;branch", "10.9.9.9:5070;rport;branch"))) {
-            Message::Request(r) => r,
-            _ => unreachable!(),
-        };
+        let mut req =
+            match parse(&request(&invite_text(1, "").replace("127.0.0.1:5070;branch", "10.9.9.9:5070;rport;branch"))) {
+                Message::Request(r) => r,
+                _ => unreachable!(),
+            };
         let src = Destination { transport: Transport::Udp, addr: "192.0.2.7:40000".parse().unwrap() };
         stamp_via(&mut req, &src);
         let via = req.headers.top_via().unwrap();

@@ -2,7 +2,9 @@
 //! absolute URI (tel:, mailto:, …) kept opaque. Views borrow from the header text.
 
 use crate::error::ParseError;
-use crate::grammar::{split_top, trim};
+#[cfg(doc)]
+use crate::grammar::split_top;
+use crate::grammar::trim;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -27,14 +29,21 @@ impl<'a> Host<'a> {
         if s.is_empty() {
             return Err(ParseError::BadUri);
         }
-        if s.bytes().all(|c| c.is_ascii_digit() || c == b'.') && s.bytes().any(|c| c == b'.') {
+        // One pass: is it digits and dots (maybe IPv4), and is every octet a host octet?
+        let (mut numeric, mut dot, mut hostchars) = (true, false, true);
+        for &c in s.as_bytes() {
+            numeric &= c.is_ascii_digit() || c == b'.';
+            dot |= c == b'.';
+            hostchars &= c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_';
+        }
+        if numeric && dot {
             if let Ok(v4) = s.parse() {
                 return Ok(Host::V4(v4));
             }
         }
         // hostname = *( domainlabel "." ) toplabel [ "." ]; be lenient on the label rules
         // but refuse characters that cannot appear in a host at all.
-        if s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_') {
+        if hostchars {
             Ok(Host::Domain(s))
         } else {
             Err(ParseError::BadUri)
@@ -69,11 +78,7 @@ pub struct Params<'a>(pub &'a str);
 impl<'a> Params<'a> {
     /// Iterates `(name, value)` pairs; a flag parameter has no value.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        let s = self.0;
-        split_top(s, b';').filter(|p| !p.is_empty()).map(|p| match p.find('=') {
-            Some(i) => (trim(&p[..i]), Some(trim(&p[i + 1..]))),
-            None => (p, None),
-        })
+        ParamIter { s: self.0, pos: 0 }
     }
 
     /// `Some(value)` when the parameter is present (`Some(None)` for a flag).
@@ -89,6 +94,67 @@ impl<'a> Params<'a> {
     /// Whether the parameter is present (with or without a value).
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+}
+
+/// The iterator behind [`Params::iter`]: one pass per parameter finds both the `;` that
+/// ends it (outside quoted strings and `<>`, like [`split_top`]) and its first `=`
+/// (the first anywhere, as `split_top` then `find('=')` did).
+struct ParamIter<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+/// Octets that matter to [`ParamIter`]; everything else is skipped in one test.
+static PARAM_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let special = b"\\\"=<>;";
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = (&'a str, Option<&'a str>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.s.as_bytes();
+        while self.pos <= b.len() {
+            let start = self.pos;
+            let mut i = start;
+            let mut eq = None;
+            let (mut in_q, mut in_angle) = (false, false);
+            while i < b.len() {
+                if !PARAM_SPECIAL[b[i] as usize] {
+                    i += 1;
+                    continue;
+                }
+                match b[i] {
+                    b'\\' if in_q => i += 1,
+                    b'"' => in_q = !in_q,
+                    b'=' if eq.is_none() => eq = Some(i),
+                    _ if in_q => {}
+                    b'<' => in_angle = true,
+                    b'>' => in_angle = false,
+                    b';' if !in_angle => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let end = i.min(b.len());
+            self.pos = end + 1;
+            let piece = trim(&self.s[start..end]);
+            if piece.is_empty() {
+                continue;
+            }
+            return Some(match eq {
+                Some(e) if e < end => (trim(&self.s[start..e]), Some(trim(&self.s[e + 1..end]))),
+                _ => (piece, None),
+            });
+        }
+        None
     }
 }
 
@@ -133,26 +199,28 @@ fn valid_scheme(s: &str) -> bool {
 }
 
 /// Checks `%HH` escapes and refuses characters never allowed unescaped in a URI.
-fn valid_escapes(s: &str) -> bool {
+/// On success, returns where the last `@` is (found in the same pass).
+fn scan_escapes(s: &str) -> Result<Option<usize>, ParseError> {
     let b = s.as_bytes();
+    let mut at = None;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'%' => {
-                if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+                if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
                 {
-                    return false;
+                    return Err(ParseError::BadUri);
                 }
                 i += 3;
                 continue;
             }
-            c if c <= b' ' || c == 0x7f || c == b'"' || c == b'<' || c == b'>' => return false,
+            b'@' => at = Some(i),
+            c if c <= b' ' || c == 0x7f || c == b'"' || c == b'<' || c == b'>' => return Err(ParseError::BadUri),
             _ => {}
         }
         i += 1;
     }
-    true
+    Ok(at)
 }
 
 impl<'a> Uri<'a> {
@@ -161,9 +229,10 @@ impl<'a> Uri<'a> {
         let colon = s.find(':').ok_or(ParseError::BadUri)?;
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
-        if !valid_scheme(scheme) || !valid_escapes(rest) {
+        if !valid_scheme(scheme) {
             return Err(ParseError::BadUri);
         }
+        let last_at = scan_escapes(rest)?;
         let secure = if scheme.eq_ignore_ascii_case("sip") {
             false
         } else if scheme.eq_ignore_ascii_case("sips") {
@@ -174,11 +243,11 @@ impl<'a> Uri<'a> {
             }
             return Ok(Uri::Other { scheme, rest });
         };
-        // userinfo is everything before the last '@' that precedes any '?' (the user
-        // part may hold ';' and escaped characters, RFC 4475 §3.1.1.10).
+        // userinfo is everything before the last '@': the user part may hold ';', '?'
+        // and escapes (RFC 3261 §25.1 user-unreserved; RFC 4475 §3.1.1.2, §3.1.1.9),
+        // while an unescaped '@' can appear neither in params nor in headers.
         let (hp_start, user, password) = {
-            let end = rest.find('?').unwrap_or(rest.len());
-            match rest[..end].rfind('@') {
+            match last_at {
                 Some(at) => {
                     let ui = &rest[..at];
                     if ui.is_empty() {
@@ -193,14 +262,18 @@ impl<'a> Uri<'a> {
                 None => (0, None, None),
             }
         };
+        // hostport [";" params] ["?" headers]: one scan for the first ';' or '?'.
         let hp = &rest[hp_start..];
-        let (hp, headers) = match hp.find('?') {
-            Some(q) => (&hp[..q], Some(&hp[q + 1..])),
-            None => (hp, None),
-        };
-        let (hostport, params) = match hp.find(';') {
-            Some(i) => (&hp[..i], &hp[i + 1..]),
-            None => (hp, ""),
+        let (hostport, params, headers) = match hp.bytes().position(|c| c == b';' || c == b'?') {
+            None => (hp, "", None),
+            Some(q) if hp.as_bytes()[q] == b'?' => (&hp[..q], "", Some(&hp[q + 1..])),
+            Some(i) => {
+                let after = &hp[i + 1..];
+                match after.bytes().position(|c| c == b'?') {
+                    Some(q) => (&hp[..i], &after[..q], Some(&after[q + 1..])),
+                    None => (&hp[..i], after, None),
+                }
+            }
         };
         let (host, port) = split_host_port(hostport)?;
         Ok(Uri::Sip(SipUri { secure, user, password, host, port, params: Params(params), headers }))
@@ -224,6 +297,22 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// `port = 1*DIGIT` (§25.1) that fits 16 bits. Unlike `str::parse`, no sign is allowed.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 {
+        // Leading zeros beyond five digits are legal but never seen; refuse them.
+        return None;
+    }
+    let mut v: u32 = 0;
+    for c in p.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(v).ok()
+}
+
 /// Splits `host[:port]`, with IPv6 references in brackets.
 pub fn split_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), ParseError> {
     let s = trim(s);
@@ -243,7 +332,7 @@ pub fn split_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), ParseError> {
         }
     };
     let port = match p {
-        Some(p) => Some(trim(p).parse::<u16>().map_err(|_| ParseError::BadUri)?),
+        Some(p) => Some(parse_port(trim(p)).ok_or(ParseError::BadUri)?),
         None => None,
     };
     Ok((Host::parse(trim(h))?, port))
@@ -314,6 +403,43 @@ mod tests {
         assert!(Uri::parse("sip:a@b%zz").is_err());
         assert!(Uri::parse("sip:[::1").is_err());
         assert!(Uri::parse("sip:host:99999").is_err());
+        // port = 1*DIGIT: `str::parse` would have taken the sign.
+        assert!(Uri::parse("sip:host:+5060").is_err());
+        assert!(Uri::parse("sip:host:").is_err());
+        assert_eq!(Uri::parse("sip:host:65535").unwrap().as_sip().unwrap().port, Some(65535));
         assert!(Uri::parse("nocolon").is_err());
+    }
+
+    /// RFC 4475 §3.1.1.2 intmeth: '?' (and ',', '/', ';') are user-unreserved, so a '?'
+    /// before the '@' does not start the URI headers.
+    #[test]
+    fn question_mark_in_user() {
+        let u = Uri::parse("sip:2_strange.user~(really!)&isn't+it$/wild?,/;;*@dialtone.test").unwrap();
+        let s = u.as_sip().unwrap();
+        assert_eq!(s.user, Some("2_strange.user~(really!)&isn't+it$/wild?,/;;*"));
+        assert_eq!(s.host, Host::Domain("dialtone.test"));
+        assert_eq!(s.headers, None);
+        let u = Uri::parse("sip:a@b.test?Route=%3Csip:c.test%3E").unwrap();
+        assert_eq!(u.as_sip().unwrap().headers, Some("Route=%3Csip:c.test%3E"));
+    }
+
+    #[test]
+    fn params_iteration_matches_the_grammar() {
+        let p = Params(r#" branch = z9hG4bK1 ;; rport; x="a;b=c" ;lr;y=<sip:a;b=c>;=v "#);
+        let v: Vec<_> = p.iter().collect();
+        assert_eq!(
+            v,
+            vec![
+                ("branch", Some("z9hG4bK1")),
+                ("rport", None),
+                ("x", Some("\"a;b=c\"")),
+                ("lr", None),
+                ("y", Some("<sip:a;b=c>")),
+                ("", Some("v")),
+            ]
+        );
+        assert_eq!(p.value("BRANCH"), Some("z9hG4bK1"));
+        assert_eq!(Params("").iter().count(), 0);
+        assert_eq!(Params("a=\"x").iter().collect::<Vec<_>>(), vec![("a", Some("\"x"))]);
     }
 }

@@ -121,6 +121,11 @@ pub fn check_request(req: &Request, policy: &Policy) -> Result<(), Rejection> {
         if u.user == Some("") {
             return Err(ParseError::BadUri.into());
         }
+        // Headers are not allowed in a Request-URI (RFC 3261 §19.1.1 table; RFC 4475
+        // §3.1.2.11 escruri: we reject rather than ignore them).
+        if u.headers.is_some() {
+            return Err(ParseError::BadUri.into());
+        }
     }
     if !matches!(req.method, Method::Ack | Method::Cancel) {
         let unsupported: Vec<&str> = req
@@ -208,5 +213,39 @@ pub fn inspect_datagram(buf: Bytes, policy: &Policy) -> Verdict {
             Verdict::Reject(s, r)
         }
         Err(_) => Verdict::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(ruri: &str) -> Bytes {
+        Bytes::from(format!(
+            "OPTIONS {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\r\nFrom: <sip:b@example.org>;tag=1\r\nTo: <sip:a@dialtone.test>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// RFC 4475 §3.1.2.11 escruri: headers in the Request-URI are a 400 naming the URI.
+    #[test]
+    fn request_uri_headers_are_rejected() {
+        let p = Policy::default();
+        assert_eq!(inspect_datagram(options("sip:a@dialtone.test"), &p), Verdict::Accept);
+        assert_eq!(
+            inspect_datagram(options("sip:a@dialtone.test?Route=%3Csip:x.test%3E"), &p),
+            Verdict::Reject(400, "Bad Request-URI")
+        );
+        // A '?' inside the user part is not a header separator (RFC 4475 §3.1.1.2).
+        assert_eq!(inspect_datagram(options("sip:wild?,/;;*@dialtone.test"), &p), Verdict::Accept);
+    }
+
+    /// RFC 4475 §3.1.2.9: leading or repeated SP on the Request-Line is answered with 400.
+    #[test]
+    fn start_line_whitespace_is_a_400() {
+        let p = Policy::default();
+        let raw = options("sip:a@dialtone.test");
+        let mut lead = b" ".to_vec();
+        lead.extend_from_slice(&raw);
+        assert_eq!(inspect_datagram(Bytes::from(lead), &p), Verdict::Reject(400, "Bad Request-Line"));
     }
 }

@@ -74,12 +74,7 @@ pub(super) struct ClientInvite {
 impl ClientInvite {
     pub(super) fn new(invite: Request) -> Self {
         let (invite, request) = encode_request(invite);
-        ClientInvite {
-            state: ClientInviteState::Calling,
-            request,
-            invite: Some(invite),
-            ack: None,
-        }
+        ClientInvite { state: ClientInviteState::Calling, request, invite: Some(invite), ack: None }
     }
 
     pub(super) fn start(&mut self, cx: &mut Cx<'_>) {
@@ -129,13 +124,7 @@ impl ClientInvite {
         }
     }
 
-    pub(super) fn on_timer(
-        &mut self,
-        timer: Timer,
-        interval: Duration,
-        key: &ClientKey,
-        cx: &mut Cx<'_>,
-    ) {
+    pub(super) fn on_timer(&mut self, timer: Timer, interval: Duration, key: &ClientKey, cx: &mut Cx<'_>) {
         use ClientInviteState::*;
         match (self.state, timer) {
             (Calling, Timer::A) => {
@@ -153,10 +142,7 @@ impl ClientInvite {
     }
 
     pub(super) fn on_transport_error(&mut self, key: &ClientKey, cx: &mut Cx<'_>) {
-        if matches!(
-            self.state,
-            ClientInviteState::Calling | ClientInviteState::Proceeding
-        ) {
+        if matches!(self.state, ClientInviteState::Calling | ClientInviteState::Proceeding) {
             cx.event(TxEvent::ClientTransportError { key: key.clone() });
         }
         cx.cancel_all();
@@ -165,8 +151,5 @@ impl ClientInvite {
 }
 
 fn deliver(key: &ClientKey, response: Response, cx: &mut Cx<'_>) {
-    cx.event(TxEvent::Response {
-        key: key.clone(),
-        response,
-    });
+    cx.event(TxEvent::Response { key: key.clone(), response });
 }

@@ -70,10 +70,7 @@ pub(super) struct ClientNonInvite {
 impl ClientNonInvite {
     pub(super) fn new(req: Request) -> Self {
         let (_, request) = encode_request(req);
-        ClientNonInvite {
-            state: ClientNonInviteState::Trying,
-            request,
-        }
+        ClientNonInvite { state: ClientNonInviteState::Trying, request }
     }
 
     pub(super) fn start(&mut self, cx: &mut Cx<'_>) {
@@ -87,17 +84,11 @@ impl ClientNonInvite {
         match (self.state, resp.status) {
             (Trying | Proceeding, 100..=199) => {
                 self.state = Proceeding;
-                cx.event(TxEvent::Response {
-                    key: key.clone(),
-                    response: resp,
-                });
+                cx.event(TxEvent::Response { key: key.clone(), response: resp });
             }
             (Trying | Proceeding, _) => {
                 cx.cancel_all();
-                cx.event(TxEvent::Response {
-                    key: key.clone(),
-                    response: resp,
-                });
+                cx.event(TxEvent::Response { key: key.clone(), response: resp });
                 self.state = Completed;
                 if cx.start(Timer::K) {
                     self.state = Terminated;
@@ -108,13 +99,7 @@ impl ClientNonInvite {
         }
     }
 
-    pub(super) fn on_timer(
-        &mut self,
-        timer: Timer,
-        interval: Duration,
-        key: &ClientKey,
-        cx: &mut Cx<'_>,
-    ) {
+    pub(super) fn on_timer(&mut self, timer: Timer, interval: Duration, key: &ClientKey, cx: &mut Cx<'_>) {
         use ClientNonInviteState::*;
         match (self.state, timer) {
             (Trying, Timer::E) => {
@@ -136,10 +121,7 @@ impl ClientNonInvite {
     }
 
     pub(super) fn on_transport_error(&mut self, key: &ClientKey, cx: &mut Cx<'_>) {
-        if matches!(
-            self.state,
-            ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
-        ) {
+        if matches!(self.state, ClientNonInviteState::Trying | ClientNonInviteState::Proceeding) {
             cx.event(TxEvent::ClientTransportError { key: key.clone() });
         }
         cx.cancel_all();

@@ -70,11 +70,7 @@ pub struct TimerConfig {
 
 impl Default for TimerConfig {
     fn default() -> Self {
-        TimerConfig {
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            t4: Duration::from_secs(5),
-        }
+        TimerConfig { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
     }
 }
 
@@ -357,10 +353,7 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn send(&mut self, data: Bytes) {
-        self.out.transmits.push_back(Transmit {
-            dest: self.dest,
-            data,
-        });
+        self.out.transmits.push_back(Transmit { dest: self.dest, data });
     }
 
     fn event(&mut self, ev: TxEvent) {
@@ -371,19 +364,13 @@ impl Cx<'_> {
     fn arm(&mut self, timer: Timer, after: Duration) {
         self.out.next_gen += 1;
         let gen = self.out.next_gen;
-        let armed = Some(Armed {
-            timer,
-            gen,
-            interval: after,
-        });
+        let armed = Some(Armed { timer, gen, interval: after });
         if timer.is_retransmit() {
             self.timers.retransmit = armed;
         } else {
             self.timers.expiry = armed;
         }
-        self.out
-            .heap
-            .push(Reverse((self.now + after, gen, self.slot)));
+        self.out.heap.push(Reverse((self.now + after, gen, self.slot)));
     }
 
     /// Arms `timer` at its initial value for this transport. Returns `true` when that
@@ -428,24 +415,10 @@ struct Legacy {
 
 #[allow(clippy::enum_variant_names)] // the RFC's names for the four machines
 enum Kind {
-    ClientInvite {
-        key: ClientKey,
-        m: ClientInvite,
-    },
-    ClientNonInvite {
-        key: ClientKey,
-        m: ClientNonInvite,
-    },
-    ServerInvite {
-        key: ServerKey,
-        m: ServerInvite,
-        legacy: Option<Box<Legacy>>,
-    },
-    ServerNonInvite {
-        key: ServerKey,
-        m: ServerNonInvite,
-        legacy: Option<Box<Legacy>>,
-    },
+    ClientInvite { key: ClientKey, m: ClientInvite },
+    ClientNonInvite { key: ClientKey, m: ClientNonInvite },
+    ServerInvite { key: ServerKey, m: ServerInvite, legacy: Option<Box<Legacy>> },
+    ServerNonInvite { key: ServerKey, m: ServerNonInvite, legacy: Option<Box<Legacy>> },
 }
 
 impl Kind {
@@ -469,20 +442,14 @@ impl Kind {
 
     fn tx_key(&self) -> TxKey {
         match self {
-            Kind::ClientInvite { key, .. } | Kind::ClientNonInvite { key, .. } => {
-                TxKey::Client(key.clone())
-            }
-            Kind::ServerInvite { key, .. } | Kind::ServerNonInvite { key, .. } => {
-                TxKey::Server(key.clone())
-            }
+            Kind::ClientInvite { key, .. } | Kind::ClientNonInvite { key, .. } => TxKey::Client(key.clone()),
+            Kind::ServerInvite { key, .. } | Kind::ServerNonInvite { key, .. } => TxKey::Server(key.clone()),
         }
     }
 
     fn legacy(&self) -> Option<&Legacy> {
         match self {
-            Kind::ServerInvite { legacy, .. } | Kind::ServerNonInvite { legacy, .. } => {
-                legacy.as_deref()
-            }
+            Kind::ServerInvite { legacy, .. } | Kind::ServerNonInvite { legacy, .. } => legacy.as_deref(),
             _ => None,
         }
     }
@@ -583,16 +550,8 @@ impl TransactionLayer {
         src: Destination,
         now: Instant,
     ) -> Incoming {
-        let method = if req.method == Method::Ack {
-            Method::Invite
-        } else {
-            req.method.clone()
-        };
-        let key = ServerKey {
-            branch,
-            sent_by,
-            method,
-        };
+        let method = if req.method == Method::Ack { Method::Invite } else { req.method.clone() };
+        let key = ServerKey { branch, sent_by, method };
         match self.servers.get(&key).copied() {
             Some(slot) if req.method == Method::Ack => self.ack_on(slot, req, now),
             Some(slot) => {
@@ -602,10 +561,7 @@ impl TransactionLayer {
             None if req.method == Method::Ack => Incoming::Ack { request: req },
             None => {
                 let invite = (req.method == Method::Cancel)
-                    .then(|| ServerKey {
-                        method: Method::Invite,
-                        ..key.clone()
-                    })
+                    .then(|| ServerKey { method: Method::Invite, ..key.clone() })
                     .filter(|k| self.servers.get(k).is_some_and(|&s| self.awaiting_final(s)));
                 self.new_server(key, None, req, invite, src, now)
             }
@@ -613,13 +569,7 @@ impl TransactionLayer {
     }
 
     /// §17.2.3 without the magic cookie: the RFC 2543 rules.
-    fn on_request_rfc2543(
-        &mut self,
-        top: TopVia,
-        req: Request,
-        src: Destination,
-        now: Instant,
-    ) -> Incoming {
+    fn on_request_rfc2543(&mut self, top: TopVia, req: Request, src: Destination, now: Instant) -> Incoming {
         let lkey = LegacyKey::of(&req, top.legacy_via);
         let to_tag = to_tag(&req.headers);
         let found = self.legacy.get(&lkey).copied();
@@ -636,28 +586,20 @@ impl TransactionLayer {
             };
         }
         let same_to = |layer: &Self, s: u32| {
-            layer
-                .tx(s)
-                .and_then(|tx| tx.kind.legacy())
-                .is_some_and(|l| l.request_to_tag == to_tag)
+            layer.tx(s).and_then(|tx| tx.kind.legacy()).is_some_and(|l| l.request_to_tag == to_tag)
         };
         if let Some(slot) = found.filter(|&s| same_to(self, s)) {
             self.retransmitted(slot, now);
             return Incoming::Retransmission;
         }
         let invite = if req.method == Method::Cancel {
-            let ikey = LegacyKey {
-                method: Method::Invite,
-                ..lkey.clone()
-            };
-            self.legacy
-                .get(&ikey)
-                .copied()
-                .filter(|&s| same_to(self, s) && self.awaiting_final(s))
-                .and_then(|s| match self.tx(s).map(|tx| tx.kind.tx_key()) {
+            let ikey = LegacyKey { method: Method::Invite, ..lkey.clone() };
+            self.legacy.get(&ikey).copied().filter(|&s| same_to(self, s) && self.awaiting_final(s)).and_then(|s| {
+                match self.tx(s).map(|tx| tx.kind.tx_key()) {
                     Some(TxKey::Server(k)) => Some(k),
                     _ => None,
-                })
+                }
+            })
         } else {
             None
         };
@@ -667,11 +609,7 @@ impl TransactionLayer {
             sent_by: top.sent_by,
             method: req.method.clone(),
         };
-        let legacy = Box::new(Legacy {
-            key: lkey,
-            request_to_tag: to_tag,
-            response_to_tag: None,
-        });
+        let legacy = Box::new(Legacy { key: lkey, request_to_tag: to_tag, response_to_tag: None });
         self.new_server(key, Some(legacy), req, invite, src, now)
     }
 
@@ -680,10 +618,7 @@ impl TransactionLayer {
         self.tx(slot).is_some_and(|tx| match &tx.kind {
             Kind::ServerInvite { m, .. } => m.state == ServerInviteState::Proceeding,
             Kind::ServerNonInvite { m, .. } => {
-                matches!(
-                    m.state,
-                    ServerNonInviteState::Trying | ServerNonInviteState::Proceeding
-                )
+                matches!(m.state, ServerNonInviteState::Trying | ServerNonInviteState::Proceeding)
             }
             _ => false,
         })
@@ -722,17 +657,9 @@ impl TransactionLayer {
         }
         let legacy_key = legacy.as_ref().map(|l| l.key.clone());
         let kind = if req.method == Method::Invite {
-            Kind::ServerInvite {
-                key: key.clone(),
-                m: ServerInvite::new(trying(&req)),
-                legacy,
-            }
+            Kind::ServerInvite { key: key.clone(), m: ServerInvite::new(trying(&req)), legacy }
         } else {
-            Kind::ServerNonInvite {
-                key: key.clone(),
-                m: ServerNonInvite::new(),
-                legacy,
-            }
+            Kind::ServerNonInvite { key: key.clone(), m: ServerNonInvite::new(), legacy }
         };
         let slot = self.insert(src, kind);
         self.servers.insert(key.clone(), slot);
@@ -745,11 +672,7 @@ impl TransactionLayer {
             }
         });
         if req.method == Method::Cancel {
-            Incoming::Cancel {
-                key,
-                invite,
-                request: req,
-            }
+            Incoming::Cancel { key, invite, request: req }
         } else {
             Incoming::New { key, request: req }
         }
@@ -783,16 +706,8 @@ impl TransactionLayer {
     /// is sent once, statelessly. Reusing the branch of a live transaction of the same
     /// method ends that transaction.
     pub fn send_request(&mut self, req: Request, dest: Destination, now: Instant) -> ClientKey {
-        let branch = req
-            .headers
-            .top_via()
-            .ok()
-            .and_then(|v| v.branch().map(SipStr::from))
-            .unwrap_or_default();
-        let key = ClientKey {
-            branch,
-            method: req.method.clone(),
-        };
+        let branch = req.headers.top_via().ok().and_then(|v| v.branch().map(SipStr::from)).unwrap_or_default();
+        let key = ClientKey { branch, method: req.method.clone() };
         if req.method == Method::Ack {
             self.send_stateless(dest, Message::Request(req).to_bytes());
             return key;
@@ -801,15 +716,9 @@ impl TransactionLayer {
             self.remove(old);
         }
         let kind = if req.method == Method::Invite {
-            Kind::ClientInvite {
-                key: key.clone(),
-                m: ClientInvite::new(req),
-            }
+            Kind::ClientInvite { key: key.clone(), m: ClientInvite::new(req) }
         } else {
-            Kind::ClientNonInvite {
-                key: key.clone(),
-                m: ClientNonInvite::new(req),
-            }
+            Kind::ClientNonInvite { key: key.clone(), m: ClientNonInvite::new(req) }
         };
         let slot = self.insert(dest, kind);
         self.clients.insert(key.clone(), slot);
@@ -825,26 +734,14 @@ impl TransactionLayer {
     /// Sends a response on a server transaction and moves its state. The response is
     /// serialized once and kept for retransmissions; it goes to the destination the
     /// request came from.
-    pub fn respond(
-        &mut self,
-        key: &ServerKey,
-        resp: Response,
-        now: Instant,
-    ) -> Result<(), TransactionError> {
+    pub fn respond(&mut self, key: &ServerKey, resp: Response, now: Instant) -> Result<(), TransactionError> {
         let status = resp.status;
         if !(100..=699).contains(&status) {
             return Err(TransactionError::BadStatus(status));
         }
-        let slot = *self
-            .servers
-            .get(key)
-            .ok_or(TransactionError::NoTransaction)?;
+        let slot = *self.servers.get(key).ok_or(TransactionError::NoTransaction)?;
         let is_legacy = self.tx(slot).is_some_and(|tx| tx.kind.legacy().is_some());
-        let final_to_tag = if is_legacy && status >= 200 {
-            to_tag(&resp.headers)
-        } else {
-            None
-        };
+        let final_to_tag = if is_legacy && status >= 200 { to_tag(&resp.headers) } else { None };
         let bytes = Message::Response(resp).to_bytes();
         let result = self.with_tx(slot, now, move |kind, cx| match kind {
             Kind::ServerInvite { m, legacy, .. } => {
@@ -900,12 +797,8 @@ impl TransactionLayer {
             };
             self.with_tx(slot, now, |kind, cx| match kind {
                 Kind::ClientInvite { key, m } => m.on_timer(armed.timer, armed.interval, key, cx),
-                Kind::ClientNonInvite { key, m } => {
-                    m.on_timer(armed.timer, armed.interval, key, cx)
-                }
-                Kind::ServerInvite { key, m, .. } => {
-                    m.on_timer(armed.timer, armed.interval, key, cx)
-                }
+                Kind::ClientNonInvite { key, m } => m.on_timer(armed.timer, armed.interval, key, cx),
+                Kind::ServerInvite { key, m, .. } => m.on_timer(armed.timer, armed.interval, key, cx),
                 Kind::ServerNonInvite { m, .. } => m.on_timer(armed.timer, cx),
             });
         }
@@ -939,11 +832,7 @@ impl TransactionLayer {
     }
 
     fn insert(&mut self, dest: Destination, kind: Kind) -> u32 {
-        let tx = Some(Tx {
-            dest,
-            timers: Timers::default(),
-            kind,
-        });
+        let tx = Some(Tx { dest, timers: Timers::default(), kind });
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = tx;
@@ -961,25 +850,9 @@ impl TransactionLayer {
 
     /// Runs `f` on a live transaction's machine, then forgets the transaction if it
     /// reached Terminated. `slot` must be live (an internal invariant).
-    fn with_tx<R>(
-        &mut self,
-        slot: u32,
-        now: Instant,
-        f: impl FnOnce(&mut Kind, &mut Cx<'_>) -> R,
-    ) -> R {
-        let tx = self
-            .slots
-            .get_mut(slot as usize)
-            .and_then(Option::as_mut)
-            .expect("live transaction slot");
-        let mut cx = Cx {
-            now,
-            cfg: &self.cfg,
-            dest: tx.dest,
-            slot,
-            timers: &mut tx.timers,
-            out: &mut self.out,
-        };
+    fn with_tx<R>(&mut self, slot: u32, now: Instant, f: impl FnOnce(&mut Kind, &mut Cx<'_>) -> R) -> R {
+        let tx = self.slots.get_mut(slot as usize).and_then(Option::as_mut).expect("live transaction slot");
+        let mut cx = Cx { now, cfg: &self.cfg, dest: tx.dest, slot, timers: &mut tx.timers, out: &mut self.out };
         let r = f(&mut tx.kind, &mut cx);
         if tx.kind.is_terminated() {
             self.remove(slot);
@@ -1049,11 +922,7 @@ impl TopVia {
         let Ok(v) = req.headers.top_via() else {
             // A request without a usable Via (the UA normally rejects it first): match it
             // the RFC 2543 way on what remains.
-            return TopVia {
-                magic_branch: None,
-                sent_by: SipStr::default(),
-                legacy_via: SipStr::default(),
-            };
+            return TopVia { magic_branch: None, sent_by: SipStr::default(), legacy_via: SipStr::default() };
         };
         let sent_by = sent_by(&v);
         match v.branch() {
@@ -1065,11 +934,7 @@ impl TopVia {
             branch => {
                 let mut via = v.transport.to_ascii_uppercase();
                 let _ = write!(via, "/{sent_by};{}", branch.unwrap_or_default());
-                TopVia {
-                    magic_branch: None,
-                    sent_by: SipStr::from(sent_by),
-                    legacy_via: SipStr::from(via),
-                }
+                TopVia { magic_branch: None, sent_by: SipStr::from(sent_by), legacy_via: SipStr::from(via) }
             }
         }
     }
@@ -1091,22 +956,11 @@ impl LegacyKey {
         let h = &req.headers;
         LegacyKey {
             uri: SipStr::from(req.uri.trim()),
-            from_tag: h
-                .from()
-                .ok()
-                .and_then(|f| f.tag().map(SipStr::from))
-                .unwrap_or_default(),
-            call_id: h
-                .call_id()
-                .map(|c| SipStr::from(c.as_str()))
-                .unwrap_or_default(),
+            from_tag: h.from().ok().and_then(|f| f.tag().map(SipStr::from)).unwrap_or_default(),
+            call_id: h.call_id().map(|c| SipStr::from(c.as_str())).unwrap_or_default(),
             cseq: h.cseq().map(|c| c.seq).unwrap_or(0),
             via,
-            method: if req.method == Method::Ack {
-                Method::Invite
-            } else {
-                req.method.clone()
-            },
+            method: if req.method == Method::Ack { Method::Invite } else { req.method.clone() },
         }
     }
 }
@@ -1119,10 +973,7 @@ fn to_tag(h: &crate::msg::Headers) -> Option<SipStr> {
 fn client_key_of(resp: &Response) -> Option<ClientKey> {
     let branch = resp.headers.top_via().ok()?.branch()?;
     let method = resp.headers.cseq().ok()?.method;
-    Some(ClientKey {
-        branch: SipStr::from(branch),
-        method,
-    })
+    Some(ClientKey { branch: SipStr::from(branch), method })
 }
 
 /// The first (topmost) Via value of a message, as written.
@@ -1157,15 +1008,12 @@ pub fn build_cancel(invite: &Request) -> Request {
         c.headers.push(HeaderName::Via, via);
     }
     copy(h, &mut c.headers, HeaderName::Route);
-    c.headers
-        .push(HeaderName::MaxForwards, SipStr::from_static("70"));
+    c.headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
     copy(h, &mut c.headers, HeaderName::To);
     copy(h, &mut c.headers, HeaderName::From);
     copy(h, &mut c.headers, HeaderName::CallId);
-    c.headers
-        .push(HeaderName::CSeq, format!("{} CANCEL", cseq_number(h)));
-    c.headers
-        .push(HeaderName::ContentLength, SipStr::from_static("0"));
+    c.headers.push(HeaderName::CSeq, format!("{} CANCEL", cseq_number(h)));
+    c.headers.push(HeaderName::ContentLength, SipStr::from_static("0"));
     c
 }
 
@@ -1180,18 +1028,15 @@ fn build_ack(invite: &Request, resp: &Response) -> Request {
         a.headers.push(HeaderName::Via, via);
     }
     copy(h, &mut a.headers, HeaderName::Route);
-    a.headers
-        .push(HeaderName::MaxForwards, SipStr::from_static("70"));
+    a.headers.push(HeaderName::MaxForwards, SipStr::from_static("70"));
     match resp.headers.get(&HeaderName::To) {
         Some(to) => a.headers.push(HeaderName::To, to.clone()),
         None => copy(h, &mut a.headers, HeaderName::To),
     }
     copy(h, &mut a.headers, HeaderName::From);
     copy(h, &mut a.headers, HeaderName::CallId);
-    a.headers
-        .push(HeaderName::CSeq, format!("{} ACK", cseq_number(h)));
-    a.headers
-        .push(HeaderName::ContentLength, SipStr::from_static("0"));
+    a.headers.push(HeaderName::CSeq, format!("{} ACK", cseq_number(h)));
+    a.headers.push(HeaderName::ContentLength, SipStr::from_static("0"));
     a
 }
 
@@ -1199,18 +1044,11 @@ fn build_ack(invite: &Request, resp: &Response) -> Request {
 /// copied, no To tag added, serialized.
 fn trying(req: &Request) -> Bytes {
     let mut r = Response::new(100, SipStr::from_static("Trying"));
-    for name in [
-        HeaderName::Via,
-        HeaderName::From,
-        HeaderName::To,
-        HeaderName::CallId,
-        HeaderName::CSeq,
-    ] {
+    for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
         copy(&req.headers, &mut r.headers, name);
     }
     copy(&req.headers, &mut r.headers, HeaderName::Timestamp);
-    r.headers
-        .push(HeaderName::ContentLength, SipStr::from_static("0"));
+    r.headers.push(HeaderName::ContentLength, SipStr::from_static("0"));
     Message::Response(r).to_bytes()
 }
 
@@ -1228,11 +1066,7 @@ fn encode_request(req: Request) -> (Request, Bytes) {
 /// the driver's random `seed` and a per-request `counter`. Distinct counters give
 /// distinct branches for one seed; different seeds (per process) keep them unguessable.
 pub fn branch_from(seed: u64, counter: u64) -> String {
-    format!(
-        "{MAGIC_COOKIE}{:016x}{:x}",
-        mix(seed ^ mix(counter)),
-        counter
-    )
+    format!("{MAGIC_COOKIE}{:016x}{:x}", mix(seed ^ mix(counter)), counter)
 }
 
 /// SplitMix64's finalizer: a bijection on u64 that scatters bits.

@@ -76,10 +76,7 @@ pub(super) struct ServerInvite {
 
 impl ServerInvite {
     pub(super) fn new(trying: Bytes) -> Self {
-        ServerInvite {
-            state: ServerInviteState::Proceeding,
-            last: trying,
-        }
+        ServerInvite { state: ServerInviteState::Proceeding, last: trying }
     }
 
     /// §17.2.1: 100 Trying at once.
@@ -88,10 +85,7 @@ impl ServerInvite {
     }
 
     pub(super) fn on_retransmission(&mut self, cx: &mut Cx<'_>) {
-        if matches!(
-            self.state,
-            ServerInviteState::Proceeding | ServerInviteState::Completed
-        ) {
+        if matches!(self.state, ServerInviteState::Proceeding | ServerInviteState::Completed) {
             cx.send(self.last.clone());
         }
         // Accepted (RFC 6026 §7.1) and Confirmed absorb it.
@@ -112,12 +106,7 @@ impl ServerInvite {
         }
     }
 
-    pub(super) fn respond(
-        &mut self,
-        status: u16,
-        bytes: Bytes,
-        cx: &mut Cx<'_>,
-    ) -> Result<(), TransactionError> {
+    pub(super) fn respond(&mut self, status: u16, bytes: Bytes, cx: &mut Cx<'_>) -> Result<(), TransactionError> {
         use ServerInviteState::*;
         match (self.state, status) {
             (Proceeding, 100..=199) => {
@@ -144,13 +133,7 @@ impl ServerInvite {
         Ok(())
     }
 
-    pub(super) fn on_timer(
-        &mut self,
-        timer: Timer,
-        interval: Duration,
-        key: &ServerKey,
-        cx: &mut Cx<'_>,
-    ) {
+    pub(super) fn on_timer(&mut self, timer: Timer, interval: Duration, key: &ServerKey, cx: &mut Cx<'_>) {
         use ServerInviteState::*;
         match (self.state, timer) {
             (Completed, Timer::G) => {

@@ -67,10 +67,7 @@ pub(super) struct ServerNonInvite {
 
 impl ServerNonInvite {
     pub(super) fn new() -> Self {
-        ServerNonInvite {
-            state: ServerNonInviteState::Trying,
-            last: None,
-        }
+        ServerNonInvite { state: ServerNonInviteState::Trying, last: None }
     }
 
     pub(super) fn on_retransmission(&mut self, cx: &mut Cx<'_>) {
@@ -79,12 +76,7 @@ impl ServerNonInvite {
         }
     }
 
-    pub(super) fn respond(
-        &mut self,
-        status: u16,
-        bytes: Bytes,
-        cx: &mut Cx<'_>,
-    ) -> Result<(), TransactionError> {
+    pub(super) fn respond(&mut self, status: u16, bytes: Bytes, cx: &mut Cx<'_>) -> Result<(), TransactionError> {
         use ServerNonInviteState::*;
         if !matches!(self.state, Trying | Proceeding) {
             return Err(TransactionError::AlreadyFinal);

@@ -1,0 +1,237 @@
+//! `dialtone call`: one outbound call from the command line.
+
+use crate::config::{CallArgs, Settings};
+use crate::driver::{App, Driver, Sockets};
+use anyhow::{bail, Context};
+use dialtone_sip::ua::{CallRef, EndReason, Outgoing, UaEvent, UserAgent};
+use dialtone_sip::{Destination, Transport, Uri};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How the call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered, talked, and hung up by either side.
+    Completed,
+    /// Not answered, or ended abnormally: the SIP status and reason.
+    Failed(u16, String),
+}
+
+struct CallApp {
+    call: Option<CallRef>,
+    talk: Duration,
+    ring_deadline: Instant,
+    hangup_at: Option<Instant>,
+    answered: bool,
+    hanging_up: bool,
+    outcome: Option<Outcome>,
+}
+
+impl App for CallApp {
+    fn on_event(&mut self, ev: UaEvent, _ua: &mut UserAgent, now: Instant) {
+        match ev {
+            UaEvent::Progress { response, .. } => {
+                eprintln!("call: {} {}", response.status, response.reason);
+            }
+            UaEvent::Answered { response, .. } => {
+                eprintln!(
+                    "call: {} {} — talking for {:.1} s",
+                    response.status,
+                    response.reason,
+                    self.talk.as_secs_f64()
+                );
+                self.answered = true;
+                self.hangup_at = Some(now + self.talk);
+            }
+            UaEvent::Terminated { reason, .. } => {
+                self.outcome = Some(match (&reason, self.answered) {
+                    (EndReason::LocalBye | EndReason::RemoteBye, true) => Outcome::Completed,
+                    (EndReason::Rejected { status, reason }, _) => Outcome::Failed(*status, reason.clone()),
+                    (EndReason::Cancelled, _) => Outcome::Failed(487, "Request Terminated".into()),
+                    (EndReason::Timeout, _) => Outcome::Failed(408, "Request Timeout".into()),
+                    (r, _) => Outcome::Failed(r.status(), format!("{r:?}")),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.hanging_up {
+            return None;
+        }
+        Some(self.hangup_at.unwrap_or(self.ring_deadline))
+    }
+
+    fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
+        if !self.answered {
+            eprintln!("call: no answer within the ring timeout, cancelling");
+        }
+        self.hang_up(ua, now);
+    }
+
+    fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.hang_up(ua, now);
+    }
+
+    fn finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+}
+
+impl CallApp {
+    fn hang_up(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.hanging_up = true;
+        if let Some(call) = self.call {
+            if ua.hangup(call, now).is_err() && self.outcome.is_none() {
+                self.outcome = Some(Outcome::Failed(500, "could not hang up".into()));
+            }
+        }
+    }
+}
+
+/// Where to send the INVITE and what to put in its Request-URI and To.
+pub struct Target {
+    /// The Request-URI.
+    pub uri: String,
+    /// Where the INVITE goes.
+    pub dest: Destination,
+}
+
+/// Whether `s` looks like an E.164 number (`+` then 1–15 digits; a bare digit string is
+/// taken as E.164 without the plus).
+pub fn is_e164(s: &str) -> bool {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    !d.is_empty() && d.len() <= 15 && d.bytes().all(|c| c.is_ascii_digit())
+}
+
+async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .with_context(|| format!("{host} has no address"))
+}
+
+async fn destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
+    let parsed = Uri::parse(uri).map_err(|e| anyhow::anyhow!("{uri:?} is not a valid SIP URI: {e}"))?;
+    let Some(sip) = parsed.as_sip() else { bail!("{uri:?}: only sip: URIs can be called") };
+    let transport = match sip.params.value("transport") {
+        Some(t) => Transport::parse(t).with_context(|| format!("unsupported transport {t:?}"))?,
+        None => Transport::Udp,
+    };
+    let port = sip.port.unwrap_or(5060);
+    let addr = match sip.host.ip() {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => resolve(&sip.host.to_string(), port).await?,
+    };
+    Ok((transport, addr))
+}
+
+/// Works out the Request-URI and next hop for a target (SIP URI or E.164 via the trunk).
+pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Target> {
+    if is_e164(target) {
+        let Some(trunk) = trunk else { bail!("{target} is a phone number: set DIALTONE_TRUNK to the trunk's SIP URI") };
+        let turi = Uri::parse(trunk).map_err(|e| anyhow::anyhow!("DIALTONE_TRUNK {trunk:?}: {e}"))?;
+        let Some(t) = turi.as_sip() else { bail!("DIALTONE_TRUNK must be a sip: URI") };
+        let digits = target.strip_prefix('+').unwrap_or(target);
+        let host = match t.port {
+            Some(p) => format!("{}:{p}", t.host),
+            None => t.host.to_string(),
+        };
+        let (transport, addr) = destination_of(trunk).await?;
+        let uri = match transport {
+            Transport::Udp => format!("sip:+{digits}@{host}"),
+            _ => format!("sip:+{digits}@{host};transport={}", transport.as_str().to_lowercase()),
+        };
+        return Ok(Target { uri, dest: Destination { transport, addr } });
+    }
+    let uri = if target.starts_with("sip:") || target.starts_with("sips:") {
+        target.to_string()
+    } else {
+        format!("sip:{target}")
+    };
+    let (transport, addr) = destination_of(&uri).await?;
+    Ok(Target { uri, dest: Destination { transport, addr } })
+}
+
+/// Places the call; returns how it ended.
+pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
+    let settings = Settings::resolve(&args.common, None, SocketAddr::from(([0, 0, 0, 0], 0)))?;
+    for (flag, set) in [
+        ("--play", args.play.is_some()),
+        ("--record", args.record.is_some()),
+        ("--dtmf", args.dtmf.is_some()),
+        ("--agent", args.agent.is_some()),
+        ("--device", args.device),
+    ] {
+        if set {
+            tracing::warn!("{flag} is not implemented yet (media engine: issue 3/6); the call goes ahead without it");
+        }
+    }
+    let target = target_of(&args.target, settings.trunk.as_deref()).await?;
+    let sockets = Sockets::bind(settings.sip_listen).await?;
+    let bound = sockets.local_addr();
+    let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, Some(target.dest.addr));
+    let mut ua = crate::user_agent(&settings, ip, bound.port());
+    let host = match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let from = match (&args.from, &settings.trunk_user) {
+        (Some(f), _) => format!("<{f}>"),
+        (None, Some(u)) => format!("<sip:{u}@{host}>"),
+        (None, None) => format!("<sip:dialtone@{host}>"),
+    };
+    let mut ports = crate::ports::PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
+    let port = ports.take().context("no RTP port available")?;
+    let offer = crate::session::offer(ip, port);
+    let now = Instant::now();
+    eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    let out = Outgoing {
+        request_uri: target.uri.clone(),
+        from,
+        to: format!("<{}>", target.uri),
+        dest: target.dest,
+        body: Some(offer),
+        extra: Vec::new(),
+    };
+    let call = ua.invite(out, now).map_err(|e| anyhow::anyhow!("cannot place the call: {e}"))?;
+    let mut app = CallApp {
+        call: Some(call),
+        talk: Duration::from_secs_f64(args.duration.max(0.0)),
+        ring_deadline: now + Duration::from_secs_f64(args.ring_timeout.max(0.0)),
+        hangup_at: None,
+        answered: false,
+        hanging_up: false,
+        outcome: None,
+    };
+    let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    driver.run(&mut app).await?;
+    Ok(app.outcome.unwrap_or(Outcome::Failed(500, "ended without an outcome".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_detection() {
+        assert!(is_e164("+15551234567"));
+        assert!(is_e164("4930123456"));
+        assert!(!is_e164("+1555abc"));
+        assert!(!is_e164("sip:+1555@x"));
+        assert!(!is_e164("+1234567890123456"));
+    }
+
+    #[tokio::test]
+    async fn targets() {
+        let t = target_of("sip:bob@127.0.0.1:5099;transport=tcp", None).await.unwrap();
+        assert_eq!(t.dest.transport, Transport::Tcp);
+        assert_eq!(t.dest.addr, "127.0.0.1:5099".parse().unwrap());
+        let t = target_of("+15551234", Some("sip:127.0.0.1:5070")).await.unwrap();
+        assert_eq!(t.uri, "sip:+15551234@127.0.0.1:5070");
+        assert_eq!(t.dest.addr, "127.0.0.1:5070".parse().unwrap());
+        assert!(target_of("+15551234", None).await.is_err());
+    }
+}

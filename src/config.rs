@@ -1,0 +1,298 @@
+//! Settings: command-line flags, then `DIALTONE_*` environment variables, then an
+//! optional TOML file (`--config` / `DIALTONE_CONFIG`), then defaults.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// dialtone: a SIP user agent and media engine with a control API.
+#[derive(Parser, Debug)]
+#[command(name = "dialtone", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the SIP endpoint (and, later, the HTTP API).
+    Serve(ServeArgs),
+    /// Place one call and exit: 0 if it was answered and ended cleanly.
+    Call(CallArgs),
+}
+
+/// Settings shared by `serve` and `call`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Common {
+    /// TOML settings file (keys are the variable names without `DIALTONE_`, lower-case).
+    #[arg(long, env = "DIALTONE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// SIP listen address, UDP and TCP (host:port).
+    #[arg(long, env = "DIALTONE_SIP_LISTEN")]
+    pub sip_listen: Option<SocketAddr>,
+    /// Address to advertise in Via/Contact/SDP when listening on 0.0.0.0.
+    #[arg(long, env = "DIALTONE_SIP_ADVERTISE")]
+    pub sip_advertise: Option<std::net::IpAddr>,
+    /// Data directory (recordings, database).
+    #[arg(long, env = "DIALTONE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// RTP port range, e.g. 20000-20999.
+    #[arg(long, env = "DIALTONE_RTP_PORTS")]
+    pub rtp_ports: Option<String>,
+    /// SIP URI of the outbound trunk/proxy.
+    #[arg(long, env = "DIALTONE_TRUNK")]
+    pub trunk: Option<String>,
+    /// Trunk user name (digest auth).
+    #[arg(long, env = "DIALTONE_TRUNK_USER")]
+    pub trunk_user: Option<String>,
+    /// Trunk password.
+    #[arg(long, env = "DIALTONE_TRUNK_PASSWORD", hide_env_values = true)]
+    pub trunk_password: Option<String>,
+    /// Register with the trunk (`true`/`false`).
+    #[arg(long, env = "DIALTONE_REGISTER")]
+    pub register: Option<bool>,
+    /// Record every call (`true`/`false`).
+    #[arg(long, env = "DIALTONE_RECORD")]
+    pub record: Option<bool>,
+    /// Print every SIP message sent and received.
+    #[arg(long, env = "DIALTONE_SIP_TRACE")]
+    pub sip_trace: bool,
+    /// SIP timer T1 in milliseconds (T2 and T4 follow RFC 3261 unless set).
+    #[arg(long, env = "DIALTONE_SIP_T1_MS")]
+    pub t1_ms: Option<u64>,
+}
+
+/// `dialtone serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// HTTP API listen address.
+    #[arg(long, env = "DIALTONE_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// What happens to inbound calls: echo, reject, play:<wav>, agent:<ws-url>.
+    #[arg(long, env = "DIALTONE_INBOUND")]
+    pub inbound: Option<String>,
+    /// Ring this many milliseconds (180 Ringing) before answering inbound calls.
+    #[arg(long, env = "DIALTONE_ANSWER_AFTER_MS")]
+    pub answer_after_ms: Option<u64>,
+    /// First admin user's e-mail.
+    #[arg(long, env = "DIALTONE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// First admin user's password.
+    #[arg(long, env = "DIALTONE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Server-to-server key with full access.
+    #[arg(long, env = "DIALTONE_INTERNAL_KEY", hide_env_values = true)]
+    pub internal_key: Option<String>,
+}
+
+/// `dialtone call`.
+#[derive(Args, Debug, Clone)]
+pub struct CallArgs {
+    /// Who to call: a SIP URI (`sip:user@host:port;transport=tcp`) or an E.164 number
+    /// (`+15551234567`, sent through DIALTONE_TRUNK).
+    pub target: String,
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Hang up after this many seconds of talk.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Give up (CANCEL) if not answered within this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub ring_timeout: f64,
+    /// Our From URI.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// WAV file to play into the call.
+    #[arg(long)]
+    pub play: Option<PathBuf>,
+    /// WAV file to record the call to.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// DTMF digits to send once answered.
+    #[arg(long)]
+    pub dtmf: Option<String>,
+    /// Bridge the call to a voice agent at this WebSocket URL.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Use the sound card (microphone and speaker).
+    #[arg(long)]
+    pub device: bool,
+}
+
+/// Inbound call handling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// Answer and echo the caller's audio.
+    Echo,
+    /// Refuse every call (603 Decline).
+    Reject,
+    /// Answer and play a WAV file.
+    Play(PathBuf),
+    /// Answer and bridge to a voice agent.
+    Agent(String),
+}
+
+impl std::str::FromStr for Inbound {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "echo" => Inbound::Echo,
+            "reject" => Inbound::Reject,
+            _ if s.starts_with("play:") => Inbound::Play(PathBuf::from(&s[5..])),
+            _ if s.starts_with("agent:") => Inbound::Agent(s[6..].to_string()),
+            _ => bail!("DIALTONE_INBOUND must be echo, reject, play:<wav> or agent:<ws-url>, not {s:?}"),
+        })
+    }
+}
+
+/// The TOML file's keys.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    sip_listen: Option<SocketAddr>,
+    sip_advertise: Option<std::net::IpAddr>,
+    http_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    rtp_ports: Option<String>,
+    trunk: Option<String>,
+    trunk_user: Option<String>,
+    trunk_password: Option<String>,
+    register: Option<bool>,
+    inbound: Option<String>,
+    answer_after_ms: Option<u64>,
+    record: Option<bool>,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    internal_key: Option<String>,
+    sip_trace: Option<bool>,
+    t1_ms: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// SIP listen address.
+    pub sip_listen: SocketAddr,
+    /// Advertised IP when the listen address is unspecified.
+    pub sip_advertise: Option<std::net::IpAddr>,
+    /// HTTP listen address.
+    pub http_listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// RTP ports, inclusive.
+    pub rtp_ports: (u16, u16),
+    /// Trunk URI.
+    pub trunk: Option<String>,
+    /// Trunk user.
+    pub trunk_user: Option<String>,
+    /// Trunk password.
+    pub trunk_password: Option<String>,
+    /// Register with the trunk.
+    pub register: bool,
+    /// Inbound handling.
+    pub inbound: Inbound,
+    /// Ring this long before answering inbound calls.
+    pub answer_after: std::time::Duration,
+    /// Record every call.
+    pub record: bool,
+    /// First admin e-mail.
+    pub admin_email: Option<String>,
+    /// First admin password.
+    pub admin_password: Option<String>,
+    /// Internal key.
+    pub internal_key: Option<String>,
+    /// Print SIP messages.
+    pub sip_trace: bool,
+    /// T1.
+    pub t1_ms: u64,
+}
+
+/// Parses `20000-20999` into an inclusive range of at least two ports.
+pub fn parse_port_range(s: &str) -> Result<(u16, u16)> {
+    let (a, b) = s.split_once('-').context("RTP port range must look like 20000-20999")?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    if a == 0 || b <= a {
+        bail!("RTP port range {s:?} is empty or reversed");
+    }
+    Ok((a, b))
+}
+
+impl Settings {
+    /// Merges flags/environment (in `common` and the serve-only fields) over the file
+    /// and the defaults. `default_sip` differs between `serve` (5060) and `call` (any).
+    pub fn resolve(common: &Common, serve: Option<&ServeArgs>, default_sip: SocketAddr) -> Result<Settings> {
+        let file: FileSettings = match &common.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let inbound = serve.and_then(|s| s.inbound.clone()).or(file.inbound).unwrap_or_else(|| "echo".into());
+        let rtp = common.rtp_ports.clone().or(file.rtp_ports).unwrap_or_else(|| "20000-20999".into());
+        Ok(Settings {
+            sip_listen: common.sip_listen.or(file.sip_listen).unwrap_or(default_sip),
+            sip_advertise: common.sip_advertise.or(file.sip_advertise),
+            http_listen: serve
+                .and_then(|s| s.http_listen)
+                .or(file.http_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            rtp_ports: parse_port_range(&rtp).context("DIALTONE_RTP_PORTS")?,
+            trunk: common.trunk.clone().or(file.trunk),
+            trunk_user: common.trunk_user.clone().or(file.trunk_user),
+            trunk_password: common.trunk_password.clone().or(file.trunk_password),
+            register: common.register.or(file.register).unwrap_or(false),
+            inbound: inbound.parse().context("DIALTONE_INBOUND")?,
+            answer_after: std::time::Duration::from_millis(
+                serve.and_then(|s| s.answer_after_ms).or(file.answer_after_ms).unwrap_or(0),
+            ),
+            record: common.record.or(file.record).unwrap_or(false),
+            admin_email: serve.and_then(|s| s.admin_email.clone()).or(file.admin_email),
+            admin_password: serve.and_then(|s| s.admin_password.clone()).or(file.admin_password),
+            internal_key: serve.and_then(|s| s.internal_key.clone()).or(file.internal_key),
+            sip_trace: common.sip_trace || file.sip_trace.unwrap_or(false),
+            t1_ms: common.t1_ms.or(file.t1_ms).unwrap_or(500),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbound_modes_and_ports() {
+        assert_eq!("echo".parse::<Inbound>().unwrap(), Inbound::Echo);
+        assert_eq!("play:/a.wav".parse::<Inbound>().unwrap(), Inbound::Play("/a.wav".into()));
+        assert_eq!("agent:ws://x".parse::<Inbound>().unwrap(), Inbound::Agent("ws://x".into()));
+        assert!("bogus".parse::<Inbound>().is_err());
+        assert_eq!(parse_port_range("20000-20999").unwrap(), (20000, 20999));
+        assert!(parse_port_range("5-5").is_err());
+        assert!(parse_port_range("x").is_err());
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave() {
+        let dir = std::env::temp_dir().join(format!("dialtone-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("d.toml");
+        std::fs::write(&p, "sip_listen = \"127.0.0.1:5999\"\nrecord = true\ninbound = \"reject\"\n").unwrap();
+        let common = Common { config: Some(p), ..Default::default() };
+        let s = Settings::resolve(&common, None, "0.0.0.0:5060".parse().unwrap()).unwrap();
+        assert_eq!(s.sip_listen, "127.0.0.1:5999".parse().unwrap());
+        assert!(s.record);
+        assert_eq!(s.inbound, Inbound::Reject);
+        let common2 = Common { sip_listen: Some("127.0.0.1:7000".parse().unwrap()), ..common };
+        let s = Settings::resolve(&common2, None, "0.0.0.0:5060".parse().unwrap()).unwrap();
+        assert_eq!(s.sip_listen, "127.0.0.1:7000".parse().unwrap());
+    }
+}

@@ -1,0 +1,334 @@
+//! The SIP driver: owns the UDP socket, the TCP listener and connections, and the clock,
+//! and runs the sans-IO [`UserAgent`] in one loop (DESIGN.md, "Sans-IO protocol cores").
+//!
+//! One task runs the loop: it `select!`s over the UDP socket, frames from TCP connection
+//! tasks, the application's commands and the next timer, feeds one input, then drains
+//! every transmit and event. TCP connections are reused for every message to the same
+//! peer address, whichever side opened them.
+
+use bytes::Bytes;
+use dialtone_sip::ua::{UaEvent, UserAgent};
+use dialtone_sip::{Destination, Malformed, Message, StreamParser, Transport};
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+/// What an application built on the driver does with UA events and its own timers.
+pub trait App {
+    /// A UA event.
+    fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant);
+    /// The app's own next deadline, if any.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Called when the app's deadline passes.
+    fn on_timeout(&mut self, _ua: &mut UserAgent, _now: Instant) {}
+    /// Ctrl-C / SIGTERM: end calls cleanly.
+    fn on_interrupt(&mut self, _ua: &mut UserAgent, _now: Instant) {}
+    /// Whether the driver loop should stop.
+    fn finished(&self) -> bool {
+        false
+    }
+}
+
+enum Input {
+    Frame { peer: SocketAddr, frame: Result<Message, Malformed> },
+    Opened { peer: SocketAddr, tx: mpsc::UnboundedSender<Bytes> },
+    Closed { peer: SocketAddr },
+    ConnectFailed { peer: SocketAddr },
+}
+
+/// The bound sockets, before the loop starts.
+pub struct Sockets {
+    /// UDP socket.
+    pub udp: Arc<UdpSocket>,
+    /// TCP listener.
+    pub tcp: TcpListener,
+}
+
+impl Sockets {
+    /// Binds UDP and TCP on `addr` (the same port for both; with port 0, UDP picks it).
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Sockets> {
+        let udp = bind_udp(addr).map_err(|e| anyhow::anyhow!("binding UDP {addr}: {e}"))?;
+        let port = udp.local_addr()?.port();
+        let tcp_addr = SocketAddr::new(addr.ip(), port);
+        let tcp = TcpListener::bind(tcp_addr).await.map_err(|e| anyhow::anyhow!("binding TCP {tcp_addr}: {e}"))?;
+        Ok(Sockets { udp: Arc::new(udp), tcp })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp.local_addr().expect("bound socket has an address")
+    }
+}
+
+/// A UDP socket with large kernel buffers, so bursts of signalling are not dropped
+/// while the loop is busy.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = sock.set_recv_buffer_size(8 << 20);
+    let _ = sock.set_send_buffer_size(8 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+/// The driver loop's state.
+pub struct Driver {
+    ua: UserAgent,
+    udp: Arc<UdpSocket>,
+    trace: bool,
+    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+    connecting: HashMap<SocketAddr, Vec<Bytes>>,
+    in_tx: mpsc::UnboundedSender<Input>,
+    in_rx: mpsc::UnboundedReceiver<Input>,
+}
+
+fn trace_msg(dir: &str, dest: &Destination, data: &[u8]) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "{dir} {} {} ({} bytes)\n{}",
+        dest.transport,
+        dest.addr,
+        data.len(),
+        String::from_utf8_lossy(data).trim_end()
+    );
+    let _ = writeln!(err, "--");
+}
+
+impl Driver {
+    /// Starts accepting TCP connections and returns the driver.
+    pub fn new(ua: UserAgent, sockets: Sockets, trace: bool) -> Driver {
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let listener = sockets.tcp;
+        let tx = in_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(connection(stream, peer, tx.clone()));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TCP accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        Driver { ua, udp: sockets.udp, trace, conns: HashMap::new(), connecting: HashMap::new(), in_tx, in_rx }
+    }
+
+    /// The UA, for commands before the loop starts.
+    pub fn ua(&mut self) -> &mut UserAgent {
+        &mut self.ua
+    }
+
+    /// Runs until the app says it is finished.
+    pub async fn run<A: App>(&mut self, app: &mut A) -> anyhow::Result<()> {
+        // One receive buffer; each datagram is copied out at its exact size, so the
+        // header slices a call keeps pin ~1 KB, not the whole 64 KB buffer.
+        let mut buf = vec![0u8; 1 << 16];
+        let mut interrupted = 0u32;
+        self.flush(app, Instant::now()).await;
+        while !app.finished() {
+            let deadline = match (self.ua.poll_timeout(), app.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = self.udp.recv_from(&mut buf) => {
+                    let now = Instant::now();
+                    match r {
+                        Ok((n, from)) => {
+                            let data = Bytes::copy_from_slice(&buf[..n]);
+                            let src = Destination { transport: Transport::Udp, addr: from };
+                            if self.trace {
+                                trace_msg("<<< recv", &src, &data);
+                            }
+                            self.ua.on_datagram(data, src, now);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+                    }
+                }
+                Some(input) = self.in_rx.recv() => {
+                    let now = Instant::now();
+                    self.on_input(input, now);
+                }
+                _ = sleep => {
+                    let now = Instant::now();
+                    self.ua.handle_timeout(now);
+                    if app.poll_timeout().is_some_and(|t| t <= now) {
+                        app.on_timeout(&mut self.ua, now);
+                    }
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    interrupted += 1;
+                    if interrupted > 1 {
+                        anyhow::bail!("interrupted");
+                    }
+                    tracing::info!("interrupted: ending calls (Ctrl-C again to quit at once)");
+                    app.on_interrupt(&mut self.ua, Instant::now());
+                }
+            }
+            self.flush(app, Instant::now()).await;
+        }
+        // Let the last messages (ACK, BYE response) leave.
+        self.flush(app, Instant::now()).await;
+        Ok(())
+    }
+
+    fn on_input(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Frame { peer, frame } => {
+                let src = Destination { transport: Transport::Tcp, addr: peer };
+                match frame {
+                    Ok(msg) => {
+                        if self.trace {
+                            trace_msg("<<< recv", &src, &msg.to_bytes());
+                        }
+                        self.ua.on_message(msg, src, now);
+                    }
+                    Err(bad) => self.ua.on_malformed(bad, src),
+                }
+            }
+            Input::Opened { peer, tx } => {
+                for data in self.connecting.remove(&peer).unwrap_or_default() {
+                    let _ = tx.send(data);
+                }
+                self.conns.insert(peer, tx);
+            }
+            Input::Closed { peer } => {
+                self.conns.remove(&peer);
+            }
+            Input::ConnectFailed { peer } => {
+                self.connecting.remove(&peer);
+                self.ua.transport_error(&Destination { transport: Transport::Tcp, addr: peer }, now);
+            }
+        }
+    }
+
+    async fn flush<A: App>(&mut self, app: &mut A, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.ua.poll_transmit() {
+                progressed = true;
+                if self.trace {
+                    trace_msg(">>> send", &t.dest, &t.data);
+                }
+                self.send(t.dest, t.data).await;
+            }
+            while let Some(ev) = self.ua.poll_event() {
+                progressed = true;
+                app.on_event(ev, &mut self.ua, now);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    async fn send(&mut self, dest: Destination, data: Bytes) {
+        match dest.transport {
+            Transport::Udp => {
+                let r = match self.udp.try_send_to(&data, dest.addr) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.udp.send_to(&data, dest.addr).await,
+                    r => r,
+                };
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, to = %dest.addr, "UDP send failed");
+                }
+            }
+            Transport::Tcp => {
+                if let Some(tx) = self.conns.get(&dest.addr) {
+                    if tx.send(data.clone()).is_ok() {
+                        return;
+                    }
+                    self.conns.remove(&dest.addr);
+                }
+                if let Some(q) = self.connecting.get_mut(&dest.addr) {
+                    q.push(data);
+                    return;
+                }
+                self.connecting.insert(dest.addr, vec![data]);
+                let in_tx = self.in_tx.clone();
+                let peer = dest.addr;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(peer)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = stream.set_nodelay(true);
+                            connection(stream, peer, in_tx).await
+                        }
+                        _ => {
+                            let _ = in_tx.send(Input::ConnectFailed { peer });
+                        }
+                    }
+                });
+            }
+            _ => tracing::warn!(transport = %dest.transport, "transport not supported"),
+        }
+    }
+}
+
+/// Runs one TCP connection: frames what it reads, writes what the driver queues.
+async fn connection(stream: TcpStream, peer: SocketAddr, in_tx: mpsc::UnboundedSender<Input>) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    if in_tx.send(Input::Opened { peer, tx: tx.clone() }).is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            if wr.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut parser = StreamParser::new();
+    let mut buf = vec![0u8; 1 << 16];
+    'read: loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        parser.push(&buf[..n]);
+        loop {
+            let pings = parser.pings;
+            let next = parser.next_message();
+            for _ in pings..parser.pings {
+                // RFC 5626 §3.5.1: answer a CRLFCRLF keep-alive with CRLF.
+                let _ = tx.send(Bytes::from_static(b"\r\n"));
+            }
+            match next {
+                Ok(Some(msg)) => {
+                    if in_tx.send(Input::Frame { peer, frame: Ok(msg) }).is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                Err(bad) => {
+                    // The stream cannot be framed any more: answer if we can, then close.
+                    let _ = in_tx.send(Input::Frame { peer, frame: Err(bad) });
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = in_tx.send(Input::Closed { peer });
+    writer.abort();
+}

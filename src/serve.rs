@@ -1,0 +1,196 @@
+//! `dialtone serve`: answers inbound calls per `DIALTONE_INBOUND`.
+
+use crate::config::{Inbound, Settings};
+use crate::driver::{App, Driver, Sockets};
+use crate::ports::PortPool;
+use crate::session;
+use bytes::Bytes;
+use dialtone_sip::ua::{CallRef, EndReason, UaEvent, UserAgent};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Counters shown in the periodic status line.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Counters {
+    /// INVITEs received.
+    pub offered: u64,
+    /// Calls answered.
+    pub answered: u64,
+    /// Calls refused (488, 503, reject mode).
+    pub refused: u64,
+    /// Calls ended normally.
+    pub completed: u64,
+    /// Calls cancelled by the caller.
+    pub cancelled: u64,
+    /// Calls that ended otherwise (no ACK, transport error).
+    pub failed: u64,
+}
+
+/// The inbound application.
+pub struct ServeApp {
+    inbound: Inbound,
+    ports: PortPool,
+    media_ip: IpAddr,
+    calls: HashMap<CallRef, u16>,
+    /// Counters.
+    pub counters: Counters,
+    next_report: Instant,
+    reported: (u64, u64),
+    stop_by: Option<Instant>,
+    answer_after: Duration,
+    /// Calls ringing until their answer time, in order (the delay is constant).
+    ringing: VecDeque<(Instant, CallRef, Bytes)>,
+}
+
+impl ServeApp {
+    /// An app answering per `inbound`, with media on `media_ip` and `ports`.
+    pub fn new(inbound: Inbound, ports: PortPool, media_ip: IpAddr, answer_after: Duration) -> ServeApp {
+        ServeApp {
+            inbound,
+            ports,
+            media_ip,
+            calls: HashMap::new(),
+            counters: Counters::default(),
+            next_report: Instant::now() + Duration::from_secs(10),
+            reported: (0, 0),
+            stop_by: None,
+            answer_after,
+            ringing: VecDeque::new(),
+        }
+    }
+
+    fn incoming(&mut self, call: CallRef, body: &[u8], ua: &mut UserAgent, now: Instant) {
+        self.counters.offered += 1;
+        if self.inbound == Inbound::Reject {
+            self.counters.refused += 1;
+            let _ = ua.reject(call, 603, now);
+            return;
+        }
+        let Some(port) = self.ports.take() else {
+            tracing::warn!(%call, "no free RTP port: 503");
+            self.counters.refused += 1;
+            let _ = ua.reject(call, 503, now);
+            return;
+        };
+        let sdp = if body.is_empty() {
+            // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK.
+            Ok(session::offer(self.media_ip, port))
+        } else {
+            session::answer(body, self.media_ip, port).map(|(sdp, _)| sdp)
+        };
+        match sdp {
+            Ok(sdp) => {
+                self.calls.insert(call, port);
+                let _ = ua.ring(call, 180, None, now);
+                if self.answer_after.is_zero() {
+                    self.answer(call, sdp, ua, now);
+                } else {
+                    self.ringing.push_back((now + self.answer_after, call, sdp));
+                }
+            }
+            Err(status) => {
+                self.ports.give_back(port);
+                self.counters.refused += 1;
+                tracing::info!(%call, status, "refusing the offer");
+                let _ = ua.reject(call, status, now);
+            }
+        }
+    }
+}
+
+impl ServeApp {
+    fn answer(&mut self, call: CallRef, sdp: Bytes, ua: &mut UserAgent, now: Instant) {
+        // The caller may have cancelled meanwhile; then there is nothing to answer.
+        if ua.answer(call, sdp, now).is_ok() {
+            self.counters.answered += 1;
+        }
+    }
+}
+
+impl App for ServeApp {
+    fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
+        match ev {
+            UaEvent::IncomingCall { call, request, source } => {
+                tracing::debug!(%call, from = %source, "incoming call");
+                self.incoming(call, &request.body, ua, now);
+            }
+            UaEvent::Confirmed { call, .. } => tracing::debug!(%call, "call confirmed"),
+            UaEvent::Terminated { call, reason } => {
+                if let Some(port) = self.calls.remove(&call) {
+                    self.ports.give_back(port);
+                    match reason {
+                        EndReason::LocalBye | EndReason::RemoteBye => self.counters.completed += 1,
+                        EndReason::Cancelled => self.counters.cancelled += 1,
+                        _ => self.counters.failed += 1,
+                    }
+                }
+                tracing::debug!(%call, ?reason, "call ended");
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.stop_by.map_or(self.next_report, |s| s.min(self.next_report));
+        if let Some((due, _, _)) = self.ringing.front() {
+            t = t.min(*due);
+        }
+        Some(t)
+    }
+
+    fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
+        // Hang up every call, then give the BYEs a moment to be answered.
+        for call in self.calls.keys().copied().collect::<Vec<_>>() {
+            let _ = ua.hangup(call, now);
+        }
+        self.stop_by = Some(now + Duration::from_millis(if self.calls.is_empty() { 0 } else { 1500 }));
+    }
+
+    fn finished(&self) -> bool {
+        self.stop_by.is_some_and(|s| self.calls.is_empty() || Instant::now() >= s)
+    }
+
+    fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
+        while self.ringing.front().is_some_and(|(due, _, _)| *due <= now) {
+            if let Some((_, call, sdp)) = self.ringing.pop_front() {
+                self.answer(call, sdp, ua, now);
+            }
+        }
+        if now < self.next_report {
+            return;
+        }
+        self.next_report = now + Duration::from_secs(10);
+        let c = self.counters;
+        if (c.offered, c.completed) != self.reported {
+            self.reported = (c.offered, c.completed);
+            tracing::info!(
+                active = ua.call_count(),
+                offered = c.offered,
+                answered = c.answered,
+                completed = c.completed,
+                cancelled = c.cancelled,
+                refused = c.refused,
+                failed = c.failed,
+                dropped = ua.dropped,
+                "calls"
+            );
+        }
+    }
+}
+
+/// Runs `serve` until interrupted.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let sockets = Sockets::bind(settings.sip_listen).await?;
+    let bound = sockets.local_addr();
+    let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, None);
+    let ua = crate::user_agent(&settings, ip, bound.port());
+    tracing::info!(
+        sip = %bound, advertised = %ip, inbound = ?settings.inbound,
+        rtp = ?settings.rtp_ports, "dialtone serving SIP on UDP and TCP"
+    );
+    let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    let ports = PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
+    let mut app = ServeApp::new(settings.inbound.clone(), ports, ip, settings.answer_after);
+    driver.run(&mut app).await
+}

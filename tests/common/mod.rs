@@ -1,0 +1,189 @@
+//! Shared helpers for the integration tests: start `dialtone`, run SIPp, pick ports.
+//! Everything talks to 127.0.0.1 only, and every wait is bounded.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The dialtone binary under test.
+pub fn dialtone_bin() -> PathBuf {
+    std::env::var_os("DIALTONE_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dialtone")))
+}
+
+/// A port free on 127.0.0.1 for both UDP and TCP (and, when `pair`, the next one too).
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let Ok(t) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let port = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+/// Fails the test with a clear message when SIPp is missing.
+pub fn sipp() -> &'static str {
+    let ok = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    assert!(ok, "sipp is not installed: run `./dev test`, which installs Debian's sip-tester");
+    "sipp"
+}
+
+/// A running `dialtone serve`, killed on drop.
+pub struct Dialtone {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    pub data: PathBuf,
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dialtone-test-{name}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now()) & 0xffff_ffff
+}
+
+impl Dialtone {
+    /// Starts `dialtone serve` on a free port with extra environment.
+    pub fn serve(name: &str, env: &[(&str, &str)]) -> Dialtone {
+        let port = free_port();
+        let data = temp_dir(name);
+        let log = data.join("dialtone.log");
+        let logf = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(dialtone_bin());
+        cmd.arg("serve")
+            .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DIALTONE_HTTP_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("DIALTONE_DATA_DIR", &data)
+            .env("DIALTONE_RTP_PORTS", "30000-39999")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start dialtone");
+        let d = Dialtone { child, port, log, data };
+        d.wait_listening();
+        d
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("dialtone did not listen on {addr}; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running (it must not have crashed).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Dialtone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a SIPp run reported.
+#[derive(Debug)]
+pub struct SippRun {
+    pub status: Option<i32>,
+    pub successful: u64,
+    pub failed: u64,
+    pub stdout: String,
+    pub stderr: String,
+    pub errors: String,
+}
+
+/// Runs SIPp to completion (bounded by `limit`), with statistics to a file.
+pub fn run_sipp(args: &[String], limit: Duration) -> SippRun {
+    let dir = temp_dir("sipp");
+    let stf = dir.join("stats.csv");
+    let errf = dir.join("errors.log");
+    let mut cmd = Command::new(sipp());
+    cmd.args(args)
+        .args(["-nostdin", "-trace_stat", "-stf"])
+        .arg(&stf)
+        .args(["-trace_err", "-error_file"])
+        .arg(&errf)
+        .args(["-timeout", &format!("{}s", limit.as_secs()), "-timeout_error"])
+        .current_dir(&dir)
+        .stdin(Stdio::null());
+    let out = run_bounded(cmd, limit + Duration::from_secs(10));
+    let (successful, failed) = read_stats(&stf);
+    SippRun {
+        status: out.status.code(),
+        successful,
+        failed,
+        stdout: String::from_utf8_lossy(&out.stdout)
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        errors: std::fs::read_to_string(&errf).unwrap_or_default().chars().take(4000).collect(),
+    }
+}
+
+/// Runs a command, killing it if it outlives `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+        }
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = tx.send(());
+    out
+}
+
+/// Successful and failed call counts from the last line of a SIPp -trace_stat CSV.
+pub fn read_stats(path: &Path) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(path) else { return (0, 0) };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else { return (0, 0) };
+    let Some(last) = lines.last() else { return (0, 0) };
+    let cols: Vec<&str> = header.split(';').collect();
+    let vals: Vec<&str> = last.split(';').collect();
+    let get = |name: &str| {
+        cols.iter().position(|c| *c == name).and_then(|i| vals.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+}
+
+/// `s` as an owned argument list.
+pub fn args(s: &[&str]) -> Vec<String> {
+    s.iter().map(|a| a.to_string()).collect()
+}

@@ -1,0 +1,172 @@
+//! dialtone against SIPp, a SIP implementation nobody here wrote (issue 2 acceptance).
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn uac_load(transport: &str) {
+    let mut d = Dialtone::serve(&format!("uac-{transport}"), &[]);
+    let target = format!("127.0.0.1:{}", d.port);
+    let sipp_port = free_port().to_string();
+    let run = run_sipp(
+        &args(&[
+            "-sn",
+            "uac",
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &sipp_port,
+            "-t",
+            transport,
+            "-m",
+            "500",
+            "-r",
+            "100",
+            "-l",
+            "200",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!(
+        (run.status, run.successful, run.failed),
+        (Some(0), 500, 0),
+        "SIPp uac over {transport}: {run:#?}\ndialtone log:\n{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn sipp_uac_500_calls_at_100_cps_over_udp() {
+    uac_load("u1");
+}
+
+#[test]
+fn sipp_uac_500_calls_at_100_cps_over_tcp() {
+    uac_load("t1");
+}
+
+fn call_sipp_uas(transport: &str, uri_suffix: &str) {
+    let port = free_port();
+    let dir = temp_dir("uas");
+    let stf = dir.join("uas.csv");
+    let mut uas = Command::new(sipp());
+    uas.args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport, "-m", "1", "-nostdin"])
+        .args(["-timeout", "30s", "-trace_stat", "-stf"])
+        .arg(&stf)
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut uas = uas.spawn().expect("start sipp uas");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut call = Command::new(dialtone_bin());
+    call.args(["call", &format!("sip:service@127.0.0.1:{port}{uri_suffix}"), "--duration", "1", "--sip-trace"])
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "40000-40999");
+    let out = run_bounded(call, Duration::from_secs(30));
+    let uas_status = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(s)) = uas.try_wait() {
+                break s.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = uas.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "dialtone call failed:\n{stderr}");
+    assert!(stderr.contains("call: completed"), "{stderr}");
+    let (ok, failed) = read_stats(&stf);
+    assert_eq!((uas_status, ok, failed), (Some(0), 1, 0), "SIPp uas did not count one successful call\n{stderr}");
+}
+
+#[test]
+fn dialtone_call_against_sipp_uas_udp() {
+    call_sipp_uas("u1", "");
+}
+
+#[test]
+fn dialtone_call_against_sipp_uas_tcp() {
+    call_sipp_uas("t1", ";transport=tcp");
+}
+
+#[test]
+fn dialtone_call_reports_a_busy_callee() {
+    // A SIPp UAS that answers 486: `dialtone call` exits with the 4xx class and says why.
+    let port = free_port();
+    let dir = temp_dir("busy");
+    let mut uas = Command::new(sipp());
+    uas.args(["-sf"])
+        .arg(root().join("fixtures/sipp/uas_busy.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-timeout", "20s"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut uas = uas.spawn().expect("start sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut call = Command::new(dialtone_bin());
+    call.args(["call", &format!("sip:busy@127.0.0.1:{port}"), "--duration", "1"])
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
+    let out = run_bounded(call, Duration::from_secs(20));
+    let _ = uas.kill();
+    let _ = uas.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("486"), "{stderr}");
+}
+
+#[test]
+fn sipp_cancel_after_180_gets_200_and_487() {
+    let mut d = Dialtone::serve("cancel", &[("DIALTONE_ANSWER_AFTER_MS", "10000")]);
+    let target = format!("127.0.0.1:{}", d.port);
+    let scenario = root().join("fixtures/sipp/uac_cancel.xml");
+    let run = run_sipp(
+        &args(&[
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "5",
+            "-r",
+            "5",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(d.alive());
+    assert_eq!((run.status, run.successful, run.failed), (Some(0), 5, 0), "{run:#?}\n{}", d.log_text());
+}
+
+#[test]
+fn sipp_options_and_unknown_method() {
+    let d = Dialtone::serve("options", &[]);
+    let target = format!("127.0.0.1:{}", d.port);
+    for sc in ["uac_options.xml", "uac_unknown_method.xml"] {
+        let scenario = root().join("fixtures/sipp").join(sc);
+        let run = run_sipp(
+            &args(&[
+                "-sf",
+                scenario.to_str().unwrap(),
+                &target,
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &free_port().to_string(),
+                "-m",
+                "1",
+            ]),
+            Duration::from_secs(20),
+        );
+        assert_eq!((run.status, run.successful), (Some(0), 1), "{sc}: {run:#?}\n{}", d.log_text());
+    }
+}
