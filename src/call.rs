@@ -207,6 +207,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         outcome: None,
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    driver.set_linger(Duration::from_secs(5));
     driver.run(&mut app).await?;
     Ok(app.outcome.unwrap_or(Outcome::Failed(500, "ended without an outcome".into())))
 }

@@ -88,6 +88,7 @@ pub struct Driver {
     connecting: HashMap<SocketAddr, Vec<Bytes>>,
     in_tx: mpsc::UnboundedSender<Input>,
     in_rx: mpsc::UnboundedReceiver<Input>,
+    linger: std::time::Duration,
 }
 
 fn trace_msg(dir: &str, dest: &Destination, data: &[u8]) {
@@ -123,7 +124,21 @@ impl Driver {
                 }
             }
         });
-        Driver { ua, udp: sockets.udp, trace, conns: HashMap::new(), connecting: HashMap::new(), in_tx, in_rx }
+        Driver {
+            ua,
+            udp: sockets.udp,
+            trace,
+            conns: HashMap::new(),
+            connecting: HashMap::new(),
+            in_tx,
+            in_rx,
+            linger: std::time::Duration::ZERO,
+        }
+    }
+
+    /// How long [`Driver::run`] keeps TCP connections open once the app has finished.
+    pub fn set_linger(&mut self, linger: std::time::Duration) {
+        self.linger = linger;
     }
 
     /// The UA, for commands before the loop starts.
@@ -188,6 +203,20 @@ impl Driver {
         }
         // Let the last messages (ACK, BYE response) leave.
         self.flush(app, Instant::now()).await;
+        // Keep open TCP connections until the peer closes them or `linger` passes: a
+        // peer in its post-BYE wait (SIPp's uas keeps 4 s) may count our close as a
+        // failure, and retransmissions could still need the connection.
+        let until = tokio::time::Instant::now() + self.linger;
+        while !self.conns.is_empty() {
+            tokio::select! {
+                Some(input) = self.in_rx.recv() => {
+                    let now = Instant::now();
+                    self.on_input(input, now);
+                }
+                _ = tokio::time::sleep_until(until) => break,
+            }
+            self.flush(app, Instant::now()).await;
+        }
         Ok(())
     }
 
