@@ -174,7 +174,7 @@ pub fn read_stats(path: &Path) -> (u64, u64) {
     let Ok(text) = std::fs::read_to_string(path) else { return (0, 0) };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let Some(header) = lines.next() else { return (0, 0) };
-    let Some(last) = lines.last() else { return (0, 0) };
+    let Some(last) = lines.next_back() else { return (0, 0) };
     let cols: Vec<&str> = header.split(';').collect();
     let vals: Vec<&str> = last.split(';').collect();
     let get = |name: &str| {
