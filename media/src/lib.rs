@@ -1,2 +1,14 @@
-//! dialtone-media: RTP/RTCP, codecs, jitter buffer, DTMF, recorder, player (issue 3).
+//! dialtone-media: the sans-IO media core (issue 3).
+//!
+//! Nothing here opens a socket or reads the clock: packets come in with an explicit
+//! `now`, and audio leaves as 20 ms frames of 16-bit PCM. The `dialtone` crate owns the
+//! RTP sockets, the pacing timer and the consumer threads (recorder, sound card).
 #![deny(missing_docs)]
+
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod opus;
+pub mod resample;
+pub mod rtcp;
+pub mod rtp;
