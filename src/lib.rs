@@ -15,8 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 /// The IP to advertise in Via, Contact and SDP. A concrete listen address is used as
-/// is; for 0.0.0.0 the configured one, else the local address the kernel would use
-/// towards `towards` (a connected UDP socket sends nothing), else loopback.
+/// is; for 0.0.0.0 the configured one, else the local address the kernel would route
+/// from towards `towards` (or, without a peer, towards a documentation address: a
+/// connected UDP socket sends nothing, it only asks the routing table), else loopback.
 pub fn advertised_ip(listen: IpAddr, configured: Option<IpAddr>, towards: Option<SocketAddr>) -> IpAddr {
     if !listen.is_unspecified() {
         return listen;
@@ -24,7 +25,9 @@ pub fn advertised_ip(listen: IpAddr, configured: Option<IpAddr>, towards: Option
     if let Some(ip) = configured {
         return ip;
     }
-    if let Some(peer) = towards {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): only used to look up the default route.
+    let peer = towards.unwrap_or_else(|| SocketAddr::from(([192, 0, 2, 1], 9)));
+    {
         if peer.ip().is_loopback() {
             return peer.ip();
         }
