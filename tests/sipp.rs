@@ -170,3 +170,77 @@ fn sipp_options_and_unknown_method() {
         assert_eq!((run.status, run.successful), (Some(0), 1), "{sc}: {run:#?}\n{}", d.log_text());
     }
 }
+
+#[test]
+fn offer_without_a_common_codec_gets_488() {
+    let d = Dialtone::serve("no-codec", &[]);
+    let target = format!("127.0.0.1:{}", d.port);
+    let scenario = root().join("fixtures/sipp/uac_no_codec.xml");
+    let run = run_sipp(
+        &args(&[
+            "-sf",
+            scenario.to_str().unwrap(),
+            &target,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "1",
+        ]),
+        Duration::from_secs(20),
+    );
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
+}
+
+#[test]
+fn dialtone_call_cancels_when_nobody_answers() {
+    // The callee rings forever; --ring-timeout makes `dialtone call` send CANCEL, which the
+    // scenario checks carries the INVITE's branch and CSeq (RFC 3261 §9.1).
+    let port = free_port();
+    let dir = temp_dir("ring");
+    let stf = dir.join("ring.csv");
+    let mut uas = Command::new(sipp());
+    uas.args(["-sf"])
+        .arg(root().join("fixtures/sipp/uas_ring_forever.xml"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "20s",
+            "-trace_stat",
+            "-stf",
+        ])
+        .arg(&stf)
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut uas = uas.spawn().expect("start sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut call = Command::new(dialtone_bin());
+    call.args(["call", &format!("sip:nobody@127.0.0.1:{port}"), "--ring-timeout", "1"])
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
+    let out = run_bounded(call, Duration::from_secs(20));
+    let status = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(s)) = uas.try_wait() {
+                break s.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = uas.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("487"), "{stderr}");
+    assert_eq!((status, read_stats(&stf)), (Some(0), (1, 0)), "{stderr}");
+}
