@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 fn uac_load(transport: &str) {
@@ -50,41 +49,14 @@ fn sipp_uac_500_calls_at_100_cps_over_tcp() {
 }
 
 fn call_sipp_uas(transport: &str, uri_suffix: &str) {
-    let port = free_port();
-    let dir = temp_dir("uas");
-    let stf = dir.join("uas.csv");
-    let mut uas = Command::new(sipp());
-    uas.args(["-sn", "uas", "-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport, "-m", "1", "-nostdin"])
-        .args(["-timeout", "30s", "-trace_stat", "-stf"])
-        .arg(&stf)
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut uas = uas.spawn().expect("start sipp uas");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut call = Command::new(dialtone_bin());
-    call.args(["call", &format!("sip:service@127.0.0.1:{port}{uri_suffix}"), "--duration", "1", "--sip-trace"])
-        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("DIALTONE_RTP_PORTS", "40000-40999");
-    let out = run_bounded(call, Duration::from_secs(30));
-    let uas_status = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(s)) = uas.try_wait() {
-                break s.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = uas.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let uas = SippPeer::start("uas", &["-sn", "uas", "-t", transport]);
+    let uri = format!("sip:service@127.0.0.1:{}{uri_suffix}", uas.port);
+    let out = dialtone_call(&uri, &["--duration", "1", "--sip-trace"], Duration::from_secs(30));
+    let (status, stats) = uas.finish(Duration::from_secs(15));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "dialtone call failed:\n{stderr}");
     assert!(stderr.contains("call: completed"), "{stderr}");
-    let (ok, failed) = read_stats(&stf);
-    assert_eq!((uas_status, ok, failed), (Some(0), 1, 0), "SIPp uas did not count one successful call\n{stderr}");
+    assert_eq!((status, stats), (Some(0), (1, 0)), "SIPp uas did not count one successful call\n{stderr}");
 }
 
 #[test]
@@ -99,27 +71,16 @@ fn dialtone_call_against_sipp_uas_tcp() {
 
 #[test]
 fn dialtone_call_reports_a_busy_callee() {
-    // A SIPp UAS that answers 486: `dialtone call` exits with the 4xx class and says why.
-    let port = free_port();
-    let dir = temp_dir("busy");
-    let mut uas = Command::new(sipp());
-    uas.args(["-sf"])
-        .arg(root().join("fixtures/sipp/uas_busy.xml"))
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-timeout", "20s"])
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut uas = uas.spawn().expect("start sipp");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut call = Command::new(dialtone_bin());
-    call.args(["call", &format!("sip:busy@127.0.0.1:{port}"), "--duration", "1"])
-        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
-    let out = run_bounded(call, Duration::from_secs(20));
-    let _ = uas.kill();
-    let _ = uas.wait();
+    // A SIPp UAS that answers 486: `dialtone call` exits with the 4xx class and says why,
+    // and ACKs the 486 (the scenario waits for the ACK).
+    let scenario = root().join("fixtures/sipp/uas_busy.xml");
+    let uas = SippPeer::start("busy", &["-sf", scenario.to_str().unwrap()]);
+    let out = dialtone_call(&format!("sip:busy@127.0.0.1:{}", uas.port), &["--duration", "1"], Duration::from_secs(20));
+    let (status, stats) = uas.finish(Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("486"), "{stderr}");
+    assert_eq!((status, stats), (Some(0), (1, 0)), "{stderr}");
 }
 
 #[test]
@@ -197,50 +158,13 @@ fn offer_without_a_common_codec_gets_488() {
 fn dialtone_call_cancels_when_nobody_answers() {
     // The callee rings forever; --ring-timeout makes `dialtone call` send CANCEL, which the
     // scenario checks carries the INVITE's branch and CSeq (RFC 3261 §9.1).
-    let port = free_port();
-    let dir = temp_dir("ring");
-    let stf = dir.join("ring.csv");
-    let mut uas = Command::new(sipp());
-    uas.args(["-sf"])
-        .arg(root().join("fixtures/sipp/uas_ring_forever.xml"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "20s",
-            "-trace_stat",
-            "-stf",
-        ])
-        .arg(&stf)
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut uas = uas.spawn().expect("start sipp");
-    std::thread::sleep(Duration::from_millis(300));
-    let mut call = Command::new(dialtone_bin());
-    call.args(["call", &format!("sip:nobody@127.0.0.1:{port}"), "--ring-timeout", "1"])
-        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
-    let out = run_bounded(call, Duration::from_secs(20));
-    let status = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(s)) = uas.try_wait() {
-                break s.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = uas.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let scenario = root().join("fixtures/sipp/uas_ring_forever.xml");
+    let uas = SippPeer::start("ring", &["-sf", scenario.to_str().unwrap()]);
+    let out =
+        dialtone_call(&format!("sip:nobody@127.0.0.1:{}", uas.port), &["--ring-timeout", "1"], Duration::from_secs(20));
+    let (status, stats) = uas.finish(Duration::from_secs(10));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("487"), "{stderr}");
-    assert_eq!((status, read_stats(&stf)), (Some(0), (1, 0)), "{stderr}");
+    assert_eq!((status, stats), (Some(0), (1, 0)), "{stderr}");
 }

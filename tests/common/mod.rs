@@ -187,3 +187,58 @@ pub fn read_stats(path: &Path) -> (u64, u64) {
 pub fn args(s: &[&str]) -> Vec<String> {
     s.iter().map(|a| a.to_string()).collect()
 }
+
+/// A SIPp peer running in the background (a UAS scenario the test calls into).
+pub struct SippPeer {
+    child: Child,
+    /// Its listening port on 127.0.0.1.
+    pub port: u16,
+    /// Its -trace_stat CSV.
+    pub stats: PathBuf,
+}
+
+impl SippPeer {
+    /// Starts `sipp <scenario> -i 127.0.0.1 -p <free port> -m 1` (bounded by a 20–30 s
+    /// SIPp timeout) and gives it a moment to bind.
+    pub fn start(name: &str, scenario: &[&str]) -> SippPeer {
+        let port = free_port();
+        let dir = temp_dir(name);
+        let stats = dir.join("stats.csv");
+        let mut cmd = Command::new(sipp());
+        cmd.args(scenario)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-timeout", "30s"])
+            .arg("-trace_stat")
+            .arg("-stf")
+            .arg(&stats)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("start sipp");
+        std::thread::sleep(Duration::from_millis(300));
+        SippPeer { child, port, stats }
+    }
+
+    /// Waits up to `limit` for SIPp to exit; its exit code and (successful, failed) calls.
+    pub fn finish(mut self, limit: Duration) -> (Option<i32>, (u64, u64)) {
+        let deadline = Instant::now() + limit;
+        let code = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (code, read_stats(&self.stats))
+    }
+}
+
+/// `dialtone call <uri> <extra…>` from a free local port, bounded by `limit`.
+pub fn dialtone_call(uri: &str, extra: &[&str], limit: Duration) -> Output {
+    let mut call = Command::new(dialtone_bin());
+    call.arg("call").arg(uri).args(extra).env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
+    run_bounded(call, limit)
+}
