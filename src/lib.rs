@@ -5,6 +5,7 @@
 pub mod call;
 pub mod config;
 pub mod driver;
+pub mod media_io;
 pub mod ports;
 pub mod serve;
 pub mod session;

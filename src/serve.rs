@@ -2,6 +2,7 @@
 
 use crate::config::{Inbound, Settings};
 use crate::driver::{App, Driver, Sockets};
+use crate::media_io::{self, MediaTask};
 use crate::ports::PortPool;
 use crate::session;
 use bytes::Bytes;
@@ -9,6 +10,10 @@ use dialtone_sip::ua::{CallRef, EndReason, UaEvent, UserAgent};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+fn now_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
 
 /// Counters shown in the periodic status line.
 #[derive(Default, Debug, Clone, Copy)]
@@ -32,7 +37,9 @@ pub struct ServeApp {
     inbound: Inbound,
     ports: PortPool,
     media_ip: IpAddr,
-    calls: HashMap<CallRef, u16>,
+    /// Where RTP sockets are bound (the SIP listen address).
+    bind_ip: IpAddr,
+    calls: HashMap<CallRef, (u16, Option<MediaTask>)>,
     /// Counters.
     pub counters: Counters,
     next_report: Instant,
@@ -45,11 +52,18 @@ pub struct ServeApp {
 
 impl ServeApp {
     /// An app answering per `inbound`, with media on `media_ip` and `ports`.
-    pub fn new(inbound: Inbound, ports: PortPool, media_ip: IpAddr, answer_after: Duration) -> ServeApp {
+    pub fn new(
+        inbound: Inbound,
+        ports: PortPool,
+        media_ip: IpAddr,
+        bind_ip: IpAddr,
+        answer_after: Duration,
+    ) -> ServeApp {
         ServeApp {
             inbound,
             ports,
             media_ip,
+            bind_ip,
             calls: HashMap::new(),
             counters: Counters::default(),
             next_report: Instant::now() + Duration::from_secs(10),
@@ -67,7 +81,22 @@ impl ServeApp {
             let _ = ua.reject(call, 603, now);
             return;
         }
-        let Some(port) = self.ports.take() else {
+        // An RTP port whose socket we can bind (another program may hold some).
+        let mut bound = None;
+        for _ in 0..4 {
+            let Some(port) = self.ports.take() else { break };
+            match media_io::bind_rtp(self.bind_ip, port) {
+                Ok(sock) => {
+                    bound = Some((port, sock));
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(port, error = %e, "RTP port busy");
+                    self.ports.give_back(port);
+                }
+            }
+        }
+        let Some((port, sock)) = bound else {
             tracing::warn!(%call, "no free RTP port: 503");
             self.counters.refused += 1;
             let _ = ua.reject(call, 503, now);
@@ -81,7 +110,16 @@ impl ServeApp {
         };
         match sdp {
             Ok(sdp) => {
-                self.calls.insert(call, port);
+                let media = match self.inbound {
+                    Inbound::Echo => {
+                        media_io::spawn_echo(sock, call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed())
+                            .map_err(|e| tracing::warn!(%call, error = %e, "cannot start the echo"))
+                            .ok()
+                    }
+                    // play:/agent: come with the media engine (issues 3 and 6).
+                    _ => None,
+                };
+                self.calls.insert(call, (port, media));
                 let _ = ua.ring(call, 180, None, now);
                 if self.answer_after.is_zero() {
                     self.answer(call, sdp, ua, now);
@@ -117,7 +155,8 @@ impl App for ServeApp {
             }
             UaEvent::Confirmed { call, .. } => tracing::debug!(%call, "call confirmed"),
             UaEvent::Terminated { call, reason } => {
-                if let Some(port) = self.calls.remove(&call) {
+                if let Some((port, media)) = self.calls.remove(&call) {
+                    drop(media);
                     self.ports.give_back(port);
                     match reason {
                         EndReason::LocalBye | EndReason::RemoteBye => self.counters.completed += 1,
@@ -191,6 +230,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     let ports = PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
-    let mut app = ServeApp::new(settings.inbound.clone(), ports, ip, settings.answer_after);
+    let mut app = ServeApp::new(settings.inbound.clone(), ports, ip, bound.ip(), settings.answer_after);
     driver.run(&mut app).await
 }

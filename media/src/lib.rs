@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod dtmf;
+pub mod echo;
 pub mod g711;
 pub mod jitter;
 pub mod opus;

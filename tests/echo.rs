@@ -1,0 +1,102 @@
+//! Inbound `echo`: a call set up by hand over UDP gets its RTP back (symmetric RTP, our own
+//! SSRC and sequence numbers, the payloads unchanged). A first media test; the issue 3
+//! acceptance (baresip, SIPp pcap, tone checks in recordings) builds on it.
+
+mod common;
+
+use common::*;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+fn recv_response(sock: &UdpSocket, status: &str) -> String {
+    let mut buf = [0u8; 4096];
+    for _ in 0..10 {
+        let (n, _) = sock.recv_from(&mut buf).expect("SIP response");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with(&format!("SIP/2.0 {status}")) {
+            return text;
+        }
+    }
+    panic!("no {status} response");
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::trim).unwrap_or("")
+}
+
+#[test]
+fn echo_returns_the_callers_rtp() {
+    let d = Dialtone::serve("echo", &[]);
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (sp, rp) = (sip.local_addr().unwrap().port(), rtp.local_addr().unwrap().port());
+    let target = format!("127.0.0.1:{}", d.port);
+    let sdp = format!(
+        "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rp} RTP/AVP 0 101\r\n\
+a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+    );
+    let common = format!("From: <sip:test@127.0.0.1:{sp}>;tag=t1\r\nCall-ID: echo-test-1\r\nMax-Forwards: 70\r\n");
+    let invite = format!(
+        "INVITE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho1;rport\r\n{common}\
+To: <sip:echo@{target}>\r\nCSeq: 1 INVITE\r\nContact: <sip:test@127.0.0.1:{sp}>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sip.send_to(invite.as_bytes(), &target).unwrap();
+    let ok = recv_response(&sip, "200");
+    let to = header(&ok, "To").to_string();
+    let body = ok.split("\r\n\r\n").nth(1).unwrap();
+    let port: u16 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio port in the answer");
+    assert!(body.contains("a=rtpmap:0 PCMU/8000"), "{body}");
+    let ack = format!(
+        "ACK sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho2;rport\r\n{common}\
+To: {to}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    sip.send_to(ack.as_bytes(), &target).unwrap();
+
+    // 50 packets of PCMU (20 ms each), each payload distinct.
+    let media = format!("127.0.0.1:{port}");
+    let mut echoed = Vec::new();
+    let mut buf = [0u8; 2048];
+    for i in 0..50u16 {
+        let mut pkt = vec![0x80, 0x00];
+        pkt.extend_from_slice(&(1000 + i).to_be_bytes());
+        pkt.extend_from_slice(&(8000u32 + 160 * u32::from(i)).to_be_bytes());
+        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        pkt.extend(std::iter::repeat_n(i as u8, 160));
+        rtp.send_to(&pkt, &media).unwrap();
+        if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+            echoed.push(buf[..n].to_vec());
+        }
+    }
+    assert_eq!(echoed.len(), 50, "echoed {} of 50 packets", echoed.len());
+    for (i, p) in echoed.iter().enumerate() {
+        assert_eq!(p[0] >> 6, 2, "RTP version");
+        assert_ne!(&p[8..12], &0x1234_5678u32.to_be_bytes(), "echo must use its own SSRC");
+        assert_eq!(&p[12..], &[i as u8; 160][..], "payload {i}");
+    }
+    let seq = |p: &Vec<u8>| u16::from_be_bytes([p[2], p[3]]);
+    let ts = |p: &Vec<u8>| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+    for w in echoed.windows(2) {
+        assert_eq!(seq(&w[1]), seq(&w[0]).wrapping_add(1));
+        assert_eq!(ts(&w[1]), ts(&w[0]).wrapping_add(160));
+    }
+
+    let bye = format!(
+        "BYE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho3;rport\r\n{common}\
+To: {to}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    sip.send_to(bye.as_bytes(), &target).unwrap();
+    recv_response(&sip, "200");
+    // After the call the RTP port is closed: nothing comes back.
+    std::thread::sleep(Duration::from_millis(200));
+    rtp.send_to(&echoed[0], &media).unwrap();
+    assert!(rtp.recv_from(&mut buf).is_err(), "media still flowing after BYE");
+}
