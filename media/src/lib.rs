@@ -10,6 +10,7 @@ pub mod echo;
 pub mod g711;
 pub mod jitter;
 pub mod opus;
+pub mod recorder;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
