@@ -35,6 +35,12 @@ pub fn is_wsp(c: u8) -> bool {
 #[inline]
 pub fn trim(s: &str) -> &str {
     let b = s.as_bytes();
+    // Fast path: SP, HTAB, CR and LF are all below 0x21, and most values are trimmed.
+    match (b.first(), b.last()) {
+        (Some(&f), Some(&l)) if f > b' ' && l > b' ' => return s,
+        (None, _) => return s,
+        _ => {}
+    }
     let mut start = 0;
     let mut end = b.len();
     while start < end && matches!(b[start], b' ' | b'\t' | b'\r' | b'\n') {
@@ -64,6 +70,22 @@ pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
         base += 8;
     }
     chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+}
+
+/// Whether `b` holds a SP or HTAB, eight octets at a time.
+pub fn has_wsp(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (sp, tab) = (LO * u64::from(b' '), LO * u64::from(b'\t'));
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let (a, t) = (w ^ sp, w ^ tab);
+        if (a.wrapping_sub(LO) & !a | t.wrapping_sub(LO) & !t) & HI != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| is_wsp(c))
 }
 
 /// Octets that change the state of [`SplitTop`] (besides its separator).
@@ -152,7 +174,7 @@ pub fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
     let s = trim(s);
     if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
         let inner = &s[1..s.len() - 1];
-        if !inner.contains('\\') {
+        if !inner.bytes().any(|c| c == b'\\') {
             return std::borrow::Cow::Borrowed(inner);
         }
         let mut out = String::with_capacity(inner.len());

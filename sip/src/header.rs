@@ -75,7 +75,7 @@ impl<'a> Via<'a> {
             return Err(E);
         }
         let rest = trim(&s[i..]);
-        let (sent_by, params) = match rest.find(';') {
+        let (sent_by, params) = match rest.bytes().position(|c| c == b';') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, ""),
         };
@@ -188,8 +188,10 @@ impl<'a> NameAddr<'a> {
             return Err(e);
         }
         if let Some(lt) = lt {
-            let gt = s[lt..].find('>').ok_or(e.clone())? + lt;
-            if !crate::grammar::quotes_balanced(&s[lt..]) {
+            let gt = b[lt..].iter().position(|&c| c == b'>').ok_or(e.clone())? + lt;
+            // Quotes from '<' on must balance. A '"' (or SP/HTAB) between '<' and '>' is
+            // refused by `Uri::parse` below, so only the text after '>' needs the check.
+            if !crate::grammar::quotes_balanced(&s[gt + 1..]) {
                 return Err(e);
             }
             let disp = trim(&s[..lt]);
@@ -202,9 +204,6 @@ impl<'a> NameAddr<'a> {
                 Some(unquote(disp))
             };
             let uri_text = &s[lt + 1..gt];
-            if uri_text.bytes().any(is_wsp) {
-                return Err(e);
-            }
             let uri = Uri::parse(uri_text).map_err(|_| e.clone())?;
             let after = trim(&s[gt + 1..]);
             let params = match after.strip_prefix(';') {
@@ -247,12 +246,19 @@ impl CSeq {
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
         const E: ParseError = ParseError::BadHeader("CSeq");
         let s = trim(s);
-        let sp = s.find([' ', '\t']).ok_or(E)?;
-        let num = &s[..sp];
-        if num.is_empty() || num.len() > 10 || !num.bytes().all(|c| c.is_ascii_digit()) {
+        let sp = s.bytes().position(is_wsp).ok_or(E)?;
+        let num = &s.as_bytes()[..sp];
+        if num.is_empty() || num.len() > 10 {
             return Err(E);
         }
-        let seq = num.parse::<u32>().map_err(|_| E)?;
+        let mut seq: u64 = 0;
+        for &c in num {
+            if !c.is_ascii_digit() {
+                return Err(E);
+            }
+            seq = seq * 10 + u64::from(c - b'0');
+        }
+        let seq = u32::try_from(seq).map_err(|_| E)?;
         let method = Method::parse(trim(&s[sp..])).ok_or(E)?;
         Ok(CSeq { seq, method })
     }

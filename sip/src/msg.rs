@@ -1,7 +1,7 @@
 //! The message model (RFC 3261 §7) and its serializer.
 
 use crate::error::ParseError;
-use crate::grammar::split_top;
+use crate::grammar::{find_byte, has_wsp, split_top, trim};
 use crate::header::{parse_uint, CSeq, MediaType, NameAddr, Via};
 use crate::method::Method;
 use crate::name::HeaderName;
@@ -77,7 +77,14 @@ impl Headers {
             .0
             .iter()
             .filter(|h| h.name == HeaderName::Via)
-            .find_map(|h| split_top(&h.value, b',').find(|v| !v.is_empty()))
+            .find_map(|h| {
+                // Usually one value per line: skip the quote-aware split when there is no comma.
+                if find_byte(h.value.as_bytes(), b',').is_none() {
+                    let v = trim(&h.value);
+                    return (!v.is_empty()).then_some(v);
+                }
+                split_top(&h.value, b',').find(|v| !v.is_empty())
+            })
             .ok_or(ParseError::Missing("Via"))?;
         Via::parse(v)
     }
@@ -109,7 +116,7 @@ impl Headers {
     /// The Call-ID.
     pub fn call_id(&self) -> Result<&SipStr, ParseError> {
         let v = self.single(&HeaderName::CallId, "Call-ID")?;
-        if v.is_empty() || v.bytes().any(|c| c == b' ' || c == b'\t') {
+        if v.is_empty() || has_wsp(v.as_bytes()) {
             return Err(ParseError::BadHeader("Call-ID"));
         }
         Ok(v)

@@ -64,6 +64,78 @@ fn find_head_end(b: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// How many line ends [`scan_head`] remembers; longer heads search the rest again.
+const LINE_ENDS: usize = 32;
+
+/// The header section found in one pass, as [`find_head_end`], which also notes where the
+/// first lines end (so they are not searched twice) and whether every octet is ASCII (so
+/// the UTF-8 check can be skipped).
+struct HeadScan {
+    /// End of the last header line (its LF), or the buffer's end when the head is cut short.
+    end: usize,
+    /// Where the body starts.
+    body: usize,
+    /// Whether the empty line ending the header section was seen.
+    complete: bool,
+    /// Whether every octet of `start..end` is ASCII.
+    ascii: bool,
+    /// Positions of the first LFs.
+    lf: [usize; LINE_ENDS],
+    /// How many of `lf` are filled.
+    n: usize,
+}
+
+fn scan_head(b: &[u8], from: usize) -> HeadScan {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut s = HeadScan { end: b.len(), body: b.len(), complete: false, ascii: true, lf: [0; LINE_ENDS], n: 0 };
+    let mut high = 0u64;
+    let mut i = from;
+    while let Some(nl) = find_byte_or(&b[i..], b'\n', &mut high) {
+        let at = i + nl;
+        match b.get(at + 1) {
+            Some(b'\n') => (s.end, s.body, s.complete) = (at, at + 2, true),
+            Some(b'\r') if b.get(at + 2) == Some(&b'\n') => (s.end, s.body, s.complete) = (at, at + 3, true),
+            _ => {
+                if s.n < LINE_ENDS {
+                    s.lf[s.n] = at;
+                    s.n += 1;
+                }
+                i = at + 1;
+                continue;
+            }
+        }
+        break;
+    }
+    s.ascii = high & HI == 0;
+    s
+}
+
+/// [`find_byte`], also OR-ing every octet it passes (and a few after the match) into `seen`.
+fn find_byte_or(hay: &[u8], needle: u8, seen: &mut u64) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        *seen |= v;
+        let w = v ^ rep;
+        let hit = w.wrapping_sub(LO) & !w & HI;
+        if hit != 0 {
+            return Some(base + (hit.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    for (p, &c) in chunks.remainder().iter().enumerate() {
+        *seen |= u64::from(c);
+        if c == needle {
+            return Some(base + p);
+        }
+    }
+    None
+}
+
 /// One header line being read; folded continuation lines are appended to `folded`.
 struct Pending<'a> {
     name: HeaderName,
@@ -91,7 +163,15 @@ fn split_header_line(line: &[u8]) -> Option<(usize, usize)> {
     while i < line.len() && is_wsp(line[i]) {
         i += 1;
     }
-    (line.get(i) == Some(&b':')).then_some((name_len, i + 1))
+    if line.get(i) != Some(&b':') {
+        return None;
+    }
+    // Skip the usual SP after ':' here, so `trim` on the value takes its fast path.
+    i += 1;
+    while i < line.len() && is_wsp(line[i]) {
+        i += 1;
+    }
+    Some((name_len, i))
 }
 
 fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
@@ -110,18 +190,31 @@ fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Malformed> {
     // The header section ends at the first empty line ("\n\n" or "\n\r\n"); without
     // one the message is cut short and everything is header section. It is checked to
     // be UTF-8 once, then read line by line (LF or CRLF terminated).
-    let (head_end, body_start, head_complete) = match find_head_end(b, start) {
-        Some((h, body)) => (h, body, true),
-        None => (b.len(), b.len(), false),
+    let scan = scan_head(b, start);
+    let (head_end, body_start, head_complete) = (scan.end, scan.body, scan.complete);
+    let head = if scan.ascii {
+        // SAFETY: every octet of the head was seen by `scan_head` and is ASCII.
+        unsafe { std::str::from_utf8_unchecked(&b[start..head_end]) }
+    } else {
+        std::str::from_utf8(&b[start..head_end]).map_err(|_| ParseError::NotUtf8)?
     };
-    let head = std::str::from_utf8(&b[start..head_end]).map_err(|_| ParseError::NotUtf8)?;
     let mut pos = 0;
+    let mut k = 0;
     let mut next_line = || -> Option<&str> {
         if pos >= head.len() {
             return None;
         }
         let rest = &head[pos..];
-        let (line, adv) = match find_byte(rest.as_bytes(), b'\n') {
+        // The LF ending this line, from the scan's notes while they last.
+        let lf = if k < scan.n && scan.lf[k] < head_end {
+            k += 1;
+            Some(scan.lf[k - 1] - start - pos)
+        } else if k < scan.n || scan.n < LINE_ENDS {
+            None
+        } else {
+            find_byte(rest.as_bytes(), b'\n')
+        };
+        let (line, adv) = match lf {
             Some(i) => (&rest[..i], i + 1),
             None => (rest, rest.len()),
         };
@@ -505,6 +598,26 @@ v=0\n";
             let r = e.request.expect(line);
             assert_eq!(&*r.uri, "sip:a@b");
         }
+    }
+
+    /// More lines than `scan_head` remembers, and a non-ASCII head (checked as UTF-8).
+    #[test]
+    fn long_and_non_ascii_heads() {
+        let mut s = String::from("OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n");
+        for i in 0..(LINE_ENDS + 7) {
+            s.push_str(&format!("X-H{i}: v{i}\r\n"));
+        }
+        s.push_str("Subject: caf\u{e9}\r\nContent-Length: 0\r\n\r\n");
+        for framing in [Framing::Datagram, Framing::Exact] {
+            let Message::Request(r) = parse_message(Bytes::from(s.clone()), framing).unwrap() else { panic!() };
+            assert_eq!(r.headers.0.len(), LINE_ENDS + 10);
+            assert_eq!(r.headers.get(&HeaderName::parse("X-H38")).unwrap(), "v38");
+            assert_eq!(r.headers.get(&HeaderName::Subject).unwrap(), "caf\u{e9}");
+        }
+        let mut bad = s.into_bytes();
+        let at = bad.len() - 25;
+        bad[at] = 0xff;
+        assert_eq!(parse_datagram(Bytes::from(bad)).unwrap_err().error, ParseError::NotUtf8);
     }
 
     /// Fuzz crash: a start line with a multi-octet character across octet 4 made

@@ -30,14 +30,13 @@ impl<'a> Host<'a> {
             return Err(ParseError::BadUri);
         }
         // One pass: is it digits and dots (maybe IPv4), and is every octet a host octet?
-        let (mut numeric, mut dot, mut hostchars) = (true, false, true);
+        let mut all = HOST_ALL;
         for &c in s.as_bytes() {
-            numeric &= c.is_ascii_digit() || c == b'.';
-            dot |= c == b'.';
-            hostchars &= c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_';
+            all &= HOST_CLASS[c as usize];
         }
-        if numeric && dot {
-            if let Ok(v4) = s.parse() {
+        let (numeric, hostchars) = (all & HOST_NUMERIC != 0, all & HOST_CHAR != 0);
+        if numeric && s.as_bytes().contains(&b'.') {
+            if let Some(v4) = parse_v4(s.as_bytes()).or_else(|| s.parse().ok()) {
                 return Ok(Host::V4(v4));
             }
         }
@@ -58,6 +57,56 @@ impl<'a> Host<'a> {
             Host::Domain(_) => None,
         }
     }
+}
+
+/// [`HOST_CLASS`] bit: a digit or `.`.
+const HOST_NUMERIC: u8 = 1;
+/// [`HOST_CLASS`] bit: alphanumeric, `-`, `.` or `_`.
+const HOST_CHAR: u8 = 2;
+const HOST_ALL: u8 = HOST_NUMERIC | HOST_CHAR;
+
+/// Character classes for [`Host::parse`], so the loop does one lookup per octet.
+static HOST_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_digit() || b == b'.' {
+            t[c] |= HOST_NUMERIC;
+        }
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+            t[c] |= HOST_CHAR;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// The common dotted quad (`1*3DIGIT` groups, no leading zeros, each <= 255). `None`
+/// means "not in this simple form": the caller then asks std's parser, so what is
+/// accepted stays exactly what `Ipv4Addr::from_str` accepts.
+fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (n, o) in out.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 3 {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        if i == start || (i - start > 1 && b[start] == b'0') {
+            return None;
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    (i == b.len()).then_some(Ipv4Addr::from(out))
 }
 
 impl fmt::Display for Host<'_> {
@@ -226,7 +275,7 @@ fn scan_escapes(s: &str) -> Result<Option<usize>, ParseError> {
 impl<'a> Uri<'a> {
     /// Parses an absolute URI. SIP/SIPS URIs are parsed into parts.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
-        let colon = s.find(':').ok_or(ParseError::BadUri)?;
+        let colon = s.bytes().position(|c| c == b':').ok_or(ParseError::BadUri)?;
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if !valid_scheme(scheme) {
@@ -253,7 +302,7 @@ impl<'a> Uri<'a> {
                     if ui.is_empty() {
                         return Err(ParseError::BadUri);
                     }
-                    let (u, p) = match ui.find(':') {
+                    let (u, p) = match ui.bytes().position(|c| c == b':') {
                         Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                         None => (ui, None),
                     };
@@ -326,7 +375,8 @@ pub fn split_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), ParseError> {
         };
         (&s[..=close], port)
     } else {
-        match s.rfind(':') {
+        // Host and port are short: a plain loop beats `rfind`'s memrchr set-up.
+        match s.bytes().rposition(|c| c == b':') {
             Some(i) => (&s[..i], Some(&s[i + 1..])),
             None => (s, None),
         }
