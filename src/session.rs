@@ -12,7 +12,7 @@ fn session_id(port: u16) -> u64 {
 
 /// Our codecs, in preference order.
 pub fn capabilities(ip: IpAddr, port: u16) -> sdp::LocalCapabilities {
-    sdp::LocalCapabilities::default_audio(ip, port)
+    sdp::LocalCapabilities::new(ip, port)
 }
 
 /// An offer for an outbound call.
