@@ -39,6 +39,8 @@ pub struct ServeApp {
     media_ip: IpAddr,
     /// Where RTP sockets are bound (the SIP listen address).
     bind_ip: IpAddr,
+    /// `DIALTONE_DATA_DIR/recordings` when `DIALTONE_RECORD=true`.
+    pub record_dir: Option<std::path::PathBuf>,
     calls: HashMap<CallRef, (u16, Option<MediaTask>)>,
     /// Counters.
     pub counters: Counters,
@@ -64,6 +66,7 @@ impl ServeApp {
             ports,
             media_ip,
             bind_ip,
+            record_dir: None,
             calls: HashMap::new(),
             counters: Counters::default(),
             next_report: Instant::now() + Duration::from_secs(10),
@@ -104,15 +107,22 @@ impl ServeApp {
         };
         let sdp = if body.is_empty() {
             // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK.
-            Ok(session::offer(self.media_ip, port))
+            Ok((session::offer(self.media_ip, port), 0))
         } else {
-            session::answer(body, self.media_ip, port).map(|(sdp, _)| sdp)
+            session::answer(body, self.media_ip, port).map(|(sdp, n)| (sdp, n.codec.payload_type))
         };
         match sdp {
-            Ok(sdp) => {
+            Ok((sdp, payload_type)) => {
+                let record = self.record_dir.as_ref().map(|dir| media_io::RecordTo {
+                    path: dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)),
+                    payload_type,
+                });
+                if let Some(r) = &record {
+                    tracing::info!(%call, path = %r.path.display(), "recording");
+                }
                 let media = match self.inbound {
                     Inbound::Echo => {
-                        media_io::spawn_echo(sock, call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed())
+                        media_io::spawn_echo(sock, call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed(), record)
                             .map_err(|e| tracing::warn!(%call, error = %e, "cannot start the echo"))
                             .ok()
                     }
@@ -231,5 +241,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     let ports = PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
     let mut app = ServeApp::new(settings.inbound.clone(), ports, ip, bound.ip(), settings.answer_after);
+    if settings.record {
+        app.record_dir = Some(settings.data_dir.join("recordings"));
+    }
     driver.run(&mut app).await
 }

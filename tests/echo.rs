@@ -100,3 +100,88 @@ To: {to}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
     rtp.send_to(&echoed[0], &media).unwrap();
     assert!(rtp.recv_from(&mut buf).is_err(), "media still flowing after BYE");
 }
+
+/// Sets up a call by hand; returns (sip socket, rtp socket, dialtone's media address, To).
+fn setup_call(d: &Dialtone, call_id: &str) -> (UdpSocket, UdpSocket, String, String, String) {
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let (sp, rp) = (sip.local_addr().unwrap().port(), rtp.local_addr().unwrap().port());
+    let target = format!("127.0.0.1:{}", d.port);
+    let sdp = format!(
+        "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rp} RTP/AVP 0\r\n\
+a=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n"
+    );
+    let common = format!("From: <sip:test@127.0.0.1:{sp}>;tag=t1\r\nCall-ID: {call_id}\r\nMax-Forwards: 70\r\n");
+    let invite = format!(
+        "INVITE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bK{call_id}1;rport\r\n{common}\
+To: <sip:echo@{target}>\r\nCSeq: 1 INVITE\r\nContact: <sip:test@127.0.0.1:{sp}>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sip.send_to(invite.as_bytes(), &target).unwrap();
+    let ok = recv_response(&sip, "200");
+    let to = header(&ok, "To").to_string();
+    let body = ok.split("\r\n\r\n").nth(1).unwrap();
+    let port: u16 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio port");
+    let ack = format!(
+        "ACK sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bK{call_id}2;rport\r\n{common}\
+To: {to}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    sip.send_to(ack.as_bytes(), &target).unwrap();
+    let bye = format!(
+        "BYE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bK{call_id}3;rport\r\n{common}\
+To: {to}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    (sip, rtp, format!("127.0.0.1:{port}"), target, bye)
+}
+
+#[test]
+fn recorded_call_holds_the_callers_tone() {
+    use dialtone_media::g711::ulaw_encode;
+    use dialtone_media::resample::goertzel_power;
+    let d = Dialtone::serve("record", &[("DIALTONE_RECORD", "true")]);
+    let (sip, rtp, media, target, bye) = setup_call(&d, "rec-test-1");
+    // 2 s of a 1 kHz tone at 8 kHz, µ-law, paced at 20 ms like a real phone.
+    let mut buf = [0u8; 2048];
+    let start = std::time::Instant::now();
+    for i in 0..100u32 {
+        let mut pkt = vec![0x80, 0x00];
+        pkt.extend_from_slice(&(i as u16).to_be_bytes());
+        pkt.extend_from_slice(&(160 * i).to_be_bytes());
+        pkt.extend_from_slice(&0x0bad_cafeu32.to_be_bytes());
+        for n in 0..160 {
+            let t = (160 * i + n) as f32 / 8000.0;
+            pkt.push(ulaw_encode((8000.0 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()) as i16));
+        }
+        rtp.send_to(&pkt, &media).unwrap();
+        let _ = rtp.recv_from(&mut buf);
+        let due = start + Duration::from_millis(20 * (u64::from(i) + 1));
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    sip.send_to(bye.as_bytes(), &target).unwrap();
+    recv_response(&sip, "200");
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = d.data.join("recordings");
+    let file = std::fs::read_dir(&dir).expect("recordings dir").next().expect("a recording").unwrap().path();
+    let mut rd = hound::WavReader::open(&file).expect("playable WAV");
+    assert_eq!((rd.spec().channels, rd.spec().sample_rate), (2, 8000));
+    let samples: Vec<i16> = rd.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let secs = left.len() as f32 / 8000.0;
+    assert!((1.8..=2.6).contains(&secs), "recording is {secs} s long");
+    // The tone is there: 1 kHz dominates its neighbours by far, over the middle second.
+    let mid = &left[left.len() / 4..left.len() * 3 / 4];
+    let (p1000, p700, p1300) =
+        (goertzel_power(mid, 8000, 1000.0), goertzel_power(mid, 8000, 700.0), goertzel_power(mid, 8000, 1300.0));
+    assert!(p1000 > 100.0 * p700 && p1000 > 100.0 * p1300, "1 kHz {p1000}, 700 Hz {p700}, 1.3 kHz {p1300}");
+}
