@@ -27,42 +27,10 @@ fn header<'a>(msg: &'a str, name: &str) -> &'a str {
 #[test]
 fn echo_returns_the_callers_rtp() {
     let d = Dialtone::serve("echo", &[]);
-    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sip.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (sip, rtp, media, target, bye) = setup_call(&d, "echo-test-1");
     rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let (sp, rp) = (sip.local_addr().unwrap().port(), rtp.local_addr().unwrap().port());
-    let target = format!("127.0.0.1:{}", d.port);
-    let sdp = format!(
-        "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rp} RTP/AVP 0 101\r\n\
-a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
-    );
-    let common = format!("From: <sip:test@127.0.0.1:{sp}>;tag=t1\r\nCall-ID: echo-test-1\r\nMax-Forwards: 70\r\n");
-    let invite = format!(
-        "INVITE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho1;rport\r\n{common}\
-To: <sip:echo@{target}>\r\nCSeq: 1 INVITE\r\nContact: <sip:test@127.0.0.1:{sp}>\r\n\
-Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    sip.send_to(invite.as_bytes(), &target).unwrap();
-    let ok = recv_response(&sip, "200");
-    let to = header(&ok, "To").to_string();
-    let body = ok.split("\r\n\r\n").nth(1).unwrap();
-    let port: u16 = body
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .expect("m=audio port in the answer");
-    assert!(body.contains("a=rtpmap:0 PCMU/8000"), "{body}");
-    let ack = format!(
-        "ACK sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho2;rport\r\n{common}\
-To: {to}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
-    );
-    sip.send_to(ack.as_bytes(), &target).unwrap();
 
     // 50 packets of PCMU (20 ms each), each payload distinct.
-    let media = format!("127.0.0.1:{port}");
     let mut echoed = Vec::new();
     let mut buf = [0u8; 2048];
     for i in 0..50u16 {
@@ -89,10 +57,6 @@ To: {to}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(ts(&w[1]), ts(&w[0]).wrapping_add(160));
     }
 
-    let bye = format!(
-        "BYE sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bKecho3;rport\r\n{common}\
-To: {to}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
-    );
     sip.send_to(bye.as_bytes(), &target).unwrap();
     recv_response(&sip, "200");
     // After the call the RTP port is closed: nothing comes back.
