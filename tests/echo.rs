@@ -94,6 +94,7 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         .and_then(|l| l.split(' ').next())
         .and_then(|p| p.parse().ok())
         .expect("m=audio port");
+    assert!(body.contains("a=rtpmap:0 PCMU/8000"), "{body}");
     let ack = format!(
         "ACK sip:echo@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{sp};branch=z9hG4bK{call_id}2;rport\r\n{common}\
 To: {to}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
