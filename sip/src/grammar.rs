@@ -55,21 +55,37 @@ pub fn trim(s: &str) -> &str {
 
 /// The index of the first `needle` in `hay`, eight octets at a time (the classic
 /// "has zero byte" bit trick; exact for the lowest match, which is the one returned).
+#[inline]
 pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    find_byte_or(hay, needle, &mut 0)
+}
+
+/// [`find_byte`], also OR-ing every octet it passes (and a few after the match) into `seen`,
+/// so a caller learns in the same pass whether any octet had its high bit set.
+#[inline]
+pub fn find_byte_or(hay: &[u8], needle: u8, seen: &mut u64) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let rep = LO * u64::from(needle);
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ rep;
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        *seen |= v;
+        let w = v ^ rep;
         let hit = w.wrapping_sub(LO) & !w & HI;
         if hit != 0 {
             return Some(base + (hit.trailing_zeros() / 8) as usize);
         }
         base += 8;
     }
-    chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+    for (p, &c) in chunks.remainder().iter().enumerate() {
+        *seen |= u64::from(c);
+        if c == needle {
+            return Some(base + p);
+        }
+    }
+    None
 }
 
 /// Whether `b` holds a SP or HTAB, eight octets at a time.

@@ -4,7 +4,7 @@
 //! folded header line (RFC 3261 §7.3.1) is rebuilt into a new string.
 
 use crate::error::ParseError;
-use crate::grammar::{find_byte, is_token_char, is_wsp, trim};
+use crate::grammar::{find_byte, find_byte_or, is_token_char, is_wsp, trim};
 use crate::method::Method;
 use crate::msg::{Header, Headers, Message, Request, Response};
 use crate::name::HeaderName;
@@ -108,32 +108,6 @@ fn scan_head(b: &[u8], from: usize) -> HeadScan {
     }
     s.ascii = high & HI == 0;
     s
-}
-
-/// [`find_byte`], also OR-ing every octet it passes (and a few after the match) into `seen`.
-fn find_byte_or(hay: &[u8], needle: u8, seen: &mut u64) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let rep = LO * u64::from(needle);
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        *seen |= v;
-        let w = v ^ rep;
-        let hit = w.wrapping_sub(LO) & !w & HI;
-        if hit != 0 {
-            return Some(base + (hit.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    for (p, &c) in chunks.remainder().iter().enumerate() {
-        *seen |= u64::from(c);
-        if c == needle {
-            return Some(base + p);
-        }
-    }
-    None
 }
 
 /// One header line being read; folded continuation lines are appended to `folded`.
