@@ -5,6 +5,17 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// Runs one of our UAC scenarios (`fixtures/sipp/<file>`) against `d`, with `extra` SIPp
+/// arguments (call count, rate).
+fn run_scenario(d: &Dialtone, file: &str, extra: &[&str], limit: Duration) -> SippRun {
+    let scenario = root().join("fixtures/sipp").join(file);
+    let target = format!("127.0.0.1:{}", d.port);
+    let port = free_port().to_string();
+    let mut a = args(&["-sf", scenario.to_str().unwrap(), &target, "-i", "127.0.0.1", "-p", &port]);
+    a.extend(args(extra));
+    run_sipp(&a, limit)
+}
+
 fn uac_load(transport: &str) {
     let mut d = Dialtone::serve(&format!("uac-{transport}"), &[]);
     let target = format!("127.0.0.1:{}", d.port);
@@ -86,24 +97,7 @@ fn dialtone_call_reports_a_busy_callee() {
 #[test]
 fn sipp_cancel_after_180_gets_200_and_487() {
     let mut d = Dialtone::serve("cancel", &[("DIALTONE_ANSWER_AFTER_MS", "10000")]);
-    let target = format!("127.0.0.1:{}", d.port);
-    let scenario = root().join("fixtures/sipp/uac_cancel.xml");
-    let run = run_sipp(
-        &args(&[
-            "-sf",
-            scenario.to_str().unwrap(),
-            &target,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "5",
-            "-r",
-            "5",
-        ]),
-        Duration::from_secs(30),
-    );
+    let run = run_scenario(&d, "uac_cancel.xml", &["-m", "5", "-r", "5"], Duration::from_secs(30));
     assert!(d.alive());
     assert_eq!((run.status, run.successful, run.failed), (Some(0), 5, 0), "{run:#?}\n{}", d.log_text());
 }
@@ -111,23 +105,8 @@ fn sipp_cancel_after_180_gets_200_and_487() {
 #[test]
 fn sipp_options_and_unknown_method() {
     let d = Dialtone::serve("options", &[]);
-    let target = format!("127.0.0.1:{}", d.port);
     for sc in ["uac_options.xml", "uac_unknown_method.xml"] {
-        let scenario = root().join("fixtures/sipp").join(sc);
-        let run = run_sipp(
-            &args(&[
-                "-sf",
-                scenario.to_str().unwrap(),
-                &target,
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &free_port().to_string(),
-                "-m",
-                "1",
-            ]),
-            Duration::from_secs(20),
-        );
+        let run = run_scenario(&d, sc, &["-m", "1"], Duration::from_secs(20));
         assert_eq!((run.status, run.successful), (Some(0), 1), "{sc}: {run:#?}\n{}", d.log_text());
     }
 }
@@ -135,22 +114,7 @@ fn sipp_options_and_unknown_method() {
 #[test]
 fn offer_without_a_common_codec_gets_488() {
     let d = Dialtone::serve("no-codec", &[]);
-    let target = format!("127.0.0.1:{}", d.port);
-    let scenario = root().join("fixtures/sipp/uac_no_codec.xml");
-    let run = run_sipp(
-        &args(&[
-            "-sf",
-            scenario.to_str().unwrap(),
-            &target,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "1",
-        ]),
-        Duration::from_secs(20),
-    );
+    let run = run_scenario(&d, "uac_no_codec.xml", &["-m", "1"], Duration::from_secs(20));
     assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
 }
 
