@@ -26,7 +26,9 @@ fn header<'a>(msg: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn echo_returns_the_callers_rtp() {
-    let d = Dialtone::serve("echo", &[]);
+    // Its own RTP range: the tests run in parallel, each with its own dialtone, and a port
+    // this call frees must not be taken by the other server before the after-BYE check.
+    let d = Dialtone::serve("echo", &[("DIALTONE_RTP_PORTS", "41000-41099")]);
     let (sip, rtp, media, target, bye) = setup_call(&d, "echo-test-1");
     rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
 
@@ -111,7 +113,7 @@ To: {to}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
 fn recorded_call_holds_the_callers_tone() {
     use dialtone_media::g711::ulaw_encode;
     use dialtone_media::resample::goertzel_power;
-    let d = Dialtone::serve("record", &[("DIALTONE_RECORD", "true")]);
+    let d = Dialtone::serve("record", &[("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", "42000-42099")]);
     let (sip, rtp, media, target, bye) = setup_call(&d, "rec-test-1");
     // 2 s of a 1 kHz tone at 8 kHz, µ-law, paced at 20 ms like a real phone.
     let mut buf = [0u8; 2048];
