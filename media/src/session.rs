@@ -186,7 +186,15 @@ pub enum SessionError {
 
 enum Codec {
     G711 { law: Law, last: Vec<i16>, last_len: usize, plc_run: u32 },
-    Opus { enc: Box<OpusEncoder>, dec: Box<OpusDecoder>, down: Resampler, up: Resampler, wide: Vec<i16> },
+    Opus(Box<OpusCodec>),
+}
+
+struct OpusCodec {
+    enc: OpusEncoder,
+    dec: OpusDecoder,
+    down: Resampler,
+    up: Resampler,
+    wide: Vec<i16>,
 }
 
 /// A small xorshift generator for RTCP timing (the seed comes from the caller).
@@ -274,13 +282,13 @@ impl MediaSession {
             AudioCodec::Opus => {
                 let mut enc = OpusEncoder::mono()?;
                 enc.set_complexity(config.opus_complexity.min(10))?;
-                Codec::Opus {
-                    enc: Box::new(enc),
-                    dec: Box::new(OpusDecoder::mono()?),
+                Codec::Opus(Box::new(OpusCodec {
+                    enc,
+                    dec: OpusDecoder::mono()?,
                     down: Resampler::new(48_000, audio_rate)?,
                     up: Resampler::new(audio_rate, 48_000)?,
                     wide: vec![0; FRAME_SAMPLES * 6],
-                }
+                }))
             }
         };
         let (dtmf_rx, dtmf_tx) = match config.telephone_event {
@@ -459,11 +467,11 @@ impl MediaSession {
                 *last_len = n;
                 *plc_run = 0;
             }
-            Codec::Opus { dec, down, wide, .. } => match dec.decode(payload) {
+            Codec::Opus(o) => match o.dec.decode(payload) {
                 Ok(pcm) => {
-                    let len = pcm.len().min(wide.len());
-                    wide[..len].copy_from_slice(&pcm[..len]);
-                    resample_into(down, &wide[..len], &mut self.fifo);
+                    let len = pcm.len().min(o.wide.len());
+                    o.wide[..len].copy_from_slice(&pcm[..len]);
+                    resample_into(&mut o.down, &o.wide[..len], &mut self.fifo);
                 }
                 Err(_) => {
                     self.stats.decode_errors += 1;
@@ -482,7 +490,8 @@ impl MediaSession {
                 let gain = if *plc_run > G711_PLC_FRAMES { 0.0 } else { 1.0 - *plc_run as f32 / 6.0 };
                 self.fifo.extend(last[..n].iter().map(|s| (f32::from(*s) * gain) as i16));
             }
-            Codec::Opus { dec, down, wide, .. } => {
+            Codec::Opus(o) => {
+                let OpusCodec { dec, down, wide, .. } = &mut **o;
                 // In-band FEC when the next packet is already here (RFC 7587 §3.1.1 LBRR).
                 let fec = self.jitter.peek_next().cloned();
                 let pcm = match fec {
@@ -538,11 +547,9 @@ impl MediaSession {
         let frame = &local[..self.frame.min(local.len())];
         let len = match &mut self.codec {
             Codec::G711 { law, .. } => law.encode(frame, &mut self.payload),
-            Codec::Opus { enc, up, wide, .. } => {
-                let n = match up.process(frame, wide) {
-                    Ok(n) => n,
-                    Err(_) => 0,
-                };
+            Codec::Opus(o) => {
+                let OpusCodec { enc, up, wide, .. } = &mut **o;
+                let n = up.process(frame, wide).unwrap_or_default();
                 // The resampler's output count per frame is exact for 16k → 48k.
                 let mut w = [0i16; FRAME_SAMPLES];
                 w[..n.min(FRAME_SAMPLES)].copy_from_slice(&wide[..n.min(FRAME_SAMPLES)]);
