@@ -2,10 +2,15 @@
 
 use crate::config::{CallArgs, Settings};
 use crate::driver::{App, Driver, Sockets};
+use crate::media_io::{self, MediaOptions, MediaTask, Source};
 use anyhow::{bail, Context};
+use dialtone_media::player::Prompt;
+use dialtone_sip::sdp::SessionDescription;
 use dialtone_sip::ua::{CallRef, EndReason, Outgoing, UaEvent, UserAgent};
 use dialtone_sip::{Destination, Transport, Uri};
 use std::net::SocketAddr;
+use std::net::UdpSocket as StdUdpSocket;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the call ended.
@@ -25,6 +30,64 @@ struct CallApp {
     answered: bool,
     hanging_up: bool,
     outcome: Option<Outcome>,
+    media: CallMedia,
+}
+
+/// The call's media: sockets until the answer, then the running task.
+struct CallMedia {
+    offer: SessionDescription,
+    sockets: Option<(StdUdpSocket, StdUdpSocket)>,
+    prompts: Option<(Arc<Prompt>, Arc<Prompt>)>,
+    record: Option<std::path::PathBuf>,
+    dtmf: Option<String>,
+    dtmf_at: Option<Instant>,
+    task: Option<MediaTask>,
+}
+
+impl CallMedia {
+    /// Starts the media for the 2xx's SDP answer.
+    fn start(&mut self, answer: &[u8], now: Instant) {
+        let Some((rtp, rtcp)) = self.sockets.take() else { return };
+        let n = match crate::session::negotiate(&self.offer, answer) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("call: no media: {e}");
+                return;
+            }
+        };
+        let seed = crate::now_seed();
+        let config = match media_io::session_config(&n, seed, "dialtone-call") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("call: no media: {e}");
+                return;
+            }
+        };
+        eprintln!("call: media {}/{} to {}", config.codec.name(), config.codec.clock_rate(), n.remote_rtp);
+        let source = match &self.prompts {
+            Some((p8, p16)) => Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() }),
+            None => Source::Silence,
+        };
+        if self.dtmf.is_some() && config.telephone_event.is_none() {
+            eprintln!("call: the callee did not accept telephone-event: --dtmf cannot be sent");
+            self.dtmf = None;
+        }
+        let opts =
+            MediaOptions { label: 0, source, record: self.record.clone(), speaker: None, totals: None, print: true };
+        match media_io::spawn(rtp, rtcp, config, opts) {
+            Ok(t) => {
+                self.task = Some(t);
+                // Give the far end a moment to hear the stream before the first digit.
+                self.dtmf_at = self.dtmf.as_ref().map(|_| now + Duration::from_millis(500));
+            }
+            Err(e) => eprintln!("call: cannot start the media: {e}"),
+        }
+    }
+
+    /// How long sending the digits takes (100 ms each, 50 ms gaps, three end packets).
+    fn dtmf_time(&self) -> Duration {
+        self.dtmf.as_ref().map_or(Duration::ZERO, |d| Duration::from_millis(700 + 200 * d.len() as u64))
+    }
 }
 
 impl App for CallApp {
@@ -34,6 +97,8 @@ impl App for CallApp {
                 eprintln!("call: {} {}", response.status, response.reason);
             }
             UaEvent::Answered { response, .. } => {
+                self.media.start(&response.body, now);
+                self.talk = self.talk.max(self.media.dtmf_time());
                 eprintln!(
                     "call: {} {} — talking for {:.1} s",
                     response.status,
@@ -60,10 +125,21 @@ impl App for CallApp {
         if self.hanging_up {
             return None;
         }
-        Some(self.hangup_at.unwrap_or(self.ring_deadline))
+        let t = self.hangup_at.unwrap_or(self.ring_deadline);
+        Some(self.media.dtmf_at.map_or(t, |d| d.min(t)))
     }
 
     fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
+        if self.media.dtmf_at.is_some_and(|at| now >= at) {
+            self.media.dtmf_at = None;
+            if let (Some(task), Some(d)) = (&self.media.task, &self.media.dtmf) {
+                eprintln!("call: sending DTMF {d}");
+                task.send_dtmf(d);
+            }
+        }
+        if now < self.hangup_at.unwrap_or(self.ring_deadline) {
+            return;
+        }
         if !self.answered {
             eprintln!("call: no answer within the ring timeout, cancelling");
         }
@@ -158,13 +234,16 @@ pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Targ
 /// Places the call; returns how it ended.
 pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let settings = Settings::resolve(&args.common, None, SocketAddr::from(([0, 0, 0, 0], 0)))?;
-    for (flag, set) in [
-        ("--play", args.play.is_some()),
-        ("--record", args.record.is_some()),
-        ("--dtmf", args.dtmf.is_some()),
-        ("--agent", args.agent.is_some()),
-        ("--device", args.device),
-    ] {
+    if let Some(d) = &args.dtmf {
+        if let Some(bad) = d.chars().find(|c| dialtone_media::dtmf::digit_to_event(*c).is_none()) {
+            bail!("--dtmf {d:?}: {bad:?} is not a DTMF key (0-9, *, #, A-D)");
+        }
+    }
+    let prompts = match &args.play {
+        Some(p) => Some((Arc::new(Prompt::load(p, 8000)?), Arc::new(Prompt::load(p, 16_000)?))),
+        None => None,
+    };
+    for (flag, set) in [("--agent", args.agent.is_some()), ("--device", args.device)] {
         if set {
             tracing::warn!("{flag} is not implemented yet (media engine: issue 3/6); the call goes ahead without it");
         }
@@ -184,8 +263,14 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         (None, None) => format!("<sip:dialtone@{host}>"),
     };
     let mut ports = crate::ports::PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
-    let port = ports.take().context("no RTP port available")?;
-    let offer = crate::session::offer(ip, port);
+    let (port, rtp_sockets) = loop {
+        let port = ports.take().context("no free RTP port in DIALTONE_RTP_PORTS")?;
+        if let Ok(s) = media_io::bind_rtp(bound.ip(), port) {
+            break (port, s);
+        }
+    };
+    let offer_sdp = crate::session::offer_sdp(ip, port);
+    let offer = bytes::Bytes::from(offer_sdp.to_string());
     let now = Instant::now();
     eprintln!("call: INVITE {} via {}", target.uri, target.dest);
     let out = Outgoing {
@@ -205,10 +290,22 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         answered: false,
         hanging_up: false,
         outcome: None,
+        media: CallMedia {
+            offer: offer_sdp,
+            sockets: Some(rtp_sockets),
+            prompts,
+            record: args.record.clone(),
+            dtmf: args.dtmf.clone(),
+            dtmf_at: None,
+            task: None,
+        },
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     driver.set_linger(Duration::from_secs(5));
     driver.run(&mut app).await?;
+    if let Some(task) = app.media.task.take() {
+        task.stop().await;
+    }
     Ok(app.outcome.unwrap_or(Outcome::Failed(500, "ended without an outcome".into())))
 }
 

@@ -55,8 +55,8 @@ pub struct Common {
     /// Register with the trunk (`true`/`false`).
     #[arg(long, env = "DIALTONE_REGISTER")]
     pub register: Option<bool>,
-    /// Record every call (`true`/`false`).
-    #[arg(long, env = "DIALTONE_RECORD")]
+    /// Record every call (`true`/`false`) under DATA_DIR/recordings.
+    #[arg(id = "record_all", long = "record-all", env = "DIALTONE_RECORD")]
     pub record: Option<bool>,
     /// Print every SIP message sent and received.
     #[arg(long, env = "DIALTONE_SIP_TRACE")]

@@ -57,3 +57,8 @@ pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAge
         ..UaConfig::default()
     })
 }
+
+/// Nanoseconds since the Unix epoch: a seed for SSRCs and tags, and unique file names.
+pub fn now_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}

@@ -1,123 +1,394 @@
-//! The RTP side of a call: the socket on the port the SDP answer gave, and the task that
-//! serves it. For now the echo (`DIALTONE_INBOUND=echo`); the full media path (jitter
-//! buffer, decode, recorder, player) is issue 3.
+//! The I/O side of a call's media: the RTP (and RTCP) sockets, the 20 ms pacing clock and
+//! the consumers, around the sans-IO [`MediaSession`].
+//!
+//! Each call is one task: datagrams go into the session as they arrive; every 20 ms the
+//! task takes a frame from the call's source (silence, the echo of the last frame heard,
+//! the player, the microphone), ticks the session, and hands the frame it heard to the
+//! consumers (the recorder's ring, the speaker's ring). Nothing on this path blocks: the
+//! sockets are non-blocking (a datagram the kernel cannot take is dropped and counted), the
+//! rings drop and count when full, the prompt was decoded before the call started.
 
 use bytes::Bytes;
-use dialtone_media::echo::Reflector;
-use dialtone_media::g711;
-use dialtone_media::jitter::{JitterBuffer, JitterConfig, Playout};
+use dialtone_media::player::{Player, Prompt};
 use dialtone_media::recorder::Recorder;
+use dialtone_media::rtcp::ntp_from_system_time;
+use dialtone_media::session::{AudioCodec, MediaEvent, MediaSession, MediaStats, SessionConfig, Transmit, TICK};
+use dialtone_sip::sdp::Negotiated;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// What to record, and how to decode what arrives.
-#[derive(Debug, Clone)]
-pub struct RecordTo {
-    /// The WAV file.
-    pub path: PathBuf,
-    /// The negotiated payload type (0 PCMU or 8 PCMA are decoded; others record silence).
-    pub payload_type: u8,
+/// Where the audio we send comes from.
+#[derive(Clone)]
+pub enum Source {
+    /// Silence (comfort: the stream keeps flowing).
+    Silence,
+    /// What the peer said, sent back one frame later (`DIALTONE_INBOUND=echo`).
+    Echo,
+    /// A prompt (`play:<wav>`, `--play`), then silence.
+    Play(Arc<Prompt>),
+    /// A ring the microphone fills (`--device`).
+    Ring(Arc<std::sync::Mutex<Option<ringbuf::HeapCons<i16>>>>),
 }
 
-/// The paced (20 ms) receive path of a recorded call: jitter buffer, G.711 decode, and
-/// the recorder ring. Left = what the caller sent, right = what we sent back (the echo).
-struct RecordPath {
-    jitter: JitterBuffer,
-    recorder: Recorder,
-    pt: u8,
-    pcm: [i16; 160],
+/// Process-wide media counters for the status line and the load script.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Calls whose media ended.
+    pub calls: AtomicU64,
+    /// Valid RTP packets received.
+    pub rx_packets: AtomicU64,
+    /// Packets lost (RFC 3550 A.3, per call, never negative).
+    pub rx_lost: AtomicU64,
+    /// Packets that came after their playout time.
+    pub rx_late: AtomicU64,
+    /// Frames concealed.
+    pub concealed: AtomicU64,
+    /// RTP packets sent.
+    pub tx_packets: AtomicU64,
+    /// Frames dropped by a full ring (recorder, speaker) or datagrams the kernel refused.
+    pub ring_drops: AtomicU64,
 }
 
-impl RecordPath {
-    fn push(&mut self, packet: &[u8], now: Instant) {
-        let Ok(r) = rtp_rs::RtpReader::new(packet) else { return };
-        if r.payload_type() != self.pt {
-            return;
-        }
-        let payload = Bytes::copy_from_slice(r.payload());
-        self.jitter.push(u16::from(r.sequence_number()), r.timestamp(), payload, now);
-    }
-
-    fn tick(&mut self, now: Instant) {
-        let frame = match self.jitter.pop(now) {
-            Playout::Frame(p) => {
-                let n = match self.pt {
-                    0 => g711::decode_ulaw(&p, &mut self.pcm),
-                    8 => g711::decode_alaw(&p, &mut self.pcm),
-                    _ => 0,
-                };
-                self.pcm[n..].fill(0);
-                true
-            }
-            // Concealment for G.711 is silence for now (PLC comes with the media engine).
-            Playout::Lost => {
-                self.pcm.fill(0);
-                true
-            }
-            Playout::Empty => false,
-        };
-        if frame {
-            self.recorder.push(&self.pcm, &self.pcm);
-        }
+impl Totals {
+    /// The `key=value` line the status log and the load script read.
+    pub fn line(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "calls={} rx_packets={} rx_lost={} rx_late={} concealed={} tx_packets={} ring_drops={}",
+            g(&self.calls),
+            g(&self.rx_packets),
+            g(&self.rx_lost),
+            g(&self.rx_late),
+            g(&self.concealed),
+            g(&self.tx_packets),
+            g(&self.ring_drops)
+        )
     }
 }
 
-/// A running media task; dropping it stops the task and closes the socket.
+/// What a call's media does besides the session itself.
+pub struct MediaOptions {
+    /// The call's number, for the logs.
+    pub label: u64,
+    /// The audio we send.
+    pub source: Source,
+    /// Record the call to this WAV.
+    pub record: Option<PathBuf>,
+    /// The speaker's ring (`--device`).
+    pub speaker: Option<ringbuf::HeapProd<i16>>,
+    /// Counters to add this call's figures to.
+    pub totals: Option<Arc<Totals>>,
+    /// Print DTMF and the summary to stderr (`dialtone call`) besides logging them.
+    pub print: bool,
+}
+
+/// The session settings for what offer/answer settled, or why there is no media.
+pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionConfig, String> {
+    let codec = AudioCodec::from_name(&n.codec.name).ok_or_else(|| format!("no media engine for {}", n.codec.name))?;
+    Ok(SessionConfig {
+        codec,
+        payload_type: n.codec.payload_type,
+        telephone_event: n.telephone_event.as_ref().map(|c| (c.payload_type, c.clock_rate)),
+        ptime_ms: n.ptime.max(10),
+        remote_rtp: n.remote_rtp,
+        remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
+        send: n.local_direction.sends(),
+        seed,
+        cname: cname.to_string(),
+        opus_complexity: 5,
+    })
+}
+
+/// Binds a call's RTP socket on `ip:port` and, without rtcp-mux, RTCP on `port + 1`.
+pub fn bind_rtp(ip: IpAddr, port: u16) -> std::io::Result<(StdUdpSocket, StdUdpSocket)> {
+    let bind = |p: u16| -> std::io::Result<StdUdpSocket> {
+        let s = StdUdpSocket::bind(SocketAddr::new(ip, p))?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    };
+    let rtp = bind(port)?;
+    let rtcp = bind(port.checked_add(1).ok_or_else(|| std::io::Error::other("no RTCP port above 65535"))?)?;
+    Ok((rtp, rtcp))
+}
+
+/// Messages to a running media task.
+enum Control {
+    Dtmf(String),
+    Stop,
+}
+
+/// A running call's media; dropping it ends the media (RTCP BYE, recording finalized).
 #[derive(Debug)]
-pub struct MediaTask(JoinHandle<()>);
+pub struct MediaTask {
+    ctl: mpsc::UnboundedSender<Control>,
+    handle: Option<JoinHandle<MediaStats>>,
+}
+
+impl MediaTask {
+    /// Queues RFC 4733 digits to send.
+    pub fn send_dtmf(&self, digits: &str) {
+        let _ = self.ctl.send(Control::Dtmf(digits.to_string()));
+    }
+
+    /// Ends the media and waits for its final figures (the recording is finalized).
+    pub async fn stop(mut self) -> Option<MediaStats> {
+        let _ = self.ctl.send(Control::Stop);
+        match self.handle.take() {
+            Some(h) => h.await.ok(),
+            None => None,
+        }
+    }
+}
 
 impl Drop for MediaTask {
     fn drop(&mut self) {
-        self.0.abort();
+        let _ = self.ctl.send(Control::Stop);
     }
 }
 
-/// Binds the RTP socket for a call (on `ip`, the SIP listen address, at `port`).
-pub fn bind_rtp(ip: IpAddr, port: u16) -> std::io::Result<StdUdpSocket> {
-    let s = StdUdpSocket::bind(SocketAddr::new(ip, port))?;
-    s.set_nonblocking(true)?;
-    Ok(s)
-}
-
-/// Echoes every valid RTP packet back to where it came from (symmetric RTP, RFC 4961),
-/// re-stamped as our own stream; with `record`, also records the call to WAV.
-pub fn spawn_echo(sock: StdUdpSocket, seed: u64, record: Option<RecordTo>) -> std::io::Result<MediaTask> {
-    let sock = UdpSocket::from_std(sock)?;
-    let mut reflector = Reflector::new(seed as u32, (seed >> 32) as u16, (seed >> 16) as u32);
-    let mut rec = match record {
-        Some(r) => Some(RecordPath {
-            jitter: JitterBuffer::new(JitterConfig::default()),
-            recorder: Recorder::start(&r.path, 8000, 2000)?,
-            pt: r.payload_type,
-            pcm: [0; 160],
-        }),
+/// Starts a call's media on its sockets (RTCP's used only without rtcp-mux).
+pub fn spawn(
+    rtp: StdUdpSocket,
+    rtcp: StdUdpSocket,
+    config: SessionConfig,
+    opts: MediaOptions,
+) -> std::io::Result<MediaTask> {
+    let mux = config.remote_rtcp.is_none();
+    let now = Instant::now();
+    let session = MediaSession::new(config, now, ntp_from_system_time(SystemTime::now()))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let recorder = match &opts.record {
+        Some(path) => Some(Recorder::start(path, session.audio_rate(), 2000)?),
         None => None,
     };
-    Ok(MediaTask(tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        let mut out = vec![0u8; 2048];
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        loop {
-            tokio::select! {
-                r = sock.recv_from(&mut buf) => {
-                    let Ok((n, from)) = r else { continue };
-                    if let Some(rec) = rec.as_mut() {
-                        rec.push(&buf[..n], Instant::now());
-                    }
-                    if let Some(len) = reflector.reflect(&buf[..n], &mut out) {
-                        let _ = sock.send_to(&out[..len], from).await;
+    let rtp = UdpSocket::from_std(rtp)?;
+    let rtcp = if mux { None } else { Some(UdpSocket::from_std(rtcp)?) };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = tokio::spawn(run(rtp, rtcp, session, opts, recorder, rx));
+    Ok(MediaTask { ctl: tx, handle: Some(handle) })
+}
+
+async fn recv(sock: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Flow {
+    rtp: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    kernel_drops: u64,
+}
+
+impl Flow {
+    fn send(&mut self, s: &mut MediaSession) {
+        while let Some(Transmit { to, data, rtcp }) = s.poll_transmit() {
+            let sock = match (&self.rtcp, rtcp) {
+                (Some(r), true) => r,
+                _ => &self.rtp,
+            };
+            if sock.try_send_to(&data, to).is_err() {
+                self.kernel_drops += 1;
+            }
+        }
+    }
+}
+
+/// Adds what changed since `last` to the totals.
+fn account(totals: &Totals, now: &MediaStats, last: &mut MediaStats, drops: u64, last_drops: &mut u64) {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    totals.rx_packets.fetch_add(d(now.rx.packets, last.rx.packets), Ordering::Relaxed);
+    totals.rx_lost.fetch_add(d(now.rx.lost.max(0) as u64, last.rx.lost.max(0) as u64), Ordering::Relaxed);
+    totals.rx_late.fetch_add(d(now.jitter.late, last.jitter.late), Ordering::Relaxed);
+    totals.concealed.fetch_add(d(now.jitter.concealed, last.jitter.concealed), Ordering::Relaxed);
+    totals.tx_packets.fetch_add(d(now.tx_packets, last.tx_packets), Ordering::Relaxed);
+    totals.ring_drops.fetch_add(d(drops, *last_drops), Ordering::Relaxed);
+    *last = *now;
+    *last_drops = drops;
+}
+
+async fn run(
+    rtp: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    mut s: MediaSession,
+    mut opts: MediaOptions,
+    mut recorder: Option<Recorder>,
+    mut ctl: mpsc::UnboundedReceiver<Control>,
+) -> MediaStats {
+    let mut flow = Flow { rtp, rtcp, kernel_drops: 0 };
+    let f = s.frame_samples();
+    let (mut local, mut remote) = (vec![0i16; f], vec![0i16; f]);
+    let mut player = match &opts.source {
+        Source::Play(p) => Some(Player::new(p.clone())),
+        _ => None,
+    };
+    let mut mic = match &opts.source {
+        Source::Ring(r) => r.lock().ok().and_then(|mut g| g.take()),
+        _ => None,
+    };
+    let mut speaker_drops = 0u64;
+    let mut buf = vec![0u8; 2048];
+    let mut rbuf = vec![0u8; 2048];
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    // A late tick is made up at once: the media clock follows the wall clock.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (mut last, mut last_drops, mut ticks) = (MediaStats::default(), 0u64, 0u64);
+    loop {
+        tokio::select! {
+            biased;
+            c = ctl.recv() => match c {
+                Some(Control::Dtmf(d)) => {
+                    if let Err(e) = s.send_dtmf(&d) {
+                        tracing::warn!(call = opts.label, error = %e, "cannot send DTMF");
+                        if opts.print {
+                            eprintln!("call: cannot send DTMF: {e}");
+                        }
                     }
                 }
-                _ = tick.tick(), if rec.is_some() => {
-                    if let Some(rec) = rec.as_mut() {
-                        rec.tick(Instant::now());
+                Some(Control::Stop) | None => break,
+            },
+            r = flow.rtp.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    s.handle_datagram(Bytes::copy_from_slice(&buf[..n]), from, Instant::now());
+                }
+            }
+            r = recv(flow.rtcp.as_ref(), &mut rbuf) => {
+                if let Ok((n, from)) = r {
+                    s.handle_rtcp(&rbuf[..n], from, Instant::now());
+                }
+            }
+            _ = tick.tick() => {
+                match &opts.source {
+                    Source::Echo => local.copy_from_slice(&remote),
+                    Source::Play(_) => {
+                        if let Some(p) = player.as_mut() {
+                            p.fill(&mut local);
+                        }
+                    }
+                    Source::Ring(_) => {
+                        use ringbuf::traits::Consumer;
+                        let n = mic.as_mut().map_or(0, |m| m.pop_slice(&mut local));
+                        local[n..].fill(0);
+                    }
+                    Source::Silence => {}
+                }
+                s.tick(Instant::now(), &local, &mut remote);
+                if let Some(r) = recorder.as_mut() {
+                    r.push(&remote, &local);
+                }
+                if let Some(sp) = opts.speaker.as_mut() {
+                    use ringbuf::traits::Producer;
+                    if sp.push_slice(&remote) < remote.len() {
+                        speaker_drops += 1;
+                    }
+                }
+                ticks += 1;
+                if ticks % 50 == 0 {
+                    if let Some(t) = &opts.totals {
+                        let drops = flow.kernel_drops + speaker_drops + recorder.as_ref().map_or(0, Recorder::dropped);
+                        account(t, &s.stats(), &mut last, drops, &mut last_drops);
                     }
                 }
             }
         }
-    })))
+        flow.send(&mut s);
+        while let Some(ev) = s.poll_event() {
+            report_event(&opts, ev);
+        }
+    }
+    s.close(Instant::now(), None);
+    flow.send(&mut s);
+    while let Some(ev) = s.poll_event() {
+        report_event(&opts, ev);
+    }
+    let stats = s.stats();
+    let drops = flow.kernel_drops + speaker_drops + recorder.as_ref().map_or(0, Recorder::dropped);
+    if let Some(t) = &opts.totals {
+        account(t, &stats, &mut last, drops, &mut last_drops);
+        t.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(r) = recorder.take() {
+        let path = r.path().to_path_buf();
+        if opts.print {
+            // The command exits after this: wait until the file is complete.
+            match tokio::task::spawn_blocking(move || r.finish()).await {
+                Ok(Ok(frames)) => {
+                    eprintln!("call: recorded {:.1} s to {}", frames as f64 / f64::from(s.audio_rate()), path.display())
+                }
+                Ok(Err(e)) => eprintln!("call: recording {} failed: {e}", path.display()),
+                Err(_) => {}
+            }
+        } else {
+            r.close();
+        }
+    }
+    log_summary(&opts, &s, &stats, drops);
+    stats
+}
+
+fn report_event(opts: &MediaOptions, ev: MediaEvent) {
+    match ev {
+        MediaEvent::Dtmf(d) => {
+            tracing::info!(call = opts.label, digit = %d.digit, duration_ms = d.duration_ms, "dtmf received");
+            if opts.print {
+                eprintln!("call: DTMF {} ({} ms)", d.digit, d.duration_ms);
+            }
+        }
+        MediaEvent::Latched(to) => tracing::debug!(call = opts.label, %to, "RTP latched to the peer's source"),
+        MediaEvent::NewSource(ssrc) => tracing::debug!(call = opts.label, ssrc, "new RTP source"),
+        MediaEvent::Report(r) => tracing::debug!(
+            call = opts.label,
+            fraction_lost = r.fraction_lost,
+            cumulative_lost = r.cumulative_lost,
+            jitter_ms = r.jitter_ms,
+            rtt_ms = r.round_trip.map(|d| d.as_secs_f64() * 1000.0),
+            "RTCP report from the peer"
+        ),
+        MediaEvent::RemoteBye(reason) => tracing::debug!(call = opts.label, ?reason, "RTCP BYE from the peer"),
+        _ => {}
+    }
+}
+
+fn log_summary(opts: &MediaOptions, s: &MediaSession, st: &MediaStats, drops: u64) {
+    let rtt = st.remote.and_then(|r| r.round_trip).map(|d| d.as_secs_f64() * 1000.0);
+    if opts.print {
+        eprintln!(
+            "call: media {}: received {} packets (lost {}, late {}, concealed {}, jitter {:.1} ms), sent {}{}",
+            s.codec().name(),
+            st.rx.packets,
+            st.rx.lost,
+            st.jitter.late,
+            st.jitter.concealed,
+            st.rx.jitter_ms,
+            st.tx_packets,
+            rtt.map(|r| format!(", round trip {r:.1} ms")).unwrap_or_default()
+        );
+        return;
+    }
+    tracing::info!(
+        call = opts.label,
+        codec = s.codec().name(),
+        rx_packets = st.rx.packets,
+        rx_lost = st.rx.lost,
+        jitter_ms = format_args!("{:.1}", st.rx.jitter_ms),
+        late = st.jitter.late,
+        concealed = st.jitter.concealed,
+        fec = st.fec_recovered,
+        tx_packets = st.tx_packets,
+        dtmf_rx = st.dtmf_received,
+        dtmf_tx = st.dtmf_sent,
+        rtcp_tx = st.rtcp_sent,
+        rtcp_rx = st.rtcp_received,
+        peer_lost = st.remote.map(|r| r.cumulative_lost),
+        rtt_ms = rtt,
+        drops,
+        "call media"
+    );
 }

@@ -2,18 +2,20 @@
 
 use crate::config::{Inbound, Settings};
 use crate::driver::{App, Driver, Sockets};
-use crate::media_io::{self, MediaTask};
+use crate::media_io::{self, MediaOptions, MediaTask, Source, Totals};
 use crate::ports::PortPool;
 use crate::session;
 use bytes::Bytes;
+use dialtone_media::player::Prompt;
+use dialtone_media::session::SessionConfig;
 use dialtone_sip::ua::{CallRef, EndReason, UaEvent, UserAgent};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::net::UdpSocket as StdUdpSocket;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn now_seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
+use crate::now_seed;
 
 /// Counters shown in the periodic status line.
 #[derive(Default, Debug, Clone, Copy)]
@@ -42,6 +44,13 @@ pub struct ServeApp {
     /// `DIALTONE_DATA_DIR/recordings` when `DIALTONE_RECORD=true`.
     pub record_dir: Option<std::path::PathBuf>,
     calls: HashMap<CallRef, (u16, Option<MediaTask>)>,
+    /// Media settled by the offer/answer, started when the call is answered.
+    pending: HashMap<CallRef, (StdUdpSocket, StdUdpSocket, SessionConfig)>,
+    /// The `play:` prompt at 8 and 16 kHz, decoded at startup.
+    prompts: Option<(Arc<Prompt>, Arc<Prompt>)>,
+    /// Media counters of all calls.
+    pub totals: Arc<Totals>,
+    reported_media: String,
     /// Counters.
     pub counters: Counters,
     next_report: Instant,
@@ -68,6 +77,10 @@ impl ServeApp {
             bind_ip,
             record_dir: None,
             calls: HashMap::new(),
+            pending: HashMap::new(),
+            prompts: None,
+            totals: Arc::new(Totals::default()),
+            reported_media: String::new(),
             counters: Counters::default(),
             next_report: Instant::now() + Duration::from_secs(10),
             reported: (0, 0),
@@ -84,13 +97,14 @@ impl ServeApp {
             let _ = ua.reject(call, 603, now);
             return;
         }
-        // An RTP port whose socket we can bind (another program may hold some).
+        // An RTP port (and the RTCP port above it) whose sockets we can bind; another
+        // program may hold some.
         let mut bound = None;
         for _ in 0..4 {
             let Some(port) = self.ports.take() else { break };
             match media_io::bind_rtp(self.bind_ip, port) {
-                Ok(sock) => {
-                    bound = Some((port, sock));
+                Ok(socks) => {
+                    bound = Some((port, socks));
                     break;
                 }
                 Err(e) => {
@@ -99,7 +113,7 @@ impl ServeApp {
                 }
             }
         }
-        let Some((port, sock)) = bound else {
+        let Some((port, (rtp, rtcp))) = bound else {
             tracing::warn!(%call, "no free RTP port: 503");
             self.counters.refused += 1;
             let _ = ua.reject(call, 503, now);
@@ -107,29 +121,23 @@ impl ServeApp {
         };
         let sdp = if body.is_empty() {
             // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK.
-            Ok((session::offer(self.media_ip, port), 0))
+            Ok((session::offer(self.media_ip, port), None))
         } else {
-            session::answer(body, self.media_ip, port).map(|(sdp, n)| (sdp, n.codec.payload_type))
+            session::answer(body, self.media_ip, port).map(|(sdp, n)| (sdp, Some(n)))
         };
         match sdp {
-            Ok((sdp, payload_type)) => {
-                let record = self.record_dir.as_ref().map(|dir| media_io::RecordTo {
-                    path: dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)),
-                    payload_type,
-                });
-                if let Some(r) = &record {
-                    tracing::info!(%call, path = %r.path.display(), "recording");
-                }
-                let media = match self.inbound {
-                    Inbound::Echo => {
-                        media_io::spawn_echo(sock, call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed(), record)
-                            .map_err(|e| tracing::warn!(%call, error = %e, "cannot start the echo"))
-                            .ok()
+            Ok((sdp, negotiated)) => {
+                let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
+                match negotiated.map(|n| media_io::session_config(&n, seed, &format!("dialtone-{}", call.0))) {
+                    Some(Ok(config)) => {
+                        self.pending.insert(call, (rtp, rtcp, config));
                     }
-                    // play:/agent: come with the media engine (issues 3 and 6).
-                    _ => None,
-                };
-                self.calls.insert(call, (port, media));
+                    Some(Err(why)) => tracing::warn!(%call, why, "call without media"),
+                    None => {
+                        tracing::warn!(%call, "INVITE without an offer: the call has no media (late offer is not supported yet)")
+                    }
+                }
+                self.calls.insert(call, (port, None));
                 let _ = ua.ring(call, 180, None, now);
                 if self.answer_after.is_zero() {
                     self.answer(call, sdp, ua, now);
@@ -145,6 +153,49 @@ impl ServeApp {
             }
         }
     }
+
+    /// Starts the media of an answered call.
+    fn start_media(&mut self, call: CallRef) {
+        let Some((rtp, rtcp, config)) = self.pending.remove(&call) else { return };
+        let source = match (&self.inbound, &self.prompts) {
+            (Inbound::Play(_), Some((p8, p16))) => {
+                Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() })
+            }
+            (Inbound::Echo, _) => Source::Echo,
+            _ => Source::Silence,
+        };
+        let record = self.record_dir.as_ref().map(|dir| dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)));
+        if let Some(r) = &record {
+            tracing::info!(%call, path = %r.display(), "recording");
+        }
+        let opts = MediaOptions {
+            label: call.0,
+            source,
+            record,
+            speaker: None,
+            totals: Some(self.totals.clone()),
+            print: false,
+        };
+        match media_io::spawn(rtp, rtcp, config, opts) {
+            Ok(task) => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.1 = Some(task);
+                }
+            }
+            Err(e) => tracing::warn!(%call, error = %e, "cannot start the media"),
+        }
+    }
+
+    /// Decodes the `play:` WAV for both call rates; an unreadable file stops `serve`.
+    pub fn load_prompt(&mut self) -> anyhow::Result<()> {
+        if let Inbound::Play(path) = &self.inbound {
+            let p8 = Prompt::load(path, 8000)?;
+            let p16 = Prompt::load(path, 16_000)?;
+            tracing::info!(path = %path.display(), seconds = p8.duration().as_secs_f64(), "inbound calls hear this prompt");
+            self.prompts = Some((Arc::new(p8), Arc::new(p16)));
+        }
+        Ok(())
+    }
 }
 
 impl ServeApp {
@@ -152,6 +203,7 @@ impl ServeApp {
         // The caller may have cancelled meanwhile; then there is nothing to answer.
         if ua.answer(call, sdp, now).is_ok() {
             self.counters.answered += 1;
+            self.start_media(call);
         }
     }
 }
@@ -165,6 +217,7 @@ impl App for ServeApp {
             }
             UaEvent::Confirmed { call, .. } => tracing::debug!(%call, "call confirmed"),
             UaEvent::Terminated { call, reason } => {
+                self.pending.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);
@@ -225,6 +278,11 @@ impl App for ServeApp {
                 "calls"
             );
         }
+        let media = self.totals.line();
+        if media != self.reported_media {
+            tracing::info!("media {media}");
+            self.reported_media = media;
+        }
     }
 }
 
@@ -244,5 +302,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if settings.record {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
-    driver.run(&mut app).await
+    app.load_prompt()?;
+    let r = driver.run(&mut app).await;
+    // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tracing::info!("media {}", app.totals.line());
+    r
 }

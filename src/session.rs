@@ -17,8 +17,19 @@ pub fn capabilities(ip: IpAddr, port: u16) -> sdp::LocalCapabilities {
 
 /// An offer for an outbound call.
 pub fn offer(ip: IpAddr, port: u16) -> Bytes {
-    let caps = capabilities(ip, port);
-    Bytes::from(sdp::create_offer(&caps, session_id(port), 1).to_string())
+    Bytes::from(offer_sdp(ip, port).to_string())
+}
+
+/// The same offer, kept to read the answer against.
+pub fn offer_sdp(ip: IpAddr, port: u16) -> sdp::SessionDescription {
+    sdp::create_offer(&capabilities(ip, port), session_id(port), 1)
+}
+
+/// What an answer to our `offer` settles; `Err` says why it cannot be used.
+pub fn negotiate(offer: &sdp::SessionDescription, answer: &[u8]) -> Result<sdp::Negotiated, String> {
+    let text = std::str::from_utf8(answer).map_err(|_| "the SDP answer is not UTF-8".to_string())?;
+    let parsed = sdp::SessionDescription::parse(text).map_err(|e| format!("unreadable SDP answer: {e}"))?;
+    sdp::negotiate_from_answer(offer, &parsed).map_err(|e| format!("SDP answer refused: {e}"))
 }
 
 /// Answers an offer; `Err` carries the status to refuse with (488 when nothing matches,

@@ -32,26 +32,52 @@ fn echo_returns_the_callers_rtp() {
     let (sip, rtp, media, target, bye) = setup_call(&d, "echo-test-1");
     rtp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
 
-    // 50 packets of PCMU (20 ms each), each payload distinct.
+    // 50 packets of PCMU paced at 20 ms, each payload one distinct µ-law code (codes
+    // 1..=50 decode and re-encode to themselves), so the echo's order can be checked.
     let mut echoed = Vec::new();
     let mut buf = [0u8; 2048];
+    let start = std::time::Instant::now();
     for i in 0..50u16 {
         let mut pkt = vec![0x80, 0x00];
         pkt.extend_from_slice(&(1000 + i).to_be_bytes());
         pkt.extend_from_slice(&(8000u32 + 160 * u32::from(i)).to_be_bytes());
         pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        pkt.extend(std::iter::repeat_n(i as u8, 160));
+        pkt.extend(std::iter::repeat_n(i as u8 + 1, 160));
         rtp.send_to(&pkt, &media).unwrap();
+        let due = start + Duration::from_millis(20 * (u64::from(i) + 1));
+        while let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            rtp.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).unwrap();
+            if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+                echoed.push(buf[..n].to_vec());
+            }
+        }
+    }
+    // The echo trails by the jitter buffer's delay: collect the rest.
+    rtp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let until = std::time::Instant::now() + Duration::from_millis(400);
+    while std::time::Instant::now() < until {
         if let Ok((n, _)) = rtp.recv_from(&mut buf) {
             echoed.push(buf[..n].to_vec());
         }
     }
-    assert_eq!(echoed.len(), 50, "echoed {} of 50 packets", echoed.len());
-    for (i, p) in echoed.iter().enumerate() {
+    // dialtone sends a packet every 20 ms from the answer, silence (0xFF) until the
+    // caller's audio comes back through the jitter buffer.
+    assert!(echoed.len() >= 50, "{} packets back", echoed.len());
+    for p in &echoed {
         assert_eq!(p[0] >> 6, 2, "RTP version");
+        assert_eq!(p[1] & 0x7f, 0, "PCMU");
         assert_ne!(&p[8..12], &0x1234_5678u32.to_be_bytes(), "echo must use its own SSRC");
-        assert_eq!(&p[12..], &[i as u8; 160][..], "payload {i}");
+        assert_eq!(p.len(), 12 + 160);
     }
+    let codes: Vec<u8> = echoed.iter().map(|p| p[12]).filter(|c| *c != 0xff).collect();
+    for (p, c) in echoed.iter().zip(&codes) {
+        assert!(p[12..].iter().all(|b| b == &p[12]), "a frame of one code {c}");
+    }
+    // The first packet is the new source's probation (RFC 3550 A.1): 2..=50 come back in
+    // order, then a few fading frames of concealment when the stream stops.
+    assert!(codes.len() >= 49, "{codes:?}");
+    assert_eq!(codes[..49], (2..=50).collect::<Vec<u8>>(), "echoed codes in order");
+    assert!(codes.len() <= 49 + 5, "concealment goes on after the stream stopped: {codes:?}");
     let seq = |p: &Vec<u8>| u16::from_be_bytes([p[2], p[3]]);
     let ts = |p: &Vec<u8>| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
     for w in echoed.windows(2) {
@@ -61,8 +87,10 @@ fn echo_returns_the_callers_rtp() {
 
     sip.send_to(bye.as_bytes(), &target).unwrap();
     recv_response(&sip, "200");
-    // After the call the RTP port is closed: nothing comes back.
+    // After the call the RTP port is closed: nothing but the final RTCP comes back.
     std::thread::sleep(Duration::from_millis(200));
+    rtp.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    while rtp.recv_from(&mut buf).is_ok() {}
     rtp.send_to(&echoed[0], &media).unwrap();
     assert!(rtp.recv_from(&mut buf).is_err(), "media still flowing after BYE");
 }

@@ -31,6 +31,9 @@ pub enum DtmfError {
     /// A duration that does not fit the 16-bit duration field at this clock rate.
     #[error("a {0} ms event does not fit the duration field")]
     DurationTooLong(u32),
+    /// The call did not negotiate telephone-event, so no digit can be sent.
+    #[error("the peer did not accept telephone-event (RFC 4733)")]
+    NotNegotiated,
 }
 
 /// The event code of a DTMF key (RFC 4733 §3.2): 0-9 → 0-9, `*` → 10, `#` → 11, A-D → 12-15.

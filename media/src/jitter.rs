@@ -438,6 +438,17 @@ impl JitterBuffer {
         }
     }
 
+    /// The payload of the frame that plays next, if it has arrived: after a `Lost`, the
+    /// packet following the lost one, whose in-band FEC can rebuild it (Opus).
+    pub fn peek_next(&self) -> Option<&Bytes> {
+        let slot = &self.slots[usize::from(self.next_seq & self.mask)];
+        if slot.seq == self.next_seq {
+            slot.payload.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// Sequence number and timestamp of the last frame played.
     pub fn last_played(&self) -> Option<(u16, u32)> {
         self.last_played

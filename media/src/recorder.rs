@@ -1,9 +1,11 @@
 //! The call recorder: stereo 16-bit WAV (left: the remote party, right: what we sent).
 //!
 //! The media path never waits on disk: frames go through a lock-free SPSC ring
-//! (`ringbuf`) to a writer thread; when the ring is full the frame is dropped and counted.
-//! The writer re-writes the WAV header (hound's `flush`) about once a second, so a crash
-//! or `kill -9` leaves a playable file missing at most the last second.
+//! (`ringbuf`) to a writer; when the ring is full the frame is dropped and counted. One
+//! writer thread serves every recording of the process (a thread per call would mean a
+//! thousand threads waking a hundred times a second). It re-writes each WAV header
+//! (hound's `flush`) about once a second, so a crash or `kill -9` leaves a playable file
+//! missing at most the last second.
 
 use hound::{SampleFormat, WavSpec, WavWriter};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
@@ -11,37 +13,68 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How often the header is brought up to date.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long the writer sleeps when no recording had anything to write.
+const IDLE_SLEEP: Duration = Duration::from_millis(10);
 
 /// Feeds one recording; owned by the media path.
 pub struct Recorder {
     prod: HeapProd<i16>,
     dropped: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<io::Result<u64>>>,
+    done: Option<Receiver<io::Result<u64>>>,
     path: PathBuf,
 }
 
+/// A recording as the writer thread holds it.
+struct Active {
+    writer: WavWriter<io::BufWriter<std::fs::File>>,
+    cons: HeapCons<i16>,
+    stop: Arc<AtomicBool>,
+    done: Sender<io::Result<u64>>,
+    written: u64,
+    last_flush: Instant,
+}
+
+/// The writer thread's intake: new recordings arrive here.
+fn writer() -> &'static Mutex<Sender<Active>> {
+    static WRITER: OnceLock<Mutex<Sender<Active>>> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        // Spawning a thread fails only when the OS is out of resources; then recording
+        // cannot work at all, and each start reports it (the channel is closed).
+        let _ = std::thread::Builder::new().name("recorder".into()).spawn(move || write_loop(rx));
+        Mutex::new(tx)
+    })
+}
+
 impl Recorder {
-    /// Creates `path` and starts the writer thread. `ring_ms` of audio can be buffered.
+    /// Creates `path` and hands it to the writer thread. `ring_ms` of audio can be buffered.
     pub fn start(path: &Path, sample_rate: u32, ring_ms: u32) -> io::Result<Recorder> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let spec = WavSpec { channels: 2, sample_rate, bits_per_sample: 16, sample_format: SampleFormat::Int };
-        let writer = WavWriter::create(path, spec).map_err(io::Error::other)?;
+        let mut w = WavWriter::create(path, spec).map_err(io::Error::other)?;
+        // A valid (empty) header on disk from the first moment.
+        w.flush().map_err(io::Error::other)?;
         let cap = (sample_rate as usize * 2 * ring_ms as usize / 1000).max(1024);
         let (prod, cons) = HeapRb::<i16>::new(cap).split();
         let stop = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new().name("recorder".into()).spawn(move || write_loop(writer, cons, s))?;
-        Ok(Recorder { prod, dropped, stop, thread: Some(thread), path: path.to_path_buf() })
+        let (done_tx, done_rx) = mpsc::channel();
+        let active =
+            Active { writer: w, cons, stop: stop.clone(), done: done_tx, written: 0, last_flush: Instant::now() };
+        writer()
+            .lock()
+            .map_err(|_| io::Error::other("recorder writer poisoned"))?
+            .send(active)
+            .map_err(|_| io::Error::other("recorder writer thread is not running"))?;
+        Ok(Recorder { prod, dropped: Arc::new(AtomicU64::new(0)), stop, done: Some(done_rx), path: path.to_path_buf() })
     }
 
     /// Queues one frame: `remote` and `local` samples (equal lengths; the shorter is
@@ -68,12 +101,19 @@ impl Recorder {
         &self.path
     }
 
-    /// Drains the ring, finalizes the file and returns the number of stereo frames written.
+    /// Asks the writer to drain the ring and finalize the file, without waiting.
+    pub fn close(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.done = None;
+    }
+
+    /// Drains the ring, finalizes the file and returns the number of stereo frames
+    /// written. Blocks until the writer has done so.
     pub fn finish(mut self) -> io::Result<u64> {
         self.stop.store(true, Ordering::Release);
-        match self.thread.take().map(JoinHandle::join) {
+        match self.done.take().map(|rx| rx.recv()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("recorder thread panicked")),
+            Some(Err(_)) => Err(io::Error::other("recorder writer thread ended")),
             None => Ok(0),
         }
     }
@@ -82,42 +122,69 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    }
+}
+
+/// Drains every ring it holds; finalizes the recordings whose owners stopped.
+fn write_loop(intake: Receiver<Active>) {
+    let mut active: Vec<Active> = Vec::new();
+    let mut buf = vec![0i16; 4096];
+    loop {
+        loop {
+            match intake.try_recv() {
+                Ok(a) => active.push(a),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) if active.is_empty() => return,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            }
+        }
+        let mut wrote = false;
+        let mut i = 0;
+        while i < active.len() {
+            let a = &mut active[i];
+            // Read the flag first: what was pushed before it was set is drained below.
+            let stopping = a.stop.load(Ordering::Acquire);
+            let r = drain(a, &mut buf).and_then(|n| {
+                wrote |= n > 0;
+                if a.last_flush.elapsed() >= FLUSH_EVERY {
+                    a.writer.flush().map_err(io::Error::other)?;
+                    a.last_flush = Instant::now();
+                }
+                Ok(())
+            });
+            if stopping || r.is_err() {
+                let a = active.swap_remove(i);
+                let written = a.written;
+                let result = r.and_then(|()| a.writer.finalize().map_err(io::Error::other)).map(|()| written);
+                let _ = a.done.send(result);
+            } else {
+                i += 1;
+            }
+        }
+        if !wrote {
+            std::thread::sleep(IDLE_SLEEP);
         }
     }
 }
 
-fn write_loop(
-    mut w: WavWriter<io::BufWriter<std::fs::File>>,
-    mut cons: HeapCons<i16>,
-    stop: Arc<AtomicBool>,
-) -> io::Result<u64> {
-    let mut buf = vec![0i16; 4096];
-    let mut written = 0u64;
-    let mut last_flush = Instant::now();
+/// Writes what the ring holds, whole stereo frames only so channels never swap.
+fn drain(a: &mut Active, buf: &mut [i16]) -> io::Result<usize> {
+    let mut total = 0;
     loop {
-        let stopping = stop.load(Ordering::Acquire);
-        // Whole stereo frames only, so channels never swap.
-        let avail = cons.occupied_len() & !1;
-        let n = cons.pop_slice(&mut buf[..avail.min(4096)]);
-        for s in &buf[..n] {
-            w.write_sample(*s).map_err(io::Error::other)?;
-        }
-        written += n as u64 / 2;
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            w.flush().map_err(io::Error::other)?;
-            last_flush = Instant::now();
-        }
+        let avail = a.cons.occupied_len() & !1;
+        let take = avail.min(buf.len());
+        let n = a.cons.pop_slice(&mut buf[..take]);
         if n == 0 {
-            if stopping {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            return Ok(total);
         }
+        let mut w = a.writer.get_i16_writer(n as u32);
+        for s in &buf[..n] {
+            w.write_sample(*s);
+        }
+        w.flush().map_err(io::Error::other)?;
+        a.written += n as u64 / 2;
+        total += n;
     }
-    w.finalize().map_err(io::Error::other)?;
-    Ok(written)
 }
 
 #[cfg(test)]

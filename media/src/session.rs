@@ -1,0 +1,821 @@
+//! One call's media, sans-IO: the RTP and RTCP of one audio stream from the datagram to
+//! 20 ms frames of 16-bit PCM and back.
+//!
+//! ```text
+//! on datagram:  s.handle_datagram(bytes, from, now)        (RTP port; RTCP too with rtcp-mux)
+//!               s.handle_rtcp(bytes, from, now)            (RTCP port without rtcp-mux)
+//! every 20 ms:  s.tick(now, &local_frame, &mut remote_frame)
+//! then:         while let Some(t) = s.poll_transmit() { send t.data to t.to }
+//!               while let Some(e) = s.poll_event() { … }     (DTMF digits, RTCP reports, BYE)
+//! ```
+//!
+//! Receive: [`RtpReceiver`] validates (RFC 3550 A.1 probation, SSRC changes) and counts,
+//! the [`Latch`] moves our destination to where the peer's packets come from (symmetric
+//! RTP), telephone-event packets go to the [`DtmfReceiver`], audio to the [`JitterBuffer`].
+//! Each tick pops the jitter buffer and decodes: G.711, or Opus at 48 kHz resampled to the
+//! call's 16 kHz audio rate. A lost frame is concealed: Opus with the next packet's in-band
+//! FEC when it is already buffered, else libopus PLC; G.711 by repeating the last frame
+//! with a fading gain (after ITU-T G.711 Appendix I's idea, much simplified).
+//!
+//! Send: each tick encodes the local frame into one packet of our [`RtpSender`] stream
+//! (continuous sequence numbers and timestamps, marker at a talkspurt start), or, while a
+//! digit is being sent, an RFC 4733 packet from the [`DtmfSender`] instead. RTCP SR/RR go
+//! out on the RFC 3550 schedule (about every 5 s) with the receiver's figures; BYE at
+//! [`MediaSession::close`].
+
+use crate::dtmf::{DtmfError, DtmfEvent, DtmfReceiver, DtmfSender};
+use crate::g711::Law;
+use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+use crate::opus::{OpusDecoder, OpusEncoder, OpusError, FRAME_SAMPLES};
+use crate::resample::Resampler;
+use crate::rtcp::{is_rtcp, RemoteReport, RtcpEvent, RtcpSession};
+use crate::rtp::{Latch, ReceiveStats, ReceiverConfig, RtpReceiver, RtpSender};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The tick: every call moves 20 ms of audio each way per tick.
+pub const TICK: Duration = Duration::from_millis(20);
+/// Without a telephone-event packet for this long, an event in progress is ended.
+const DTMF_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Frames of fading repetition for G.711 concealment before silence.
+const G711_PLC_FRAMES: u32 = 5;
+
+/// The audio codecs a session can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// G.711 µ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+    /// Opus (RFC 7587), mono to and from the call.
+    Opus,
+}
+
+impl AudioCodec {
+    /// The codec for an SDP encoding name (case-insensitive), if we run it.
+    pub fn from_name(name: &str) -> Option<AudioCodec> {
+        match name.to_ascii_lowercase().as_str() {
+            "pcmu" => Some(AudioCodec::Pcmu),
+            "pcma" => Some(AudioCodec::Pcma),
+            "opus" => Some(AudioCodec::Opus),
+            _ => None,
+        }
+    }
+
+    /// Its RTP clock rate.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            AudioCodec::Pcmu | AudioCodec::Pcma => 8000,
+            AudioCodec::Opus => 48_000,
+        }
+    }
+
+    /// The rate of the PCM frames the session exchanges with its consumers: 8 kHz for
+    /// G.711, 16 kHz (wideband) for Opus.
+    pub fn audio_rate(self) -> u32 {
+        match self {
+            AudioCodec::Pcmu | AudioCodec::Pcma => 8000,
+            AudioCodec::Opus => 16_000,
+        }
+    }
+
+    /// The SDP encoding name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Pcmu => "PCMU",
+            AudioCodec::Pcma => "PCMA",
+            AudioCodec::Opus => "opus",
+        }
+    }
+}
+
+/// What the offer/answer settled, and our stream's random start values.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The codec both ways.
+    pub codec: AudioCodec,
+    /// Its negotiated payload type.
+    pub payload_type: u8,
+    /// The telephone-event payload type and clock rate, if negotiated.
+    pub telephone_event: Option<(u8, u32)>,
+    /// Packetization time of the peer's stream in ms (from its `a=ptime`, default 20).
+    pub ptime_ms: u32,
+    /// Where to send RTP until latching says otherwise.
+    pub remote_rtp: SocketAddr,
+    /// Where to send RTCP; `None` with rtcp-mux (RTCP goes with the RTP).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Whether we send (false on hold: sendonly from the peer, inactive).
+    pub send: bool,
+    /// Seed of our SSRC, initial sequence number and timestamp, and the RTCP timing.
+    pub seed: u64,
+    /// Our RTCP CNAME.
+    pub cname: String,
+    /// Opus encoder complexity 0..=10.
+    pub opus_complexity: u8,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination.
+    pub to: SocketAddr,
+    /// The datagram.
+    pub data: Bytes,
+    /// An RTCP packet: without rtcp-mux it leaves from the RTCP socket.
+    pub rtcp: bool,
+}
+
+/// What the session noticed, for the call's owner.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// A key press, reported once however many packets carried it.
+    Dtmf(DtmfEvent),
+    /// Our RTP now goes to this address (symmetric RTP latching).
+    Latched(SocketAddr),
+    /// The peer's source changed SSRC (or restarted its sequence).
+    NewSource(u32),
+    /// The peer's RTCP reported on our stream.
+    Report(RemoteReport),
+    /// The peer sent RTCP BYE.
+    RemoteBye(Option<String>),
+}
+
+/// The call's media figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MediaStats {
+    /// The RTP receiver's figures (packets, bytes, RFC 3550 loss and jitter, drops).
+    pub rx: ReceiveStats,
+    /// The jitter buffer's figures (late, lost, concealed, skew, depth).
+    pub jitter: JitterStats,
+    /// RTP packets sent (audio and telephone-event).
+    pub tx_packets: u64,
+    /// RTP payload bytes sent.
+    pub tx_bytes: u64,
+    /// Lost Opus frames recovered from the next packet's in-band FEC.
+    pub fec_recovered: u64,
+    /// Packets the decoder refused.
+    pub decode_errors: u64,
+    /// Digits received.
+    pub dtmf_received: u64,
+    /// Digits sent.
+    pub dtmf_sent: u64,
+    /// RTCP compound packets sent.
+    pub rtcp_sent: u64,
+    /// RTCP compound packets received.
+    pub rtcp_received: u64,
+    /// The peer's last report on our stream.
+    pub remote: Option<RemoteReport>,
+}
+
+/// Why a session cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The Opus codec failed to initialise.
+    #[error("opus: {0}")]
+    Opus(#[from] OpusError),
+    /// DTMF settings were refused.
+    #[error("telephone-event: {0}")]
+    Dtmf(#[from] DtmfError),
+    /// A resampler could not be built.
+    #[error("resampler: {0}")]
+    Resample(#[from] crate::resample::ResampleError),
+}
+
+enum Codec {
+    G711 { law: Law, last: Vec<i16>, last_len: usize, plc_run: u32 },
+    Opus(Box<OpusCodec>),
+}
+
+struct OpusCodec {
+    enc: OpusEncoder,
+    dec: OpusDecoder,
+    down: Resampler,
+    up: Resampler,
+    wide: Vec<i16>,
+}
+
+/// A small xorshift generator for RTCP timing (the seed comes from the caller).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 32) as u32
+    }
+}
+
+/// One call's audio stream. See the module docs.
+pub struct MediaSession {
+    codec_kind: AudioCodec,
+    pt: u8,
+    event_pt: Option<u8>,
+    clock_rate: u32,
+    frame: usize,
+    samples_per_tick: u32,
+    receiver: RtpReceiver,
+    latch: Latch,
+    rtcp_dest: Option<SocketAddr>,
+    jitter: JitterBuffer,
+    codec: Codec,
+    fifo: Vec<i16>,
+    sender: RtpSender,
+    sending: bool,
+    sent_since_report: bool,
+    payload: Vec<u8>,
+    dtmf_rx: Option<DtmfReceiver>,
+    dtmf_tx: Option<DtmfSender>,
+    last_event_packet: Option<Instant>,
+    rtcp: RtcpSession,
+    /// (an instant, the NTP time at that instant): our wall clock for SRs.
+    ntp_base: (Instant, u64),
+    rng: Rng,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<MediaEvent>,
+    stats: MediaStats,
+    closed: bool,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession").field("codec", &self.codec_kind).field("pt", &self.pt).finish_non_exhaustive()
+    }
+}
+
+impl MediaSession {
+    /// A session per `config`, started at `now`, when the wall clock read `ntp_now` (an NTP
+    /// timestamp, [`crate::rtcp::ntp_from_system_time`]).
+    pub fn new(config: SessionConfig, now: Instant, ntp_now: u64) -> Result<MediaSession, SessionError> {
+        let clock_rate = config.codec.clock_rate();
+        let audio_rate = config.codec.audio_rate();
+        let frame = (audio_rate / 50) as usize;
+        let mut rng = Rng(config.seed | 1);
+        let (ssrc, seq, ts) = (rng.next(), rng.next() as u16, rng.next());
+        let mut pts = vec![config.payload_type];
+        let event_pt = config.telephone_event.map(|(pt, _)| pt);
+        pts.extend(event_pt);
+        let mut rc = ReceiverConfig::new(clock_rate, &pts);
+        rc.event_payload_type = event_pt;
+        let ptime = config.ptime_ms.clamp(10, 120);
+        // Opus keeps one packet of lookahead, so a lost frame can be rebuilt from the next
+        // packet's in-band FEC.
+        let lookahead = if config.codec == AudioCodec::Opus { 2 } else { 1 };
+        let jitter = JitterBuffer::new(JitterConfig {
+            clock_rate,
+            frame: Duration::from_millis(u64::from(ptime)),
+            min_delay: Duration::from_millis(u64::from(ptime * lookahead)),
+            ..JitterConfig::default()
+        });
+        let codec = match config.codec {
+            AudioCodec::Pcmu | AudioCodec::Pcma => Codec::G711 {
+                law: if config.codec == AudioCodec::Pcmu { Law::Ulaw } else { Law::Alaw },
+                last: vec![0; frame * 6],
+                last_len: 0,
+                plc_run: 0,
+            },
+            AudioCodec::Opus => {
+                let mut enc = OpusEncoder::mono()?;
+                enc.set_complexity(config.opus_complexity.min(10))?;
+                Codec::Opus(Box::new(OpusCodec {
+                    enc,
+                    dec: OpusDecoder::mono()?,
+                    down: Resampler::new(48_000, audio_rate)?,
+                    up: Resampler::new(audio_rate, 48_000)?,
+                    wide: vec![0; FRAME_SAMPLES * 6],
+                }))
+            }
+        };
+        let (dtmf_rx, dtmf_tx) = match config.telephone_event {
+            Some((_, rate)) => (Some(DtmfReceiver::new(rate)?), Some(DtmfSender::new(rate, 20)?)),
+            None => (None, None),
+        };
+        let rtcp = RtcpSession::new(ssrc, &config.cname, clock_rate, now, rng.next());
+        Ok(MediaSession {
+            codec_kind: config.codec,
+            pt: config.payload_type,
+            event_pt,
+            clock_rate,
+            frame,
+            samples_per_tick: clock_rate / 50,
+            receiver: RtpReceiver::new(rc),
+            latch: Latch::new(config.remote_rtp, Latch::DEFAULT_REQUIRED),
+            rtcp_dest: config.remote_rtcp,
+            jitter,
+            codec,
+            fifo: Vec::with_capacity(frame * 8),
+            sender: RtpSender::new(ssrc, seq, ts),
+            sending: config.send,
+            sent_since_report: false,
+            payload: vec![0; crate::opus::MAX_PACKET.max(frame)],
+            dtmf_rx,
+            dtmf_tx,
+            last_event_packet: None,
+            rtcp,
+            ntp_base: (now, ntp_now),
+            rng,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: MediaStats::default(),
+            closed: false,
+        })
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> AudioCodec {
+        self.codec_kind
+    }
+
+    /// The rate of the PCM frames [`tick`](Self::tick) takes and gives.
+    pub fn audio_rate(&self) -> u32 {
+        self.codec_kind.audio_rate()
+    }
+
+    /// Samples in one 20 ms frame at [`audio_rate`](Self::audio_rate).
+    pub fn frame_samples(&self) -> usize {
+        self.frame
+    }
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.sender.ssrc()
+    }
+
+    /// Where our RTP goes now.
+    pub fn remote(&self) -> SocketAddr {
+        self.latch.remote()
+    }
+
+    /// A datagram arrived on the RTP port: RTP, or RTCP when rtcp-mux demultiplexes it
+    /// (RFC 5761 §4). Invalid packets are counted and dropped.
+    pub fn handle_datagram(&mut self, data: Bytes, from: SocketAddr, now: Instant) {
+        if is_rtcp(&data) {
+            self.handle_rtcp(&data, from, now);
+            return;
+        }
+        let Ok(pkt) = self.receiver.receive(&data, now) else { return };
+        if self.latch.on_valid_packet(from) {
+            self.events.push_back(MediaEvent::Latched(from));
+        }
+        if pkt.new_source {
+            self.jitter.reset();
+            if let Some(rx) = self.dtmf_rx.as_mut() {
+                rx.reset();
+            }
+            self.events.push_back(MediaEvent::NewSource(pkt.ssrc));
+        }
+        if Some(pkt.payload_type) == self.event_pt {
+            if let Some(rx) = self.dtmf_rx.as_mut() {
+                let _ = rx.handle_packet(pkt.timestamp, pkt.marker, &pkt.payload);
+                self.last_event_packet = Some(now);
+            }
+            self.drain_dtmf();
+        } else if !pkt.payload.is_empty() {
+            self.jitter.push(pkt.seq, pkt.timestamp, pkt.payload, now);
+        }
+    }
+
+    /// A datagram arrived on the RTCP port (or was demultiplexed as RTCP).
+    pub fn handle_rtcp(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        if self.rtcp.handle_packet(data, now).is_err() {
+            return;
+        }
+        if self.rtcp_dest.is_some() {
+            // Symmetric RTCP: answer where the peer's reports come from.
+            self.rtcp_dest = Some(from);
+        }
+        while let Some(ev) = self.rtcp.poll_event() {
+            match ev {
+                RtcpEvent::Report(r) => {
+                    self.stats.remote = Some(r);
+                    self.events.push_back(MediaEvent::Report(r));
+                }
+                RtcpEvent::Bye { reason } => self.events.push_back(MediaEvent::RemoteBye(reason)),
+                _ => {}
+            }
+        }
+    }
+
+    fn drain_dtmf(&mut self) {
+        let Some(rx) = self.dtmf_rx.as_mut() else { return };
+        while let Some(ev) = rx.poll_event() {
+            self.stats.dtmf_received += 1;
+            self.events.push_back(MediaEvent::Dtmf(ev));
+        }
+    }
+
+    /// One 20 ms step at `now`: `local` (at least [`frame_samples`](Self::frame_samples),
+    /// the audio we send) is encoded and queued; `remote` gets the peer's next frame
+    /// (silence before the stream starts or after it stops). Returns whether `remote`
+    /// carries the stream (played or concealed) rather than silence for its absence.
+    pub fn tick(&mut self, now: Instant, local: &[i16], remote: &mut [i16]) -> bool {
+        let playing = self.receive_tick(now, remote);
+        if let (Some(rx), Some(at)) = (self.dtmf_rx.as_mut(), self.last_event_packet) {
+            if now.saturating_duration_since(at) >= DTMF_TIMEOUT {
+                rx.flush();
+                self.last_event_packet = None;
+            }
+        }
+        self.drain_dtmf();
+        self.send_tick(local);
+        self.rtcp_tick(now);
+        playing
+    }
+
+    fn receive_tick(&mut self, now: Instant, remote: &mut [i16]) -> bool {
+        let n = self.frame.min(remote.len());
+        let mut any = false;
+        let mut pops = 0;
+        while self.fifo.len() < n && pops < 8 {
+            pops += 1;
+            match self.jitter.pop(now) {
+                Playout::Frame(p) => {
+                    any = true;
+                    self.decode(&p);
+                }
+                Playout::Lost => {
+                    any = true;
+                    self.conceal();
+                }
+                Playout::Empty => break,
+            }
+        }
+        if self.fifo.len() >= n {
+            remote[..n].copy_from_slice(&self.fifo[..n]);
+            self.fifo.drain(..n);
+            true
+        } else {
+            let have = self.fifo.len();
+            remote[..have].copy_from_slice(&self.fifo);
+            remote[have..n].fill(0);
+            self.fifo.clear();
+            any
+        }
+    }
+
+    fn decode(&mut self, payload: &[u8]) {
+        match &mut self.codec {
+            Codec::G711 { law, last, last_len, plc_run } => {
+                let len = payload.len().min(last.len());
+                let n = law.decode(&payload[..len], &mut last[..len]);
+                self.fifo.extend_from_slice(&last[..n]);
+                *last_len = n;
+                *plc_run = 0;
+            }
+            Codec::Opus(o) => match o.dec.decode(payload) {
+                Ok(pcm) => {
+                    let len = pcm.len().min(o.wide.len());
+                    o.wide[..len].copy_from_slice(&pcm[..len]);
+                    resample_into(&mut o.down, &o.wide[..len], &mut self.fifo);
+                }
+                Err(_) => {
+                    self.stats.decode_errors += 1;
+                    self.conceal();
+                }
+            },
+        }
+    }
+
+    fn conceal(&mut self) {
+        let frame = self.frame;
+        match &mut self.codec {
+            Codec::G711 { last, last_len, plc_run, .. } => {
+                let n = if *last_len == 0 { frame } else { *last_len };
+                *plc_run += 1;
+                let gain = if *plc_run > G711_PLC_FRAMES { 0.0 } else { 1.0 - *plc_run as f32 / 6.0 };
+                self.fifo.extend(last[..n].iter().map(|s| (f32::from(*s) * gain) as i16));
+            }
+            Codec::Opus(o) => {
+                let OpusCodec { dec, down, wide, .. } = &mut **o;
+                // In-band FEC when the next packet is already here (RFC 7587 §3.1.1 LBRR).
+                let fec = self.jitter.peek_next().cloned();
+                let pcm = match fec {
+                    Some(next) => match dec.decode_fec(&next) {
+                        Ok(p) => {
+                            self.stats.fec_recovered += 1;
+                            Ok(p)
+                        }
+                        Err(_) => dec.decode_lost(),
+                    },
+                    None => dec.decode_lost(),
+                };
+                match pcm {
+                    Ok(p) => {
+                        let len = p.len().min(wide.len());
+                        wide[..len].copy_from_slice(&p[..len]);
+                        resample_into(down, &wide[..len], &mut self.fifo);
+                    }
+                    Err(_) => self.fifo.extend(std::iter::repeat_n(0, frame)),
+                }
+            }
+        }
+    }
+
+    fn send_tick(&mut self, local: &[i16]) {
+        if !self.sending || self.closed {
+            self.sender.skip(self.samples_per_tick);
+            return;
+        }
+        let to = self.latch.remote();
+        if to.ip().is_unspecified() || to.port() == 0 {
+            // RFC 2543 hold (c=0.0.0.0): time passes, nothing is sent.
+            self.sender.skip(self.samples_per_tick);
+            return;
+        }
+        let ts = self.sender.next_timestamp();
+        if let (Some(tx), Some(pt)) = (self.dtmf_tx.as_mut(), self.event_pt) {
+            if let Some(p) = tx.tick(ts) {
+                if p.marker {
+                    self.stats.dtmf_sent += 1;
+                }
+                let data = self.sender.packetize_at(pt, &p.payload_bytes(), p.timestamp, p.marker);
+                // The audio clock runs on under the event (RFC 4733 §2.5.1.2); the next
+                // audio packet starts a talkspurt.
+                self.sender.skip(self.samples_per_tick);
+                self.stats.tx_packets += 1;
+                self.stats.tx_bytes += 4;
+                self.sent_since_report = true;
+                self.transmits.push_back(Transmit { to, data, rtcp: false });
+                return;
+            }
+        }
+        let frame = &local[..self.frame.min(local.len())];
+        let len = match &mut self.codec {
+            Codec::G711 { law, .. } => law.encode(frame, &mut self.payload),
+            Codec::Opus(o) => {
+                let OpusCodec { enc, up, wide, .. } = &mut **o;
+                let n = up.process(frame, wide).unwrap_or_default();
+                // The resampler's output count per frame is exact for 16k → 48k.
+                let mut w = [0i16; FRAME_SAMPLES];
+                w[..n.min(FRAME_SAMPLES)].copy_from_slice(&wide[..n.min(FRAME_SAMPLES)]);
+                match enc.encode(&w) {
+                    Ok(p) => {
+                        let l = p.len().min(self.payload.len());
+                        self.payload[..l].copy_from_slice(&p[..l]);
+                        l
+                    }
+                    Err(_) => 0,
+                }
+            }
+        };
+        if len == 0 {
+            self.sender.skip(self.samples_per_tick);
+            return;
+        }
+        let data = self.sender.packetize(self.pt, &self.payload[..len], self.samples_per_tick, false);
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += len as u64;
+        self.sent_since_report = true;
+        self.transmits.push_back(Transmit { to, data, rtcp: false });
+    }
+
+    fn ntp_at(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.ntp_base.0);
+        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+        self.ntp_base.1.wrapping_add((d.as_secs() << 32) | frac)
+    }
+
+    fn rtcp_target(&self) -> (SocketAddr, bool) {
+        match self.rtcp_dest {
+            Some(a) => (a, true),
+            None => (self.latch.remote(), true),
+        }
+    }
+
+    fn rtcp_tick(&mut self, now: Instant) {
+        if self.closed || now < self.rtcp.poll_timeout() {
+            return;
+        }
+        let ntp = self.ntp_at(now);
+        let sender = self.sent_since_report.then(|| self.sender.stats());
+        let reception = self.receiver.reception();
+        let random = self.rng.next();
+        if let Some(data) = self.rtcp.poll_report(now, ntp, sender, reception, random) {
+            self.sent_since_report = false;
+            let (to, rtcp) = self.rtcp_target();
+            if !to.ip().is_unspecified() && to.port() != 0 {
+                self.transmits.push_back(Transmit { to, data, rtcp });
+            }
+        }
+    }
+
+    /// Queues `digits` (0-9, *, #, A-D) to be sent as RFC 4733 events, 100 ms each with
+    /// 50 ms gaps; an error if telephone-event was not negotiated or a digit is invalid.
+    pub fn send_dtmf(&mut self, digits: &str) -> Result<(), DtmfError> {
+        match self.dtmf_tx.as_mut() {
+            Some(tx) => tx.send(digits),
+            None => Err(DtmfError::NotNegotiated),
+        }
+    }
+
+    /// Whether every queued digit has been sent.
+    pub fn dtmf_idle(&self) -> bool {
+        self.dtmf_tx.as_ref().is_none_or(DtmfSender::is_idle)
+    }
+
+    /// The peer's SDP changed (re-INVITE): new addresses, and whether we send.
+    pub fn update_remote(&mut self, remote_rtp: SocketAddr, remote_rtcp: Option<SocketAddr>, send: bool) {
+        self.latch.reset(remote_rtp);
+        self.rtcp_dest = remote_rtcp;
+        self.sending = send;
+    }
+
+    /// The call is over: queues the final RTCP report with BYE. Nothing is sent after.
+    pub fn close(&mut self, now: Instant, reason: Option<&str>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Some(rx) = self.dtmf_rx.as_mut() {
+            rx.flush();
+        }
+        self.drain_dtmf();
+        let ntp = self.ntp_at(now);
+        let sender = self.sent_since_report.then(|| self.sender.stats());
+        let reception = self.receiver.reception();
+        let data = self.rtcp.bye(now, ntp, sender, reception, reason);
+        let (to, rtcp) = self.rtcp_target();
+        if !to.ip().is_unspecified() && to.port() != 0 {
+            self.transmits.push_back(Transmit { to, data, rtcp });
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing to tell the call's owner.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The figures now.
+    pub fn stats(&self) -> MediaStats {
+        let mut s = self.stats;
+        s.rx = self.receiver.stats();
+        s.jitter = self.jitter.stats();
+        s.rtcp_sent = self.rtcp.sent;
+        s.rtcp_received = self.rtcp.received;
+        s
+    }
+
+    /// The RTP clock rate of the codec.
+    pub fn clock_rate(&self) -> u32 {
+        self.clock_rate
+    }
+}
+
+fn resample_into(r: &mut Resampler, input: &[i16], out: &mut Vec<i16>) {
+    let start = out.len();
+    out.resize(start + r.max_output_len(input.len()), 0);
+    let n = r.process(input, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resample::goertzel_power;
+
+    fn config(codec: AudioCodec, pt: u8, remote: SocketAddr, seed: u64) -> SessionConfig {
+        SessionConfig {
+            codec,
+            payload_type: pt,
+            telephone_event: Some((101, codec.clock_rate())),
+            ptime_ms: 20,
+            remote_rtp: remote,
+            remote_rtcp: None,
+            send: true,
+            seed,
+            cname: "test".into(),
+            opus_complexity: 5,
+        }
+    }
+
+    fn tone(rate: u32, freq: f64, start: usize, n: usize) -> Vec<i16> {
+        (start..start + n)
+            .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin()) as i16)
+            .collect()
+    }
+
+    /// Runs `a` → `b` for `ticks` of 20 ms, `a` sending a tone, dropping the packets
+    /// `lose` picks; returns what `b` heard and `b`'s events.
+    fn run(codec: AudioCodec, pt: u8, ticks: usize, lose: impl Fn(usize) -> bool) -> (Vec<i16>, MediaSession) {
+        let (aa, ba): (SocketAddr, SocketAddr) = ("127.0.0.1:4000".parse().unwrap(), "127.0.0.1:5000".parse().unwrap());
+        let t0 = Instant::now();
+        let mut a = MediaSession::new(config(codec, pt, ba, 1), t0, 0).unwrap();
+        let mut b = MediaSession::new(config(codec, pt, aa, 2), t0, 0).unwrap();
+        let f = a.frame_samples();
+        let rate = a.audio_rate();
+        let mut heard = Vec::new();
+        let mut out = vec![0i16; f];
+        let silence = vec![0i16; f];
+        let mut sent = 0;
+        for t in 0..ticks {
+            let now = t0 + TICK * t as u32;
+            let local = tone(rate, 1000.0, t * f, f);
+            a.tick(now, &local, &mut out);
+            while let Some(tx) = a.poll_transmit() {
+                if !tx.rtcp || tx.data.len() > 1 && !is_rtcp(&tx.data) {
+                    sent += 1;
+                    if lose(sent) {
+                        continue;
+                    }
+                }
+                b.handle_datagram(tx.data, aa, now);
+            }
+            b.tick(now, &silence, &mut out);
+            while b.poll_transmit().is_some() {}
+            heard.extend_from_slice(&out);
+        }
+        (heard, b)
+    }
+
+    fn assert_tone(heard: &[i16], rate: u32) {
+        // Skip the jitter buffer's start and the codec's warm-up.
+        let tail = &heard[heard.len() / 2..];
+        let on = goertzel_power(tail, rate, 1000.0);
+        let off = goertzel_power(tail, rate, 1700.0);
+        assert!(on > 1.0e6 && on > 100.0 * off, "tone {on} off {off}");
+    }
+
+    #[test]
+    fn pcmu_carries_a_tone_end_to_end() {
+        let (heard, b) = run(AudioCodec::Pcmu, 0, 100, |_| false);
+        assert_tone(&heard, 8000);
+        let s = b.stats();
+        // The first packet is the source's RFC 3550 A.1 probation.
+        assert_eq!(s.rx.packets, 99);
+        assert_eq!(s.rx.lost, 0);
+    }
+
+    #[test]
+    fn opus_carries_a_tone_and_fec_rebuilds_losses() {
+        let (heard, b) = run(AudioCodec::Opus, 111, 150, |n| n % 10 == 5);
+        assert_tone(&heard, 16_000);
+        let s = b.stats();
+        assert!(s.rx.lost >= 10, "lost {}", s.rx.lost);
+        assert!(s.fec_recovered >= 5, "fec {}", s.fec_recovered);
+        assert_eq!(s.decode_errors, 0);
+    }
+
+    #[test]
+    fn g711_conceals_a_loss_without_a_gap() {
+        let (heard, b) = run(AudioCodec::Pcma, 8, 100, |n| n == 60);
+        assert_eq!(b.stats().jitter.concealed, 1);
+        // The concealed frame repeats the tone: no 20 ms of silence in the middle.
+        let mid = &heard[60 * 160..90 * 160];
+        assert!(mid.chunks(160).all(|c| c.iter().any(|s| s.unsigned_abs() > 1000)));
+    }
+
+    #[test]
+    fn dtmf_digits_cross_once_each_and_rtcp_reports_flow() {
+        let (aa, ba): (SocketAddr, SocketAddr) = ("127.0.0.1:4000".parse().unwrap(), "127.0.0.1:5000".parse().unwrap());
+        let t0 = Instant::now();
+        let mut a = MediaSession::new(config(AudioCodec::Pcmu, 0, ba, 3), t0, 1 << 40).unwrap();
+        let mut b = MediaSession::new(config(AudioCodec::Pcmu, 0, aa, 4), t0, 1 << 40).unwrap();
+        a.send_dtmf("12#").unwrap();
+        let f = vec![0i16; 160];
+        let mut out = vec![0i16; 160];
+        let mut digits = String::new();
+        let mut reports = 0;
+        for t in 0..400u32 {
+            let now = t0 + TICK * t;
+            a.tick(now, &f, &mut out);
+            while let Some(tx) = a.poll_transmit() {
+                b.handle_datagram(tx.data, aa, now);
+            }
+            b.tick(now, &f, &mut out);
+            while let Some(tx) = b.poll_transmit() {
+                a.handle_datagram(tx.data, ba, now);
+            }
+            while let Some(e) = b.poll_event() {
+                if let MediaEvent::Dtmf(d) = e {
+                    digits.push(d.digit);
+                    assert_eq!(d.duration_ms, 100);
+                }
+            }
+            while let Some(e) = a.poll_event() {
+                if let MediaEvent::Report(_) = e {
+                    reports += 1;
+                }
+            }
+        }
+        assert_eq!(digits, "12#");
+        assert!(a.dtmf_idle());
+        assert_eq!(a.stats().dtmf_sent, 3);
+        // 8 s: the first report after 1.25–3.75 s, then every 2.5–7.5 s.
+        assert!(reports >= 1, "a heard {reports} reports from b");
+        assert!(b.stats().rtcp_received >= 1 && a.stats().rtcp_sent >= 1);
+        a.close(t0 + TICK * 400, Some("bye"));
+        let last = a.poll_transmit().expect("RTCP BYE");
+        b.handle_rtcp(&last.data, aa, t0 + TICK * 400);
+        assert!(std::iter::from_fn(|| b.poll_event()).any(|e| e == MediaEvent::RemoteBye(Some("bye".into()))));
+    }
+}
