@@ -42,6 +42,12 @@ struct CallMedia {
     dtmf: Option<String>,
     dtmf_at: Option<Instant>,
     task: Option<MediaTask>,
+    /// `--device`: the sound card opened before the INVITE, and its call rate.
+    #[cfg(feature = "device")]
+    device: Option<(crate::device::Device, crate::device::DeviceRings, u32)>,
+    /// The sound card in use during the call.
+    #[cfg(feature = "device")]
+    device_live: Option<crate::device::Device>,
 }
 
 impl CallMedia {
@@ -72,8 +78,37 @@ impl CallMedia {
             eprintln!("call: the callee did not accept telephone-event: --dtmf cannot be sent");
             self.dtmf = None;
         }
-        let opts =
-            MediaOptions { label: 0, source, record: self.record.clone(), speaker: None, totals: None, print: true };
+        #[allow(unused_mut)]
+        let mut opts = MediaOptions {
+            label: 0,
+            source,
+            record: self.record.clone(),
+            mic: None,
+            speaker: None,
+            totals: None,
+            print: true,
+        };
+        #[cfg(feature = "device")]
+        if let Some((dev, rings, rate)) = self.device.take() {
+            let call_rate = config.codec.audio_rate();
+            let opened = if rate == call_rate {
+                Ok((dev, rings))
+            } else {
+                // Opened at 8 kHz before the INVITE; the callee chose a wideband codec.
+                drop(dev);
+                crate::device::open(call_rate)
+            };
+            match opened {
+                Ok((dev, rings)) => {
+                    eprintln!("call: sound card: {}", dev.description);
+                    opts.source = Source::Mic;
+                    opts.mic = Some(rings.mic);
+                    opts.speaker = Some(rings.speaker);
+                    self.device_live = Some(dev);
+                }
+                Err(e) => eprintln!("call: {e:#}"),
+            }
+        }
         match media_io::spawn(rtp, rtcp, config, opts) {
             Ok(t) => {
                 self.task = Some(t);
@@ -243,7 +278,18 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         Some(p) => Some((Arc::new(Prompt::load(p, 8000)?), Arc::new(Prompt::load(p, 16_000)?))),
         None => None,
     };
-    for (flag, set) in [("--agent", args.agent.is_some()), ("--device", args.device)] {
+    // The sound card is opened before the call is placed, so a machine without one says
+    // so at once; G.711 (8 kHz) is what the callee most likely picks.
+    #[cfg(feature = "device")]
+    let device = match args.device {
+        true => Some(crate::device::open(8000).map(|(d, r)| (d, r, 8000))?),
+        false => None,
+    };
+    #[cfg(not(feature = "device"))]
+    if args.device {
+        bail!("--device: this dialtone was built without the `device` feature (cargo build --features device)");
+    }
+    for (flag, set) in [("--agent", args.agent.is_some())] {
         if set {
             tracing::warn!("{flag} is not implemented yet (media engine: issue 3/6); the call goes ahead without it");
         }
@@ -298,6 +344,10 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             dtmf: args.dtmf.clone(),
             dtmf_at: None,
             task: None,
+            #[cfg(feature = "device")]
+            device,
+            #[cfg(feature = "device")]
+            device_live: None,
         },
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);

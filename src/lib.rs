@@ -4,6 +4,8 @@
 
 pub mod call;
 pub mod config;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod driver;
 pub mod media_io;
 pub mod ports;

@@ -32,8 +32,8 @@ pub enum Source {
     Echo,
     /// A prompt (`play:<wav>`, `--play`), then silence.
     Play(Arc<Prompt>),
-    /// A ring the microphone fills (`--device`).
-    Ring(Arc<std::sync::Mutex<Option<ringbuf::HeapCons<i16>>>>),
+    /// The microphone's ring, [`MediaOptions::mic`] (`--device`).
+    Mic,
 }
 
 /// Process-wide media counters for the status line and the load script.
@@ -80,6 +80,8 @@ pub struct MediaOptions {
     pub source: Source,
     /// Record the call to this WAV.
     pub record: Option<PathBuf>,
+    /// The microphone's ring, for [`Source::Mic`] (`--device`).
+    pub mic: Option<ringbuf::HeapCons<i16>>,
     /// The speaker's ring (`--device`).
     pub speaker: Option<ringbuf::HeapProd<i16>>,
     /// Counters to add this call's figures to.
@@ -229,10 +231,7 @@ async fn run(
         Source::Play(p) => Some(Player::new(p.clone())),
         _ => None,
     };
-    let mut mic = match &opts.source {
-        Source::Ring(r) => r.lock().ok().and_then(|mut g| g.take()),
-        _ => None,
-    };
+    let mut mic = opts.mic.take();
     let mut speaker_drops = 0u64;
     let mut buf = vec![0u8; 2048];
     let mut rbuf = vec![0u8; 2048];
@@ -272,7 +271,7 @@ async fn run(
                             p.fill(&mut local);
                         }
                     }
-                    Source::Ring(_) => {
+                    Source::Mic => {
                         use ringbuf::traits::Consumer;
                         let n = mic.as_mut().map_or(0, |m| m.pop_slice(&mut local));
                         local[n..].fill(0);

@@ -172,6 +172,7 @@ impl ServeApp {
             label: call.0,
             source,
             record,
+            mic: None,
             speaker: None,
             totals: Some(self.totals.clone()),
             print: false,
