@@ -46,6 +46,8 @@ pub struct ServeApp {
     calls: HashMap<CallRef, (u16, Option<MediaTask>)>,
     /// Media settled by the offer/answer, started when the call is answered.
     pending: HashMap<CallRef, (StdUdpSocket, StdUdpSocket, SessionConfig)>,
+    /// Calls whose INVITE had no offer: our offer went in the 2xx, the answer comes in the ACK.
+    late: HashMap<CallRef, (StdUdpSocket, StdUdpSocket, dialtone_sip::sdp::SessionDescription)>,
     /// The `play:` prompt at 8 and 16 kHz, decoded at startup.
     prompts: Option<(Arc<Prompt>, Arc<Prompt>)>,
     /// Media counters of all calls.
@@ -78,6 +80,7 @@ impl ServeApp {
             record_dir: None,
             calls: HashMap::new(),
             pending: HashMap::new(),
+            late: HashMap::new(),
             prompts: None,
             totals: Arc::new(Totals::default()),
             reported_media: String::new(),
@@ -120,22 +123,30 @@ impl ServeApp {
             return;
         };
         let sdp = if body.is_empty() {
-            // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK.
-            Ok((session::offer(self.media_ip, port), None))
+            // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK
+            // (RFC 3261 §13.2.1); the media starts then.
+            let offer = session::offer_sdp(self.media_ip, port);
+            let text = Bytes::from(offer.to_string());
+            self.late.insert(call, (rtp, rtcp, offer));
+            self.calls.insert(call, (port, None));
+            let _ = ua.ring(call, 180, None, now);
+            if self.answer_after.is_zero() {
+                self.answer(call, text, ua, now);
+            } else {
+                self.ringing.push_back((now + self.answer_after, call, text));
+            }
+            return;
         } else {
-            session::answer(body, self.media_ip, port).map(|(sdp, n)| (sdp, Some(n)))
+            session::answer(body, self.media_ip, port)
         };
         match sdp {
             Ok((sdp, negotiated)) => {
                 let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
-                match negotiated.map(|n| media_io::session_config(&n, seed, &format!("dialtone-{}", call.0))) {
-                    Some(Ok(config)) => {
+                match media_io::session_config(&negotiated, seed, &format!("dialtone-{}", call.0)) {
+                    Ok(config) => {
                         self.pending.insert(call, (rtp, rtcp, config));
                     }
-                    Some(Err(why)) => tracing::warn!(%call, why, "call without media"),
-                    None => {
-                        tracing::warn!(%call, "INVITE without an offer: the call has no media (late offer is not supported yet)")
-                    }
+                    Err(why) => tracing::warn!(%call, why, "call without media"),
                 }
                 self.calls.insert(call, (port, None));
                 let _ = ua.ring(call, 180, None, now);
@@ -216,9 +227,24 @@ impl App for ServeApp {
                 tracing::debug!(%call, from = %source, "incoming call");
                 self.incoming(call, &request.body, ua, now);
             }
-            UaEvent::Confirmed { call, .. } => tracing::debug!(%call, "call confirmed"),
+            UaEvent::Confirmed { call, ack } => {
+                tracing::debug!(%call, "call confirmed");
+                if let Some((rtp, rtcp, offer)) = self.late.remove(&call) {
+                    let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
+                    let config = session::negotiate(&offer, &ack.body)
+                        .and_then(|n| media_io::session_config(&n, seed, &format!("dialtone-{}", call.0)));
+                    match config {
+                        Ok(config) => {
+                            self.pending.insert(call, (rtp, rtcp, config));
+                            self.start_media(call);
+                        }
+                        Err(why) => tracing::warn!(%call, why, "the ACK's answer gives no media"),
+                    }
+                }
+            }
             UaEvent::Terminated { call, reason } => {
                 self.pending.remove(&call);
+                self.late.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);

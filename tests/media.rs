@@ -249,6 +249,18 @@ fn recording_holds_the_callers_tone() {
 }
 
 #[test]
+fn late_offer_gets_media_from_the_ack() {
+    // The INVITE has no SDP: dialtone offers in the 200, SIPp answers in the ACK.
+    let mut d = Dialtone::serve("media-late", &[("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", "44300-44399")]);
+    let pcap = pcap_fixture("tone_1k_pcmu.pcap");
+    let (run, _) = call(&d, "uac_late_offer.xml", &[("pcap", &pcap)], free_media_port());
+    assert_call_ok(&mut d, &run);
+    let rec = recording(&d);
+    let left = tone_span("left channel (caller)", &rec.left, rec.spec.sample_rate, &rec);
+    assert_eq!(left.tone, left.windows, "the tone has gaps: {left:?}\n{}", window_map(&rec.left, rec.spec.sample_rate));
+}
+
+#[test]
 fn impaired_stream_records_continuously() {
     let mut d =
         Dialtone::serve("media-impaired", &[("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", "44100-44199")]);
