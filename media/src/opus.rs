@@ -1,7 +1,9 @@
 //! Opus (RFC 6716, RTP payload format RFC 7587) through libopus, via `audiopus`.
 //!
-//! Always 48 kHz (the RTP clock of Opus is 48 kHz whatever the audio bandwidth), 20 ms
-//! frames of [`FRAME_SAMPLES`] samples per channel, interleaved when stereo.
+//! 48 kHz by default, 20 ms frames of [`FRAME_SAMPLES`] samples per channel, interleaved
+//! when stereo. The RTP clock of Opus is 48 kHz whatever the audio bandwidth, but libopus
+//! takes and gives PCM at 8, 12, 16, 24 or 48 kHz itself ([`OpusEncoder::with_rate`],
+//! [`OpusDecoder::with_rate`]), which spares a wideband call two resamplers.
 //!
 //! Loss handling, in the order a receiver should try it when packet `n` is missing:
 //!
@@ -49,12 +51,26 @@ pub enum OpusError {
         /// Samples given.
         got: usize,
     },
+    /// libopus runs at 8, 12, 16, 24 or 48 kHz only.
+    #[error("invalid Opus PCM rate {0} Hz (8000, 12000, 16000, 24000 or 48000)")]
+    Rate(u32),
     /// A zero-length payload (RTP packets with no Opus data are not decodable).
     #[error("empty Opus packet")]
     EmptyPacket,
     /// libopus refused: a corrupt packet, a bad argument, an internal error.
     #[error("libopus: {0}")]
     Codec(#[from] audiopus::Error),
+}
+
+fn rate_of(rate: u32) -> Result<SampleRate, OpusError> {
+    Ok(match rate {
+        8000 => SampleRate::Hz8000,
+        12_000 => SampleRate::Hz12000,
+        16_000 => SampleRate::Hz16000,
+        24_000 => SampleRate::Hz24000,
+        48_000 => SampleRate::Hz48000,
+        other => return Err(OpusError::Rate(other)),
+    })
 }
 
 fn channels_of(n: u8) -> Result<Channels, OpusError> {
@@ -90,6 +106,7 @@ impl Default for OpusConfig {
 pub struct OpusEncoder {
     inner: Encoder,
     channels: u8,
+    frame: usize,
     config: OpusConfig,
     packet: Box<[u8; MAX_PACKET]>,
 }
@@ -103,9 +120,17 @@ impl std::fmt::Debug for OpusEncoder {
 impl OpusEncoder {
     /// An encoder with `config`.
     pub fn new(config: OpusConfig) -> Result<Self, OpusError> {
+        Self::with_rate(config, SAMPLE_RATE)
+    }
+
+    /// An encoder taking PCM at `rate` (8, 12, 16, 24 or 48 kHz): frames of `rate / 50`
+    /// samples per channel.
+    pub fn with_rate(config: OpusConfig, rate: u32) -> Result<Self, OpusError> {
         let channels = channels_of(config.channels)?;
-        let inner = Encoder::new(SampleRate::Hz48000, channels, Application::Voip)?;
-        let mut enc = OpusEncoder { inner, channels: config.channels, config, packet: Box::new([0; MAX_PACKET]) };
+        let inner = Encoder::new(rate_of(rate)?, channels, Application::Voip)?;
+        let frame = rate as usize / 50;
+        let mut enc =
+            OpusEncoder { inner, channels: config.channels, frame, config, packet: Box::new([0; MAX_PACKET]) };
         enc.set_complexity(config.complexity)?;
         enc.set_bitrate(config.bitrate)?;
         enc.inner.set_inband_fec(config.inband_fec)?;
@@ -161,10 +186,10 @@ impl OpusEncoder {
         Ok(())
     }
 
-    /// Encodes one 20 ms frame (`FRAME_SAMPLES × channels` samples, interleaved) and
-    /// returns the packet, valid until the next call.
+    /// Encodes one 20 ms frame (`rate / 50 × channels` samples, interleaved) and returns
+    /// the packet, valid until the next call.
     pub fn encode(&mut self, pcm: &[i16]) -> Result<&[u8], OpusError> {
-        let expected = FRAME_SAMPLES * self.channels as usize;
+        let expected = self.frame * self.channels as usize;
         if pcm.len() != expected {
             return Err(OpusError::FrameSize { expected, got: pcm.len() });
         }
@@ -194,11 +219,16 @@ impl std::fmt::Debug for OpusDecoder {
 impl OpusDecoder {
     /// A decoder producing `channels` (1 or 2) interleaved channels.
     pub fn new(channels: u8) -> Result<Self, OpusError> {
-        let inner = Decoder::new(SampleRate::Hz48000, channels_of(channels)?)?;
+        Self::with_rate(channels, SAMPLE_RATE)
+    }
+
+    /// A decoder producing PCM at `rate` (8, 12, 16, 24 or 48 kHz).
+    pub fn with_rate(channels: u8, rate: u32) -> Result<Self, OpusError> {
+        let inner = Decoder::new(rate_of(rate)?, channels_of(channels)?)?;
         Ok(OpusDecoder {
             inner,
             channels,
-            last_frame: FRAME_SAMPLES,
+            last_frame: rate as usize / 50,
             pcm: vec![0; MAX_PACKET_SAMPLES * channels as usize].into_boxed_slice(),
         })
     }

@@ -12,8 +12,8 @@
 //! Receive: [`RtpReceiver`] validates (RFC 3550 A.1 probation, SSRC changes) and counts,
 //! the [`Latch`] moves our destination to where the peer's packets come from (symmetric
 //! RTP), telephone-event packets go to the [`DtmfReceiver`], audio to the [`JitterBuffer`].
-//! Each tick pops the jitter buffer and decodes: G.711, or Opus at 48 kHz resampled to the
-//! call's 16 kHz audio rate. A lost frame is concealed: Opus with the next packet's in-band
+//! Each tick pops the jitter buffer and decodes: G.711, or Opus, which libopus decodes
+//! straight to the call's 16 kHz audio rate (and encodes from it). A lost frame is concealed: Opus with the next packet's in-band
 //! FEC when it is already buffered, else libopus PLC; G.711 by repeating the last frame
 //! with a fading gain (after ITU-T G.711 Appendix I's idea, much simplified).
 //!
@@ -26,8 +26,7 @@
 use crate::dtmf::{DtmfError, DtmfEvent, DtmfReceiver, DtmfSender};
 use crate::g711::Law;
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
-use crate::opus::{OpusDecoder, OpusEncoder, OpusError, FRAME_SAMPLES};
-use crate::resample::Resampler;
+use crate::opus::{OpusConfig, OpusDecoder, OpusEncoder, OpusError};
 use crate::rtcp::{is_rtcp, RemoteReport, RtcpEvent, RtcpSession};
 use crate::rtp::{Latch, ReceiveStats, ReceiverConfig, RtpReceiver, RtpSender};
 use bytes::Bytes;
@@ -179,9 +178,6 @@ pub enum SessionError {
     /// DTMF settings were refused.
     #[error("telephone-event: {0}")]
     Dtmf(#[from] DtmfError),
-    /// A resampler could not be built.
-    #[error("resampler: {0}")]
-    Resample(#[from] crate::resample::ResampleError),
 }
 
 enum Codec {
@@ -192,9 +188,6 @@ enum Codec {
 struct OpusCodec {
     enc: OpusEncoder,
     dec: OpusDecoder,
-    down: Resampler,
-    up: Resampler,
-    wide: Vec<i16>,
 }
 
 /// A small xorshift generator for RTCP timing (the seed comes from the caller).
@@ -280,14 +273,10 @@ impl MediaSession {
                 plc_run: 0,
             },
             AudioCodec::Opus => {
-                let mut enc = OpusEncoder::mono()?;
-                enc.set_complexity(config.opus_complexity.min(10))?;
+                let oc = OpusConfig { complexity: config.opus_complexity.min(10), ..OpusConfig::default() };
                 Codec::Opus(Box::new(OpusCodec {
-                    enc,
-                    dec: OpusDecoder::mono()?,
-                    down: Resampler::new(48_000, audio_rate)?,
-                    up: Resampler::new(audio_rate, 48_000)?,
-                    wide: vec![0; FRAME_SAMPLES * 6],
+                    enc: OpusEncoder::with_rate(oc, audio_rate)?,
+                    dec: OpusDecoder::with_rate(1, audio_rate)?,
                 }))
             }
         };
@@ -468,11 +457,7 @@ impl MediaSession {
                 *plc_run = 0;
             }
             Codec::Opus(o) => match o.dec.decode(payload) {
-                Ok(pcm) => {
-                    let len = pcm.len().min(o.wide.len());
-                    o.wide[..len].copy_from_slice(&pcm[..len]);
-                    resample_into(&mut o.down, &o.wide[..len], &mut self.fifo);
-                }
+                Ok(pcm) => self.fifo.extend_from_slice(pcm),
                 Err(_) => {
                     self.stats.decode_errors += 1;
                     self.conceal();
@@ -491,25 +476,19 @@ impl MediaSession {
                 self.fifo.extend(last[..n].iter().map(|s| (f32::from(*s) * gain) as i16));
             }
             Codec::Opus(o) => {
-                let OpusCodec { dec, down, wide, .. } = &mut **o;
                 // In-band FEC when the next packet is already here (RFC 7587 §3.1.1 LBRR).
-                let fec = self.jitter.peek_next().cloned();
-                let pcm = match fec {
-                    Some(next) => match dec.decode_fec(&next) {
+                let pcm = match self.jitter.peek_next() {
+                    Some(next) => match o.dec.decode_fec(next) {
                         Ok(p) => {
                             self.stats.fec_recovered += 1;
                             Ok(p)
                         }
-                        Err(_) => dec.decode_lost(),
+                        Err(_) => o.dec.decode_lost(),
                     },
-                    None => dec.decode_lost(),
+                    None => o.dec.decode_lost(),
                 };
                 match pcm {
-                    Ok(p) => {
-                        let len = p.len().min(wide.len());
-                        wide[..len].copy_from_slice(&p[..len]);
-                        resample_into(down, &wide[..len], &mut self.fifo);
-                    }
+                    Ok(p) => self.fifo.extend_from_slice(p),
                     Err(_) => self.fifo.extend(std::iter::repeat_n(0, frame)),
                 }
             }
@@ -547,21 +526,14 @@ impl MediaSession {
         let frame = &local[..self.frame.min(local.len())];
         let len = match &mut self.codec {
             Codec::G711 { law, .. } => law.encode(frame, &mut self.payload),
-            Codec::Opus(o) => {
-                let OpusCodec { enc, up, wide, .. } = &mut **o;
-                let n = up.process(frame, wide).unwrap_or_default();
-                // The resampler's output count per frame is exact for 16k → 48k.
-                let mut w = [0i16; FRAME_SAMPLES];
-                w[..n.min(FRAME_SAMPLES)].copy_from_slice(&wide[..n.min(FRAME_SAMPLES)]);
-                match enc.encode(&w) {
-                    Ok(p) => {
-                        let l = p.len().min(self.payload.len());
-                        self.payload[..l].copy_from_slice(&p[..l]);
-                        l
-                    }
-                    Err(_) => 0,
+            Codec::Opus(o) => match o.enc.encode(frame) {
+                Ok(p) => {
+                    let l = p.len().min(self.payload.len());
+                    self.payload[..l].copy_from_slice(&p[..l]);
+                    l
                 }
-            }
+                Err(_) => 0,
+            },
         };
         if len == 0 {
             self.sender.skip(self.samples_per_tick);
@@ -669,13 +641,6 @@ impl MediaSession {
     pub fn clock_rate(&self) -> u32 {
         self.clock_rate
     }
-}
-
-fn resample_into(r: &mut Resampler, input: &[i16], out: &mut Vec<i16>) {
-    let start = out.len();
-    out.resize(start + r.max_output_len(input.len()), 0);
-    let n = r.process(input, &mut out[start..]).unwrap_or(0);
-    out.truncate(start + n);
 }
 
 #[cfg(test)]
