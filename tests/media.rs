@@ -449,3 +449,64 @@ fn dtmf_log_lines_parse() {
                2026-01-01T00:00:03Z  INFO dialtone::serve: dtmf received call=1 digit=\"#\" duration_ms=280\n";
     assert_eq!(logged_digits(log), "12#");
 }
+
+/// A 1 kHz tone WAV of `secs` at `rate` with `channels`, written with hound.
+fn tone_wav(path: &Path, rate: u32, channels: u16, secs: f64) {
+    let spec =
+        hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(f64::from(rate) * secs) as usize {
+        let v = (16000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / f64::from(rate)).sin()) as i16;
+        for _ in 0..channels {
+            w.write_sample(v).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn dialtone_call_plays_records_and_sends_dtmf() {
+    // `dialtone call --play --record --dtmf` against `dialtone serve` (echo): the played WAV
+    // (44.1 kHz stereo, converted to the call's 8 kHz) comes back in the recording's left
+    // channel and is what the right channel sent; serve reports the digits once each.
+    let mut d = Dialtone::serve("media-cli", &[("DIALTONE_RTP_PORTS", "44400-44499")]);
+    let dir = temp_dir("media-cli");
+    let (wav, rec) = (dir.join("tone.wav"), dir.join("call.wav"));
+    tone_wav(&wav, 44_100, 2, 3.0);
+    let mut call = std::process::Command::new(dialtone_bin());
+    call.arg("call")
+        .arg(format!("sip:echo@127.0.0.1:{}", d.port))
+        .args(["--duration", "3.5", "--dtmf", "159#*"])
+        .arg("--play")
+        .arg(&wav)
+        .arg("--record")
+        .arg(&rec)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "44500-44599");
+    let out = run_bounded(call, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("call: sending DTMF 159#*"), "{stderr}");
+    assert!(d.alive());
+    // The file is complete when the command exits.
+    let mut r = hound::WavReader::open(&rec).expect("the --record WAV");
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 8000));
+    let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+    let secs = left.len() as f64 / 8000.0;
+    assert!((3.3..=4.0).contains(&secs), "recording is {secs:.2} s long\n{stderr}");
+    // Right, the prompt we sent; left, its echo (less the digits' time: while an RFC 4733
+    // event is sent, no audio is).
+    for (what, ch) in [("right (sent)", &right), ("left (echo)", &left)] {
+        let w = tone_windows(ch, 8000);
+        let toned = w.iter().filter(|t| **t).count();
+        assert!(toned >= 100, "{what}: {toned} windows of tone\n{}", window_map(ch, 8000));
+    }
+    // serve logs each digit once, in order.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while logged_digits(&d.log_text()).len() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(logged_digits(&d.log_text()), "159#*", "{}", d.log_text());
+}
