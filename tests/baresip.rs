@@ -1,8 +1,16 @@
-//! Interop with a real softphone: baresip calls `dialtone serve` (inbound `echo`) over
-//! 127.0.0.1, once with Opus only and once with PCMU only. It sends 1 s of silence and then a
-//! tone; what it receives must hold that tone (checked by frequency, not bytes, so any echo
-//! path — reflected packets or decode → re-encode — passes). The round trip is measured and
-//! printed, not asserted beyond a sanity bound.
+//! Interop with a real softphone, baresip, over 127.0.0.1:
+//!
+//! - baresip calls `dialtone serve` (inbound `echo`), once with Opus only and once with PCMU
+//!   only. It sends 1 s of silence and then a tone; what it receives must hold that tone
+//!   (checked by frequency, not bytes, so any echo path — reflected packets or decode →
+//!   re-encode — passes). The round trip is measured and printed, not asserted beyond a sanity
+//!   bound.
+//! - baresip calls `dialtone serve` with `DIALTONE_INBOUND=play:<wav>` (a 44.1 kHz stereo WAV,
+//!   which dialtone converts to the call's 8 kHz): what baresip decodes starts with the
+//!   prompt's tone, for the prompt's length, then silence.
+//! - `dialtone call --dtmf --play` calls baresip (auto-answer): baresip reports each RFC 4733
+//!   digit once, in order, and decodes the played tone.
+//! - baresip sends RFC 4733 digits to `dialtone serve`, which logs each once, in order.
 //!
 //! baresip (1.0) runs headless: `aufile` is its audio source, no audio player at all, and the
 //! `sndfile` filter dumps what it encodes (`*-enc.wav`) and what it decodes (`*-dec.wav`). The
@@ -11,14 +19,24 @@
 //! the wall clock, by watching the two files grow: the time the sent tone's onset was written
 //! to the encode dump against the time the echoed onset was written to the decode dump.
 //! baresip's jitter buffer is off (`jitter_buffer_delay 0-0`) so the figure is the path
-//! through dialtone (and each side's codec), not baresip's own buffering.
+//! through dialtone (and each side's codec), not baresip's own buffering; it also means the
+//! decode dump holds exactly the audio packets received, in order (no RFC 4733 packets: while
+//! a digit is sent, no audio is).
+//!
+//! baresip's log (stdout) is block-buffered into a file, so it is only read once baresip has
+//! exited. The `cons` module takes key presses as UDP datagrams on `cons_listen`: the menu's
+//! `0`-`9`, `*`, `#` send a digit during a call (until the key-release code 0x04), `q` quits.
+//! baresip logs a digit it receives as `received event: '1' (end=0)` at its start and
+//! `received event: '1' (end=1)` at its end, once each however often the end packet is
+//! repeated, and one it sends as `audio: send DTMF digit: '1'`.
 
 mod common;
 
 use common::*;
 use dialtone_media::resample::goertzel_power;
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// One codec setup for a call.
@@ -44,12 +62,30 @@ const PCMU: Codec =
 
 /// Amplitude of the sent tone (about −12 dBFS).
 const AMPLITUDE: f32 = 8000.0;
+/// A window holds the tone when its power there is above this (a quarter of the amplitude) ...
+const TONE_FLOOR: f32 = (AMPLITUDE / 4.0) * (AMPLITUDE / 4.0) / 2.0;
+/// ... and more than this many times the power at the off frequency.
+const DOMINANCE: f32 = 20.0;
+/// Analysis window, in milliseconds.
+const WINDOW_MS: u32 = 20;
 /// Silence before the tone, in seconds.
 const LEAD_IN: u32 = 1;
 /// baresip quits (hanging up) this many seconds after it starts.
 const TALK_SECS: u32 = 5;
 /// baresip is killed if it is still running after this.
 const LIMIT: Duration = Duration::from_secs(15);
+
+/// The inbound prompt: its tone, an off frequency, its length, and its WAV's layout.
+const PROMPT_TONE: f32 = 800.0;
+const PROMPT_OFF: f32 = 1300.0;
+const PROMPT_SECS: f32 = 2.0;
+const PROMPT_RATE: u32 = 44_100;
+const PROMPT_CHANNELS: u16 = 2;
+
+/// What `dialtone call --play` sends baresip, and the digits.
+const CALL_TONE: f32 = 600.0;
+const CALL_OFF: f32 = 1100.0;
+const CALL_DTMF: &str = "123#";
 
 #[test]
 fn baresip_opus_call_gets_its_tone_back() {
@@ -63,66 +99,365 @@ fn baresip_pcmu_call_gets_its_tone_back() {
     call_and_check(&mut d, &PCMU, "43250-43299");
 }
 
+#[test]
+fn baresip_hears_the_inbound_prompt() {
+    // The prompt is 44.1 kHz stereo; the call is PCMU at 8 kHz mono.
+    let dir = temp_dir("baresip-prompt");
+    let prompt = dir.join("prompt.wav");
+    write_tone(&prompt, PROMPT_RATE, PROMPT_CHANNELS, 0, PROMPT_SECS, PROMPT_TONE);
+    let inbound = format!("play:{}", prompt.display());
+    let mut d = Dialtone::serve(
+        "baresip-prompt",
+        &[("DIALTONE_RTP_PORTS", "43400-43499"), ("DIALTONE_INBOUND", inbound.as_str())],
+    );
+
+    let src = dir.join("silence.wav");
+    write_silence(&src, &PCMU);
+    let dial = format!("/dial sip:prompt@127.0.0.1:{}", d.port);
+    let mut b = Baresip::start(&dir, &src, &PCMU, "43700-43749", "", &["-e", &dial, "-t", &TALK_SECS.to_string()]);
+    let status = b.wait(LIMIT);
+    let dialtone_alive = d.alive();
+    let diag = || b.diag(&d.log_text());
+    assert!(status.is_some(), "baresip still running after {LIMIT:?}; killed\n{}", diag());
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump (call not established?)\n{}", diag()) };
+
+    let got = first_channel(&dec, &PCMU);
+    let rate = PCMU.rate;
+    let secs = got.len() as f32 / rate as f32;
+    assert!(secs >= PROMPT_SECS + 1.0, "baresip received only {secs:.2} s of audio\n{}", diag());
+    let w = tone_windows(&got, rate, PROMPT_TONE, PROMPT_OFF);
+    let ms = |i: usize| i as u32 * WINDOW_MS;
+    let (Some(first), Some(last)) = (w.iter().position(|t| *t), w.iter().rposition(|t| *t)) else {
+        panic!(
+            "no {PROMPT_TONE} Hz in the {secs:.2} s baresip received ({PROMPT_TONE} Hz power {:.0}, \
+             {PROMPT_OFF} Hz {:.0})\n{}\n{}",
+            goertzel_power(&got, rate, PROMPT_TONE),
+            goertzel_power(&got, rate, PROMPT_OFF),
+            window_map(&w),
+            diag()
+        );
+    };
+    let span = ms(last + 1 - first);
+    let toned = w.iter().filter(|t| **t).count();
+    eprintln!(
+        "baresip prompt: {PROMPT_TONE} Hz from {} ms to {} ms of the {secs:.2} s received ({toned} of {} windows \
+         in between hold it); baresip ran {:.1} s",
+        ms(first),
+        ms(last + 1),
+        last + 1 - first,
+        b.started.elapsed().as_secs_f32()
+    );
+    // The prompt starts with the call's audio (the dump's first frame is the first packet
+    // received), lasts as long as the WAV, unbroken, and nothing of it follows.
+    assert!(ms(first) <= 200, "the prompt starts {} ms into the call\n{}\n{}", ms(first), window_map(&w), diag());
+    let want = (PROMPT_SECS * 1000.0) as u32;
+    assert!(
+        span.abs_diff(want) <= 3 * WINDOW_MS,
+        "the prompt lasted {span} ms, not {want} ms\n{}\n{}",
+        window_map(&w),
+        diag()
+    );
+    assert!(toned >= last + 1 - first - 1, "the prompt has gaps\n{}\n{}", window_map(&w), diag());
+    let steady = &got[(first * frame(rate) + rate as usize / 10)..(last * frame(rate))];
+    let (p_tone, p_off) = (goertzel_power(steady, rate, PROMPT_TONE), goertzel_power(steady, rate, PROMPT_OFF));
+    assert!(
+        p_tone > DOMINANCE * p_off && p_tone > TONE_FLOOR,
+        "received {PROMPT_TONE} Hz power {p_tone:.0} (floor {TONE_FLOOR:.0}), {PROMPT_OFF} Hz power {p_off:.0}\n{}",
+        diag()
+    );
+    assert!(dialtone_alive, "dialtone exited during the call\n{}", diag());
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dialtone_call_sends_dtmf_and_audio_to_baresip() {
+    // baresip answers by itself (`answermode=auto`); `dialtone call` plays a tone (16 kHz
+    // mono WAV, converted to the call's 8 kHz) and sends the digits 500 ms after the answer.
+    let dir = temp_dir("baresip-callee");
+    let (src, tone) = (dir.join("silence.wav"), dir.join("tone.wav"));
+    write_silence(&src, &PCMU);
+    write_tone(&tone, 16_000, 1, 0, 4.0, CALL_TONE);
+    let mut b = Baresip::start(&dir, &src, &PCMU, "43750-43799", ";answermode=auto", &["-t", "14"]);
+    b.wait_listening();
+
+    let started = Instant::now();
+    let mut call = Command::new(dialtone_bin());
+    call.arg("call")
+        .arg(format!("sip:baresip@127.0.0.1:{}", b.sip_port))
+        .args(["--dtmf", CALL_DTMF, "--duration", "3", "--play"])
+        .arg(&tone)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "43500-43599");
+    let out = run_bounded(call, Duration::from_secs(12));
+    let took = started.elapsed();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    b.quit();
+    let status = b.wait(LIMIT);
+    let diag = || b.diag(&said);
+    assert!(status.is_some(), "baresip still running after {LIMIT:?}; killed\n{}", diag());
+    assert_eq!(out.status.code(), Some(0), "dialtone call failed\n{}", diag());
+    assert!(said.contains(&format!("call: sending DTMF {CALL_DTMF}")), "{}", diag());
+
+    // Each digit starts and ends once, in order.
+    let log = b.log_text();
+    let want: Vec<char> = CALL_DTMF.chars().collect();
+    assert_eq!(received_events(&log, false), want, "digits started\n{}", diag());
+    assert_eq!(received_events(&log, true), want, "digits ended\n{}", diag());
+
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump (call not established?)\n{}", diag()) };
+    let got = first_channel(&dec, &PCMU);
+    let rate = PCMU.rate;
+    let secs = got.len() as f32 / rate as f32;
+    let w = tone_windows(&got, rate, CALL_TONE, CALL_OFF);
+    let toned = w.iter().filter(|t| **t).count();
+    let (p_tone, p_off) = (goertzel_power(&got, rate, CALL_TONE), goertzel_power(&got, rate, CALL_OFF));
+    eprintln!(
+        "baresip callee: dialtone call took {:.2} s; baresip decoded {secs:.2} s of audio, {CALL_TONE} Hz in {toned} \
+         windows of {WINDOW_MS} ms ({:.0}x the power at {CALL_OFF} Hz); digits {:?}; baresip ran {:.1} s",
+        took.as_secs_f32(),
+        p_tone / p_off.max(1.0),
+        received_events(&log, true),
+        b.started.elapsed().as_secs_f32()
+    );
+    // The 3 s of talk less the digits' time (no audio while an event is sent): about 2.4 s.
+    assert!(secs >= 2.0, "baresip decoded only {secs:.2} s of audio\n{}", diag());
+    assert!(
+        toned as f32 >= 0.9 * w.len() as f32,
+        "{CALL_TONE} Hz in only {toned} of {} windows\n{}\n{}",
+        w.len(),
+        window_map(&w),
+        diag()
+    );
+    assert!(
+        p_tone > DOMINANCE * p_off && p_tone > TONE_FLOOR,
+        "received {CALL_TONE} Hz power {p_tone:.0} (floor {TONE_FLOOR:.0}), {CALL_OFF} Hz power {p_off:.0}\n{}",
+        diag()
+    );
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn baresip_dtmf_reaches_dialtone() {
+    // baresip calls serve (echo) and, once the call's audio runs, presses each key for 120 ms.
+    let mut d = Dialtone::serve("baresip-dtmf", &[("DIALTONE_RTP_PORTS", "43600-43699")]);
+    let dir = temp_dir("baresip-dtmf");
+    let src = dir.join("silence.wav");
+    write_silence(&src, &PCMU);
+    let dial = format!("/dial sip:echo@127.0.0.1:{}", d.port);
+    let mut b = Baresip::start(&dir, &src, &PCMU, "43800-43849", "", &["-e", &dial, "-t", "10"]);
+    let digits = "1593*#0";
+
+    // The dumps appear when the call's audio starts (on the 200).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.dumps().1.is_none() && Instant::now() < deadline && b.try_wait().is_none() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let established = b.dumps().1.is_some();
+    if established {
+        std::thread::sleep(Duration::from_millis(300));
+        for key in digits.bytes() {
+            b.keys(&[key]);
+            std::thread::sleep(Duration::from_millis(120));
+            b.keys(&[KEY_RELEASE]);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        b.quit();
+    }
+    let status = b.wait(LIMIT);
+    // serve logs a digit at its end; give it a moment after the hangup.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while logged_digits(&d.log_text()).len() < digits.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dialtone_alive = d.alive();
+    let diag = || b.diag(&d.log_text());
+    assert!(established, "the call's audio did not start within 5 s\n{}", diag());
+    assert!(status.is_some(), "baresip still running after {LIMIT:?}; killed\n{}", diag());
+    let sent: String = b.log_text().lines().filter_map(|l| quoted_after(l, "audio: send DTMF digit: ")).collect();
+    assert_eq!(sent, digits, "baresip did not send the digits\n{}", diag());
+    let got = logged_digits(&d.log_text());
+    let log = d.log_text();
+    let durations: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("dtmf received"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("duration_ms=")))
+        .collect();
+    eprintln!(
+        "baresip → dialtone DTMF: sent {sent:?}, dialtone logged {got:?} (durations {durations:?} ms); baresip ran \
+         {:.1} s",
+        b.started.elapsed().as_secs_f32()
+    );
+    assert_eq!(got, digits, "{}", diag());
+    assert!(dialtone_alive, "dialtone exited during the call\n{}", diag());
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn baresip_present() {
     let found = Command::new("baresip").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     assert!(found, "baresip is not installed: run `./dev test`, which installs Debian's baresip-core");
 }
 
+/// baresip's key-release code (`KEYCODE_REL`): ends a digit started by a key press.
+const KEY_RELEASE: u8 = 0x04;
+
+/// A running baresip, killed on drop.
+struct Baresip {
+    child: Child,
+    /// Where its dumps go.
+    snd: PathBuf,
+    /// Its stdout and stderr.
+    log: PathBuf,
+    /// Its SIP port (UDP and TCP) on 127.0.0.1.
+    sip_port: u16,
+    /// The `cons` module's port: key presses.
+    cons_port: u16,
+    started: Instant,
+}
+
+impl Baresip {
+    /// Writes a config for `codec` into `dir` (audio source `src`, RTP on `rtp_ports`, the
+    /// account's extra `account_params`) and starts `baresip -f dir args…`.
+    fn start(dir: &Path, src: &Path, codec: &Codec, rtp_ports: &str, account_params: &str, args: &[&str]) -> Self {
+        baresip_present();
+        let snd = dir.join("snd");
+        std::fs::create_dir_all(&snd).unwrap();
+        let (sip_port, cons_port) = (free_sip_port(), free_port());
+        write_config(dir, src, &snd, codec, rtp_ports, sip_port, cons_port, account_params);
+        let log = dir.join("baresip.log");
+        let logf = std::fs::File::create(&log).unwrap();
+        let started = Instant::now();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .expect("start baresip");
+        Baresip { child, snd, log, sip_port, cons_port, started }
+    }
+
+    /// Waits (up to 5 s) until baresip takes SIP connections.
+    fn wait_listening(&mut self) {
+        let addr = format!("127.0.0.1:{}", self.sip_port).parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && self.try_wait().is_none() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("baresip does not listen on {addr}\n{}", self.diag(""));
+    }
+
+    /// Presses keys (the `cons` module).
+    fn keys(&self, keys: &[u8]) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.send_to(keys, ("127.0.0.1", self.cons_port)).unwrap();
+    }
+
+    /// Quits: hangs up any call, then exits (flushing its log).
+    fn quit(&self) {
+        self.keys(b"q");
+    }
+
+    fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Waits until baresip exits, or kills it `limit` after its start (None).
+    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if self.started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The encode and decode dumps, once sndfile has created them.
+    fn dumps(&self) -> (Option<PathBuf>, Option<PathBuf>) {
+        let (mut enc, mut dec) = (Growth::default(), Growth::default());
+        find_dumps(&self.snd, &mut enc, &mut dec);
+        (enc.path, dec.path)
+    }
+
+    /// baresip's log and the other side's, for failure messages.
+    fn diag(&self, other: &str) -> String {
+        format!(
+            "baresip log ({}):\n{}\ndialtone:\n{}",
+            self.log.display(),
+            tail(&self.log_text(), 4000),
+            tail(other, 4000)
+        )
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A free port for baresip's SIP: it also takes the next one for TLS.
+fn free_sip_port() -> u16 {
+    for _ in 0..100 {
+        let p = free_port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair on 127.0.0.1");
+}
+
 /// baresip (its own RTP ports `rtp_ports`) calls dialtone with `codec`, sends silence then the
 /// tone, and the decoded audio it receives must hold the tone.
 fn call_and_check(d: &mut Dialtone, codec: &Codec, rtp_ports: &str) {
-    baresip_present();
     let dir = temp_dir(&format!("baresip-{}-ua", codec.name));
-    let snd = dir.join("snd");
-    std::fs::create_dir_all(&snd).unwrap();
     let src = dir.join("src.wav");
-    write_source(&src, codec);
-    write_config(&dir, &src, &snd, codec, rtp_ports);
-
-    let log = dir.join("baresip.log");
-    let logf = std::fs::File::create(&log).unwrap();
-    let started = Instant::now();
-    let mut child = Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .args(["-e", &format!("/dial sip:echo@127.0.0.1:{}", d.port), "-t", &TALK_SECS.to_string()])
-        .stdin(Stdio::null())
-        .stdout(logf.try_clone().unwrap())
-        .stderr(logf)
-        .spawn()
-        .expect("start baresip");
+    write_tone(&src, codec.rate, codec.channels, LEAD_IN, (LEAD_IN + TALK_SECS + 2) as f32, codec.tone);
+    let dial = format!("/dial sip:echo@127.0.0.1:{}", d.port);
+    let mut b = Baresip::start(&dir, &src, codec, rtp_ports, "", &["-e", &dial, "-t", &TALK_SECS.to_string()]);
 
     // Watch the two dumps grow until baresip quits: (when, size) at every change.
     let (mut enc, mut dec) = (Growth::default(), Growth::default());
     let status = loop {
         if enc.path.is_none() || dec.path.is_none() {
-            find_dumps(&snd, &mut enc, &mut dec);
+            find_dumps(&b.snd, &mut enc, &mut dec);
         }
         enc.poll();
         dec.poll();
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = b.try_wait() {
             break Some(status);
         }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+        if b.started.elapsed() > LIMIT {
+            break b.wait(Duration::ZERO);
         }
         std::thread::sleep(Duration::from_micros(500));
     };
-    let took = started.elapsed();
+    let took = b.started.elapsed();
     let dialtone_alive = d.alive();
-    let diag = || {
-        format!(
-            "baresip log ({}):\n{}\ndialtone log:\n{}",
-            log.display(),
-            tail(&std::fs::read_to_string(&log).unwrap_or_default(), 4000),
-            tail(&d.log_text(), 4000)
-        )
-    };
+    let diag = || b.diag(&d.log_text());
     assert!(status.is_some(), "baresip still running after {LIMIT:?}; killed\n{}", diag());
     let (Some(enc_path), Some(dec_path)) = (enc.path.clone(), dec.path.clone()) else {
-        panic!("baresip wrote no encode/decode dumps in {} (call not established?)\n{}", snd.display(), diag());
+        panic!("baresip wrote no encode/decode dumps in {} (call not established?)\n{}", b.snd.display(), diag());
     };
 
     let rate = codec.rate;
@@ -153,10 +488,9 @@ fn call_and_check(d: &mut Dialtone, codec: &Codec, rtp_ports: &str) {
         diag()
     );
     let (p_tone, p_off) = (goertzel_power(steady, rate, codec.tone), goertzel_power(steady, rate, codec.off));
-    let floor = (AMPLITUDE / 4.0).powi(2) / 2.0;
     assert!(
-        p_tone > 20.0 * p_off && p_tone > floor,
-        "{}: received {} Hz power {p_tone:.0} (floor {floor:.0}), {} Hz power {p_off:.0}\n{}",
+        p_tone > DOMINANCE * p_off && p_tone > TONE_FLOOR,
+        "{}: received {} Hz power {p_tone:.0} (floor {TONE_FLOOR:.0}), {} Hz power {p_off:.0}\n{}",
         codec.name,
         codec.tone,
         codec.off,
@@ -187,28 +521,35 @@ fn call_and_check(d: &mut Dialtone, codec: &Codec, rtp_ports: &str) {
     );
     assert!(rtt < Duration::from_secs(2), "round trip {rtt:?}");
     assert!(dialtone_alive, "dialtone exited during the call\n{}", diag());
+    drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `LEAD_IN` s of silence, then the tone until after baresip has quit (aufile must not reach
-/// the end of its file during the call), at baresip's rate and channel count for the codec.
-fn write_source(path: &Path, codec: &Codec) {
-    let spec = hound::WavSpec {
-        channels: codec.channels,
-        sample_rate: codec.rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+/// A 16-bit WAV of `lead_in` s of silence, then a tone of `freq` at `AMPLITUDE` (in every
+/// channel) up to `secs` s in all.
+fn write_tone(path: &Path, rate: u32, channels: u16, lead_in: u32, secs: f32, freq: f32) {
+    write_wav(path, rate, channels, lead_in, secs, freq, AMPLITUDE);
+}
+
+/// Silence for baresip's source, at its rate and channels for `codec`, longer than baresip
+/// can run (aufile must not reach the end of its file during the call).
+fn write_silence(path: &Path, codec: &Codec) {
+    write_wav(path, codec.rate, codec.channels, 0, LIMIT.as_secs_f32() + 2.0, 0.0, 0.0);
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, lead_in: u32, secs: f32, freq: f32, amplitude: f32) {
+    let spec =
+        hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
-    let silence = LEAD_IN * codec.rate;
-    for n in 0..(LEAD_IN + TALK_SECS + 2) * codec.rate {
+    let silence = lead_in * rate;
+    for n in 0..(secs * rate as f32) as u32 {
         let x = if n < silence {
             0
         } else {
-            let t = (n - silence) as f32 / codec.rate as f32;
-            (AMPLITUDE * (2.0 * std::f32::consts::PI * codec.tone * t).sin()) as i16
+            let t = (n - silence) as f32 / rate as f32;
+            (amplitude * (2.0 * std::f32::consts::PI * freq * t).sin()) as i16
         };
-        for _ in 0..codec.channels {
+        for _ in 0..channels {
             w.write_sample(x).unwrap();
         }
     }
@@ -216,10 +557,21 @@ fn write_source(path: &Path, codec: &Codec) {
 }
 
 /// baresip's `config` and `accounts`: SIP and RTP on 127.0.0.1 only, one codec, aufile as the
-/// source, no player, sndfile dumping to `snd`, no UI but the menu (for `/dial`).
-fn write_config(dir: &Path, src: &Path, snd: &Path, codec: &Codec, rtp_ports: &str) {
+/// source, no player, sndfile dumping to `snd`, no UI but the menu (for `/dial` and keys) fed
+/// by `cons` on `cons_port`.
+#[allow(clippy::too_many_arguments)]
+fn write_config(
+    dir: &Path,
+    src: &Path,
+    snd: &Path,
+    codec: &Codec,
+    rtp_ports: &str,
+    sip_port: u16,
+    cons_port: u16,
+    account_params: &str,
+) {
     let config = format!(
-        "sip_listen 127.0.0.1:{sip}\n\
+        "sip_listen 127.0.0.1:{sip_port}\n\
          net_interface 127.0.0.1\n\
          audio_source aufile,{src}\n\
          rtp_ports {rtp_ports}\n\
@@ -229,17 +581,67 @@ fn write_config(dir: &Path, src: &Path, snd: &Path, codec: &Codec, rtp_ports: &s
          module {module}\n\
          module aufile.so\n\
          module sndfile.so\n\
+         module cons.so\n\
+         cons_listen 127.0.0.1:{cons_port}\n\
          module_tmp account.so\n\
          module_app menu.so\n\
          snd_path {snd}\n",
-        sip = free_port(),
         src = src.display(),
         module = codec.module,
         snd = snd.display(),
     );
     std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(dir.join("accounts"), format!("<sip:baresip@127.0.0.1>;regint=0;audio_codecs={}\n", codec.sdp))
-        .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:baresip@127.0.0.1>;regint=0{account_params};audio_codecs={}\n", codec.sdp),
+    )
+    .unwrap();
+}
+
+/// The digits baresip logged as `received event: '<d>' (end=<0|1>)`, starts or ends.
+fn received_events(log: &str, end: bool) -> Vec<char> {
+    let tail = if end { " (end=1)" } else { " (end=0)" };
+    log.lines().filter(|l| l.trim_end().ends_with(tail)).filter_map(|l| quoted_after(l, "received event: ")).collect()
+}
+
+/// The character in `'…'` right after `prefix` in `line`.
+fn quoted_after(line: &str, prefix: &str) -> Option<char> {
+    let rest = &line[line.find(prefix)? + prefix.len()..];
+    let mut c = rest.chars();
+    match (c.next(), c.next(), c.next()) {
+        (Some('\''), Some(d), Some('\'')) => Some(d),
+        _ => None,
+    }
+}
+
+/// The digits `dialtone serve` logged (`dtmf received … digit=<d>`), in order.
+fn logged_digits(log: &str) -> String {
+    log.lines()
+        .filter(|l| l.contains("dtmf received"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("digit=")))
+        .filter_map(|d| d.chars().next())
+        .collect()
+}
+
+/// Samples in one analysis window.
+fn frame(rate: u32) -> usize {
+    (rate * WINDOW_MS / 1000) as usize
+}
+
+/// Per `WINDOW_MS` window: whether `tone` is there, above `TONE_FLOOR` and `DOMINANCE` times
+/// the power at `off`.
+fn tone_windows(x: &[i16], rate: u32, tone: f32, off: f32) -> Vec<bool> {
+    x.chunks_exact(frame(rate))
+        .map(|w| {
+            let (p, q) = (goertzel_power(w, rate, tone), goertzel_power(w, rate, off));
+            p > TONE_FLOOR && p > DOMINANCE * q
+        })
+        .collect()
+}
+
+/// The windows as a string, `#` with the tone, `.` without (50 to a line, 1 s).
+fn window_map(w: &[bool]) -> String {
+    w.chunks(50).map(|l| l.iter().map(|&t| if t { '#' } else { '.' }).collect::<String>() + "\n").collect()
 }
 
 /// A dump file's size over time.
@@ -313,7 +715,7 @@ fn first_channel(path: &Path, codec: &Codec) -> Vec<i16> {
 /// tone, so the onset is its middle. None when there is no tone to speak of.
 fn tone_onset(x: &[i16], rate: u32, freq: f32) -> Option<usize> {
     let reference = goertzel_power(&x[x.len() / 2..], rate, freq);
-    if reference < (AMPLITUDE / 4.0).powi(2) / 2.0 {
+    if reference < TONE_FLOOR {
         return None;
     }
     let (win, hop) = (rate as usize / 100, rate as usize / 1000);
