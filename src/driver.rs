@@ -152,6 +152,7 @@ impl Driver {
         // header slices a call keeps pin ~1 KB, not the whole 64 KB buffer.
         let mut buf = vec![0u8; 1 << 16];
         let mut interrupted = 0u32;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         self.flush(app, Instant::now()).await;
         while !app.finished() {
             let deadline = match (self.ua.poll_timeout(), app.poll_timeout()) {
@@ -190,12 +191,12 @@ impl Driver {
                         app.on_timeout(&mut self.ua, now);
                     }
                 }
-                _ = tokio::signal::ctrl_c() => {
+                _ = stop_signal(&mut term) => {
                     interrupted += 1;
                     if interrupted > 1 {
                         anyhow::bail!("interrupted");
                     }
-                    tracing::info!("interrupted: ending calls (Ctrl-C again to quit at once)");
+                    tracing::info!("interrupted: ending calls (Ctrl-C or SIGTERM again to quit at once)");
                     app.on_interrupt(&mut self.ua, Instant::now());
                 }
             }
@@ -360,4 +361,20 @@ async fn connection(stream: TcpStream, peer: SocketAddr, in_tx: mpsc::UnboundedS
     drop(tx);
     let _ = in_tx.send(Input::Closed { peer });
     writer.abort();
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send): both end
+/// the calls cleanly (BYE, RTCP BYE, recordings finalized) before the process exits.
+async fn stop_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(t) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = t.recv() => {}
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub enum Source {
 /// Process-wide media counters for the status line and the load script.
 #[derive(Debug, Default)]
 pub struct Totals {
+    /// Media tasks running.
+    pub running: AtomicU64,
     /// Calls whose media ended.
     pub calls: AtomicU64,
     /// Valid RTP packets received.
@@ -172,6 +174,9 @@ pub fn spawn(
     let rtp = UdpSocket::from_std(rtp)?;
     let rtcp = if mux { None } else { Some(UdpSocket::from_std(rtcp)?) };
     let (tx, rx) = mpsc::unbounded_channel();
+    if let Some(t) = &opts.totals {
+        t.running.fetch_add(1, Ordering::AcqRel);
+    }
     let handle = tokio::spawn(run(rtp, rtcp, session, opts, recorder, rx));
     Ok(MediaTask { ctl: tx, handle: Some(handle) })
 }
@@ -329,6 +334,9 @@ async fn run(
         }
     }
     log_summary(&opts, &s, &stats, drops);
+    if let Some(t) = &opts.totals {
+        t.running.fetch_sub(1, Ordering::AcqRel);
+    }
     stats
 }
 

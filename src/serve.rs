@@ -331,8 +331,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     app.load_prompt()?;
     let r = driver.run(&mut app).await;
-    // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.calls.clear();
+    // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer);
+    // wait, within reason, until every recording has its final header.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (app.totals.running.load(std::sync::atomic::Ordering::Acquire) > 0
+        || dialtone_media::recorder::open_recordings() > 0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tracing::info!("media {}", app.totals.line());
     r
 }

@@ -12,7 +12,7 @@ use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -39,6 +39,15 @@ struct Active {
     done: Sender<io::Result<u64>>,
     written: u64,
     last_flush: Instant,
+}
+
+/// Recordings started and not yet finalized, process-wide.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How many recordings are not finalized yet: a process that is about to exit waits for 0,
+/// so every file it leaves has its final header.
+pub fn open_recordings() -> usize {
+    OPEN.load(Ordering::Acquire)
 }
 
 /// The writer thread's intake: new recordings arrive here.
@@ -69,11 +78,15 @@ impl Recorder {
         let (done_tx, done_rx) = mpsc::channel();
         let active =
             Active { writer: w, cons, stop: stop.clone(), done: done_tx, written: 0, last_flush: Instant::now() };
-        writer()
+        OPEN.fetch_add(1, Ordering::AcqRel);
+        let sent = writer()
             .lock()
-            .map_err(|_| io::Error::other("recorder writer poisoned"))?
-            .send(active)
-            .map_err(|_| io::Error::other("recorder writer thread is not running"))?;
+            .map_err(|_| io::Error::other("recorder writer poisoned"))
+            .and_then(|w| w.send(active).map_err(|_| io::Error::other("recorder writer thread is not running")));
+        if let Err(e) = sent {
+            OPEN.fetch_sub(1, Ordering::AcqRel);
+            return Err(e);
+        }
         Ok(Recorder { prod, dropped: Arc::new(AtomicU64::new(0)), stop, done: Some(done_rx), path: path.to_path_buf() })
     }
 
@@ -156,6 +169,7 @@ fn write_loop(intake: Receiver<Active>) {
                 let a = active.swap_remove(i);
                 let written = a.written;
                 let result = r.and_then(|()| a.writer.finalize().map_err(io::Error::other)).map(|()| written);
+                OPEN.fetch_sub(1, Ordering::AcqRel);
                 let _ = a.done.send(result);
             } else {
                 i += 1;
