@@ -29,6 +29,7 @@ pub struct Recorder {
     stop: Arc<AtomicBool>,
     done: Option<Receiver<io::Result<u64>>>,
     path: PathBuf,
+    scratch: Vec<i16>,
 }
 
 /// A recording as the writer thread holds it.
@@ -87,7 +88,14 @@ impl Recorder {
             OPEN.fetch_sub(1, Ordering::AcqRel);
             return Err(e);
         }
-        Ok(Recorder { prod, dropped: Arc::new(AtomicU64::new(0)), stop, done: Some(done_rx), path: path.to_path_buf() })
+        Ok(Recorder {
+            prod,
+            dropped: Arc::new(AtomicU64::new(0)),
+            stop,
+            done: Some(done_rx),
+            path: path.to_path_buf(),
+            scratch: Vec::with_capacity(2 * 320),
+        })
     }
 
     /// Queues one frame: `remote` and `local` samples (equal lengths; the shorter is
@@ -98,10 +106,11 @@ impl Recorder {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        for i in 0..n {
-            let _ = self.prod.try_push(remote.get(i).copied().unwrap_or(0));
-            let _ = self.prod.try_push(local.get(i).copied().unwrap_or(0));
-        }
+        // Interleave into a scratch frame, then one slice push (not a push per sample).
+        self.scratch.clear();
+        self.scratch
+            .extend((0..n).flat_map(|i| [remote.get(i).copied().unwrap_or(0), local.get(i).copied().unwrap_or(0)]));
+        let _ = self.prod.push_slice(&self.scratch);
     }
 
     /// Frames dropped because the ring was full.
