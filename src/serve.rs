@@ -34,6 +34,12 @@ pub struct Counters {
     pub failed: u64,
 }
 
+/// The media settings for what a call's offer/answer settled, with a fresh seed.
+fn media_config(call: CallRef, n: &dialtone_sip::sdp::Negotiated) -> Result<SessionConfig, String> {
+    let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
+    media_io::session_config(n, seed, &format!("dialtone-{}", call.0))
+}
+
 /// The inbound application.
 pub struct ServeApp {
     inbound: Inbound,
@@ -128,33 +134,20 @@ impl ServeApp {
             let offer = session::offer_sdp(self.media_ip, port);
             let text = Bytes::from(offer.to_string());
             self.late.insert(call, (rtp, rtcp, offer));
-            self.calls.insert(call, (port, None));
-            let _ = ua.ring(call, 180, None, now);
-            if self.answer_after.is_zero() {
-                self.answer(call, text, ua, now);
-            } else {
-                self.ringing.push_back((now + self.answer_after, call, text));
-            }
+            self.ring_then_answer(call, port, text, ua, now);
             return;
         } else {
             session::answer(body, self.media_ip, port)
         };
         match sdp {
             Ok((sdp, negotiated)) => {
-                let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
-                match media_io::session_config(&negotiated, seed, &format!("dialtone-{}", call.0)) {
+                match media_config(call, &negotiated) {
                     Ok(config) => {
                         self.pending.insert(call, (rtp, rtcp, config));
                     }
                     Err(why) => tracing::warn!(%call, why, "call without media"),
                 }
-                self.calls.insert(call, (port, None));
-                let _ = ua.ring(call, 180, None, now);
-                if self.answer_after.is_zero() {
-                    self.answer(call, sdp, ua, now);
-                } else {
-                    self.ringing.push_back((now + self.answer_after, call, sdp));
-                }
+                self.ring_then_answer(call, port, sdp, ua, now);
             }
             Err(status) => {
                 self.ports.give_back(port);
@@ -162,6 +155,17 @@ impl ServeApp {
                 tracing::info!(%call, status, "refusing the offer");
                 let _ = ua.reject(call, status, now);
             }
+        }
+    }
+
+    /// Rings (180), then answers with `sdp` at once or after `DIALTONE_ANSWER_AFTER_MS`.
+    fn ring_then_answer(&mut self, call: CallRef, port: u16, sdp: Bytes, ua: &mut UserAgent, now: Instant) {
+        self.calls.insert(call, (port, None));
+        let _ = ua.ring(call, 180, None, now);
+        if self.answer_after.is_zero() {
+            self.answer(call, sdp, ua, now);
+        } else {
+            self.ringing.push_back((now + self.answer_after, call, sdp));
         }
     }
 
@@ -230,9 +234,7 @@ impl App for ServeApp {
             UaEvent::Confirmed { call, ack } => {
                 tracing::debug!(%call, "call confirmed");
                 if let Some((rtp, rtcp, offer)) = self.late.remove(&call) {
-                    let seed = call.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ now_seed();
-                    let config = session::negotiate(&offer, &ack.body)
-                        .and_then(|n| media_io::session_config(&n, seed, &format!("dialtone-{}", call.0)));
+                    let config = session::negotiate(&offer, &ack.body).and_then(|n| media_config(call, &n));
                     match config {
                         Ok(config) => {
                             self.pending.insert(call, (rtp, rtcp, config));
