@@ -9,6 +9,7 @@
 //! Panics: none on input from the network; a panic is a bug in an internal invariant.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod dialog;
 pub mod error;
 pub mod grammar;
