@@ -7,7 +7,8 @@
 #
 #   benches/media_load.sh [--calls N] [--hold SECONDS] [--rate CPS] [--codec pcmu|pcma|opus]
 #                         [--record [on|off]] [--window SECONDS] [--sip-port P]
-#                         [--media-port P] [--rtp-ports LO-HI] [--same-session] [--keep]
+#                         [--media-port P] [--rtp-ports LO-HI] [--sender rtpstream|pcap]
+#                         [--same-session] [--keep]
 #
 #   --calls     concurrent calls (default 1000)
 #   --hold      how long each call lasts once answered, s (default 30); must leave a
@@ -21,6 +22,10 @@
 #               HTTP API P+3030)
 #   --media-port  SIPp's -mp (default 16000; SIPp binds it and P+2)
 #   --rtp-ports dialtone's DIALTONE_RTP_PORTS (default 20000-29999: 5000 even ports)
+#   --sender    how SIPp sends each call's RTP: rtpstream (default for G.711: SIPp's
+#               exec rtp_stream, raw µ-law/A-law looped by a few threads that each serve
+#               -rtp_threadtasks calls, all from the -mp socket) or pcap (play_pcap_audio:
+#               one thread per call over a raw socket; the only choice for opus)
 #   --same-session  run dialtone and SIPp in this shell's session (see below)
 #   --keep      keep the work directory (pcap, scenario, SIPp CSV/errors, dialtone log)
 #
@@ -54,6 +59,7 @@ SIP_PORT=15060
 RTP_PORTS=20000-29999
 MEDIA_PORT=16000
 KEEP=0
+SENDER=""
 SETSID=1
 SETTLE=3 # s after the last call was placed before sampling starts
 
@@ -78,6 +84,7 @@ while [[ $# -gt 0 ]]; do
         --sip-port) SIP_PORT="${2:?}"; shift 2 ;;
         --rtp-ports) RTP_PORTS="${2:?}"; shift 2 ;;
         --media-port) MEDIA_PORT="${2:?}"; shift 2 ;;
+        --sender) SENDER="${2:?}"; shift 2 ;;
         --same-session) SETSID=0; shift ;;
         --keep) KEEP=1; shift ;;
         -h | --help) sed -n '2,43p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -99,6 +106,14 @@ case "$CODEC" in
     opus) PT=111 RTPMAP="opus/48000/2" ;;
     *) die "--codec must be pcmu, pcma or opus" ;;
 esac
+if [[ -z "$SENDER" ]]; then
+    if [[ "$CODEC" == opus ]]; then SENDER=pcap; else SENDER=rtpstream; fi
+fi
+case "$SENDER" in
+    pcap) ;;
+    rtpstream) [[ "$CODEC" != opus ]] || die "--sender rtpstream plays raw G.711 only; use --sender pcap for opus" ;;
+    *) die "--sender must be rtpstream or pcap" ;;
+esac
 [[ "$RTP_PORTS" =~ ^([0-9]+)-([0-9]+)$ ]] || die "--rtp-ports must be LO-HI"
 RTP_LO="${BASH_REMATCH[1]}"
 RTP_HI="${BASH_REMATCH[2]}"
@@ -116,7 +131,7 @@ command -v python3 >/dev/null 2>&1 || die "python3 not found"
 command -v ss >/dev/null 2>&1 || die "ss not found (Debian package iproute2)"
 BIN="${DIALTONE_BIN:-$ROOT/target/release/dialtone}"
 [[ -x "$BIN" ]] || die "$BIN not found: build it with 'cargo build --release --bin dialtone' (or set DIALTONE_BIN)"
-[[ "$(id -u)" == 0 ]] || log "warning: not root; SIPp's play_pcap_audio needs raw sockets (CAP_NET_RAW)"
+[[ "$SENDER" != pcap || "$(id -u)" == 0 ]] || log "warning: not root; SIPp's play_pcap_audio needs raw sockets (CAP_NET_RAW)"
 SESSION=()
 if [[ "$SETSID" == 1 ]]; then
     command -v setsid >/dev/null 2>&1 || die "setsid not found (util-linux); or use --same-session"
@@ -173,9 +188,18 @@ now_ms() { date +%s%3N; }
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 
 # --- the audio and the scenario -----------------------------------------------------------
-PCAP="$WORK/tone-$CODEC.pcap"
-python3 "$ROOT/benches/media_load_pcap.py" --codec "$CODEC" --seconds $((HOLD + 5)) --out "$PCAP" >&2 ||
-    die "could not write the pcap"
+if [[ "$SENDER" == pcap ]]; then
+    AUDIO="$WORK/tone-$CODEC.pcap"
+    python3 "$ROOT/benches/media_load_pcap.py" --codec "$CODEC" --seconds $((HOLD + 5)) --out "$AUDIO" >&2 ||
+        die "could not write the pcap"
+    PLAY="play_pcap_audio=\"$AUDIO\""
+else
+    # One second of tone, looped for the whole call (-1).
+    AUDIO="$WORK/tone-$CODEC.raw"
+    python3 "$ROOT/benches/media_load_pcap.py" --codec "$CODEC" --seconds 1 --raw "$AUDIO" >&2 ||
+        die "could not write the raw audio"
+    PLAY="rtp_stream=\"$AUDIO,-1,$PT\""
+fi
 
 # The caller's RTP leaves from [media_port] (SIPp's -mp socket, which SIPp binds but never
 # reads without -rtp_echo), so dialtone's symmetric echo lands on a bound socket: the kernel
@@ -232,7 +256,7 @@ cat >"$WORK/scenario.xml" <<EOF
   </send>
   <nop>
     <action>
-      <exec play_pcap_audio="$PCAP"/>
+      <exec $PLAY/>
     </action>
   </nop>
   <!-- -d: the hold -->

@@ -2,6 +2,10 @@
 """Writes a pcap of one RTP stream of a 1 kHz tone, for SIPp's play_pcap_audio.
 
     benches/media_load_pcap.py --out tone.pcap [--seconds 40] [--codec pcmu|pcma|opus]
+    benches/media_load_pcap.py --raw tone.ulaw [--seconds 1] [--codec pcmu|pcma]
+
+With --raw it writes the bare G.711 octets instead (8000 a second, no headers), the file
+SIPp's `exec rtp_stream="tone.ulaw,-1,0"` loops.
 
 Layout as /usr/share/sip-tester/g711a.pcap: libpcap, link type Ethernet, each record
 Ethernet / IPv4 / UDP / RTP, one packet every 20 ms (pcap timestamps give SIPp the pacing).
@@ -112,7 +116,9 @@ def frame(payload: bytes, ident: int) -> bytes:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
+    out = ap.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help="the pcap to write")
+    out.add_argument("--raw", help="raw G.711 to write instead (for SIPp's rtp_stream)")
     ap.add_argument("--seconds", type=float, default=40.0)
     ap.add_argument("--codec", choices=["pcmu", "pcma", "opus"], default="pcmu")
     a = ap.parse_args()
@@ -131,6 +137,13 @@ def main() -> None:
     packets = int(a.seconds * 1000 / PTIME_MS)
     # G.711: the tone is periodic in 8 samples, so one frame serves for all.
     fixed = None if a.codec == "opus" else encode(tone(rate, spf, 0))
+    if a.raw:
+        if fixed is None:
+            sys.exit("media_load_pcap: --raw is for pcmu and pcma (SIPp's rtp_stream plays raw G.711)")
+        with open(a.raw, "wb") as f:
+            f.write(fixed * packets)
+        print(f"{a.raw}: {packets * spf} octets, {packets * PTIME_MS / 1000:.1f} s of raw {a.codec}")
+        return
 
     ssrc, seq0, ts0 = 0x1D1A_70E5, 1000, 16000
     t0 = 1_700_000_000

@@ -304,7 +304,12 @@ async fn run(
         }
         flow.send(&mut s);
         while let Some(ev) = s.poll_event() {
-            report_event(&opts, ev);
+            if let MediaEvent::StreamStarted(at) = ev {
+                // Tick half a frame after the peer's packets arrive (see the event).
+                tick.reset_at(tokio::time::Instant::from_std(at + TICK / 2));
+            } else {
+                report_event(&opts, ev);
+            }
         }
     }
     s.close(Instant::now(), None);

@@ -62,16 +62,24 @@ fn pcap_duration_ms(path: &Path) -> u64 {
     (last - first.expect("a packet")) / 1000
 }
 
-/// A port free for SIPp's media (-mp): SIPp also binds the one two above (video). Outside
-/// 40000-44999, where the tests' dialtones take their RTP ports.
+/// A port free for SIPp's media (-mp): SIPp also binds the one two above (video). Taken
+/// from 30000-32699, below the kernel's ephemeral range (32768-60999 on Linux), so that no
+/// socket bound to port 0 meanwhile (another test's, a dialtone's) can take it between
+/// this check and SIPp's bind; and outside 40000-46999, where the tests' dialtones take
+/// their RTP ports. Successive calls, and tests in other processes (offset by the pid),
+/// walk the range in steps of four.
 fn free_media_port() -> u16 {
-    for _ in 0..100 {
-        let p = free_port();
-        if p < 65_000 && !(40_000..45_000).contains(&p) && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const SLOTS: u32 = 675; // 30000 + 4 × 675 = 32700
+    let start = std::process::id() % SLOTS;
+    for _ in 0..SLOTS {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = 30_000 + 4 * ((start + n) % SLOTS) as u16;
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
             return p;
         }
     }
-    panic!("no free media port pair on 127.0.0.1");
+    panic!("no free media port pair in 127.0.0.1:30000-32699");
 }
 
 /// Runs the SIPp scenario `file` (fixtures/sipp) against `d`, with `-key` keywords (the

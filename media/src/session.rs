@@ -140,6 +140,12 @@ pub enum MediaEvent {
     Report(RemoteReport),
     /// The peer sent RTCP BYE.
     RemoteBye(Option<String>),
+    /// The first audio packet of the peer's stream (or of a new source) arrived at this
+    /// instant. The owner's pacing clock can take its phase from it: ticking half a frame
+    /// after the packets arrive leaves them half a frame of slack either way, where an
+    /// arbitrary phase may put the tick right at their arrival, so that a little jitter
+    /// empties the buffer.
+    StreamStarted(Instant),
 }
 
 /// The call's media figures.
@@ -194,6 +200,16 @@ struct OpusCodec {
 struct Rng(u64);
 
 impl Rng {
+    /// Scrambles the seed (splitmix64's finalizer) first: xorshift's first outputs from
+    /// nearby seeds (clock readings a few nanoseconds apart) would share their high bits,
+    /// and with them the SSRC.
+    fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
     fn next(&mut self) -> u32 {
         let mut x = self.0;
         x ^= x << 13;
@@ -233,6 +249,8 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     stats: MediaStats,
     closed: bool,
+    /// No audio packet of the current source has arrived yet.
+    awaiting_stream: bool,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -248,7 +266,7 @@ impl MediaSession {
         let clock_rate = config.codec.clock_rate();
         let audio_rate = config.codec.audio_rate();
         let frame = (audio_rate / 50) as usize;
-        let mut rng = Rng(config.seed | 1);
+        let mut rng = Rng::new(config.seed);
         let (ssrc, seq, ts) = (rng.next(), rng.next() as u16, rng.next());
         let mut pts = vec![config.payload_type];
         let event_pt = config.telephone_event.map(|(pt, _)| pt);
@@ -312,6 +330,7 @@ impl MediaSession {
             events: VecDeque::new(),
             stats: MediaStats::default(),
             closed: false,
+            awaiting_stream: true,
         })
     }
 
@@ -357,6 +376,7 @@ impl MediaSession {
                 rx.reset();
             }
             self.events.push_back(MediaEvent::NewSource(pkt.ssrc));
+            self.awaiting_stream = true;
         }
         if Some(pkt.payload_type) == self.event_pt {
             if let Some(rx) = self.dtmf_rx.as_mut() {
@@ -365,6 +385,10 @@ impl MediaSession {
             }
             self.drain_dtmf();
         } else if !pkt.payload.is_empty() {
+            if self.awaiting_stream {
+                self.awaiting_stream = false;
+                self.events.push_back(MediaEvent::StreamStarted(now));
+            }
             self.jitter.push(pkt.seq, pkt.timestamp, pkt.payload, now);
         }
     }
@@ -728,6 +752,49 @@ mod tests {
         assert!(s.rx.lost >= 10, "lost {}", s.rx.lost);
         assert!(s.fec_recovered >= 5, "fec {}", s.fec_recovered);
         assert_eq!(s.decode_errors, 0);
+    }
+
+    #[test]
+    fn neighbouring_seeds_give_unrelated_ssrcs() {
+        let t0 = Instant::now();
+        let remote: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let ssrcs: std::collections::HashSet<u32> = (0..1000u64)
+            .map(|seed| MediaSession::new(config(AudioCodec::Pcmu, 0, remote, seed), t0, 0).unwrap().ssrc())
+            .collect();
+        assert_eq!(ssrcs.len(), 1000);
+    }
+
+    #[test]
+    fn stream_start_is_reported_once_per_source_with_its_arrival() {
+        let (aa, ba): (SocketAddr, SocketAddr) = ("127.0.0.1:4000".parse().unwrap(), "127.0.0.1:5000".parse().unwrap());
+        let t0 = Instant::now();
+        let mut b = MediaSession::new(config(AudioCodec::Pcmu, 0, aa, 2), t0, 0).unwrap();
+        let mut out = vec![0i16; 160];
+        let local = vec![0i16; 160];
+        let mut starts = Vec::new();
+        // Two sources one after the other (a new SSRC, as after a transfer), 20 packets
+        // each, arriving 7 ms into each 20 ms.
+        for seed in [10, 11] {
+            let mut a = MediaSession::new(config(AudioCodec::Pcmu, 0, ba, seed), t0, 0).unwrap();
+            for t in 0..20u32 {
+                let now = t0 + TICK * (t + 20 * (seed as u32 - 10)) + Duration::from_millis(7);
+                a.tick(now, &local, &mut out);
+                while let Some(tx) = a.poll_transmit() {
+                    b.handle_datagram(tx.data, aa, now);
+                }
+                while let Some(ev) = b.poll_event() {
+                    if let MediaEvent::StreamStarted(at) = ev {
+                        starts.push(at);
+                    }
+                }
+            }
+        }
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        // Each at the arrival of one of the source's first packets (A.1 probation may
+        // hold back the very first).
+        assert!(starts[0] <= t0 + TICK + Duration::from_millis(7), "{starts:?}");
+        let second = t0 + TICK * 20 + Duration::from_millis(7);
+        assert!(starts[1] >= second && starts[1] <= second + TICK, "{starts:?}");
     }
 
     #[test]
