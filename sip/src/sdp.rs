@@ -1430,6 +1430,28 @@ pub fn negotiate_from_answer(
 // Tests
 // ---------------------------------------------------------------------------------------------
 
+/// Our answer to a new offer inside an established session (a re-INVITE or UPDATE, RFC
+/// 3264 §8): what we sent last (`last`), each media section's direction set per §6.1 from
+/// the offer's (hold: a `sendonly` offer is answered `recvonly`, `inactive` with
+/// `inactive`; resume: `sendrecv` with `sendrecv`), and the origin's version one up when
+/// that changed anything (§8: the version increases with each change, and only then).
+pub fn reanswer(last: &str, offer: &str) -> Result<SessionDescription, SdpError> {
+    let mut ours = SessionDescription::parse(last)?;
+    let theirs = SessionDescription::parse(offer)?;
+    let before = ours.to_string();
+    ours.attributes.retain(|a| !matches!(a, Attribute::Direction(_)));
+    for (i, m) in ours.media.iter_mut().enumerate() {
+        let Some(offered) = theirs.media.get(i) else { continue };
+        let dir = theirs.effective_direction(offered).answer_with(Direction::SendRecv);
+        m.attributes.retain(|a| !matches!(a, Attribute::Direction(_)));
+        m.attributes.push(Attribute::Direction(dir));
+    }
+    if ours.to_string() != before {
+        ours.origin.session_version += 1;
+    }
+    Ok(ours)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1964,5 +1986,28 @@ mod tests {
         assert_eq!(Direction::SendRecv.answer_with(Direction::Inactive), Direction::Inactive);
         assert_eq!(Direction::parse("SENDONLY"), Some(Direction::SendOnly));
         assert_eq!(Direction::parse("both"), None);
+    }
+
+    #[test]
+    fn reanswer_mirrors_hold_and_resume_and_bumps_the_version_on_change() {
+        let ours = "v=0\r\no=dialtone 7 3 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+        let offer = |dir: &str| {
+            format!("v=0\r\no=peer 1 2 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na={dir}\r\n")
+        };
+        let hold = reanswer(ours, &offer("sendonly")).unwrap();
+        assert_eq!(hold.media[0].direction(), Some(Direction::RecvOnly));
+        assert_eq!(hold.origin.session_version, 4);
+        let inactive = reanswer(&hold.to_string(), &offer("inactive")).unwrap();
+        assert_eq!(inactive.media[0].direction(), Some(Direction::Inactive));
+        assert_eq!(inactive.origin.session_version, 5);
+        let resume = reanswer(&inactive.to_string(), &offer("sendrecv")).unwrap();
+        assert_eq!(resume.media[0].direction(), Some(Direction::SendRecv));
+        assert_eq!(resume.origin.session_version, 6);
+        // The same offer again (a session refresh) changes nothing: same version.
+        let again = reanswer(&resume.to_string(), &offer("sendrecv")).unwrap();
+        assert_eq!(again.to_string(), resume.to_string());
+        // recvonly from the peer: we only send.
+        let r = reanswer(ours, &offer("recvonly")).unwrap();
+        assert_eq!(r.media[0].direction(), Some(Direction::SendOnly));
     }
 }

@@ -12,6 +12,7 @@
 //! outside any dialog, 500 for an out-of-order CSeq (§12.2.2), 501/405 for methods we do
 //! not implement, and the 4xx/5xx a malformed request earns.
 
+use crate::auth::{AuthHeader, Credentials, DigestClient, Target};
 use crate::dialog::{Dialog, DialogState};
 use crate::header::Via;
 use crate::method::Method;
@@ -55,6 +56,9 @@ pub struct UaConfig {
     pub tcp_addr: Option<SocketAddr>,
     /// Seed for tags, branches and Call-IDs (the driver passes randomness).
     pub seed: u64,
+    /// Digest credentials for 401/407 challenges (RFC 3261 §22) to our requests: the
+    /// INVITE, BYE and REGISTER. Without them a challenge ends the request with its status.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for UaConfig {
@@ -67,6 +71,7 @@ impl Default for UaConfig {
             udp_addr: None,
             tcp_addr: None,
             seed: 0x5eed,
+            credentials: None,
         }
     }
 }
@@ -176,6 +181,8 @@ pub enum UaEvent {
         /// The request.
         request: Box<Request>,
     },
+    /// The registration's state changed (see [`UserAgent::register`]).
+    Registration(RegistrationEvent),
     /// The call is over; the handle is no longer valid.
     Terminated {
         /// The call.
@@ -183,6 +190,77 @@ pub enum UaEvent {
         /// Why.
         reason: EndReason,
     },
+}
+
+/// What became of our registration (RFC 3261 §10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrationEvent {
+    /// The registrar accepted the binding for `expires` seconds; it is refreshed before then.
+    Registered {
+        /// The expiry the registrar granted.
+        expires: u32,
+    },
+    /// A REGISTER failed; it is tried again after `retry_in`.
+    Failed {
+        /// The status (408 for no response, 503 for a transport failure).
+        status: u16,
+        /// Why, for the log.
+        reason: String,
+        /// When the next attempt goes.
+        retry_in: Duration,
+    },
+    /// The binding was removed (`Expires: 0` answered), or the attempt to remove it ended.
+    Unregistered {
+        /// The final status of the un-REGISTER.
+        status: u16,
+    },
+}
+
+/// A registration to keep with [`UserAgent::register`].
+#[derive(Clone, Debug)]
+pub struct Registration {
+    /// The registrar's Request-URI (`sip:domain`, §10.2).
+    pub registrar: String,
+    /// The address of record (To and From), e.g. `sip:alice@example.com`.
+    pub aor: String,
+    /// Where REGISTERs go.
+    pub dest: Destination,
+    /// The expiry to ask for, in seconds.
+    pub expires: u32,
+}
+
+/// The first retry after a failed REGISTER; it doubles up to [`REGISTER_RETRY_MAX`].
+pub const REGISTER_RETRY_MIN: Duration = Duration::from_secs(5);
+/// The longest wait between failed REGISTER attempts.
+pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// When to refresh a binding granted for `expires` seconds: halfway for short ones, a
+/// minute before the end for long ones.
+pub fn refresh_after(expires: u32) -> Duration {
+    if expires <= 120 {
+        Duration::from_millis(u64::from(expires.max(1)) * 500)
+    } else {
+        Duration::from_secs(u64::from(expires - 60))
+    }
+}
+
+struct Registrar {
+    reg: Registration,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    auth: Option<DigestClient>,
+    /// The REGISTER in flight (for its challenge).
+    last: Option<Request>,
+    /// Next refresh or retry.
+    timer: Option<Instant>,
+    backoff: Duration,
+    /// Removing the binding (`Expires: 0`).
+    removing: bool,
+    registered: bool,
+    /// A 423 raised the expiry already for this attempt.
+    raised: bool,
 }
 
 /// Errors from UA commands.
@@ -245,12 +323,17 @@ struct Call {
     /// The last session description we sent (answers re-INVITE/UPDATE refreshes).
     local_sdp: Option<Bytes>,
     timer_gen: u32,
+    /// Digest state for this call's challenged requests.
+    auth: Option<DigestClient>,
+    /// The BYE we sent (without Via), for its challenge.
+    last_bye: Option<Request>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Purpose {
     Invite,
     Bye,
+    Register,
     Other,
 }
 
@@ -268,6 +351,7 @@ pub struct UserAgent {
     events: VecDeque<UaEvent>,
     counter: u64,
     next_call: u64,
+    registrar: Option<Registrar>,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
 }
@@ -373,6 +457,7 @@ impl UserAgent {
             events: VecDeque::new(),
             counter: 0,
             next_call: 1,
+            registrar: None,
             dropped: 0,
         }
     }
@@ -572,6 +657,8 @@ impl UserAgent {
                 ok_give_up: now,
                 local_sdp: None,
                 timer_gen: 0,
+                auth: None,
+                last_bye: None,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -603,6 +690,14 @@ impl UserAgent {
                 let Some(c) = self.calls.get_mut(&call) else { return };
                 if let Some(d) = c.dialog.as_mut() {
                     d.refresh_target(&req.headers);
+                }
+                // A new offer: answer with our last SDP, directions mirrored (hold/resume).
+                if !req.body.is_empty() {
+                    let last = c.local_sdp.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+                    let offer = String::from_utf8_lossy(&req.body);
+                    if let Some(Ok(answer)) = last.map(|l| crate::sdp::reanswer(&l, &offer)) {
+                        c.local_sdp = Some(Bytes::from(answer.to_string()));
+                    }
                 }
                 let sdp = c.local_sdp.clone();
                 let transport = c.peer.transport;
@@ -680,6 +775,16 @@ impl UserAgent {
                 TxEvent::ClientTimeout { ref key } | TxEvent::ClientTransportError { ref key } => {
                     let timeout = matches!(ev, TxEvent::ClientTimeout { .. });
                     if let Some((call, purpose)) = self.by_client.remove(key) {
+                        if purpose == Purpose::Register {
+                            let status = if timeout { 408 } else { 503 };
+                            self.register_failed(
+                                status,
+                                if timeout { "no response" } else { "transport error" }.into(),
+                                None,
+                                now,
+                            );
+                            continue;
+                        }
                         let reason = match purpose {
                             Purpose::Bye => EndReason::LocalBye,
                             _ if self.calls.get(&call).is_some_and(|c| c.hangup_pending) => EndReason::Cancelled,
@@ -715,7 +820,9 @@ impl UserAgent {
         };
         match purpose {
             Purpose::Invite => self.on_invite_response(call, key, resp, now),
+            Purpose::Bye if matches!(resp.status, 401 | 407) && self.retry_bye_with_auth(call, &resp, now) => {}
             Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
+            Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
             _ => {}
         }
     }
@@ -745,6 +852,9 @@ impl UserAgent {
                 self.events.push_back(UaEvent::Progress { call, response: Box::new(resp) });
             }
             return;
+        }
+        if matches!(status, 401 | 407) && !c.hangup_pending && self.cfg.credentials.is_some() {
+            return self.retry_invite_with_auth(call, resp, now);
         }
         if status >= 300 {
             let reason = if status == 487 && c.hangup_pending {
@@ -853,6 +963,8 @@ impl UserAgent {
                 ok_give_up: now,
                 local_sdp: body,
                 timer_gen: 0,
+                auth: None,
+                last_bye: None,
             },
         );
         Ok(call)
@@ -977,12 +1089,260 @@ impl UserAgent {
         let dest = next_hop(d, &c.peer);
         c.state = State::Terminating;
         c.timer_gen += 1;
+        // A peer that challenged the INVITE gets the credentials again (§22.1 lets it
+        // challenge the BYE too; then they are answered afresh).
+        if let Some(a) = c.auth.as_mut() {
+            let uri = bye.uri.to_string();
+            if let Ok(hs) = a.authorize(Target { method: "BYE", uri: &uri, body: &[] }) {
+                for h in &hs {
+                    h.apply_to(&mut bye.headers);
+                }
+            }
+        }
+        bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
+        c.last_bye = Some(bye.clone());
         let via = self.via(dest.transport);
         bye.headers.push_front(HeaderName::Via, SipStr::from(via));
-        bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
         let key = self.tx.send_request(bye, dest, now);
         self.by_client.insert(key, (call, Purpose::Bye));
         Ok(())
+    }
+
+    // ---- digest authentication (RFC 3261 §22) ---------------------------------------
+
+    fn digest(&mut self) -> Option<DigestClient> {
+        let creds = self.cfg.credentials.clone()?;
+        Some(DigestClient::new(creds, self.random()))
+    }
+
+    /// Our INVITE was challenged: send it again with credentials (same Call-ID and tags,
+    /// CSeq one up, a new branch; the transaction layer ACKed the 401/407). A challenge
+    /// we cannot answer, or a second one for credentials already refused, ends the call
+    /// with the challenge's status.
+    fn retry_invite_with_auth(&mut self, call: CallRef, resp: Response, now: Instant) {
+        let fresh = self.digest();
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let digest = match c.auth.as_mut() {
+            Some(d) => d,
+            None => c.auth.insert(match fresh {
+                Some(d) => d,
+                None => return,
+            }),
+        };
+        let headers = match digest.respond(&c.invite, &resp) {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = format!("{} ({e})", resp.reason);
+                return self.end_call(call, EndReason::Rejected { status: resp.status, reason });
+            }
+        };
+        let mut req = c.invite.clone();
+        c.invite_seq += 1;
+        let seq = c.invite_seq;
+        req.headers.set(HeaderName::CSeq, SipStr::from(format!("{seq} INVITE")));
+        for h in &headers {
+            h.apply_to(&mut req.headers);
+        }
+        // An early dialog from the challenged attempt does not carry over.
+        c.dialog = None;
+        c.got_provisional = false;
+        c.state = State::Calling;
+        let dest = c.peer;
+        let via = self.via(dest.transport);
+        req.headers.remove(&HeaderName::Via);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req.clone(), dest, now);
+        self.by_client.insert(key, (call, Purpose::Invite));
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.invite = req;
+        }
+    }
+
+    /// Our BYE was challenged: send a new one with credentials. False when it cannot be
+    /// answered (the call then ends as if the BYE had been answered).
+    fn retry_bye_with_auth(&mut self, call: CallRef, resp: &Response, now: Instant) -> bool {
+        let fresh = self.digest();
+        let Some(c) = self.calls.get_mut(&call) else { return false };
+        let Some(prev) = c.last_bye.take() else { return false };
+        let digest = match c.auth.as_mut() {
+            Some(a) => a,
+            None => match fresh {
+                Some(f) => c.auth.insert(f),
+                None => return false,
+            },
+        };
+        let Ok(headers) = digest.respond(&prev, resp) else { return false };
+        let Some(d) = c.dialog.as_mut() else { return false };
+        let mut bye = d.make_request(Method::Bye);
+        let dest = next_hop(d, &c.peer);
+        for h in &headers {
+            h.apply_to(&mut bye.headers);
+        }
+        bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
+        c.last_bye = Some(bye.clone());
+        let via = self.via(dest.transport);
+        bye.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(bye, dest, now);
+        self.by_client.insert(key, (call, Purpose::Bye));
+        true
+    }
+
+    // ---- registration (RFC 3261 §10) -------------------------------------------------
+
+    /// Registers `reg` now and keeps it registered: refreshed before the granted expiry
+    /// runs out, retried with backoff after failures (honouring Retry-After), 423 answered
+    /// with the registrar's Min-Expires, challenges answered with the credentials. Events
+    /// come as [`UaEvent::Registration`]. Replaces an earlier registration.
+    pub fn register(&mut self, reg: Registration, now: Instant) -> Result<(), UaError> {
+        crate::uri::Uri::parse(&reg.registrar).map_err(|_| UaError::Invalid("registrar URI"))?;
+        crate::uri::Uri::parse(&reg.aor).map_err(|_| UaError::Invalid("address of record"))?;
+        let host = self.local_addr(reg.dest.transport)?.ip();
+        let call_id = format!("{:016x}@{}", self.random(), host);
+        let from_tag = self.new_tag();
+        let auth = self.digest();
+        self.registrar = Some(Registrar {
+            reg,
+            call_id,
+            from_tag,
+            cseq: 0,
+            auth,
+            last: None,
+            timer: None,
+            backoff: REGISTER_RETRY_MIN,
+            removing: false,
+            registered: false,
+            raised: false,
+        });
+        self.send_register(Vec::new(), now);
+        Ok(())
+    }
+
+    /// Removes the binding (`Expires: 0`) and stops refreshing. Returns whether an
+    /// un-REGISTER went out ([`RegistrationEvent::Unregistered`] follows).
+    pub fn unregister(&mut self, now: Instant) -> bool {
+        let Some(r) = self.registrar.as_mut() else { return false };
+        if r.removing {
+            return true;
+        }
+        r.removing = true;
+        r.timer = None;
+        if !r.registered && r.last.is_none() {
+            self.registrar = None;
+            return false;
+        }
+        self.send_register(Vec::new(), now);
+        true
+    }
+
+    /// Whether a binding is in place.
+    pub fn is_registered(&self) -> bool {
+        self.registrar.as_ref().is_some_and(|r| r.registered)
+    }
+
+    fn send_register(&mut self, challenged: Vec<AuthHeader>, now: Instant) {
+        let Some(transport) = self.registrar.as_ref().map(|r| r.reg.dest.transport) else { return };
+        let via = self.via(transport);
+        let contact = self.contact(transport);
+        let ua = self.cfg.user_agent.clone();
+        let Some(r) = self.registrar.as_mut() else { return };
+        r.cseq += 1;
+        let expires = if r.removing { 0 } else { r.reg.expires };
+        let mut req = Request::new(Method::Register, SipStr::from(r.reg.registrar.as_str()));
+        let h = &mut req.headers;
+        h.push(HeaderName::Via, via);
+        h.push(HeaderName::MaxForwards, "70");
+        h.push(HeaderName::From, SipStr::from(format!("<{}>;tag={}", r.reg.aor, r.from_tag)));
+        h.push(HeaderName::To, SipStr::from(format!("<{}>", r.reg.aor)));
+        h.push(HeaderName::CallId, SipStr::from(r.call_id.as_str()));
+        h.push(HeaderName::CSeq, SipStr::from(format!("{} REGISTER", r.cseq)));
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::Expires, SipStr::from(expires.to_string()));
+        h.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+        h.push(HeaderName::UserAgent, SipStr::from(ua));
+        let auth = if challenged.is_empty() {
+            // A refresh carries the credentials the last challenge asked for.
+            let target = Target { method: "REGISTER", uri: &r.reg.registrar, body: &[] };
+            r.auth.as_mut().and_then(|a| a.authorize(target).ok()).unwrap_or_default()
+        } else {
+            challenged
+        };
+        for a in &auth {
+            a.apply_to(&mut req.headers);
+        }
+        r.last = Some(req.clone());
+        let dest = r.reg.dest;
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (CallRef(0), Purpose::Register));
+    }
+
+    fn on_register_response(&mut self, resp: Response, now: Instant) {
+        let Some(transport) = self.registrar.as_ref().map(|r| r.reg.dest.transport) else { return };
+        let contact = self.contact(transport);
+        let Some(r) = self.registrar.as_mut() else { return };
+        let status = resp.status;
+        if (200..300).contains(&status) {
+            r.backoff = REGISTER_RETRY_MIN;
+            r.raised = false;
+            if r.removing {
+                self.registrar = None;
+                self.events.push_back(UaEvent::Registration(RegistrationEvent::Unregistered { status }));
+                return;
+            }
+            let expires = granted_expires(&resp, &contact).unwrap_or(r.reg.expires);
+            if expires == 0 {
+                // The registrar kept no binding of ours: try again later.
+                return self.register_failed(status, "registrar granted no binding".into(), None, now);
+            }
+            let Some(r) = self.registrar.as_mut() else { return };
+            r.registered = true;
+            r.timer = Some(now + refresh_after(expires));
+            self.events.push_back(UaEvent::Registration(RegistrationEvent::Registered { expires }));
+            return;
+        }
+        if matches!(status, 401 | 407) {
+            let answered = match (r.auth.as_mut(), r.last.as_ref()) {
+                (Some(a), Some(last)) => a.respond(last, &resp).map_err(|e| e.to_string()),
+                _ => Err("no credentials (set DIALTONE_TRUNK_USER and DIALTONE_TRUNK_PASSWORD)".into()),
+            };
+            return match answered {
+                Ok(headers) => self.send_register(headers, now),
+                Err(why) => {
+                    if let Some(a) = r.auth.as_mut() {
+                        a.clear();
+                    }
+                    self.register_failed(status, why, None, now)
+                }
+            };
+        }
+        if status == 423 && !r.removing && !r.raised {
+            let min = resp.headers.get(&HeaderName::MinExpires).and_then(|v| v.trim().parse::<u32>().ok());
+            if let Some(min) = min.filter(|m| *m > r.reg.expires) {
+                r.reg.expires = min;
+                r.raised = true;
+                return self.send_register(Vec::new(), now);
+            }
+        }
+        let retry_after = resp
+            .headers
+            .get(&HeaderName::RetryAfter)
+            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<u64>().ok()))
+            .map(Duration::from_secs);
+        self.register_failed(status, resp.reason.to_string(), retry_after, now);
+    }
+
+    fn register_failed(&mut self, status: u16, reason: String, retry_after: Option<Duration>, now: Instant) {
+        let Some(r) = self.registrar.as_mut() else { return };
+        if r.removing {
+            self.registrar = None;
+            self.events.push_back(UaEvent::Registration(RegistrationEvent::Unregistered { status }));
+            return;
+        }
+        r.registered = false;
+        r.raised = false;
+        let retry_in = retry_after.unwrap_or(r.backoff).clamp(Duration::from_secs(1), REGISTER_RETRY_MAX);
+        r.backoff = (r.backoff * 2).min(REGISTER_RETRY_MAX);
+        r.timer = Some(now + retry_in);
+        self.events.push_back(UaEvent::Registration(RegistrationEvent::Failed { status, reason, retry_in }));
     }
 
     // ---- time and output -------------------------------------------------------------
@@ -990,6 +1350,12 @@ impl UserAgent {
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        if self.registrar.as_ref().and_then(|r| r.timer).is_some_and(|t| t <= now) {
+            if let Some(r) = self.registrar.as_mut() {
+                r.timer = None;
+            }
+            self.send_register(Vec::new(), now);
+        }
         while let Some(Reverse((at, call, gen))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -1030,7 +1396,12 @@ impl UserAgent {
     /// When [`UserAgent::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let ours = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let calls = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let reg = self.registrar.as_ref().and_then(|r| r.timer);
+        let ours = match (calls, reg) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (ours, self.tx.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1060,6 +1431,20 @@ fn next_hop(d: &Dialog, peer: &Destination) -> Destination {
         },
         None => *peer,
     }
+}
+
+/// The expiry a 2xx to REGISTER granted our binding (§10.2.4): the `expires` parameter
+/// of the Contact that is ours, else the Expires header.
+fn granted_expires(resp: &Response, our_contact: &str) -> Option<u32> {
+    let ours = crate::header::NameAddr::parse(our_contact, "Contact").ok().map(|c| c.uri_text.to_string());
+    for c in resp.headers.contacts().flatten() {
+        if ours.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(c.uri_text)) {
+            if let Some(e) = c.params.value("expires").and_then(|e| e.parse().ok()) {
+                return Some(e);
+            }
+        }
+    }
+    resp.headers.get(&HeaderName::Expires).and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -1320,5 +1705,177 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
         assert_eq!(via.received(), Some("192.0.2.7"));
         assert_eq!(via.rport(), Some(Some(40000)));
         assert_eq!(response_destination(&req, &src).addr, src.addr);
+    }
+
+    fn request_of(t: &Transmit) -> Request {
+        match parse(&t.data) {
+            Message::Request(r) => r,
+            Message::Response(r) => panic!("expected a request, got {}", r.status),
+        }
+    }
+
+    /// A response to `req` as a server would send it, with `extra` headers.
+    fn reply(req: &Request, status: u16, extra: &[(HeaderName, &str)]) -> Bytes {
+        let mut r = make_response(req, status, reason_phrase(status), Some("srv"));
+        for (n, v) in extra {
+            r.headers.push(n.clone(), SipStr::from(*v));
+        }
+        Message::Response(r).to_bytes()
+    }
+
+    fn ua_with_creds(addr: &str, seed: u64) -> UserAgent {
+        let a: SocketAddr = addr.parse().unwrap();
+        UserAgent::new(UaConfig {
+            udp_addr: Some(a),
+            tcp_addr: Some(a),
+            seed,
+            credentials: Some(Credentials::new("alice", "s3cret")),
+            ..UaConfig::default()
+        })
+    }
+
+    #[test]
+    fn challenged_invite_is_resent_with_credentials_once() {
+        let now = Instant::now();
+        let mut caller = ua_with_creds(UAC, 21);
+        let call =
+            caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let first = request_of(&drain(&mut caller)[0]);
+        let chal = r#"Digest realm="t", nonce="n1", qop="auth", algorithm=MD5"#;
+        caller.on_datagram(reply(&first, 401, &[(HeaderName::WwwAuthenticate, chal)]), dest(UAS), now);
+        let sent = drain(&mut caller);
+        // The ACK for the 401 (same branch), then the new INVITE.
+        let second = sent.iter().map(request_of).find(|r| r.method == Method::Invite).expect("a new INVITE");
+        assert_eq!(second.headers.cseq().unwrap().seq, 2);
+        assert_eq!(second.headers.call_id().unwrap(), first.headers.call_id().unwrap());
+        assert_ne!(second.headers.top_via().unwrap().branch(), first.headers.top_via().unwrap().branch());
+        let auth = second.headers.get(&HeaderName::Authorization).expect("Authorization");
+        assert!(auth.contains("username=\"alice\"") && auth.contains("nc=00000001"), "{auth}");
+        // Then a 407 from a proxy: answered too, keeping the 401's credentials.
+        let pchal = r#"Digest realm="p", nonce="n2", algorithm=SHA-256, qop="auth""#;
+        caller.on_datagram(reply(&second, 407, &[(HeaderName::ProxyAuthenticate, pchal)]), dest(UAS), now);
+        let third = drain(&mut caller).iter().map(request_of).find(|r| r.method == Method::Invite).unwrap();
+        assert_eq!(third.headers.cseq().unwrap().seq, 3);
+        assert!(third.headers.get(&HeaderName::ProxyAuthorization).unwrap().contains("algorithm=SHA-256"));
+        // The same realm challenging the credentials again: refused, no loop.
+        caller.on_datagram(reply(&third, 401, &[(HeaderName::WwwAuthenticate, chal)]), dest(UAS), now);
+        assert!(drain(&mut caller).iter().all(|t| request_of(t).method == Method::Ack));
+        let ev = events(&mut caller);
+        assert!(
+            matches!(ev.last(), Some(UaEvent::Terminated { call: c, reason: EndReason::Rejected { status: 401, .. } }) if *c == call),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn challenge_without_credentials_ends_the_call_with_its_status() {
+        let now = Instant::now();
+        let mut caller = ua(UAC, 22);
+        caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let first = request_of(&drain(&mut caller)[0]);
+        let chal = r#"Digest realm="t", nonce="n1""#;
+        caller.on_datagram(reply(&first, 407, &[(HeaderName::ProxyAuthenticate, chal)]), dest(UAS), now);
+        let ev = events(&mut caller);
+        assert!(matches!(ev.last(), Some(UaEvent::Terminated { reason: EndReason::Rejected { status: 407, .. }, .. })));
+    }
+
+    fn registration() -> Registration {
+        Registration {
+            registrar: "sip:127.0.0.1".into(),
+            aor: "sip:alice@127.0.0.1".into(),
+            dest: dest(UAS),
+            expires: 3600,
+        }
+    }
+
+    #[test]
+    fn registers_with_auth_refreshes_and_unregisters() {
+        let t0 = Instant::now();
+        let mut ua = ua_with_creds(UAC, 23);
+        ua.register(registration(), t0).unwrap();
+        let r1 = request_of(&drain(&mut ua)[0]);
+        assert_eq!(r1.method, Method::Register);
+        assert_eq!(r1.headers.get(&HeaderName::Expires).map(|v| v.as_str()), Some("3600"));
+        let chal = r#"Digest realm="reg", nonce="abc", qop="auth""#;
+        ua.on_datagram(reply(&r1, 401, &[(HeaderName::WwwAuthenticate, chal)]), dest(UAS), t0);
+        let r2 = request_of(&drain(&mut ua)[0]);
+        assert_eq!(r2.headers.cseq().unwrap().seq, 2);
+        assert_eq!(r2.headers.call_id().unwrap(), r1.headers.call_id().unwrap());
+        assert!(r2.headers.get(&HeaderName::Authorization).unwrap().contains("nc=00000001"));
+        // The registrar grants 4 s on our Contact.
+        let contact = format!("<sip:dialtone@{UAC}>;expires=4");
+        ua.on_datagram(reply(&r2, 200, &[(HeaderName::Contact, &contact)]), dest(UAS), t0);
+        assert!(
+            matches!(&events(&mut ua)[..], [UaEvent::Registration(e)] if *e == RegistrationEvent::Registered { expires: 4 })
+        );
+        assert!(ua.is_registered());
+        // Refreshed halfway, with the credentials (nonce count 2) and no new challenge.
+        assert_eq!(ua.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+        let t1 = t0 + Duration::from_secs(2);
+        ua.handle_timeout(t1);
+        let r3 = request_of(&drain(&mut ua)[0]);
+        assert_eq!(r3.headers.cseq().unwrap().seq, 3);
+        assert!(r3.headers.get(&HeaderName::Authorization).unwrap().contains("nc=00000002"));
+        ua.on_datagram(reply(&r3, 200, &[(HeaderName::Expires, "4")]), dest(UAS), t1);
+        assert!(
+            matches!(&events(&mut ua)[..], [UaEvent::Registration(e)] if *e == RegistrationEvent::Registered { expires: 4 })
+        );
+        // Shutdown: Expires 0, then Unregistered.
+        assert!(ua.unregister(t1));
+        let r4 = request_of(&drain(&mut ua)[0]);
+        assert_eq!(r4.headers.get(&HeaderName::Expires).map(|v| v.as_str()), Some("0"));
+        ua.on_datagram(reply(&r4, 200, &[]), dest(UAS), t1);
+        assert!(
+            matches!(&events(&mut ua)[..], [UaEvent::Registration(e)] if *e == RegistrationEvent::Unregistered { status: 200 })
+        );
+        assert!(!ua.is_registered());
+    }
+
+    #[test]
+    fn registration_honours_423_and_backs_off_after_failures() {
+        let t0 = Instant::now();
+        let mut ua = ua_with_creds(UAC, 24);
+        let mut reg = registration();
+        reg.expires = 60;
+        ua.register(reg, t0).unwrap();
+        let r1 = request_of(&drain(&mut ua)[0]);
+        ua.on_datagram(reply(&r1, 423, &[(HeaderName::MinExpires, "300")]), dest(UAS), t0);
+        let r2 = request_of(&drain(&mut ua)[0]);
+        assert_eq!(r2.headers.get(&HeaderName::Expires).map(|v| v.as_str()), Some("300"));
+        // A 503: retried after 5 s, then 10 s; Retry-After wins when given.
+        ua.on_datagram(reply(&r2, 503, &[]), dest(UAS), t0);
+        let ev = events(&mut ua);
+        assert!(
+            matches!(&ev[..], [UaEvent::Registration(RegistrationEvent::Failed { status: 503, retry_in, .. })] if *retry_in == Duration::from_secs(5)),
+            "{ev:?}"
+        );
+        let t1 = t0 + Duration::from_secs(5);
+        ua.handle_timeout(t1);
+        let r3 = request_of(&drain(&mut ua)[0]);
+        ua.on_datagram(reply(&r3, 500, &[]), dest(UAS), t1);
+        let ev = events(&mut ua);
+        assert!(
+            matches!(&ev[..], [UaEvent::Registration(RegistrationEvent::Failed { retry_in, .. })] if *retry_in == Duration::from_secs(10)),
+            "{ev:?}"
+        );
+        ua.handle_timeout(t1 + Duration::from_secs(10));
+        let r4 = request_of(&drain(&mut ua)[0]);
+        ua.on_datagram(reply(&r4, 503, &[(HeaderName::RetryAfter, "42")]), dest(UAS), t1);
+        let ev = events(&mut ua);
+        assert!(
+            matches!(&ev[..], [UaEvent::Registration(RegistrationEvent::Failed { retry_in, .. })] if *retry_in == Duration::from_secs(42)),
+            "{ev:?}"
+        );
+        // Wrong credentials: the second challenge for the same realm is a failure, not a loop.
+        let chal = r#"Digest realm="reg", nonce="abc""#;
+        ua.handle_timeout(t1 + Duration::from_secs(60));
+        let r5 = request_of(&drain(&mut ua)[0]);
+        ua.on_datagram(reply(&r5, 401, &[(HeaderName::WwwAuthenticate, chal)]), dest(UAS), t1);
+        let r6 = request_of(&drain(&mut ua)[0]);
+        assert!(r6.headers.get(&HeaderName::Authorization).is_some());
+        ua.on_datagram(reply(&r6, 401, &[(HeaderName::WwwAuthenticate, chal)]), dest(UAS), t1);
+        assert!(drain(&mut ua).is_empty());
+        let ev = events(&mut ua);
+        assert!(matches!(&ev[..], [UaEvent::Registration(RegistrationEvent::Failed { status: 401, .. })]), "{ev:?}");
     }
 }
