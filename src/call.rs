@@ -224,7 +224,7 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{host} has no address"))
 }
 
-async fn destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
+pub(crate) async fn destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
     let parsed = Uri::parse(uri).map_err(|e| anyhow::anyhow!("{uri:?} is not a valid SIP URI: {e}"))?;
     let Some(sip) = parsed.as_sip() else { bail!("{uri:?}: only sip: URIs can be called") };
     let transport = match sip.params.value("transport") {

@@ -56,6 +56,10 @@ pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAge
         udp_addr: Some(addr),
         tcp_addr: Some(addr),
         seed: rand::random(),
+        credentials: match (&settings.trunk_user, &settings.trunk_password) {
+            (Some(user), Some(password)) => Some(dialtone_sip::auth::Credentials::new(user, password)),
+            _ => None,
+        },
         ..UaConfig::default()
     })
 }

@@ -124,6 +124,9 @@ pub fn bind_rtp(ip: IpAddr, port: u16) -> std::io::Result<(StdUdpSocket, StdUdpS
 /// Messages to a running media task.
 enum Control {
     Dtmf(String),
+    /// A new offer/answer inside the call: where the peer wants RTP now (`None`: keep
+    /// the latched address) and whether we send.
+    Update(Option<SocketAddr>, bool),
     Stop,
 }
 
@@ -138,6 +141,11 @@ impl MediaTask {
     /// Queues RFC 4733 digits to send.
     pub fn send_dtmf(&self, digits: &str) {
         let _ = self.ctl.send(Control::Dtmf(digits.to_string()));
+    }
+
+    /// Applies a new offer/answer (hold, resume, a new address) to the running media.
+    pub fn update(&self, remote: Option<SocketAddr>, send: bool) {
+        let _ = self.ctl.send(Control::Update(remote, send));
     }
 
     /// Ends the media and waits for its final figures (the recording is finalized).
@@ -255,6 +263,13 @@ async fn run(
                             eprintln!("call: cannot send DTMF: {e}");
                         }
                     }
+                }
+                Some(Control::Update(remote, send)) => {
+                    match remote {
+                        Some(to) if to != s.remote() => s.move_remote(to, send),
+                        _ => s.set_sending(send),
+                    }
+                    tracing::info!(call = opts.label, send, remote = ?remote, "media updated");
                 }
                 Some(Control::Stop) | None => break,
             },

@@ -8,7 +8,8 @@ use crate::session;
 use bytes::Bytes;
 use dialtone_media::player::Prompt;
 use dialtone_media::session::SessionConfig;
-use dialtone_sip::ua::{CallRef, EndReason, UaEvent, UserAgent};
+use dialtone_sip::ua::{CallRef, EndReason, Registration, RegistrationEvent, UaEvent, UserAgent};
+use dialtone_sip::{HeaderName, Method, Transport, Uri};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::net::UdpSocket as StdUdpSocket;
@@ -67,6 +68,8 @@ pub struct ServeApp {
     answer_after: Duration,
     /// Calls ringing until their answer time, in order (the delay is constant).
     ringing: VecDeque<(Instant, CallRef, Bytes)>,
+    /// Shutting down: our un-REGISTER is waiting for its answer.
+    unregistering: bool,
 }
 
 impl ServeApp {
@@ -96,6 +99,7 @@ impl ServeApp {
             stop_by: None,
             answer_after,
             ringing: VecDeque::new(),
+            unregistering: false,
         }
     }
 
@@ -244,6 +248,13 @@ impl App for ServeApp {
                     }
                 }
             }
+            UaEvent::InDialog { call, request } => self.in_dialog(call, &request),
+            UaEvent::Registration(ev) => {
+                if matches!(ev, RegistrationEvent::Unregistered { .. }) {
+                    self.unregistering = false;
+                }
+                log_registration(&ev);
+            }
             UaEvent::Terminated { call, reason } => {
                 self.pending.remove(&call);
                 self.late.remove(&call);
@@ -275,11 +286,15 @@ impl App for ServeApp {
         for call in self.calls.keys().copied().collect::<Vec<_>>() {
             let _ = ua.hangup(call, now);
         }
-        self.stop_by = Some(now + Duration::from_millis(if self.calls.is_empty() { 0 } else { 1500 }));
+        // And remove our registration (bounded: a registrar that does not answer does
+        // not hold the exit up beyond the BYEs' wait).
+        self.unregistering = ua.unregister(now);
+        let wait = if !self.calls.is_empty() || self.unregistering { 2000 } else { 0 };
+        self.stop_by = Some(now + Duration::from_millis(wait));
     }
 
     fn finished(&self) -> bool {
-        self.stop_by.is_some_and(|s| self.calls.is_empty() || Instant::now() >= s)
+        self.stop_by.is_some_and(|s| (self.calls.is_empty() && !self.unregistering) || Instant::now() >= s)
     }
 
     fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
@@ -315,6 +330,78 @@ impl App for ServeApp {
     }
 }
 
+impl ServeApp {
+    /// An in-dialog request the UA answered: DTMF by SIP INFO, or a new offer (hold,
+    /// resume, a moved peer) for the call's media.
+    fn in_dialog(&mut self, call: CallRef, req: &dialtone_sip::Request) {
+        match req.method {
+            Method::Info => {
+                let ct = req.headers.get(&HeaderName::ContentType).map(|v| v.as_str()).unwrap_or("");
+                match session::info_dtmf(ct, &req.body) {
+                    Some((digit, duration_ms)) => {
+                        tracing::info!(call = call.0, digit = %digit, duration_ms, via = %"info", "dtmf received")
+                    }
+                    None => tracing::debug!(%call, content_type = ct, "INFO without a DTMF body"),
+                }
+            }
+            Method::Invite | Method::Update if !req.body.is_empty() => {
+                let Some((remote, dir)) = session::reoffer(&req.body) else {
+                    return tracing::warn!(%call, "unreadable SDP in a re-offer; media unchanged");
+                };
+                tracing::info!(%call, direction = dir.as_str(), remote = ?remote, "re-offer answered");
+                if let Some((_, Some(task))) = self.calls.get(&call) {
+                    task.update(remote, dir.sends());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn log_registration(ev: &RegistrationEvent) {
+    match ev {
+        RegistrationEvent::Registered { expires } => tracing::info!(state = %"registered", expires, "registration"),
+        RegistrationEvent::Failed { status, reason, retry_in } => tracing::warn!(
+            state = %"failed",
+            status,
+            reason = %reason,
+            retry_in_s = retry_in.as_secs(),
+            "registration"
+        ),
+        RegistrationEvent::Unregistered { status } => tracing::info!(state = %"unregistered", status, "registration"),
+        _ => {}
+    }
+}
+
+/// The registration `DIALTONE_REGISTER=true` keeps with the trunk: AOR
+/// `sip:<DIALTONE_TRUNK_USER>@<trunk host>`, Request-URI the trunk's domain (RFC 3261 §10.2).
+async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registration> {
+    let Some(trunk) = settings.trunk.as_deref() else {
+        anyhow::bail!("DIALTONE_REGISTER=true needs DIALTONE_TRUNK, the registrar's SIP URI (e.g. sip:sip.example.com)")
+    };
+    let Some(user) = settings.trunk_user.as_deref() else {
+        anyhow::bail!("DIALTONE_REGISTER=true needs DIALTONE_TRUNK_USER (and usually DIALTONE_TRUNK_PASSWORD)")
+    };
+    let uri = Uri::parse(trunk).map_err(|e| anyhow::anyhow!("DIALTONE_TRUNK {trunk:?}: {e}"))?;
+    let Some(sip) = uri.as_sip() else { anyhow::bail!("DIALTONE_TRUNK must be a sip: URI, not {trunk:?}") };
+    let (transport, addr) = crate::call::destination_of(trunk).await?;
+    let host = sip.host.to_string();
+    let hostport = match sip.port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let registrar = match transport {
+        Transport::Udp => format!("sip:{hostport}"),
+        t => format!("sip:{hostport};transport={}", t.as_str().to_lowercase()),
+    };
+    Ok(Registration {
+        registrar,
+        aor: format!("sip:{user}@{host}"),
+        dest: dialtone_sip::Destination { transport, addr },
+        expires: 3600,
+    })
+}
+
 /// Runs `serve` until interrupted.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sockets = Sockets::bind(settings.sip_listen).await?;
@@ -325,7 +412,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         sip = %bound, advertised = %ip, inbound = ?settings.inbound,
         rtp = ?settings.rtp_ports, "dialtone serving SIP on UDP and TCP"
     );
+    let registration = match settings.register {
+        true => Some(trunk_registration(&settings).await?),
+        false => None,
+    };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    if let Some(reg) = registration {
+        tracing::info!(aor = %reg.aor, registrar = %reg.registrar, to = %reg.dest.addr, "registering");
+        driver.ua().register(reg, Instant::now())?;
+    }
     let ports = PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
     let mut app = ServeApp::new(settings.inbound.clone(), ports, ip, bound.ip(), settings.answer_after);
     if settings.record {

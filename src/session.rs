@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use dialtone_sip::sdp;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The session id and version we put in o= lines.
 fn session_id(port: u16) -> u64 {
@@ -32,6 +32,47 @@ pub fn negotiate(offer: &sdp::SessionDescription, answer: &[u8]) -> Result<sdp::
     sdp::negotiate_from_answer(offer, &parsed).map_err(|e| format!("SDP answer refused: {e}"))
 }
 
+/// What a new offer inside the call (re-INVITE, UPDATE) asks of our media: where the
+/// peer now wants RTP (`None` for a hold with `c=0.0.0.0` or port 0), and the direction
+/// of our answer (RFC 3264 §6.1: their `sendonly` makes us `recvonly`, and so on).
+pub fn reoffer(offer: &[u8]) -> Option<(Option<SocketAddr>, sdp::Direction)> {
+    let parsed = sdp::SessionDescription::parse(std::str::from_utf8(offer).ok()?).ok()?;
+    let m = parsed.media.iter().find(|m| m.media == "audio")?;
+    let dir = parsed.effective_direction(m).answer_with(sdp::Direction::SendRecv);
+    let ip: Option<IpAddr> = parsed.media_connection(m).and_then(|c| c.address.split('/').next()?.parse().ok());
+    let remote = ip.filter(|ip| !ip.is_unspecified() && m.port != 0).map(|ip| SocketAddr::new(ip, m.port));
+    Some((remote, dir))
+}
+
+/// A DTMF key carried by SIP INFO: `application/dtmf-relay` (`Signal=5`, `Duration=160`
+/// lines, the de-facto format of Cisco and most trunks) or `application/dtmf` (the key
+/// alone). Returns the key and its duration in ms, if given; `None` for other bodies.
+pub fn info_dtmf(content_type: &str, body: &[u8]) -> Option<(char, Option<u32>)> {
+    let ct = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let key = |s: &str| -> Option<char> {
+        let mut c = s.trim().chars();
+        let k = c.next()?.to_ascii_uppercase();
+        (c.next().is_none() && matches!(k, '0'..='9' | '*' | '#' | 'A'..='D')).then_some(k)
+    };
+    match ct.as_str() {
+        "application/dtmf-relay" => {
+            let (mut signal, mut duration) = (None, None);
+            for line in text.lines() {
+                let Some((name, value)) = line.split_once('=') else { continue };
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "signal" => signal = key(value),
+                    "duration" => duration = value.trim().parse().ok(),
+                    _ => {}
+                }
+            }
+            Some((signal?, duration))
+        }
+        "application/dtmf" => Some((key(text)?, None)),
+        _ => None,
+    }
+}
+
 /// Answers an offer; `Err` carries the status to refuse with (488 when nothing matches,
 /// 400 when the body is not SDP we can read).
 pub fn answer(offer: &[u8], ip: IpAddr, port: u16) -> Result<(Bytes, sdp::Negotiated), u16> {
@@ -41,5 +82,41 @@ pub fn answer(offer: &[u8], ip: IpAddr, port: u16) -> Result<(Bytes, sdp::Negoti
     match sdp::create_answer(&parsed, &caps, session_id(port), 1) {
         Ok(a) => Ok((Bytes::from(a.sdp.to_string()), a.negotiated)),
         Err(_) => Err(488),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_dtmf_bodies() {
+        assert_eq!(info_dtmf("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some(('5', Some(160))));
+        assert_eq!(info_dtmf("Application/DTMF-Relay; x=y", b"signal= #\nduration=250"), Some(('#', Some(250))));
+        assert_eq!(info_dtmf("application/dtmf", b"9\r\n"), Some(('9', None)));
+        assert_eq!(info_dtmf("application/dtmf", b"a"), Some(('A', None)));
+        assert_eq!(info_dtmf("application/dtmf-relay", b"Signal=55\r\n"), None);
+        assert_eq!(info_dtmf("application/dtmf-relay", b"Duration=100"), None);
+        assert_eq!(info_dtmf("application/sdp", b"5"), None);
+        assert_eq!(info_dtmf("application/dtmf", b"\xff"), None);
+    }
+
+    #[test]
+    fn reoffers_for_hold_and_resume() {
+        let sdp = |c: &str, port: u16, dir: &str| {
+            format!("v=0\r\no=- 1 2 IN IP4 {c}\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n{dir}")
+        };
+        let addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        assert_eq!(
+            reoffer(sdp("10.0.0.2", 5000, "a=sendonly\r\n").as_bytes()),
+            Some((Some(addr), sdp::Direction::RecvOnly))
+        );
+        assert_eq!(reoffer(sdp("10.0.0.2", 5000, "").as_bytes()), Some((Some(addr), sdp::Direction::SendRecv)));
+        assert_eq!(reoffer(sdp("0.0.0.0", 5000, "").as_bytes()), Some((None, sdp::Direction::SendRecv)));
+        assert_eq!(
+            reoffer(sdp("10.0.0.2", 5000, "a=inactive\r\n").as_bytes()),
+            Some((Some(addr), sdp::Direction::Inactive))
+        );
+        assert_eq!(reoffer(b"garbage"), None);
     }
 }

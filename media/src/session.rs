@@ -621,6 +621,19 @@ impl MediaSession {
         self.sending = send;
     }
 
+    /// The peer moved its RTP to `to` (a re-INVITE with a new address): latch there anew;
+    /// without rtcp-mux its RTCP goes to the port above.
+    pub fn move_remote(&mut self, to: SocketAddr, send: bool) {
+        let rtcp = self.rtcp_dest.map(|_| SocketAddr::new(to.ip(), to.port().wrapping_add(1)));
+        self.update_remote(to, rtcp, send);
+    }
+
+    /// Whether we send RTP (hold and resume: an answer `recvonly` or `inactive` stops
+    /// it). The timestamps run on meanwhile, so the stream resumes where the clock is.
+    pub fn set_sending(&mut self, send: bool) {
+        self.sending = send;
+    }
+
     /// The call is over: queues the final RTCP report with BYE. Nothing is sent after.
     pub fn close(&mut self, now: Instant, reason: Option<&str>) {
         if self.closed {
