@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
 /// Option tags we support, for Supported.
 pub const SUPPORTED: &str = "replaces, timer";
+/// What our INVITEs say we support: as a UAC we also answer reliable provisional
+/// responses with PRACK (RFC 3262).
+pub const SUPPORTED_UAC: &str = "100rel, replaces, timer";
 /// Body types we accept, for Accept.
 pub const ACCEPT: &str = "application/sdp";
 
@@ -327,6 +330,8 @@ struct Call {
     auth: Option<DigestClient>,
     /// The BYE we sent (without Via), for its challenge.
     last_bye: Option<Request>,
+    /// UAC: the RSeq of the last reliable provisional response we PRACKed (RFC 3262).
+    last_rseq: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -659,6 +664,7 @@ impl UserAgent {
                 timer_gen: 0,
                 auth: None,
                 last_bye: None,
+                last_rseq: None,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -849,6 +855,9 @@ impl UserAgent {
             }
             if status > 100 {
                 c.state = State::Early;
+                if has_option_tag(&resp.headers, &HeaderName::Require, "100rel") {
+                    self.send_prack(call, &resp, now);
+                }
                 self.events.push_back(UaEvent::Progress { call, response: Box::new(resp) });
             }
             return;
@@ -934,7 +943,7 @@ impl UserAgent {
         h.push(HeaderName::CSeq, "1 INVITE");
         h.push(HeaderName::Contact, SipStr::from(self.contact(dest.transport)));
         h.push(HeaderName::Allow, SipStr::from_static(ALLOW));
-        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED));
+        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED_UAC));
         h.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
         for (n, v) in extra {
             h.push(n, v);
@@ -965,6 +974,7 @@ impl UserAgent {
                 timer_gen: 0,
                 auth: None,
                 last_bye: None,
+                last_rseq: None,
             },
         );
         Ok(call)
@@ -989,6 +999,11 @@ impl UserAgent {
         };
         let contact = self.contact(contact);
         let c = self.uas_call(call)?;
+        if has_option_tag(&c.invite.headers, &HeaderName::Require, "100rel") {
+            // The caller requires provisional responses to be reliable (RFC 3262); we send
+            // none beyond 100 Trying (allowed: a UAS need not send any) and answer directly.
+            return Ok(());
+        }
         let mut resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
         copy_record_route(&c.invite, &mut resp);
         resp.headers.push(HeaderName::Contact, SipStr::from(contact));
@@ -1106,6 +1121,38 @@ impl UserAgent {
         let key = self.tx.send_request(bye, dest, now);
         self.by_client.insert(key, (call, Purpose::Bye));
         Ok(())
+    }
+
+    /// A reliable provisional response (Require: 100rel, RSeq): PRACK it once, in its
+    /// early dialog, with RAck (RFC 3262 §7.2). Retransmissions (the same RSeq, or an
+    /// older one) are not PRACKed again.
+    fn send_prack(&mut self, call: CallRef, resp: &Response, now: Instant) {
+        let Some(rseq) = resp.headers.get(&HeaderName::RSeq).and_then(|v| v.trim().parse::<u32>().ok()) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.last_rseq.is_some_and(|l| rseq <= l) {
+            return;
+        }
+        // The early dialog this response belongs to (forked responses with another tag
+        // would need one each; we follow the first).
+        let same_dialog = c.dialog.as_ref().is_some_and(|d| {
+            resp.headers.to().ok().and_then(|t| t.tag().map(|t| t == d.id.remote_tag.as_str())).unwrap_or(false)
+        });
+        if !same_dialog {
+            return;
+        }
+        c.last_rseq = Some(rseq);
+        let invite_seq = c.invite_seq;
+        let Some(d) = c.dialog.as_mut() else { return };
+        d.refresh_target(&resp.headers);
+        let mut prack = d.make_request(Method::Prack);
+        let dest = next_hop(d, &c.peer);
+        prack.headers.push(HeaderName::RAck, SipStr::from(format!("{rseq} {invite_seq} INVITE")));
+        let via = self.via(dest.transport);
+        prack.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(prack, dest, now);
+        self.by_client.insert(key, (call, Purpose::Other));
     }
 
     // ---- digest authentication (RFC 3261 §22) ---------------------------------------
@@ -1413,6 +1460,11 @@ impl UserAgent {
         self.tx.transport_error(dest, now);
         self.pump(now);
     }
+}
+
+/// Whether a Require/Supported-style header lists `tag`.
+fn has_option_tag(h: &crate::msg::Headers, name: &HeaderName, tag: &str) -> bool {
+    h.values(name).any(|v| v.trim().eq_ignore_ascii_case(tag))
 }
 
 fn copy_record_route(req: &Request, resp: &mut Response) {
@@ -1877,5 +1929,52 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
         assert!(drain(&mut ua).is_empty());
         let ev = events(&mut ua);
         assert!(matches!(&ev[..], [UaEvent::Registration(RegistrationEvent::Failed { status: 401, .. })]), "{ev:?}");
+    }
+
+    #[test]
+    fn reliable_provisional_is_pracked_once() {
+        let now = Instant::now();
+        let mut caller = ua(UAC, 25);
+        caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let invite = request_of(&drain(&mut caller)[0]);
+        assert!(has_option_tag(&invite.headers, &HeaderName::Supported, "100rel"));
+        let ringing = reply(
+            &invite,
+            180,
+            &[
+                (HeaderName::Require, "100rel"),
+                (HeaderName::RSeq, "7"),
+                (HeaderName::Contact, "<sip:bob@127.0.0.1:5060>"),
+            ],
+        );
+        caller.on_datagram(ringing.clone(), dest(UAS), now);
+        let sent = drain(&mut caller);
+        assert_eq!(sent.len(), 1);
+        let prack = request_of(&sent[0]);
+        assert_eq!(prack.method, Method::Prack);
+        assert_eq!(prack.headers.get(&HeaderName::RAck).map(|v| v.as_str()), Some("7 1 INVITE"));
+        assert_eq!(prack.headers.cseq().unwrap().seq, 2);
+        assert!(prack.headers.to().unwrap().tag().is_some());
+        // A retransmitted 180 is not PRACKed again.
+        caller.on_datagram(ringing, dest(UAS), now);
+        assert!(drain(&mut caller).is_empty());
+        // The 2xx: ACK with the INVITE's CSeq; a later BYE goes above the PRACK's.
+        caller.on_datagram(reply(&invite, 200, &[(HeaderName::Contact, "<sip:bob@127.0.0.1:5060>")]), dest(UAS), now);
+        let ack = request_of(&drain(&mut caller)[0]);
+        assert_eq!((ack.method.clone(), ack.headers.cseq().unwrap().seq), (Method::Ack, 1));
+    }
+
+    #[test]
+    fn caller_requiring_100rel_gets_no_unreliable_provisional() {
+        let now = Instant::now();
+        let mut callee = ua(UAS, 26);
+        let invite = "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-100rel\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rel@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5070>\r\nRequire: 100rel\r\nContent-Length: 0\r\n\r\n";
+        callee.on_datagram(Bytes::from(invite), dest(UAC), now);
+        let Some(UaEvent::IncomingCall { call, .. }) = callee.poll_event() else { panic!("no call") };
+        drain(&mut callee);
+        callee.ring(call, 180, None, now).unwrap();
+        assert!(drain(&mut callee).is_empty(), "a 180 went out");
+        callee.answer(call, sdp(), now).unwrap();
+        assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![200]);
     }
 }
