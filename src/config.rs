@@ -64,6 +64,14 @@ pub struct Common {
     /// SIP timer T1 in milliseconds (T2 and T4 follow RFC 3261 unless set).
     #[arg(long, env = "DIALTONE_SIP_T1_MS")]
     pub t1_ms: Option<u64>,
+    /// Session interval our INVITEs ask for (RFC 4028 Session-Expires), seconds; 0 asks
+    /// for none. Default 1800.
+    #[arg(long, env = "DIALTONE_SESSION_EXPIRES")]
+    pub session_expires: Option<u32>,
+    /// Smallest session interval accepted (Min-SE), seconds. RFC 4028 sets 90 between
+    /// conforming peers (the default); lower it only for tests.
+    #[arg(long, env = "DIALTONE_MIN_SE")]
+    pub min_se: Option<u32>,
 }
 
 /// `dialtone serve`.
@@ -174,6 +182,8 @@ struct FileSettings {
     internal_key: Option<String>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
+    session_expires: Option<u32>,
+    min_se: Option<u32>,
 }
 
 /// Resolved settings.
@@ -213,6 +223,10 @@ pub struct Settings {
     pub sip_trace: bool,
     /// T1.
     pub t1_ms: u64,
+    /// Session-Expires our INVITEs ask for (0: none).
+    pub session_expires: u32,
+    /// Min-SE.
+    pub min_se: u32,
 }
 
 /// Parses `20000-20999` into an inclusive range of at least two ports.
@@ -261,6 +275,8 @@ impl Settings {
             internal_key: serve.and_then(|s| s.internal_key.clone()).or(file.internal_key),
             sip_trace: common.sip_trace || file.sip_trace.unwrap_or(false),
             t1_ms: common.t1_ms.or(file.t1_ms).unwrap_or(500),
+            session_expires: common.session_expires.or(file.session_expires).unwrap_or(1800),
+            min_se: common.min_se.or(file.min_se).unwrap_or(90).max(1),
         })
     }
 }

@@ -62,6 +62,12 @@ pub struct UaConfig {
     /// Digest credentials for 401/407 challenges (RFC 3261 §22) to our requests: the
     /// INVITE, BYE and REGISTER. Without them a challenge ends the request with its status.
     pub credentials: Option<Credentials>,
+    /// The session interval our INVITEs ask for (RFC 4028 Session-Expires), seconds;
+    /// `None` asks for none (the peer may still impose one).
+    pub session_expires: Option<u32>,
+    /// The smallest session interval we accept (Min-SE); RFC 4028 §4 makes it at least
+    /// 90 s between conforming peers. Lower only for tests.
+    pub min_se: u32,
 }
 
 impl Default for UaConfig {
@@ -75,6 +81,8 @@ impl Default for UaConfig {
             tcp_addr: None,
             seed: 0x5eed,
             credentials: None,
+            session_expires: Some(1800),
+            min_se: 90,
         }
     }
 }
@@ -124,6 +132,8 @@ pub enum EndReason {
     },
     /// No final response (Timer B), or no ACK for our 2xx.
     Timeout,
+    /// The session timer ran out without a refresh (RFC 4028 §10); we sent BYE.
+    SessionExpired,
     /// The transport failed.
     TransportError,
 }
@@ -135,7 +145,7 @@ impl EndReason {
             EndReason::LocalBye | EndReason::RemoteBye => 200,
             EndReason::Cancelled => 487,
             EndReason::Rejected { status, .. } => *status,
-            EndReason::Timeout => 408,
+            EndReason::Timeout | EndReason::SessionExpired => 408,
             EndReason::TransportError => 503,
         }
     }
@@ -332,6 +342,45 @@ struct Call {
     last_bye: Option<Request>,
     /// UAC: the RSeq of the last reliable provisional response we PRACKed (RFC 3262).
     last_rseq: Option<u32>,
+    /// The session timer in force (RFC 4028), once the session is established.
+    session_timer: Option<SessionTimer>,
+    /// The peer listed UPDATE in its Allow: refreshes go as UPDATE, not re-INVITE.
+    peer_allows_update: bool,
+}
+
+/// A call's RFC 4028 session timer.
+#[derive(Clone, Copy, Debug)]
+struct SessionTimer {
+    /// The session interval, seconds.
+    interval: u32,
+    /// We send the refreshes; otherwise we watch for the peer's.
+    we_refresh: bool,
+    /// Bumped on every (re)arm: older heap entries are stale.
+    gen: u32,
+}
+
+impl SessionTimer {
+    /// When to act after (re)arming at `now`: refresh halfway (§7.4, §9), or give up
+    /// `min(32, interval / 3)` s before the interval ends (§10).
+    fn due(&self, now: Instant) -> Instant {
+        let i = u64::from(self.interval);
+        match self.we_refresh {
+            true => now + Duration::from_millis(i * 500),
+            false => now + Duration::from_secs(i - (i / 3).min(32)),
+        }
+    }
+}
+
+/// `Session-Expires: delta[;refresher=uac|uas]` (RFC 4028 §4).
+fn session_expires(h: &crate::msg::Headers) -> Option<(u32, Option<String>)> {
+    let v = h.get(&HeaderName::SessionExpires)?;
+    let mut parts = v.split(';');
+    let delta = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim().eq_ignore_ascii_case("refresher").then(|| v.trim().to_ascii_lowercase())
+    });
+    Some((delta, refresher))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,6 +388,8 @@ enum Purpose {
     Invite,
     Bye,
     Register,
+    /// A session refresh (UPDATE or re-INVITE, RFC 4028).
+    Refresh,
     Other,
 }
 
@@ -357,6 +408,8 @@ pub struct UserAgent {
     counter: u64,
     next_call: u64,
     registrar: Option<Registrar>,
+    /// Session timers: (due, call, generation).
+    se_timers: BinaryHeap<Reverse<(Instant, CallRef, u32)>>,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
 }
@@ -463,6 +516,7 @@ impl UserAgent {
             counter: 0,
             next_call: 1,
             registrar: None,
+            se_timers: BinaryHeap::new(),
             dropped: 0,
         }
     }
@@ -634,6 +688,14 @@ impl UserAgent {
     }
 
     fn on_invite(&mut self, key: ServerKey, req: Request, src: Destination, now: Instant) {
+        if session_expires(&req.headers).is_some_and(|(delta, _)| delta < self.cfg.min_se) {
+            // RFC 4028 §8.1: too short a session interval.
+            let tag = self.new_tag();
+            let mut resp = make_response(&req, 422, "Session Interval Too Small", Some(&tag));
+            resp.headers.push(HeaderName::MinSe, SipStr::from(self.cfg.min_se.to_string()));
+            return self.respond(&key, resp, now);
+        }
+        let peer_allows_update = has_option_tag(&req.headers, &HeaderName::Allow, "UPDATE");
         let call = CallRef(self.next_call);
         self.next_call += 1;
         let local_tag = self.new_tag();
@@ -665,6 +727,8 @@ impl UserAgent {
                 auth: None,
                 last_bye: None,
                 last_rseq: None,
+                session_timer: None,
+                peer_allows_update,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -705,10 +769,29 @@ impl UserAgent {
                         c.local_sdp = Some(Bytes::from(answer.to_string()));
                     }
                 }
+                // A session refresh (RFC 4028 §9): the interval may change; whoever the
+                // request names refreshes (absent: its sender, if it supports timers).
+                let mut se_header = None;
+                if let Some((interval, refresher)) = session_expires(&req.headers) {
+                    let sender_supports = has_option_tag(&req.headers, &HeaderName::Supported, "timer");
+                    let refresher = refresher
+                        .filter(|r| r == "uac" || r == "uas")
+                        .unwrap_or_else(|| if sender_supports { "uac" } else { "uas" }.to_string());
+                    let gen = c.session_timer.map_or(0, |t| t.gen);
+                    c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas", gen });
+                    se_header = Some((format!("{interval};refresher={refresher}"), sender_supports));
+                }
                 let sdp = c.local_sdp.clone();
                 let transport = c.peer.transport;
                 let mut resp = make_response(&req, 200, "OK", None);
                 resp.headers.push(HeaderName::Contact, SipStr::from(self.contact(transport)));
+                if let Some((se, require)) = se_header {
+                    resp.headers.push(HeaderName::SessionExpires, SipStr::from(se));
+                    if require {
+                        resp.headers.push(HeaderName::Require, SipStr::from_static("timer"));
+                    }
+                }
+                self.arm_session_timer(call, now);
                 if let Some(sdp) = sdp.filter(|_| !req.body.is_empty() || req.method == Method::Invite) {
                     resp.headers.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
                     resp.body = sdp;
@@ -744,6 +827,7 @@ impl UserAgent {
                 let _ = self.send_bye(call, now);
                 return;
             }
+            self.arm_session_timer(call, now);
             self.events.push_back(UaEvent::Confirmed { call, ack: Box::new(ack) });
         }
     }
@@ -791,6 +875,11 @@ impl UserAgent {
                             );
                             continue;
                         }
+                        if purpose == Purpose::Refresh {
+                            let _ = self.send_bye(call, now);
+                            self.end_call(call, EndReason::SessionExpired);
+                            continue;
+                        }
                         let reason = match purpose {
                             Purpose::Bye => EndReason::LocalBye,
                             _ if self.calls.get(&call).is_some_and(|c| c.hangup_pending) => EndReason::Cancelled,
@@ -829,6 +918,7 @@ impl UserAgent {
             Purpose::Bye if matches!(resp.status, 401 | 407) && self.retry_bye_with_auth(call, &resp, now) => {}
             Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
             Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
+            Purpose::Refresh if resp.status >= 200 => self.on_refresh_response(call, key, resp, now),
             _ => {}
         }
     }
@@ -865,6 +955,18 @@ impl UserAgent {
         if matches!(status, 401 | 407) && !c.hangup_pending && self.cfg.credentials.is_some() {
             return self.retry_invite_with_auth(call, resp, now);
         }
+        if status == 422 && !c.hangup_pending {
+            // RFC 4028 §7.4: ask again with at least the peer's Min-SE (once: a second 422
+            // for a larger interval than we sent ends the call).
+            let min_se = resp.headers.get(&HeaderName::MinSe).and_then(|v| v.trim().parse::<u32>().ok());
+            let sent = session_expires(&c.invite.headers).map(|(d, _)| d).unwrap_or(0);
+            if let Some(min_se) = min_se.filter(|m| *m > sent) {
+                let mut req = c.invite.clone();
+                req.headers.set(HeaderName::SessionExpires, SipStr::from(min_se.to_string()));
+                req.headers.set(HeaderName::MinSe, SipStr::from(min_se.to_string()));
+                return self.resend_invite(call, req, now);
+            }
+        }
         if status >= 300 {
             let reason = if status == 487 && c.hangup_pending {
                 EndReason::Cancelled
@@ -892,6 +994,15 @@ impl UserAgent {
         dialog.state = DialogState::Confirmed;
         c.dialog = Some(dialog.clone());
         c.state = State::Confirmed;
+        c.peer_allows_update = has_option_tag(&resp.headers, &HeaderName::Allow, "UPDATE");
+        if first {
+            // RFC 4028 §7.2: the 2xx says who refreshes; without Session-Expires, no timer.
+            c.session_timer = session_expires(&resp.headers).map(|(interval, refresher)| SessionTimer {
+                interval,
+                we_refresh: refresher.as_deref() == Some("uac"),
+                gen: 0,
+            });
+        }
         let pending = c.hangup_pending;
         let via = self.via(transport);
         ack.headers.push_front(HeaderName::Via, SipStr::from(via));
@@ -904,6 +1015,7 @@ impl UserAgent {
             return;
         }
         if first {
+            self.arm_session_timer(call, now);
             self.events.push_back(UaEvent::Answered { call, response: Box::new(resp) });
         }
     }
@@ -945,6 +1057,9 @@ impl UserAgent {
         h.push(HeaderName::Allow, SipStr::from_static(ALLOW));
         h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED_UAC));
         h.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
+        if let Some(se) = self.cfg.session_expires {
+            h.push(HeaderName::SessionExpires, SipStr::from(se.max(self.cfg.min_se).to_string()));
+        }
         for (n, v) in extra {
             h.push(n, v);
         }
@@ -975,6 +1090,8 @@ impl UserAgent {
                 auth: None,
                 last_bye: None,
                 last_rseq: None,
+                session_timer: None,
+                peer_allows_update: false,
             },
         );
         Ok(call)
@@ -1031,6 +1148,18 @@ impl UserAgent {
         h.push(HeaderName::Allow, SipStr::from_static(allow));
         h.push(HeaderName::Supported, SipStr::from_static(supported));
         h.push(HeaderName::Server, SipStr::from(ua));
+        if let Some((interval, refresher)) = session_expires(&c.invite.headers) {
+            // RFC 4028 §9: the caller's interval; it refreshes when it can.
+            let caller_supports = has_option_tag(&c.invite.headers, &HeaderName::Supported, "timer");
+            let refresher = refresher
+                .filter(|r| r == "uac" || r == "uas")
+                .unwrap_or_else(|| if caller_supports { "uac" } else { "uas" }.to_string());
+            h.push(HeaderName::SessionExpires, SipStr::from(format!("{interval};refresher={refresher}")));
+            if caller_supports {
+                h.push(HeaderName::Require, SipStr::from_static("timer"));
+            }
+            c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas", gen: 0 });
+        }
         h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
         resp.body = sdp.clone();
         c.local_sdp = Some(sdp);
@@ -1184,15 +1313,23 @@ impl UserAgent {
             }
         };
         let mut req = c.invite.clone();
-        c.invite_seq += 1;
-        let seq = c.invite_seq;
-        req.headers.set(HeaderName::CSeq, SipStr::from(format!("{seq} INVITE")));
         for h in &headers {
             h.apply_to(&mut req.headers);
         }
-        // An early dialog from the challenged attempt does not carry over.
+        self.resend_invite(call, req, now);
+    }
+
+    /// Sends the call's INVITE again as `req` (changed headers) in a new transaction: same
+    /// Call-ID and From tag, CSeq one up, a new branch (§8.1.3.5, §22.2).
+    fn resend_invite(&mut self, call: CallRef, mut req: Request, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.invite_seq += 1;
+        let seq = c.invite_seq;
+        req.headers.set(HeaderName::CSeq, SipStr::from(format!("{seq} INVITE")));
+        // An early dialog from the refused attempt does not carry over.
         c.dialog = None;
         c.got_provisional = false;
+        c.last_rseq = None;
         c.state = State::Calling;
         let dest = c.peer;
         let via = self.via(dest.transport);
@@ -1203,6 +1340,86 @@ impl UserAgent {
         if let Some(c) = self.calls.get_mut(&call) {
             c.invite = req;
         }
+    }
+
+    // ---- session timers (RFC 4028) ---------------------------------------------------
+
+    /// (Re)arms the call's session timer from `now`.
+    fn arm_session_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(t) = c.session_timer.as_mut() else { return };
+        t.gen = t.gen.wrapping_add(1);
+        let (due, gen) = (t.due(now), t.gen);
+        self.se_timers.push(Reverse((due, call, gen)));
+    }
+
+    fn on_session_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(t) = c.session_timer else { return };
+        if c.state != State::Confirmed {
+            return;
+        }
+        if !t.we_refresh {
+            // No refresh came: the session is over (§10).
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::SessionExpired);
+        }
+        // Refresh: UPDATE when the peer allows it (no offer needed), else a re-INVITE
+        // with our current session description.
+        let method = if c.peer_allows_update { Method::Update } else { Method::Invite };
+        let transport = c.peer.transport;
+        let contact = self.contact(transport);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(d) = c.dialog.as_mut() else { return };
+        let mut req = d.make_request(method.clone());
+        let dest = next_hop(d, &c.peer);
+        let h = &mut req.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::SessionExpires, SipStr::from(format!("{};refresher=uac", t.interval)));
+        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED_UAC));
+        if method == Method::Invite {
+            if let Some(sdp) = c.local_sdp.clone() {
+                h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+                req.body = sdp;
+            }
+        }
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, Purpose::Refresh));
+    }
+
+    /// The answer to our refresh: 2xx re-arms (and a re-INVITE's is ACKed); 481 or 408
+    /// mean the session is gone (§10), anything else is tried again at the next half.
+    fn on_refresh_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let status = resp.status;
+        if (200..300).contains(&status) {
+            if let Some((interval, refresher)) = session_expires(&resp.headers) {
+                if let Some(t) = c.session_timer.as_mut() {
+                    t.interval = interval;
+                    t.we_refresh = refresher.as_deref() != Some("uas");
+                }
+            }
+            let is_invite = resp.headers.cseq().is_ok_and(|cs| cs.method == Method::Invite);
+            if is_invite {
+                if let (Some(d), Ok(cs)) = (c.dialog.as_ref(), resp.headers.cseq()) {
+                    let mut ack = d.request_with_seq(Method::Ack, cs.seq);
+                    let dest = next_hop(d, &c.peer);
+                    let via = self.via(dest.transport);
+                    ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+                    let bytes = Message::Request(ack).to_bytes();
+                    self.tx.send_stateless(dest, bytes.clone());
+                    self.acks.insert(key, (dest, bytes));
+                }
+            }
+            return self.arm_session_timer(call, now);
+        }
+        if matches!(status, 408 | 481) {
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::SessionExpired);
+        }
+        self.arm_session_timer(call, now);
     }
 
     /// Our BYE was challenged: send a new one with credentials. False when it cannot be
@@ -1397,6 +1614,16 @@ impl UserAgent {
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        while let Some(Reverse((at, call, gen))) = self.se_timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.se_timers.pop();
+            let current = self.calls.get(&call).and_then(|c| c.session_timer).is_some_and(|t| t.gen == gen);
+            if current {
+                self.on_session_timer(call, now);
+            }
+        }
         if self.registrar.as_ref().and_then(|r| r.timer).is_some_and(|t| t <= now) {
             if let Some(r) = self.registrar.as_mut() {
                 r.timer = None;
@@ -1444,6 +1671,11 @@ impl UserAgent {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let se = self.se_timers.peek().map(|Reverse((t, _, _))| *t);
+        let calls = match (calls, se) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let reg = self.registrar.as_ref().and_then(|r| r.timer);
         let ours = match (calls, reg) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -1976,5 +2208,142 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
         assert!(drain(&mut callee).is_empty(), "a 180 went out");
         callee.answer(call, sdp(), now).unwrap();
         assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![200]);
+    }
+
+    /// An INVITE from 127.0.0.1:5070 with `extra` header lines and an SDP offer.
+    fn raw_invite(branch: &str, extra: &str) -> Bytes {
+        let body = String::from_utf8(sdp().to_vec()).unwrap();
+        Bytes::from(format!(
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: {branch}@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5070>\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    /// Answers a raw INVITE and ACKs the 200; returns the call and the 200.
+    fn answer_raw(callee: &mut UserAgent, invite: Bytes, now: Instant) -> (CallRef, Response) {
+        callee.on_datagram(invite, dest(UAC), now);
+        let Some(UaEvent::IncomingCall { call, request, .. }) = callee.poll_event() else { panic!("no call") };
+        drain(callee);
+        callee.answer(call, sdp(), now).unwrap();
+        let ok = drain(callee)
+            .iter()
+            .find_map(|t| match parse(&t.data) {
+                Message::Response(r) if r.status == 200 => Some(r),
+                _ => None,
+            })
+            .expect("200");
+        let to = ok.headers.get(&HeaderName::To).unwrap().to_string();
+        let ack = format!(
+            "ACK sip:bob@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-ack{}\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            call.0,
+            request.headers.call_id().unwrap()
+        );
+        callee.on_datagram(Bytes::from(ack), dest(UAC), now);
+        assert!(matches!(callee.poll_event(), Some(UaEvent::Confirmed { .. })));
+        (call, ok)
+    }
+
+    #[test]
+    fn session_timer_we_refresh_with_update() {
+        let t0 = Instant::now();
+        let mut callee = ua(UAS, 27);
+        let extra = "Session-Expires: 90;refresher=uas\r\nSupported: timer\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n";
+        let (_, ok) = answer_raw(&mut callee, raw_invite("z9hG4bK-se1", extra), t0);
+        assert_eq!(ok.headers.get(&HeaderName::SessionExpires).map(|v| v.as_str()), Some("90;refresher=uas"));
+        assert_eq!(ok.headers.get(&HeaderName::Require).map(|v| v.as_str()), Some("timer"));
+        // Halfway, an UPDATE with us as the refresher of that transaction.
+        callee.handle_timeout(t0 + Duration::from_secs(44));
+        assert!(!drain(&mut callee).iter().any(|t| status_of(t).is_none()), "a request before half the interval");
+        callee.handle_timeout(t0 + Duration::from_secs(45));
+        let update = request_of(&drain(&mut callee)[0]);
+        assert_eq!(update.method, Method::Update);
+        assert_eq!(update.headers.get(&HeaderName::SessionExpires).map(|v| v.as_str()), Some("90;refresher=uac"));
+        assert_eq!(update.headers.cseq().unwrap().seq, 2);
+        let t1 = t0 + Duration::from_secs(46);
+        callee.on_datagram(reply(&update, 200, &[(HeaderName::SessionExpires, "90;refresher=uac")]), dest(UAC), t1);
+        callee.handle_timeout(t1 + Duration::from_secs(44));
+        assert!(!drain(&mut callee).iter().any(|t| status_of(t).is_none()), "refreshed too early");
+        callee.handle_timeout(t1 + Duration::from_secs(45));
+        assert_eq!(request_of(&drain(&mut callee)[0]).method, Method::Update);
+        assert_eq!(callee.call_count(), 1);
+    }
+
+    #[test]
+    fn session_timer_without_refresh_ends_the_call() {
+        let t0 = Instant::now();
+        let mut callee = ua(UAS, 28);
+        let extra = "Session-Expires: 90;refresher=uac\r\nSupported: timer\r\n";
+        let (call, ok) = answer_raw(&mut callee, raw_invite("z9hG4bK-se2", extra), t0);
+        assert_eq!(ok.headers.get(&HeaderName::SessionExpires).map(|v| v.as_str()), Some("90;refresher=uac"));
+        // The peer refreshes with a re-INVITE at 40 s: the deadline moves to 40 + 60 s.
+        let to = ok.headers.get(&HeaderName::To).unwrap().to_string();
+        let reinvite = String::from_utf8(
+            raw_invite("z9hG4bK-se2b", "Session-Expires: 90;refresher=uac\r\nSupported: timer\r\n").to_vec(),
+        )
+        .unwrap()
+        .replace("To: <sip:bob@127.0.0.1>", &format!("To: {to}"))
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE")
+        .replace("Call-ID: z9hG4bK-se2b@x", "Call-ID: z9hG4bK-se2@x");
+        let t1 = t0 + Duration::from_secs(40);
+        callee.on_datagram(Bytes::from(reinvite), dest(UAC), t1);
+        let statuses: Vec<u16> = drain(&mut callee).iter().filter_map(status_of).filter(|s| *s >= 200).collect();
+        assert_eq!(statuses, vec![200]);
+        events(&mut callee);
+        callee.handle_timeout(t0 + Duration::from_secs(61));
+        assert_eq!(callee.call_count(), 1, "the refresh moved the deadline");
+        callee.handle_timeout(t1 + Duration::from_secs(60));
+        let bye = request_of(&drain(&mut callee)[0]);
+        assert_eq!(bye.method, Method::Bye);
+        let ev = events(&mut callee);
+        assert!(
+            matches!(ev.last(), Some(UaEvent::Terminated { call: c, reason: EndReason::SessionExpired }) if *c == call),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
+    fn too_short_session_interval_gets_422_and_our_invite_retries_with_min_se() {
+        let now = Instant::now();
+        let mut callee = ua(UAS, 29);
+        callee.on_datagram(raw_invite("z9hG4bK-se3", "Session-Expires: 30\r\n"), dest(UAC), now);
+        let sent = drain(&mut callee);
+        let Message::Response(r) = parse(&sent.last().unwrap().data) else { panic!() };
+        assert_eq!(r.status, 422);
+        assert_eq!(r.headers.get(&HeaderName::MinSe).map(|v| v.as_str()), Some("90"));
+        assert_eq!(callee.call_count(), 0);
+
+        let mut caller = ua(UAC, 30);
+        caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let first = request_of(&drain(&mut caller)[0]);
+        assert_eq!(first.headers.get(&HeaderName::SessionExpires).map(|v| v.as_str()), Some("1800"));
+        caller.on_datagram(reply(&first, 422, &[(HeaderName::MinSe, "3600")]), dest(UAS), now);
+        let second = drain(&mut caller).iter().map(request_of).find(|r| r.method == Method::Invite).unwrap();
+        assert_eq!(second.headers.get(&HeaderName::SessionExpires).map(|v| v.as_str()), Some("3600"));
+        assert_eq!(second.headers.cseq().unwrap().seq, 2);
+        // The 2xx names us the refresher: a re-INVITE (no UPDATE in its Allow) at half.
+        caller.on_datagram(
+            reply(
+                &second,
+                200,
+                &[
+                    (HeaderName::SessionExpires, "3600;refresher=uac"),
+                    (HeaderName::Contact, "<sip:bob@127.0.0.1:5060>"),
+                ],
+            ),
+            dest(UAS),
+            now,
+        );
+        drain(&mut caller);
+        caller.handle_timeout(now + Duration::from_secs(1800));
+        let refresh = request_of(&drain(&mut caller)[0]);
+        assert_eq!(refresh.method, Method::Invite);
+        assert!(!refresh.body.is_empty(), "a re-INVITE refresh carries our SDP");
+        // Its 2xx is ACKed with the re-INVITE's CSeq.
+        caller.on_datagram(reply(&refresh, 200, &[]), dest(UAS), now + Duration::from_secs(1800));
+        let ack = request_of(&drain(&mut caller)[0]);
+        assert_eq!(
+            (ack.method.clone(), ack.headers.cseq().unwrap().seq),
+            (Method::Ack, refresh.headers.cseq().unwrap().seq)
+        );
     }
 }
