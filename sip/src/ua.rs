@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Methods we implement, for Allow (§20.5).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
 /// Option tags we support, for Supported.
 pub const SUPPORTED: &str = "replaces, timer";
 /// What our INVITEs say we support: as a UAC we also answer reliable provisional
@@ -346,6 +346,8 @@ struct Call {
     session_timer: Option<SessionTimer>,
     /// The peer listed UPDATE in its Allow: refreshes go as UPDATE, not re-INVITE.
     peer_allows_update: bool,
+    /// The CSeq of the REFER we accepted, for the `id` of its NOTIFYs.
+    refer_seq: Option<u32>,
 }
 
 /// A call's RFC 4028 session timer.
@@ -682,6 +684,8 @@ impl UserAgent {
             Method::Bye | Method::Info | Method::Update | Method::Prack | Method::Notify => {
                 self.simple_response(&key, &req, 481, now)
             }
+            // A REFER outside any dialog (RFC 3515 allows it) is not something we act on.
+            Method::Refer => self.simple_response(&key, &req, 403, now),
             Method::Other(_) => self.simple_response(&key, &req, 501, now),
             _ => self.simple_response(&key, &req, 405, now),
         }
@@ -729,6 +733,7 @@ impl UserAgent {
                 last_rseq: None,
                 session_timer: None,
                 peer_allows_update,
+                refer_seq: None,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -802,6 +807,28 @@ impl UserAgent {
             Method::Info | Method::Options | Method::Notify => {
                 let resp = make_response(&req, 200, "OK", None);
                 self.respond(&key, resp, now);
+                self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
+            }
+            Method::Refer => {
+                // RFC 3515 §2.4.2: exactly one Refer-To; accepted at once, progress follows
+                // in NOTIFYs ([`UserAgent::notify_refer`]) as the user places the new call.
+                let targets = req.headers.count(&HeaderName::ReferTo);
+                let ok = targets == 1
+                    && req
+                        .headers
+                        .get(&HeaderName::ReferTo)
+                        .is_some_and(|v| crate::header::NameAddr::parse(v, "Refer-To").is_ok());
+                if !ok {
+                    let mut resp = make_response(&req, 400, "Bad Refer-To", None);
+                    resp.headers
+                        .push(HeaderName::Warning, SipStr::from_static("399 dialtone \"exactly one valid Refer-To\""));
+                    return self.respond(&key, resp, now);
+                }
+                let resp = make_response(&req, 202, "Accepted", None);
+                self.respond(&key, resp, now);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.refer_seq = Some(seq);
+                }
                 self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
             }
             Method::Other(_) => self.simple_response(&key, &req, 501, now),
@@ -1092,6 +1119,7 @@ impl UserAgent {
                 last_rseq: None,
                 session_timer: None,
                 peer_allows_update: false,
+                refer_seq: None,
             },
         );
         Ok(call)
@@ -1282,6 +1310,68 @@ impl UserAgent {
         prack.headers.push_front(HeaderName::Via, SipStr::from(via));
         let key = self.tx.send_request(prack, dest, now);
         self.by_client.insert(key, (call, Purpose::Other));
+    }
+
+    // ---- transfer (RFC 3515) ----------------------------------------------------------
+
+    /// Reports the progress of the call a REFER we accepted asked for: a NOTIFY whose
+    /// message/sipfrag body is `SIP/2.0 <status> <reason>`; a final status (≥ 200) ends
+    /// the implicit subscription (`Subscription-State: terminated`).
+    pub fn notify_refer(&mut self, call: CallRef, status: u16, reason: &str, now: Instant) -> Result<(), UaError> {
+        let transport = self.calls.get(&call).ok_or(UaError::NoSuchCall)?.peer.transport;
+        let contact = self.contact(transport);
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        let refer_seq = c.refer_seq.ok_or(UaError::WrongState)?;
+        if matches!(c.state, State::Terminating) {
+            return Err(UaError::WrongState);
+        }
+        let d = c.dialog.as_mut().ok_or(UaError::WrongState)?;
+        let mut req = d.make_request(Method::Notify);
+        let dest = next_hop(d, &c.peer);
+        let h = &mut req.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::Event, SipStr::from(format!("refer;id={refer_seq}")));
+        let state =
+            if status >= 200 { "terminated;reason=noresource".to_string() } else { "active;expires=60".to_string() };
+        h.push(HeaderName::SubscriptionState, SipStr::from(state));
+        h.push(HeaderName::ContentType, SipStr::from_static("message/sipfrag;version=2.0"));
+        req.body = Bytes::from(format!("SIP/2.0 {status} {reason}\r\n"));
+        if status >= 200 {
+            c.refer_seq = None;
+        }
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, Purpose::Other));
+        Ok(())
+    }
+
+    /// Asks the peer to call `target` (a blind transfer, RFC 3515): a REFER in the
+    /// dialog. Its NOTIFYs arrive as [`UaEvent::InDialog`]; hang up when one reports 2xx.
+    pub fn refer(&mut self, call: CallRef, target: &str, now: Instant) -> Result<(), UaError> {
+        crate::uri::Uri::parse(target).map_err(|_| UaError::Invalid("Refer-To URI"))?;
+        let transport = self.calls.get(&call).ok_or(UaError::NoSuchCall)?.peer.transport;
+        let contact = self.contact(transport);
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        if c.state != State::Confirmed {
+            return Err(UaError::WrongState);
+        }
+        let d = c.dialog.as_mut().ok_or(UaError::WrongState)?;
+        let referred_by =
+            crate::header::NameAddr::parse(&d.local, "From").map(|n| format!("<{}>", n.uri_text)).unwrap_or_default();
+        let mut req = d.make_request(Method::Refer);
+        let dest = next_hop(d, &c.peer);
+        let h = &mut req.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::ReferTo, SipStr::from(format!("<{target}>")));
+        if !referred_by.is_empty() {
+            h.push(HeaderName::ReferredBy, SipStr::from(referred_by));
+        }
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, Purpose::Other));
+        Ok(())
     }
 
     // ---- digest authentication (RFC 3261 §22) ---------------------------------------
@@ -2345,5 +2435,42 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
             (ack.method.clone(), ack.headers.cseq().unwrap().seq),
             (Method::Ack, refresh.headers.cseq().unwrap().seq)
         );
+    }
+
+    #[test]
+    fn refer_is_accepted_and_progress_notified() {
+        let t0 = Instant::now();
+        let mut callee = ua(UAS, 31);
+        let (call, ok) = answer_raw(&mut callee, raw_invite("z9hG4bK-ref", ""), t0);
+        let to = ok.headers.get(&HeaderName::To).unwrap().to_string();
+        let refer = |cseq: u32, refer_to: &str| {
+            Bytes::from(format!(
+                "REFER sip:bob@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-r{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: {to}\r\nCall-ID: z9hG4bK-ref@x\r\nCSeq: {cseq} REFER\r\nContact: <sip:a@127.0.0.1:5070>\r\n{refer_to}Content-Length: 0\r\n\r\n"
+            ))
+        };
+        callee.on_datagram(refer(2, ""), dest(UAC), t0);
+        assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![400]);
+        callee.on_datagram(refer(3, "Refer-To: <sip:carol@127.0.0.1:5090>\r\n"), dest(UAC), t0);
+        assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![202]);
+        let ev = events(&mut callee);
+        assert!(matches!(&ev[..], [UaEvent::InDialog { request, .. }] if request.method == Method::Refer), "{ev:?}");
+        callee.notify_refer(call, 100, "Trying", t0).unwrap();
+        let n1 = request_of(&drain(&mut callee)[0]);
+        assert_eq!(n1.method, Method::Notify);
+        assert_eq!(n1.headers.get(&HeaderName::Event).map(|v| v.as_str()), Some("refer;id=3"));
+        assert!(n1.headers.get(&HeaderName::SubscriptionState).unwrap().starts_with("active"));
+        assert_eq!(&n1.body[..], b"SIP/2.0 100 Trying\r\n");
+        callee.notify_refer(call, 200, "OK", t0).unwrap();
+        let n2 = request_of(&drain(&mut callee)[0]);
+        assert!(n2.headers.get(&HeaderName::SubscriptionState).unwrap().starts_with("terminated"));
+        assert!(n2.headers.cseq().unwrap().seq > n1.headers.cseq().unwrap().seq);
+        // The subscription is over: no more NOTIFYs.
+        assert_eq!(callee.notify_refer(call, 200, "OK", t0), Err(UaError::WrongState));
+        // And we can transfer the other way.
+        callee.refer(call, "sip:dave@127.0.0.1:5091", t0).unwrap();
+        let r = request_of(&drain(&mut callee)[0]);
+        assert_eq!(r.method, Method::Refer);
+        assert_eq!(r.headers.get(&HeaderName::ReferTo).map(|v| v.as_str()), Some("<sip:dave@127.0.0.1:5091>"));
+        assert!(r.headers.get(&HeaderName::ReferredBy).is_some());
     }
 }
