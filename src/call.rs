@@ -239,6 +239,14 @@ pub(crate) async fn destination_of(uri: &str) -> anyhow::Result<(Transport, Sock
     Ok((transport, addr))
 }
 
+/// An IP as the host part of a SIP URI (`[…]` around IPv6).
+pub fn host_literal(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    }
+}
+
 /// Works out the Request-URI and next hop for a target (SIP URI or E.164 via the trunk).
 pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Target> {
     if is_e164(target) {
@@ -299,10 +307,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let bound = sockets.local_addr();
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, Some(target.dest.addr));
     let mut ua = crate::user_agent(&settings, ip, bound.port());
-    let host = match ip {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
+    let host = host_literal(ip);
     let from = match (&args.from, &settings.trunk_user) {
         (Some(f), _) => format!("<{f}>"),
         (None, Some(u)) => format!("<sip:{u}@{host}>"),

@@ -8,11 +8,12 @@ use crate::session;
 use bytes::Bytes;
 use dialtone_media::player::Prompt;
 use dialtone_media::session::SessionConfig;
+use dialtone_sip::ua::Outgoing;
 use dialtone_sip::ua::{CallRef, EndReason, Registration, RegistrationEvent, UaEvent, UserAgent};
-use dialtone_sip::{HeaderName, Method, Transport, Uri};
+use dialtone_sip::{Destination, HeaderName, Host, Method, NameAddr, Transport, Uri};
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::net::UdpSocket as StdUdpSocket;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,10 @@ pub struct ServeApp {
     ringing: VecDeque<(Instant, CallRef, Bytes)>,
     /// Shutting down: our un-REGISTER is waiting for its answer.
     unregistering: bool,
+    /// Calls placed for a REFER we accepted: the new call → the call that asked for it.
+    transfers: HashMap<CallRef, CallRef>,
+    /// The trunk, for REFER targets named by host name rather than IP.
+    pub trunk: Option<Destination>,
 }
 
 impl ServeApp {
@@ -100,6 +105,8 @@ impl ServeApp {
             answer_after,
             ringing: VecDeque::new(),
             unregistering: false,
+            transfers: HashMap::new(),
+            trunk: None,
         }
     }
 
@@ -110,23 +117,7 @@ impl ServeApp {
             let _ = ua.reject(call, 603, now);
             return;
         }
-        // An RTP port (and the RTCP port above it) whose sockets we can bind; another
-        // program may hold some.
-        let mut bound = None;
-        for _ in 0..4 {
-            let Some(port) = self.ports.take() else { break };
-            match media_io::bind_rtp(self.bind_ip, port) {
-                Ok(socks) => {
-                    bound = Some((port, socks));
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(port, error = %e, "RTP port busy");
-                    self.ports.give_back(port);
-                }
-            }
-        }
-        let Some((port, (rtp, rtcp))) = bound else {
+        let Some((port, (rtp, rtcp))) = self.bind_media_port() else {
             tracing::warn!(%call, "no free RTP port: 503");
             self.counters.refused += 1;
             let _ = ua.reject(call, 503, now);
@@ -158,6 +149,69 @@ impl ServeApp {
                 self.counters.refused += 1;
                 tracing::info!(%call, status, "refusing the offer");
                 let _ = ua.reject(call, status, now);
+            }
+        }
+    }
+
+    /// An RTP port (and the RTCP port above it) whose sockets we can bind; another
+    /// program may hold some.
+    fn bind_media_port(&mut self) -> Option<(u16, (StdUdpSocket, StdUdpSocket))> {
+        for _ in 0..4 {
+            let port = self.ports.take()?;
+            match media_io::bind_rtp(self.bind_ip, port) {
+                Ok(socks) => return Some((port, socks)),
+                Err(e) => {
+                    tracing::debug!(port, error = %e, "RTP port busy");
+                    self.ports.give_back(port);
+                }
+            }
+        }
+        None
+    }
+
+    /// A REFER we accepted on `old`: call `target` (RFC 3515), reporting progress to the
+    /// referrer in NOTIFYs; when the new call is answered the old one is hung up.
+    fn transfer(&mut self, old: CallRef, target: &str, ua: &mut UserAgent, now: Instant) {
+        // Embedded headers (`?Replaces=…`, attended transfer) are not acted on.
+        let uri = target.split('?').next().unwrap_or(target).to_string();
+        let dest = match Uri::parse(&uri).ok().and_then(|u| u.as_sip().map(|s| (s.host.clone(), s.port))) {
+            Some((Host::V4(ip), port)) => Some(SocketAddr::new(IpAddr::V4(ip), port.unwrap_or(5060))),
+            Some((Host::V6(ip), port)) => Some(SocketAddr::new(IpAddr::V6(ip), port.unwrap_or(5060))),
+            Some(_) => self.trunk.map(|t| t.addr),
+            None => None,
+        };
+        let Some(addr) = dest else {
+            tracing::warn!(call = %old, target, "REFER target is neither an IP nor reachable through a trunk");
+            let _ = ua.notify_refer(old, 503, "Service Unavailable", now);
+            return;
+        };
+        let transport =
+            if uri.to_ascii_lowercase().contains(";transport=tcp") { Transport::Tcp } else { Transport::Udp };
+        let Some((port, (rtp, rtcp))) = self.bind_media_port() else {
+            let _ = ua.notify_refer(old, 503, "Service Unavailable", now);
+            return;
+        };
+        let offer = session::offer_sdp(self.media_ip, port);
+        let out = Outgoing {
+            request_uri: uri.clone(),
+            from: format!("<sip:dialtone@{}>", crate::call::host_literal(self.media_ip)),
+            to: format!("<{uri}>"),
+            dest: Destination { transport, addr },
+            body: Some(Bytes::from(offer.to_string())),
+            extra: Vec::new(),
+        };
+        match ua.invite(out, now) {
+            Ok(new) => {
+                tracing::info!(call = %old, new = %new, target = %uri, "transferring (REFER)");
+                self.calls.insert(new, (port, None));
+                self.late.insert(new, (rtp, rtcp, offer));
+                self.transfers.insert(new, old);
+                let _ = ua.notify_refer(old, 100, "Trying", now);
+            }
+            Err(e) => {
+                tracing::warn!(call = %old, target = %uri, error = %e, "cannot place the REFER's call");
+                self.ports.give_back(port);
+                let _ = ua.notify_refer(old, 400, "Bad Request", now);
             }
         }
     }
@@ -248,7 +302,30 @@ impl App for ServeApp {
                     }
                 }
             }
-            UaEvent::InDialog { call, request } => self.in_dialog(call, &request),
+            UaEvent::InDialog { call, request } => self.in_dialog(call, &request, ua, now),
+            UaEvent::Progress { call, response } => {
+                if let Some(&old) = self.transfers.get(&call) {
+                    let _ = ua.notify_refer(old, response.status, &response.reason, now);
+                }
+            }
+            UaEvent::Answered { call, response } => {
+                // Our own call (a transfer's): its answer settles the media.
+                if let Some((rtp, rtcp, offer)) = self.late.remove(&call) {
+                    match session::negotiate(&offer, &response.body).and_then(|n| media_config(call, &n)) {
+                        Ok(config) => {
+                            self.pending.insert(call, (rtp, rtcp, config));
+                            self.start_media(call);
+                        }
+                        Err(why) => tracing::warn!(%call, why, "the 2xx's answer gives no media"),
+                    }
+                }
+                self.counters.answered += 1;
+                if let Some(old) = self.transfers.remove(&call) {
+                    tracing::info!(call = %old, new = %call, "transfer answered; ending the referring call");
+                    let _ = ua.notify_refer(old, response.status, &response.reason, now);
+                    let _ = ua.hangup(old, now);
+                }
+            }
             UaEvent::Registration(ev) => {
                 if matches!(ev, RegistrationEvent::Unregistered { .. }) {
                     self.unregistering = false;
@@ -256,6 +333,13 @@ impl App for ServeApp {
                 log_registration(&ev);
             }
             UaEvent::Terminated { call, reason } => {
+                if let Some(old) = self.transfers.remove(&call) {
+                    // The transfer failed: the referrer hears why; its call goes on.
+                    let status = reason.status();
+                    tracing::info!(call = %old, new = %call, status, "transfer failed");
+                    let _ = ua.notify_refer(old, status, dialtone_sip::reason_phrase(status), now);
+                }
+                self.transfers.retain(|_, old| *old != call);
                 self.pending.remove(&call);
                 self.late.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
@@ -333,8 +417,17 @@ impl App for ServeApp {
 impl ServeApp {
     /// An in-dialog request the UA answered: DTMF by SIP INFO, or a new offer (hold,
     /// resume, a moved peer) for the call's media.
-    fn in_dialog(&mut self, call: CallRef, req: &dialtone_sip::Request) {
+    fn in_dialog(&mut self, call: CallRef, req: &dialtone_sip::Request, ua: &mut UserAgent, now: Instant) {
         match req.method {
+            Method::Refer => {
+                let target = req
+                    .headers
+                    .get(&HeaderName::ReferTo)
+                    .and_then(|v| NameAddr::parse(v, "Refer-To").ok().map(|n| n.uri_text.to_string()));
+                if let Some(target) = target {
+                    self.transfer(call, &target, ua, now);
+                }
+            }
             Method::Info => {
                 let ct = req.headers.get(&HeaderName::ContentType).map(|v| v.as_str()).unwrap_or("");
                 match session::info_dtmf(ct, &req.body) {
@@ -427,6 +520,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
     app.load_prompt()?;
+    if let Some(trunk) = settings.trunk.as_deref() {
+        match crate::call::destination_of(trunk).await {
+            Ok((transport, addr)) => app.trunk = Some(Destination { transport, addr }),
+            Err(e) => tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK"),
+        }
+    }
     let r = driver.run(&mut app).await;
     app.calls.clear();
     // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer);
