@@ -174,7 +174,7 @@ impl ServeApp {
     fn transfer(&mut self, old: CallRef, target: &str, ua: &mut UserAgent, now: Instant) {
         // Embedded headers (`?Replaces=…`, attended transfer) are not acted on.
         let uri = target.split('?').next().unwrap_or(target).to_string();
-        let dest = match Uri::parse(&uri).ok().and_then(|u| u.as_sip().map(|s| (s.host.clone(), s.port))) {
+        let dest = match Uri::parse(&uri).ok().and_then(|u| u.as_sip().map(|s| (s.host, s.port))) {
             Some((Host::V4(ip), port)) => Some(SocketAddr::new(IpAddr::V4(ip), port.unwrap_or(5060))),
             Some((Host::V6(ip), port)) => Some(SocketAddr::new(IpAddr::V6(ip), port.unwrap_or(5060))),
             Some(_) => self.trunk.map(|t| t.addr),
