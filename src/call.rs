@@ -131,6 +131,9 @@ impl App for CallApp {
             UaEvent::Progress { response, .. } => {
                 eprintln!("call: {} {}", response.status, response.reason);
             }
+            UaEvent::Challenged { status, realms, .. } => {
+                eprintln!("call: {status} challenge for realm {}: sending the credentials", realms.join(", "));
+            }
             UaEvent::Answered { response, .. } => {
                 self.media.start(&response.body, now);
                 self.talk = self.talk.max(self.media.dtmf_time());

@@ -194,6 +194,15 @@ pub enum UaEvent {
         /// The request.
         request: Box<Request>,
     },
+    /// Our INVITE was challenged (401/407) and has been sent again with credentials.
+    Challenged {
+        /// The call.
+        call: CallRef,
+        /// 401 or 407.
+        status: u16,
+        /// The realm(s) answered.
+        realms: Vec<String>,
+    },
     /// The registration's state changed (see [`UserAgent::register`]).
     Registration(RegistrationEvent),
     /// The call is over; the handle is no longer valid.
@@ -1406,6 +1415,8 @@ impl UserAgent {
         for h in &headers {
             h.apply_to(&mut req.headers);
         }
+        let realms = headers.iter().map(|h| h.realm.clone()).collect();
+        self.events.push_back(UaEvent::Challenged { call, status: resp.status, realms });
         self.resend_invite(call, req, now);
     }
 
