@@ -1025,6 +1025,12 @@ impl UserAgent {
             dialog.local_seq = dialog.local_seq.max(old.local_seq);
         }
         let mut ack = dialog.request_with_seq(Method::Ack, c.invite_seq);
+        // The ACK for a 2xx carries the INVITE's credentials (RFC 3261 §22.1).
+        for name in [HeaderName::Authorization, HeaderName::ProxyAuthorization] {
+            for v in c.invite.headers.get_all(&name) {
+                ack.headers.push(name.clone(), v.clone());
+            }
+        }
         let transport = c.peer.transport;
         let dest = next_hop(&dialog, &c.peer);
         dialog.state = DialogState::Confirmed;
@@ -2483,5 +2489,27 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
         assert_eq!(r.method, Method::Refer);
         assert_eq!(r.headers.get(&HeaderName::ReferTo).map(|v| v.as_str()), Some("<sip:dave@127.0.0.1:5091>"));
         assert!(r.headers.get(&HeaderName::ReferredBy).is_some());
+    }
+
+    #[test]
+    fn ack_for_2xx_carries_the_invites_credentials() {
+        let now = Instant::now();
+        let mut caller = ua_with_creds(UAC, 32);
+        caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let first = request_of(&drain(&mut caller)[0]);
+        let chal = r#"Digest realm="p", nonce="n9", qop="auth""#;
+        caller.on_datagram(reply(&first, 407, &[(HeaderName::ProxyAuthenticate, chal)]), dest(UAS), now);
+        let second = drain(&mut caller).iter().map(request_of).find(|r| r.method == Method::Invite).unwrap();
+        let creds = second.headers.get(&HeaderName::ProxyAuthorization).unwrap().clone();
+        caller.on_datagram(reply(&second, 200, &[(HeaderName::Contact, "<sip:bob@127.0.0.1:5060>")]), dest(UAS), now);
+        let ack = request_of(&drain(&mut caller)[0]);
+        assert_eq!(ack.method, Method::Ack);
+        assert_eq!(ack.headers.cseq().unwrap().seq, 2);
+        assert_eq!(ack.headers.get(&HeaderName::ProxyAuthorization), Some(&creds));
+        let ev = events(&mut caller);
+        assert!(
+            matches!(&ev[0], UaEvent::Challenged { status: 407, realms, .. } if realms == &vec!["p".to_string()]),
+            "{ev:?}"
+        );
     }
 }
