@@ -203,6 +203,14 @@ pub enum UaEvent {
         /// The realm(s) answered.
         realms: Vec<String>,
     },
+    /// Our re-INVITE ([`UserAgent::reinvite`]) was answered: the 2xx carries the answer
+    /// (apply it to the media), or it failed and the session is as it was (§14.1).
+    Reinvited {
+        /// The call.
+        call: CallRef,
+        /// The final response.
+        response: Box<Response>,
+    },
     /// The registration's state changed (see [`UserAgent::register`]).
     Registration(RegistrationEvent),
     /// The call is over; the handle is no longer valid.
@@ -357,6 +365,10 @@ struct Call {
     peer_allows_update: bool,
     /// The CSeq of the REFER we accepted, for the `id` of its NOTIFYs.
     refer_seq: Option<u32>,
+    /// Our re-INVITE in flight (or waiting out a 491), with its offer.
+    reinvite: Option<Bytes>,
+    /// That re-INVITE's transaction is running (not waiting out a 491).
+    reinvite_in_flight: bool,
 }
 
 /// A call's RFC 4028 session timer.
@@ -401,6 +413,8 @@ enum Purpose {
     Register,
     /// A session refresh (UPDATE or re-INVITE, RFC 4028).
     Refresh,
+    /// A re-INVITE with a new offer (hold, resume).
+    Reinvite,
     Other,
 }
 
@@ -421,6 +435,8 @@ pub struct UserAgent {
     registrar: Option<Registrar>,
     /// Session timers: (due, call, generation).
     se_timers: BinaryHeap<Reverse<(Instant, CallRef, u32)>>,
+    /// re-INVITEs to send again after a 491 (§14.1).
+    glare_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
 }
@@ -528,6 +544,7 @@ impl UserAgent {
             next_call: 1,
             registrar: None,
             se_timers: BinaryHeap::new(),
+            glare_timers: BinaryHeap::new(),
             dropped: 0,
         }
     }
@@ -743,6 +760,8 @@ impl UserAgent {
                 session_timer: None,
                 peer_allows_update,
                 refer_seq: None,
+                reinvite: None,
+                reinvite_in_flight: false,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -768,6 +787,14 @@ impl UserAgent {
                 let resp = make_response(&req, 200, "OK", None);
                 self.respond(&key, resp, now);
                 self.end_call(call, EndReason::RemoteBye);
+            }
+            Method::Invite | Method::Update
+                if !req.body.is_empty() && self.calls.get(&call).is_some_and(|c| c.reinvite_in_flight) =>
+            {
+                // Glare (§14.2): our own offer is out; the peer retries after a while.
+                let mut resp = make_response(&req, 491, "Request Pending", None);
+                resp.headers.push(HeaderName::RetryAfter, SipStr::from_static("2"));
+                self.respond(&key, resp, now);
             }
             Method::Invite | Method::Update => {
                 // Target refresh (§12.2.2); the session is refreshed with what we sent.
@@ -911,6 +938,12 @@ impl UserAgent {
                             );
                             continue;
                         }
+                        if purpose == Purpose::Reinvite {
+                            // No answer to our re-INVITE: the dialog is gone (§14.1).
+                            let _ = self.send_bye(call, now);
+                            self.end_call(call, EndReason::Timeout);
+                            continue;
+                        }
                         if purpose == Purpose::Refresh {
                             let _ = self.send_bye(call, now);
                             self.end_call(call, EndReason::SessionExpired);
@@ -955,6 +988,7 @@ impl UserAgent {
             Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
             Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
             Purpose::Refresh if resp.status >= 200 => self.on_refresh_response(call, key, resp, now),
+            Purpose::Reinvite if resp.status >= 200 => self.on_reinvite_response(call, key, resp, now),
             _ => {}
         }
     }
@@ -1135,6 +1169,8 @@ impl UserAgent {
                 session_timer: None,
                 peer_allows_update: false,
                 refer_seq: None,
+                reinvite: None,
+                reinvite_in_flight: false,
             },
         );
         Ok(call)
@@ -1449,6 +1485,85 @@ impl UserAgent {
         }
     }
 
+    // ---- re-INVITE (§14) ---------------------------------------------------------------
+
+    /// Sends a new offer in the call (a re-INVITE, §14.1): hold (`a=sendonly`), resume,
+    /// a new address. The answer comes as [`UaEvent::Reinvited`]. Refused while another
+    /// of ours is pending; a 491 (glare, §14.2) is retried after the §14.1 delay.
+    pub fn reinvite(&mut self, call: CallRef, sdp: Bytes, now: Instant) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        if c.state != State::Confirmed || c.reinvite.is_some() {
+            return Err(UaError::WrongState);
+        }
+        c.reinvite = Some(sdp);
+        self.send_reinvite(call, now);
+        Ok(())
+    }
+
+    fn send_reinvite(&mut self, call: CallRef, now: Instant) {
+        let Some(transport) = self.calls.get(&call).map(|c| c.peer.transport) else { return };
+        let contact = self.contact(transport);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let (Some(sdp), Some(d)) = (c.reinvite.clone(), c.dialog.as_mut()) else { return };
+        c.reinvite_in_flight = true;
+        let mut req = d.make_request(Method::Invite);
+        let dest = next_hop(d, &c.peer);
+        let h = &mut req.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED_UAC));
+        if let Some(t) = c.session_timer {
+            let who = if t.we_refresh { "uac" } else { "uas" };
+            h.push(HeaderName::SessionExpires, SipStr::from(format!("{};refresher={who}", t.interval)));
+        }
+        h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+        req.body = sdp;
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, Purpose::Reinvite));
+    }
+
+    fn on_reinvite_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let status = resp.status;
+        c.reinvite_in_flight = false;
+        if (200..300).contains(&status) {
+            if let (Some(d), Ok(cs)) = (c.dialog.as_mut(), resp.headers.cseq()) {
+                d.refresh_target(&resp.headers);
+                let mut ack = d.request_with_seq(Method::Ack, cs.seq);
+                let dest = next_hop(d, &c.peer);
+                c.local_sdp = c.reinvite.take();
+                let via = self.via(dest.transport);
+                ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+                let bytes = Message::Request(ack).to_bytes();
+                self.tx.send_stateless(dest, bytes.clone());
+                self.acks.insert(key, (dest, bytes));
+            }
+            // A re-INVITE refreshes the session too (RFC 4028 §7).
+            self.arm_session_timer(call, now);
+            self.events.push_back(UaEvent::Reinvited { call, response: Box::new(resp) });
+            return;
+        }
+        if status == 491 {
+            // §14.1: the Call-ID's owner waits 2.1–4 s, the other side 0–2 s.
+            let r = self.random();
+            let Some(c) = self.calls.get(&call) else { return };
+            let ms = match c.role {
+                Role::Uac => 2100 + r % 1901,
+                Role::Uas => r % 2001,
+            };
+            self.glare_timers.push(Reverse((now + Duration::from_millis(ms), call)));
+            return;
+        }
+        c.reinvite = None;
+        if matches!(status, 408 | 481) {
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::Rejected { status, reason: resp.reason.to_string() });
+        }
+        self.events.push_back(UaEvent::Reinvited { call, response: Box::new(resp) });
+    }
+
     // ---- session timers (RFC 4028) ---------------------------------------------------
 
     /// (Re)arms the call's session timer from `now`.
@@ -1721,6 +1836,15 @@ impl UserAgent {
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        while let Some(Reverse((at, call))) = self.glare_timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.glare_timers.pop();
+            if self.calls.get(&call).is_some_and(|c| c.state == State::Confirmed && c.reinvite.is_some()) {
+                self.send_reinvite(call, now);
+            }
+        }
         while let Some(Reverse((at, call, gen))) = self.se_timers.peek().copied() {
             if at > now {
                 break;
@@ -1779,6 +1903,11 @@ impl UserAgent {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.timers.peek().map(|Reverse((t, _, _))| *t);
         let se = self.se_timers.peek().map(|Reverse((t, _, _))| *t);
+        let glare = self.glare_timers.peek().map(|Reverse((t, _))| *t);
+        let se = match (se, glare) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let calls = match (calls, se) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -2511,5 +2640,68 @@ Contact: <sip:a@127.0.0.1:5070>\nContent-Length: 0\n\n"
             matches!(&ev[0], UaEvent::Challenged { status: 407, realms, .. } if realms == &vec!["p".to_string()]),
             "{ev:?}"
         );
+    }
+
+    fn sdp_dir(dir: &str, version: u32) -> Bytes {
+        Bytes::from(format!(
+            "v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na={dir}\r\n"
+        ))
+    }
+
+    /// Places and answers a call between two UAs; returns (caller's, callee's) handles.
+    fn established(caller: &mut UserAgent, callee: &mut UserAgent, now: Instant) -> (CallRef, CallRef) {
+        let call =
+            caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+        let (_, eb) = exchange(caller, UAC, callee, UAS, now);
+        let Some(UaEvent::IncomingCall { call: inbound, .. }) = eb.into_iter().next() else { panic!("no call") };
+        callee.answer(inbound, sdp_dir("sendrecv", 1), now).unwrap();
+        exchange(caller, UAC, callee, UAS, now);
+        (call, inbound)
+    }
+
+    #[test]
+    fn reinvite_puts_the_peer_on_hold_and_gets_the_mirrored_answer() {
+        let now = Instant::now();
+        let (mut caller, mut callee) = (ua(UAC, 33), ua(UAS, 34));
+        let (_, inbound) = established(&mut caller, &mut callee, now);
+        callee.reinvite(inbound, sdp_dir("sendonly", 2), now).unwrap();
+        assert_eq!(callee.reinvite(inbound, sdp_dir("sendonly", 2), now), Err(UaError::WrongState));
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        assert!(matches!(&ea[..], [UaEvent::InDialog { request, .. }] if request.method == Method::Invite), "{ea:?}");
+        let Some(UaEvent::Reinvited { response, .. }) = eb.into_iter().next() else { panic!("no answer") };
+        assert_eq!(response.status, 200);
+        let answer = String::from_utf8_lossy(&response.body).into_owned();
+        assert!(answer.contains("a=recvonly"), "{answer}");
+        // Resume: sendrecv both ways again, and the next re-INVITE is allowed.
+        callee.reinvite(inbound, sdp_dir("sendrecv", 3), now).unwrap();
+        let (_, eb) = exchange(&mut caller, UAC, &mut callee, UAS, now);
+        let Some(UaEvent::Reinvited { response, .. }) = eb.into_iter().next() else { panic!("no answer") };
+        assert!(String::from_utf8_lossy(&response.body).contains("a=sendrecv"));
+        assert_eq!((caller.call_count(), callee.call_count()), (1, 1));
+    }
+
+    #[test]
+    fn reinvite_glare_gets_491_and_both_retry_in_turn() {
+        let t0 = Instant::now();
+        let (mut caller, mut callee) = (ua(UAC, 35), ua(UAS, 36));
+        let (call, inbound) = established(&mut caller, &mut callee, t0);
+        caller.reinvite(call, sdp_dir("sendonly", 2), t0).unwrap();
+        callee.reinvite(inbound, sdp_dir("sendonly", 2), t0).unwrap();
+        // Both INVITEs cross; each side answers the other's with 491.
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, t0);
+        assert!(ea.is_empty() && eb.is_empty(), "{ea:?} {eb:?}");
+        // The callee (not the Call-ID's owner) retries within 2 s, the caller after 2.1 s.
+        let t1 = t0 + Duration::from_millis(2050);
+        callee.handle_timeout(t1);
+        caller.handle_timeout(t1);
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, t1);
+        assert!(matches!(&ea[..], [UaEvent::InDialog { .. }]), "{ea:?}");
+        assert!(matches!(&eb[..], [UaEvent::Reinvited { response, .. }] if response.status == 200), "{eb:?}");
+        let t2 = t0 + Duration::from_millis(4050);
+        callee.handle_timeout(t2);
+        caller.handle_timeout(t2);
+        let (ea, eb) = exchange(&mut caller, UAC, &mut callee, UAS, t2);
+        assert!(matches!(&ea[..], [UaEvent::Reinvited { response, .. }] if response.status == 200), "{ea:?}");
+        assert!(matches!(&eb[..], [UaEvent::InDialog { .. }]), "{eb:?}");
     }
 }
