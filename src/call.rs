@@ -31,6 +31,10 @@ struct CallApp {
     hanging_up: bool,
     outcome: Option<Outcome>,
     media: CallMedia,
+    /// `--transfer`: the target, whether the REFER went, and how the transfer ended.
+    transfer: Option<String>,
+    referred: bool,
+    transfer_failed: Option<(u16, String)>,
 }
 
 /// The call's media: sockets until the answer, then the running task.
@@ -126,7 +130,7 @@ impl CallMedia {
 }
 
 impl App for CallApp {
-    fn on_event(&mut self, ev: UaEvent, _ua: &mut UserAgent, now: Instant) {
+    fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
         match ev {
             UaEvent::Progress { response, .. } => {
                 eprintln!("call: {} {}", response.status, response.reason);
@@ -146,7 +150,29 @@ impl App for CallApp {
                 self.answered = true;
                 self.hangup_at = Some(now + self.talk);
             }
+            UaEvent::InDialog { request, .. } if request.method == dialtone_sip::Method::Notify && self.referred => {
+                // RFC 3515 §2.4.5: the body is a message/sipfrag of the new call's status line.
+                let frag = String::from_utf8_lossy(&request.body);
+                let line = frag.lines().next().unwrap_or("").trim().to_string();
+                let status = line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
+                eprintln!("call: transfer: {line}");
+                match status {
+                    Some(s) if s >= 300 => {
+                        self.transfer_failed = Some((s, format!("transfer failed: {line}")));
+                        self.hang_up(ua, now);
+                    }
+                    Some(s) if s >= 200 => {
+                        self.transfer_failed = None;
+                        self.hang_up(ua, now);
+                    }
+                    _ => {}
+                }
+            }
             UaEvent::Terminated { reason, .. } => {
+                if let Some((status, why)) = self.transfer_failed.take() {
+                    self.outcome = Some(Outcome::Failed(status, why));
+                    return;
+                }
                 self.outcome = Some(match (&reason, self.answered) {
                     (EndReason::LocalBye | EndReason::RemoteBye, true) => Outcome::Completed,
                     (EndReason::Rejected { status, reason }, _) => Outcome::Failed(*status, reason.clone()),
@@ -180,6 +206,21 @@ impl App for CallApp {
         }
         if !self.answered {
             eprintln!("call: no answer within the ring timeout, cancelling");
+        }
+        if let (true, false, Some(target), Some(call)) =
+            (self.answered, self.referred, self.transfer.clone(), self.call)
+        {
+            match ua.refer(call, &target, now) {
+                Ok(()) => {
+                    eprintln!("call: transferring the far end to {target}");
+                    self.referred = true;
+                    // The far end reports in NOTIFYs; give up on it after Timer B's 32 s.
+                    self.hangup_at = Some(now + Duration::from_secs(32));
+                    self.transfer_failed = Some((408, "transfer: no final NOTIFY from the far end".into()));
+                    return;
+                }
+                Err(e) => eprintln!("call: cannot transfer ({e}); hanging up"),
+            }
         }
         self.hang_up(ua, now);
     }
@@ -305,6 +346,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             tracing::warn!("{flag} is not implemented yet (media engine: issue 3/6); the call goes ahead without it");
         }
     }
+    if let Some(t) = &args.transfer {
+        dialtone_sip::Uri::parse(t).map_err(|e| anyhow::anyhow!("--transfer {t:?}: {e}"))?;
+    }
     let target = target_of(&args.target, settings.trunk.as_deref()).await?;
     let sockets = Sockets::bind(settings.sip_listen).await?;
     let bound = sockets.local_addr();
@@ -357,6 +401,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             #[cfg(feature = "device")]
             device_live: None,
         },
+        transfer: args.transfer.clone(),
+        referred: false,
+        transfer_failed: None,
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     driver.set_linger(Duration::from_secs(5));

@@ -133,6 +133,11 @@ pub struct CallArgs {
     /// Use the sound card (microphone and speaker).
     #[arg(long)]
     pub device: bool,
+    /// When --duration ends, transfer the far end to this SIP URI (a blind REFER, RFC 3515)
+    /// instead of hanging up; the call ends once the far end reports the transfer
+    /// answered (exit 0) or failed (exit with its status).
+    #[arg(long, value_name = "SIP-URI")]
+    pub transfer: Option<String>,
 }
 
 /// Inbound call handling.

@@ -47,3 +47,21 @@ fn refer_from_sipp_places_the_new_call_and_ends_the_old() {
     }
     assert_eq!(summaries(), 2, "{}", d.log_text());
 }
+
+#[test]
+fn dialtone_call_transfers_the_far_end_by_refer() {
+    sipp();
+    let uas =
+        SippPeer::start("transferee", &["-sf", &root().join("fixtures/sipp/uas_refer_target.xml").to_string_lossy()]);
+    let out = dialtone_call(
+        &format!("sip:bob@127.0.0.1:{}", uas.port),
+        &["--duration", "0.5", "--transfer", "sip:carol@example.net"],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stats) = uas.finish(Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("transferring the far end to sip:carol@example.net"), "{stderr}");
+    assert!(stderr.contains("call: transfer: SIP/2.0 200 OK"), "{stderr}");
+    assert_eq!((code, stats), (Some(0), (1, 0)), "SIPp's transferee\n{stderr}");
+}
