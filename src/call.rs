@@ -251,6 +251,8 @@ pub struct Target {
     pub uri: String,
     /// Where the INVITE goes.
     pub dest: Destination,
+    /// A Route header for the INVITE: the trunk as a loose-routing outbound proxy.
+    pub route: Option<String>,
 }
 
 /// Whether `s` looks like an E.164 number (`+` then 1–15 digits; a bare digit string is
@@ -291,8 +293,18 @@ pub fn host_literal(ip: std::net::IpAddr) -> String {
     }
 }
 
-/// Works out the Request-URI and next hop for a target (SIP URI or E.164 via the trunk).
+/// The trunk as an outbound proxy (RFC 3261 §8.1.2): when its URI has `;lr`, a loose
+/// router, every call goes through it with `Route: <trunk>`.
+fn outbound_proxy(trunk: Option<&str>) -> Option<String> {
+    let t = trunk?;
+    Uri::parse(t).ok()?.as_sip()?.params.has("lr").then(|| format!("<{t}>"))
+}
+
+/// Works out the Request-URI and next hop for a target: an E.164 number goes through the
+/// trunk; a SIP URI goes to its host, or through the trunk when that is a loose-routing
+/// proxy (`DIALTONE_TRUNK=sip:proxy.example.com;lr`).
 pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Target> {
+    let route = outbound_proxy(trunk);
     if is_e164(target) {
         let Some(trunk) = trunk else { bail!("{target} is a phone number: set DIALTONE_TRUNK to the trunk's SIP URI") };
         let turi = Uri::parse(trunk).map_err(|e| anyhow::anyhow!("DIALTONE_TRUNK {trunk:?}: {e}"))?;
@@ -307,15 +319,18 @@ pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Targ
             Transport::Udp => format!("sip:+{digits}@{host}"),
             _ => format!("sip:+{digits}@{host};transport={}", transport.as_str().to_lowercase()),
         };
-        return Ok(Target { uri, dest: Destination { transport, addr } });
+        return Ok(Target { uri, dest: Destination { transport, addr }, route });
     }
     let uri = if target.starts_with("sip:") || target.starts_with("sips:") {
         target.to_string()
     } else {
         format!("sip:{target}")
     };
-    let (transport, addr) = destination_of(&uri).await?;
-    Ok(Target { uri, dest: Destination { transport, addr } })
+    let (transport, addr) = match (&route, trunk) {
+        (Some(_), Some(proxy)) => destination_of(proxy).await?,
+        _ => destination_of(&uri).await?,
+    };
+    Ok(Target { uri, dest: Destination { transport, addr }, route })
 }
 
 /// Places the call; returns how it ended.
@@ -377,7 +392,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         to: format!("<{}>", target.uri),
         dest: target.dest,
         body: Some(offer),
-        extra: Vec::new(),
+        extra: target.route.iter().map(|r| (dialtone_sip::HeaderName::Route, r.clone())).collect(),
     };
     let call = ua.invite(out, now).map_err(|e| anyhow::anyhow!("cannot place the call: {e}"))?;
     let mut app = CallApp {
@@ -436,5 +451,13 @@ mod tests {
         assert_eq!(t.uri, "sip:+15551234@127.0.0.1:5070");
         assert_eq!(t.dest.addr, "127.0.0.1:5070".parse().unwrap());
         assert!(target_of("+15551234", None).await.is_err());
+        assert!(t.route.is_none());
+        // A loose-routing trunk is the outbound proxy for SIP URIs too.
+        let t = target_of("sip:bob@192.0.2.7:5080", Some("sip:127.0.0.1:5070;lr")).await.unwrap();
+        assert_eq!(t.uri, "sip:bob@192.0.2.7:5080");
+        assert_eq!(t.dest.addr, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(t.route.as_deref(), Some("<sip:127.0.0.1:5070;lr>"));
+        let t = target_of("sip:bob@192.0.2.7:5080", Some("sip:127.0.0.1:5070")).await.unwrap();
+        assert_eq!((t.dest.addr, t.route), ("192.0.2.7:5080".parse().unwrap(), None));
     }
 }
