@@ -74,10 +74,22 @@ fn echo_returns_the_callers_rtp() {
         assert!(p[12..].iter().all(|b| b == &p[12]), "a frame of one code {c}");
     }
     // The first packet is the new source's probation (RFC 3550 A.1): 2..=50 come back in
-    // order, then a few fading frames of concealment when the stream stops.
+    // order, then a few fading frames of concealment when the stream stops. A packet this
+    // test sends late (a loaded machine descheduling it for over 10 ms) is concealed by a
+    // fading repeat of the one before, then played late: so 2..=50 must appear in order,
+    // each once, with at most a few concealment frames among them.
     assert!(codes.len() >= 49, "{codes:?}");
-    assert_eq!(codes[..49], (2..=50).collect::<Vec<u8>>(), "echoed codes in order");
-    assert!(codes.len() <= 49 + 5, "concealment goes on after the stream stopped: {codes:?}");
+    let mut want = 2u8;
+    let mut extra = 0;
+    for c in &codes {
+        if want <= 50 && *c == want {
+            want += 1;
+        } else {
+            extra += 1;
+        }
+    }
+    assert_eq!(want, 51, "echoed codes 2..=50 in order: {codes:?}");
+    assert!(extra <= 5 + 3, "more concealment than a stream end and a late packet or two: {codes:?}");
     let seq = |p: &Vec<u8>| u16::from_be_bytes([p[2], p[3]]);
     let ts = |p: &Vec<u8>| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
     for w in echoed.windows(2) {
