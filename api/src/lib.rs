@@ -1,2 +1,5 @@
-//! dialtone-api: the HTTP control plane (issue 5).
+//! dialtone-api: the control plane. [`store`] keeps calls, their events, API keys, users,
+//! webhooks and idempotency records in SQLite; the HTTP API (issue 5) is built on it.
 #![deny(missing_docs)]
+
+pub mod store;

@@ -1,0 +1,599 @@
+//! The store: one SQLite database under `DIALTONE_DATA_DIR`, in WAL mode, with versioned
+//! migrations (`PRAGMA user_version`). One writer owns the connection; readers may open
+//! their own. Every change to a call is a row update plus an event row, in one transaction.
+//!
+//! A restart finds every call; [`Store::close_unfinished`] closes the ones a crash left
+//! open as `failed` with reason `restart`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::Path;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer dialtone.
+    #[error("the database is at schema version {found}, newer than this dialtone's {known}")]
+    TooNew {
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// A status change that the call's life does not allow.
+    #[error("a {from} call cannot become {to}")]
+    BadTransition {
+        /// The current status.
+        from: CallStatus,
+        /// The asked-for one.
+        to: CallStatus,
+    },
+}
+
+/// Where a call is in its life (the seed's `status` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallStatus {
+    /// Created; the INVITE is going out.
+    Initiating,
+    /// The far end is ringing (18x).
+    Ringing,
+    /// Answered.
+    InProgress,
+    /// Ended after an answer.
+    Completed,
+    /// 486/600.
+    Busy,
+    /// Not answered in time (408/480/487 on our timeout).
+    NoAnswer,
+    /// Any other failure (including `restart`).
+    Failed,
+    /// Cancelled before the answer.
+    Canceled,
+}
+
+impl CallStatus {
+    /// Every status, in life order.
+    pub const ALL: [CallStatus; 8] = [
+        CallStatus::Initiating,
+        CallStatus::Ringing,
+        CallStatus::InProgress,
+        CallStatus::Completed,
+        CallStatus::Busy,
+        CallStatus::NoAnswer,
+        CallStatus::Failed,
+        CallStatus::Canceled,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Initiating => "initiating",
+            CallStatus::Ringing => "ringing",
+            CallStatus::InProgress => "in-progress",
+            CallStatus::Completed => "completed",
+            CallStatus::Busy => "busy",
+            CallStatus::NoAnswer => "no-answer",
+            CallStatus::Failed => "failed",
+            CallStatus::Canceled => "canceled",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<CallStatus> {
+        CallStatus::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether the call is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, CallStatus::Initiating | CallStatus::Ringing | CallStatus::InProgress)
+    }
+
+    /// Whether a call may go from `self` to `to`: forward only, never out of a final state.
+    pub fn can_become(self, to: CallStatus) -> bool {
+        use CallStatus::*;
+        match (self, to) {
+            (a, b) if a == b => false,
+            (a, _) if a.is_final() => false,
+            (Initiating, _) => true,
+            (Ringing, Initiating) => false,
+            (Ringing, _) => true,
+            (InProgress, Completed | Failed) => true,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A call as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Call {
+    /// `call_<hex>`.
+    pub id: String,
+    /// The caller's contact id.
+    pub contact_id: String,
+    /// The number called (E.164).
+    pub phone_number: String,
+    /// The number called from, if given.
+    pub from_number: Option<String>,
+    /// Status.
+    pub status: CallStatus,
+    /// The last SIP status seen.
+    pub sip_status: Option<u16>,
+    /// Why it ended (`restart`, a SIP reason phrase, …).
+    pub reason: Option<String>,
+    /// Record it.
+    pub record: bool,
+    /// Created, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Answered.
+    pub answered_at: Option<i64>,
+    /// Ended.
+    pub ended_at: Option<i64>,
+    /// Talk time in seconds (answer to end).
+    pub duration: Option<f64>,
+}
+
+/// A new call for [`Store::insert_call`].
+#[derive(Clone, Debug)]
+pub struct NewCall<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Contact id.
+    pub contact_id: &'a str,
+    /// E.164 number.
+    pub phone_number: &'a str,
+    /// From number.
+    pub from_number: Option<&'a str>,
+    /// Record it.
+    pub record: bool,
+    /// Now, ms.
+    pub created_at: i64,
+}
+
+/// Filters for [`Store::list_calls`].
+#[derive(Clone, Debug, Default)]
+pub struct CallFilter<'a> {
+    /// Only this status.
+    pub status: Option<CallStatus>,
+    /// Only this contact.
+    pub contact_id: Option<&'a str>,
+    /// Created at or after, ms.
+    pub from: Option<i64>,
+    /// Created before, ms.
+    pub to: Option<i64>,
+    /// At most this many (the API caps it at 5000).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
+/// One change in a call's life.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallEvent {
+    /// When, ms.
+    pub at: i64,
+    /// `status`, `dtmf`, `recording`, …
+    pub kind: String,
+    /// The new status, the digit, …
+    pub detail: String,
+}
+
+/// The schema, one migration per version; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: calls and their events, keys, users, webhooks, the outbox, idempotency.
+    "CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL,
+        phone_number TEXT NOT NULL,
+        from_number TEXT,
+        status TEXT NOT NULL,
+        sip_status INTEGER,
+        reason TEXT,
+        record INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        answered_at INTEGER,
+        ended_at INTEGER
+    );
+    CREATE INDEX calls_created ON calls(created_at);
+    CREATE INDEX calls_status ON calls(status, created_at);
+    CREATE INDEX calls_contact ON calls(contact_id, created_at);
+    CREATE TABLE call_events (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id),
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX call_events_call ON call_events(call_id, id);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        permissions TEXT NOT NULL,
+        created_by TEXT,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        events TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON webhook_outbox(delivered_at, next_attempt_at);
+    CREATE TABLE idempotency (
+        key TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (principal, key)
+    );",
+];
+
+/// The database.
+pub struct Store {
+    conn: Connection,
+}
+
+fn status_of(s: String) -> rusqlite::Result<CallStatus> {
+    CallStatus::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
+}
+
+const CALL_COLUMNS: &str =
+    "id, contact_id, phone_number, from_number, status, sip_status, reason, record, created_at, answered_at, ended_at";
+
+fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
+    let answered_at: Option<i64> = r.get(9)?;
+    let ended_at: Option<i64> = r.get(10)?;
+    Ok(Call {
+        id: r.get(0)?,
+        contact_id: r.get(1)?,
+        phone_number: r.get(2)?,
+        from_number: r.get(3)?,
+        status: status_of(r.get(4)?)?,
+        sip_status: r.get::<_, Option<i64>>(5)?.and_then(|s| u16::try_from(s).ok()),
+        reason: r.get(6)?,
+        record: r.get::<_, i64>(7)? != 0,
+        created_at: r.get(8)?,
+        answered_at,
+        ended_at,
+        duration: match (answered_at, ended_at) {
+            (Some(a), Some(e)) => Some((e - a).max(0) as f64 / 1000.0),
+            _ => None,
+        },
+    })
+}
+
+impl Store {
+    /// Opens (or creates) `path`, in WAL mode, and brings the schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::setup(Connection::open(path)?)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Store, StoreError> {
+        // WAL: readers never block the writer; NORMAL sync is durable across a process
+        // crash (not a power cut) at a fraction of FULL's cost.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Stores a new call (`initiating`) and its first event.
+    pub fn insert_call(&mut self, c: &NewCall<'_>) -> Result<Call, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6)",
+            params![c.id, c.contact_id, c.phone_number, c.from_number, c.record as i64, c.created_at],
+        )?;
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
+            params![c.id, c.created_at],
+        )?;
+        tx.commit()?;
+        self.get_call(c.id)
+    }
+
+    /// One call.
+    pub fn get_call(&self, id: &str) -> Result<Call, StoreError> {
+        self.conn
+            .query_row(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"), [id], call_from_row)
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Moves a call to `to` at `at` (ms) with its SIP cause, and records the event. Going
+    /// in-progress stamps the answer time; a final status stamps the end.
+    pub fn set_status(
+        &mut self,
+        id: &str,
+        to: CallStatus,
+        sip_status: Option<u16>,
+        reason: Option<&str>,
+        at: i64,
+    ) -> Result<Call, StoreError> {
+        let tx = self.conn.transaction()?;
+        let from: String = tx
+            .query_row("SELECT status FROM calls WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        let from = status_of(from)?;
+        if !from.can_become(to) {
+            return Err(StoreError::BadTransition { from, to });
+        }
+        tx.execute(
+            "UPDATE calls SET status = ?2,
+                sip_status = COALESCE(?3, sip_status),
+                reason = COALESCE(?4, reason),
+                answered_at = CASE WHEN ?2 = 'in-progress' THEN ?5 ELSE answered_at END,
+                ended_at = CASE WHEN ?6 THEN ?5 ELSE ended_at END
+             WHERE id = ?1",
+            params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()],
+        )?;
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)",
+            params![id, at, to.as_str()],
+        )?;
+        tx.commit()?;
+        self.get_call(id)
+    }
+
+    /// Records another event (a DTMF digit, a recording) on a call.
+    pub fn add_event(&mut self, id: &str, kind: &str, detail: &str, at: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, at, kind, detail],
+        )?;
+        Ok(())
+    }
+
+    /// A call's events, oldest first.
+    pub fn events(&self, id: &str) -> Result<Vec<CallEvent>, StoreError> {
+        let mut st = self.conn.prepare("SELECT at, kind, detail FROM call_events WHERE call_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([id], |r| Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Calls matching `f`, newest first, and how many match in all.
+    pub fn list_calls(&self, f: &CallFilter<'_>) -> Result<(Vec<Call>, u64), StoreError> {
+        let mut cond = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = f.status {
+            args.push(s.as_str().to_string().into());
+            cond.push(format!("status = ?{}", args.len()));
+        }
+        if let Some(c) = f.contact_id {
+            args.push(c.to_string().into());
+            cond.push(format!("contact_id = ?{}", args.len()));
+        }
+        if let Some(t) = f.from {
+            args.push(t.into());
+            cond.push(format!("created_at >= ?{}", args.len()));
+        }
+        if let Some(t) = f.to {
+            args.push(t.into());
+            cond.push(format!("created_at < ?{}", args.len()));
+        }
+        let filter = if cond.is_empty() { String::new() } else { format!("WHERE {}", cond.join(" AND ")) };
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM calls {filter}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        let mut page = args.clone();
+        page.push(i64::from(f.limit).into());
+        page.push(i64::from(f.offset).into());
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls {filter} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
+            page.len() - 1,
+            page.len()
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(page.iter()), call_from_row)?;
+        Ok((rows.collect::<Result<_, _>>()?, total.max(0) as u64))
+    }
+
+    /// After a crash or restart: every call still open is closed as `failed`, reason
+    /// `restart`, ended `at`. Returns how many.
+    pub fn close_unfinished(&mut self, at: i64) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail)
+             SELECT id, ?1, 'status', 'failed' FROM calls
+             WHERE status IN ('initiating', 'ringing', 'in-progress')",
+            [at],
+        )?;
+        let n = tx.execute(
+            "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?1
+             WHERE status IN ('initiating', 'ringing', 'in-progress')",
+            [at],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_call<'a>(id: &'a str, contact: &'a str, at: i64) -> NewCall<'a> {
+        NewCall {
+            id,
+            contact_id: contact,
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn a_call_lives_initiating_to_completed_with_its_events_and_duration() {
+        let mut s = Store::in_memory().unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
+        assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
+        s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
+        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
+        let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
+        assert_eq!(c.status, CallStatus::Completed);
+        assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
+        assert_eq!(c.sip_status, Some(200));
+        let ev: Vec<String> = s.events("call_1").unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
+        // Never out of a final state, never backwards.
+        assert!(matches!(
+            s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
+            Err(StoreError::BadTransition { .. })
+        ));
+        assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+    }
+
+    #[test]
+    fn transitions() {
+        use CallStatus::*;
+        assert!(Initiating.can_become(Busy) && Ringing.can_become(InProgress) && InProgress.can_become(Completed));
+        assert!(!InProgress.can_become(Ringing) && !Completed.can_become(Failed) && !Ringing.can_become(Initiating));
+        assert!(!InProgress.can_become(Busy));
+        for s in CallStatus::ALL {
+            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(CallStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn list_filters_pages_and_counts() {
+        let mut s = Store::in_memory().unwrap();
+        for i in 0..30 {
+            let id = format!("call_{i:02}");
+            let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
+            s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
+            if i % 2 == 0 {
+                s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+            }
+        }
+        let (page, total) = s.list_calls(&CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
+        assert_eq!((page.len(), total), (5, 30));
+        assert_eq!(page[0].id, "call_29", "newest first");
+        let f = CallFilter {
+            status: Some(CallStatus::Failed),
+            contact_id: Some("c_a"),
+            limit: 50,
+            ..CallFilter::default()
+        };
+        let (rows, total) = s.list_calls(&f).unwrap();
+        assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
+        assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
+        let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
+        let (rows, total) = s.list_calls(&f).unwrap();
+        assert_eq!((rows.len(), total), (8, 10));
+    }
+
+    #[test]
+    fn a_restart_finds_every_call_and_closes_the_unfinished() {
+        let dir = std::env::temp_dir().join(format!("dialtone-store-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dialtone.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.insert_call(&new_call("call_done", "c", 1)).unwrap();
+            s.set_status("call_done", CallStatus::Busy, Some(486), Some("Busy Here"), 2).unwrap();
+            s.insert_call(&new_call("call_live", "c", 3)).unwrap();
+            s.set_status("call_live", CallStatus::InProgress, Some(200), None, 4).unwrap();
+            s.insert_call(&new_call("call_new", "c", 5)).unwrap();
+            // Dropped without closing: as after a crash.
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.close_unfinished(10).unwrap(), 2);
+        let (all, total) = s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
+        assert_eq!(total, 3);
+        for c in &all {
+            match c.id.as_str() {
+                "call_done" => assert_eq!(c.status, CallStatus::Busy),
+                _ => assert_eq!(
+                    (c.status, c.reason.as_deref(), c.ended_at),
+                    (CallStatus::Failed, Some("restart"), Some(10))
+                ),
+            }
+        }
+        assert_eq!(s.events("call_live").unwrap().last().unwrap().detail, "failed");
+        // Reopening is idempotent: the schema is not applied twice.
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(Store::setup(conn), Err(StoreError::TooNew { found: 99, .. })));
+    }
+}
