@@ -495,6 +495,39 @@ async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registration>
     })
 }
 
+/// Opens the store under `DIALTONE_DATA_DIR` (closing calls a crash left open) and serves
+/// the HTTP API on `DIALTONE_HTTP_LISTEN`.
+async fn start_api(settings: &Settings) -> anyhow::Result<()> {
+    use dialtone_api::store::Store;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| anyhow::anyhow!("creating DIALTONE_DATA_DIR {}: {e}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("dialtone.db");
+    let mut store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    let now_ms = (now_seed() / 1_000_000) as i64;
+    let closed = store.close_unfinished(now_ms)?;
+    if closed > 0 {
+        tracing::warn!(calls = closed, "calls left unfinished by the last run closed as failed (reason restart)");
+    }
+    if settings.internal_key.is_none() {
+        tracing::info!("no DIALTONE_INTERNAL_KEY: the API refuses every protected request");
+    }
+    let state = dialtone_api::http::ApiState {
+        store: Arc::new(std::sync::Mutex::new(store)),
+        internal_key: settings.internal_key.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
+    tracing::info!(http = %listener.local_addr()?, db = %path.display(), "HTTP API listening");
+    let app = dialtone_api::http::router(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP API stopped");
+        }
+    });
+    Ok(())
+}
+
 /// Runs `serve` until interrupted.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sockets = Sockets::bind(settings.sip_listen).await?;
@@ -520,6 +553,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
     app.load_prompt()?;
+    start_api(&settings).await?;
     if let Some(trunk) = settings.trunk.as_deref() {
         match crate::call::destination_of(trunk).await {
             Ok((transport, addr)) => app.trunk = Some(Destination { transport, addr }),

@@ -2,4 +2,5 @@
 //! webhooks and idempotency records in SQLite; the HTTP API (issue 5) is built on it.
 #![deny(missing_docs)]
 
+pub mod http;
 pub mod store;

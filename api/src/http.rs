@@ -1,0 +1,215 @@
+//! The HTTP API (DESIGN.md "The control API"): every response is the envelope
+//! `{"success": bool, "data": …, "error": null | {"code", "message"}}`, errors included
+//! (unknown route 404, wrong method 405, bad parameters 400 naming the field).
+//!
+//! This first slice serves `GET /healthz`, `GET /api/calls/list` and `GET /api/calls/{id}`
+//! from the store, behind `X-Internal-Key` (compared in constant time; with no key
+//! configured every protected request is refused). API keys, JWTs, permissions and the
+//! call-control endpoints come next (issue 5).
+
+use crate::store::{Call, CallFilter, CallStatus, Store, StoreError};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store (one writer; reads take the same lock for now).
+    pub store: Arc<Mutex<Store>>,
+    /// `DIALTONE_INTERNAL_KEY`: full access when it matches.
+    pub internal_key: Option<String>,
+}
+
+/// An API error: its HTTP status, a machine code and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// 400 naming the offending field.
+    pub fn field(field: &str, why: &str) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: format!("{field}: {why}") }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"success": false, "data": null, "error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => {
+                ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such call".into() }
+            }
+            e => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() },
+        }
+    }
+}
+
+/// The store, or a 500 if a handler panicked while holding it.
+fn store(st: &ApiState) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
+    st.store.lock().map_err(|_| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: "the store is unavailable".into(),
+    })
+}
+
+fn ok(data: Value) -> Response {
+    Json(json!({"success": true, "data": data, "error": null})).into_response()
+}
+
+/// The router, with the envelope on every fallback.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/api/calls/list", get(list_calls))
+        .route("/api/calls/{id}", get(get_call))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
+    Router::new()
+        .route("/healthz", get(|| async { ok(json!({"status": "ok"})) }))
+        .merge(protected)
+        .fallback(|| async {
+            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such endpoint".into() }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this endpoint".into(),
+            }
+        })
+        .with_state(state)
+}
+
+/// Equal in constant time for equal lengths (the length itself is not secret here).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    let given = headers.get("x-internal-key").map(|v| v.as_bytes());
+    match (given, st.internal_key.as_deref()) {
+        (Some(g), Some(k)) if same(g, k.as_bytes()) => next.run(req).await,
+        (None, _) => ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: "missing credentials (X-Internal-Key)".into(),
+        }
+        .into_response(),
+        _ => ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: "invalid credentials".into() }
+            .into_response(),
+    }
+}
+
+/// `2024-01-09T20:00:00Z` from ms since the epoch (UTC; the civil-from-days algorithm of
+/// H. Hinnant's "chrono-compatible low-level date algorithms").
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// A call as the API shows it (the seed's fields, and ours after them).
+pub fn call_json(c: &Call) -> Value {
+    json!({
+        "id": c.id,
+        "status": c.status.as_str(),
+        "contact_id": c.contact_id,
+        "phone_number": c.phone_number,
+        "from_number": c.from_number,
+        "duration": c.duration,
+        "created_at": rfc3339(c.created_at),
+        "answered_at": c.answered_at.map(rfc3339),
+        "ended_at": c.ended_at.map(rfc3339),
+        "sip_status": c.sip_status,
+        "reason": c.reason,
+        "record": c.record,
+    })
+}
+
+async fn list_calls(
+    State(st): State<ApiState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=5000).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", "must be an integer from 1 to 5000")),
+        },
+    };
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(v) => v.parse::<u32>().map_err(|_| ApiError::field("offset", "must be a non-negative integer"))?,
+    };
+    let status = match q.get("status") {
+        None => None,
+        Some(v) => Some(CallStatus::parse(v).ok_or_else(|| {
+            let known: Vec<&str> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::field("status", &format!("must be one of {}", known.join(", ")))
+        })?),
+    };
+    let filter = CallFilter {
+        status,
+        contact_id: q.get("contact_id").map(String::as_str),
+        limit,
+        offset,
+        ..CallFilter::default()
+    };
+    let (calls, total) = store(&st)?.list_calls(&filter)?;
+    Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
+}
+
+async fn get_call(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let store = store(&st)?;
+    let call = store.get_call(&id)?;
+    let events = store.events(&id)?;
+    let mut v = call_json(&call);
+    v["events"] = json!(events
+        .iter()
+        .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
+        .collect::<Vec<_>>());
+    Ok(ok(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_704_830_400_000), "2024-01-09T20:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(same(b"key", b"key"));
+        assert!(!same(b"key", b"kez") && !same(b"key", b"keys") && !same(b"", b"k"));
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP API over a real socket: the envelope on every answer, X-Internal-Key auth,
+//! parameter errors naming the field, and a restart that finds every call and closes the
+//! ones left unfinished.
+
+mod common;
+
+use common::*;
+use dialtone_api::store::{CallStatus, NewCall, Store};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// One HTTP/1.1 request; the status and the parsed JSON body.
+fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let key = key.map(|k| format!("X-Internal-Key: {k}\r\n")).unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Connection: close\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, json)
+}
+
+fn assert_error(r: &(u16, Value), status: u16, mentions: &str) {
+    assert_eq!(r.0, status, "{}", r.1);
+    assert_eq!(r.1["success"], false, "{}", r.1);
+    assert!(r.1["data"].is_null(), "{}", r.1);
+    let msg = r.1["error"]["message"].as_str().unwrap_or("");
+    assert!(r.1["error"]["code"].is_string() && msg.contains(mentions), "{}", r.1);
+}
+
+#[test]
+fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
+    // A data directory as a crashed run left it: one call over, one still talking.
+    let data = temp_dir("api-data");
+    {
+        let mut s = Store::open(&data.join("dialtone.db")).unwrap();
+        let call = |id: &'static str| NewCall {
+            id,
+            contact_id: "contact_123",
+            phone_number: "+15551230000",
+            from_number: Some("+15559870000"),
+            record: false,
+            created_at: 1_704_830_400_000,
+        };
+        s.insert_call(&call("call_done")).unwrap();
+        s.set_status("call_done", CallStatus::InProgress, Some(200), None, 1_704_830_401_000).unwrap();
+        s.set_status("call_done", CallStatus::Completed, None, None, 1_704_830_521_000).unwrap();
+        s.insert_call(&call("call_live")).unwrap();
+        s.set_status("call_live", CallStatus::InProgress, Some(200), None, 1_704_830_402_000).unwrap();
+    }
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api",
+        &[
+            ("DIALTONE_DATA_DIR", data.to_str().unwrap()),
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_INTERNAL_KEY", "k3y-for-tests"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+        assert!(Instant::now() < deadline, "the API did not listen; log:\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key = Some("k3y-for-tests");
+
+    let (status, health) = http(http_port, "GET", "/healthz", None);
+    assert_eq!((status, &health["success"], &health["data"]["status"]), (200, &Value::Bool(true), &Value::from("ok")));
+
+    // Auth: none, wrong, right.
+    assert_error(&http(http_port, "GET", "/api/calls/list", None), 401, "missing credentials");
+    assert_error(&http(http_port, "GET", "/api/calls/list", Some("k3y-for-test")), 401, "invalid credentials");
+    let (status, list) = http(http_port, "GET", "/api/calls/list", key);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        (&list["success"], &list["error"], &list["data"]["total"]),
+        (&Value::Bool(true), &Value::Null, &Value::from(2))
+    );
+
+    // The restart closed the unfinished call; the finished one kept its duration.
+    let (status, live) = http(http_port, "GET", "/api/calls/call_live", key);
+    assert_eq!(status, 200, "{live}");
+    assert_eq!((&live["data"]["status"], &live["data"]["reason"]), (&Value::from("failed"), &Value::from("restart")));
+    assert_eq!(live["data"]["events"].as_array().unwrap().last().unwrap()["detail"], "failed");
+    let (_, done) = http(http_port, "GET", "/api/calls/call_done", key);
+    assert_eq!((&done["data"]["status"], &done["data"]["duration"]), (&Value::from("completed"), &Value::from(120.0)));
+    assert_eq!(done["data"]["created_at"], "2024-01-09T20:00:00Z");
+    let (_, failed) = http(http_port, "GET", "/api/calls/list?status=failed&contact_id=contact_123&limit=10", key);
+    assert_eq!(failed["data"]["total"], 1);
+    assert_eq!(failed["data"]["calls"][0]["id"], "call_live");
+
+    // Bad input names the field; unknown things get the envelope too.
+    assert_error(&http(http_port, "GET", "/api/calls/list?limit=5001", key), 400, "limit");
+    assert_error(&http(http_port, "GET", "/api/calls/list?limit=abc", key), 400, "limit");
+    assert_error(&http(http_port, "GET", "/api/calls/list?status=done", key), 400, "status");
+    assert_error(&http(http_port, "GET", "/api/calls/call_nope", key), 404, "no such call");
+    assert_error(&http(http_port, "GET", "/api/nothing", key), 404, "no such endpoint");
+    assert_error(&http(http_port, "POST", "/healthz", None), 405, "method not allowed");
+    assert!(d.log_text().contains("closed as failed (reason restart)"), "{}", d.log_text());
+}
