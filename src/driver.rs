@@ -30,6 +30,8 @@ pub trait App {
     fn on_timeout(&mut self, _ua: &mut UserAgent, _now: Instant) {}
     /// Ctrl-C / SIGTERM: end calls cleanly.
     fn on_interrupt(&mut self, _ua: &mut UserAgent, _now: Instant) {}
+    /// Someone called [`Driver::waker`]'s `notify_one`: commands are waiting (the API).
+    fn on_wake(&mut self, _ua: &mut UserAgent, _now: Instant) {}
     /// Whether the driver loop should stop.
     fn finished(&self) -> bool {
         false
@@ -89,6 +91,7 @@ pub struct Driver {
     in_tx: mpsc::UnboundedSender<Input>,
     in_rx: mpsc::UnboundedReceiver<Input>,
     linger: std::time::Duration,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 fn trace_msg(dir: &str, dest: &Destination, data: &[u8]) {
@@ -133,12 +136,18 @@ impl Driver {
             in_tx,
             in_rx,
             linger: std::time::Duration::ZERO,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
     /// How long [`Driver::run`] keeps TCP connections open once the app has finished.
     pub fn set_linger(&mut self, linger: std::time::Duration) {
         self.linger = linger;
+    }
+
+    /// Wakes the loop from another task: it then calls [`App::on_wake`].
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// The UA, for commands before the loop starts.
@@ -190,6 +199,9 @@ impl Driver {
                     if app.poll_timeout().is_some_and(|t| t <= now) {
                         app.on_timeout(&mut self.ua, now);
                     }
+                }
+                _ = self.wake.notified() => {
+                    app.on_wake(&mut self.ua, Instant::now());
                 }
                 _ = stop_signal(&mut term) => {
                     interrupted += 1;

@@ -75,6 +75,38 @@ pub struct ServeApp {
     transfers: HashMap<CallRef, CallRef>,
     /// The trunk, for REFER targets named by host name rather than IP.
     pub trunk: Option<Destination>,
+    /// The HTTP API's side: the store and the calls it asked for.
+    api: Option<ApiLink>,
+    /// `DIALTONE_DATA_DIR` (recordings the API asks for go under it).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Calls placed for the API: our handle → the API's call id.
+    api_calls: HashMap<CallRef, String>,
+    /// Calls to record though `DIALTONE_RECORD` is off (`record: true`).
+    record_calls: std::collections::HashSet<CallRef>,
+}
+
+/// What `serve` shares with the HTTP API.
+struct ApiLink {
+    store: Arc<std::sync::Mutex<dialtone_api::store::Store>>,
+    queue: Arc<std::sync::Mutex<Vec<dialtone_api::http::Originate>>>,
+    /// The trunk's host[:port], for Request-URIs and From.
+    trunk_host: String,
+    trunk_user: Option<String>,
+}
+
+/// The API's [`CallControl`](dialtone_api::http::CallControl): queue the call and wake the SIP loop.
+struct Control {
+    queue: Arc<std::sync::Mutex<Vec<dialtone_api::http::Originate>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl dialtone_api::http::CallControl for Control {
+    fn originate(&self, call: dialtone_api::http::Originate) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(call);
+        }
+        self.wake.notify_one();
+    }
 }
 
 impl ServeApp {
@@ -107,6 +139,10 @@ impl ServeApp {
             unregistering: false,
             transfers: HashMap::new(),
             trunk: None,
+            api: None,
+            data_dir: None,
+            api_calls: HashMap::new(),
+            record_calls: std::collections::HashSet::new(),
         }
     }
 
@@ -237,7 +273,14 @@ impl ServeApp {
             (Inbound::Echo, _) => Source::Echo,
             _ => Source::Silence,
         };
-        let record = self.record_dir.as_ref().map(|dir| dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)));
+        let dir = match (&self.record_dir, &self.api) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Some(_)) if self.record_calls.contains(&call) => {
+                self.data_dir.as_ref().map(|d| d.join("recordings"))
+            }
+            _ => None,
+        };
+        let record = dir.map(|dir| dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)));
         if let Some(r) = &record {
             tracing::info!(%call, path = %r.display(), "recording");
         }
@@ -304,6 +347,9 @@ impl App for ServeApp {
             }
             UaEvent::InDialog { call, request } => self.in_dialog(call, &request, ua, now),
             UaEvent::Progress { call, response } => {
+                if matches!(response.status, 180 | 183) {
+                    self.api_status(call, dialtone_api::store::CallStatus::Ringing, Some(response.status), None);
+                }
                 if let Some(&old) = self.transfers.get(&call) {
                     let _ = ua.notify_refer(old, response.status, &response.reason, now);
                 }
@@ -320,6 +366,7 @@ impl App for ServeApp {
                     }
                 }
                 self.counters.answered += 1;
+                self.api_status(call, dialtone_api::store::CallStatus::InProgress, Some(response.status), None);
                 if let Some(old) = self.transfers.remove(&call) {
                     tracing::info!(call = %old, new = %call, "transfer answered; ending the referring call");
                     let _ = ua.notify_refer(old, response.status, &response.reason, now);
@@ -340,6 +387,27 @@ impl App for ServeApp {
                     let _ = ua.notify_refer(old, status, dialtone_sip::reason_phrase(status), now);
                 }
                 self.transfers.retain(|_, old| *old != call);
+                self.record_calls.remove(&call);
+                if self.api_calls.contains_key(&call) {
+                    use dialtone_api::store::CallStatus as S;
+                    let answered = self.api.as_ref().zip(self.api_calls.get(&call)).is_some_and(|(a, id)| {
+                        a.store.lock().ok().and_then(|s| s.get_call(id).ok()).is_some_and(|c| c.status == S::InProgress)
+                    });
+                    let (to, why) = match (&reason, answered) {
+                        (EndReason::LocalBye | EndReason::RemoteBye, true) => (S::Completed, None),
+                        (EndReason::Rejected { status: 486 | 600, reason }, _) => (S::Busy, Some(reason.clone())),
+                        (EndReason::Rejected { status: 408 | 480, reason }, _) => (S::NoAnswer, Some(reason.clone())),
+                        (EndReason::Cancelled, _) => (S::Canceled, None),
+                        (EndReason::Rejected { reason, .. }, _) => (S::Failed, Some(reason.clone())),
+                        (r, _) => (S::Failed, Some(format!("{r:?}"))),
+                    };
+                    let status = match &reason {
+                        EndReason::LocalBye | EndReason::RemoteBye => None,
+                        r => Some(r.status()),
+                    };
+                    self.api_status(call, to, status, why.as_deref());
+                    self.api_calls.remove(&call);
+                }
                 self.pending.remove(&call);
                 self.late.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
@@ -363,6 +431,10 @@ impl App for ServeApp {
             t = t.min(*due);
         }
         Some(t)
+    }
+
+    fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.originate_queued(ua, now);
     }
 
     fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
@@ -415,6 +487,75 @@ impl App for ServeApp {
 }
 
 impl ServeApp {
+    /// Persists an API call's new status (a change its life does not allow is ignored).
+    fn api_status(
+        &self,
+        call: CallRef,
+        to: dialtone_api::store::CallStatus,
+        sip_status: Option<u16>,
+        reason: Option<&str>,
+    ) {
+        let (Some(api), Some(id)) = (&self.api, self.api_calls.get(&call)) else { return };
+        let at = (now_seed() / 1_000_000) as i64;
+        if let Ok(mut store) = api.store.lock() {
+            match store.set_status(id, to, sip_status, reason, at) {
+                Ok(_) => tracing::info!(%call, id = %id, status = %to, "api call"),
+                Err(e) => tracing::debug!(%call, id = %id, error = %e, "api call status not changed"),
+            }
+        }
+    }
+
+    /// Places the calls the API queued, through the trunk.
+    fn originate_queued(&mut self, ua: &mut UserAgent, now: Instant) {
+        let Some(api) = &self.api else { return };
+        let queued: Vec<_> = api.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
+        let (host, user) = (api.trunk_host.clone(), api.trunk_user.clone());
+        for o in queued {
+            let fail = |app: &mut ServeApp, why: &str| {
+                if let Some(api) = &app.api {
+                    if let Ok(mut s) = api.store.lock() {
+                        let at = (now_seed() / 1_000_000) as i64;
+                        let _ = s.set_status(&o.id, dialtone_api::store::CallStatus::Failed, Some(503), Some(why), at);
+                    }
+                }
+            };
+            let Some(dest) = self.trunk else {
+                fail(self, "no trunk");
+                continue;
+            };
+            let Some((port, (rtp, rtcp))) = self.bind_media_port() else {
+                fail(self, "no free RTP port");
+                continue;
+            };
+            let offer = session::offer_sdp(self.media_ip, port);
+            let uri = format!("sip:{}@{host}", o.phone_number);
+            let from_user = o.from_number.clone().or(user.clone()).unwrap_or_else(|| "dialtone".into());
+            let out = Outgoing {
+                request_uri: uri.clone(),
+                from: format!("<sip:{from_user}@{host}>"),
+                to: format!("<{uri}>"),
+                dest,
+                body: Some(Bytes::from(offer.to_string())),
+                extra: Vec::new(),
+            };
+            match ua.invite(out, now) {
+                Ok(call) => {
+                    tracing::info!(%call, id = %o.id, to = %uri, "placing an API call");
+                    self.calls.insert(call, (port, None));
+                    self.late.insert(call, (rtp, rtcp, offer));
+                    self.api_calls.insert(call, o.id.clone());
+                    if o.record {
+                        self.record_calls.insert(call);
+                    }
+                }
+                Err(e) => {
+                    self.ports.give_back(port);
+                    fail(self, &e.to_string());
+                }
+            }
+        }
+    }
+
     /// An in-dialog request the UA answered: DTMF by SIP INFO, or a new offer (hold,
     /// resume, a moved peer) for the call's media.
     fn in_dialog(&mut self, call: CallRef, req: &dialtone_sip::Request, ua: &mut UserAgent, now: Instant) {
@@ -497,7 +638,7 @@ async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registration>
 
 /// Opens the store under `DIALTONE_DATA_DIR` (closing calls a crash left open) and serves
 /// the HTTP API on `DIALTONE_HTTP_LISTEN`.
-async fn start_api(settings: &Settings) -> anyhow::Result<()> {
+async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
     use dialtone_api::store::Store;
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| anyhow::anyhow!("creating DIALTONE_DATA_DIR {}: {e}", settings.data_dir.display()))?;
@@ -511,10 +652,30 @@ async fn start_api(settings: &Settings) -> anyhow::Result<()> {
     if settings.internal_key.is_none() {
         tracing::info!("no DIALTONE_INTERNAL_KEY: the API refuses every protected request");
     }
-    let state = dialtone_api::http::ApiState {
-        store: Arc::new(std::sync::Mutex::new(store)),
-        internal_key: settings.internal_key.clone(),
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let queue = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Calls go out through the trunk: without one, create answers 503.
+    let trunk_host = settings.trunk.as_deref().and_then(|t| {
+        let uri = Uri::parse(t).ok()?;
+        let sip = uri.as_sip()?;
+        Some(match sip.port {
+            Some(p) => format!("{}:{p}", sip.host),
+            None => sip.host.to_string(),
+        })
+    });
+    let control: Option<Arc<dyn dialtone_api::http::CallControl>> = match (&trunk_host, app.trunk) {
+        (Some(host), Some(_)) => {
+            app.api = Some(ApiLink {
+                store: store.clone(),
+                queue: queue.clone(),
+                trunk_host: host.clone(),
+                trunk_user: settings.trunk_user.clone(),
+            });
+            Some(Arc::new(Control { queue, wake }))
+        }
+        _ => None,
     };
+    let state = dialtone_api::http::ApiState { store, internal_key: settings.internal_key.clone(), control };
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
@@ -553,13 +714,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
     app.load_prompt()?;
-    start_api(&settings).await?;
+    app.data_dir = Some(settings.data_dir.clone());
     if let Some(trunk) = settings.trunk.as_deref() {
         match crate::call::destination_of(trunk).await {
             Ok((transport, addr)) => app.trunk = Some(Destination { transport, addr }),
             Err(e) => tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK"),
         }
     }
+    start_api(&settings, &mut app, driver.waker()).await?;
     let r = driver.run(&mut app).await;
     app.calls.clear();
     // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer);

@@ -13,11 +13,20 @@ use std::time::{Duration, Instant};
 
 /// One HTTP/1.1 request; the status and the parsed JSON body.
 fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+    request(port, method, path, key, "")
+}
+
+/// One HTTP/1.1 request with a JSON body.
+fn request(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let key = key.map(|k| format!("X-Internal-Key: {k}\r\n")).unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Connection: close\r\nContent-Length: 0\r\n\r\n")
-        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // A server may answer (413) and close before it has read a large body.
+    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes()));
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -104,4 +113,82 @@ fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
     assert_error(&http(http_port, "GET", "/api/nothing", key), 404, "no such endpoint");
     assert_error(&http(http_port, "POST", "/healthz", None), 405, "method not allowed");
     assert!(d.log_text().contains("closed as failed (reason restart)"), "{}", d.log_text());
+}
+
+/// Waits for the API to listen on `port`.
+fn wait_api(d: &Dialtone, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the API did not listen; log:\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn create_places_a_real_call_through_the_trunk_and_persists_its_life() {
+    sipp();
+    // The trunk: SIPp answers, talks 1 s, hangs up.
+    let trunk =
+        SippPeer::start("api-trunk", &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()]);
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api-create",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "47400-47499"),
+        ],
+    );
+    wait_api(&d, http_port);
+    let key = Some("k");
+
+    // Bad input first: each field in turn, broken JSON, a body too large, no credentials.
+    let post = |body: &str| request(http_port, "POST", "/api/calls/create", key, body);
+    assert_error(&post(r#"{"phone_number": "+15551230000"}"#), 400, "contact_id");
+    assert_error(&post(r#"{"contact_id": "", "phone_number": "+15551230000"}"#), 400, "contact_id");
+    assert_error(&post(r#"{"contact_id": "c1"}"#), 400, "phone_number");
+    assert_error(&post(r#"{"contact_id": "c1", "phone_number": "5551230000"}"#), 400, "phone_number");
+    assert_error(
+        &post(r#"{"contact_id": "c1", "phone_number": "+15551230000", "from_number": "x"}"#),
+        400,
+        "from_number",
+    );
+    assert_error(&post(r#"{"contact_id": "c1", "phone_number": "+15551230000", "record": "yes"}"#), 400, "record");
+    assert_error(&post(r#"{"contact_id": "#), 400, "body");
+    assert_error(&post(&format!(r#"{{"contact_id": "{}"}}"#, "x".repeat(70_000))), 413, "bytes");
+    assert_error(&request(http_port, "POST", "/api/calls/create", None, "{}"), 401, "credentials");
+    let (_, none) = http(http_port, "GET", "/api/calls/list", key);
+    assert_eq!(none["data"]["total"], 0, "a refused create stored a call: {none}");
+
+    // The real one.
+    let (status, created) =
+        post(r#"{"contact_id": "contact_123", "phone_number": "+15551230000", "from_number": "+15559870000"}"#);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((&created["success"], &created["data"]["status"]), (&Value::Bool(true), &Value::from("initiating")));
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("call_"), "{id}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let call = loop {
+        let (_, c) = http(http_port, "GET", &format!("/api/calls/{id}"), key);
+        if c["data"]["status"] == "completed" || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = d.log_text();
+    assert_eq!(call["data"]["status"], "completed", "{call}\n{log}");
+    let duration = call["data"]["duration"].as_f64().unwrap();
+    assert!((0.8..3.0).contains(&duration), "talked {duration} s (SIPp hangs up after 1 s)");
+    let events: Vec<&str> =
+        call["data"]["events"].as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap()).collect();
+    assert_eq!(events, ["initiating", "in-progress", "completed"], "{call}");
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk\n{log}");
+    let (_, listed) = http(http_port, "GET", "/api/calls/list?status=completed&contact_id=contact_123", key);
+    assert_eq!(
+        (&listed["data"]["total"], &listed["data"]["calls"][0]["id"]),
+        (&Value::from(1), &Value::from(id.as_str()))
+    );
+    assert!(log.contains("INVITE sip:+15551230000@127.0.0.1") || log.contains("placing an API call"), "{log}");
 }

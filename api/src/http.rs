@@ -12,11 +12,30 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// A call the API asks the engine to place (it is already stored as `initiating`).
+#[derive(Clone, Debug)]
+pub struct Originate {
+    /// The call's id.
+    pub id: String,
+    /// E.164 number to call.
+    pub phone_number: String,
+    /// E.164 number to call from.
+    pub from_number: Option<String>,
+    /// Record the call.
+    pub record: bool,
+}
+
+/// The engine side of the API: places calls.
+pub trait CallControl: Send + Sync {
+    /// Places `call`; progress comes back through the store.
+    fn originate(&self, call: Originate);
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -25,7 +44,12 @@ pub struct ApiState {
     pub store: Arc<Mutex<Store>>,
     /// `DIALTONE_INTERNAL_KEY`: full access when it matches.
     pub internal_key: Option<String>,
+    /// Places calls; `None` without a trunk (create then answers 503).
+    pub control: Option<Arc<dyn CallControl>>,
 }
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// An API error: its HTTP status, a machine code and a message.
 #[derive(Debug)]
@@ -77,6 +101,7 @@ fn ok(data: Value) -> Response {
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/api/calls/list", get(list_calls))
+        .route("/api/calls/create", post(create_call))
         .route("/api/calls/{id}", get(get_call))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
@@ -183,6 +208,65 @@ async fn list_calls(
     Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
 }
 
+/// E.164: `+`, then 2–15 digits, the first not 0.
+pub fn is_e164(s: &str) -> bool {
+    let Some(d) = s.strip_prefix('+') else { return false };
+    (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+async fn create_call(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("the body is over {MAX_BODY} bytes"),
+    })?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
+    let Some(o) = v.as_object() else { return Err(ApiError::field("body", "must be a JSON object")) };
+    let contact_id = match o.get("contact_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.clone(),
+        Some(_) => return Err(ApiError::field("contact_id", "must be a non-empty string of at most 128 characters")),
+        None => return Err(ApiError::field("contact_id", "required")),
+    };
+    let phone_number = match o.get("phone_number") {
+        Some(Value::String(s)) if is_e164(s) => s.clone(),
+        Some(_) => return Err(ApiError::field("phone_number", "must be an E.164 number such as +14155550123")),
+        None => return Err(ApiError::field("phone_number", "required")),
+    };
+    let from_number = match o.get("from_number") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_e164(s) => Some(s.clone()),
+        Some(_) => return Err(ApiError::field("from_number", "must be an E.164 number such as +14155550123")),
+    };
+    let record = match o.get("record") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::field("record", "must be true or false")),
+    };
+    let Some(control) = st.control.clone() else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_trunk",
+            message: "no trunk to place calls through: set DIALTONE_TRUNK".into(),
+        });
+    };
+    let id = format!("call_{:016x}", rand::random::<u64>());
+    let call = store(&st)?.insert_call(&crate::store::NewCall {
+        id: &id,
+        contact_id: &contact_id,
+        phone_number: &phone_number,
+        from_number: from_number.as_deref(),
+        record,
+        created_at: now_ms(),
+    })?;
+    control.originate(Originate { id, phone_number, from_number, record });
+    Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
+}
+
 async fn get_call(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = store(&st)?;
     let call = store.get_call(&id)?;
@@ -205,6 +289,13 @@ mod tests {
         assert_eq!(rfc3339(1_704_830_400_000), "2024-01-09T20:00:00Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn e164() {
+        assert!(is_e164("+14155550123") && is_e164("+44"));
+        assert!(!is_e164("14155550123") && !is_e164("+0123") && !is_e164("+1") && !is_e164("+1415555012345678"));
+        assert!(!is_e164("+1-415") && !is_e164(""));
     }
 
     #[test]
