@@ -105,6 +105,13 @@ fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
     assert_eq!(failed["data"]["total"], 1);
     assert_eq!(failed["data"]["calls"][0]["id"], "call_live");
 
+    // The date range: both calls were created at 2024-01-09T20:00:00Z.
+    let (_, day) = http(http_port, "GET", "/api/calls/list?from=2024-01-09&to=2024-01-10", key);
+    assert_eq!(day["data"]["total"], 2, "{day}");
+    let (_, later) = http(http_port, "GET", "/api/calls/list?from=2024-01-09T20:00:01Z", key);
+    assert_eq!(later["data"]["total"], 0, "{later}");
+    assert_error(&http(http_port, "GET", "/api/calls/list?from=yesterday", key), 400, "from");
+
     // Bad input names the field; unknown things get the envelope too.
     assert_error(&http(http_port, "GET", "/api/calls/list?limit=5001", key), 400, "limit");
     assert_error(&http(http_port, "GET", "/api/calls/list?limit=abc", key), 400, "limit");

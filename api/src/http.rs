@@ -157,6 +157,41 @@ pub fn rfc3339(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Parses `2024-01-09`, `2024-01-09T20:00:00Z` or `2024-01-09T20:00:00.250Z` (UTC) into
+/// ms since the epoch (days-from-civil, the inverse of [`rfc3339`]).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let num =
+        |t: &str| -> Option<i64> { (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())? };
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z')?)),
+        None => (s, None),
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) || date.len() != 10 {
+        return None;
+    }
+    let mut ms = 0i64;
+    if let Some(t) = time {
+        let (hms, frac) = t.split_once('.').unwrap_or((t, ""));
+        let mut p = hms.split(':');
+        let (h, mi, se) = (num(p.next()?)?, num(p.next()?)?, num(p.next()?)?);
+        if p.next().is_some() || h >= 24 || mi >= 60 || se >= 61 || hms.len() != 8 {
+            return None;
+        }
+        let frac_ms = if frac.is_empty() { 0 } else { num(&format!("{frac:0<3}")[..3])? };
+        ms = ((h * 60 + mi) * 60 + se) * 1000 + frac_ms;
+    }
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400_000 + ms)
+}
+
 /// A call as the API shows it (the seed's fields, and ours after them).
 pub fn call_json(c: &Call) -> Value {
     json!({
@@ -197,13 +232,16 @@ async fn list_calls(
             ApiError::field("status", &format!("must be one of {}", known.join(", ")))
         })?),
     };
-    let filter = CallFilter {
-        status,
-        contact_id: q.get("contact_id").map(String::as_str),
-        limit,
-        offset,
-        ..CallFilter::default()
+    let time = |name: &str| -> Result<Option<i64>, ApiError> {
+        match q.get(name) {
+            None => Ok(None),
+            Some(v) => parse_time(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::field(name, "must be a UTC date (2024-01-09) or time (2024-01-09T20:00:00Z)")),
+        }
     };
+    let (from, to) = (time("from")?, time("to")?);
+    let filter = CallFilter { status, contact_id: q.get("contact_id").map(String::as_str), from, to, limit, offset };
     let (calls, total) = store(&st)?.list_calls(&filter)?;
     Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
 }
@@ -289,6 +327,18 @@ mod tests {
         assert_eq!(rfc3339(1_704_830_400_000), "2024-01-09T20:00:00Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn times_parse_back() {
+        for ms in [0, 1_704_830_400_000, 951_782_400_000, 4_102_444_799_000] {
+            assert_eq!(parse_time(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(parse_time("2024-01-09"), Some(1_704_758_400_000));
+        assert_eq!(parse_time("2024-01-09T20:00:00.25Z"), Some(1_704_830_400_250));
+        for bad in ["2024-1-9", "2024-13-01", "2024-01-09T25:00:00Z", "2024-01-09T20:00:00", "yesterday", ""] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 
     #[test]
