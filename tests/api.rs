@@ -199,3 +199,85 @@ fn create_places_a_real_call_through_the_trunk_and_persists_its_life() {
     );
     assert!(log.contains("INVITE sip:+15551230000@127.0.0.1") || log.contains("placing an API call"), "{log}");
 }
+
+/// A request with extra header lines (`Name: value\r\n` each).
+fn with_headers(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+}
+
+#[test]
+fn api_keys_are_shown_once_hashed_scoped_and_revocable() {
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api-keys",
+        &[("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")), ("DIALTONE_INTERNAL_KEY", "k")],
+    );
+    wait_api(&d, http_port);
+    let internal = Some("k");
+    let (status, created) = request(
+        http_port,
+        "POST",
+        "/api/api-keys",
+        internal,
+        r#"{"name": "reader", "permissions": ["calls.read", "keys:write", "calls:read"]}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    let secret = created["data"]["key"].as_str().unwrap().to_string();
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("dk_") && secret.len() > 30, "{secret}");
+    assert_eq!(created["data"]["permissions"], serde_json::json!(["calls:read", "keys:write"]));
+
+    // The key works as Bearer and as X-API-Key, within its permissions.
+    let bearer = format!("Authorization: Bearer {secret}\r\n");
+    let xkey = format!("X-API-Key: {secret}\r\n");
+    let (status, list) = with_headers(http_port, "GET", "/api/calls/list", &bearer, "");
+    assert_eq!((status, &list["success"]), (200, &Value::Bool(true)), "{list}");
+    assert_eq!(with_headers(http_port, "GET", "/api/calls/list", &xkey, "").0, 200);
+    let forbidden = with_headers(
+        http_port,
+        "POST",
+        "/api/calls/create",
+        &bearer,
+        r#"{"contact_id":"c","phone_number":"+15551230000"}"#,
+    );
+    assert_error(&forbidden, 403, "calls:write");
+    assert_error(&with_headers(http_port, "GET", "/api/api-keys", &bearer, ""), 403, "keys:read");
+    // It cannot mint a key with more than it holds.
+    let more =
+        with_headers(http_port, "POST", "/api/api-keys", &bearer, r#"{"name":"x","permissions":["calls:write"]}"#);
+    assert_error(&more, 403, "calls:write");
+    assert_error(
+        &request(http_port, "POST", "/api/api-keys", internal, r#"{"name":"x","permissions":["calls:fly"]}"#),
+        400,
+        "permissions",
+    );
+    assert_error(&request(http_port, "POST", "/api/api-keys", internal, r#"{"permissions":[]}"#), 400, "name");
+
+    // The list never shows the secret; the store keeps only its hash.
+    let (_, keys) = http(http_port, "GET", "/api/api-keys", internal);
+    assert_eq!(keys["data"]["keys"][0]["id"], id.as_str());
+    assert!(!keys.to_string().contains(&secret), "{keys}");
+    assert!(keys["data"]["keys"][0]["last_used_at"].is_string(), "{keys}");
+    let db = std::fs::read(d.data.join("dialtone.db")).unwrap_or_default();
+    let wal = std::fs::read(d.data.join("dialtone.db-wal")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&[db, wal].concat()).contains(&secret), "the secret is on disk");
+
+    // Unknown and revoked keys are refused.
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", "X-API-Key: dk_nope\r\n", ""), 401, "invalid");
+    let (status, _) = request(http_port, "DELETE", &format!("/api/api-keys/{id}"), internal, "");
+    assert_eq!(status, 200);
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer, ""), 401, "invalid");
+    assert_error(&request(http_port, "DELETE", &format!("/api/api-keys/{id}"), internal, ""), 404, "no such live key");
+}

@@ -8,11 +8,11 @@
 //! call-control endpoints come next (issue 5).
 
 use crate::store::{Call, CallFilter, CallStatus, Store, StoreError};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -97,11 +97,79 @@ fn ok(data: Value) -> Response {
     Json(json!({"success": true, "data": data, "error": null})).into_response()
 }
 
+/// The permissions a key or user can hold (`resource:action`; `resource.action` is read
+/// as the same).
+pub const PERMISSIONS: &[&str] = &[
+    "calls:read",
+    "calls:write",
+    "calls:hangup",
+    "calls:hold",
+    "calls:transfer",
+    "calls:recording",
+    "calls:live",
+    "calls:originate_ai",
+    "calls:click_to_call",
+    "keys:read",
+    "keys:write",
+];
+
+/// `calls.read` → `calls:read`; `None` for an unknown permission.
+pub fn normalize_permission(p: &str) -> Option<&'static str> {
+    let p = p.trim().replacen('.', ":", 1);
+    PERMISSIONS.iter().copied().find(|k| *k == p)
+}
+
+/// Who is asking.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// `X-Internal-Key`: everything.
+    Internal,
+    /// An API key and what it may do.
+    Key {
+        /// Its id.
+        id: String,
+        /// Its permissions (normalized).
+        permissions: Vec<String>,
+    },
+}
+
+impl Principal {
+    /// Whether it holds `perm`.
+    pub fn may(&self, perm: &str) -> bool {
+        match self {
+            Principal::Internal => true,
+            Principal::Key { permissions, .. } => permissions.iter().any(|p| p == perm),
+        }
+    }
+
+    fn require(&self, perm: &str) -> Result<(), ApiError> {
+        if self.may(perm) {
+            return Ok(());
+        }
+        Err(ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: format!("this key lacks {perm}") })
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Principal::Internal => "internal".into(),
+            Principal::Key { id, .. } => id.clone(),
+        }
+    }
+}
+
+/// The SHA-256 of a key, hex: what the store keeps.
+pub fn key_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The router, with the envelope on every fallback.
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/api/calls/list", get(list_calls))
         .route("/api/calls/create", post(create_call))
+        .route("/api/api-keys", post(create_key).get(list_keys))
+        .route("/api/api-keys/{id}", delete(revoke_key))
         .route("/api/calls/{id}", get(get_call))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
@@ -125,19 +193,35 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, req: Request, next: Next) -> Response {
-    let given = headers.get("x-internal-key").map(|v| v.as_bytes());
-    match (given, st.internal_key.as_deref()) {
-        (Some(g), Some(k)) if same(g, k.as_bytes()) => next.run(req).await,
-        (None, _) => ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: "missing credentials (X-Internal-Key)".into(),
+async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: Request, next: Next) -> Response {
+    let unauthorized = |m: &str| {
+        ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: m.into() }.into_response()
+    };
+    let principal = if let Some(g) = headers.get("x-internal-key") {
+        match st.internal_key.as_deref() {
+            Some(k) if same(g.as_bytes(), k.as_bytes()) => Principal::Internal,
+            _ => return unauthorized("invalid credentials"),
         }
-        .into_response(),
-        _ => ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: "invalid credentials".into() }
-            .into_response(),
-    }
+    } else {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let key = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return unauthorized("missing credentials (Authorization: Bearer, X-API-Key or X-Internal-Key)");
+        };
+        let Ok(mut store) = st.store.lock() else { return unauthorized("the store is unavailable") };
+        match store.key_by_hash(&key_hash(key)) {
+            Ok(Some(k)) => {
+                let _ = store.touch_key(&k.id, now_ms());
+                Principal::Key { id: k.id, permissions: k.permissions }
+            }
+            _ => return unauthorized("invalid credentials"),
+        }
+    };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
 }
 
 /// `2024-01-09T20:00:00Z` from ms since the epoch (UTC; the civil-from-days algorithm of
@@ -212,8 +296,10 @@ pub fn call_json(c: &Call) -> Value {
 
 async fn list_calls(
     State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    who.require("calls:read")?;
     let limit = match q.get("limit") {
         None => 50,
         Some(v) => match v.parse::<u32>() {
@@ -256,7 +342,12 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn create_call(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+async fn create_call(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    who.require("calls:write")?;
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         code: "payload_too_large",
@@ -305,7 +396,12 @@ async fn create_call(State(st): State<ApiState>, req: Request) -> Result<Respons
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
 
-async fn get_call(State(st): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_call(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    who.require("calls:read")?;
     let store = store(&st)?;
     let call = store.get_call(&id)?;
     let events = store.events(&id)?;
@@ -315,6 +411,96 @@ async fn get_call(State(st): State<ApiState>, Path(id): Path<String>) -> Result<
         .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
         .collect::<Vec<_>>());
     Ok(ok(v))
+}
+
+async fn create_key(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    who.require("keys:write")?;
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("the body is over {MAX_BODY} bytes"),
+    })?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
+    let name = match v.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.clone(),
+        Some(_) => return Err(ApiError::field("name", "must be a non-empty string of at most 128 characters")),
+        None => return Err(ApiError::field("name", "required")),
+    };
+    let Some(list) = v.get("permissions").and_then(Value::as_array) else {
+        return Err(ApiError::field("permissions", "required: a list such as [\"calls:read\"]"));
+    };
+    let mut permissions = Vec::new();
+    for p in list {
+        let Some(n) = p.as_str().and_then(normalize_permission) else {
+            return Err(ApiError::field(
+                "permissions",
+                &format!("unknown permission {p}; known: {}", PERMISSIONS.join(", ")),
+            ));
+        };
+        if !who.may(n) {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!("permissions: a key cannot grant {n}, which its creator lacks"),
+            });
+        }
+        if !permissions.iter().any(|q| q == n) {
+            permissions.push(n.to_string());
+        }
+    }
+    let secret = format!("dk_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let key = crate::store::ApiKey {
+        id: format!("key_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+        name,
+        permissions,
+        created_by: who.name(),
+        created_at: now_ms(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store(&st)?.insert_key(&key, &key_hash(&secret))?;
+    let data = json!({
+        "id": key.id, "name": key.name, "key": secret, "permissions": key.permissions,
+        "created_at": rfc3339(key.created_at),
+    });
+    Ok((StatusCode::CREATED, ok(data)).into_response())
+}
+
+async fn list_keys(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
+    who.require("keys:read")?;
+    let keys = store(&st)?.list_keys()?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id, "name": k.name, "permissions": k.permissions,
+                "created_at": rfc3339(k.created_at),
+                "last_used_at": k.last_used_at.map(rfc3339),
+                "revoked_at": k.revoked_at.map(rfc3339),
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "keys": keys })))
+}
+
+async fn revoke_key(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    who.require("keys:write")?;
+    store(&st)?.revoke_key(&id, now_ms()).map_err(|e| match e {
+        StoreError::NotFound => {
+            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such live key".into() }
+        }
+        e => e.into(),
+    })?;
+    Ok(ok(json!({ "id": id, "revoked": true })))
 }
 
 #[cfg(test)]
