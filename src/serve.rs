@@ -88,22 +88,35 @@ pub struct ServeApp {
 /// What `serve` shares with the HTTP API.
 struct ApiLink {
     store: Arc<std::sync::Mutex<dialtone_api::store::Store>>,
-    queue: Arc<std::sync::Mutex<Vec<dialtone_api::http::Originate>>>,
+    queue: Arc<std::sync::Mutex<Vec<ApiCommand>>>,
     /// The trunk's host[:port], for Request-URIs and From.
     trunk_host: String,
     trunk_user: Option<String>,
 }
 
+/// What the API queued for the SIP loop.
+enum ApiCommand {
+    Originate(dialtone_api::http::Originate),
+    Act(String, dialtone_api::http::Action),
+}
+
 /// The API's [`CallControl`](dialtone_api::http::CallControl): queue the call and wake the SIP loop.
 struct Control {
-    queue: Arc<std::sync::Mutex<Vec<dialtone_api::http::Originate>>>,
+    queue: Arc<std::sync::Mutex<Vec<ApiCommand>>>,
     wake: Arc<tokio::sync::Notify>,
 }
 
 impl dialtone_api::http::CallControl for Control {
     fn originate(&self, call: dialtone_api::http::Originate) {
         if let Ok(mut q) = self.queue.lock() {
-            q.push(call);
+            q.push(ApiCommand::Originate(call));
+        }
+        self.wake.notify_one();
+    }
+
+    fn act(&self, id: &str, action: dialtone_api::http::Action) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(ApiCommand::Act(id.to_string(), action));
         }
         self.wake.notify_one();
     }
@@ -510,7 +523,14 @@ impl ServeApp {
         let Some(api) = &self.api else { return };
         let queued: Vec<_> = api.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
         let (host, user) = (api.trunk_host.clone(), api.trunk_user.clone());
-        for o in queued {
+        for cmd in queued {
+            let o = match cmd {
+                ApiCommand::Originate(o) => o,
+                ApiCommand::Act(id, action) => {
+                    self.act(&id, action, &host, ua, now);
+                    continue;
+                }
+            };
             let fail = |app: &mut ServeApp, why: &str| {
                 if let Some(api) = &app.api {
                     if let Ok(mut s) = api.store.lock() {
@@ -556,10 +576,52 @@ impl ServeApp {
         }
     }
 
+    /// An API action on a live call.
+    fn act(
+        &mut self,
+        id: &str,
+        action: dialtone_api::http::Action,
+        trunk_host: &str,
+        ua: &mut UserAgent,
+        now: Instant,
+    ) {
+        use dialtone_api::http::Action;
+        let Some(call) = self.api_calls.iter().find(|(_, v)| v.as_str() == id).map(|(k, _)| *k) else {
+            return tracing::info!(id, ?action, "API action for a call that is no longer here");
+        };
+        tracing::info!(%call, id, ?action, "API action");
+        let r = match action {
+            Action::Hangup => ua.hangup(call, now),
+            Action::Hold(on) => ua.hold(call, on, now),
+            Action::Transfer(dest) => {
+                let uri = if dest.starts_with("sip:") { dest } else { format!("sip:{dest}@{trunk_host}") };
+                ua.refer(call, &uri, now)
+            }
+            Action::Dtmf(digits) => {
+                if let Some((_, Some(task))) = self.calls.get(&call) {
+                    task.send_dtmf(&digits);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(%call, id, error = %e, "API action failed");
+        }
+    }
+
     /// An in-dialog request the UA answered: DTMF by SIP INFO, or a new offer (hold,
     /// resume, a moved peer) for the call's media.
     fn in_dialog(&mut self, call: CallRef, req: &dialtone_sip::Request, ua: &mut UserAgent, now: Instant) {
         match req.method {
+            Method::Notify if self.api_calls.contains_key(&call) => {
+                // Progress of a transfer we asked for (RFC 3515): done at a 2xx.
+                let frag = String::from_utf8_lossy(&req.body);
+                let status = frag.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok());
+                tracing::info!(%call, status, "transfer progress");
+                if status.is_some_and(|s| (200..300).contains(&s)) {
+                    let _ = ua.hangup(call, now);
+                }
+            }
             Method::Refer => {
                 let target = req
                     .headers

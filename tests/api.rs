@@ -281,3 +281,98 @@ fn api_keys_are_shown_once_hashed_scoped_and_revocable() {
     assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer, ""), 401, "invalid");
     assert_error(&request(http_port, "DELETE", &format!("/api/api-keys/{id}"), internal, ""), 404, "no such live key");
 }
+
+#[test]
+fn control_endpoints_hold_resume_send_dtmf_and_transfer_a_live_call() {
+    sipp();
+    let trunk =
+        SippPeer::start("api-control", &["-sf", &root().join("fixtures/sipp/uas_api_control.xml").to_string_lossy()]);
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api-control",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "47500-47599"),
+        ],
+    );
+    wait_api(&d, http_port);
+    let key = Some("k");
+    let (status, created) =
+        request(http_port, "POST", "/api/calls/create", key, r#"{"contact_id": "c9", "phone_number": "+15551230009"}"#);
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let status_of = |id: &str| http(http_port, "GET", &format!("/api/calls/{id}"), key).1["data"]["status"].clone();
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status_of(&id) != want {
+            assert!(Instant::now() < deadline, "never {want}: {}\n{}", status_of(&id), d.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("in-progress");
+    let post = |path: &str, body: &str| request(http_port, "POST", &format!("/api/calls/{id}/{path}"), key, body);
+
+    // Bad input and unknown calls first.
+    assert_error(&post("dtmf", r#"{"digits": "12x"}"#), 400, "digits");
+    assert_error(&post("transfer", r#"{"destination": "carol"}"#), 400, "destination");
+    assert_error(&request(http_port, "POST", "/api/calls/call_nope/hangup", key, ""), 404, "no such call");
+
+    for (path, body) in [("hold", ""), ("unhold", ""), ("dtmf", r#"{"digits": "1#"}"#)] {
+        let (status, r) = post(path, body);
+        assert_eq!((status, &r["data"]["action"]), (202, &Value::from(path)), "{r}");
+        // Each re-INVITE is answered and ACKed before the next goes.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let (status, r) = post("transfer", r#"{"destination": "sip:carol@example.net"}"#);
+    assert_eq!(status, 202, "{r}");
+    // The trunk reports the transfer done (NOTIFY 200): dialtone leaves the call.
+    wait_for("completed");
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk saw hold, unhold, REFER and BYE\n{log}");
+    assert!(log.contains("Dtmf(\"1#\")"), "{log}");
+    // A finished call cannot be steered.
+    assert_error(&post("hangup", ""), 409, "completed");
+}
+
+#[test]
+fn hangup_ends_a_live_call_with_bye() {
+    sipp();
+    // This trunk rings reliably (PRACK), answers, and waits for our BYE.
+    let trunk =
+        SippPeer::start("api-hangup", &["-sf", &root().join("fixtures/sipp/uas_reliable_180.xml").to_string_lossy()]);
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api-hangup",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "47600-47699"),
+        ],
+    );
+    wait_api(&d, http_port);
+    let key = Some("k");
+    let (_, created) =
+        request(http_port, "POST", "/api/calls/create", key, r#"{"contact_id": "c", "phone_number": "+15551230001"}"#);
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let get = || http(http_port, "GET", &format!("/api/calls/{id}"), key).1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get()["data"]["status"] != "in-progress" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, r) = request(http_port, "POST", &format!("/api/calls/{id}/hangup"), key, "");
+    assert_eq!(status, 202, "{r}");
+    while get()["data"]["status"] != "completed" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let events: Vec<String> =
+        get()["data"]["events"].as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap().to_string()).collect();
+    assert_eq!(events, ["initiating", "ringing", "in-progress", "completed"]);
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
+}

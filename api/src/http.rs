@@ -31,10 +31,25 @@ pub struct Originate {
     pub record: bool,
 }
 
-/// The engine side of the API: places calls.
+/// Something to do to a live call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// BYE (or CANCEL before the answer).
+    Hangup,
+    /// Hold (`true`) or resume, by re-INVITE.
+    Hold(bool),
+    /// Blind transfer to this SIP URI (REFER).
+    Transfer(String),
+    /// RFC 4733 digits.
+    Dtmf(String),
+}
+
+/// The engine side of the API: places and steers calls.
 pub trait CallControl: Send + Sync {
     /// Places `call`; progress comes back through the store.
     fn originate(&self, call: Originate);
+    /// Acts on the live call `id`.
+    fn act(&self, id: &str, action: Action);
 }
 
 /// What the handlers share.
@@ -168,6 +183,11 @@ pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/api/calls/list", get(list_calls))
         .route("/api/calls/create", post(create_call))
+        .route("/api/calls/{id}/hangup", post(hangup))
+        .route("/api/calls/{id}/hold", post(hold))
+        .route("/api/calls/{id}/unhold", post(unhold))
+        .route("/api/calls/{id}/transfer", post(transfer))
+        .route("/api/calls/{id}/dtmf", post(dtmf))
         .route("/api/api-keys", post(create_key).get(list_keys))
         .route("/api/api-keys/{id}", delete(revoke_key))
         .route("/api/calls/{id}", get(get_call))
@@ -411,6 +431,117 @@ async fn get_call(
         .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
         .collect::<Vec<_>>());
     Ok(ok(v))
+}
+
+/// Checks `perm`, that the call exists and is live, and hands `action` to the engine.
+fn act(st: &ApiState, who: &Principal, perm: &str, id: &str, action: Action) -> Result<Response, ApiError> {
+    who.require(perm)?;
+    let call = store(st)?.get_call(id)?;
+    let live = match action {
+        Action::Hangup => !call.status.is_final(),
+        _ => call.status == CallStatus::InProgress,
+    };
+    if !live {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "call_not_live",
+            message: format!("the call is {}", call.status),
+        });
+    }
+    let Some(control) = st.control.clone() else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "no call engine".into(),
+        });
+    };
+    let name = match &action {
+        Action::Hangup => "hangup",
+        Action::Hold(true) => "hold",
+        Action::Hold(false) => "unhold",
+        Action::Transfer(_) => "transfer",
+        Action::Dtmf(_) => "dtmf",
+    };
+    control.act(id, action);
+    Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response())
+}
+
+async fn json_body(req: Request) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: format!("the body is over {MAX_BODY} bytes"),
+    })?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
+    match v {
+        Value::Object(o) => Ok(o),
+        _ => Err(ApiError::field("body", "must be a JSON object")),
+    }
+}
+
+async fn hangup(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    act(&st, &who, "calls:hangup", &id, Action::Hangup)
+}
+
+async fn hold(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    act(&st, &who, "calls:hold", &id, Action::Hold(true))
+}
+
+async fn unhold(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    act(&st, &who, "calls:hold", &id, Action::Hold(false))
+}
+
+async fn transfer(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let dest = match o.get("destination") {
+        Some(Value::String(s))
+            if (s.starts_with("sip:") && s.len() > 4 && !s.contains(['<', '>', '\r', '\n'])) || is_e164(s) =>
+        {
+            s.clone()
+        }
+        Some(_) => return Err(ApiError::field("destination", "must be a sip: URI or an E.164 number")),
+        None => return Err(ApiError::field("destination", "required")),
+    };
+    act(&st, &who, "calls:transfer", &id, Action::Transfer(dest))
+}
+
+async fn dtmf(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let digits = match o.get("digits") {
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.chars().all(|c| matches!(c.to_ascii_uppercase(), '0'..='9' | '*' | '#' | 'A'..='D')) =>
+        {
+            s.to_ascii_uppercase()
+        }
+        Some(_) => return Err(ApiError::field("digits", "must be 1 to 32 of 0-9 * # A-D")),
+        None => return Err(ApiError::field("digits", "required")),
+    };
+    act(&st, &who, "calls:write", &id, Action::Dtmf(digits))
 }
 
 async fn create_key(

@@ -1500,6 +1500,23 @@ impl UserAgent {
         Ok(())
     }
 
+    /// Puts the peer on hold (our last SDP offered `sendonly`, RFC 3264 §8.4) or takes it
+    /// off (`sendrecv`), by re-INVITE; the `o=` version goes up.
+    pub fn hold(&mut self, call: CallRef, on: bool, now: Instant) -> Result<(), UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::NoSuchCall)?;
+        let last = c.local_sdp.as_ref().ok_or(UaError::WrongState)?;
+        let text = std::str::from_utf8(last).map_err(|_| UaError::Invalid("our SDP"))?;
+        let mut sdp = crate::sdp::SessionDescription::parse(text).map_err(|_| UaError::Invalid("our SDP"))?;
+        let dir = if on { crate::sdp::Direction::SendOnly } else { crate::sdp::Direction::SendRecv };
+        sdp.attributes.retain(|a| !matches!(a, crate::sdp::Attribute::Direction(_)));
+        for m in &mut sdp.media {
+            m.attributes.retain(|a| !matches!(a, crate::sdp::Attribute::Direction(_)));
+            m.attributes.push(crate::sdp::Attribute::Direction(dir));
+        }
+        sdp.origin.session_version += 1;
+        self.reinvite(call, Bytes::from(sdp.to_string()), now)
+    }
+
     fn send_reinvite(&mut self, call: CallRef, now: Instant) {
         let Some(transport) = self.calls.get(&call).map(|c| c.peer.transport) else { return };
         let contact = self.contact(transport);
