@@ -714,6 +714,23 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
     if settings.internal_key.is_none() {
         tracing::info!("no DIALTONE_INTERNAL_KEY: the API refuses every protected request");
     }
+    // The first admin, from DIALTONE_ADMIN_EMAIL / DIALTONE_ADMIN_PASSWORD.
+    if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+        if store.user_by_email(email)?.is_none() {
+            let all = dialtone_api::http::PERMISSIONS.iter().map(|p| p.to_string()).collect();
+            let user = dialtone_api::store::User {
+                id: format!("user_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+                email: email.clone(),
+                password_hash: dialtone_api::http::hash_password(password),
+                role: "admin".into(),
+                permissions: all,
+                created_at: now_ms,
+            };
+            store.insert_user(&user)?;
+            tracing::info!(email = %email, "admin user created");
+        }
+    }
+    let jwt_secret = Arc::new(jwt_secret(&settings.data_dir)?);
     let store = Arc::new(std::sync::Mutex::new(store));
     let queue = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Calls go out through the trunk: without one, create answers 503.
@@ -737,7 +754,8 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
         }
         _ => None,
     };
-    let state = dialtone_api::http::ApiState { store, internal_key: settings.internal_key.clone(), control };
+    let state =
+        dialtone_api::http::ApiState { store, internal_key: settings.internal_key.clone(), control, jwt_secret };
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
@@ -749,6 +767,34 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
         }
     });
     Ok(())
+}
+
+/// The JWT signing key: `DIALTONE_JWT_SECRET`, else 32 random bytes generated once and kept
+/// in `DATA_DIR/jwt.secret` (mode 0600), so tokens survive a restart.
+fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(s) = std::env::var("DIALTONE_JWT_SECRET") {
+        if s.len() >= 32 {
+            return Ok(s.into_bytes());
+        }
+        anyhow::bail!("DIALTONE_JWT_SECRET must be at least 32 characters");
+    }
+    let path = data_dir.join("jwt.secret");
+    if let Ok(b) = std::fs::read(&path) {
+        if b.len() >= 32 {
+            return Ok(b);
+        }
+    }
+    let secret: [u8; 32] = rand::random();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut f, &secret)?;
+    Ok(secret.to_vec())
 }
 
 /// Runs `serve` until interrupted.

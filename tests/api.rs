@@ -376,3 +376,78 @@ fn hangup_ends_a_live_call_with_bye() {
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
 }
+
+#[test]
+fn admin_logs_in_for_a_jwt_and_bad_tokens_are_refused() {
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "api-jwt",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_ADMIN_EMAIL", "Admin@Example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "correct horse battery"),
+        ],
+    );
+    wait_api(&d, http_port);
+    let login = |body: &str| request(http_port, "POST", "/api/v1/auth/user-login", None, body);
+    assert_error(&login(r#"{"email": "admin@example.test", "password": "wrong"}"#), 401, "wrong e-mail or password");
+    assert_error(&login(r#"{"email": "nobody@example.test", "password": "x"}"#), 401, "wrong e-mail or password");
+    assert_error(&login(r#"{"password": "x"}"#), 400, "email");
+    let (status, r) = login(r#"{"email": "admin@example.test", "password": "correct horse battery"}"#);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        (&r["user"]["role"], &r["data"]["user"]["email"]),
+        (&Value::from("admin"), &Value::from("admin@example.test"))
+    );
+    let token = r["token"].as_str().unwrap().to_string();
+    assert_eq!(r["data"]["token"], token.as_str());
+
+    let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
+    let (status, list) = with_headers(http_port, "GET", "/api/calls/list", &bearer(&token), "");
+    assert_eq!(status, 200, "{list}");
+    // The admin holds every permission, so it can mint any key.
+    let (status, _) = with_headers(
+        http_port,
+        "POST",
+        "/api/api-keys",
+        &bearer(&token),
+        r#"{"name":"k","permissions":["calls:write"]}"#,
+    );
+    assert_eq!(status, 201);
+
+    // Tampered, alg none, expired, and signed with another key: all 401.
+    let parts: Vec<&str> = token.split('.').collect();
+    let tampered = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&tampered), ""), 401, "token");
+    let b64 = |s: &str| -> String {
+        // base64url without padding (RFC 7515 §2)
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for c in s.as_bytes().chunks(3) {
+            let n = c.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&none), ""), 401, "token");
+    let secret = std::fs::read(d.data.join("jwt.secret")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let expired = dialtone_api::http::issue_jwt(&secret, "user_x", &["calls:read".into()], now - 25 * 3600);
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&expired), ""), 401, "token");
+    let fresh = dialtone_api::http::issue_jwt(&secret, "user_x", &["calls:read".into()], now);
+    assert_eq!(with_headers(http_port, "GET", "/api/calls/list", &bearer(&fresh), "").0, 200);
+    let foreign = dialtone_api::http::issue_jwt(&[7u8; 32], "user_x", &["calls:read".into()], now);
+    assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&foreign), ""), 401, "token");
+    // A token's permissions bind it: calls:read only cannot create.
+    let create = with_headers(
+        http_port,
+        "POST",
+        "/api/calls/create",
+        &bearer(&fresh),
+        r#"{"contact_id":"c","phone_number":"+15551230000"}"#,
+    );
+    assert_error(&create, 403, "calls:write");
+}

@@ -61,6 +61,52 @@ pub struct ApiState {
     pub internal_key: Option<String>,
     /// Places calls; `None` without a trunk (create then answers 503).
     pub control: Option<Arc<dyn CallControl>>,
+    /// The HS256 key for user JWTs.
+    pub jwt_secret: Arc<Vec<u8>>,
+}
+
+/// How long a user's JWT lives.
+pub const JWT_LIFETIME_S: i64 = 24 * 3600;
+
+/// The claims of our JWTs.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry, s since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// The user's permissions.
+    pub perms: Vec<String>,
+}
+
+/// An argon2id PHC string for `password` (a random salt).
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let Ok(salt) = SaltString::encode_b64(&rand::random::<[u8; 16]>()) else { return String::new() };
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A signed HS256 JWT for a user.
+pub fn issue_jwt(secret: &[u8], user_id: &str, perms: &[String], now_s: i64) -> String {
+    let claims = Claims { sub: user_id.into(), iat: now_s, exp: now_s + JWT_LIFETIME_S, perms: perms.to_vec() };
+    let Ok(key) = jsonwebtoken::EncodingKey::from_secret(secret) else { return String::new() };
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap_or_default()
+}
+
+/// The claims of a valid token: HS256 only (`alg` pinned: `none` and others refused), not expired.
+pub fn check_jwt(secret: &[u8], token: &str) -> Option<Claims> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.leeway = 0;
+    v.set_required_spec_claims(&["exp", "sub"]);
+    let key = jsonwebtoken::DecodingKey::from_secret(secret).ok()?;
+    jsonwebtoken::decode::<Claims>(token, &key, &v).ok().map(|d| d.claims)
 }
 
 /// The largest request body accepted.
@@ -139,6 +185,13 @@ pub fn normalize_permission(p: &str) -> Option<&'static str> {
 pub enum Principal {
     /// `X-Internal-Key`: everything.
     Internal,
+    /// A user with a JWT.
+    User {
+        /// The user id.
+        id: String,
+        /// Its permissions.
+        permissions: Vec<String>,
+    },
     /// An API key and what it may do.
     Key {
         /// Its id.
@@ -153,7 +206,9 @@ impl Principal {
     pub fn may(&self, perm: &str) -> bool {
         match self {
             Principal::Internal => true,
-            Principal::Key { permissions, .. } => permissions.iter().any(|p| p == perm),
+            Principal::Key { permissions, .. } | Principal::User { permissions, .. } => {
+                permissions.iter().any(|p| p == perm)
+            }
         }
     }
 
@@ -167,7 +222,7 @@ impl Principal {
     fn name(&self) -> String {
         match self {
             Principal::Internal => "internal".into(),
-            Principal::Key { id, .. } => id.clone(),
+            Principal::Key { id, .. } | Principal::User { id, .. } => id.clone(),
         }
     }
 }
@@ -194,6 +249,7 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/healthz", get(|| async { ok(json!({"status": "ok"})) }))
+        .route("/api/v1/auth/user-login", post(login))
         .merge(protected)
         .fallback(|| async {
             ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such endpoint".into() }
@@ -231,6 +287,16 @@ async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: R
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
             return unauthorized("missing credentials (Authorization: Bearer, X-API-Key or X-Internal-Key)");
         };
+        if key.matches('.').count() == 2 {
+            // A JWT (header.payload.signature); API keys have no dots.
+            return match check_jwt(&st.jwt_secret, key) {
+                Some(c) => {
+                    req.extensions_mut().insert(Principal::User { id: c.sub, permissions: c.perms });
+                    next.run(req).await
+                }
+                None => unauthorized("invalid or expired token"),
+            };
+        }
         let Ok(mut store) = st.store.lock() else { return unauthorized("the store is unavailable") };
         match store.key_by_hash(&key_hash(key)) {
             Ok(Some(k)) => {
@@ -542,6 +608,47 @@ async fn dtmf(
         None => return Err(ApiError::field("digits", "required")),
     };
     act(&st, &who, "calls:write", &id, Action::Dtmf(digits))
+}
+
+async fn login(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let email = match o.get("email") {
+        Some(Value::String(s)) if s.contains('@') && s.len() <= 254 => s.clone(),
+        _ => return Err(ApiError::field("email", "required: an e-mail address")),
+    };
+    let Some(Value::String(password)) = o.get("password") else {
+        return Err(ApiError::field("password", "required"));
+    };
+    let user = store(&st)?.user_by_email(&email)?;
+    // The same answer (and about the same work) for an unknown user as for a wrong password.
+    let ok_user = match user {
+        Some(u) if verify_password(password, &u.password_hash) => u,
+        Some(_) => {
+            return Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: "wrong e-mail or password".into(),
+            })
+        }
+        None => {
+            let _ = verify_password(
+                password,
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            );
+            return Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: "wrong e-mail or password".into(),
+            });
+        }
+    };
+    let token = issue_jwt(&st.jwt_secret, &ok_user.id, &ok_user.permissions, now_ms() / 1000);
+    let user = json!({"id": ok_user.id, "email": ok_user.email, "role": ok_user.role});
+    // The seed's shape (`token`, `user` at the top) inside the envelope every answer has.
+    Ok(Json(
+        json!({"success": true, "data": {"token": token, "user": user}, "error": null, "token": token, "user": user}),
+    )
+    .into_response())
 }
 
 async fn create_key(

@@ -191,6 +191,23 @@ pub struct CallEvent {
     pub detail: String,
 }
 
+/// A user who logs in for a JWT.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// `user_<hex>`.
+    pub id: String,
+    /// E-mail (stored lower-case).
+    pub email: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// `admin`, …
+    pub role: String,
+    /// Permissions.
+    pub permissions: Vec<String>,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
 /// An API key as stored (without its secret).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ApiKey {
@@ -498,6 +515,37 @@ impl Store {
             params![k.id, k.name, key_hash, k.permissions.join(" "), k.created_by, k.created_at],
         )?;
         Ok(())
+    }
+
+    /// Adds a user (`email` is unique).
+    pub fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO users (id, email, password_hash, role, permissions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![u.id, u.email.to_ascii_lowercase(), u.password_hash, u.role, u.permissions.join(" "), u.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// The user with this e-mail (compared case-insensitively).
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, email, password_hash, role, permissions, created_at FROM users WHERE email = ?1",
+                [email.to_ascii_lowercase()],
+                |r| {
+                    let perms: String = r.get(4)?;
+                    Ok(User {
+                        id: r.get(0)?,
+                        email: r.get(1)?,
+                        password_hash: r.get(2)?,
+                        role: r.get(3)?,
+                        permissions: perms.split_whitespace().map(str::to_string).collect(),
+                        created_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Every key, newest first (revoked ones included, marked).
