@@ -52,6 +52,8 @@ struct CallMedia {
     /// The sound card in use during the call.
     #[cfg(feature = "device")]
     device_live: Option<crate::device::Device>,
+    /// `--agent`: the voice agent to bridge the call to, and what it is told of the call.
+    agent: Option<(crate::agent::AgentConfig, crate::agent::CallInfo)>,
 }
 
 impl CallMedia {
@@ -77,6 +79,13 @@ impl CallMedia {
         let source = match &self.prompts {
             Some((p8, p16)) => Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() }),
             None => Source::Silence,
+        };
+        let source = match &self.agent {
+            Some((cfg, info)) => {
+                eprintln!("call: bridging to the agent at {}", cfg.url);
+                Source::Agent(crate::agent::start(0, config.codec.audio_rate(), info.clone(), cfg.clone()))
+            }
+            None => source,
         };
         if self.dtmf.is_some() && config.telephone_event.is_none() {
             eprintln!("call: the callee did not accept telephone-event: --dtmf cannot be sent");
@@ -229,6 +238,13 @@ impl App for CallApp {
         self.hang_up(ua, now);
     }
 
+    fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
+        // The agent bridge asks for the hang-up (agent unreachable or gone, fallback played).
+        if self.media.agent.as_ref().is_some_and(|(a, _)| !a.hangups.take().is_empty()) && !self.hanging_up {
+            self.hang_up(ua, now);
+        }
+    }
+
     fn finished(&self) -> bool {
         self.outcome.is_some()
     }
@@ -356,11 +372,14 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     if args.device {
         bail!("--device: this dialtone was built without the `device` feature (cargo build --features device)");
     }
-    for (flag, set) in [("--agent", args.agent.is_some())] {
-        if set {
-            tracing::warn!("{flag} is not implemented yet (media engine: issue 3/6); the call goes ahead without it");
-        }
+    if args.agent.is_some() && (args.play.is_some() || args.device) {
+        bail!("--agent supplies the call's audio: it cannot be combined with --play or --device");
     }
+    // Read before dialling, so an unreadable fallback WAV stops the command at once.
+    let fallback = match &args.agent {
+        Some(_) => crate::agent::Fallback::from_env()?,
+        None => None,
+    };
     if let Some(t) = &args.transfer {
         dialtone_sip::Uri::parse(t).map_err(|e| anyhow::anyhow!("--transfer {t:?}: {e}"))?;
     }
@@ -386,6 +405,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let offer = bytes::Bytes::from(offer_sdp.to_string());
     let now = Instant::now();
     eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    let out_from = from.clone();
     let out = Outgoing {
         request_uri: target.uri.clone(),
         from,
@@ -415,12 +435,25 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             device,
             #[cfg(feature = "device")]
             device_live: None,
+            agent: None,
         },
         transfer: args.transfer.clone(),
         referred: false,
         transfer_failed: None,
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    if let Some(url) = &args.agent {
+        let hangups = crate::agent::Hangups::new(driver.waker());
+        let cfg = crate::agent::AgentConfig { url: url.clone(), fallback, hangups, print: true };
+        let from = dialtone_sip::NameAddr::parse(&out_from, "From").ok().map(|n| n.uri_text.to_string());
+        let info = crate::agent::CallInfo {
+            call_id: "call-0".into(),
+            contact_id: None,
+            from,
+            to: Some(target.uri.clone()),
+        };
+        app.media.agent = Some((cfg, info));
+    }
     driver.set_linger(Duration::from_secs(5));
     driver.run(&mut app).await?;
     if let Some(task) = app.media.task.take() {

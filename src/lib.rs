@@ -2,6 +2,7 @@
 //! to sockets, clocks and tasks. This crate is the only place that does I/O.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod call;
 pub mod config;
 #[cfg(feature = "device")]

@@ -34,6 +34,9 @@ pub enum Source {
     Play(Arc<Prompt>),
     /// The microphone's ring, [`MediaOptions::mic`] (`--device`).
     Mic,
+    /// A voice agent over WebSocket (`agent:<ws-url>`, `--agent`): its audio, paced, and
+    /// the caller's audio to it, through the rings of [`crate::agent`].
+    Agent(Arc<crate::agent::AgentPort>),
 }
 
 /// Process-wide media counters for the status line and the load script.
@@ -245,6 +248,10 @@ async fn run(
         _ => None,
     };
     let mut mic = opts.mic.take();
+    let mut agent = match &opts.source {
+        Source::Agent(port) => port.take(),
+        _ => None,
+    };
     let mut speaker_drops = 0u64;
     let mut buf = vec![0u8; 2048];
     let mut rbuf = vec![0u8; 2048];
@@ -296,9 +303,17 @@ async fn run(
                         let n = mic.as_mut().map_or(0, |m| m.pop_slice(&mut local));
                         local[n..].fill(0);
                     }
+                    Source::Agent(_) => {
+                        if let Some(a) = agent.as_mut() {
+                            a.play(&mut local);
+                        }
+                    }
                     Source::Silence => {}
                 }
                 s.tick(Instant::now(), &local, &mut remote);
+                if let Some(a) = agent.as_mut() {
+                    a.hear(&remote);
+                }
                 if let Some(r) = recorder.as_mut() {
                     r.push(&remote, &local);
                 }
@@ -311,7 +326,10 @@ async fn run(
                 ticks += 1;
                 if ticks % 50 == 0 {
                     if let Some(t) = &opts.totals {
-                        let drops = flow.kernel_drops + speaker_drops + recorder.as_ref().map_or(0, Recorder::dropped);
+                        let drops = flow.kernel_drops
+                            + speaker_drops
+                            + recorder.as_ref().map_or(0, Recorder::dropped)
+                            + agent.as_ref().map_or(0, crate::agent::MediaEnd::dropped);
                         account(t, &s.stats(), &mut last, drops, &mut last_drops);
                     }
                 }
@@ -319,6 +337,9 @@ async fn run(
         }
         flow.send(&mut s);
         while let Some(ev) = s.poll_event() {
+            if let (MediaEvent::Dtmf(d), Some(a)) = (&ev, agent.as_mut()) {
+                a.dtmf(d.digit);
+            }
             if let MediaEvent::StreamStarted(at) = ev {
                 // Tick half a frame after the peer's packets arrive (see the event).
                 tick.reset_at(tokio::time::Instant::from_std(at + TICK / 2));
@@ -333,7 +354,11 @@ async fn run(
         report_event(&opts, ev);
     }
     let stats = s.stats();
-    let drops = flow.kernel_drops + speaker_drops + recorder.as_ref().map_or(0, Recorder::dropped);
+    let drops = flow.kernel_drops
+        + speaker_drops
+        + recorder.as_ref().map_or(0, Recorder::dropped)
+        + agent.as_ref().map_or(0, crate::agent::MediaEnd::dropped);
+    drop(agent);
     if let Some(t) = &opts.totals {
         account(t, &stats, &mut last, drops, &mut last_drops);
         t.calls.fetch_add(1, Ordering::Relaxed);

@@ -83,6 +83,8 @@ pub struct ServeApp {
     api_calls: HashMap<CallRef, String>,
     /// Calls to record though `DIALTONE_RECORD` is off (`record: true`).
     record_calls: std::collections::HashSet<CallRef>,
+    /// `DIALTONE_INBOUND=agent:<ws-url>`: the bridges' side (issue 6).
+    agent: Option<crate::agent::Serving>,
 }
 
 /// What `serve` shares with the HTTP API.
@@ -156,6 +158,7 @@ impl ServeApp {
             data_dir: None,
             api_calls: HashMap::new(),
             record_calls: std::collections::HashSet::new(),
+            agent: None,
         }
     }
 
@@ -284,6 +287,10 @@ impl ServeApp {
                 Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() })
             }
             (Inbound::Echo, _) => Source::Echo,
+            (Inbound::Agent(_), _) => match self.agent.as_mut() {
+                Some(a) => a.source(call.0, config.codec.audio_rate(), self.api_calls.get(&call)),
+                None => Source::Silence,
+            },
             _ => Source::Silence,
         };
         let dir = match (&self.record_dir, &self.api) {
@@ -343,6 +350,9 @@ impl App for ServeApp {
         match ev {
             UaEvent::IncomingCall { call, request, source } => {
                 tracing::debug!(%call, from = %source, "incoming call");
+                if let Some(a) = self.agent.as_mut() {
+                    a.note(call.0, &request);
+                }
                 self.incoming(call, &request.body, ua, now);
             }
             UaEvent::Confirmed { call, ack } => {
@@ -401,6 +411,9 @@ impl App for ServeApp {
                 }
                 self.transfers.retain(|_, old| *old != call);
                 self.record_calls.remove(&call);
+                if let Some(a) = self.agent.as_mut() {
+                    a.forget(call.0);
+                }
                 if self.api_calls.contains_key(&call) {
                     use dialtone_api::store::CallStatus as S;
                     let answered = self.api.as_ref().zip(self.api_calls.get(&call)).is_some_and(|(a, id)| {
@@ -448,6 +461,9 @@ impl App for ServeApp {
 
     fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
         self.originate_queued(ua, now);
+        for call in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
+            let _ = ua.hangup(CallRef(call), now);
+        }
     }
 
     fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
@@ -822,6 +838,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
     app.load_prompt()?;
+    if let Inbound::Agent(url) = &settings.inbound {
+        app.agent = Some(crate::agent::Serving::new(url, driver.waker())?);
+    }
     app.data_dir = Some(settings.data_dir.clone());
     if let Some(trunk) = settings.trunk.as_deref() {
         match crate::call::destination_of(trunk).await {

@@ -1,0 +1,835 @@
+//! The agent bridge (issue 6, DESIGN.md "The agent bridge (contract)"): a call's audio to a
+//! voice agent over WebSocket and the agent's audio back, in the Twilio Media Streams
+//! message set, with dialtone as the WebSocket client.
+//!
+//! Two halves meet in lock-free rings (`ringbuf`, SPSC):
+//!
+//! - the media task holds a [`MediaEnd`] (taken once from [`Source::Agent`]'s
+//!   [`AgentPort`]). Each 20 ms tick it takes the next frame of agent audio
+//!   ([`MediaEnd::play`], silence when there is none) and pushes what the caller said
+//!   ([`MediaEnd::hear`]); a full ring drops the frame and counts it. It never waits on the
+//!   network.
+//! - the bridge task owns the WebSocket. It queues the agent's audio (any chunk size) and
+//!   keeps the playout ring a few frames ahead, turns the caller's frames into `media`
+//!   messages, answers `mark` once the audio before it has been played and `clear` at once.
+//!   Writes go through a bounded queue to a writer task, so an agent that stops reading
+//!   fills that queue (messages dropped and counted) and never the media path.
+//!
+//! Audio is µ-law 8 kHz on the wire; a 16 kHz call (Opus) is converted with the media
+//! crate's polyphase FIR [`Resampler`] both ways.
+//!
+//! Faults: an agent that cannot be reached (5 s to connect) or that closes the socket ends
+//! the call (`agent … unreachable` / `agent … closed` in the log), unless
+//! `DIALTONE_AGENT_FALLBACK=<wav>` names a prompt: then that prompt is played to the caller
+//! and the call is hung up after it. Malformed messages from the agent are counted and
+//! logged, never fatal.
+//!
+//! [`Source::Agent`]: crate::media_io::Source::Agent
+
+use base64::Engine as _;
+use dialtone_media::g711::{decode_ulaw, encode_ulaw};
+use dialtone_media::player::{Player, Prompt};
+use dialtone_media::resample::Resampler;
+use futures_util::{SinkExt as _, StreamExt as _};
+use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The wire rate of the Twilio protocol (µ-law, 8 kHz, mono).
+const WIRE_RATE: u32 = 8000;
+/// Bytes in one 20 ms `media` message.
+const WIRE_FRAME: usize = 160;
+/// How long connecting (TCP, TLS, WebSocket handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The caller's audio ring towards the bridge: 1 s.
+const TO_AGENT_MS: usize = 1000;
+/// The agent's audio ring towards the media task: 400 ms, kept [`FEED_AHEAD_MS`] full.
+const FROM_AGENT_MS: usize = 400;
+/// How far ahead of the playout the bridge keeps the ring (covers a late bridge turn).
+const FEED_AHEAD_MS: usize = 120;
+/// The agent's queued audio beyond the ring: at most 120 s; more is dropped and counted.
+const QUEUE_MAX_MS: usize = 120_000;
+/// Messages waiting for the writer: about 5 s of `media`; a full queue drops.
+const WRITE_QUEUE: usize = 256;
+
+// ---------------------------------------------------------------------------------------
+// The Twilio Media Streams message set, from Twilio's "Media Streams - WebSocket Messages"
+// (twilio.com/docs/voice/media-streams/websocket-messages):
+//
+// from the platform (us) to the agent's server:
+//   {"event":"connected","protocol":"Call","version":"1.0.0"}                  first message
+//   {"event":"start","sequenceNumber":"1","start":{"accountSid":"AC…","streamSid":"MZ…",
+//     "callSid":"CA…","tracks":["inbound"],"customParameters":{…},
+//     "mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},
+//     "streamSid":"MZ…"}                                                         once, next
+//   {"event":"media","sequenceNumber":"3","media":{"track":"inbound","chunk":"1",
+//     "timestamp":"5","payload":"<base64 µ-law>"},"streamSid":"MZ…"}        every 20 ms
+//   {"event":"dtmf","streamSid":"MZ…","sequenceNumber":"5",
+//     "dtmf":{"track":"inbound_track","digit":"1"}}                           a key pressed
+//   {"event":"mark","sequenceNumber":"4","streamSid":"MZ…","mark":{"name":"…"}}
+//       the agent's mark, once the audio sent before it has played
+//   {"event":"stop","sequenceNumber":"5","streamSid":"MZ…",
+//     "stop":{"accountSid":"AC…","callSid":"CA…"}}                            last message
+// sequenceNumber, chunk and timestamp are strings; chunk counts from "1", timestamp is in
+// milliseconds from the start of the stream.
+//
+// from the agent (bidirectional streams):
+//   {"event":"media","streamSid":"MZ…","media":{"payload":"<base64 µ-law 8 kHz>"}}
+//   {"event":"mark","streamSid":"MZ…","mark":{"name":"…"}}
+//   {"event":"clear","streamSid":"MZ…"}   drops the queued audio; pending marks are sent
+//                                        back at once (the same page, "Clear message").
+// ---------------------------------------------------------------------------------------
+
+/// What a bridge tells the agent about its call (`start.customParameters`).
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    /// The call's id (the API's, or `call-<n>`).
+    pub call_id: String,
+    /// The API's contact id, when the API placed the call.
+    pub contact_id: Option<String>,
+    /// The caller (From).
+    pub from: Option<String>,
+    /// The callee (To).
+    pub to: Option<String>,
+}
+
+/// How a bridge asks its owner to hang a call up: a queue of call labels and the SIP
+/// loop's waker ([`Driver::waker`](crate::driver::Driver::waker)).
+#[derive(Clone, Debug)]
+pub struct Hangups {
+    queue: Arc<Mutex<Vec<u64>>>,
+    wake: Arc<Notify>,
+}
+
+impl Hangups {
+    /// Requests go to the loop woken by `wake`.
+    pub fn new(wake: Arc<Notify>) -> Hangups {
+        Hangups { queue: Arc::default(), wake }
+    }
+
+    /// Asks for the call `label` to be hung up.
+    pub fn request(&self, label: u64) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(label);
+        }
+        self.wake.notify_one();
+    }
+
+    /// The calls to hang up, once each.
+    pub fn take(&self) -> Vec<u64> {
+        self.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
+    }
+}
+
+/// The fallback prompt (`DIALTONE_AGENT_FALLBACK=<wav>`) at 8 and 16 kHz.
+#[derive(Clone, Debug)]
+pub struct Fallback {
+    path: PathBuf,
+    p8: Arc<Prompt>,
+    p16: Arc<Prompt>,
+}
+
+impl Fallback {
+    /// Decodes `DIALTONE_AGENT_FALLBACK` when it is set; an unreadable WAV is an error.
+    pub fn from_env() -> anyhow::Result<Option<Fallback>> {
+        match std::env::var_os("DIALTONE_AGENT_FALLBACK").filter(|v| !v.is_empty()) {
+            Some(p) => Fallback::load(PathBuf::from(p)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes `path` for both call rates.
+    pub fn load(path: PathBuf) -> anyhow::Result<Fallback> {
+        let load = |rate| {
+            Prompt::load(&path, rate)
+                .map_err(|e| anyhow::anyhow!("DIALTONE_AGENT_FALLBACK {}: {e}", path.display()))
+        };
+        let (p8, p16) = (Arc::new(load(8000)?), Arc::new(load(16_000)?));
+        Ok(Fallback { path, p8, p16 })
+    }
+
+    fn at(&self, rate: u32) -> Arc<Prompt> {
+        if rate == 8000 {
+            self.p8.clone()
+        } else {
+            self.p16.clone()
+        }
+    }
+}
+
+/// What a bridge needs besides its call: where the agent is, what to do when it fails,
+/// and whom to ask for a hang-up.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The agent's `ws://` or `wss://` URL.
+    pub url: String,
+    /// Played instead of hanging up when the agent fails.
+    pub fallback: Option<Fallback>,
+    /// Where hang-ups are asked for.
+    pub hangups: Hangups,
+    /// Also print the bridge's faults to stderr (`dialtone call`).
+    pub print: bool,
+}
+
+/// `serve`'s bridges (`DIALTONE_INBOUND=agent:<ws-url>`): the agent, what is known of
+/// each inbound call for `start`, and the hang-ups the bridges ask for.
+#[derive(Debug)]
+pub struct Serving {
+    /// The agent and the fault policy.
+    pub config: AgentConfig,
+    calls: std::collections::HashMap<u64, CallInfo>,
+}
+
+impl Serving {
+    /// Bridges to `url`, with `DIALTONE_AGENT_FALLBACK` read now (an unreadable WAV stops
+    /// `serve` at startup), hang-ups woken through `wake`.
+    pub fn new(url: &str, wake: Arc<Notify>) -> anyhow::Result<Serving> {
+        let fallback = Fallback::from_env()?;
+        if let Some(f) = &fallback {
+            tracing::info!(url, fallback = %f.path.display(), "inbound calls are bridged to the agent");
+        } else {
+            tracing::info!(url, "inbound calls are bridged to the agent (hung up if it fails)");
+        }
+        let config = AgentConfig { url: url.to_string(), fallback, hangups: Hangups::new(wake), print: false };
+        Ok(Serving { config, calls: Default::default() })
+    }
+
+    /// Notes an inbound call's From and To (their URIs) for the agent.
+    pub fn note(&mut self, call: u64, req: &dialtone_sip::Request) {
+        use dialtone_sip::{HeaderName, NameAddr};
+        let uri = |h: HeaderName, name: &'static str| {
+            req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
+        };
+        let info = CallInfo {
+            call_id: format!("call-{call}"),
+            contact_id: None,
+            from: uri(HeaderName::From, "From"),
+            to: uri(HeaderName::To, "To"),
+        };
+        self.calls.insert(call, info);
+    }
+
+    /// Starts call `call`'s bridge at the call's audio `rate`; `api_id` is the API's id for
+    /// the call, when it has one. The source for its media.
+    pub fn source(&mut self, call: u64, rate: u32, api_id: Option<&String>) -> crate::media_io::Source {
+        let mut info = self.calls.remove(&call).unwrap_or_else(|| CallInfo { call_id: format!("call-{call}"), ..Default::default() });
+        if let Some(id) = api_id {
+            info.call_id = id.clone();
+        }
+        crate::media_io::Source::Agent(start(call, rate, info, self.config.clone()))
+    }
+
+    /// Forgets an ended call.
+    pub fn forget(&mut self, call: u64) {
+        self.calls.remove(&call);
+    }
+
+    /// The calls whose bridge asked for a hang-up.
+    pub fn hangups(&self) -> Vec<u64> {
+        self.config.hangups.take()
+    }
+}
+
+/// State both halves read: plain atomics, no locks.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Samples the media task has taken from the playout ring (played or skipped).
+    played: AtomicU64,
+    /// The media task skips the ring up to this sample count (a `clear`).
+    clear_to: AtomicU64,
+    /// The media task's end was dropped: the call's media ended.
+    media_done: AtomicBool,
+}
+
+/// The media task's half of a bridge.
+pub struct MediaEnd {
+    to_agent: HeapProd<i16>,
+    from_agent: HeapCons<i16>,
+    dtmf: HeapProd<char>,
+    shared: Arc<Shared>,
+    played: u64,
+    drops: u64,
+}
+
+impl std::fmt::Debug for MediaEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaEnd").field("played", &self.played).field("drops", &self.drops).finish()
+    }
+}
+
+impl MediaEnd {
+    /// Fills `out` with the next frame of the agent's audio (silence when none is queued),
+    /// first skipping what a `clear` dropped. Never blocks.
+    pub fn play(&mut self, out: &mut [i16]) {
+        let clear_to = self.shared.clear_to.load(Ordering::Acquire);
+        if clear_to > self.played {
+            let skip = usize::try_from(clear_to - self.played).unwrap_or(usize::MAX);
+            self.played += self.from_agent.skip(skip) as u64;
+        }
+        let n = self.from_agent.pop_slice(out);
+        out[n..].fill(0);
+        self.played += n as u64;
+        self.shared.played.store(self.played, Ordering::Release);
+    }
+
+    /// Hands the frame the caller said to the bridge; a full ring drops it (counted).
+    pub fn hear(&mut self, frame: &[i16]) {
+        if self.to_agent.vacant_len() >= frame.len() {
+            self.to_agent.push_slice(frame);
+        } else {
+            self.drops += 1;
+        }
+    }
+
+    /// A DTMF digit the caller pressed, for a `dtmf` message.
+    pub fn dtmf(&mut self, digit: char) {
+        if self.dtmf.try_push(digit).is_err() {
+            self.drops += 1;
+        }
+    }
+
+    /// Frames (and digits) dropped because the bridge fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.drops
+    }
+}
+
+impl Drop for MediaEnd {
+    fn drop(&mut self) {
+        self.shared.media_done.store(true, Ordering::Release);
+    }
+}
+
+/// Where the media task picks its [`MediaEnd`] up, once.
+#[derive(Debug)]
+pub struct AgentPort(Mutex<Option<MediaEnd>>);
+
+impl AgentPort {
+    /// The media task's end; `None` after the first call.
+    pub fn take(&self) -> Option<MediaEnd> {
+        self.0.lock().ok().and_then(|mut m| m.take())
+    }
+}
+
+/// The bridge task's half.
+struct BridgeEnd {
+    to_agent: HeapCons<i16>,
+    from_agent: HeapProd<i16>,
+    dtmf: HeapCons<char>,
+    shared: Arc<Shared>,
+    /// Samples pushed into the playout ring so far.
+    fed: u64,
+}
+
+/// Starts the bridge of call `label` at the call's audio `rate` (8000 or 16000): connects
+/// to the agent in the background and returns the port for
+/// [`Source::Agent`](crate::media_io::Source::Agent).
+pub fn start(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig) -> Arc<AgentPort> {
+    let ms = |ms: usize| (rate as usize * ms / 1000).max(1);
+    let (to_p, to_c) = HeapRb::<i16>::new(ms(TO_AGENT_MS)).split();
+    let (from_p, from_c) = HeapRb::<i16>::new(ms(FROM_AGENT_MS)).split();
+    let (dtmf_p, dtmf_c) = HeapRb::<char>::new(32).split();
+    let shared = Arc::new(Shared::default());
+    let media =
+        MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 };
+    let bridge = BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0 };
+    tokio::spawn(run(label, rate, info, cfg, bridge));
+    Arc::new(AgentPort(Mutex::new(Some(media))))
+}
+
+/// Twilio-style ids: two letters and 32 hex digits.
+fn sid(prefix: &str) -> String {
+    format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+/// How a bridge ended.
+enum End {
+    /// The call's media ended first: `stop` was sent.
+    MediaDone,
+    /// The agent could not be reached.
+    Unreachable(String),
+    /// The agent closed the socket or it broke.
+    Closed(String),
+}
+
+async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: BridgeEnd) {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let end = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), None, true),
+    )
+    .await
+    {
+        Err(_) => End::Unreachable(format!("no connection within {} s", CONNECT_TIMEOUT.as_secs())),
+        Ok(Err(e)) => End::Unreachable(e.to_string()),
+        Ok(Ok((ws, _))) => {
+            tracing::info!(call = label, url = %cfg.url, "agent connected");
+            Session::new(label, rate, info).run(ws, &mut b).await
+        }
+    };
+    let (what, why) = match end {
+        End::MediaDone => return,
+        End::Unreachable(why) => ("unreachable", why),
+        End::Closed(why) => ("closed", why),
+    };
+    if b.shared.media_done.load(Ordering::Acquire) {
+        return;
+    }
+    let say = |line: String| {
+        tracing::warn!(call = label, "{line}");
+        if cfg.print {
+            eprintln!("call: {line}");
+        }
+    };
+    match &cfg.fallback {
+        None => {
+            say(format!("agent {} {what} ({why}): hanging up", cfg.url));
+            cfg.hangups.request(label);
+        }
+        Some(fb) => {
+            say(format!("agent {} {what} ({why}): playing the fallback {}", cfg.url, fb.path.display()));
+            play_fallback(&mut b, Player::new(fb.at(rate)), rate).await;
+            if !b.shared.media_done.load(Ordering::Acquire) {
+                tracing::info!(call = label, "fallback played: hanging up");
+                cfg.hangups.request(label);
+            }
+        }
+    }
+}
+
+/// Feeds the fallback prompt into the playout ring at its pace, until it has played.
+async fn play_fallback(b: &mut BridgeEnd, mut player: Player, rate: u32) {
+    let mut frame = vec![0i16; (rate / 50) as usize];
+    // Whatever the agent left queued is dropped first.
+    b.shared.clear_to.store(b.fed, Ordering::Release);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if b.shared.media_done.load(Ordering::Acquire) {
+            return;
+        }
+        let played = b.shared.played.load(Ordering::Acquire).max(b.shared.clear_to.load(Ordering::Acquire));
+        while !player.finished() && b.from_agent.vacant_len() >= frame.len() && b.fed < played + 3 * frame.len() as u64
+        {
+            player.fill(&mut frame);
+            b.fed += b.from_agent.push_slice(&frame) as u64;
+        }
+        if player.finished() && b.shared.played.load(Ordering::Acquire) >= b.fed {
+            return;
+        }
+    }
+}
+
+/// One WebSocket session with the agent.
+struct Session {
+    label: u64,
+    rate: u32,
+    info: CallInfo,
+    stream_sid: String,
+    call_sid: String,
+    account_sid: String,
+    seq: u64,
+    chunk: u64,
+    /// The agent's audio at the call's rate, waiting for room in the playout ring.
+    queue: VecDeque<i16>,
+    /// Marks waiting for the audio before them: (name, sample count at which it is played).
+    marks: VecDeque<(String, u64)>,
+    up: Resampler,
+    down: Resampler,
+    /// Caller audio at 8 kHz not yet sent (less than one message).
+    wire: Vec<i16>,
+    malformed: u64,
+    queue_drops: u64,
+    write_drops: u64,
+}
+
+impl Session {
+    fn new(label: u64, rate: u32, info: CallInfo) -> Session {
+        let conv = |from, to| Resampler::new(from, to).expect("8 and 16 kHz are supported rates");
+        Session {
+            label,
+            rate,
+            info,
+            stream_sid: sid("MZ"),
+            call_sid: sid("CA"),
+            account_sid: format!("AC{:032x}", 0),
+            seq: 0,
+            chunk: 0,
+            queue: VecDeque::new(),
+            marks: VecDeque::new(),
+            up: conv(WIRE_RATE, rate),
+            down: conv(rate, WIRE_RATE),
+            wire: Vec::with_capacity(2 * WIRE_FRAME),
+            malformed: 0,
+            queue_drops: 0,
+            write_drops: 0,
+        }
+    }
+
+    fn next_seq(&mut self) -> String {
+        self.seq += 1;
+        self.seq.to_string()
+    }
+
+    fn start_message(&mut self) -> Value {
+        let mut params = serde_json::Map::new();
+        params.insert("call_id".into(), json!(self.info.call_id));
+        for (k, v) in [("contact_id", &self.info.contact_id), ("from", &self.info.from), ("to", &self.info.to)] {
+            if let Some(v) = v {
+                params.insert(k.into(), json!(v));
+            }
+        }
+        json!({
+            "event": "start",
+            "sequenceNumber": self.next_seq(),
+            "start": {
+                "accountSid": self.account_sid,
+                "streamSid": self.stream_sid,
+                "callSid": self.call_sid,
+                "tracks": ["inbound"],
+                "customParameters": params,
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": WIRE_RATE, "channels": 1},
+            },
+            "streamSid": self.stream_sid,
+        })
+    }
+
+    async fn run(
+        mut self,
+        ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+        b: &mut BridgeEnd,
+    ) -> End {
+        let (mut sink, mut stream) = ws.split();
+        let (wtx, mut wrx) = mpsc::channel::<Message>(WRITE_QUEUE);
+        // The writer: the only place that waits on the agent reading.
+        let writer = tokio::spawn(async move {
+            while let Some(m) = wrx.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        });
+        self.send(&wtx, json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}));
+        let start = self.start_message();
+        self.send(&wtx, start);
+        let frame = (self.rate / 50) as usize;
+        let mut heard = vec![0i16; frame];
+        let mut down = vec![0i16; frame];
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            tokio::select! {
+                m = stream.next() => match m {
+                    Some(Ok(Message::Text(t))) => {
+                        self.on_text(t.as_str(), b, &wtx);
+                        self.feed(b);
+                    }
+                    Some(Ok(Message::Binary(_))) => self.bad("a binary frame (the Twilio protocol is JSON text)"),
+                    Some(Ok(Message::Close(c))) => {
+                        break End::Closed(c.map_or("close frame".into(), |c| format!("close {} {}", c.code, c.reason)))
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break End::Closed(e.to_string()),
+                    None => break End::Closed("connection closed".into()),
+                },
+                _ = tick.tick() => {
+                    if b.shared.media_done.load(Ordering::Acquire) {
+                        let stop = json!({
+                            "event": "stop",
+                            "sequenceNumber": self.next_seq(),
+                            "streamSid": self.stream_sid,
+                            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                        });
+                        self.send(&wtx, stop);
+                        break End::MediaDone;
+                    }
+                    while b.to_agent.occupied_len() >= frame {
+                        b.to_agent.pop_slice(&mut heard);
+                        let n = self.down.process(&heard, &mut down).unwrap_or(0);
+                        self.wire.extend_from_slice(&down[..n]);
+                        while self.wire.len() >= WIRE_FRAME {
+                            let m = self.media_message();
+                            self.send(&wtx, m);
+                        }
+                    }
+                    while let Some(d) = b.dtmf.try_pop() {
+                        let m = json!({
+                            "event": "dtmf",
+                            "streamSid": self.stream_sid,
+                            "sequenceNumber": self.next_seq(),
+                            "dtmf": {"track": "inbound_track", "digit": d.to_string()},
+                        });
+                        self.send(&wtx, m);
+                    }
+                    self.feed(b);
+                    self.echo_played_marks(b, &wtx);
+                }
+            }
+        };
+        drop(wtx);
+        // The writer sends what is queued (the `stop`), then closes; bounded.
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        tracing::info!(
+            call = self.label,
+            sent = self.chunk,
+            malformed = self.malformed,
+            queue_drops = self.queue_drops,
+            write_drops = self.write_drops,
+            "agent bridge ended"
+        );
+        end
+    }
+
+    /// The next 160 bytes of caller audio as a `media` message.
+    fn media_message(&mut self) -> Value {
+        let mut ulaw = [0u8; WIRE_FRAME];
+        encode_ulaw(&self.wire[..WIRE_FRAME], &mut ulaw);
+        self.wire.drain(..WIRE_FRAME);
+        self.chunk += 1;
+        // Milliseconds of the stream's audio before this chunk.
+        let timestamp = (self.chunk - 1) * 20;
+        json!({
+            "event": "media",
+            "sequenceNumber": self.next_seq(),
+            "media": {
+                "track": "inbound",
+                "chunk": self.chunk.to_string(),
+                "timestamp": timestamp.to_string(),
+                "payload": base64::engine::general_purpose::STANDARD.encode(ulaw),
+            },
+            "streamSid": self.stream_sid,
+        })
+    }
+
+    /// Queues a message for the writer; a full queue (an agent not reading) drops it.
+    fn send(&mut self, wtx: &mpsc::Sender<Message>, v: Value) {
+        if wtx.try_send(Message::text(v.to_string())).is_err() {
+            self.write_drops += 1;
+            if self.write_drops.is_power_of_two() {
+                tracing::warn!(call = self.label, dropped = self.write_drops, "agent is not reading: messages dropped");
+            }
+        }
+    }
+
+    fn bad(&mut self, what: &str) {
+        self.malformed += 1;
+        tracing::warn!(call = self.label, malformed = self.malformed, "agent sent {what}: ignored");
+    }
+
+    fn on_text(&mut self, text: &str, b: &mut BridgeEnd, wtx: &mpsc::Sender<Message>) {
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            return self.bad("a message that is not JSON");
+        };
+        match v.get("event").and_then(Value::as_str) {
+            Some("media") => {
+                let Some(payload) = v.pointer("/media/payload").and_then(Value::as_str) else {
+                    return self.bad("media without media.payload");
+                };
+                let Ok(ulaw) = base64::engine::general_purpose::STANDARD.decode(payload) else {
+                    return self.bad("media whose payload is not base64");
+                };
+                self.enqueue(&ulaw);
+            }
+            Some("mark") => {
+                let Some(name) = v.pointer("/mark/name").and_then(Value::as_str) else {
+                    return self.bad("mark without mark.name");
+                };
+                let at = b.fed + self.queue.len() as u64;
+                self.marks.push_back((name.to_string(), at));
+                self.echo_played_marks(b, wtx);
+            }
+            Some("clear") => {
+                // Barge-in: what is queued goes now, what is in the ring at the next tick.
+                self.queue.clear();
+                b.shared.clear_to.store(b.fed, Ordering::Release);
+                while let Some((name, _)) = self.marks.pop_front() {
+                    self.send_mark(&name, wtx);
+                }
+                tracing::debug!(call = self.label, "agent cleared its audio");
+            }
+            Some(other) => {
+                let other = other.chars().take(32).collect::<String>();
+                self.bad(&format!("an unknown event {other:?}"))
+            }
+            None => self.bad("a message without an event"),
+        }
+    }
+
+    /// Decodes µ-law 8 kHz to the call's rate and queues it.
+    fn enqueue(&mut self, ulaw: &[u8]) {
+        let max = self.rate as usize * QUEUE_MAX_MS / 1000;
+        let mut pcm = [0i16; WIRE_FRAME];
+        let mut out = vec![0i16; self.up.max_output_len(WIRE_FRAME)];
+        for chunk in ulaw.chunks(WIRE_FRAME) {
+            let n = decode_ulaw(chunk, &mut pcm);
+            let m = self.up.process(&pcm[..n], &mut out).unwrap_or(0);
+            if self.queue.len() + m > max {
+                self.queue_drops += m as u64;
+                continue;
+            }
+            self.queue.extend(&out[..m]);
+        }
+    }
+
+    /// Moves queued audio into the playout ring, up to [`FEED_AHEAD_MS`] ahead of playout.
+    fn feed(&mut self, b: &mut BridgeEnd) {
+        let ahead = (self.rate as usize * FEED_AHEAD_MS / 1000) as u64;
+        let played = b.shared.played.load(Ordering::Acquire).max(b.shared.clear_to.load(Ordering::Acquire));
+        let room = (played + ahead).saturating_sub(b.fed).min(b.from_agent.vacant_len() as u64) as usize;
+        let n = room.min(self.queue.len());
+        if n == 0 {
+            return;
+        }
+        let (a, c) = self.queue.as_slices();
+        let first = a.len().min(n);
+        let mut pushed = b.from_agent.push_slice(&a[..first]);
+        if n > first {
+            pushed += b.from_agent.push_slice(&c[..n - first]);
+        }
+        self.queue.drain(..pushed);
+        b.fed += pushed as u64;
+    }
+
+    /// Sends back the marks whose audio has been played.
+    fn echo_played_marks(&mut self, b: &BridgeEnd, wtx: &mpsc::Sender<Message>) {
+        let played = b.shared.played.load(Ordering::Acquire);
+        while self.marks.front().is_some_and(|(_, at)| *at <= played) {
+            if let Some((name, _)) = self.marks.pop_front() {
+                self.send_mark(&name, wtx);
+            }
+        }
+    }
+
+    fn send_mark(&mut self, name: &str, wtx: &mpsc::Sender<Message>) {
+        let m = json!({
+            "event": "mark",
+            "sequenceNumber": self.next_seq(),
+            "streamSid": self.stream_sid,
+            "mark": {"name": name},
+        });
+        self.send(wtx, m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(rate: u32) -> (MediaEnd, BridgeEnd) {
+        let (to_p, to_c) = HeapRb::<i16>::new(rate as usize).split();
+        let (from_p, from_c) = HeapRb::<i16>::new(rate as usize * 2 / 5).split();
+        let (dtmf_p, dtmf_c) = HeapRb::<char>::new(4).split();
+        let shared = Arc::new(Shared::default());
+        (
+            MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 },
+            BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0 },
+        )
+    }
+
+    fn media(payload: &[u8]) -> String {
+        json!({"event": "media", "media": {"payload": base64::engine::general_purpose::STANDARD.encode(payload)}})
+            .to_string()
+    }
+
+    /// Drains the writer queue into parsed messages.
+    fn sent(rx: &mut mpsc::Receiver<Message>) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(serde_json::from_str(m.to_text().unwrap()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn mark_waits_for_the_audio_before_it_and_clear_returns_marks() {
+        let (mut m, mut b) = pair(8000);
+        let mut s = Session::new(1, 8000, CallInfo::default());
+        let (tx, mut rx) = mpsc::channel(64);
+        // 1 s of audio in one message of any size, then a mark.
+        s.on_text(&media(&[0x10; 8000]), &mut b, &tx);
+        s.on_text(r#"{"event":"mark","streamSid":"x","mark":{"name":"m1"}}"#, &mut b, &tx);
+        let mut out = vec![0i16; 160];
+        for _ in 0..49 {
+            s.feed(&mut b);
+            m.play(&mut out);
+            assert!(out.iter().any(|&x| x != 0));
+            s.echo_played_marks(&b, &tx);
+        }
+        assert!(sent(&mut rx).is_empty(), "mark echoed before its audio played");
+        s.feed(&mut b);
+        m.play(&mut out);
+        s.echo_played_marks(&b, &tx);
+        let back = sent(&mut rx);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0]["event"], "mark");
+        assert_eq!(back[0]["mark"]["name"], "m1");
+        // Now 5 s and a mark, then clear after 10 frames: the mark comes back at once and
+        // the next frame is silence.
+        s.on_text(&media(&[0x10; 40_000]), &mut b, &tx);
+        s.on_text(r#"{"event":"mark","mark":{"name":"m2"}}"#, &mut b, &tx);
+        for _ in 0..10 {
+            s.feed(&mut b);
+            m.play(&mut out);
+        }
+        s.on_text(r#"{"event":"clear","streamSid":"x"}"#, &mut b, &tx);
+        let back = sent(&mut rx);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0]["mark"]["name"], "m2");
+        s.feed(&mut b);
+        m.play(&mut out);
+        assert!(out.iter().all(|&x| x == 0), "audio after clear");
+        // Audio after the clear plays.
+        s.on_text(&media(&[0x10; 160]), &mut b, &tx);
+        s.feed(&mut b);
+        m.play(&mut out);
+        assert!(out.iter().any(|&x| x != 0));
+    }
+
+    #[test]
+    fn malformed_messages_are_counted_not_fatal() {
+        let (_m, mut b) = pair(8000);
+        let mut s = Session::new(1, 8000, CallInfo::default());
+        let (tx, _rx) = mpsc::channel(8);
+        for bad in ["not json", "{}", r#"{"event":"media"}"#, r#"{"event":"media","media":{"payload":"***"}}"#, r#"{"event":"x"}"#, r#"{"event":"mark"}"#] {
+            s.on_text(bad, &mut b, &tx);
+        }
+        assert_eq!(s.malformed, 6);
+    }
+
+    #[test]
+    fn sixteen_khz_calls_are_converted_both_ways() {
+        let (mut m, mut b) = pair(16_000);
+        let mut s = Session::new(1, 16_000, CallInfo::default());
+        let (tx, _rx) = mpsc::channel(8);
+        s.on_text(&media(&[0x10; 160]), &mut b, &tx);
+        s.feed(&mut b);
+        // 160 µ-law samples at 8 kHz are 320 at 16 kHz (less the filter's start-up).
+        assert!(b.from_agent.occupied_len() > 300, "{}", b.from_agent.occupied_len());
+        let mut out = vec![0i16; 320];
+        m.play(&mut out);
+        m.hear(&out);
+        assert_eq!(b.to_agent.occupied_len(), 320);
+    }
+
+    #[test]
+    fn a_full_ring_drops_and_counts() {
+        let (mut m, _b) = pair(8000);
+        let frame = [1i16; 160];
+        for _ in 0..60 {
+            m.hear(&frame);
+        }
+        // 8000 samples of room: 50 frames fit.
+        assert_eq!(m.dropped(), 10);
+    }
+}
