@@ -1,0 +1,404 @@
+//! The agent bridge (issue 6) against peers nobody here wrote: SIPp calls `dialtone serve`
+//! with `DIALTONE_INBOUND=agent:ws://…`, and the agent is a Python program on the
+//! `websockets` package (fixtures/agent/echo_agent.py) speaking the Twilio Media Streams
+//! protocol. The call is recorded (left the caller, right what dialtone sent it, i.e. the
+//! agent's audio) and the agent logs every message it gets, so both directions are checked
+//! from outside dialtone's code.
+//!
+//! SIPp plays pcap audio on a raw socket, so these tests need root (as tests/media.rs do).
+//! Ports: dialtone's RTP in 49000-49999, SIPp's media in 33000-33999.
+
+mod common;
+
+use common::*;
+use dialtone_media::resample::goertzel_power;
+use serde_json::Value;
+use std::io::BufRead;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// 20 ms analysis windows.
+const WINDOW_MS: u32 = 20;
+
+/// A Python 3 that can `import websockets`: Debian's first (python3-websockets installs
+/// for /usr/bin/python3), then whatever `python3` is on PATH.
+fn python() -> PathBuf {
+    for p in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import websockets"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("no python3 with the websockets package: run `./dev test`, which installs Debian's python3-websockets");
+}
+
+/// The Python agent, killed on drop.
+struct Agent {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(name: &str, mode: &str) -> Agent {
+        let dir = temp_dir(name);
+        let log = dir.join("agent.jsonl");
+        let mut child = Command::new(python())
+            .arg(root().join("fixtures/agent/echo_agent.py"))
+            .args(["--mode", mode, "--lifetime", "60", "--log"])
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python agent");
+        // Its first line names its port; read it on a thread, bounded.
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let port = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            panic!("the Python agent did not start: {line:?}");
+        };
+        Agent { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// Its log so far: one JSON object per line.
+    fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The messages it received, in order.
+    fn got(&self) -> Vec<Value> {
+        self.events().into_iter().filter_map(|e| e.get("got").cloned()).collect()
+    }
+
+    /// Waits (bounded) until it has received a `stop`.
+    fn wait_stop(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.got().iter().any(|m| m["event"] == "stop") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A SIPp media port in 33000-33999 (SIPp also binds the one two above); successive calls,
+/// and test processes (offset by the pid), walk the range in steps of four.
+fn free_media_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const SLOTS: u32 = 250;
+    let start = std::process::id() % SLOTS;
+    for _ in 0..SLOTS {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = 33_000 + 4 * ((start + n) % SLOTS) as u16;
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free media port pair in 127.0.0.1:33000-33999");
+}
+
+/// `dialtone serve` bridging inbound calls to `url`, recording them, RTP in `rtp`.
+fn serve(name: &str, url: &str, rtp: &str, extra: &[(&str, &str)]) -> Dialtone {
+    let inbound = format!("agent:{url}");
+    let mut env = vec![("DIALTONE_INBOUND", inbound.as_str()), ("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", rtp)];
+    env.extend_from_slice(extra);
+    Dialtone::serve(name, &env)
+}
+
+/// SIPp runs fixtures/sipp/`file` against `d`, with `-key` captures.
+fn call(d: &Dialtone, file: &str, keys: &[(&str, &Path)]) -> SippRun {
+    let scenario = root().join("fixtures/sipp").join(file);
+    let target = format!("127.0.0.1:{}", d.port);
+    let (sip_port, media_port) = (free_port().to_string(), free_media_port().to_string());
+    #[rustfmt::skip]
+    let mut a = args(&[
+        "-sf", scenario.to_str().unwrap(), &target, "-i", "127.0.0.1", "-p", &sip_port,
+        "-mi", "127.0.0.1", "-mp", &media_port, "-m", "1",
+    ]);
+    for (k, path) in keys {
+        assert!(path.is_file(), "no capture {}", path.display());
+        a.extend(["-key".to_string(), k.to_string(), path.to_str().unwrap().to_string()]);
+    }
+    run_sipp(&a, Duration::from_secs(30))
+}
+
+fn tone_pcap() -> PathBuf {
+    root().join("fixtures/pcap/tone_1k_pcmu.pcap")
+}
+
+fn assert_call_ok(d: &mut Dialtone, run: &SippRun, agent: &Agent) {
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!(
+        (run.status, run.successful, run.failed),
+        (Some(0), 1, 0),
+        "{run:#?}\ndialtone log:\n{}\nagent log:\n{}",
+        d.log_text(),
+        std::fs::read_to_string(&agent.log).unwrap_or_default()
+    );
+}
+
+/// The call's recording once complete: (rate, left = the caller, right = what we sent).
+fn recording(d: &Dialtone) -> (u32, Vec<i16>, Vec<i16>) {
+    let dir = d.data.join("recordings");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = None;
+    loop {
+        let wav = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|r| r.filter_map(Result::ok).map(|e| e.path()).find(|p| p.extension() == Some("wav".as_ref())));
+        if let Some(path) = wav {
+            let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+            if size.is_some() && size == last {
+                if let Ok(mut rd) = hound::WavReader::open(&path) {
+                    let spec = rd.spec();
+                    if rd.len() > 0 && spec.channels == 2 {
+                        let s: Vec<i16> = rd.samples::<i16>().map_while(Result::ok).collect();
+                        let left = s.iter().step_by(2).copied().collect();
+                        let right = s.iter().skip(1).step_by(2).copied().collect();
+                        return (spec.sample_rate, left, right);
+                    }
+                }
+            }
+            last = size;
+        }
+        assert!(Instant::now() < deadline, "no complete recording in {}; log:\n{}", dir.display(), d.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Per 20 ms window: 'T' where the 1 kHz tone dominates, '.' near silence, 'x' otherwise.
+fn window_map(x: &[i16], rate: u32) -> String {
+    let n = (rate * WINDOW_MS / 1000) as usize;
+    x.chunks_exact(n)
+        .map(|w| {
+            let p = goertzel_power(w, rate, 1000.0);
+            let off = goertzel_power(w, rate, 500.0).max(goertzel_power(w, rate, 1500.0));
+            let peak = w.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+            match () {
+                _ if p > 1000.0 * 1000.0 / 2.0 && p > 20.0 * off => 'T',
+                _ if peak < 100 => '.',
+                _ => 'x',
+            }
+        })
+        .collect()
+}
+
+fn tone_ms(map: &str) -> u32 {
+    map.chars().filter(|&c| c == 'T').count() as u32 * WINDOW_MS
+}
+
+#[test]
+fn echo_agent_returns_the_callers_tone() {
+    let agent = Agent::start("agent-echo", "echo");
+    let mut d = serve("agent-echo", &agent.url(), "49000-49099", &[]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let (rate, left, right) = recording(&d);
+    let (lmap, rmap) = (window_map(&left, rate), window_map(&right, rate));
+    eprintln!("caller (left):\n{lmap}\nsent to the caller (right):\n{rmap}");
+    assert!(tone_ms(&lmap) >= 2800, "the caller's tone is not in the recording:\n{lmap}");
+    // The caller hears its 3 s tone back through the agent.
+    assert!(tone_ms(&rmap) >= 2600, "the caller did not get its tone back ({} ms):\n{rmap}", tone_ms(&rmap));
+
+    // The wire format, as the Python agent parsed it.
+    agent.wait_stop();
+    let got = agent.got();
+    let events: Vec<&str> = got.iter().filter_map(|m| m["event"].as_str()).collect();
+    assert_eq!(events.first(), Some(&"connected"), "{events:?}");
+    assert_eq!(got[0]["protocol"], "Call");
+    assert_eq!(events.get(1), Some(&"start"), "{events:?}");
+    assert_eq!(events.last(), Some(&"stop"), "{events:?}");
+    let start = &got[1];
+    let sid = start["streamSid"].as_str().expect("streamSid");
+    assert!(sid.starts_with("MZ") && start["start"]["streamSid"] == sid, "{start}");
+    assert!(start["start"]["callSid"].as_str().is_some_and(|c| c.starts_with("CA")), "{start}");
+    assert_eq!(start["sequenceNumber"], "1");
+    assert_eq!(start["start"]["tracks"], serde_json::json!(["inbound"]));
+    assert_eq!(
+        start["start"]["mediaFormat"],
+        serde_json::json!({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1})
+    );
+    let params = &start["start"]["customParameters"];
+    assert!(params["call_id"].as_str().is_some_and(|c| c.starts_with("call-")), "{params}");
+    assert!(params["from"].as_str().is_some_and(|f| f.starts_with("sip:agentcaller@") || f.starts_with("sip:pcap@")));
+    assert!(params["to"].as_str().is_some_and(|t| t.starts_with("sip:")), "{params}");
+    let media: Vec<&Value> = got.iter().filter(|m| m["event"] == "media").collect();
+    assert!(media.len() >= 150, "{} media messages", media.len());
+    for (i, m) in media.iter().enumerate() {
+        assert_eq!(m["streamSid"], sid);
+        assert_eq!(m["media"]["track"], "inbound");
+        assert_eq!(m["media"]["bytes"], 160, "{m}");
+        assert_eq!(m["media"]["chunk"], (i + 1).to_string(), "{m}");
+        assert_eq!(m["media"]["timestamp"], (i * 20).to_string(), "{m}");
+    }
+    let seqs: Vec<u64> = got.iter().skip(1).filter_map(|m| m["sequenceNumber"].as_str()?.parse().ok()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "sequence numbers not consecutive");
+}
+
+#[test]
+fn clear_cuts_the_agents_audio_at_once() {
+    // The agent sends 5 s of tone at once and `clear` 1 s later: the caller hears ~1 s.
+    let agent = Agent::start("agent-clear", "clear");
+    let mut d = serve("agent-clear", &agent.url(), "49100-49199", &[]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    eprintln!("sent to the caller (right):\n{map}");
+    let heard = tone_ms(&map);
+    assert!((800..=1100).contains(&heard), "the caller heard {heard} ms of the agent's 5 s (want about 1 s):\n{map}");
+}
+
+#[test]
+fn mark_comes_back_after_the_audio_before_it_played() {
+    let agent = Agent::start("agent-mark", "mark");
+    let mut d = serve("agent-mark", &agent.url(), "49200-49299", &[]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let events = agent.events();
+    let t = |pred: &dyn Fn(&Value) -> bool| events.iter().find(|e| pred(e)).and_then(|e| e["t"].as_f64());
+    let first_audio = t(&|e| e["sent"] == "tone 100 ms").expect("the agent sent its tone");
+    let sent = t(&|e| e["sent"] == "mark").expect("the agent sent its mark");
+    let back = t(&|e| e["got"]["event"] == "mark").unwrap_or_else(|| panic!("no mark came back: {events:?}"));
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    eprintln!("mark sent {:.3} s after the first audio, back {:.3} s after that\n{map}", sent - first_audio, back - sent);
+    let mark = events.iter().find(|e| e["got"]["event"] == "mark").unwrap();
+    assert_eq!(mark["got"]["mark"]["name"], "after-tone");
+    // The 2 s of audio before the mark went out in a burst; the echo waits for its playout.
+    assert!(sent - first_audio < 0.5, "the agent was slow sending: {:.3} s", sent - first_audio);
+    assert!((1.9..=2.4).contains(&(back - first_audio)), "mark back {:.3} s after the audio began", back - first_audio);
+    assert!(tone_ms(&map) >= 1900, "the caller heard {} ms of the 2 s:\n{map}", tone_ms(&map));
+}
+
+#[test]
+fn callers_dtmf_reaches_the_agent() {
+    let agent = Agent::start("agent-dtmf", "echo");
+    let mut d = serve("agent-dtmf", &agent.url(), "49300-49399", &[]);
+    let dir = PathBuf::from("/usr/share/sip-tester");
+    let pcaps = ["dtmf_2833_1.pcap", "dtmf_2833_2.pcap", "dtmf_2833_3.pcap", "dtmf_2833_pound.pcap"].map(|p| dir.join(p));
+    let keys: Vec<(&str, &Path)> = ["dtmf1", "dtmf2", "dtmf3", "dtmf4"].into_iter().zip(pcaps.iter().map(PathBuf::as_path)).collect();
+    let run = call(&d, "uac_pcap_dtmf.xml", &keys);
+    assert_call_ok(&mut d, &run, &agent);
+    agent.wait_stop();
+    let got = agent.got();
+    let dtmf: Vec<&Value> = got.iter().filter(|m| m["event"] == "dtmf").collect();
+    let digits: String = dtmf.iter().filter_map(|m| m["dtmf"]["digit"].as_str()).collect();
+    assert_eq!(digits, "123#", "dtmf messages: {dtmf:?}");
+    assert!(dtmf.iter().all(|m| m["dtmf"]["track"] == "inbound_track" && m["streamSid"].is_string()), "{dtmf:?}");
+}
+
+#[test]
+fn unreachable_agent_hangs_the_call_up() {
+    // Nothing listens on this port.
+    let port = free_port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let mut d = serve("agent-down", &url, "49400-49499", &[]);
+    let run = call(&d, "uac_agent_hangup.xml", &[]);
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains(&format!("agent {url} unreachable")) && log.contains("hanging up"), "{log}");
+}
+
+#[test]
+fn unreachable_agent_plays_the_fallback_then_hangs_up() {
+    let dir = temp_dir("agent-fallback");
+    let wav = dir.join("sorry.wav");
+    write_tone(&wav, 16_000, 1.0);
+    let url = format!("ws://127.0.0.1:{}", free_port());
+    let mut d = serve("agent-fallback", &url, "49500-49599", &[("DIALTONE_AGENT_FALLBACK", wav.to_str().unwrap())]);
+    let run = call(&d, "uac_agent_hangup.xml", &[]);
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains("unreachable") && log.contains("playing the fallback"), "{log}");
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    assert!((900..=1100).contains(&tone_ms(&map)), "the fallback's 1 s tone:\n{map}");
+}
+
+#[test]
+fn agent_closing_hangs_the_call_up() {
+    let agent = Agent::start("agent-close", "close");
+    let mut d = serve("agent-close", &agent.url(), "49600-49699", &[]);
+    let run = call(&d, "uac_agent_hangup.xml", &[]);
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains(&format!("agent {} closed", agent.url())), "{log}");
+}
+
+#[test]
+fn garbage_from_the_agent_is_counted_and_survived() {
+    let agent = Agent::start("agent-garbage", "garbage");
+    let mut d = serve("agent-garbage", &agent.url(), "49700-49799", &[]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let log = d.log_text();
+    let bad = log.lines().filter(|l| l.contains("ignored") && l.contains("agent sent")).count();
+    assert_eq!(bad, 6, "malformed messages logged:\n{log}");
+    // And the agent's echo still plays.
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    assert!(tone_ms(&map) >= 2600, "echo after the garbage:\n{map}");
+}
+
+#[test]
+fn an_agent_reading_nothing_does_not_stall_the_call() {
+    // The agent reads nothing for 10 s, longer than the 4 s call: the caller's audio keeps
+    // being recorded in full and the call ends normally.
+    let agent = Agent::start("agent-silent", "silent");
+    let mut d = serve("agent-silent", &agent.url(), "49800-49899", &[]);
+    let started = Instant::now();
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    assert!(started.elapsed() < Duration::from_secs(12), "the call took {:?}", started.elapsed());
+    let (rate, left, _) = recording(&d);
+    let map = window_map(&left, rate);
+    assert!(tone_ms(&map) >= 2800, "the caller's tone, recorded while the agent read nothing:\n{map}");
+    assert!(left.len() as u32 * 10 >= 38 * rate, "{} s recorded", left.len() as f64 / f64::from(rate));
+}
+
+/// A mono 1 kHz tone WAV.
+fn write_tone(path: &Path, rate: u32, secs: f64) {
+    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(f64::from(rate) * secs) as usize {
+        let v = 12000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / f64::from(rate)).sin();
+        w.write_sample(v as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
