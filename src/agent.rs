@@ -148,8 +148,7 @@ impl Fallback {
     /// Decodes `path` for both call rates.
     pub fn load(path: PathBuf) -> anyhow::Result<Fallback> {
         let load = |rate| {
-            Prompt::load(&path, rate)
-                .map_err(|e| anyhow::anyhow!("DIALTONE_AGENT_FALLBACK {}: {e}", path.display()))
+            Prompt::load(&path, rate).map_err(|e| anyhow::anyhow!("DIALTONE_AGENT_FALLBACK {}: {e}", path.display()))
         };
         let (p8, p16) = (Arc::new(load(8000)?), Arc::new(load(16_000)?));
         Ok(Fallback { path, p8, p16 })
@@ -219,7 +218,10 @@ impl Serving {
     /// Starts call `call`'s bridge at the call's audio `rate`; `api_id` is the API's id for
     /// the call, when it has one. The source for its media.
     pub fn source(&mut self, call: u64, rate: u32, api_id: Option<&String>) -> crate::media_io::Source {
-        let mut info = self.calls.remove(&call).unwrap_or_else(|| CallInfo { call_id: format!("call-{call}"), ..Default::default() });
+        let mut info = self
+            .calls
+            .remove(&call)
+            .unwrap_or_else(|| CallInfo { call_id: format!("call-{call}"), ..Default::default() });
         if let Some(id) = api_id {
             info.call_id = id.clone();
         }
@@ -801,7 +803,14 @@ mod tests {
         let (_m, mut b) = pair(8000);
         let mut s = Session::new(1, 8000, CallInfo::default());
         let (tx, _rx) = mpsc::channel(8);
-        for bad in ["not json", "{}", r#"{"event":"media"}"#, r#"{"event":"media","media":{"payload":"***"}}"#, r#"{"event":"x"}"#, r#"{"event":"mark"}"#] {
+        for bad in [
+            "not json",
+            "{}",
+            r#"{"event":"media"}"#,
+            r#"{"event":"media","media":{"payload":"***"}}"#,
+            r#"{"event":"x"}"#,
+            r#"{"event":"mark"}"#,
+        ] {
             s.on_text(bad, &mut b, &tx);
         }
         assert_eq!(s.malformed, 6);

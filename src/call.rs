@@ -446,12 +446,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         let hangups = crate::agent::Hangups::new(driver.waker());
         let cfg = crate::agent::AgentConfig { url: url.clone(), fallback, hangups, print: true };
         let from = dialtone_sip::NameAddr::parse(&out_from, "From").ok().map(|n| n.uri_text.to_string());
-        let info = crate::agent::CallInfo {
-            call_id: "call-0".into(),
-            contact_id: None,
-            from,
-            to: Some(target.uri.clone()),
-        };
+        let info =
+            crate::agent::CallInfo { call_id: "call-0".into(), contact_id: None, from, to: Some(target.uri.clone()) };
         app.media.agent = Some((cfg, info));
     }
     driver.set_linger(Duration::from_secs(5));

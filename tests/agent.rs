@@ -132,7 +132,8 @@ fn free_media_port() -> u16 {
 /// `dialtone serve` bridging inbound calls to `url`, recording them, RTP in `rtp`.
 fn serve(name: &str, url: &str, rtp: &str, extra: &[(&str, &str)]) -> Dialtone {
     let inbound = format!("agent:{url}");
-    let mut env = vec![("DIALTONE_INBOUND", inbound.as_str()), ("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", rtp)];
+    let mut env =
+        vec![("DIALTONE_INBOUND", inbound.as_str()), ("DIALTONE_RECORD", "true"), ("DIALTONE_RTP_PORTS", rtp)];
     env.extend_from_slice(extra);
     Dialtone::serve(name, &env)
 }
@@ -294,7 +295,11 @@ fn mark_comes_back_after_the_audio_before_it_played() {
     let back = t(&|e| e["got"]["event"] == "mark").unwrap_or_else(|| panic!("no mark came back: {events:?}"));
     let (rate, _, right) = recording(&d);
     let map = window_map(&right, rate);
-    eprintln!("mark sent {:.3} s after the first audio, back {:.3} s after that\n{map}", sent - first_audio, back - sent);
+    eprintln!(
+        "mark sent {:.3} s after the first audio, back {:.3} s after that\n{map}",
+        sent - first_audio,
+        back - sent
+    );
     let mark = events.iter().find(|e| e["got"]["event"] == "mark").unwrap();
     assert_eq!(mark["got"]["mark"]["name"], "after-tone");
     // The 2 s of audio before the mark went out in a burst; the echo waits for its playout.
@@ -308,8 +313,10 @@ fn callers_dtmf_reaches_the_agent() {
     let agent = Agent::start("agent-dtmf", "echo");
     let mut d = serve("agent-dtmf", &agent.url(), "49300-49399", &[]);
     let dir = PathBuf::from("/usr/share/sip-tester");
-    let pcaps = ["dtmf_2833_1.pcap", "dtmf_2833_2.pcap", "dtmf_2833_3.pcap", "dtmf_2833_pound.pcap"].map(|p| dir.join(p));
-    let keys: Vec<(&str, &Path)> = ["dtmf1", "dtmf2", "dtmf3", "dtmf4"].into_iter().zip(pcaps.iter().map(PathBuf::as_path)).collect();
+    let pcaps =
+        ["dtmf_2833_1.pcap", "dtmf_2833_2.pcap", "dtmf_2833_3.pcap", "dtmf_2833_pound.pcap"].map(|p| dir.join(p));
+    let keys: Vec<(&str, &Path)> =
+        ["dtmf1", "dtmf2", "dtmf3", "dtmf4"].into_iter().zip(pcaps.iter().map(PathBuf::as_path)).collect();
     let run = call(&d, "uac_pcap_dtmf.xml", &keys);
     assert_call_ok(&mut d, &run, &agent);
     agent.wait_stop();
@@ -394,7 +401,8 @@ fn an_agent_reading_nothing_does_not_stall_the_call() {
 
 /// A mono 1 kHz tone WAV.
 fn write_tone(path: &Path, rate: u32, secs: f64) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..(f64::from(rate) * secs) as usize {
         let v = 12000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / f64::from(rate)).sin();
