@@ -410,3 +410,61 @@ fn write_tone(path: &Path, rate: u32, secs: f64) {
     }
     w.finalize().unwrap();
 }
+
+/// `dialtone call <uri> --agent <url> <extra…>` with RTP in 49900-49999, bounded.
+fn dialtone_call_agent(uri: &str, url: &str, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let mut call = Command::new(dialtone_bin());
+    call.arg("call")
+        .arg(uri)
+        .args(["--agent", url])
+        .args(extra)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "49900-49999");
+    let started = Instant::now();
+    let out = run_bounded(call, Duration::from_secs(30));
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), started.elapsed())
+}
+
+#[test]
+fn dialtone_call_bridges_to_the_agent() {
+    // `dialtone call --agent` to a SIPp UAS that echoes RTP: the agent's 2 s of tone goes
+    // to the callee (right channel), comes back from SIPp (left), and its mark returns.
+    let agent = Agent::start("agent-cli", "mark");
+    let mp = free_media_port().to_string();
+    let uas = SippPeer::start("agent-cli-uas", &["-sn", "uas", "-rtp_echo", "-mi", "127.0.0.1", "-mp", &mp]);
+    let rec = temp_dir("agent-cli").join("call.wav");
+    let uri = format!("sip:service@127.0.0.1:{}", uas.port);
+    let (code, stderr, _) =
+        dialtone_call_agent(&uri, &agent.url(), &["--duration", "3", "--record", rec.to_str().unwrap()]);
+    let (status, stats) = uas.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("call: bridging to the agent at ws://127.0.0.1:"), "{stderr}");
+    assert_eq!((status, stats), (Some(0), (1, 0)), "{stderr}");
+    let mut r = hound::WavReader::open(&rec).expect("the --record WAV");
+    let rate = r.spec().sample_rate;
+    let s: Vec<i16> = r.samples::<i16>().map_while(Result::ok).collect();
+    let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+    let (lmap, rmap) = (window_map(&left, rate), window_map(&right, rate));
+    assert!(tone_ms(&rmap) >= 1900, "the agent's tone sent to the callee:\n{rmap}\n{stderr}");
+    assert!(tone_ms(&lmap) >= 1500, "SIPp's echo of it:\n{lmap}\n{stderr}");
+    agent.wait_stop();
+    let got = agent.got();
+    assert!(got.iter().any(|m| m["event"] == "mark" && m["mark"]["name"] == "after-tone"), "no mark back");
+    let start = got.iter().find(|m| m["event"] == "start").expect("start");
+    assert_eq!(start["start"]["customParameters"]["to"], uri.as_str(), "{start}");
+    assert!(got.iter().filter(|m| m["event"] == "media").count() >= 100, "the callee's audio did not reach the agent");
+}
+
+#[test]
+fn dialtone_call_hangs_up_when_the_agent_is_unreachable() {
+    let uas = SippPeer::start("agent-cli-down", &["-sn", "uas"]);
+    let url = format!("ws://127.0.0.1:{}", free_port());
+    let uri = format!("sip:service@127.0.0.1:{}", uas.port);
+    let (code, stderr, took) = dialtone_call_agent(&uri, &url, &["--duration", "15"]);
+    let (status, stats) = uas.finish(Duration::from_secs(10));
+    assert!(stderr.contains(&format!("call: agent {url} unreachable")), "{stderr}");
+    assert!(took < Duration::from_secs(10), "the call was not hung up at once: {took:?}\n{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!((status, stats), (Some(0), (1, 0)), "{stderr}");
+}
