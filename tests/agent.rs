@@ -6,7 +6,8 @@
 //! from outside dialtone's code.
 //!
 //! SIPp plays pcap audio on a raw socket, so these tests need root (as tests/media.rs do).
-//! Ports: dialtone's RTP in 49000-49999, SIPp's media in 33000-33999.
+//! Ports: dialtone's RTP in 49000-49999 (a block of 100 or 50 per test), SIPp's media in
+//! 33000-33999.
 
 mod common;
 
@@ -113,11 +114,12 @@ impl Drop for Agent {
     }
 }
 
-/// A SIPp media port in 33000-33999 (SIPp also binds the one two above); successive calls,
-/// and test processes (offset by the pid), walk the range in steps of four.
+/// A SIPp media port in 33000-33899 (SIPp also binds the one two above); successive calls,
+/// and test processes (offset by the pid), walk the range in steps of four. (33900-33999 is
+/// baresip's.)
 fn free_media_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    const SLOTS: u32 = 250;
+    const SLOTS: u32 = 225;
     let start = std::process::id() % SLOTS;
     for _ in 0..SLOTS {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -126,7 +128,7 @@ fn free_media_port() -> u16 {
             return p;
         }
     }
-    panic!("no free media port pair in 127.0.0.1:33000-33999");
+    panic!("no free media port pair in 127.0.0.1:33000-33899");
 }
 
 /// `dialtone serve` bridging inbound calls to `url`, recording them, RTP in `rtp`.
@@ -388,7 +390,7 @@ fn an_agent_reading_nothing_does_not_stall_the_call() {
     // The agent reads nothing for 10 s, longer than the 4 s call: the caller's audio keeps
     // being recorded in full and the call ends normally.
     let agent = Agent::start("agent-silent", "silent");
-    let mut d = serve("agent-silent", &agent.url(), "49800-49899", &[]);
+    let mut d = serve("agent-silent", &agent.url(), "49800-49849", &[]);
     let started = Instant::now();
     let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
     assert_call_ok(&mut d, &run, &agent);
@@ -467,4 +469,65 @@ fn dialtone_call_hangs_up_when_the_agent_is_unreachable() {
     assert!(took < Duration::from_secs(10), "the call was not hung up at once: {took:?}\n{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!((status, stats), (Some(0), (1, 0)), "{stderr}");
+}
+
+#[test]
+fn baresip_opus_call_is_bridged_at_16_khz() {
+    // baresip calls with Opus alone: the call's audio is 16 kHz, so the bridge converts the
+    // caller's audio to 8 kHz µ-law for the agent and the agent's echo back to 16 kHz.
+    let agent = Agent::start("agent-opus", "echo");
+    let mut d = serve("agent-opus", &agent.url(), "49850-49899", &[]);
+    let dir = temp_dir("agent-opus-baresip");
+    let src = dir.join("src.wav");
+    // baresip's Opus runs at 48 kHz stereo; aufile needs its source to match.
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&src, spec).unwrap();
+    for i in 0..48_000 * 6 {
+        let v = (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 48_000.0).sin()) as i16;
+        w.write_sample(v).unwrap();
+        w.write_sample(v).unwrap();
+    }
+    w.finalize().unwrap();
+    let snd = dir.join("snd");
+    std::fs::create_dir_all(&snd).unwrap();
+    let sip_port = free_port();
+    let config = format!(
+        "sip_listen 127.0.0.1:{sip_port}\n\
+         net_interface 127.0.0.1\n\
+         audio_source aufile,{src}\n\
+         rtp_ports 33900-33999\n\
+         jitter_buffer_delay 0-0\n\
+         statmode_default off\n\
+         module_path /usr/lib/baresip/modules\n\
+         module opus.so\n\
+         module aufile.so\n\
+         module sndfile.so\n\
+         module_tmp account.so\n\
+         module_app menu.so\n\
+         snd_path {snd}\n",
+        src = src.display(),
+        snd = snd.display(),
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("accounts"), "<sip:baresip@127.0.0.1>;regint=0;audio_codecs=opus/48000/2\n").unwrap();
+    let dial = format!("/dial sip:echo@127.0.0.1:{}", d.port);
+    let mut cmd = Command::new("baresip");
+    cmd.arg("-f").arg(&dir).args(["-e", &dial, "-t", "5"]);
+    let out = run_bounded(cmd, Duration::from_secs(20));
+    let baresip_log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    let (rate, left, right) = recording(&d);
+    let (lmap, rmap) = (window_map(&left, rate), window_map(&right, rate));
+    let diag = || format!("caller:\n{lmap}\nsent:\n{rmap}\nbaresip:\n{baresip_log}\ndialtone:\n{}", d.log_text());
+    assert_eq!(rate, 16_000, "not an Opus call\n{}", diag());
+    assert!(tone_ms(&lmap) >= 3000, "baresip's tone did not arrive\n{}", diag());
+    assert!(tone_ms(&rmap) >= 3000, "the agent's echo at 16 kHz\n{}", diag());
+    agent.wait_stop();
+    let media: Vec<Value> = agent.got().into_iter().filter(|m| m["event"] == "media").collect();
+    assert!(media.len() >= 150 && media.iter().all(|m| m["media"]["bytes"] == 160), "{} media messages", media.len());
 }
