@@ -248,6 +248,30 @@ struct Shared {
     clear_to: AtomicU64,
     /// The media task's end was dropped: the call's media ended.
     media_done: AtomicBool,
+    /// Wakes the bridge when the media task has pushed a frame or a digit: a flag and an
+    /// `AtomicWaker`, lock-free on the media side.
+    heard: AtomicBool,
+    heard_waker: futures_util::task::AtomicWaker,
+}
+
+impl Shared {
+    /// The media side: something is waiting in the rings.
+    fn wake_bridge(&self) {
+        self.heard.store(true, Ordering::Release);
+        self.heard_waker.wake();
+    }
+
+    /// The bridge side: until the media side has called [`Shared::wake_bridge`].
+    async fn heard(&self) {
+        std::future::poll_fn(|cx| {
+            self.heard_waker.register(cx.waker());
+            match self.heard.swap(false, Ordering::AcqRel) {
+                true => std::task::Poll::Ready(()),
+                false => std::task::Poll::Pending,
+            }
+        })
+        .await
+    }
 }
 
 /// The media task's half of a bridge.
@@ -285,6 +309,7 @@ impl MediaEnd {
     pub fn hear(&mut self, frame: &[i16]) {
         if self.to_agent.vacant_len() >= frame.len() {
             self.to_agent.push_slice(frame);
+            self.shared.wake_bridge();
         } else {
             self.drops += 1;
         }
@@ -295,6 +320,7 @@ impl MediaEnd {
         if self.dtmf.try_push(digit).is_err() {
             self.drops += 1;
         }
+        self.shared.wake_bridge();
     }
 
     /// Frames (and digits) dropped because the bridge fell behind.
@@ -530,6 +556,7 @@ impl Session {
         let mut down = vec![0i16; frame];
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = b.shared.clone();
         let end = loop {
             tokio::select! {
                 m = stream.next() => match m {
@@ -545,6 +572,8 @@ impl Session {
                     Some(Err(e)) => break End::Closed(e.to_string()),
                     None => break End::Closed("connection closed".into()),
                 },
+                // The media task heard a frame: send it now rather than at our next tick.
+                _ = shared.heard() => self.pump(b, &wtx, &mut heard, &mut down),
                 _ = tick.tick() => {
                     if b.shared.media_done.load(Ordering::Acquire) {
                         let stop = json!({
@@ -556,24 +585,7 @@ impl Session {
                         self.send(&wtx, stop);
                         break End::MediaDone;
                     }
-                    while b.to_agent.occupied_len() >= frame {
-                        b.to_agent.pop_slice(&mut heard);
-                        let n = self.down.process(&heard, &mut down).unwrap_or(0);
-                        self.wire.extend_from_slice(&down[..n]);
-                        while self.wire.len() >= WIRE_FRAME {
-                            let m = self.media_message();
-                            self.send(&wtx, m);
-                        }
-                    }
-                    while let Some(d) = b.dtmf.try_pop() {
-                        let m = json!({
-                            "event": "dtmf",
-                            "streamSid": self.stream_sid,
-                            "sequenceNumber": self.next_seq(),
-                            "dtmf": {"track": "inbound_track", "digit": d.to_string()},
-                        });
-                        self.send(&wtx, m);
-                    }
+                    self.pump(b, &wtx, &mut heard, &mut down);
                     self.feed(b);
                     self.echo_played_marks(b, &wtx);
                 }
@@ -591,6 +603,28 @@ impl Session {
             "agent bridge ended"
         );
         end
+    }
+
+    /// Sends what the caller said since the last turn (`media`) and the digits (`dtmf`).
+    fn pump(&mut self, b: &mut BridgeEnd, wtx: &mpsc::Sender<Message>, heard: &mut [i16], down: &mut [i16]) {
+        while b.to_agent.occupied_len() >= heard.len() {
+            b.to_agent.pop_slice(heard);
+            let n = self.down.process(heard, down).unwrap_or(0);
+            self.wire.extend_from_slice(&down[..n]);
+            while self.wire.len() >= WIRE_FRAME {
+                let m = self.media_message();
+                self.send(wtx, m);
+            }
+        }
+        while let Some(d) = b.dtmf.try_pop() {
+            let m = json!({
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "sequenceNumber": self.next_seq(),
+                "dtmf": {"track": "inbound_track", "digit": d.to_string()},
+            });
+            self.send(wtx, m);
+        }
     }
 
     /// The next 160 bytes of caller audio as a `media` message.
