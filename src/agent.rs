@@ -184,6 +184,7 @@ pub struct Serving {
     /// The agent and the fault policy.
     pub config: AgentConfig,
     calls: std::collections::HashMap<u64, CallInfo>,
+    ports: std::collections::HashMap<u64, Arc<AgentPort>>,
 }
 
 impl Serving {
@@ -197,7 +198,7 @@ impl Serving {
             tracing::info!(url, "inbound calls are bridged to the agent (hung up if it fails)");
         }
         let config = AgentConfig { url: url.to_string(), fallback, hangups: Hangups::new(wake), print: false };
-        Ok(Serving { config, calls: Default::default() })
+        Ok(Serving { config, calls: Default::default(), ports: Default::default() })
     }
 
     /// Notes an inbound call's From and To (their URIs) for the agent.
@@ -225,12 +226,22 @@ impl Serving {
         if let Some(id) = api_id {
             info.call_id = id.clone();
         }
-        crate::media_io::Source::Agent(start(call, rate, info, self.config.clone()))
+        let port = start(call, rate, info, self.config.clone());
+        self.ports.insert(call, port.clone());
+        crate::media_io::Source::Agent(port)
+    }
+
+    /// A digit call `call`'s caller sent by SIP INFO.
+    pub fn info_dtmf(&self, call: u64, digit: char) {
+        if let Some(p) = self.ports.get(&call) {
+            p.digit(digit);
+        }
     }
 
     /// Forgets an ended call.
     pub fn forget(&mut self, call: u64) {
         self.calls.remove(&call);
+        self.ports.remove(&call);
     }
 
     /// The calls whose bridge asked for a hang-up.
@@ -335,14 +346,23 @@ impl Drop for MediaEnd {
     }
 }
 
-/// Where the media task picks its [`MediaEnd`] up, once.
+/// Where the media task picks its [`MediaEnd`] up, once; and where DTMF from SIP INFO
+/// (which the media task does not see) goes to the agent.
 #[derive(Debug)]
-pub struct AgentPort(Mutex<Option<MediaEnd>>);
+pub struct AgentPort {
+    media: Mutex<Option<MediaEnd>>,
+    digits: mpsc::UnboundedSender<char>,
+}
 
 impl AgentPort {
     /// The media task's end; `None` after the first call.
     pub fn take(&self) -> Option<MediaEnd> {
-        self.0.lock().ok().and_then(|mut m| m.take())
+        self.media.lock().ok().and_then(|mut m| m.take())
+    }
+
+    /// A digit the caller sent by SIP INFO, for a `dtmf` message.
+    pub fn digit(&self, digit: char) {
+        let _ = self.digits.send(digit);
     }
 }
 
@@ -354,6 +374,8 @@ struct BridgeEnd {
     shared: Arc<Shared>,
     /// Samples pushed into the playout ring so far.
     fed: u64,
+    /// Digits from SIP INFO.
+    digits: Option<mpsc::UnboundedReceiver<char>>,
 }
 
 /// Starts the bridge of call `label` at the call's audio `rate` (8000 or 16000): connects
@@ -367,14 +389,24 @@ pub fn start(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig) -> Arc<Age
     let shared = Arc::new(Shared::default());
     let media =
         MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 };
-    let bridge = BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0 };
+    let (digits, digits_rx) = mpsc::unbounded_channel();
+    let bridge =
+        BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: Some(digits_rx) };
     tokio::spawn(run(label, rate, info, cfg, bridge));
-    Arc::new(AgentPort(Mutex::new(Some(media))))
+    Arc::new(AgentPort { media: Mutex::new(Some(media)), digits })
 }
 
 /// Twilio-style ids: two letters and 32 hex digits.
 fn sid(prefix: &str) -> String {
     format!("{prefix}{:032x}", rand::random::<u128>())
+}
+
+/// The next SIP INFO digit; never, once there are no more.
+async fn recv_digit(rx: &mut Option<mpsc::UnboundedReceiver<char>>) -> Option<char> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How a bridge ended.
@@ -557,6 +589,7 @@ impl Session {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = b.shared.clone();
+        let mut digits = b.digits.take();
         let end = loop {
             tokio::select! {
                 m = stream.next() => match m {
@@ -573,6 +606,10 @@ impl Session {
                     None => break End::Closed("connection closed".into()),
                 },
                 // The media task heard a frame: send it now rather than at our next tick.
+                Some(d) = recv_digit(&mut digits) => {
+                    let m = self.dtmf_message(d);
+                    self.send(&wtx, m);
+                }
                 _ = shared.heard() => self.pump(b, &wtx, &mut heard, &mut down),
                 _ = tick.tick() => {
                     if b.shared.media_done.load(Ordering::Acquire) {
@@ -617,14 +654,18 @@ impl Session {
             }
         }
         while let Some(d) = b.dtmf.try_pop() {
-            let m = json!({
-                "event": "dtmf",
-                "streamSid": self.stream_sid,
-                "sequenceNumber": self.next_seq(),
-                "dtmf": {"track": "inbound_track", "digit": d.to_string()},
-            });
+            let m = self.dtmf_message(d);
             self.send(wtx, m);
         }
+    }
+
+    fn dtmf_message(&mut self, digit: char) -> Value {
+        json!({
+            "event": "dtmf",
+            "streamSid": self.stream_sid,
+            "sequenceNumber": self.next_seq(),
+            "dtmf": {"track": "inbound_track", "digit": digit.to_string()},
+        })
     }
 
     /// The next 160 bytes of caller audio as a `media` message.
@@ -769,7 +810,7 @@ mod tests {
         let shared = Arc::new(Shared::default());
         (
             MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 },
-            BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0 },
+            BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None },
         )
     }
 

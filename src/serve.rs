@@ -651,7 +651,10 @@ impl ServeApp {
                 let ct = req.headers.get(&HeaderName::ContentType).map(|v| v.as_str()).unwrap_or("");
                 match session::info_dtmf(ct, &req.body) {
                     Some((digit, duration_ms)) => {
-                        tracing::info!(call = call.0, digit = %digit, duration_ms, via = %"info", "dtmf received")
+                        tracing::info!(call = call.0, digit = %digit, duration_ms, via = %"info", "dtmf received");
+                        if let Some(a) = &self.agent {
+                            a.info_dtmf(call.0, digit);
+                        }
                     }
                     None => tracing::debug!(%call, content_type = ct, "INFO without a DTMF body"),
                 }

@@ -313,7 +313,7 @@ fn mark_comes_back_after_the_audio_before_it_played() {
 #[test]
 fn callers_dtmf_reaches_the_agent() {
     let agent = Agent::start("agent-dtmf", "echo");
-    let mut d = serve("agent-dtmf", &agent.url(), "49300-49399", &[]);
+    let mut d = serve("agent-dtmf", &agent.url(), "49300-49349", &[]);
     let dir = PathBuf::from("/usr/share/sip-tester");
     let pcaps =
         ["dtmf_2833_1.pcap", "dtmf_2833_2.pcap", "dtmf_2833_3.pcap", "dtmf_2833_pound.pcap"].map(|p| dir.join(p));
@@ -327,6 +327,20 @@ fn callers_dtmf_reaches_the_agent() {
     let digits: String = dtmf.iter().filter_map(|m| m["dtmf"]["digit"].as_str()).collect();
     assert_eq!(digits, "123#", "dtmf messages: {dtmf:?}");
     assert!(dtmf.iter().all(|m| m["dtmf"]["track"] == "inbound_track" && m["streamSid"].is_string()), "{dtmf:?}");
+}
+
+#[test]
+fn sip_info_dtmf_reaches_the_agent() {
+    // uac_info_dtmf.xml sends 5 and # as application/dtmf-relay, 9 as application/dtmf.
+    let agent = Agent::start("agent-info", "echo");
+    let mut d = serve("agent-info", &agent.url(), "49350-49399", &[]);
+    let run = call(&d, "uac_info_dtmf.xml", &[]);
+    assert_call_ok(&mut d, &run, &agent);
+    agent.wait_stop();
+    let got = agent.got();
+    let digits: String =
+        got.iter().filter(|m| m["event"] == "dtmf").filter_map(|m| m["dtmf"]["digit"].as_str()).collect();
+    assert_eq!(digits, "5#9", "{got:?}");
 }
 
 #[test]
