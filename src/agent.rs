@@ -396,6 +396,19 @@ pub fn start(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig) -> Arc<Age
     Arc::new(AgentPort { media: Mutex::new(Some(media)), digits })
 }
 
+/// The agent's URL for the logs: without user info or query, which may carry secrets.
+fn shown(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (auth, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Twilio-style ids: two letters and 32 hex digits.
 fn sid(prefix: &str) -> String {
     format!("{prefix}{:032x}", rand::random::<u128>())
@@ -433,7 +446,7 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
         Err(_) => End::Unreachable(format!("no connection within {} s", CONNECT_TIMEOUT.as_secs())),
         Ok(Err(e)) => End::Unreachable(e.to_string()),
         Ok(Ok((ws, _))) => {
-            tracing::info!(call = label, url = %cfg.url, "agent connected");
+            tracing::info!(call = label, url = %shown(&cfg.url), "agent connected");
             Session::new(label, rate, info).run(ws, &mut b).await
         }
     };
@@ -445,6 +458,7 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
     if b.shared.media_done.load(Ordering::Acquire) {
         return;
     }
+    let url = shown(&cfg.url);
     let say = |line: String| {
         tracing::warn!(call = label, "{line}");
         if cfg.print {
@@ -453,11 +467,11 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
     };
     match &cfg.fallback {
         None => {
-            say(format!("agent {} {what} ({why}): hanging up", cfg.url));
+            say(format!("agent {url} {what} ({why}): hanging up"));
             cfg.hangups.request(label);
         }
         Some(fb) => {
-            say(format!("agent {} {what} ({why}): playing the fallback {}", cfg.url, fb.path.display()));
+            say(format!("agent {url} {what} ({why}): playing the fallback {}", fb.path.display()));
             play_fallback(&mut b, Player::new(fb.at(rate)), rate).await;
             if !b.shared.media_done.load(Ordering::Acquire) {
                 tracing::info!(call = label, "fallback played: hanging up");
@@ -701,7 +715,10 @@ impl Session {
 
     fn bad(&mut self, what: &str) {
         self.malformed += 1;
-        tracing::warn!(call = self.label, malformed = self.malformed, "agent sent {what}: ignored");
+        // The first ten, then at powers of two: an agent sending nothing else cannot flood the log.
+        if self.malformed <= 10 || self.malformed.is_power_of_two() {
+            tracing::warn!(call = self.label, malformed = self.malformed, "agent sent {what}: ignored");
+        }
     }
 
     fn on_text(&mut self, text: &str, b: &mut BridgeEnd, wtx: &mpsc::Sender<Message>) {
@@ -904,6 +921,26 @@ mod tests {
         m.play(&mut out);
         m.hear(&out);
         assert_eq!(b.to_agent.occupied_len(), 320);
+    }
+
+    #[test]
+    fn urls_are_logged_without_secrets() {
+        assert_eq!(
+            shown("wss://user:pw@agent.example.com:8443/media?token=s3cret"),
+            "wss://agent.example.com:8443/media"
+        );
+        assert_eq!(shown("ws://127.0.0.1:9000"), "ws://127.0.0.1:9000");
+        assert_eq!(shown("ws://h/p#frag"), "ws://h/p");
+    }
+
+    #[test]
+    fn an_agent_not_reading_costs_dropped_messages_not_waits() {
+        let mut s = Session::new(1, 8000, CallInfo::default());
+        let (tx, _rx) = mpsc::channel(2);
+        for _ in 0..5 {
+            s.send(&tx, json!({"event": "media"}));
+        }
+        assert_eq!(s.write_drops, 3);
     }
 
     #[test]
