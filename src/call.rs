@@ -91,6 +91,7 @@ impl CallMedia {
             speaker: None,
             totals: None,
             print: true,
+            notice: None,
         };
         #[cfg(feature = "device")]
         if let Some((dev, rings, rate)) = self.device.take() {

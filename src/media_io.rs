@@ -90,7 +90,24 @@ pub struct MediaOptions {
     pub totals: Option<Arc<Totals>>,
     /// Print DTMF and the summary to stderr (`dialtone call`) besides logging them.
     pub print: bool,
+    /// Told about DTMF heard and recordings started and finished (the API's store).
+    pub notice: Option<MediaHook>,
 }
+
+/// What a call's media tells its owner.
+#[derive(Debug)]
+pub enum MediaNotice {
+    /// A digit heard (RFC 4733).
+    Dtmf(char),
+    /// A recording started into this file.
+    RecordingStarted(PathBuf),
+    /// A recording is complete (its header final): stereo frames written, or why not.
+    RecordingDone(PathBuf, std::io::Result<u64>),
+}
+
+/// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
+/// blocking thread (a finished recording), so it must not block for long.
+pub type MediaHook = Arc<dyn Fn(MediaNotice) + Send + Sync>;
 
 /// The session settings for what offer/answer settled, or why there is no media.
 pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionConfig, String> {
@@ -127,6 +144,8 @@ enum Control {
     /// A new offer/answer inside the call: where the peer wants RTP now (`None`: keep
     /// the latched address) and whether we send.
     Update(Option<SocketAddr>, bool),
+    /// Start recording into this file, or stop (`None`).
+    Record(Option<PathBuf>),
     Stop,
 }
 
@@ -146,6 +165,11 @@ impl MediaTask {
     /// Applies a new offer/answer (hold, resume, a new address) to the running media.
     pub fn update(&self, remote: Option<SocketAddr>, send: bool) {
         let _ = self.ctl.send(Control::Update(remote, send));
+    }
+
+    /// Starts recording into `path` (nothing if already recording), or stops (`None`).
+    pub fn record(&self, path: Option<PathBuf>) {
+        let _ = self.ctl.send(Control::Record(path));
     }
 
     /// Ends the media and waits for its final figures (the recording is finalized).
@@ -179,6 +203,9 @@ pub fn spawn(
         Some(path) => Some(Recorder::start(path, session.audio_rate(), 2000)?),
         None => None,
     };
+    if let (Some(r), Some(hook)) = (&recorder, &opts.notice) {
+        hook(MediaNotice::RecordingStarted(r.path().to_path_buf()));
+    }
     let rtp = UdpSocket::from_std(rtp)?;
     let rtcp = if mux { None } else { Some(UdpSocket::from_std(rtcp)?) };
     let (tx, rx) = mpsc::unbounded_channel();
@@ -271,6 +298,29 @@ async fn run(
                     }
                     tracing::info!(call = opts.label, send, remote = ?remote, "media updated");
                 }
+                Some(Control::Record(Some(path))) if recorder.is_none() => {
+                    match Recorder::start(&path, s.audio_rate(), 2000) {
+                        Ok(r) => {
+                            tracing::info!(call = opts.label, path = %path.display(), "recording");
+                            if let Some(hook) = &opts.notice {
+                                hook(MediaNotice::RecordingStarted(path));
+                            }
+                            recorder = Some(r);
+                        }
+                        Err(e) => {
+                            tracing::warn!(call = opts.label, path = %path.display(), error = %e, "cannot record");
+                            if let Some(hook) = &opts.notice {
+                                hook(MediaNotice::RecordingDone(path, Err(e)));
+                            }
+                        }
+                    }
+                }
+                Some(Control::Record(Some(_))) => {}
+                Some(Control::Record(None)) => {
+                    if let Some(r) = recorder.take() {
+                        finish_recording(&opts, r);
+                    }
+                }
                 Some(Control::Stop) | None => break,
             },
             r = flow.rtp.recv_from(&mut buf) => {
@@ -350,7 +400,7 @@ async fn run(
                 Err(_) => {}
             }
         } else {
-            r.close();
+            finish_recording(&opts, r);
         }
     }
     log_summary(&opts, &s, &stats, drops);
@@ -360,9 +410,25 @@ async fn run(
     stats
 }
 
+/// Hands a recording to the writer to finalize; with a hook, a blocking thread waits for
+/// the final header and then reports it.
+fn finish_recording(opts: &MediaOptions, r: Recorder) {
+    match &opts.notice {
+        Some(hook) => {
+            let hook = hook.clone();
+            let path = r.path().to_path_buf();
+            tokio::task::spawn_blocking(move || hook(MediaNotice::RecordingDone(path, r.finish())));
+        }
+        None => r.close(),
+    }
+}
+
 fn report_event(opts: &MediaOptions, ev: MediaEvent) {
     match ev {
         MediaEvent::Dtmf(d) => {
+            if let Some(hook) = &opts.notice {
+                hook(MediaNotice::Dtmf(d.digit));
+            }
             tracing::info!(call = opts.label, digit = %d.digit, duration_ms = d.duration_ms, "dtmf received");
             if opts.print {
                 eprintln!("call: DTMF {} ({} ms)", d.digit, d.duration_ms);
