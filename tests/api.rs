@@ -341,6 +341,27 @@ fn hangup_ends_a_live_call_with_bye() {
         assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Record a stretch of the call on demand: start, (not ready yet), stop, ready, download.
+    let rec = format!("/api/calls/{id}/recording");
+    let (status, r) = request(http_port, "POST", &format!("{rec}/start"), key, "");
+    assert_eq!((status, &r["data"]["action"]), (202, &Value::from("recording_start")), "{r}");
+    while get()["data"]["recording"]["state"] != "recording" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_error(&http(http_port, "GET", &rec, key), 409, "still being recorded");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(request(http_port, "POST", &format!("{rec}/stop"), key, "").0, 202);
+    while get()["data"]["recording"]["state"] != "ready" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wav = common::http::send(http_port, "GET", &rec, &[("X-Internal-Key", "k")], b"");
+    assert_eq!(wav.status, 200);
+    let reader = hound::WavReader::new(std::io::Cursor::new(&wav.body)).expect("a WAV");
+    let secs = reader.duration() as f64 / f64::from(reader.spec().sample_rate);
+    assert!((0.8..1.6).contains(&secs), "recorded {secs:.2} s between start and stop");
+
     let (status, r) = request(http_port, "POST", &format!("/api/calls/{id}/hangup"), key, "");
     assert_eq!(status, 202, "{r}");
     while get()["data"]["status"] != "completed" {
@@ -349,7 +370,7 @@ fn hangup_ends_a_live_call_with_bye() {
     }
     let events: Vec<String> =
         get()["data"]["events"].as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap().to_string()).collect();
-    assert_eq!(events, ["initiating", "ringing", "in-progress", "completed"]);
+    assert_eq!(events, ["initiating", "ringing", "in-progress", "recording", "ready", "completed"]);
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
 }

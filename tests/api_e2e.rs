@@ -405,3 +405,123 @@ fn limits_answer_429_with_retry_after() {
     let m = String::from_utf8(send(http, "GET", "/metrics", &[], b"").body).unwrap();
     assert!(m.contains("dialtone_http_rate_limited_total 2"), "{m}");
 }
+
+#[test]
+fn auth_matrix_over_every_endpoint() {
+    use dialtone_api::openapi::{spec, ROUTES};
+    // A finished call to point the {id} routes at.
+    let data = temp_dir("matrix-data");
+    {
+        let mut s = dialtone_api::store::Store::open(&data.join("dialtone.db")).unwrap();
+        let c = dialtone_api::store::NewCall {
+            id: "call_seed",
+            contact_id: "c",
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: 1_704_830_400_000,
+        };
+        s.insert_call(&c).unwrap();
+        s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();
+    }
+    let http = free_port();
+    let d = Dialtone::serve(
+        "matrix",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_DATA_DIR", data.to_str().unwrap()),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_ADMIN_EMAIL", "a@example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "pw"),
+            ("DIALTONE_RATE_LIMIT", "10000"),
+            ("DIALTONE_RATE_LIMIT_ADDR", "10000"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let internal = [("X-Internal-Key", "k")];
+    // The document served is the one checked here, and it documents exactly the routes.
+    let doc = spec();
+    assert_eq!(send(http, "GET", "/api/openapi.json", &[], b"").json(), doc);
+    let mk_key = |perms: &[&str]| -> (String, String) {
+        let r = send(http, "POST", "/api/api-keys", &internal, &body(&json!({"name": "m", "permissions": perms})));
+        assert_eq!(r.status, 201, "{}", r.json());
+        let v = r.json();
+        (v["data"]["id"].as_str().unwrap().into(), v["data"]["key"].as_str().unwrap().into())
+    };
+    let all: Vec<&str> = dialtone_api::http::PERMISSIONS.to_vec();
+    let (revoked_id, revoked) = mk_key(&all);
+    assert_eq!(send(http, "DELETE", &format!("/api/api-keys/{revoked_id}"), &internal, b"").status, 200);
+    let login = body(&json!({"email": "a@example.test", "password": "pw"}));
+    let jwt = send(http, "POST", "/api/v1/auth/user-login", &[], &login).json()["token"].as_str().unwrap().to_string();
+    let secret = std::fs::read(data.join("jwt.secret")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let perms: Vec<String> = all.iter().map(|p| p.to_string()).collect();
+    let expired = dialtone_api::http::issue_jwt(&secret, "user_x", &perms, now - 25 * 3600);
+    let p: Vec<&str> = jwt.split('.').collect();
+    let tampered = format!("{}.{}x.{}", p[0], p[1], p[2]);
+    // {"alg":"none","typ":"JWT"}, base64url.
+    let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", p[1]);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let refused: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("no credentials", vec![]),
+        ("unknown key", vec![("X-API-Key", "dk_0000000000000000ffffffffffffffff".into())]),
+        ("revoked key", vec![("Authorization", bearer(&revoked))]),
+        ("expired JWT", vec![("Authorization", bearer(&expired))]),
+        ("tampered JWT", vec![("Authorization", bearer(&tampered))]),
+        ("alg none JWT", vec![("Authorization", bearer(&none))]),
+        ("wrong internal key", vec![("X-Internal-Key", "K".into())]),
+    ];
+    let mut checked = 0;
+    for &(method, route) in ROUTES {
+        let op = &doc["paths"][route][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {route} is not documented");
+        let path = match route {
+            r if r.starts_with("/api/calls/{id}") => r.replace("{id}", "call_seed"),
+            r => r.replace("{id}", "nope"),
+        };
+        let body = match (method, route) {
+            ("POST", "/api/v1/auth/user-login") => body(&json!({"email": "x@example.test", "password": "x"})),
+            ("POST", "/api/calls/create") => body(&json!({"contact_id": "c", "phone_number": "+15551230000"})),
+            ("POST", "/api/api-keys") => body(&json!({"name": "n", "permissions": []})),
+            ("POST", "/api/webhooks") => body(&json!({"url": "http://127.0.0.1:9/"})),
+            ("POST", r) if r.ends_with("/transfer") => body(&json!({"destination": "sip:x@127.0.0.1"})),
+            ("POST", r) if r.ends_with("/dtmf") => body(&json!({"digits": "1"})),
+            _ => Vec::new(),
+        };
+        let call = |headers: &[(&str, &str)]| send(http, method, &path, headers, &body);
+        let passed = |r: &Reply, who: &str| {
+            assert!(
+                ![401, 403, 404, 405].contains(&r.status)
+                    || (r.status == 404 && r.json()["error"]["message"] != "no such endpoint"),
+                "{method} {path} as {who}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        };
+        let Some(perm) = op["x-permission"].as_str() else {
+            // Public: no credentials needed (the login answers 401 for a wrong password).
+            assert_eq!(op["security"], json!([]), "{method} {route}: neither public nor permissioned");
+            let r = call(&[]);
+            assert!(r.status != 403 && r.status != 404 && r.status != 405, "{method} {route}: {}", r.status);
+            continue;
+        };
+        for (who, h) in &refused {
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = call(&h);
+            assert_eq!(r.status, 401, "{method} {path} with {who}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(r.json()["success"], false);
+        }
+        let without: Vec<&str> = all.iter().copied().filter(|p| *p != perm).collect();
+        let (_, lacking) = mk_key(&without);
+        let r = call(&[("X-API-Key", &lacking)]);
+        assert_eq!(r.status, 403, "{method} {path} without {perm}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains(perm));
+        let (_, only) = mk_key(&[perm]);
+        passed(&call(&[("X-API-Key", &only)]), &format!("a key with only {perm}"));
+        passed(&call(&[("Authorization", &bearer(&only))]), "that key as Bearer");
+        passed(&call(&[("Authorization", &bearer(&jwt))]), "the admin's JWT");
+        passed(&call(&internal), "the internal key");
+        checked += 1;
+    }
+    assert_eq!(checked, ROUTES.len() - 4, "every protected route was checked");
+}

@@ -1017,6 +1017,7 @@ async fn transfer(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    who.require("calls:transfer")?;
     let o = json_body(req).await?;
     let dest = match o.get("destination") {
         Some(Value::String(s))
@@ -1036,6 +1037,7 @@ async fn dtmf(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    who.require("calls:write")?;
     let o = json_body(req).await?;
     let digits = match o.get("digits") {
         Some(Value::String(s))
