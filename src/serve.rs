@@ -928,6 +928,7 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
         per_addr: Rate { per_s: settings.rate_limit_addr, burst: 2.0 * settings.rate_limit_addr },
         login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
     }));
+    state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
     let (metrics, totals) = (app.metrics.clone(), app.totals.clone());
     state.engine_metrics = Some(Arc::new(move |out: &mut String| metrics.render(&totals, out)));
     dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());

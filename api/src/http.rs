@@ -71,6 +71,8 @@ pub struct ApiState {
     pub webhook_stats: Arc<crate::webhooks::Stats>,
     /// Appends the engine's Prometheus lines (calls, SIP, RTP) to `/metrics`.
     pub engine_metrics: Option<EngineMetricsFn>,
+    /// Read-only connections for queries (`None`: read through the writer).
+    pub readers: Option<Arc<crate::store::Readers>>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -92,6 +94,7 @@ impl ApiState {
             limits: Arc::new(RateLimits::new(Limits::default())),
             webhook_stats: Arc::default(),
             engine_metrics: None,
+            readers: None,
         }
     }
 }
@@ -267,6 +270,30 @@ fn store(st: &ApiState) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
         code: "internal",
         message: "the store is unavailable".into(),
     })
+}
+
+/// Runs the query `f` on a reader connection, on a blocking thread (a list of thousands
+/// of calls takes milliseconds), or on the writer when there are no readers.
+async fn read<T: Send + 'static>(
+    st: &ApiState,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Some(readers) = st.readers.clone() else {
+        return Ok(f(&*store(st)?)?);
+    };
+    let r = tokio::task::spawn_blocking(move || {
+        let s = readers.get()?;
+        let r = f(&s);
+        readers.put(s);
+        r
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: e.to_string(),
+    })?;
+    Ok(r?)
 }
 
 fn ok(data: Value) -> Response {
@@ -563,8 +590,11 @@ async fn list_calls(
         }
     };
     let (from, to) = (time("from")?, time("to")?);
-    let filter = CallFilter { status, contact_id: q.get("contact_id").map(String::as_str), from, to, limit, offset };
-    let (calls, total) = store(&st)?.list_calls(&filter)?;
+    let contact = q.get("contact_id").cloned();
+    let (calls, total) = read(&st, move |s| {
+        s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })
+    })
+    .await?;
     Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
 }
 
@@ -658,7 +688,7 @@ async fn create_call(
 
 async fn live_calls(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
     who.require("calls:live")?;
-    let calls = store(&st)?.live_calls()?;
+    let calls = read(&st, |s| s.live_calls()).await?;
     Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": calls.len()})))
 }
 
@@ -882,10 +912,8 @@ async fn metrics(State(st): State<ApiState>) -> Response {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::with_capacity(2048);
-    let (by_status, pending) = match st.store.lock() {
-        Ok(s) => (s.count_by_status().unwrap_or_default(), s.outbox_pending().unwrap_or(0)),
-        Err(_) => (Vec::new(), 0),
-    };
+    let (by_status, pending) =
+        read(&st, |s| Ok((s.count_by_status()?, s.outbox_pending()?))).await.unwrap_or_else(|_| (Vec::new(), 0));
     out.push_str("# HELP dialtone_calls Calls in the store, by status.\n# TYPE dialtone_calls gauge\n");
     for s in CallStatus::ALL {
         let n = by_status.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
@@ -927,9 +955,7 @@ async fn get_call(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     who.require("calls:read")?;
-    let store = store(&st)?;
-    let call = store.get_call(&id)?;
-    let events = store.events(&id)?;
+    let (call, events) = read(&st, move |s| Ok((s.get_call(&id)?, s.events(&id)?))).await?;
     let mut v = call_json(&call);
     v["events"] = json!(events
         .iter()

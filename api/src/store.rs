@@ -418,6 +418,44 @@ pub struct Store {
     pub on_enqueue: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
+/// A pool of read-only connections for the API's queries, so a long list never holds the
+/// writer (which the SIP loop uses for every status change).
+#[derive(Debug)]
+pub struct Readers {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<Store>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Readers {
+    /// Readers of the database at `path`.
+    pub fn new(path: &Path) -> Readers {
+        Readers { path: path.to_path_buf(), idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// An idle connection, or a new one.
+    pub fn get(&self) -> Result<Store, StoreError> {
+        if let Some(s) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(s);
+        }
+        Store::open_reader(&self.path)
+    }
+
+    /// Gives a connection back (at most 8 are kept).
+    pub fn put(&self, s: Store) {
+        if let Ok(mut v) = self.idle.lock() {
+            if v.len() < 8 {
+                v.push(s);
+            }
+        }
+    }
+}
+
 /// One call, read through `conn` (the store's connection or a transaction on it).
 fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
     conn.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
@@ -489,6 +527,18 @@ impl Store {
     /// Opens (or creates) `path`, in WAL mode, and brings the schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::setup(Connection::open(path)?)
+    }
+
+    /// A read-only connection to the database at `path` (which must exist, migrated): with
+    /// WAL, readers see the last commit and never hold up the writer.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn, on_enqueue: None })
     }
 
     /// A private in-memory database (tests).
