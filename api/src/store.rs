@@ -1030,6 +1030,17 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets delivered (or given-up) webhook events older than `events_before` and
+    /// idempotency keys older than `keys_before` (ms). Returns the rows removed.
+    pub fn prune(&mut self, events_before: i64, keys_before: i64) -> Result<usize, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR given_up = 1) AND created_at < ?1",
+            [events_before],
+        )?;
+        let m = self.conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [keys_before])?;
+        Ok(n + m)
+    }
+
     /// Events not delivered yet (and not given up).
     pub fn outbox_pending(&self) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row(
@@ -1054,6 +1065,68 @@ mod tests {
             record: false,
             created_at: at,
         }
+    }
+
+    #[test]
+    fn the_outbox_queues_per_subscription_orders_retries_and_prunes() {
+        let mut s = Store::in_memory().unwrap();
+        let hook = |id: &str, events: &[&str]| Webhook {
+            id: id.into(),
+            url: format!("http://127.0.0.1:9/{id}"),
+            secret: "s".repeat(16),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            created_at: 0,
+        };
+        s.insert_webhook(&hook("wh_all", &[])).unwrap();
+        s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
+        s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
+        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
+        s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
+        assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
+        // One at a time per webhook, oldest first.
+        let (due, next) = s.due_deliveries(10_000).unwrap();
+        let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
+        firsts.sort();
+        assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
+        assert_eq!(next, None);
+        let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+        assert_eq!(body["data"]["id"], "call_1");
+        // A failure holds the webhook's later events back until the retry is due.
+        let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
+        s.delivery_failed(all, "HTTP 500", Some(20_000)).unwrap();
+        let (due, next) = s.due_deliveries(10_000).unwrap();
+        assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
+        assert_eq!(next, Some(20_000));
+        let (due, _) = s.due_deliveries(20_000).unwrap();
+        let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
+        assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
+        s.delivered(all, 20_001).unwrap();
+        let (due, _) = s.due_deliveries(20_002).unwrap();
+        assert!(due.iter().any(|d| d.event == "call.answered"));
+        // Given up: skipped; deleting a webhook drops what it had pending.
+        s.delete_webhook("wh_done").unwrap();
+        assert_eq!(s.outbox_pending().unwrap(), 2);
+        assert!(matches!(s.delete_webhook("wh_done"), Err(StoreError::NotFound)));
+        // Pruning keeps what is pending.
+        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 2, "the delivered one and the dropped one");
+        assert_eq!(s.outbox_pending().unwrap(), 2);
+    }
+
+    #[test]
+    fn idempotency_keys_replay_or_conflict() {
+        let mut s = Store::in_memory().unwrap();
+        let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
+        assert_eq!((c.id.as_str(), replayed), ("call_a", false));
+        let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
+        assert_eq!((c.id.as_str(), replayed), ("call_a", true));
+        assert!(matches!(
+            s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
+            Err(StoreError::IdempotencyConflict)
+        ));
+        // Keys are per principal.
+        let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
+        assert_eq!(c.id, "call_d");
+        assert_eq!(s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1, 2);
     }
 
     #[test]

@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 pub const MAX_ATTEMPTS: u32 = 12;
 /// The longest wait between two tries.
 pub const MAX_BACKOFF_MS: i64 = 3_600_000;
+/// Delivered events are kept this long (ms), then pruned.
+pub const KEEP_EVENTS_MS: i64 = 7 * 24 * 3_600_000;
+/// An `Idempotency-Key` holds this long (ms).
+pub const KEEP_IDEMPOTENCY_MS: i64 = 24 * 3_600_000;
 
 /// `sha256=<hex>`: the HMAC-SHA256 of `"<timestamp>.<body>"` under `secret`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
