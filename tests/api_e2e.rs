@@ -524,4 +524,28 @@ fn auth_matrix_over_every_endpoint() {
         checked += 1;
     }
     assert_eq!(checked, ROUTES.len() - 4, "every protected route was checked");
+
+    // Bad webhook input names the field; so does a bad Idempotency-Key.
+    for (bad, field) in [
+        (json!({"url": "ftp://example.test/"}), "url"),
+        (json!({"url": "http://"}), "url"),
+        (json!({}), "url"),
+        (json!({"url": "http://127.0.0.1:9/", "events": ["call.exploded"]}), "events"),
+        (json!({"url": "http://127.0.0.1:9/", "events": "call.completed"}), "events"),
+        (json!({"url": "http://127.0.0.1:9/", "secret": "short"}), "secret"),
+    ] {
+        let r = send(http, "POST", "/api/webhooks", &internal, &body(&bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.json());
+        assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
+    }
+    let long = "x".repeat(300);
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &[internal[0], ("Idempotency-Key", &long)],
+        &body(&json!({"contact_id": "c", "phone_number": "+15551230000"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("Idempotency-Key"));
 }
