@@ -538,6 +538,32 @@ fn auth_matrix_over_every_endpoint() {
         assert_eq!(r.status, 400, "{bad}: {}", r.json());
         assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
     }
+    let create = |extra: Value| {
+        let mut b = json!({"contact_id": "c", "phone_number": "+15551230000"});
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body(&b)
+    };
+    for (bad, field) in [
+        (json!({"agent_url": "http://agent.example/"}), "agent_url"),
+        (json!({"agent_url": "ws://"}), "agent_url"),
+        (json!({"agent_url": "ws://127.0.0.1:9/", "agent_format": "mp3"}), "agent_format"),
+        (json!({"agent_format": "l16-16k"}), "agent_format"),
+    ] {
+        let r = send(http, "POST", "/api/calls/create", &internal, &create(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {}", r.json());
+        assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
+    }
+    // An agent needs calls:originate_ai beyond calls:write.
+    let (_, writer) = mk_key(&["calls:write"]);
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &[("X-API-Key", &writer)],
+        &create(json!({"agent_url": "ws://127.0.0.1:9/"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.json());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("calls:originate_ai"));
     let long = "x".repeat(300);
     let r = send(
         http,

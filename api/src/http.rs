@@ -29,7 +29,14 @@ pub struct Originate {
     pub from_number: Option<String>,
     /// Record the call.
     pub record: bool,
+    /// Bridge the answered call to this voice agent (`ws://` or `wss://`).
+    pub agent_url: Option<String>,
+    /// The agent's audio format: `twilio` (µ-law 8 kHz in JSON, the default) or `l16-16k`.
+    pub agent_format: Option<String>,
 }
+
+/// The agent audio formats `agent_format` takes.
+pub const AGENT_FORMATS: &[&str] = &["twilio", "l16-16k"];
 
 /// Something to do to a live call.
 #[derive(Clone, Debug, PartialEq)]
@@ -649,6 +656,30 @@ async fn create_call(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::field("record", "must be true or false")),
     };
+    let agent_url = match o.get("agent_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u))
+            if (u.starts_with("ws://") || u.starts_with("wss://"))
+                && u.len() <= 2048
+                && u.parse::<axum::http::Uri>().is_ok_and(|p| p.host().is_some_and(|h| !h.is_empty())) =>
+        {
+            Some(u.clone())
+        }
+        Some(_) => return Err(ApiError::field("agent_url", "must be a ws:// or wss:// URL")),
+    };
+    let agent_format = match o.get("agent_format") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(f)) if AGENT_FORMATS.contains(&f.as_str()) => Some(f.clone()),
+        Some(_) => {
+            return Err(ApiError::field("agent_format", &format!("must be one of {}", AGENT_FORMATS.join(", "))))
+        }
+    };
+    if agent_format.is_some() && agent_url.is_none() {
+        return Err(ApiError::field("agent_format", "needs agent_url"));
+    }
+    if agent_url.is_some() {
+        who.require("calls:originate_ai")?;
+    }
     let Some(control) = st.control.clone() else {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -682,7 +713,7 @@ async fn create_call(
         r.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
         return Ok(r);
     }
-    control.originate(Originate { id, phone_number, from_number, record });
+    control.originate(Originate { id, phone_number, from_number, record, agent_url, agent_format });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
 
