@@ -92,6 +92,7 @@ impl CallMedia {
             totals: None,
             print: true,
             notice: None,
+            rtp_timeout: None,
         };
         #[cfg(feature = "device")]
         if let Some((dev, rings, rate)) = self.device.take() {

@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// First webhook retry after this many ms (doubling up to an hour). Default 1000.
     #[arg(long, env = "DIALTONE_WEBHOOK_RETRY_MS")]
     pub webhook_retry_ms: Option<u64>,
+    /// Hang up a call after this many seconds without RTP or RTCP from the peer (not while
+    /// it is on hold); 0 never. Default 60.
+    #[arg(long, env = "DIALTONE_RTP_TIMEOUT")]
+    pub rtp_timeout: Option<u64>,
 }
 
 /// `dialtone call`.
@@ -201,6 +205,7 @@ struct FileSettings {
     rate_limit_addr: Option<f64>,
     login_limit: Option<f64>,
     webhook_retry_ms: Option<u64>,
+    rtp_timeout: Option<u64>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
     session_expires: Option<u32>,
@@ -248,6 +253,8 @@ pub struct Settings {
     pub login_limit: f64,
     /// First webhook retry, ms.
     pub webhook_retry_ms: u64,
+    /// Seconds without media before a call is hung up (0: never).
+    pub rtp_timeout_s: u64,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -323,6 +330,7 @@ impl Settings {
                 "DIALTONE_LOGIN_LIMIT",
             )?,
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
+            rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
             sip_trace: common.sip_trace || file.sip_trace.unwrap_or(false),
             t1_ms: common.t1_ms.or(file.t1_ms).unwrap_or(500),
             session_expires: common.session_expires.or(file.session_expires).unwrap_or(1800),

@@ -90,8 +90,11 @@ pub struct MediaOptions {
     pub totals: Option<Arc<Totals>>,
     /// Print DTMF and the summary to stderr (`dialtone call`) besides logging them.
     pub print: bool,
-    /// Told about DTMF heard and recordings started and finished (the API's store).
+    /// Told about DTMF heard, recordings started and finished, and a peer gone silent.
     pub notice: Option<MediaHook>,
+    /// Report [`MediaNotice::RtpTimeout`] after this long without RTP or RTCP from the
+    /// peer (while it is expected to send).
+    pub rtp_timeout: Option<std::time::Duration>,
 }
 
 /// What a call's media tells its owner.
@@ -103,6 +106,8 @@ pub enum MediaNotice {
     RecordingStarted(PathBuf),
     /// A recording is complete (its header final): stereo frames written, or why not.
     RecordingDone(PathBuf, std::io::Result<u64>),
+    /// Nothing (RTP or RTCP) came from the peer for this long: it is gone.
+    RtpTimeout(std::time::Duration),
 }
 
 /// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
@@ -146,6 +151,8 @@ enum Control {
     Update(Option<SocketAddr>, bool),
     /// Start recording into this file, or stop (`None`).
     Record(Option<PathBuf>),
+    /// Whether the peer is expected to send (not while it is on hold).
+    ExpectRx(bool),
     Stop,
 }
 
@@ -165,6 +172,12 @@ impl MediaTask {
     /// Applies a new offer/answer (hold, resume, a new address) to the running media.
     pub fn update(&self, remote: Option<SocketAddr>, send: bool) {
         let _ = self.ctl.send(Control::Update(remote, send));
+    }
+
+    /// Whether the peer should be sending: the RTP timeout does not run while it is not
+    /// (on hold).
+    pub fn expect_rx(&self, on: bool) {
+        let _ = self.ctl.send(Control::ExpectRx(on));
     }
 
     /// Starts recording into `path` (nothing if already recording), or stops (`None`).
@@ -279,6 +292,8 @@ async fn run(
     // A late tick is made up at once: the media clock follows the wall clock.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let (mut last, mut last_drops, mut ticks) = (MediaStats::default(), 0u64, 0u64);
+    // The peer's last sign of life, and whether it should be sending at all.
+    let (mut last_heard, mut expect_rx, mut timed_out) = (Instant::now(), true, false);
     loop {
         tokio::select! {
             biased;
@@ -316,6 +331,11 @@ async fn run(
                     }
                 }
                 Some(Control::Record(Some(_))) => {}
+                Some(Control::ExpectRx(on)) => {
+                    expect_rx = on;
+                    last_heard = Instant::now();
+                    timed_out = false;
+                }
                 Some(Control::Record(None)) => {
                     if let Some(r) = recorder.take() {
                         finish_recording(&opts, r);
@@ -325,12 +345,14 @@ async fn run(
             },
             r = flow.rtp.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    s.handle_datagram(Bytes::copy_from_slice(&buf[..n]), from, Instant::now());
+                    last_heard = Instant::now();
+                    s.handle_datagram(Bytes::copy_from_slice(&buf[..n]), from, last_heard);
                 }
             }
             r = recv(flow.rtcp.as_ref(), &mut rbuf) => {
                 if let Ok((n, from)) = r {
-                    s.handle_rtcp(&rbuf[..n], from, Instant::now());
+                    last_heard = Instant::now();
+                    s.handle_rtcp(&rbuf[..n], from, last_heard);
                 }
             }
             _ = tick.tick() => {
@@ -359,6 +381,13 @@ async fn run(
                     }
                 }
                 ticks += 1;
+                if let (Some(limit), Some(hook), false, true) = (opts.rtp_timeout, &opts.notice, timed_out, expect_rx) {
+                    if last_heard.elapsed() >= limit {
+                        timed_out = true;
+                        tracing::warn!(call = opts.label, seconds = limit.as_secs(), "no RTP or RTCP from the peer");
+                        hook(MediaNotice::RtpTimeout(limit));
+                    }
+                }
                 if ticks % 50 == 0 {
                     if let Some(t) = &opts.totals {
                         let drops = flow.kernel_drops + speaker_drops + recorder.as_ref().map_or(0, Recorder::dropped);

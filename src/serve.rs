@@ -86,6 +86,14 @@ pub struct ServeApp {
     record_calls: std::collections::HashSet<CallRef>,
     /// Figures for `/metrics`.
     pub metrics: Arc<EngineMetrics>,
+    /// `DIALTONE_RTP_TIMEOUT`: hang up after this long without media from the peer.
+    pub rtp_timeout: Option<Duration>,
+    /// Calls whose media reported the peer silent, for the SIP loop.
+    silent: Arc<std::sync::Mutex<Vec<(CallRef, Duration)>>>,
+    /// Wakes the SIP loop (set by `run`).
+    pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Why we ended a call ourselves, for its record.
+    ended_why: HashMap<CallRef, String>,
 }
 
 /// The engine's figures for `/metrics`, published by the SIP loop.
@@ -245,6 +253,10 @@ impl ServeApp {
             api_calls: HashMap::new(),
             record_calls: std::collections::HashSet::new(),
             metrics: Arc::default(),
+            rtp_timeout: None,
+            silent: Arc::default(),
+            wake: None,
+            ended_why: HashMap::new(),
         }
     }
 
@@ -398,7 +410,8 @@ impl ServeApp {
             speaker: None,
             totals: Some(self.totals.clone()),
             print: false,
-            notice: self.api_hook(call),
+            notice: Some(self.media_hook(call)),
+            rtp_timeout: self.rtp_timeout,
         };
         match media_io::spawn(rtp, rtcp, config, opts) {
             Ok(task) => {
@@ -443,6 +456,7 @@ impl App for ServeApp {
     }
 
     fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.hang_up_silent(ua, now);
         self.originate_queued(ua, now);
         self.metrics.publish(&self.counters, ua.call_count(), ua.dropped);
     }
@@ -529,7 +543,9 @@ impl ServeApp {
                     let answered = self.api.as_ref().zip(self.api_calls.get(&call)).is_some_and(|(a, id)| {
                         a.store.lock().ok().and_then(|s| s.get_call(id).ok()).is_some_and(|c| c.status == S::InProgress)
                     });
+                    let ours = self.ended_why.remove(&call);
                     let (to, why) = match (&reason, answered) {
+                        (EndReason::LocalBye, true) if ours.is_some() => (S::Completed, ours),
                         (EndReason::LocalBye | EndReason::RemoteBye, true) => (S::Completed, None),
                         (EndReason::Rejected { status: 486 | 600, reason }, _) => (S::Busy, Some(reason.clone())),
                         (EndReason::Rejected { status: 408 | 480, reason }, _) => (S::NoAnswer, Some(reason.clone())),
@@ -546,6 +562,7 @@ impl ServeApp {
                 }
                 self.pending.remove(&call);
                 self.late.remove(&call);
+                self.ended_why.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);
@@ -619,33 +636,57 @@ impl ServeApp {
 }
 
 impl ServeApp {
-    /// For an API call, what its media reports goes to the store: DTMF digits and the
-    /// recording's state (each one also a webhook event).
-    fn api_hook(&self, call: CallRef) -> Option<media_io::MediaHook> {
+    /// What a call's media reports: a silent peer goes to the SIP loop (which hangs up);
+    /// for an API call, DTMF digits and the recording's state go to the store (each one
+    /// also a webhook event).
+    fn media_hook(&self, call: CallRef) -> media_io::MediaHook {
         use dialtone_api::store::RecordingState;
-        let (api, id) = (self.api.as_ref()?, self.api_calls.get(&call)?.clone());
-        let store = api.store.clone();
-        Some(Arc::new(move |n: media_io::MediaNotice| {
+        let api = self.api.as_ref().zip(self.api_calls.get(&call)).map(|(a, id)| (a.store.clone(), id.clone()));
+        let (silent, wake) = (self.silent.clone(), self.wake.clone());
+        Arc::new(move |n: media_io::MediaNotice| {
+            if let media_io::MediaNotice::RtpTimeout(after) = n {
+                if let Ok(mut q) = silent.lock() {
+                    q.push((call, after));
+                }
+                if let Some(w) = &wake {
+                    w.notify_one();
+                }
+                return;
+            }
+            let Some((store, id)) = &api else { return };
             let at = (now_seed() / 1_000_000) as i64;
             let Ok(mut s) = store.lock() else { return };
             let r = match n {
-                media_io::MediaNotice::Dtmf(d) => s.dtmf_received(&id, d, at),
+                media_io::MediaNotice::Dtmf(d) => s.dtmf_received(id, d, at),
                 media_io::MediaNotice::RecordingStarted(p) => {
-                    s.set_recording(&id, RecordingState::Recording, Some(&p.to_string_lossy()), at)
+                    s.set_recording(id, RecordingState::Recording, Some(&p.to_string_lossy()), at)
                 }
                 media_io::MediaNotice::RecordingDone(p, Ok(frames)) => {
                     tracing::info!(id = %id, path = %p.display(), frames, "recording ready");
-                    s.set_recording(&id, RecordingState::Ready, None, at)
+                    s.set_recording(id, RecordingState::Ready, None, at)
                 }
                 media_io::MediaNotice::RecordingDone(p, Err(e)) => {
                     tracing::warn!(id = %id, path = %p.display(), error = %e, "recording failed");
-                    s.set_recording(&id, RecordingState::Failed, None, at)
+                    s.set_recording(id, RecordingState::Failed, None, at)
                 }
+                media_io::MediaNotice::RtpTimeout(_) => Ok(()),
             };
             if let Err(e) = r {
                 tracing::warn!(id = %id, error = %e, "cannot store a media event");
             }
-        }))
+        })
+    }
+
+    /// Hangs up the calls whose peer went silent (`DIALTONE_RTP_TIMEOUT`).
+    fn hang_up_silent(&mut self, ua: &mut UserAgent, now: Instant) {
+        let silent: Vec<_> = self.silent.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
+        for (call, after) in silent {
+            if self.calls.contains_key(&call) {
+                tracing::warn!(%call, seconds = after.as_secs(), "no media from the peer: hanging up");
+                self.ended_why.insert(call, format!("rtp timeout ({} s without media)", after.as_secs()));
+                let _ = ua.hangup(call, now);
+            }
+        }
     }
 
     /// Persists an API call's new status (a change its life does not allow is ignored).
@@ -740,7 +781,13 @@ impl ServeApp {
         tracing::info!(%call, id, ?action, "API action");
         let r = match action {
             Action::Hangup => ua.hangup(call, now),
-            Action::Hold(on) => ua.hold(call, on, now),
+            Action::Hold(on) => {
+                // A held peer sends nothing: that is not a dead one.
+                if let Some((_, Some(task))) = self.calls.get(&call) {
+                    task.expect_rx(!on);
+                }
+                ua.hold(call, on, now)
+            }
             Action::Transfer(dest) => {
                 let uri = if dest.starts_with("sip:") { dest } else { format!("sip:{dest}@{trunk_host}") };
                 ua.refer(call, &uri, now)
@@ -809,6 +856,10 @@ impl ServeApp {
                 tracing::info!(%call, direction = dir.as_str(), remote = ?remote, "re-offer answered");
                 if let Some((_, Some(task))) = self.calls.get(&call) {
                     task.update(remote, dir.sends());
+                    task.expect_rx(matches!(
+                        dir,
+                        dialtone_sip::sdp::Direction::SendRecv | dialtone_sip::sdp::Direction::RecvOnly
+                    ));
                 }
             }
             _ => {}
@@ -1006,6 +1057,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             Err(e) => tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK"),
         }
     }
+    app.rtp_timeout = (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s));
+    app.wake = Some(driver.waker());
     start_api(&settings, &mut app, driver.waker()).await?;
     let r = driver.run(&mut app).await;
     app.calls.clear();

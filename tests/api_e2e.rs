@@ -575,3 +575,46 @@ fn auth_matrix_over_every_endpoint() {
     assert_eq!(r.status, 400, "{}", r.json());
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("Idempotency-Key"));
 }
+
+#[test]
+fn a_call_whose_peer_falls_silent_is_hung_up() {
+    // The trunk answers and then sends no RTP (nor RTCP) and never hangs up.
+    let (mut trunk, trunk_port) = holding_trunk("silent-trunk", 1);
+    let http = free_port();
+    let d = Dialtone::serve(
+        "silent",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
+            ("DIALTONE_RTP_PORTS", "48700-48799"),
+            ("DIALTONE_RTP_TIMEOUT", "2"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(http, "POST", "/api/calls/create", &auth, br#"{"contact_id": "s", "phone_number": "+15551230005"}"#);
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let talking = wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+    let done = wait_status(&d, http, &auth, &id, "completed", Duration::from_secs(10));
+    let reason = done["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("rtp timeout"), "{done}");
+    let answered = talking["answered_at"].as_str().unwrap().to_string();
+    assert_eq!(done["answered_at"], answered.as_str());
+    let talked = done["duration"].as_f64().unwrap();
+    assert!((1.9..4.0).contains(&talked), "hung up after {talked} s of silence (limit 2 s)");
+    // The trunk got our BYE: its scenario ends cleanly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = trunk.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = trunk.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log_text());
+    assert!(d.log_text().contains("no media from the peer: hanging up"));
+}

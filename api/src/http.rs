@@ -493,18 +493,34 @@ fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
 /// `2024-01-09T20:00:00Z` from ms since the epoch (UTC; the civil-from-days algorithm of
 /// H. Hinnant's "chrono-compatible low-level date algorithms").
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    Rfc3339(ms).to_string()
+}
+
+/// Displays ms since the epoch as [`rfc3339`] does, without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub i64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Parses `2024-01-09`, `2024-01-09T20:00:00Z` or `2024-01-09T20:00:00.250Z` (UTC) into
@@ -542,26 +558,70 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(days * 86_400_000 + ms)
 }
 
-/// A call as the API shows it (the seed's fields, and ours after them).
+/// A call as the API shows it (the seed's fields, and ours after them), serialized
+/// straight from the stored row.
+pub struct CallOut<'a>(pub &'a Call);
+
+impl serde::Serialize for CallOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Recording<'a>(&'a str, crate::store::RecordingState);
+        impl serde::Serialize for Recording<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut r = s.serialize_struct("Recording", 2)?;
+                r.serialize_field("state", self.1.as_str())?;
+                r.serialize_field("url", &format_args!("/api/calls/{}/recording", self.0))?;
+                r.end()
+            }
+        }
+        let c = self.0;
+        let mut o = s.serialize_struct("Call", 13)?;
+        o.serialize_field("id", &c.id)?;
+        o.serialize_field("status", c.status.as_str())?;
+        o.serialize_field("contact_id", &c.contact_id)?;
+        o.serialize_field("phone_number", &c.phone_number)?;
+        o.serialize_field("from_number", &c.from_number)?;
+        o.serialize_field("duration", &c.duration)?;
+        o.serialize_field("created_at", &Rfc3339(c.created_at))?;
+        o.serialize_field("answered_at", &c.answered_at.map(Rfc3339))?;
+        o.serialize_field("ended_at", &c.ended_at.map(Rfc3339))?;
+        o.serialize_field("sip_status", &c.sip_status)?;
+        o.serialize_field("reason", &c.reason)?;
+        o.serialize_field("record", &c.record)?;
+        o.serialize_field("recording", &c.recording.map(|r| Recording(&c.id, r)))?;
+        o.end()
+    }
+}
+
+/// A call as a JSON value (webhook payloads, one call).
 pub fn call_json(c: &Call) -> Value {
-    json!({
-        "id": c.id,
-        "status": c.status.as_str(),
-        "contact_id": c.contact_id,
-        "phone_number": c.phone_number,
-        "from_number": c.from_number,
-        "duration": c.duration,
-        "created_at": rfc3339(c.created_at),
-        "answered_at": c.answered_at.map(rfc3339),
-        "ended_at": c.ended_at.map(rfc3339),
-        "sip_status": c.sip_status,
-        "reason": c.reason,
-        "record": c.record,
-        "recording": c.recording.map(|r| json!({
-            "state": r.as_str(),
-            "url": format!("/api/calls/{}/recording", c.id),
-        })),
-    })
+    serde_json::to_value(CallOut(c)).unwrap_or(Value::Null)
+}
+
+/// `{"success": true, "data": {"calls": […], "total": n}, "error": null}`, written in one
+/// pass into a buffer sized for it.
+fn calls_body(calls: &[Call], total: u64) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        calls: Vec<CallOut<'a>>,
+        total: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        success: bool,
+        data: Data<'a>,
+        error: Option<()>,
+    }
+    let env = Envelope { success: true, data: Data { calls: calls.iter().map(CallOut).collect(), total }, error: None };
+    let mut out = Vec::with_capacity(64 + calls.len() * 360);
+    let _ = serde_json::to_writer(&mut out, &env);
+    out
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    r
 }
 
 async fn list_calls(
@@ -598,11 +658,15 @@ async fn list_calls(
     };
     let (from, to) = (time("from")?, time("to")?);
     let contact = q.get("contact_id").cloned();
-    let (calls, total) = read(&st, move |s| {
-        s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })
+    // The rows and their JSON are made on the blocking thread: thousands of calls take
+    // milliseconds that the async workers (media ticks) should not wait for.
+    let body = read(&st, move |s| {
+        let (calls, total) =
+            s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })?;
+        Ok(calls_body(&calls, total))
     })
     .await?;
-    Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
+    Ok(json_bytes(body))
 }
 
 /// E.164: `+`, then 2–15 digits, the first not 0.
@@ -719,8 +783,12 @@ async fn create_call(
 
 async fn live_calls(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
     who.require("calls:live")?;
-    let calls = read(&st, |s| s.live_calls()).await?;
-    Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": calls.len()})))
+    let body = read(&st, |s| {
+        let calls = s.live_calls()?;
+        Ok(calls_body(&calls, calls.len() as u64))
+    })
+    .await?;
+    Ok(json_bytes(body))
 }
 
 async fn recording_start(
