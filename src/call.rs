@@ -100,6 +100,8 @@ impl CallMedia {
             speaker: None,
             totals: None,
             print: true,
+            notice: None,
+            rtp_timeout: None,
         };
         #[cfg(feature = "device")]
         if let Some((dev, rings, rate)) = self.device.take() {

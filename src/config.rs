@@ -98,6 +98,22 @@ pub struct ServeArgs {
     /// Server-to-server key with full access.
     #[arg(long, env = "DIALTONE_INTERNAL_KEY", hide_env_values = true)]
     pub internal_key: Option<String>,
+    /// API requests a second per key or user (bursts of twice that). Default 50.
+    #[arg(long, env = "DIALTONE_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+    /// API requests a second per client address (bursts of twice that). Default 200.
+    #[arg(long, env = "DIALTONE_RATE_LIMIT_ADDR")]
+    pub rate_limit_addr: Option<f64>,
+    /// Login attempts a minute per client address. Default 10.
+    #[arg(long, env = "DIALTONE_LOGIN_LIMIT")]
+    pub login_limit: Option<f64>,
+    /// First webhook retry after this many ms (doubling up to an hour). Default 1000.
+    #[arg(long, env = "DIALTONE_WEBHOOK_RETRY_MS")]
+    pub webhook_retry_ms: Option<u64>,
+    /// Hang up a call after this many seconds without RTP or RTCP from the peer (not while
+    /// it is on hold); 0 never. Default 60.
+    #[arg(long, env = "DIALTONE_RTP_TIMEOUT")]
+    pub rtp_timeout: Option<u64>,
 }
 
 /// `dialtone call`.
@@ -185,6 +201,11 @@ struct FileSettings {
     admin_email: Option<String>,
     admin_password: Option<String>,
     internal_key: Option<String>,
+    rate_limit: Option<f64>,
+    rate_limit_addr: Option<f64>,
+    login_limit: Option<f64>,
+    webhook_retry_ms: Option<u64>,
+    rtp_timeout: Option<u64>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
     session_expires: Option<u32>,
@@ -224,6 +245,16 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// Internal key.
     pub internal_key: Option<String>,
+    /// API requests a second per key.
+    pub rate_limit: f64,
+    /// API requests a second per address.
+    pub rate_limit_addr: f64,
+    /// Login attempts a minute per address.
+    pub login_limit: f64,
+    /// First webhook retry, ms.
+    pub webhook_retry_ms: u64,
+    /// Seconds without media before a call is hung up (0: never).
+    pub rtp_timeout_s: u64,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -242,6 +273,15 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16)> {
         bail!("RTP port range {s:?} is empty or reversed");
     }
     Ok((a, b))
+}
+
+/// `v` or `default`; a limit must be a positive number.
+fn positive(v: Option<f64>, default: f64, name: &str) -> Result<f64> {
+    match v {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Some(x) => bail!("{name} must be a positive number, not {x}"),
+    }
 }
 
 impl Settings {
@@ -278,6 +318,19 @@ impl Settings {
             admin_email: serve.and_then(|s| s.admin_email.clone()).or(file.admin_email),
             admin_password: serve.and_then(|s| s.admin_password.clone()).or(file.admin_password),
             internal_key: serve.and_then(|s| s.internal_key.clone()).or(file.internal_key),
+            rate_limit: positive(serve.and_then(|s| s.rate_limit).or(file.rate_limit), 50.0, "DIALTONE_RATE_LIMIT")?,
+            rate_limit_addr: positive(
+                serve.and_then(|s| s.rate_limit_addr).or(file.rate_limit_addr),
+                200.0,
+                "DIALTONE_RATE_LIMIT_ADDR",
+            )?,
+            login_limit: positive(
+                serve.and_then(|s| s.login_limit).or(file.login_limit),
+                10.0,
+                "DIALTONE_LOGIN_LIMIT",
+            )?,
+            webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
+            rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
             sip_trace: common.sip_trace || file.sip_trace.unwrap_or(false),
             t1_ms: common.t1_ms.or(file.t1_ms).unwrap_or(500),
             session_expires: common.session_expires.or(file.session_expires).unwrap_or(1800),

@@ -93,7 +93,29 @@ pub struct MediaOptions {
     pub totals: Option<Arc<Totals>>,
     /// Print DTMF and the summary to stderr (`dialtone call`) besides logging them.
     pub print: bool,
+    /// Told about DTMF heard, recordings started and finished, and a peer gone silent.
+    pub notice: Option<MediaHook>,
+    /// Report [`MediaNotice::RtpTimeout`] after this long without RTP or RTCP from the
+    /// peer (while it is expected to send).
+    pub rtp_timeout: Option<std::time::Duration>,
 }
+
+/// What a call's media tells its owner.
+#[derive(Debug)]
+pub enum MediaNotice {
+    /// A digit heard (RFC 4733).
+    Dtmf(char),
+    /// A recording started into this file.
+    RecordingStarted(PathBuf),
+    /// A recording is complete (its header final): stereo frames written, or why not.
+    RecordingDone(PathBuf, std::io::Result<u64>),
+    /// Nothing (RTP or RTCP) came from the peer for this long: it is gone.
+    RtpTimeout(std::time::Duration),
+}
+
+/// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
+/// blocking thread (a finished recording), so it must not block for long.
+pub type MediaHook = Arc<dyn Fn(MediaNotice) + Send + Sync>;
 
 /// The session settings for what offer/answer settled, or why there is no media.
 pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionConfig, String> {
@@ -130,6 +152,10 @@ enum Control {
     /// A new offer/answer inside the call: where the peer wants RTP now (`None`: keep
     /// the latched address) and whether we send.
     Update(Option<SocketAddr>, bool),
+    /// Start recording into this file, or stop (`None`).
+    Record(Option<PathBuf>),
+    /// Whether the peer is expected to send (not while it is on hold).
+    ExpectRx(bool),
     Stop,
 }
 
@@ -149,6 +175,17 @@ impl MediaTask {
     /// Applies a new offer/answer (hold, resume, a new address) to the running media.
     pub fn update(&self, remote: Option<SocketAddr>, send: bool) {
         let _ = self.ctl.send(Control::Update(remote, send));
+    }
+
+    /// Whether the peer should be sending: the RTP timeout does not run while it is not
+    /// (on hold).
+    pub fn expect_rx(&self, on: bool) {
+        let _ = self.ctl.send(Control::ExpectRx(on));
+    }
+
+    /// Starts recording into `path` (nothing if already recording), or stops (`None`).
+    pub fn record(&self, path: Option<PathBuf>) {
+        let _ = self.ctl.send(Control::Record(path));
     }
 
     /// Ends the media and waits for its final figures (the recording is finalized).
@@ -182,6 +219,9 @@ pub fn spawn(
         Some(path) => Some(Recorder::start(path, session.audio_rate(), 2000)?),
         None => None,
     };
+    if let (Some(r), Some(hook)) = (&recorder, &opts.notice) {
+        hook(MediaNotice::RecordingStarted(r.path().to_path_buf()));
+    }
     let rtp = UdpSocket::from_std(rtp)?;
     let rtcp = if mux { None } else { Some(UdpSocket::from_std(rtcp)?) };
     let (tx, rx) = mpsc::unbounded_channel();
@@ -259,6 +299,8 @@ async fn run(
     // A late tick is made up at once: the media clock follows the wall clock.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let (mut last, mut last_drops, mut ticks) = (MediaStats::default(), 0u64, 0u64);
+    // The peer's last sign of life, and whether it should be sending at all.
+    let (mut last_heard, mut expect_rx, mut timed_out) = (Instant::now(), true, false);
     loop {
         tokio::select! {
             biased;
@@ -278,16 +320,46 @@ async fn run(
                     }
                     tracing::info!(call = opts.label, send, remote = ?remote, "media updated");
                 }
+                Some(Control::Record(Some(path))) if recorder.is_none() => {
+                    match Recorder::start(&path, s.audio_rate(), 2000) {
+                        Ok(r) => {
+                            tracing::info!(call = opts.label, path = %path.display(), "recording");
+                            if let Some(hook) = &opts.notice {
+                                hook(MediaNotice::RecordingStarted(path));
+                            }
+                            recorder = Some(r);
+                        }
+                        Err(e) => {
+                            tracing::warn!(call = opts.label, path = %path.display(), error = %e, "cannot record");
+                            if let Some(hook) = &opts.notice {
+                                hook(MediaNotice::RecordingDone(path, Err(e)));
+                            }
+                        }
+                    }
+                }
+                Some(Control::Record(Some(_))) => {}
+                Some(Control::ExpectRx(on)) => {
+                    expect_rx = on;
+                    last_heard = Instant::now();
+                    timed_out = false;
+                }
+                Some(Control::Record(None)) => {
+                    if let Some(r) = recorder.take() {
+                        finish_recording(&opts, r);
+                    }
+                }
                 Some(Control::Stop) | None => break,
             },
             r = flow.rtp.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    s.handle_datagram(Bytes::copy_from_slice(&buf[..n]), from, Instant::now());
+                    last_heard = Instant::now();
+                    s.handle_datagram(Bytes::copy_from_slice(&buf[..n]), from, last_heard);
                 }
             }
             r = recv(flow.rtcp.as_ref(), &mut rbuf) => {
                 if let Ok((n, from)) = r {
-                    s.handle_rtcp(&rbuf[..n], from, Instant::now());
+                    last_heard = Instant::now();
+                    s.handle_rtcp(&rbuf[..n], from, last_heard);
                 }
             }
             _ = tick.tick() => {
@@ -324,6 +396,13 @@ async fn run(
                     }
                 }
                 ticks += 1;
+                if let (Some(limit), Some(hook), false, true) = (opts.rtp_timeout, &opts.notice, timed_out, expect_rx) {
+                    if last_heard.elapsed() >= limit {
+                        timed_out = true;
+                        tracing::warn!(call = opts.label, seconds = limit.as_secs(), "no RTP or RTCP from the peer");
+                        hook(MediaNotice::RtpTimeout(limit));
+                    }
+                }
                 if ticks % 50 == 0 {
                     if let Some(t) = &opts.totals {
                         let drops = flow.kernel_drops
@@ -375,7 +454,7 @@ async fn run(
                 Err(_) => {}
             }
         } else {
-            r.close();
+            finish_recording(&opts, r);
         }
     }
     log_summary(&opts, &s, &stats, drops);
@@ -385,9 +464,25 @@ async fn run(
     stats
 }
 
+/// Hands a recording to the writer to finalize; with a hook, a blocking thread waits for
+/// the final header and then reports it.
+fn finish_recording(opts: &MediaOptions, r: Recorder) {
+    match &opts.notice {
+        Some(hook) => {
+            let hook = hook.clone();
+            let path = r.path().to_path_buf();
+            tokio::task::spawn_blocking(move || hook(MediaNotice::RecordingDone(path, r.finish())));
+        }
+        None => r.close(),
+    }
+}
+
 fn report_event(opts: &MediaOptions, ev: MediaEvent) {
     match ev {
         MediaEvent::Dtmf(d) => {
+            if let Some(hook) = &opts.notice {
+                hook(MediaNotice::Dtmf(d.digit));
+            }
             tracing::info!(call = opts.label, digit = %d.digit, duration_ms = d.duration_ms, "dtmf received");
             if opts.print {
                 eprintln!("call: DTMF {} ({} ms)", d.digit, d.duration_ms);

@@ -14,6 +14,7 @@ use dialtone_sip::{Destination, HeaderName, Host, Method, NameAddr, Transport, U
 use std::collections::{HashMap, VecDeque};
 use std::net::UdpSocket as StdUdpSocket;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,101 @@ pub struct ServeApp {
     record_calls: std::collections::HashSet<CallRef>,
     /// `DIALTONE_INBOUND=agent:<ws-url>`: the bridges' side (issue 6).
     agent: Option<crate::agent::Serving>,
+    /// Figures for `/metrics`.
+    pub metrics: Arc<EngineMetrics>,
+    /// `DIALTONE_RTP_TIMEOUT`: hang up after this long without media from the peer.
+    pub rtp_timeout: Option<Duration>,
+    /// Calls whose media reported the peer silent, for the SIP loop.
+    silent: Arc<std::sync::Mutex<Vec<(CallRef, Duration)>>>,
+    /// Wakes the SIP loop (set by `run`).
+    pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Why we ended a call ourselves, for its record.
+    ended_why: HashMap<CallRef, String>,
+}
+
+/// The engine's figures for `/metrics`, published by the SIP loop.
+#[derive(Default, Debug)]
+pub struct EngineMetrics {
+    offered: AtomicU64,
+    answered: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+    active: AtomicU64,
+    sip_dropped: AtomicU64,
+}
+
+impl EngineMetrics {
+    fn publish(&self, c: &Counters, active: usize, dropped: u64) {
+        let set = |a: &AtomicU64, v: u64| a.store(v, Relaxed);
+        set(&self.offered, c.offered);
+        set(&self.answered, c.answered);
+        set(&self.completed, c.completed);
+        set(&self.cancelled, c.cancelled);
+        set(&self.refused, c.refused);
+        set(&self.failed, c.failed);
+        set(&self.active, active as u64);
+        set(&self.sip_dropped, dropped);
+    }
+
+    /// Appends the Prometheus lines for these figures and the media `totals`.
+    fn render(&self, t: &Totals, out: &mut String) {
+        use std::fmt::Write;
+        let g = |a: &AtomicU64| a.load(Relaxed);
+        let _ = write!(
+            out,
+            "# HELP dialtone_active_calls SIP calls (dialogs) in progress.\n\
+             # TYPE dialtone_active_calls gauge\n\
+             dialtone_active_calls {}\n\
+             # HELP dialtone_sip_calls_total Calls handled, by outcome.\n\
+             # TYPE dialtone_sip_calls_total counter\n",
+            g(&self.active)
+        );
+        for (outcome, a) in [
+            ("offered", &self.offered),
+            ("answered", &self.answered),
+            ("completed", &self.completed),
+            ("cancelled", &self.cancelled),
+            ("refused", &self.refused),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(out, "dialtone_sip_calls_total{{outcome=\"{outcome}\"}} {}", g(a));
+        }
+        let _ = write!(
+            out,
+            "# HELP dialtone_sip_dropped_total SIP messages dropped (malformed, unmatched).\n\
+             # TYPE dialtone_sip_dropped_total counter\n\
+             dialtone_sip_dropped_total {}\n\
+             # HELP dialtone_media_streams Media streams running.\n\
+             # TYPE dialtone_media_streams gauge\n\
+             dialtone_media_streams {}\n\
+             # HELP dialtone_rtp_packets_total RTP packets, by direction.\n\
+             # TYPE dialtone_rtp_packets_total counter\n\
+             dialtone_rtp_packets_total{{direction=\"rx\"}} {}\n\
+             dialtone_rtp_packets_total{{direction=\"tx\"}} {}\n\
+             # HELP dialtone_rtp_lost_total RTP packets lost (RFC 3550 A.3).\n\
+             # TYPE dialtone_rtp_lost_total counter\n\
+             dialtone_rtp_lost_total {}\n\
+             # HELP dialtone_rtp_late_total RTP packets that came after their playout time.\n\
+             # TYPE dialtone_rtp_late_total counter\n\
+             dialtone_rtp_late_total {}\n\
+             # HELP dialtone_rtp_concealed_total Audio frames concealed.\n\
+             # TYPE dialtone_rtp_concealed_total counter\n\
+             dialtone_rtp_concealed_total {}\n\
+             # HELP dialtone_ring_drops_total Frames dropped by a full ring or refused by the kernel.\n\
+             # TYPE dialtone_ring_drops_total counter\n\
+             dialtone_ring_drops_total {}\n",
+            g(&self.sip_dropped),
+            g(&t.running),
+            g(&t.rx_packets),
+            g(&t.tx_packets),
+            g(&t.rx_lost),
+            g(&t.rx_late),
+            g(&t.concealed),
+            g(&t.ring_drops),
+        );
+    }
 }
 
 /// What `serve` shares with the HTTP API.
@@ -159,6 +255,11 @@ impl ServeApp {
             api_calls: HashMap::new(),
             record_calls: std::collections::HashSet::new(),
             agent: None,
+            metrics: Arc::default(),
+            rtp_timeout: None,
+            silent: Arc::default(),
+            wake: None,
+            ended_why: HashMap::new(),
         }
     }
 
@@ -300,7 +401,11 @@ impl ServeApp {
             }
             _ => None,
         };
-        let record = dir.map(|dir| dir.join(format!("{}-{}.wav", now_seed() / 1_000_000, call.0)));
+        let name = match self.api_calls.get(&call) {
+            Some(id) => format!("{id}.wav"),
+            None => format!("{}-{}.wav", now_seed() / 1_000_000, call.0),
+        };
+        let record = dir.map(|dir| dir.join(name));
         if let Some(r) = &record {
             tracing::info!(%call, path = %r.display(), "recording");
         }
@@ -312,6 +417,8 @@ impl ServeApp {
             speaker: None,
             totals: Some(self.totals.clone()),
             print: false,
+            notice: Some(self.media_hook(call)),
+            rtp_timeout: self.rtp_timeout,
         };
         match media_io::spawn(rtp, rtcp, config, opts) {
             Ok(task) => {
@@ -347,6 +454,39 @@ impl ServeApp {
 
 impl App for ServeApp {
     fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
+        self.on_ua_event(ev, ua, now);
+        self.metrics.publish(&self.counters, ua.call_count(), ua.dropped);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
+    fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.hang_up_silent(ua, now);
+        for call in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
+            let _ = ua.hangup(CallRef(call), now);
+        }
+        self.originate_queued(ua, now);
+        self.metrics.publish(&self.counters, ua.call_count(), ua.dropped);
+    }
+
+    fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.interrupt(ua, now);
+    }
+
+    fn finished(&self) -> bool {
+        self.done()
+    }
+
+    fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
+        self.timeout(ua, now);
+        self.metrics.publish(&self.counters, ua.call_count(), ua.dropped);
+    }
+}
+
+impl ServeApp {
+    fn on_ua_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
         match ev {
             UaEvent::IncomingCall { call, request, source } => {
                 tracing::debug!(%call, from = %source, "incoming call");
@@ -419,7 +559,9 @@ impl App for ServeApp {
                     let answered = self.api.as_ref().zip(self.api_calls.get(&call)).is_some_and(|(a, id)| {
                         a.store.lock().ok().and_then(|s| s.get_call(id).ok()).is_some_and(|c| c.status == S::InProgress)
                     });
+                    let ours = self.ended_why.remove(&call);
                     let (to, why) = match (&reason, answered) {
+                        (EndReason::LocalBye, true) if ours.is_some() => (S::Completed, ours),
                         (EndReason::LocalBye | EndReason::RemoteBye, true) => (S::Completed, None),
                         (EndReason::Rejected { status: 486 | 600, reason }, _) => (S::Busy, Some(reason.clone())),
                         (EndReason::Rejected { status: 408 | 480, reason }, _) => (S::NoAnswer, Some(reason.clone())),
@@ -436,6 +578,7 @@ impl App for ServeApp {
                 }
                 self.pending.remove(&call);
                 self.late.remove(&call);
+                self.ended_why.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);
@@ -451,7 +594,7 @@ impl App for ServeApp {
         }
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn next_timeout(&self) -> Option<Instant> {
         let mut t = self.stop_by.map_or(self.next_report, |s| s.min(self.next_report));
         if let Some((due, _, _)) = self.ringing.front() {
             t = t.min(*due);
@@ -459,14 +602,7 @@ impl App for ServeApp {
         Some(t)
     }
 
-    fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
-        self.originate_queued(ua, now);
-        for call in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
-            let _ = ua.hangup(CallRef(call), now);
-        }
-    }
-
-    fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
+    fn interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
         // Hang up every call, then give the BYEs a moment to be answered.
         for call in self.calls.keys().copied().collect::<Vec<_>>() {
             let _ = ua.hangup(call, now);
@@ -478,11 +614,11 @@ impl App for ServeApp {
         self.stop_by = Some(now + Duration::from_millis(wait));
     }
 
-    fn finished(&self) -> bool {
+    fn done(&self) -> bool {
         self.stop_by.is_some_and(|s| (self.calls.is_empty() && !self.unregistering) || Instant::now() >= s)
     }
 
-    fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
+    fn timeout(&mut self, ua: &mut UserAgent, now: Instant) {
         while self.ringing.front().is_some_and(|(due, _, _)| *due <= now) {
             if let Some((_, call, sdp)) = self.ringing.pop_front() {
                 self.answer(call, sdp, ua, now);
@@ -516,6 +652,59 @@ impl App for ServeApp {
 }
 
 impl ServeApp {
+    /// What a call's media reports: a silent peer goes to the SIP loop (which hangs up);
+    /// for an API call, DTMF digits and the recording's state go to the store (each one
+    /// also a webhook event).
+    fn media_hook(&self, call: CallRef) -> media_io::MediaHook {
+        use dialtone_api::store::RecordingState;
+        let api = self.api.as_ref().zip(self.api_calls.get(&call)).map(|(a, id)| (a.store.clone(), id.clone()));
+        let (silent, wake) = (self.silent.clone(), self.wake.clone());
+        Arc::new(move |n: media_io::MediaNotice| {
+            if let media_io::MediaNotice::RtpTimeout(after) = n {
+                if let Ok(mut q) = silent.lock() {
+                    q.push((call, after));
+                }
+                if let Some(w) = &wake {
+                    w.notify_one();
+                }
+                return;
+            }
+            let Some((store, id)) = &api else { return };
+            let at = (now_seed() / 1_000_000) as i64;
+            let Ok(mut s) = store.lock() else { return };
+            let r = match n {
+                media_io::MediaNotice::Dtmf(d) => s.dtmf_received(id, d, at),
+                media_io::MediaNotice::RecordingStarted(p) => {
+                    s.set_recording(id, RecordingState::Recording, Some(&p.to_string_lossy()), at)
+                }
+                media_io::MediaNotice::RecordingDone(p, Ok(frames)) => {
+                    tracing::info!(id = %id, path = %p.display(), frames, "recording ready");
+                    s.set_recording(id, RecordingState::Ready, None, at)
+                }
+                media_io::MediaNotice::RecordingDone(p, Err(e)) => {
+                    tracing::warn!(id = %id, path = %p.display(), error = %e, "recording failed");
+                    s.set_recording(id, RecordingState::Failed, None, at)
+                }
+                media_io::MediaNotice::RtpTimeout(_) => Ok(()),
+            };
+            if let Err(e) = r {
+                tracing::warn!(id = %id, error = %e, "cannot store a media event");
+            }
+        })
+    }
+
+    /// Hangs up the calls whose peer went silent (`DIALTONE_RTP_TIMEOUT`).
+    fn hang_up_silent(&mut self, ua: &mut UserAgent, now: Instant) {
+        let silent: Vec<_> = self.silent.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
+        for (call, after) in silent {
+            if self.calls.contains_key(&call) {
+                tracing::warn!(%call, seconds = after.as_secs(), "no media from the peer: hanging up");
+                self.ended_why.insert(call, format!("rtp timeout ({} s without media)", after.as_secs()));
+                let _ = ua.hangup(call, now);
+            }
+        }
+    }
+
     /// Persists an API call's new status (a change its life does not allow is ignored).
     fn api_status(
         &self,
@@ -608,7 +797,13 @@ impl ServeApp {
         tracing::info!(%call, id, ?action, "API action");
         let r = match action {
             Action::Hangup => ua.hangup(call, now),
-            Action::Hold(on) => ua.hold(call, on, now),
+            Action::Hold(on) => {
+                // A held peer sends nothing: that is not a dead one.
+                if let Some((_, Some(task))) = self.calls.get(&call) {
+                    task.expect_rx(!on);
+                }
+                ua.hold(call, on, now)
+            }
             Action::Transfer(dest) => {
                 let uri = if dest.starts_with("sip:") { dest } else { format!("sip:{dest}@{trunk_host}") };
                 ua.refer(call, &uri, now)
@@ -616,6 +811,20 @@ impl ServeApp {
             Action::Dtmf(digits) => {
                 if let Some((_, Some(task))) = self.calls.get(&call) {
                     task.send_dtmf(&digits);
+                }
+                Ok(())
+            }
+            Action::Record(on) => {
+                // A second recording of the call goes to a new file, never over the first.
+                let dir = self.data_dir.as_ref().map(|d| d.join("recordings"));
+                let path = dir.map(|d| {
+                    (1..)
+                        .map(|n| d.join(if n == 1 { format!("{id}.wav") } else { format!("{id}-{n}.wav") }))
+                        .find(|p| !p.exists())
+                        .unwrap_or_else(|| d.join(format!("{id}.wav")))
+                });
+                if let (Some((_, Some(task))), Some(path)) = (self.calls.get(&call), path) {
+                    task.record(on.then_some(path));
                 }
                 Ok(())
             }
@@ -666,6 +875,10 @@ impl ServeApp {
                 tracing::info!(%call, direction = dir.as_str(), remote = ?remote, "re-offer answered");
                 if let Some((_, Some(task))) = self.calls.get(&call) {
                     task.update(remote, dir.sends());
+                    task.expect_rx(matches!(
+                        dir,
+                        dialtone_sip::sdp::Direction::SendRecv | dialtone_sip::sdp::Direction::RecvOnly
+                    ));
                 }
             }
             _ => {}
@@ -773,14 +986,29 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
         }
         _ => None,
     };
-    let state =
-        dialtone_api::http::ApiState { store, internal_key: settings.internal_key.clone(), control, jwt_secret };
+    let webhooks_wake = Arc::new(tokio::sync::Notify::new());
+    if let Ok(mut s) = store.lock() {
+        s.on_enqueue = Some(webhooks_wake.clone());
+    }
+    let mut state =
+        dialtone_api::http::ApiState::new(store.clone(), settings.internal_key.clone(), control, jwt_secret);
+    use dialtone_api::http::{Limits, Rate, RateLimits};
+    state.limits = Arc::new(RateLimits::new(Limits {
+        per_key: Rate { per_s: settings.rate_limit, burst: 2.0 * settings.rate_limit },
+        per_addr: Rate { per_s: settings.rate_limit_addr, burst: 2.0 * settings.rate_limit_addr },
+        login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
+    }));
+    state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
+    let (metrics, totals) = (app.metrics.clone(), app.totals.clone());
+    state.engine_metrics = Some(Arc::new(move |out: &mut String| metrics.render(&totals, out)));
+    dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
     tracing::info!(http = %listener.local_addr()?, db = %path.display(), "HTTP API listening");
     let app = dialtone_api::http::router(state);
     tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "HTTP API stopped");
         }
@@ -851,6 +1079,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             Err(e) => tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK"),
         }
     }
+    app.rtp_timeout = (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s));
+    app.wake = Some(driver.waker());
     start_api(&settings, &mut app, driver.waker()).await?;
     let r = driver.run(&mut app).await;
     app.calls.clear();

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use dialtone_api::store::{CallStatus, NewCall, Store};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -18,22 +17,9 @@ fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, Value) 
 
 /// One HTTP/1.1 request with a JSON body.
 fn request(port: u16, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let key = key.map(|k| format!("X-Internal-Key: {k}\r\n")).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{key}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    // A server may answer (413) and close before it has read a large body.
-    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes()));
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, json)
+    let headers: Vec<(&str, &str)> = key.map(|k| ("X-Internal-Key", k)).into_iter().collect();
+    let r = common::http::send(port, method, path, &headers, body.as_bytes());
+    (r.status, r.json())
 }
 
 fn assert_error(r: &(u16, Value), status: u16, mentions: &str) {
@@ -202,19 +188,10 @@ fn create_places_a_real_call_through_the_trunk_and_persists_its_life() {
 
 /// A request with extra header lines (`Name: value\r\n` each).
 fn with_headers(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    let list: Vec<(&str, &str)> =
+        headers.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let r = common::http::send(port, method, path, &list, body.as_bytes());
+    (r.status, r.json())
 }
 
 #[test]
@@ -364,6 +341,27 @@ fn hangup_ends_a_live_call_with_bye() {
         assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Record a stretch of the call on demand: start, (not ready yet), stop, ready, download.
+    let rec = format!("/api/calls/{id}/recording");
+    let (status, r) = request(http_port, "POST", &format!("{rec}/start"), key, "");
+    assert_eq!((status, &r["data"]["action"]), (202, &Value::from("recording_start")), "{r}");
+    while get()["data"]["recording"]["state"] != "recording" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_error(&http(http_port, "GET", &rec, key), 409, "still being recorded");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(request(http_port, "POST", &format!("{rec}/stop"), key, "").0, 202);
+    while get()["data"]["recording"]["state"] != "ready" {
+        assert!(Instant::now() < deadline, "{}\n{}", get(), d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wav = common::http::send(http_port, "GET", &rec, &[("X-Internal-Key", "k")], b"");
+    assert_eq!(wav.status, 200);
+    let reader = hound::WavReader::new(std::io::Cursor::new(&wav.body)).expect("a WAV");
+    let secs = reader.duration() as f64 / f64::from(reader.spec().sample_rate);
+    assert!((0.8..1.6).contains(&secs), "recorded {secs:.2} s between start and stop");
+
     let (status, r) = request(http_port, "POST", &format!("/api/calls/{id}/hangup"), key, "");
     assert_eq!(status, 202, "{r}");
     while get()["data"]["status"] != "completed" {
@@ -372,7 +370,7 @@ fn hangup_ends_a_live_call_with_bye() {
     }
     let events: Vec<String> =
         get()["data"]["events"].as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap().to_string()).collect();
-    assert_eq!(events, ["initiating", "ringing", "in-progress", "completed"]);
+    assert_eq!(events, ["initiating", "ringing", "in-progress", "recording", "ready", "completed"]);
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
 }

@@ -11,6 +11,8 @@
 //! - `dialtone call --dtmf --play` calls baresip (auto-answer): baresip reports each RFC 4733
 //!   digit once, in order, and decodes the played tone.
 //! - baresip sends RFC 4733 digits to `dialtone serve`, which logs each once, in order.
+//! - baresip is the trunk of `dialtone serve`: a call placed with `POST /api/calls/create`
+//!   reaches it, and digits sent with `POST /api/calls/{id}/dtmf` arrive as RFC 4733 events.
 //!
 //! baresip (1.0) runs headless: `aufile` is its audio source, no audio player at all, and the
 //! `sndfile` filter dumps what it encodes (`*-enc.wav`) and what it decodes (`*-dec.wav`). The
@@ -86,6 +88,8 @@ const PROMPT_CHANNELS: u16 = 2;
 const CALL_TONE: f32 = 600.0;
 const CALL_OFF: f32 = 1100.0;
 const CALL_DTMF: &str = "123#";
+/// The number `POST /api/calls/create` calls (baresip as the trunk).
+const API_NUMBER: &str = "+15551230077";
 
 #[test]
 fn baresip_opus_call_gets_its_tone_back() {
@@ -234,6 +238,62 @@ fn dialtone_call_sends_dtmf_and_audio_to_baresip() {
         "received {CALL_TONE} Hz power {p_tone:.0} (floor {TONE_FLOOR:.0}), {CALL_OFF} Hz power {p_off:.0}\n{}",
         diag()
     );
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn api_call_and_dtmf_reach_baresip() {
+    let dir = temp_dir("baresip-api");
+    let src = dir.join("silence.wav");
+    write_silence(&src, &PCMU);
+    let mut b = Baresip::start(&dir, &src, &PCMU, "43800-43849", ";answermode=auto", &["-t", "14"]);
+    b.wait_listening();
+    let http = free_port();
+    let d = Dialtone::serve(
+        "baresip-api-trunk",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", b.sip_port)),
+            ("DIALTONE_RTP_PORTS", "43850-43899"),
+        ],
+    );
+    assert!(common::http::wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let key = [("X-Internal-Key", "k")];
+    let r = common::http::send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &key,
+        format!(r#"{{"contact_id": "baresip", "phone_number": "{API_NUMBER}"}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let status =
+        || common::http::send(http, "GET", &format!("/api/calls/{id}"), &key, b"").json()["data"]["status"].clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status() != "in-progress" {
+        assert!(Instant::now() < deadline, "{}\n{}", status(), b.diag(&d.log_text()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let r = common::http::send(http, "POST", &format!("/api/calls/{id}/dtmf"), &key, br#"{"digits": "123#"}"#);
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    // Four digits of about 100 ms with gaps; then baresip hangs up.
+    std::thread::sleep(Duration::from_millis(1500));
+    b.quit();
+    let exited = b.wait(LIMIT);
+    let diag = b.diag(&d.log_text());
+    assert!(exited.is_some(), "baresip still running; killed\n{diag}");
+    let want: Vec<char> = CALL_DTMF.chars().collect();
+    let log = b.log_text();
+    assert_eq!(received_events(&log, false), want, "digits started\n{diag}");
+    assert_eq!(received_events(&log, true), want, "digits ended\n{diag}");
+    while status() != "completed" {
+        assert!(Instant::now() < deadline + Duration::from_secs(5), "{}\n{diag}", status());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -591,11 +651,13 @@ fn write_config(
         snd = snd.display(),
     );
     std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:baresip@127.0.0.1>;regint=0{account_params};audio_codecs={}\n", codec.sdp),
-    )
-    .unwrap();
+    // The second account takes the calls a trunk-side test sends to an E.164 number
+    // (baresip answers only Request-URIs whose user is one of its accounts').
+    let accounts: String = ["baresip", API_NUMBER]
+        .iter()
+        .map(|user| format!("<sip:{user}@127.0.0.1>;regint=0{account_params};audio_codecs={}\n", codec.sdp))
+        .collect();
+    std::fs::write(dir.join("accounts"), accounts).unwrap();
 }
 
 /// The digits baresip logged as `received event: '<d>' (end=<0|1>)`, starts or ends.

@@ -2,10 +2,10 @@
 //! `{"success": bool, "data": …, "error": null | {"code", "message"}}`, errors included
 //! (unknown route 404, wrong method 405, bad parameters 400 naming the field).
 //!
-//! This first slice serves `GET /healthz`, `GET /api/calls/list` and `GET /api/calls/{id}`
-//! from the store, behind `X-Internal-Key` (compared in constant time; with no key
-//! configured every protected request is refused). API keys, JWTs, permissions and the
-//! call-control endpoints come next (issue 5).
+//! Who may do what: [`PERMISSIONS`], checked per endpoint against the caller's
+//! [`Principal`] (an API key, a user's JWT, or `X-Internal-Key`). Requests are limited per
+//! key and per address ([`RateLimits`]); the public endpoints are `/healthz`, `/metrics`,
+//! `/api/openapi.json` and the login.
 
 use crate::store::{Call, CallFilter, CallStatus, Store, StoreError};
 use axum::extract::{Extension, Path, Query, Request, State};
@@ -29,7 +29,14 @@ pub struct Originate {
     pub from_number: Option<String>,
     /// Record the call.
     pub record: bool,
+    /// Bridge the answered call to this voice agent (`ws://` or `wss://`).
+    pub agent_url: Option<String>,
+    /// The agent's audio format: `twilio` (µ-law 8 kHz in JSON, the default) or `l16-16k`.
+    pub agent_format: Option<String>,
 }
+
+/// The agent audio formats `agent_format` takes.
+pub const AGENT_FORMATS: &[&str] = &["twilio", "l16-16k"];
 
 /// Something to do to a live call.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +49,8 @@ pub enum Action {
     Transfer(String),
     /// RFC 4733 digits.
     Dtmf(String),
+    /// Start (`true`) or stop recording.
+    Record(bool),
 }
 
 /// The engine side of the API: places and steers calls.
@@ -63,6 +72,122 @@ pub struct ApiState {
     pub control: Option<Arc<dyn CallControl>>,
     /// The HS256 key for user JWTs.
     pub jwt_secret: Arc<Vec<u8>>,
+    /// Request limits per key and per address.
+    pub limits: Arc<RateLimits>,
+    /// Webhook delivery counters.
+    pub webhook_stats: Arc<crate::webhooks::Stats>,
+    /// Appends the engine's Prometheus lines (calls, SIP, RTP) to `/metrics`.
+    pub engine_metrics: Option<EngineMetricsFn>,
+    /// Read-only connections for queries (`None`: read through the writer).
+    pub readers: Option<Arc<crate::store::Readers>>,
+}
+
+/// Writes the engine's Prometheus lines.
+pub type EngineMetricsFn = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+impl ApiState {
+    /// A state with default limits and no engine metrics.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        internal_key: Option<String>,
+        control: Option<Arc<dyn CallControl>>,
+        jwt_secret: Arc<Vec<u8>>,
+    ) -> ApiState {
+        ApiState {
+            store,
+            internal_key,
+            control,
+            jwt_secret,
+            limits: Arc::new(RateLimits::new(Limits::default())),
+            webhook_stats: Arc::default(),
+            engine_metrics: None,
+            readers: None,
+        }
+    }
+}
+
+/// Request rates: a token bucket of `burst` requests refilled at `per_s` a second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Sustained requests per second.
+    pub per_s: f64,
+    /// How many may come at once.
+    pub burst: f64,
+}
+
+/// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ADDR`,
+/// `DIALTONE_LOGIN_LIMIT`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Per API key or user.
+    pub per_key: Rate,
+    /// Per client address (authenticated requests other than the internal key's).
+    pub per_addr: Rate,
+    /// Login attempts per client address.
+    pub login: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_key: Rate { per_s: 50.0, burst: 100.0 },
+            per_addr: Rate { per_s: 200.0, burst: 400.0 },
+            login: Rate { per_s: 10.0 / 60.0, burst: 10.0 },
+        }
+    }
+}
+
+/// Token buckets per key and per address, in memory (limits are per node).
+#[derive(Debug)]
+pub struct RateLimits {
+    /// The limits.
+    pub limits: Limits,
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+    /// Requests refused with 429.
+    pub refused: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimits {
+    /// Buckets for `limits`.
+    pub fn new(limits: Limits) -> RateLimits {
+        RateLimits { limits, buckets: Mutex::new(HashMap::new()), refused: Default::default() }
+    }
+
+    /// Takes one token from `who`'s bucket; `Err(seconds to wait)` when it is empty.
+    pub fn take(&self, who: &str, rate: Rate, now: std::time::Instant) -> Result<(), u64> {
+        let Ok(mut b) = self.buckets.lock() else { return Ok(()) };
+        if b.len() > 100_000 {
+            // Forget full buckets of idle clients rather than grow without bound.
+            b.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 600);
+        }
+        let (tokens, at) = b.entry(who.to_string()).or_insert((rate.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_s).min(rate.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err((((1.0 - *tokens) / rate.per_s).ceil() as u64).max(1))
+    }
+}
+
+fn too_many(retry_after: u64, what: &str) -> Response {
+    let mut r = ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "rate_limited",
+        message: format!("too many requests {what}; retry in {retry_after} s"),
+    }
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// The client's address, when the server was started with connect info.
+fn client_addr(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// How long a user's JWT lives.
@@ -154,6 +279,30 @@ fn store(st: &ApiState) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
     })
 }
 
+/// Runs the query `f` on a reader connection, on a blocking thread (a list of thousands
+/// of calls takes milliseconds), or on the writer when there are no readers.
+async fn read<T: Send + 'static>(
+    st: &ApiState,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Some(readers) = st.readers.clone() else {
+        return Ok(f(&*store(st)?)?);
+    };
+    let r = tokio::task::spawn_blocking(move || {
+        let s = readers.get()?;
+        let r = f(&s);
+        readers.put(s);
+        r
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: e.to_string(),
+    })?;
+    Ok(r?)
+}
+
 fn ok(data: Value) -> Response {
     Json(json!({"success": true, "data": data, "error": null})).into_response()
 }
@@ -172,6 +321,8 @@ pub const PERMISSIONS: &[&str] = &[
     "calls:click_to_call",
     "keys:read",
     "keys:write",
+    "webhooks:read",
+    "webhooks:write",
 ];
 
 /// `calls.read` → `calls:read`; `None` for an unknown permission.
@@ -243,12 +394,20 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/calls/{id}/unhold", post(unhold))
         .route("/api/calls/{id}/transfer", post(transfer))
         .route("/api/calls/{id}/dtmf", post(dtmf))
+        .route("/api/calls/{id}/recording/start", post(recording_start))
+        .route("/api/calls/{id}/recording/stop", post(recording_stop))
+        .route("/api/calls/{id}/recording", get(recording_download))
+        .route("/api/calls/live", get(live_calls))
         .route("/api/api-keys", post(create_key).get(list_keys))
         .route("/api/api-keys/{id}", delete(revoke_key))
+        .route("/api/webhooks", post(create_webhook).get(list_webhooks))
+        .route("/api/webhooks/{id}", delete(delete_webhook))
         .route("/api/calls/{id}", get(get_call))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/healthz", get(|| async { ok(json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(|| async { Json(crate::openapi::spec()) }))
         .route("/api/v1/auth/user-login", post(login))
         .merge(protected)
         .fallback(|| async {
@@ -291,7 +450,11 @@ async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: R
             // A JWT (header.payload.signature); API keys have no dots.
             return match check_jwt(&st.jwt_secret, key) {
                 Some(c) => {
-                    req.extensions_mut().insert(Principal::User { id: c.sub, permissions: c.perms });
+                    let who = Principal::User { id: c.sub, permissions: c.perms };
+                    if let Some(r) = limit(&st, &who, &req) {
+                        return r;
+                    }
+                    req.extensions_mut().insert(who);
                     next.run(req).await
                 }
                 None => unauthorized("invalid or expired token"),
@@ -306,25 +469,58 @@ async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: R
             _ => return unauthorized("invalid credentials"),
         }
     };
+    if let Some(r) = limit(&st, &principal, &req) {
+        return r;
+    }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The per-key and per-address limits (the internal key has none): the 429 to answer.
+fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
+    if matches!(who, Principal::Internal) {
+        return None;
+    }
+    let now = std::time::Instant::now();
+    let l = st.limits.limits;
+    if let Err(s) = st.limits.take(&format!("key:{}", who.name()), l.per_key, now) {
+        return Some(too_many(s, "for this key"));
+    }
+    let ip = client_addr(req)?;
+    st.limits.take(&format!("addr:{ip}"), l.per_addr, now).err().map(|s| too_many(s, "from this address"))
 }
 
 /// `2024-01-09T20:00:00Z` from ms since the epoch (UTC; the civil-from-days algorithm of
 /// H. Hinnant's "chrono-compatible low-level date algorithms").
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    Rfc3339(ms).to_string()
+}
+
+/// Displays ms since the epoch as [`rfc3339`] does, without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub i64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Parses `2024-01-09`, `2024-01-09T20:00:00Z` or `2024-01-09T20:00:00.250Z` (UTC) into
@@ -362,22 +558,70 @@ pub fn parse_time(s: &str) -> Option<i64> {
     Some(days * 86_400_000 + ms)
 }
 
-/// A call as the API shows it (the seed's fields, and ours after them).
+/// A call as the API shows it (the seed's fields, and ours after them), serialized
+/// straight from the stored row.
+pub struct CallOut<'a>(pub &'a Call);
+
+impl serde::Serialize for CallOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Recording<'a>(&'a str, crate::store::RecordingState);
+        impl serde::Serialize for Recording<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut r = s.serialize_struct("Recording", 2)?;
+                r.serialize_field("state", self.1.as_str())?;
+                r.serialize_field("url", &format_args!("/api/calls/{}/recording", self.0))?;
+                r.end()
+            }
+        }
+        let c = self.0;
+        let mut o = s.serialize_struct("Call", 13)?;
+        o.serialize_field("id", &c.id)?;
+        o.serialize_field("status", c.status.as_str())?;
+        o.serialize_field("contact_id", &c.contact_id)?;
+        o.serialize_field("phone_number", &c.phone_number)?;
+        o.serialize_field("from_number", &c.from_number)?;
+        o.serialize_field("duration", &c.duration)?;
+        o.serialize_field("created_at", &Rfc3339(c.created_at))?;
+        o.serialize_field("answered_at", &c.answered_at.map(Rfc3339))?;
+        o.serialize_field("ended_at", &c.ended_at.map(Rfc3339))?;
+        o.serialize_field("sip_status", &c.sip_status)?;
+        o.serialize_field("reason", &c.reason)?;
+        o.serialize_field("record", &c.record)?;
+        o.serialize_field("recording", &c.recording.map(|r| Recording(&c.id, r)))?;
+        o.end()
+    }
+}
+
+/// A call as a JSON value (webhook payloads, one call).
 pub fn call_json(c: &Call) -> Value {
-    json!({
-        "id": c.id,
-        "status": c.status.as_str(),
-        "contact_id": c.contact_id,
-        "phone_number": c.phone_number,
-        "from_number": c.from_number,
-        "duration": c.duration,
-        "created_at": rfc3339(c.created_at),
-        "answered_at": c.answered_at.map(rfc3339),
-        "ended_at": c.ended_at.map(rfc3339),
-        "sip_status": c.sip_status,
-        "reason": c.reason,
-        "record": c.record,
-    })
+    serde_json::to_value(CallOut(c)).unwrap_or(Value::Null)
+}
+
+/// `{"success": true, "data": {"calls": […], "total": n}, "error": null}`, written in one
+/// pass into a buffer sized for it.
+fn calls_body(calls: &[Call], total: u64) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Data<'a> {
+        calls: Vec<CallOut<'a>>,
+        total: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        success: bool,
+        data: Data<'a>,
+        error: Option<()>,
+    }
+    let env = Envelope { success: true, data: Data { calls: calls.iter().map(CallOut).collect(), total }, error: None };
+    let mut out = Vec::with_capacity(64 + calls.len() * 360);
+    let _ = serde_json::to_writer(&mut out, &env);
+    out
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    r
 }
 
 async fn list_calls(
@@ -413,9 +657,16 @@ async fn list_calls(
         }
     };
     let (from, to) = (time("from")?, time("to")?);
-    let filter = CallFilter { status, contact_id: q.get("contact_id").map(String::as_str), from, to, limit, offset };
-    let (calls, total) = store(&st)?.list_calls(&filter)?;
-    Ok(ok(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": total})))
+    let contact = q.get("contact_id").cloned();
+    // The rows and their JSON are made on the blocking thread: thousands of calls take
+    // milliseconds that the async workers (media ticks) should not wait for.
+    let body = read(&st, move |s| {
+        let (calls, total) =
+            s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })?;
+        Ok(calls_body(&calls, total))
+    })
+    .await?;
+    Ok(json_bytes(body))
 }
 
 /// E.164: `+`, then 2–15 digits, the first not 0.
@@ -434,6 +685,13 @@ async fn create_call(
     req: Request,
 ) -> Result<Response, ApiError> {
     who.require("calls:write")?;
+    let idem_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_string()),
+            _ => return Err(ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters")),
+        },
+    };
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         code: "payload_too_large",
@@ -462,6 +720,30 @@ async fn create_call(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::field("record", "must be true or false")),
     };
+    let agent_url = match o.get("agent_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u))
+            if (u.starts_with("ws://") || u.starts_with("wss://"))
+                && u.len() <= 2048
+                && u.parse::<axum::http::Uri>().is_ok_and(|p| p.host().is_some_and(|h| !h.is_empty())) =>
+        {
+            Some(u.clone())
+        }
+        Some(_) => return Err(ApiError::field("agent_url", "must be a ws:// or wss:// URL")),
+    };
+    let agent_format = match o.get("agent_format") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(f)) if AGENT_FORMATS.contains(&f.as_str()) => Some(f.clone()),
+        Some(_) => {
+            return Err(ApiError::field("agent_format", &format!("must be one of {}", AGENT_FORMATS.join(", "))))
+        }
+    };
+    if agent_format.is_some() && agent_url.is_none() {
+        return Err(ApiError::field("agent_format", "needs agent_url"));
+    }
+    if agent_url.is_some() {
+        who.require("calls:originate_ai")?;
+    }
     let Some(control) = st.control.clone() else {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -470,16 +752,300 @@ async fn create_call(
         });
     };
     let id = format!("call_{:016x}", rand::random::<u64>());
-    let call = store(&st)?.insert_call(&crate::store::NewCall {
+    // The body as parsed (object keys sorted), so spacing and key order do not matter.
+    let request_hash = key_hash(&v.to_string());
+    let principal = who.name();
+    let idem = idem_key.as_deref().map(|k| (principal.as_str(), k, request_hash.as_str()));
+    let new = crate::store::NewCall {
         id: &id,
         contact_id: &contact_id,
         phone_number: &phone_number,
         from_number: from_number.as_deref(),
         record,
         created_at: now_ms(),
+    };
+    let (call, replayed) = store(&st)?.insert_call_once(&new, idem).map_err(|e| match e {
+        StoreError::IdempotencyConflict => ApiError {
+            status: StatusCode::CONFLICT,
+            code: "idempotency_conflict",
+            message: "this Idempotency-Key was used with a different request body".into(),
+        },
+        e => e.into(),
     })?;
-    control.originate(Originate { id, phone_number, from_number, record });
+    if replayed {
+        let mut r = ok(call_json(&call));
+        r.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return Ok(r);
+    }
+    control.originate(Originate { id, phone_number, from_number, record, agent_url, agent_format });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
+}
+
+async fn live_calls(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
+    who.require("calls:live")?;
+    let body = read(&st, |s| {
+        let calls = s.live_calls()?;
+        Ok(calls_body(&calls, calls.len() as u64))
+    })
+    .await?;
+    Ok(json_bytes(body))
+}
+
+async fn recording_start(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    act(&st, &who, "calls:recording", &id, Action::Record(true))
+}
+
+async fn recording_stop(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    act(&st, &who, "calls:recording", &id, Action::Record(false))
+}
+
+/// What a `Range` header asks of a file (RFC 9110 §14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// All of it (no range we serve partially: several ranges, another unit).
+    Whole,
+    /// Bytes `.0` to `.1`, inclusive.
+    Part(u64, u64),
+    /// Nothing of it can be served (416).
+    Unsatisfiable,
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a `len`-byte file.
+pub fn parse_range(h: &str, len: u64) -> ByteRange {
+    match range_of(h, len) {
+        Ok(Some((a, b))) => ByteRange::Part(a, b),
+        Ok(None) => ByteRange::Whole,
+        Err(()) => ByteRange::Unsatisfiable,
+    }
+}
+
+fn range_of(h: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let num = |t: &str| t.trim().parse::<u64>().map_err(|_| ());
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, true) => return Err(()),
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 || len == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len - 1)
+        }
+        (false, true) => (num(a)?, len.saturating_sub(1)),
+        (false, false) => (num(a)?, num(b)?.min(len.saturating_sub(1))),
+    };
+    if start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn recording_download(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    use crate::store::RecordingState;
+    use axum::http::header;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    who.require("calls:recording")?;
+    let rec = store(&st)?.recording(&id)?;
+    let path = match rec {
+        Some((RecordingState::Ready, p)) => p,
+        Some((RecordingState::Recording, _)) => {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "recording_not_ready",
+                message: "the call is still being recorded".into(),
+            })
+        }
+        _ => return Err(ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no recording".into() }),
+    };
+    let gone = |e: std::io::Error| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("the recording file is gone ({e})"),
+    };
+    let mut file = tokio::fs::File::open(&path).await.map_err(gone)?;
+    let len = file.metadata().await.map_err(gone)?.len();
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(h) => match parse_range(h, len) {
+            ByteRange::Part(a, b) => Some((a, b)),
+            ByteRange::Whole => None,
+            ByteRange::Unsatisfiable => {
+                let mut r = ApiError {
+                    status: StatusCode::RANGE_NOT_SATISFIABLE,
+                    code: "range_not_satisfiable",
+                    message: format!("the recording has {len} bytes"),
+                }
+                .into_response();
+                if let Ok(v) = format!("bytes */{len}").parse() {
+                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(r);
+            }
+        },
+    };
+    let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(gone)?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("audio/wav"));
+    h.insert(header::ACCEPT_RANGES, axum::http::HeaderValue::from_static("bytes"));
+    if let Ok(v) = count.to_string().parse() {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = format!("attachment; filename=\"{id}.wav\"").parse() {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if range.is_some() {
+        if let Ok(v) = format!("bytes {start}-{end}/{len}").parse() {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(r)
+}
+
+fn webhook_json(w: &crate::store::Webhook) -> Value {
+    json!({"id": w.id, "url": w.url, "events": w.events, "created_at": rfc3339(w.created_at)})
+}
+
+async fn create_webhook(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    use crate::store::WEBHOOK_EVENTS;
+    who.require("webhooks:write")?;
+    let o = json_body(req).await?;
+    let url = match o.get("url") {
+        Some(Value::String(u))
+            if (u.starts_with("http://") || u.starts_with("https://"))
+                && u.len() <= 2048
+                && u.parse::<axum::http::Uri>().is_ok_and(|p| p.host().is_some_and(|h| !h.is_empty())) =>
+        {
+            u.clone()
+        }
+        Some(_) => return Err(ApiError::field("url", "must be an http:// or https:// URL")),
+        None => return Err(ApiError::field("url", "required")),
+    };
+    let events = match o.get("events") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => {
+            let mut events = Vec::new();
+            for e in list {
+                match e.as_str().filter(|e| WEBHOOK_EVENTS.contains(e)) {
+                    Some(e) if !events.iter().any(|x| x == e) => events.push(e.to_string()),
+                    Some(_) => {}
+                    None => {
+                        return Err(ApiError::field(
+                            "events",
+                            &format!("unknown event {e}; known: {}", WEBHOOK_EVENTS.join(", ")),
+                        ))
+                    }
+                }
+            }
+            events
+        }
+        Some(_) => return Err(ApiError::field("events", "must be a list of event names")),
+    };
+    let secret = match o.get("secret") {
+        None | Some(Value::Null) => format!("whsec_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()),
+        Some(Value::String(s)) if (16..=256).contains(&s.len()) => s.clone(),
+        Some(_) => return Err(ApiError::field("secret", "must be a string of 16 to 256 characters")),
+    };
+    let w = crate::store::Webhook {
+        id: format!("wh_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+        url,
+        secret,
+        events,
+        created_at: now_ms(),
+    };
+    store(&st)?.insert_webhook(&w)?;
+    let mut data = webhook_json(&w);
+    data["secret"] = json!(w.secret);
+    Ok((StatusCode::CREATED, ok(data)).into_response())
+}
+
+async fn list_webhooks(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
+    who.require("webhooks:read")?;
+    let hooks = store(&st)?.list_webhooks()?;
+    Ok(ok(json!({"webhooks": hooks.iter().map(webhook_json).collect::<Vec<_>>()})))
+}
+
+async fn delete_webhook(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    who.require("webhooks:write")?;
+    store(&st)?.delete_webhook(&id).map_err(|e| match e {
+        StoreError::NotFound => {
+            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such webhook".into() }
+        }
+        e => e.into(),
+    })?;
+    Ok(ok(json!({"id": id, "deleted": true})))
+}
+
+/// Prometheus text (version 0.0.4): the store's calls by status, the webhook outbox, the
+/// limits, and the engine's own lines.
+async fn metrics(State(st): State<ApiState>) -> Response {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::with_capacity(2048);
+    let (by_status, pending) =
+        read(&st, |s| Ok((s.count_by_status()?, s.outbox_pending()?))).await.unwrap_or_else(|_| (Vec::new(), 0));
+    out.push_str("# HELP dialtone_calls Calls in the store, by status.\n# TYPE dialtone_calls gauge\n");
+    for s in CallStatus::ALL {
+        let n = by_status.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "dialtone_calls{{status=\"{s}\"}} {n}");
+    }
+    let w = &st.webhook_stats;
+    let _ = write!(
+        out,
+        "# HELP dialtone_webhook_deliveries_total Webhook delivery attempts, by result.\n\
+         # TYPE dialtone_webhook_deliveries_total counter\n\
+         dialtone_webhook_deliveries_total{{result=\"delivered\"}} {}\n\
+         dialtone_webhook_deliveries_total{{result=\"failed\"}} {}\n\
+         dialtone_webhook_deliveries_total{{result=\"given_up\"}} {}\n\
+         # HELP dialtone_webhook_outbox_pending Webhook events waiting for delivery.\n\
+         # TYPE dialtone_webhook_outbox_pending gauge\n\
+         dialtone_webhook_outbox_pending {pending}\n\
+         # HELP dialtone_http_rate_limited_total Requests refused with 429.\n\
+         # TYPE dialtone_http_rate_limited_total counter\n\
+         dialtone_http_rate_limited_total {}\n",
+        w.delivered.load(Relaxed),
+        w.failed.load(Relaxed),
+        w.given_up.load(Relaxed),
+        st.limits.refused.load(Relaxed),
+    );
+    if let Some(engine) = &st.engine_metrics {
+        engine(&mut out);
+    }
+    let mut r = Response::new(axum::body::Body::from(out));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 async fn get_call(
@@ -488,9 +1054,7 @@ async fn get_call(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     who.require("calls:read")?;
-    let store = store(&st)?;
-    let call = store.get_call(&id)?;
-    let events = store.events(&id)?;
+    let (call, events) = read(&st, move |s| Ok((s.get_call(&id)?, s.events(&id)?))).await?;
     let mut v = call_json(&call);
     v["events"] = json!(events
         .iter()
@@ -527,6 +1091,8 @@ fn act(st: &ApiState, who: &Principal, perm: &str, id: &str, action: Action) -> 
         Action::Hold(false) => "unhold",
         Action::Transfer(_) => "transfer",
         Action::Dtmf(_) => "dtmf",
+        Action::Record(true) => "recording_start",
+        Action::Record(false) => "recording_stop",
     };
     control.act(id, action);
     Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response())
@@ -576,6 +1142,7 @@ async fn transfer(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    who.require("calls:transfer")?;
     let o = json_body(req).await?;
     let dest = match o.get("destination") {
         Some(Value::String(s))
@@ -595,6 +1162,7 @@ async fn dtmf(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    who.require("calls:write")?;
     let o = json_body(req).await?;
     let digits = match o.get("digits") {
         Some(Value::String(s))
@@ -611,6 +1179,10 @@ async fn dtmf(
 }
 
 async fn login(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+    let who = client_addr(&req).map_or_else(|| "login:local".to_string(), |ip| format!("login:{ip}"));
+    if let Err(s) = st.limits.take(&who, st.limits.limits.login, std::time::Instant::now()) {
+        return Ok(too_many(s, "to log in from this address"));
+    }
     let o = json_body(req).await?;
     let email = match o.get("email") {
         Some(Value::String(s)) if s.contains('@') && s.len() <= 254 => s.clone(),
@@ -642,7 +1214,12 @@ async fn login(State(st): State<ApiState>, req: Request) -> Result<Response, Api
             });
         }
     };
-    let token = issue_jwt(&st.jwt_secret, &ok_user.id, &ok_user.permissions, now_ms() / 1000);
+    // An admin holds every permission, including ones added after it was created.
+    let perms = match ok_user.role.as_str() {
+        "admin" => PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+        _ => ok_user.permissions.clone(),
+    };
+    let token = issue_jwt(&st.jwt_secret, &ok_user.id, &perms, now_ms() / 1000);
     let user = json!({"id": ok_user.id, "email": ok_user.email, "role": ok_user.role});
     // The seed's shape (`token`, `user` at the top) inside the envelope every answer has.
     Ok(Json(
@@ -770,6 +1347,34 @@ mod tests {
         assert!(is_e164("+14155550123") && is_e164("+44"));
         assert!(!is_e164("14155550123") && !is_e164("+0123") && !is_e164("+1") && !is_e164("+1415555012345678"));
         assert!(!is_e164("+1-415") && !is_e164(""));
+    }
+
+    #[test]
+    fn byte_ranges() {
+        use ByteRange::*;
+        assert_eq!(parse_range("bytes=0-43", 100), Part(0, 43));
+        assert_eq!(parse_range("bytes=90-", 100), Part(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Part(90, 99));
+        assert_eq!(parse_range("bytes=-500", 100), Part(0, 99));
+        assert_eq!(parse_range("bytes=50-500", 100), Part(50, 99));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Whole);
+        assert_eq!(parse_range("items=0-1", 100), Whole);
+        for bad in ["bytes=100-", "bytes=5-4", "bytes=-0", "bytes=x-1", "bytes=-", "bytes=7"] {
+            assert_eq!(parse_range(bad, 100), Unsatisfiable, "{bad}");
+        }
+        assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn token_buckets_refill() {
+        let l = RateLimits::new(Limits::default());
+        let rate = Rate { per_s: 2.0, burst: 2.0 };
+        let t0 = std::time::Instant::now();
+        assert_eq!((l.take("a", rate, t0), l.take("a", rate, t0)), (Ok(()), Ok(())));
+        assert_eq!(l.take("a", rate, t0), Err(1));
+        assert_eq!(l.take("b", rate, t0), Ok(()), "buckets are per client");
+        assert_eq!(l.take("a", rate, t0 + std::time::Duration::from_millis(500)), Ok(()));
+        assert_eq!(l.refused.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

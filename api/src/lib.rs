@@ -3,4 +3,6 @@
 #![deny(missing_docs)]
 
 pub mod http;
+pub mod openapi;
 pub mod store;
+pub mod webhooks;

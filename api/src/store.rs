@@ -27,6 +27,9 @@ pub enum StoreError {
     /// No such row.
     #[error("not found")]
     NotFound,
+    /// An `Idempotency-Key` used before with another request body.
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyConflict,
     /// A status change that the call's life does not allow.
     #[error("a {from} call cannot become {to}")]
     BadTransition {
@@ -91,6 +94,17 @@ impl CallStatus {
         CallStatus::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// The webhook event a change to this status sends.
+    pub fn event(self) -> &'static str {
+        match self {
+            CallStatus::Initiating => "call.initiated",
+            CallStatus::Ringing => "call.ringing",
+            CallStatus::InProgress => "call.answered",
+            CallStatus::Completed => "call.completed",
+            CallStatus::Busy | CallStatus::NoAnswer | CallStatus::Failed | CallStatus::Canceled => "call.failed",
+        }
+    }
+
     /// Whether the call is over.
     pub fn is_final(self) -> bool {
         !matches!(self, CallStatus::Initiating | CallStatus::Ringing | CallStatus::InProgress)
@@ -144,6 +158,81 @@ pub struct Call {
     pub ended_at: Option<i64>,
     /// Talk time in seconds (answer to end).
     pub duration: Option<f64>,
+    /// Its recording, if one was started.
+    pub recording: Option<RecordingState>,
+}
+
+/// Where a call's recording is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingState {
+    /// Being written.
+    Recording,
+    /// Finished: the file has its final header and can be downloaded.
+    Ready,
+    /// The file could not be written.
+    Failed,
+}
+
+impl RecordingState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingState::Recording => "recording",
+            RecordingState::Ready => "ready",
+            RecordingState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RecordingState> {
+        [RecordingState::Recording, RecordingState::Ready, RecordingState::Failed].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A webhook subscription.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Webhook {
+    /// `wh_<hex>`.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC key (shown once, at creation).
+    #[serde(skip)]
+    pub secret: String,
+    /// The events it gets (empty: all).
+    pub events: Vec<String>,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
+/// The webhook events, in a call's life order.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "call.initiated",
+    "call.ringing",
+    "call.answered",
+    "call.completed",
+    "call.failed",
+    "recording.ready",
+    "dtmf.received",
+];
+
+/// One event due for delivery to one webhook.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// The outbox row.
+    pub row: i64,
+    /// The webhook.
+    pub webhook_id: String,
+    /// Its URL.
+    pub url: String,
+    /// Its HMAC key.
+    pub secret: String,
+    /// The event name.
+    pub event: String,
+    /// The JSON body, fixed when the event happened.
+    pub payload: String,
+    /// Attempts so far.
+    pub attempts: u32,
 }
 
 /// A new call for [`Store::insert_call`].
@@ -314,19 +403,102 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         PRIMARY KEY (principal, key)
     );",
+    // 2: a call's recording; outbox rows' creation time and give-up mark.
+    "ALTER TABLE calls ADD COLUMN recording_state TEXT;
+    ALTER TABLE calls ADD COLUMN recording_path TEXT;
+    ALTER TABLE webhook_outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE webhook_outbox ADD COLUMN given_up INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_pending ON webhook_outbox(webhook_id, id) WHERE delivered_at IS NULL AND given_up = 0;",
 ];
 
 /// The database.
 pub struct Store {
     conn: Connection,
+    /// Notified when webhook deliveries are queued.
+    pub on_enqueue: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+/// A pool of read-only connections for the API's queries, so a long list never holds the
+/// writer (which the SIP loop uses for every status change).
+#[derive(Debug)]
+pub struct Readers {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<Store>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Readers {
+    /// Readers of the database at `path`.
+    pub fn new(path: &Path) -> Readers {
+        Readers { path: path.to_path_buf(), idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// An idle connection, or a new one.
+    pub fn get(&self) -> Result<Store, StoreError> {
+        if let Some(s) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(s);
+        }
+        Store::open_reader(&self.path)
+    }
+
+    /// Gives a connection back (at most 8 are kept).
+    pub fn put(&self, s: Store) {
+        if let Ok(mut v) = self.idle.lock() {
+            if v.len() < 8 {
+                v.push(s);
+            }
+        }
+    }
+}
+
+/// One call, read through `conn` (the store's connection or a transaction on it).
+fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
+    conn.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
+        .query_row([id], call_from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Queues `event` (its body `{id, event, created_at, data}` fixed now) for every active
+/// webhook that takes it, inside the transaction that made it happen. Returns how many.
+fn enqueue(conn: &Connection, event: &str, data: serde_json::Value, at: i64) -> Result<usize, StoreError> {
+    let hooks: Vec<(String, String)> = {
+        let mut st = conn.prepare_cached("SELECT id, events FROM webhooks WHERE active = 1")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut n = 0;
+    for (hook, events) in hooks {
+        if !events.is_empty() && !events.split_whitespace().any(|e| e == event) {
+            continue;
+        }
+        let body = serde_json::json!({
+            "id": format!("evt_{:016x}", rand::random::<u64>()),
+            "event": event,
+            "created_at": crate::http::rfc3339(at),
+            "data": data,
+        });
+        conn.prepare_cached(
+            "INSERT INTO webhook_outbox (webhook_id, event, payload, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+        )?
+        .execute(params![hook, event, body.to_string(), at])?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn status_of(s: String) -> rusqlite::Result<CallStatus> {
     CallStatus::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
 }
 
-const CALL_COLUMNS: &str =
-    "id, contact_id, phone_number, from_number, status, sip_status, reason, record, created_at, answered_at, ended_at";
+const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
+     created_at, answered_at, ended_at, recording_state";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -347,6 +519,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
             (Some(a), Some(e)) => Some((e - a).max(0) as f64 / 1000.0),
             _ => None,
         },
+        recording: r.get::<_, Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
     })
 }
 
@@ -354,6 +527,18 @@ impl Store {
     /// Opens (or creates) `path`, in WAL mode, and brings the schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::setup(Connection::open(path)?)
+    }
+
+    /// A read-only connection to the database at `path` (which must exist, migrated): with
+    /// WAL, readers see the last commit and never hold up the writer.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn, on_enqueue: None })
     }
 
     /// A private in-memory database (tests).
@@ -368,7 +553,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { conn };
+        let mut store = Store { conn, on_enqueue: None };
         store.migrate()?;
         Ok(store)
     }
@@ -393,9 +578,40 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a new call (`initiating`) and its first event.
+    /// Stores a new call (`initiating`) and its first event, and queues `call.initiated`.
     pub fn insert_call(&mut self, c: &NewCall<'_>) -> Result<Call, StoreError> {
+        self.insert_call_once(c, None).map(|(call, _)| call)
+    }
+
+    /// [`insert_call`](Self::insert_call) under an idempotency key `(principal, key,
+    /// request hash)`: the same key and hash give back the call made the first time
+    /// (`true`: replayed) and make nothing; the same key with another hash is
+    /// [`StoreError::IdempotencyConflict`].
+    pub fn insert_call_once(
+        &mut self,
+        c: &NewCall<'_>,
+        idem: Option<(&str, &str, &str)>,
+    ) -> Result<(Call, bool), StoreError> {
         let tx = self.conn.transaction()?;
+        if let Some((principal, key, hash)) = idem {
+            let seen: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT request_hash, call_id FROM idempotency WHERE principal = ?1 AND key = ?2",
+                    params![principal, key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match seen {
+                Some((h, id)) if h == hash => return Ok((call_in(&tx, &id)?, true)),
+                Some(_) => return Err(StoreError::IdempotencyConflict),
+                None => {
+                    tx.execute(
+                        "INSERT INTO idempotency (key, principal, request_hash, call_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![key, principal, hash, c.id, c.created_at],
+                    )?;
+                }
+            }
+        }
         tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at)
              VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6)",
@@ -405,16 +621,25 @@ impl Store {
             "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
             params![c.id, c.created_at],
         )?;
+        let call = call_in(&tx, c.id)?;
+        let n = enqueue(&tx, "call.initiated", crate::http::call_json(&call), c.created_at)?;
         tx.commit()?;
-        self.get_call(c.id)
+        self.notify(n);
+        Ok((call, false))
     }
 
     /// One call.
     pub fn get_call(&self, id: &str) -> Result<Call, StoreError> {
-        self.conn
-            .query_row(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"), [id], call_from_row)
-            .optional()?
-            .ok_or(StoreError::NotFound)
+        call_in(&self.conn, id)
+    }
+
+    /// Wakes the webhook sender when `n` deliveries were queued.
+    fn notify(&self, n: usize) {
+        if n > 0 {
+            if let Some(w) = &self.on_enqueue {
+                w.notify_one();
+            }
+        }
     }
 
     /// Moves a call to `to` at `at` (ms) with its SIP cause, and records the event. Going
@@ -449,8 +674,11 @@ impl Store {
             "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)",
             params![id, at, to.as_str()],
         )?;
+        let call = call_in(&tx, id)?;
+        let n = enqueue(&tx, to.event(), crate::http::call_json(&call), at)?;
         tx.commit()?;
-        self.get_call(id)
+        self.notify(n);
+        Ok(call)
     }
 
     /// Records another event (a DTMF digit, a recording) on a call.
@@ -589,22 +817,238 @@ impl Store {
     }
 
     /// After a crash or restart: every call still open is closed as `failed`, reason
-    /// `restart`, ended `at`. Returns how many.
+    /// `restart`, ended `at`, and `call.failed` is queued for it. Returns how many.
     pub fn close_unfinished(&mut self, at: i64) -> Result<usize, StoreError> {
+        let open: Vec<String> = {
+            let mut st =
+                self.conn.prepare("SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let tx = self.conn.transaction()?;
+        let mut queued = 0;
+        for id in &open {
+            tx.execute(
+                "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
+            tx.execute(
+                "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
+                params![id, at],
+            )?;
+            let call = call_in(&tx, id)?;
+            queued += enqueue(&tx, "call.failed", crate::http::call_json(&call), at)?;
+            // The recorder rewrote the file's header every second: what it holds is playable.
+            let n = tx.execute(
+                "UPDATE calls SET recording_state = 'ready' WHERE id = ?1 AND recording_state = 'recording'",
+                [id],
+            )?;
+            if n > 0 {
+                tx.execute(
+                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', 'ready')",
+                    params![id, at],
+                )?;
+                let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
+                queued += enqueue(&tx, "recording.ready", data, at)?;
+            }
+        }
+        tx.commit()?;
+        self.notify(queued);
+        Ok(open.len())
+    }
+
+    /// Calls not over yet, newest first.
+    pub fn live_calls(&self) -> Result<Vec<Call>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
+             ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = st.query_map([], call_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many calls are in each status.
+    pub fn count_by_status(&self) -> Result<Vec<(CallStatus, u64)>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT status, COUNT(*) FROM calls GROUP BY status")?;
+        let rows = st.query_map([], |r| Ok((status_of(r.get(0)?)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A DTMF digit heard on a call: an event and `dtmf.received`.
+    pub fn dtmf_received(&mut self, id: &str, digit: char, at: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO call_events (call_id, at, kind, detail)
-             SELECT id, ?1, 'status', 'failed' FROM calls
-             WHERE status IN ('initiating', 'ringing', 'in-progress')",
-            [at],
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)",
+            params![id, at, digit.to_string()],
         )?;
+        let data = serde_json::json!({"call_id": id, "digit": digit.to_string()});
+        let n = enqueue(&tx, "dtmf.received", data, at)?;
+        tx.commit()?;
+        self.notify(n);
+        Ok(())
+    }
+
+    /// A call's recording changed: started (`path`), ready (`recording.ready` is queued)
+    /// or failed.
+    pub fn set_recording(
+        &mut self,
+        id: &str,
+        state: RecordingState,
+        path: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
         let n = tx.execute(
-            "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?1
-             WHERE status IN ('initiating', 'ringing', 'in-progress')",
-            [at],
+            "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
+            params![id, state.as_str(), path],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)",
+            params![id, at, state.as_str()],
+        )?;
+        let mut queued = 0;
+        if state == RecordingState::Ready {
+            let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
+            queued = enqueue(&tx, "recording.ready", data, at)?;
+        }
+        tx.commit()?;
+        self.notify(queued);
+        Ok(())
+    }
+
+    /// A call's recording: its state and file.
+    pub fn recording(&self, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
+        let row: (Option<String>, Option<String>) = self
+            .conn
+            .query_row("SELECT recording_state, recording_path FROM calls WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        Ok(match row {
+            (Some(s), Some(p)) => RecordingState::parse(&s).map(|s| (s, p)),
+            _ => None,
+        })
+    }
+
+    /// Adds a webhook.
+    pub fn insert_webhook(&mut self, w: &Webhook) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO webhooks (id, url, secret, events, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![w.id, w.url, w.secret, w.events.join(" "), w.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// The active webhooks, newest first.
+    pub fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, url, secret, events, created_at FROM webhooks WHERE active = 1 ORDER BY created_at DESC, id DESC",
+        )?;
+        let rows = st.query_map([], |r| {
+            let events: String = r.get(3)?;
+            Ok(Webhook {
+                id: r.get(0)?,
+                url: r.get(1)?,
+                secret: r.get(2)?,
+                events: events.split_whitespace().map(str::to_string).collect(),
+                created_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes a webhook; what it had not been sent yet is dropped.
+    pub fn delete_webhook(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        if tx.execute("UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1", [id])? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.execute(
+            "UPDATE webhook_outbox SET given_up = 1, last_error = 'webhook deleted'
+             WHERE webhook_id = ?1 AND delivered_at IS NULL AND given_up = 0",
+            [id],
         )?;
         tx.commit()?;
-        Ok(n)
+        Ok(())
+    }
+
+    /// The oldest undelivered event of each webhook, if it is due by `now`, and when the
+    /// next one not yet due will be (events of one webhook go out one at a time, in order).
+    pub fn due_deliveries(&self, now: i64) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT o.id, o.webhook_id, w.url, w.secret, o.event, o.payload, o.attempts, o.next_attempt_at
+             FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
+             WHERE o.id IN (SELECT MIN(id) FROM webhook_outbox
+                            WHERE delivered_at IS NULL AND given_up = 0 GROUP BY webhook_id)",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                Delivery {
+                    row: r.get(0)?,
+                    webhook_id: r.get(1)?,
+                    url: r.get(2)?,
+                    secret: r.get(3)?,
+                    event: r.get(4)?,
+                    payload: r.get(5)?,
+                    attempts: r.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
+                },
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let (mut due, mut next) = (Vec::new(), None::<i64>);
+        for row in rows {
+            let (d, at) = row?;
+            if at <= now {
+                due.push(d);
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok((due, next))
+    }
+
+    /// An event reached its webhook.
+    pub fn delivered(&mut self, row: i64, at: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![row, at],
+        )?;
+        Ok(())
+    }
+
+    /// A delivery failed: try again at `retry_at`, or never (`None`).
+    pub fn delivery_failed(&mut self, row: i64, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?2,
+                next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4 WHERE id = ?1",
+            params![row, error, retry_at, retry_at.is_none()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets delivered (or given-up) webhook events older than `events_before` and
+    /// idempotency keys older than `keys_before` (ms). Returns the rows removed.
+    pub fn prune(&mut self, events_before: i64, keys_before: i64) -> Result<usize, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR given_up = 1) AND created_at < ?1",
+            [events_before],
+        )?;
+        let m = self.conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [keys_before])?;
+        Ok(n + m)
+    }
+
+    /// Events not delivered yet (and not given up).
+    pub fn outbox_pending(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND given_up = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 }
 
@@ -621,6 +1065,68 @@ mod tests {
             record: false,
             created_at: at,
         }
+    }
+
+    #[test]
+    fn the_outbox_queues_per_subscription_orders_retries_and_prunes() {
+        let mut s = Store::in_memory().unwrap();
+        let hook = |id: &str, events: &[&str]| Webhook {
+            id: id.into(),
+            url: format!("http://127.0.0.1:9/{id}"),
+            secret: "s".repeat(16),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            created_at: 0,
+        };
+        s.insert_webhook(&hook("wh_all", &[])).unwrap();
+        s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
+        s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
+        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
+        s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
+        assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
+        // One at a time per webhook, oldest first.
+        let (due, next) = s.due_deliveries(10_000).unwrap();
+        let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
+        firsts.sort();
+        assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
+        assert_eq!(next, None);
+        let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+        assert_eq!(body["data"]["id"], "call_1");
+        // A failure holds the webhook's later events back until the retry is due.
+        let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
+        s.delivery_failed(all, "HTTP 500", Some(20_000)).unwrap();
+        let (due, next) = s.due_deliveries(10_000).unwrap();
+        assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
+        assert_eq!(next, Some(20_000));
+        let (due, _) = s.due_deliveries(20_000).unwrap();
+        let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
+        assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
+        s.delivered(all, 20_001).unwrap();
+        let (due, _) = s.due_deliveries(20_002).unwrap();
+        assert!(due.iter().any(|d| d.event == "call.answered"));
+        // Given up: skipped; deleting a webhook drops what it had pending.
+        s.delete_webhook("wh_done").unwrap();
+        assert_eq!(s.outbox_pending().unwrap(), 2);
+        assert!(matches!(s.delete_webhook("wh_done"), Err(StoreError::NotFound)));
+        // Pruning keeps what is pending.
+        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 2, "the delivered one and the dropped one");
+        assert_eq!(s.outbox_pending().unwrap(), 2);
+    }
+
+    #[test]
+    fn idempotency_keys_replay_or_conflict() {
+        let mut s = Store::in_memory().unwrap();
+        let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
+        assert_eq!((c.id.as_str(), replayed), ("call_a", false));
+        let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
+        assert_eq!((c.id.as_str(), replayed), ("call_a", true));
+        assert!(matches!(
+            s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
+            Err(StoreError::IdempotencyConflict)
+        ));
+        // Keys are per principal.
+        let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
+        assert_eq!(c.id, "call_d");
+        assert_eq!(s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1, 2);
     }
 
     #[test]

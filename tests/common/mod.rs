@@ -2,6 +2,8 @@
 //! Everything talks to 127.0.0.1 only, and every wait is bounded.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,620 @@
+//! Issue 5's acceptance over real sockets: a user logs in, makes a key, registers a
+//! webhook and places a recorded call through a SIPp trunk; the call's life, its signed
+//! webhooks (checked by a receiver written in Python) and its recording (the trunk's tone,
+//! found by frequency) all come out as documented. Then `kill -9` in the middle of a call,
+//! and a restart that loses no call, no recording and no webhook. Then the limits.
+
+mod common;
+
+use common::http::{send, wait_port, Reply};
+use common::*;
+use dialtone_media::resample::goertzel_power;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_test_0123456789abcdef";
+
+/// The Python webhook receiver (fixtures/webhooks/receiver.py) on a port of its own.
+struct Receiver {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl Receiver {
+    fn start(name: &str, port: u16, fail_first: u32) -> Receiver {
+        let out = temp_dir(name).join("events.jsonl");
+        let child = Command::new("python3")
+            .arg(root().join("fixtures/webhooks/receiver.py"))
+            .args(["--port", &port.to_string(), "--secret", SECRET, "--fail-first", &fail_first.to_string()])
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the python3 webhook receiver");
+        assert!(wait_port(port, Duration::from_secs(10)), "the webhook receiver did not listen");
+        Receiver { child, port, out }
+    }
+
+    /// Every request it got, in order.
+    fn requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The accepted events, waiting (bounded) until `done` holds for them.
+    fn wait_for(&self, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got: Vec<Value> = self.requests().into_iter().filter(|r| r["refused"] == false).collect();
+            if done(&got) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A SIPp media port pair free in 34000–34999 (the other suites use other ranges).
+fn media_port() -> u16 {
+    let start = (std::process::id() % 250) as u16;
+    (0..250)
+        .map(|i| 34_000 + 4 * ((start + i) % 250))
+        .find(|&p| {
+            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
+        })
+        .expect("a free SIPp media port in 34000-34999")
+}
+
+fn body(v: &Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+/// Polls `GET /api/calls/{id}` until its status is `want` (bounded).
+fn wait_status(d: &Dialtone, port: u16, auth: &[(&str, &str)], id: &str, want: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = send(port, "GET", &format!("/api/calls/{id}"), auth, b"").json();
+        if c["data"]["status"] == want {
+            return c["data"].clone();
+        }
+        assert!(Instant::now() < deadline, "call {id} never {want}: {c}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 20 ms windows of `samples` (8 kHz) where 1 kHz clearly dominates.
+fn tone_windows(samples: &[i16]) -> usize {
+    samples
+        .chunks_exact(160)
+        .filter(|w| {
+            let p = goertzel_power(w, 8000, 1000.0);
+            p > 1e6 && p > 20.0 * goertzel_power(w, 8000, 500.0).max(goertzel_power(w, 8000, 1500.0))
+        })
+        .count()
+}
+
+fn wav(bytes: &[u8]) -> (hound::WavSpec, Vec<i16>) {
+    let r = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("a readable WAV");
+    let spec = r.spec();
+    (spec, r.into_samples::<i16>().map_while(Result::ok).collect())
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+#[test]
+fn login_key_webhook_recorded_call_end_to_end() {
+    sipp();
+    let mp = media_port();
+    let tone = root().join("fixtures/pcap/tone_1k_pcmu.pcap");
+    let scenario = root().join("fixtures/sipp/uas_play_tone.xml");
+    let trunk = SippPeer::start(
+        "e2e-trunk",
+        &[
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &mp.to_string(),
+            "-key",
+            "pcap",
+            &tone.to_string_lossy(),
+            "-key",
+            "dtmf",
+            "/usr/share/sip-tester/dtmf_2833_1.pcap",
+        ],
+    );
+    // The receiver refuses the first delivery: it must come again.
+    let receiver = Receiver::start("e2e-hooks", free_port(), 1);
+    let http_port = free_port();
+    let d = Dialtone::serve(
+        "e2e",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http_port}")),
+            ("DIALTONE_ADMIN_EMAIL", "ops@example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "a long passphrase"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "48500-48599"),
+            ("DIALTONE_WEBHOOK_RETRY_MS", "100"),
+        ],
+    );
+    assert!(wait_port(http_port, Duration::from_secs(10)), "{}", d.log_text());
+
+    // Log in, make a key with what the integration needs, register the webhook with it.
+    let login = json!({"email": "ops@example.test", "password": "a long passphrase"});
+    let r = send(http_port, "POST", "/api/v1/auth/user-login", &[], &body(&login));
+    assert_eq!(r.status, 200, "{}", r.json());
+    let jwt = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let perms = ["calls:read", "calls:write", "calls:recording", "calls:live", "webhooks:write", "webhooks:read"];
+    let r = send(
+        http_port,
+        "POST",
+        "/api/api-keys",
+        &[("Authorization", &jwt)],
+        &body(&json!({"name": "crm", "permissions": perms})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json());
+    let key = r.json()["data"]["key"].as_str().unwrap().to_string();
+    let auth = [("X-API-Key", key.as_str())];
+    let hook = json!({"url": format!("http://127.0.0.1:{}/hooks", receiver.port), "secret": SECRET});
+    let r = send(http_port, "POST", "/api/webhooks", &auth, &body(&hook));
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(r.json()["data"]["secret"], SECRET);
+    let listed = send(http_port, "GET", "/api/webhooks", &auth, b"").json();
+    assert_eq!(listed["data"]["webhooks"].as_array().unwrap().len(), 1, "{listed}");
+    assert!(!listed.to_string().contains(SECRET), "the list shows the secret: {listed}");
+
+    // The call, made safe to retry with an Idempotency-Key.
+    let call = json!({"contact_id": "contact_e2e", "phone_number": "+15551230042", "record": true});
+    let idem = [("X-API-Key", key.as_str()), ("Idempotency-Key", "order-42")];
+    let first = send(http_port, "POST", "/api/calls/create", &idem, &body(&call));
+    assert_eq!(first.status, 201, "{}", first.json());
+    let id = first.json()["data"]["id"].as_str().unwrap().to_string();
+    let again = send(http_port, "POST", "/api/calls/create", &idem, &body(&call));
+    assert_eq!((again.status, again.header("idempotent-replayed")), (200, Some("true")), "{}", again.json());
+    assert_eq!(again.json()["data"]["id"], id.as_str());
+    let other = json!({"contact_id": "contact_e2e", "phone_number": "+15551230043", "record": true});
+    let conflict = send(http_port, "POST", "/api/calls/create", &idem, &body(&other));
+    assert_eq!((conflict.status, &conflict.json()["error"]["code"]), (409, &json!("idempotency_conflict")));
+
+    // While it talks it is live; then the trunk hangs up (tone, a digit, BYE).
+    wait_status(&d, http_port, &auth, &id, "in-progress", Duration::from_secs(10));
+    let live = send(http_port, "GET", "/api/calls/live", &auth, b"").json();
+    assert_eq!(live["data"]["calls"][0]["id"], id.as_str(), "{live}");
+    let done = wait_status(&d, http_port, &auth, &id, "completed", Duration::from_secs(20));
+    let duration = done["duration"].as_f64().unwrap();
+    assert!((4.0..9.0).contains(&duration), "talked {duration} s: {done}");
+    let evs: Vec<(String, String)> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap().into(), e["detail"].as_str().unwrap().into()))
+        .collect();
+    assert!(evs.contains(&("dtmf".into(), "1".into())), "the trunk's RFC 4733 digit: {evs:?}");
+    let statuses: Vec<&str> = evs.iter().filter(|(k, _)| k == "status").map(|(_, d)| d.as_str()).collect();
+    assert_eq!(statuses, ["initiating", "ringing", "in-progress", "completed"]);
+    let list = send(http_port, "GET", "/api/calls/list?contact_id=contact_e2e", &auth, b"").json();
+    assert_eq!(list["data"]["total"], 1, "the replayed create made a second call: {list}");
+    assert_eq!(list["data"]["calls"][0]["duration"], done["duration"]);
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk\n{}", d.log_text());
+
+    // The webhooks: every event, signed, in the order things happened, the refused one again.
+    let want =
+        ["call.initiated", "call.ringing", "call.answered", "dtmf.received", "call.completed", "recording.ready"];
+    let got = receiver.wait_for(Duration::from_secs(15), |e| e.len() >= want.len());
+    assert_eq!(kinds(&got), want, "{got:?}\n{}", d.log_text());
+    assert!(got.iter().all(|e| e["valid"] == true), "a bad signature: {got:?}");
+    assert!(receiver.requests()[0]["refused"] == true && receiver.requests().len() == want.len() + 1);
+    assert_eq!(got[0]["body"]["data"]["id"], id.as_str());
+    assert_eq!(got[3]["body"]["data"]["digit"], "1");
+    assert_eq!(got[4]["body"]["data"]["status"], "completed");
+    assert_eq!(got[5]["body"]["data"]["call_id"], id.as_str());
+
+    // The recording: the far end's tone on the left channel, whole or by range.
+    let path = format!("/api/calls/{id}/recording");
+    let rec = send(http_port, "GET", &path, &auth, b"");
+    assert_eq!((rec.status, rec.header("content-type")), (200, Some("audio/wav")), "{}", rec.head);
+    let (spec, samples) = wav(&rec.body);
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let toned = tone_windows(&left);
+    assert!(toned >= 125, "only {toned} windows (20 ms) of the trunk's 3 s tone in the recording");
+    let len = rec.body.len();
+    let part = send(http_port, "GET", &path, &[auth[0], ("Range", "bytes=0-43")], b"");
+    assert_eq!((part.status, part.body.as_slice()), (206, &rec.body[..44]));
+    assert_eq!(part.header("content-range"), Some(format!("bytes 0-43/{len}").as_str()));
+    let tail = send(http_port, "GET", &path, &[auth[0], ("Range", "bytes=-100")], b"");
+    assert_eq!((tail.status, tail.body.as_slice()), (206, &rec.body[len - 100..]));
+    let past = send(http_port, "GET", &path, &[auth[0], ("Range", &format!("bytes={len}-"))], b"");
+    assert_eq!((past.status, past.header("content-range")), (416, Some(format!("bytes */{len}").as_str())));
+
+    // The figures.
+    let m = String::from_utf8(send(http_port, "GET", "/metrics", &[], b"").body).unwrap();
+    let metric = |name: &str| -> f64 {
+        m.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or_else(|| panic!("{name}?\n{m}"))
+    };
+    assert_eq!(metric("dialtone_calls{status=\"completed\"}"), 1.0);
+    assert!(metric("dialtone_rtp_packets_total{direction=\"rx\"}") >= 150.0, "{m}");
+    assert!(metric("dialtone_webhook_deliveries_total{result=\"delivered\"}") >= want.len() as f64, "{m}");
+    assert!(metric("dialtone_webhook_deliveries_total{result=\"failed\"}") >= 1.0, "{m}");
+    assert_eq!(metric("dialtone_active_calls"), 0.0);
+}
+
+/// `sipp` with `uas_reliable_180.xml` (answers, waits for our BYE) for `calls` calls.
+fn holding_trunk(name: &str, calls: u32) -> (Child, u16) {
+    sipp();
+    let port = free_port();
+    let dir = temp_dir(name);
+    let child = Command::new("sipp")
+        .arg("-sf")
+        .arg(root().join("fixtures/sipp/uas_reliable_180.xml"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", &calls.to_string(), "-nostdin", "-timeout", "40s"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    (child, port)
+}
+
+#[test]
+fn kill_9_during_a_call_loses_no_call_recording_or_webhook() {
+    let (mut trunk, trunk_port) = holding_trunk("crash-trunk", 2);
+    let hook_port = free_port(); // nothing listens there until after the restart
+    let data = temp_dir("crash-data");
+    let env = |http: u16| -> Vec<(String, String)> {
+        vec![
+            ("DIALTONE_HTTP_LISTEN".into(), format!("127.0.0.1:{http}")),
+            ("DIALTONE_DATA_DIR".into(), data.to_string_lossy().into_owned()),
+            ("DIALTONE_INTERNAL_KEY".into(), "k".into()),
+            ("DIALTONE_TRUNK".into(), format!("sip:127.0.0.1:{trunk_port}")),
+            ("DIALTONE_RTP_PORTS".into(), "48600-48699".into()),
+            ("DIALTONE_WEBHOOK_RETRY_MS".into(), "100".into()),
+        ]
+    };
+    let serve = |name: &str, http: u16| {
+        let e = env(http);
+        let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let d = Dialtone::serve(name, &refs);
+        assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+        d
+    };
+    let http = free_port();
+    let mut d = serve("crash-1", http);
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(
+        http,
+        "POST",
+        "/api/webhooks",
+        &auth,
+        &body(&json!({"url": format!("http://127.0.0.1:{hook_port}/"), "secret": SECRET})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json());
+    let create = |n: u32| -> String {
+        let c = json!({"contact_id": format!("crash-{n}"), "phone_number": format!("+1555123000{n}"), "record": true});
+        let r = send(http, "POST", "/api/calls/create", &auth, &body(&c));
+        assert_eq!(r.status, 201, "{}", r.json());
+        r.json()["data"]["id"].as_str().unwrap().to_string()
+    };
+    // The first call ends normally; the second is talking when the process dies.
+    let done = create(1);
+    wait_status(&d, http, &auth, &done, "in-progress", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(send(http, "POST", &format!("/api/calls/{done}/hangup"), &auth, b"").status, 202);
+    let finished = wait_status(&d, http, &auth, &done, "completed", Duration::from_secs(10));
+    let talking = create(2);
+    wait_status(&d, http, &auth, &talking, "in-progress", Duration::from_secs(10));
+    // Let the recorder write some of it (its header is brought up to date every second).
+    std::thread::sleep(Duration::from_millis(2500));
+    d.child.kill().unwrap(); // SIGKILL
+    d.child.wait().unwrap();
+    let _ = trunk.kill();
+    let _ = trunk.wait();
+
+    // The receiver comes up, then dialtone again on the same data.
+    let receiver = Receiver::start("crash-hooks", hook_port, 0);
+    let http2 = free_port();
+    let d2 = serve("crash-2", http2);
+    let log = d2.log_text();
+    assert!(log.contains("closed as failed (reason restart)"), "{log}");
+    let get = |id: &str| send(http2, "GET", &format!("/api/calls/{id}"), &auth, b"").json()["data"].clone();
+    let (a, b) = (get(&done), get(&talking));
+    assert_eq!((&a["status"], &a["duration"]), (&json!("completed"), &finished["duration"]), "{a}");
+    assert_eq!((&b["status"], &b["reason"]), (&json!("failed"), &json!("restart")), "{b}");
+    // Both recordings download as WAV files; the interrupted one has what was written.
+    for (id, min_s) in [(&done, 1.0), (&talking, 1.0)] {
+        let r = send(http2, "GET", &format!("/api/calls/{id}/recording"), &auth, b"");
+        assert_eq!(r.status, 200, "{id}: {}", String::from_utf8_lossy(&r.body));
+        let (spec, samples) = wav(&r.body);
+        let secs = samples.len() as f64 / f64::from(spec.sample_rate) / 2.0;
+        assert!(secs >= min_s, "{id}: the recording holds {secs:.2} s");
+    }
+    // Every event of both calls reaches the receiver, each call's in order.
+    let per_call = ["call.initiated", "call.ringing", "call.answered"];
+    let got = receiver.wait_for(Duration::from_secs(30), |e| e.len() >= 10);
+    assert!(got.iter().all(|e| e["valid"] == true), "{got:?}");
+    let of = |id: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e["body"]["data"]["id"] == id || e["body"]["data"]["call_id"] == id)
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut want_done: Vec<&str> = per_call.to_vec();
+    want_done.extend(["call.completed", "recording.ready"]);
+    assert_eq!(of(&done), want_done, "{got:?}");
+    let mut want_talking: Vec<&str> = per_call.to_vec();
+    want_talking.extend(["call.failed", "recording.ready"]);
+    assert_eq!(of(&talking), want_talking, "{got:?}\n{}", d2.log_text());
+}
+
+#[test]
+fn limits_answer_429_with_retry_after() {
+    let http = free_port();
+    let d = Dialtone::serve(
+        "limits",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_RATE_LIMIT", "1"),
+            ("DIALTONE_LOGIN_LIMIT", "3"),
+            ("DIALTONE_ADMIN_EMAIL", "a@example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "pw"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let r = send(
+        http,
+        "POST",
+        "/api/api-keys",
+        &[("X-Internal-Key", "k")],
+        &body(&json!({"name": "slow", "permissions": ["calls:read"]})),
+    );
+    let key = r.json()["data"]["key"].as_str().unwrap().to_string();
+    // A burst of twice the rate, then 429 with Retry-After, in the envelope.
+    let replies: Vec<Reply> =
+        (0..3).map(|_| send(http, "GET", "/api/calls/list", &[("X-API-Key", key.as_str())], b"")).collect();
+    assert_eq!(replies.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200, 429]);
+    let limited = &replies[2];
+    assert_eq!(limited.json()["error"]["code"], "rate_limited");
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    // The internal key is not limited.
+    for _ in 0..10 {
+        assert_eq!(send(http, "GET", "/api/calls/list", &[("X-Internal-Key", "k")], b"").status, 200);
+    }
+    // Login: three attempts a minute from one address, right password or not.
+    let wrong = body(&json!({"email": "a@example.test", "password": "nope"}));
+    let codes: Vec<u16> = (0..4).map(|_| send(http, "POST", "/api/v1/auth/user-login", &[], &wrong).status).collect();
+    assert_eq!(codes, [401, 401, 401, 429]);
+    let m = String::from_utf8(send(http, "GET", "/metrics", &[], b"").body).unwrap();
+    assert!(m.contains("dialtone_http_rate_limited_total 2"), "{m}");
+}
+
+#[test]
+fn auth_matrix_over_every_endpoint() {
+    use dialtone_api::openapi::{spec, ROUTES};
+    // A finished call to point the {id} routes at.
+    let data = temp_dir("matrix-data");
+    {
+        let mut s = dialtone_api::store::Store::open(&data.join("dialtone.db")).unwrap();
+        let c = dialtone_api::store::NewCall {
+            id: "call_seed",
+            contact_id: "c",
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: 1_704_830_400_000,
+        };
+        s.insert_call(&c).unwrap();
+        s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();
+    }
+    let http = free_port();
+    let d = Dialtone::serve(
+        "matrix",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_DATA_DIR", data.to_str().unwrap()),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_ADMIN_EMAIL", "a@example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "pw"),
+            ("DIALTONE_RATE_LIMIT", "10000"),
+            ("DIALTONE_RATE_LIMIT_ADDR", "10000"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let internal = [("X-Internal-Key", "k")];
+    // The document served is the one checked here, and it documents exactly the routes.
+    let doc = spec();
+    assert_eq!(send(http, "GET", "/api/openapi.json", &[], b"").json(), doc);
+    let mk_key = |perms: &[&str]| -> (String, String) {
+        let r = send(http, "POST", "/api/api-keys", &internal, &body(&json!({"name": "m", "permissions": perms})));
+        assert_eq!(r.status, 201, "{}", r.json());
+        let v = r.json();
+        (v["data"]["id"].as_str().unwrap().into(), v["data"]["key"].as_str().unwrap().into())
+    };
+    let all: Vec<&str> = dialtone_api::http::PERMISSIONS.to_vec();
+    let (revoked_id, revoked) = mk_key(&all);
+    assert_eq!(send(http, "DELETE", &format!("/api/api-keys/{revoked_id}"), &internal, b"").status, 200);
+    let login = body(&json!({"email": "a@example.test", "password": "pw"}));
+    let jwt = send(http, "POST", "/api/v1/auth/user-login", &[], &login).json()["token"].as_str().unwrap().to_string();
+    let secret = std::fs::read(data.join("jwt.secret")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let perms: Vec<String> = all.iter().map(|p| p.to_string()).collect();
+    let expired = dialtone_api::http::issue_jwt(&secret, "user_x", &perms, now - 25 * 3600);
+    let p: Vec<&str> = jwt.split('.').collect();
+    let tampered = format!("{}.{}x.{}", p[0], p[1], p[2]);
+    // {"alg":"none","typ":"JWT"}, base64url.
+    let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", p[1]);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let refused: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("no credentials", vec![]),
+        ("unknown key", vec![("X-API-Key", "dk_0000000000000000ffffffffffffffff".into())]),
+        ("revoked key", vec![("Authorization", bearer(&revoked))]),
+        ("expired JWT", vec![("Authorization", bearer(&expired))]),
+        ("tampered JWT", vec![("Authorization", bearer(&tampered))]),
+        ("alg none JWT", vec![("Authorization", bearer(&none))]),
+        ("wrong internal key", vec![("X-Internal-Key", "K".into())]),
+    ];
+    let mut checked = 0;
+    for &(method, route) in ROUTES {
+        let op = &doc["paths"][route][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {route} is not documented");
+        let path = match route {
+            r if r.starts_with("/api/calls/{id}") => r.replace("{id}", "call_seed"),
+            r => r.replace("{id}", "nope"),
+        };
+        let body = match (method, route) {
+            ("POST", "/api/v1/auth/user-login") => body(&json!({"email": "x@example.test", "password": "x"})),
+            ("POST", "/api/calls/create") => body(&json!({"contact_id": "c", "phone_number": "+15551230000"})),
+            ("POST", "/api/api-keys") => body(&json!({"name": "n", "permissions": []})),
+            ("POST", "/api/webhooks") => body(&json!({"url": "http://127.0.0.1:9/"})),
+            ("POST", r) if r.ends_with("/transfer") => body(&json!({"destination": "sip:x@127.0.0.1"})),
+            ("POST", r) if r.ends_with("/dtmf") => body(&json!({"digits": "1"})),
+            _ => Vec::new(),
+        };
+        let call = |headers: &[(&str, &str)]| send(http, method, &path, headers, &body);
+        let passed = |r: &Reply, who: &str| {
+            assert!(
+                ![401, 403, 404, 405].contains(&r.status)
+                    || (r.status == 404 && r.json()["error"]["message"] != "no such endpoint"),
+                "{method} {path} as {who}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        };
+        let Some(perm) = op["x-permission"].as_str() else {
+            // Public: no credentials needed (the login answers 401 for a wrong password).
+            assert_eq!(op["security"], json!([]), "{method} {route}: neither public nor permissioned");
+            let r = call(&[]);
+            assert!(r.status != 403 && r.status != 404 && r.status != 405, "{method} {route}: {}", r.status);
+            continue;
+        };
+        for (who, h) in &refused {
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = call(&h);
+            assert_eq!(r.status, 401, "{method} {path} with {who}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(r.json()["success"], false);
+        }
+        let without: Vec<&str> = all.iter().copied().filter(|p| *p != perm).collect();
+        let (_, lacking) = mk_key(&without);
+        let r = call(&[("X-API-Key", &lacking)]);
+        assert_eq!(r.status, 403, "{method} {path} without {perm}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains(perm));
+        let (_, only) = mk_key(&[perm]);
+        passed(&call(&[("X-API-Key", &only)]), &format!("a key with only {perm}"));
+        passed(&call(&[("Authorization", &bearer(&only))]), "that key as Bearer");
+        passed(&call(&[("Authorization", &bearer(&jwt))]), "the admin's JWT");
+        passed(&call(&internal), "the internal key");
+        checked += 1;
+    }
+    assert_eq!(checked, ROUTES.len() - 4, "every protected route was checked");
+
+    // Bad webhook input names the field; so does a bad Idempotency-Key.
+    for (bad, field) in [
+        (json!({"url": "ftp://example.test/"}), "url"),
+        (json!({"url": "http://"}), "url"),
+        (json!({}), "url"),
+        (json!({"url": "http://127.0.0.1:9/", "events": ["call.exploded"]}), "events"),
+        (json!({"url": "http://127.0.0.1:9/", "events": "call.completed"}), "events"),
+        (json!({"url": "http://127.0.0.1:9/", "secret": "short"}), "secret"),
+    ] {
+        let r = send(http, "POST", "/api/webhooks", &internal, &body(&bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.json());
+        assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
+    }
+    let create = |extra: Value| {
+        let mut b = json!({"contact_id": "c", "phone_number": "+15551230000"});
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body(&b)
+    };
+    for (bad, field) in [
+        (json!({"agent_url": "http://agent.example/"}), "agent_url"),
+        (json!({"agent_url": "ws://"}), "agent_url"),
+        (json!({"agent_url": "ws://127.0.0.1:9/", "agent_format": "mp3"}), "agent_format"),
+        (json!({"agent_format": "l16-16k"}), "agent_format"),
+    ] {
+        let r = send(http, "POST", "/api/calls/create", &internal, &create(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}: {}", r.json());
+        assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
+    }
+    // An agent needs calls:originate_ai beyond calls:write.
+    let (_, writer) = mk_key(&["calls:write"]);
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &[("X-API-Key", &writer)],
+        &create(json!({"agent_url": "ws://127.0.0.1:9/"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.json());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("calls:originate_ai"));
+    let long = "x".repeat(300);
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &[internal[0], ("Idempotency-Key", &long)],
+        &body(&json!({"contact_id": "c", "phone_number": "+15551230000"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("Idempotency-Key"));
+}
+
+#[test]
+fn a_call_whose_peer_falls_silent_is_hung_up() {
+    // The trunk answers and then sends no RTP (nor RTCP) and never hangs up.
+    let (mut trunk, trunk_port) = holding_trunk("silent-trunk", 1);
+    let http = free_port();
+    let d = Dialtone::serve(
+        "silent",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
+            ("DIALTONE_RTP_PORTS", "48700-48799"),
+            ("DIALTONE_RTP_TIMEOUT", "2"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(http, "POST", "/api/calls/create", &auth, br#"{"contact_id": "s", "phone_number": "+15551230005"}"#);
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let talking = wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+    let done = wait_status(&d, http, &auth, &id, "completed", Duration::from_secs(10));
+    let reason = done["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("rtp timeout"), "{done}");
+    let answered = talking["answered_at"].as_str().unwrap().to_string();
+    assert_eq!(done["answered_at"], answered.as_str());
+    let talked = done["duration"].as_f64().unwrap();
+    assert!((1.9..4.0).contains(&talked), "hung up after {talked} s of silence (limit 2 s)");
+    // The trunk got our BYE: its scenario ends cleanly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = trunk.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = trunk.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log_text());
+    assert!(d.log_text().contains("no media from the peer: hanging up"));
+}
