@@ -42,10 +42,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The wire rate of the Twilio protocol (µ-law, 8 kHz, mono).
-const WIRE_RATE: u32 = 8000;
-/// Bytes in one 20 ms `media` message.
-const WIRE_FRAME: usize = 160;
 /// How long connecting (TCP, TLS, WebSocket handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The caller's audio ring towards the bridge: 1 s.
@@ -100,11 +96,11 @@ pub struct CallInfo {
     pub to: Option<String>,
 }
 
-/// How a bridge asks its owner to hang a call up: a queue of call labels and the SIP
-/// loop's waker ([`Driver::waker`](crate::driver::Driver::waker)).
+/// How a bridge asks its owner to hang a call up: a queue of (call label, why) and the
+/// SIP loop's waker ([`Driver::waker`](crate::driver::Driver::waker)).
 #[derive(Clone, Debug)]
 pub struct Hangups {
-    queue: Arc<Mutex<Vec<u64>>>,
+    queue: Arc<Mutex<Vec<(u64, String)>>>,
     wake: Arc<Notify>,
 }
 
@@ -114,17 +110,61 @@ impl Hangups {
         Hangups { queue: Arc::default(), wake }
     }
 
-    /// Asks for the call `label` to be hung up.
-    pub fn request(&self, label: u64) {
+    /// Asks for the call `label` to be hung up, saying why (for the call's record).
+    pub fn request(&self, label: u64, why: String) {
         if let Ok(mut q) = self.queue.lock() {
-            q.push(label);
+            q.push((label, why));
         }
         self.wake.notify_one();
     }
 
-    /// The calls to hang up, once each.
-    pub fn take(&self) -> Vec<u64> {
+    /// The calls to hang up, once each, with why.
+    pub fn take(&self) -> Vec<(u64, String)> {
         self.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
+    }
+}
+
+/// What goes over the WebSocket (DESIGN.md, "The agent bridge (contract)").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AgentFormat {
+    /// Twilio Media Streams: base64 µ-law 8 kHz in JSON `media` messages (`twilio`).
+    #[default]
+    Twilio,
+    /// PCM 16-bit little-endian, 16 kHz, mono, in binary frames both ways; the events
+    /// (`connected`, `start`, `dtmf`, `mark`, `clear`, `stop`) stay JSON text (`l16-16k`).
+    L16,
+}
+
+impl AgentFormat {
+    /// `twilio` or `l16-16k` (the API's `agent_format`, `DIALTONE_AGENT_FORMAT`).
+    pub fn parse(s: &str) -> Option<AgentFormat> {
+        match s {
+            "twilio" => Some(AgentFormat::Twilio),
+            "l16-16k" => Some(AgentFormat::L16),
+            _ => None,
+        }
+    }
+
+    /// `DIALTONE_AGENT_FORMAT`, `twilio` when unset.
+    pub fn from_env() -> anyhow::Result<AgentFormat> {
+        match std::env::var("DIALTONE_AGENT_FORMAT") {
+            Ok(v) if !v.is_empty() => AgentFormat::parse(&v)
+                .ok_or_else(|| anyhow::anyhow!("DIALTONE_AGENT_FORMAT must be twilio or l16-16k, not {v:?}")),
+            _ => Ok(AgentFormat::Twilio),
+        }
+    }
+
+    /// The rate on the wire.
+    fn rate(self) -> u32 {
+        match self {
+            AgentFormat::Twilio => 8000,
+            AgentFormat::L16 => 16_000,
+        }
+    }
+
+    /// Samples in 20 ms on the wire.
+    fn frame(self) -> usize {
+        (self.rate() / 50) as usize
     }
 }
 
@@ -163,12 +203,14 @@ impl Fallback {
     }
 }
 
-/// What a bridge needs besides its call: where the agent is, what to do when it fails,
-/// and whom to ask for a hang-up.
+/// What a bridge needs besides its call: where the agent is, what goes over the socket,
+/// what to do when it fails, and whom to ask for a hang-up.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     /// The agent's `ws://` or `wss://` URL.
     pub url: String,
+    /// The wire format.
+    pub format: AgentFormat,
     /// Played instead of hanging up when the agent fails.
     pub fallback: Option<Fallback>,
     /// Where hang-ups are asked for.
@@ -177,28 +219,48 @@ pub struct AgentConfig {
     pub print: bool,
 }
 
-/// `serve`'s bridges (`DIALTONE_INBOUND=agent:<ws-url>`): the agent, what is known of
-/// each inbound call for `start`, and the hang-ups the bridges ask for.
+/// `serve`'s bridges: inbound calls with `DIALTONE_INBOUND=agent:<ws-url>`, API calls with
+/// `agent_url`; what is known of each call for `start`, and the hang-ups the bridges ask
+/// for.
 #[derive(Debug)]
 pub struct Serving {
-    /// The agent and the fault policy.
-    pub config: AgentConfig,
+    /// `DIALTONE_INBOUND=agent:<ws-url>`.
+    inbound: Option<String>,
+    /// `DIALTONE_AGENT_FORMAT`, for calls that do not name theirs.
+    format: AgentFormat,
+    fallback: Option<Fallback>,
+    hangups: Hangups,
     calls: std::collections::HashMap<u64, CallInfo>,
+    /// API calls' own agents (`agent_url`, `agent_format`).
+    planned: std::collections::HashMap<u64, (String, AgentFormat)>,
     ports: std::collections::HashMap<u64, Arc<AgentPort>>,
 }
 
 impl Serving {
-    /// Bridges to `url`, with `DIALTONE_AGENT_FALLBACK` read now (an unreadable WAV stops
-    /// `serve` at startup), hang-ups woken through `wake`.
-    pub fn new(url: &str, wake: Arc<Notify>) -> anyhow::Result<Serving> {
+    /// Bridges inbound calls to `inbound` when given; `DIALTONE_AGENT_FALLBACK` and
+    /// `DIALTONE_AGENT_FORMAT` are read now (an unreadable WAV stops `serve` at startup);
+    /// hang-ups are woken through `wake`.
+    pub fn new(inbound: Option<&str>, wake: Arc<Notify>) -> anyhow::Result<Serving> {
         let fallback = Fallback::from_env()?;
-        if let Some(f) = &fallback {
-            tracing::info!(url, fallback = %f.path.display(), "inbound calls are bridged to the agent");
-        } else {
-            tracing::info!(url, "inbound calls are bridged to the agent (hung up if it fails)");
+        let format = AgentFormat::from_env()?;
+        if let Some(url) = inbound {
+            let url = shown(url);
+            match &fallback {
+                Some(f) => {
+                    tracing::info!(%url, ?format, fallback = %f.path.display(), "inbound calls are bridged to the agent")
+                }
+                None => tracing::info!(%url, ?format, "inbound calls are bridged to the agent (hung up if it fails)"),
+            }
         }
-        let config = AgentConfig { url: url.to_string(), fallback, hangups: Hangups::new(wake), print: false };
-        Ok(Serving { config, calls: Default::default(), ports: Default::default() })
+        Ok(Serving {
+            inbound: inbound.map(str::to_string),
+            format,
+            fallback,
+            hangups: Hangups::new(wake),
+            calls: Default::default(),
+            planned: Default::default(),
+            ports: Default::default(),
+        })
     }
 
     /// Notes an inbound call's From and To (their URIs) for the agent.
@@ -216,9 +278,29 @@ impl Serving {
         self.calls.insert(call, info);
     }
 
-    /// Starts call `call`'s bridge at the call's audio `rate`; `api_id` is the API's id for
-    /// the call, when it has one. The source for its media.
-    pub fn source(&mut self, call: u64, rate: u32, api_id: Option<&String>) -> crate::media_io::Source {
+    /// An API call to bridge to its own agent once answered (`agent_url`, `agent_format`,
+    /// which the API has checked).
+    pub fn plan(&mut self, call: u64, url: &str, format: Option<&str>, info: CallInfo) {
+        let format = format.and_then(AgentFormat::parse).unwrap_or(self.format);
+        self.planned.insert(call, (url.to_string(), format));
+        self.calls.insert(call, info);
+    }
+
+    /// Starts call `call`'s bridge at the call's audio `rate`, when it has an agent (its
+    /// own, or the inbound one when `inbound_agent`); `api_id` is the API's id for the call.
+    /// The source for its media.
+    pub fn source(
+        &mut self,
+        call: u64,
+        rate: u32,
+        api_id: Option<&String>,
+        inbound_agent: bool,
+    ) -> Option<crate::media_io::Source> {
+        let (url, format) = match self.planned.remove(&call) {
+            Some(p) => p,
+            None if inbound_agent => (self.inbound.clone()?, self.format),
+            None => return None,
+        };
         let mut info = self
             .calls
             .remove(&call)
@@ -226,9 +308,11 @@ impl Serving {
         if let Some(id) = api_id {
             info.call_id = id.clone();
         }
-        let port = start(call, rate, info, self.config.clone());
+        let cfg =
+            AgentConfig { url, format, fallback: self.fallback.clone(), hangups: self.hangups.clone(), print: false };
+        let port = start(call, rate, info, cfg);
         self.ports.insert(call, port.clone());
-        crate::media_io::Source::Agent(port)
+        Some(crate::media_io::Source::Agent(port))
     }
 
     /// A digit call `call`'s caller sent by SIP INFO.
@@ -241,12 +325,13 @@ impl Serving {
     /// Forgets an ended call.
     pub fn forget(&mut self, call: u64) {
         self.calls.remove(&call);
+        self.planned.remove(&call);
         self.ports.remove(&call);
     }
 
-    /// The calls whose bridge asked for a hang-up.
-    pub fn hangups(&self) -> Vec<u64> {
-        self.config.hangups.take()
+    /// The calls whose bridge asked for a hang-up, with why.
+    pub fn hangups(&self) -> Vec<(u64, String)> {
+        self.hangups.take()
     }
 }
 
@@ -447,7 +532,7 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
         Ok(Err(e)) => End::Unreachable(e.to_string()),
         Ok(Ok((ws, _))) => {
             tracing::info!(call = label, url = %shown(&cfg.url), "agent connected");
-            Session::new(label, rate, info).run(ws, &mut b).await
+            Session::new(label, rate, info, cfg.format).run(ws, &mut b).await
         }
     };
     let (what, why) = match end {
@@ -468,14 +553,14 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
     match &cfg.fallback {
         None => {
             say(format!("agent {url} {what} ({why}): hanging up"));
-            cfg.hangups.request(label);
+            cfg.hangups.request(label, format!("agent {what}"));
         }
         Some(fb) => {
             say(format!("agent {url} {what} ({why}): playing the fallback {}", fb.path.display()));
             play_fallback(&mut b, Player::new(fb.at(rate)), rate).await;
             if !b.shared.media_done.load(Ordering::Acquire) {
                 tracing::info!(call = label, "fallback played: hanging up");
-                cfg.hangups.request(label);
+                cfg.hangups.request(label, format!("agent {what}, fallback played"));
             }
         }
     }
@@ -508,6 +593,7 @@ async fn play_fallback(b: &mut BridgeEnd, mut player: Player, rate: u32) {
 struct Session {
     label: u64,
     rate: u32,
+    format: AgentFormat,
     info: CallInfo,
     stream_sid: String,
     call_sid: String,
@@ -520,7 +606,7 @@ struct Session {
     marks: VecDeque<(String, u64)>,
     up: Resampler,
     down: Resampler,
-    /// Caller audio at 8 kHz not yet sent (less than one message).
+    /// Caller audio at the wire rate not yet sent (less than one message).
     wire: Vec<i16>,
     malformed: u64,
     queue_drops: u64,
@@ -528,11 +614,12 @@ struct Session {
 }
 
 impl Session {
-    fn new(label: u64, rate: u32, info: CallInfo) -> Session {
+    fn new(label: u64, rate: u32, info: CallInfo, format: AgentFormat) -> Session {
         let conv = |from, to| Resampler::new(from, to).expect("8 and 16 kHz are supported rates");
         Session {
             label,
             rate,
+            format,
             info,
             stream_sid: sid("MZ"),
             call_sid: sid("CA"),
@@ -541,9 +628,9 @@ impl Session {
             chunk: 0,
             queue: VecDeque::new(),
             marks: VecDeque::new(),
-            up: conv(WIRE_RATE, rate),
-            down: conv(rate, WIRE_RATE),
-            wire: Vec::with_capacity(2 * WIRE_FRAME),
+            up: conv(format.rate(), rate),
+            down: conv(rate, format.rate()),
+            wire: Vec::with_capacity(2 * format.frame()),
             malformed: 0,
             queue_drops: 0,
             write_drops: 0,
@@ -572,7 +659,11 @@ impl Session {
                 "callSid": self.call_sid,
                 "tracks": ["inbound"],
                 "customParameters": params,
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": WIRE_RATE, "channels": 1},
+                "mediaFormat": match self.format {
+                    AgentFormat::Twilio => json!({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}),
+                    // Binary frames of 16-bit little-endian PCM (ffmpeg's name for it).
+                    AgentFormat::L16 => json!({"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}),
+                },
             },
             "streamSid": self.stream_sid,
         })
@@ -599,7 +690,7 @@ impl Session {
         self.send(&wtx, start);
         let frame = (self.rate / 50) as usize;
         let mut heard = vec![0i16; frame];
-        let mut down = vec![0i16; frame];
+        let mut down = vec![0i16; self.down.max_output_len(frame)];
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = b.shared.clone();
@@ -609,6 +700,10 @@ impl Session {
                 m = stream.next() => match m {
                     Some(Ok(Message::Text(t))) => {
                         self.on_text(t.as_str(), b, &wtx);
+                        self.feed(b);
+                    }
+                    Some(Ok(Message::Binary(data))) if self.format == AgentFormat::L16 => {
+                        self.enqueue_l16(&data);
                         self.feed(b);
                     }
                     Some(Ok(Message::Binary(_))) => self.bad("a binary frame (the Twilio protocol is JSON text)"),
@@ -662,9 +757,9 @@ impl Session {
             b.to_agent.pop_slice(heard);
             let n = self.down.process(heard, down).unwrap_or(0);
             self.wire.extend_from_slice(&down[..n]);
-            while self.wire.len() >= WIRE_FRAME {
+            while self.wire.len() >= self.format.frame() {
                 let m = self.media_message();
-                self.send(wtx, m);
+                self.send_message(wtx, m);
             }
         }
         while let Some(d) = b.dtmf.try_pop() {
@@ -682,15 +777,22 @@ impl Session {
         })
     }
 
-    /// The next 160 bytes of caller audio as a `media` message.
-    fn media_message(&mut self) -> Value {
-        let mut ulaw = [0u8; WIRE_FRAME];
-        encode_ulaw(&self.wire[..WIRE_FRAME], &mut ulaw);
-        self.wire.drain(..WIRE_FRAME);
+    /// The next 20 ms of caller audio: a `media` message (160 bytes of µ-law), or in the
+    /// binary mode a binary frame of 640 bytes.
+    fn media_message(&mut self) -> Message {
+        let n = self.format.frame();
+        if self.format == AgentFormat::L16 {
+            let bytes: Vec<u8> = self.wire.drain(..n).flat_map(i16::to_le_bytes).collect();
+            self.chunk += 1;
+            return Message::binary(bytes);
+        }
+        let mut ulaw = [0u8; 160];
+        encode_ulaw(&self.wire[..n], &mut ulaw);
+        self.wire.drain(..n);
         self.chunk += 1;
         // Milliseconds of the stream's audio before this chunk.
         let timestamp = (self.chunk - 1) * 20;
-        json!({
+        let m = json!({
             "event": "media",
             "sequenceNumber": self.next_seq(),
             "media": {
@@ -700,12 +802,18 @@ impl Session {
                 "payload": base64::engine::general_purpose::STANDARD.encode(ulaw),
             },
             "streamSid": self.stream_sid,
-        })
+        });
+        Message::text(m.to_string())
+    }
+
+    /// Queues an event for the writer.
+    fn send(&mut self, wtx: &mpsc::Sender<Message>, v: Value) {
+        self.send_message(wtx, Message::text(v.to_string()));
     }
 
     /// Queues a message for the writer; a full queue (an agent not reading) drops it.
-    fn send(&mut self, wtx: &mpsc::Sender<Message>, v: Value) {
-        if wtx.try_send(Message::text(v.to_string())).is_err() {
+    fn send_message(&mut self, wtx: &mpsc::Sender<Message>, m: Message) {
+        if wtx.try_send(m).is_err() {
             self.write_drops += 1;
             if self.write_drops.is_power_of_two() {
                 tracing::warn!(call = self.label, dropped = self.write_drops, "agent is not reading: messages dropped");
@@ -760,20 +868,43 @@ impl Session {
         }
     }
 
-    /// Decodes µ-law 8 kHz to the call's rate and queues it.
+    /// Decodes µ-law 8 kHz and queues it.
     fn enqueue(&mut self, ulaw: &[u8]) {
-        let max = self.rate as usize * QUEUE_MAX_MS / 1000;
-        let mut pcm = [0i16; WIRE_FRAME];
-        let mut out = vec![0i16; self.up.max_output_len(WIRE_FRAME)];
-        for chunk in ulaw.chunks(WIRE_FRAME) {
-            let n = decode_ulaw(chunk, &mut pcm);
-            let m = self.up.process(&pcm[..n], &mut out).unwrap_or(0);
-            if self.queue.len() + m > max {
-                self.queue_drops += m as u64;
-                continue;
-            }
-            self.queue.extend(&out[..m]);
+        if self.format != AgentFormat::Twilio {
+            return self.bad("a JSON media message on a binary (l16-16k) stream");
         }
+        let mut pcm = [0i16; 160];
+        for chunk in ulaw.chunks(160) {
+            let n = decode_ulaw(chunk, &mut pcm);
+            self.enqueue_pcm(&pcm[..n]);
+        }
+    }
+
+    /// Queues a binary frame of PCM16LE 16 kHz (an odd last byte is dropped and counted).
+    fn enqueue_l16(&mut self, data: &[u8]) {
+        if data.len() % 2 == 1 {
+            self.bad("a binary frame of an odd number of bytes");
+        }
+        let mut pcm = [0i16; 320];
+        for chunk in data.chunks(640) {
+            let n = chunk.len() / 2;
+            for (s, b) in pcm.iter_mut().zip(chunk.chunks_exact(2)) {
+                *s = i16::from_le_bytes([b[0], b[1]]);
+            }
+            self.enqueue_pcm(&pcm[..n]);
+        }
+    }
+
+    /// Converts wire-rate audio to the call's rate and queues it.
+    fn enqueue_pcm(&mut self, pcm: &[i16]) {
+        let max = self.rate as usize * QUEUE_MAX_MS / 1000;
+        let mut out = [0i16; 640];
+        let m = self.up.process(pcm, &mut out).unwrap_or(0);
+        if self.queue.len() + m > max {
+            self.queue_drops += m as u64;
+            return;
+        }
+        self.queue.extend(&out[..m]);
     }
 
     /// Moves queued audio into the playout ring, up to [`FEED_AHEAD_MS`] ahead of playout.
@@ -848,7 +979,7 @@ mod tests {
     #[test]
     fn mark_waits_for_the_audio_before_it_and_clear_returns_marks() {
         let (mut m, mut b) = pair(8000);
-        let mut s = Session::new(1, 8000, CallInfo::default());
+        let mut s = Session::new(1, 8000, CallInfo::default(), AgentFormat::Twilio);
         let (tx, mut rx) = mpsc::channel(64);
         // 1 s of audio in one message of any size, then a mark.
         s.on_text(&media(&[0x10; 8000]), &mut b, &tx);
@@ -893,7 +1024,7 @@ mod tests {
     #[test]
     fn malformed_messages_are_counted_not_fatal() {
         let (_m, mut b) = pair(8000);
-        let mut s = Session::new(1, 8000, CallInfo::default());
+        let mut s = Session::new(1, 8000, CallInfo::default(), AgentFormat::Twilio);
         let (tx, _rx) = mpsc::channel(8);
         for bad in [
             "not json",
@@ -911,7 +1042,7 @@ mod tests {
     #[test]
     fn sixteen_khz_calls_are_converted_both_ways() {
         let (mut m, mut b) = pair(16_000);
-        let mut s = Session::new(1, 16_000, CallInfo::default());
+        let mut s = Session::new(1, 16_000, CallInfo::default(), AgentFormat::Twilio);
         let (tx, _rx) = mpsc::channel(8);
         s.on_text(&media(&[0x10; 160]), &mut b, &tx);
         s.feed(&mut b);
@@ -935,7 +1066,7 @@ mod tests {
 
     #[test]
     fn an_agent_not_reading_costs_dropped_messages_not_waits() {
-        let mut s = Session::new(1, 8000, CallInfo::default());
+        let mut s = Session::new(1, 8000, CallInfo::default(), AgentFormat::Twilio);
         let (tx, _rx) = mpsc::channel(2);
         for _ in 0..5 {
             s.send(&tx, json!({"event": "media"}));

@@ -378,9 +378,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         bail!("--agent supplies the call's audio: it cannot be combined with --play or --device");
     }
     // Read before dialling, so an unreadable fallback WAV stops the command at once.
-    let fallback = match &args.agent {
-        Some(_) => crate::agent::Fallback::from_env()?,
-        None => None,
+    let (fallback, format) = match &args.agent {
+        Some(_) => (crate::agent::Fallback::from_env()?, crate::agent::AgentFormat::from_env()?),
+        None => (None, crate::agent::AgentFormat::Twilio),
     };
     if let Some(t) = &args.transfer {
         dialtone_sip::Uri::parse(t).map_err(|e| anyhow::anyhow!("--transfer {t:?}: {e}"))?;
@@ -446,7 +446,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     if let Some(url) = &args.agent {
         let hangups = crate::agent::Hangups::new(driver.waker());
-        let cfg = crate::agent::AgentConfig { url: url.clone(), fallback, hangups, print: true };
+        let cfg = crate::agent::AgentConfig { url: url.clone(), format, fallback, hangups, print: true };
         let from = dialtone_sip::NameAddr::parse(&out_from, "From").ok().map(|n| n.uri_text.to_string());
         let info =
             crate::agent::CallInfo { call_id: "call-0".into(), contact_id: None, from, to: Some(target.uri.clone()) };

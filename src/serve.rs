@@ -383,15 +383,16 @@ impl ServeApp {
     /// Starts the media of an answered call.
     fn start_media(&mut self, call: CallRef) {
         let Some((rtp, rtcp, config)) = self.pending.remove(&call) else { return };
-        let source = match (&self.inbound, &self.prompts) {
-            (Inbound::Play(_), Some((p8, p16))) => {
+        // A bridge to a voice agent: the API call's own, or the inbound one (issue 6).
+        let inbound_agent = matches!(self.inbound, Inbound::Agent(_));
+        let rate = config.codec.audio_rate();
+        let agent = self.agent.as_mut().and_then(|a| a.source(call.0, rate, self.api_calls.get(&call), inbound_agent));
+        let source = match (agent, &self.inbound, &self.prompts) {
+            (Some(agent), _, _) => agent,
+            (None, Inbound::Play(_), Some((p8, p16))) => {
                 Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() })
             }
-            (Inbound::Echo, _) => Source::Echo,
-            (Inbound::Agent(_), _) => match self.agent.as_mut() {
-                Some(a) => a.source(call.0, config.codec.audio_rate(), self.api_calls.get(&call)),
-                None => Source::Silence,
-            },
+            (None, Inbound::Echo, _) => Source::Echo,
             _ => Source::Silence,
         };
         let dir = match (&self.record_dir, &self.api) {
@@ -464,7 +465,8 @@ impl App for ServeApp {
 
     fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
         self.hang_up_silent(ua, now);
-        for call in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
+        for (call, why) in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
+            self.ended_why.insert(CallRef(call), why);
             let _ = ua.hangup(CallRef(call), now);
         }
         self.originate_queued(ua, now);
@@ -769,6 +771,19 @@ impl ServeApp {
                     self.calls.insert(call, (port, None));
                     self.late.insert(call, (rtp, rtcp, offer));
                     self.api_calls.insert(call, o.id.clone());
+                    if let (Some(a), Some(url)) = (self.agent.as_mut(), o.agent_url.as_deref()) {
+                        let contact_id = self
+                            .api
+                            .as_ref()
+                            .and_then(|api| Some(api.store.lock().ok()?.get_call(&o.id).ok()?.contact_id));
+                        let info = crate::agent::CallInfo {
+                            call_id: o.id.clone(),
+                            contact_id,
+                            from: Some(format!("sip:{from_user}@{host}")),
+                            to: Some(uri.clone()),
+                        };
+                        a.plan(call.0, url, o.agent_format.as_deref(), info);
+                    }
                     if o.record {
                         self.record_calls.insert(call);
                     }
@@ -1069,9 +1084,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         app.record_dir = Some(settings.data_dir.join("recordings"));
     }
     app.load_prompt()?;
-    if let Inbound::Agent(url) = &settings.inbound {
-        app.agent = Some(crate::agent::Serving::new(url, driver.waker())?);
-    }
+    let inbound_agent = match &settings.inbound {
+        Inbound::Agent(url) => Some(url.as_str()),
+        _ => None,
+    };
+    app.agent = Some(crate::agent::Serving::new(inbound_agent, driver.waker())?);
     app.data_dir = Some(settings.data_dir.clone());
     if let Some(trunk) = settings.trunk.as_deref() {
         match crate::call::destination_of(trunk).await {

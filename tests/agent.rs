@@ -49,12 +49,17 @@ struct Agent {
 
 impl Agent {
     fn start(name: &str, mode: &str) -> Agent {
+        Agent::start_with(name, mode, &[])
+    }
+
+    fn start_with(name: &str, mode: &str, extra: &[&str]) -> Agent {
         let dir = temp_dir(name);
         let log = dir.join("agent.jsonl");
         let mut child = Command::new(python())
             .arg(root().join("fixtures/agent/echo_agent.py"))
             .args(["--mode", mode, "--lifetime", "60", "--log"])
             .arg(&log)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -225,7 +230,7 @@ fn tone_ms(map: &str) -> u32 {
 #[test]
 fn echo_agent_returns_the_callers_tone() {
     let agent = Agent::start("agent-echo", "echo");
-    let mut d = serve("agent-echo", &agent.url(), "49000-49099", &[]);
+    let mut d = serve("agent-echo", &agent.url(), "49100-49149", &[]);
     let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
     assert_call_ok(&mut d, &run, &agent);
     let (rate, left, right) = recording(&d);
@@ -274,7 +279,7 @@ fn echo_agent_returns_the_callers_tone() {
 fn clear_cuts_the_agents_audio_at_once() {
     // The agent sends 5 s of tone at once and `clear` 1 s later: the caller hears ~1 s.
     let agent = Agent::start("agent-clear", "clear");
-    let mut d = serve("agent-clear", &agent.url(), "49100-49199", &[]);
+    let mut d = serve("agent-clear", &agent.url(), "49150-49199", &[]);
     let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
     assert_call_ok(&mut d, &run, &agent);
     let (rate, _, right) = recording(&d);
@@ -350,6 +355,42 @@ fn sip_info_dtmf_reaches_the_agent() {
     let digits: String =
         got.iter().filter(|m| m["event"] == "dtmf").filter_map(|m| m["dtmf"]["digit"].as_str()).collect();
     assert_eq!(digits, "5#9", "{got:?}");
+}
+
+#[test]
+fn binary_mode_carries_pcm16_at_16_khz() {
+    // DIALTONE_AGENT_FORMAT=l16-16k: binary frames of PCM16LE 16 kHz both ways (the call is
+    // PCMU at 8 kHz, so the bridge converts up and down), events as JSON text.
+    let agent = Agent::start_with("agent-l16", "echo", &["--l16"]);
+    let mut d = serve("agent-l16", &agent.url(), "49000-49049", &[("DIALTONE_AGENT_FORMAT", "l16-16k")]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    assert!(tone_ms(&map) >= 2600, "the caller did not get its tone back ({} ms):\n{map}", tone_ms(&map));
+    agent.wait_stop();
+    let got = agent.got();
+    let start = got.iter().find(|m| m["event"] == "start").expect("start");
+    assert_eq!(
+        start["start"]["mediaFormat"],
+        serde_json::json!({"encoding": "pcm_s16le", "sampleRate": 16000, "channels": 1}),
+        "{start}"
+    );
+    let frames: Vec<&Value> = got.iter().filter(|m| m.get("binary").is_some()).collect();
+    assert!(frames.len() >= 150 && frames.iter().all(|m| m["binary"] == 640), "{} binary frames", frames.len());
+    assert!(!got.iter().any(|m| m["event"] == "media"), "JSON media in the binary mode");
+}
+
+#[test]
+fn binary_mode_clear_cuts_the_audio() {
+    let agent = Agent::start_with("agent-l16-clear", "clear", &["--l16"]);
+    let mut d = serve("agent-l16-clear", &agent.url(), "49050-49099", &[("DIALTONE_AGENT_FORMAT", "l16-16k")]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    let heard = tone_ms(&map);
+    assert!((800..=1100).contains(&heard), "the caller heard {heard} ms of the agent's 5 s:\n{map}");
 }
 
 #[test]
