@@ -477,7 +477,7 @@ fn write_tone(path: &Path, rate: u32, secs: f64) {
     w.finalize().unwrap();
 }
 
-/// `dialtone call <uri> --agent <url> <extra…>` with RTP in 49900-49999, bounded.
+/// `dialtone call <uri> --agent <url> <extra…>` with RTP in 49900-49949, bounded.
 fn dialtone_call_agent(uri: &str, url: &str, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let mut call = Command::new(dialtone_bin());
     call.arg("call")
@@ -485,7 +485,7 @@ fn dialtone_call_agent(uri: &str, url: &str, extra: &[&str]) -> (Option<i32>, St
         .args(["--agent", url])
         .args(extra)
         .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("DIALTONE_RTP_PORTS", "49900-49999");
+        .env("DIALTONE_RTP_PORTS", "49900-49949");
     let started = Instant::now();
     let out = run_bounded(call, Duration::from_secs(30));
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), started.elapsed())
@@ -594,4 +594,87 @@ fn baresip_opus_call_is_bridged_at_16_khz() {
     agent.wait_stop();
     let media: Vec<Value> = agent.got().into_iter().filter(|m| m["event"] == "media").collect();
     assert!(media.len() >= 150 && media.iter().all(|m| m["media"]["bytes"] == 160), "{} media messages", media.len());
+}
+
+/// `dialtone serve` with the API (internal key `k`) and a SIPp trunk; the API's port.
+fn serve_api(name: &str, trunk: &SippPeer, rtp: &str) -> (Dialtone, u16) {
+    let http = free_port();
+    let d = Dialtone::serve(
+        name,
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", rtp),
+        ],
+    );
+    assert!(common::http::wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    (d, http)
+}
+
+fn api(http: u16, method: &str, path: &str, body: &str) -> Value {
+    common::http::send(http, method, path, &[("X-Internal-Key", "k")], body.as_bytes()).json()
+}
+
+/// Polls the API call `id` (bounded) until `done` says so; its `data`.
+fn api_wait(d: &Dialtone, http: u16, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let c = api(http, "GET", &format!("/api/calls/{id}"), "");
+        if done(&c["data"]) {
+            return c["data"].clone();
+        }
+        assert!(Instant::now() < deadline, "{c}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn api_call_with_agent_url_is_bridged_to_its_agent() {
+    // POST /api/calls/create with agent_url: the trunk (SIPp, echoing RTP) answers, the
+    // agent's 2 s of tone goes out and its mark comes back; the agent learns the API's ids.
+    let agent = Agent::start("agent-api", "mark");
+    let mp = free_media_port().to_string();
+    let trunk = SippPeer::start("agent-api-trunk", &["-sn", "uas", "-rtp_echo", "-mi", "127.0.0.1", "-mp", &mp]);
+    let (d, http) = serve_api("agent-api", &trunk, "49950-49974");
+    let body =
+        format!(r#"{{"contact_id": "contact_ai", "phone_number": "+15551230042", "agent_url": "{}"}}"#, agent.url());
+    let created = api(http, "POST", "/api/calls/create", &body);
+    let id = created["data"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+    api_wait(&d, http, &id, |c| c["status"] == "in-progress");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agent.got().iter().any(|m| m["event"] == "mark") {
+        assert!(Instant::now() < deadline, "no mark back\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    api(http, "POST", &format!("/api/calls/{id}/hangup"), "");
+    api_wait(&d, http, &id, |c| c["status"] == "completed");
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
+    agent.wait_stop();
+    let got = agent.got();
+    let start = got.iter().find(|m| m["event"] == "start").expect("start");
+    let params = &start["start"]["customParameters"];
+    assert_eq!(params["call_id"], id.as_str(), "{start}");
+    assert_eq!(params["contact_id"], "contact_ai", "{start}");
+    assert!(params["to"].as_str().is_some_and(|t| t.starts_with("sip:+15551230042@")), "{start}");
+    assert!(got.iter().filter(|m| m["event"] == "media").count() >= 50, "the callee's audio did not reach the agent");
+}
+
+#[test]
+fn api_call_whose_agent_is_unreachable_ends_with_the_reason() {
+    let trunk = SippPeer::start("agent-api-down-trunk", &["-sn", "uas"]);
+    let (d, http) = serve_api("agent-api-down", &trunk, "49975-49999");
+    let body = format!(
+        r#"{{"contact_id": "c", "phone_number": "+15551230043", "agent_url": "ws://127.0.0.1:{}/bot?token=secret"}}"#,
+        free_port()
+    );
+    let created = api(http, "POST", "/api/calls/create", &body);
+    let id = created["data"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_string();
+    let done = api_wait(&d, http, &id, |c| c["status"] == "completed");
+    assert_eq!(done["reason"], "agent unreachable", "{done}");
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains("unreachable") && !log.contains("secret"), "the log shows the agent's token:\n{log}");
 }
