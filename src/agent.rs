@@ -52,8 +52,11 @@ const FROM_AGENT_MS: usize = 400;
 const FEED_AHEAD_MS: usize = 120;
 /// The agent's queued audio beyond the ring: at most 120 s; more is dropped and counted.
 const QUEUE_MAX_MS: usize = 120_000;
-/// Messages waiting for the writer: about 5 s of `media`; a full queue drops.
-const WRITE_QUEUE: usize = 256;
+/// The agent socket's kernel send buffer (Linux doubles it): about 2 s of `media`.
+const SEND_BUFFER: u32 = 32 * 1024;
+/// Messages waiting for the writer: about 2 s of `media` (older caller audio is of no use
+/// to a live agent); a full queue drops.
+const WRITE_QUEUE: usize = 100;
 
 // ---------------------------------------------------------------------------------------
 // The Twilio Media Streams message set, from Twilio's "Media Streams - WebSocket Messages"
@@ -522,15 +525,10 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    let end = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), None, true),
-    )
-    .await
-    {
+    let end = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&cfg.url)).await {
         Err(_) => End::Unreachable(format!("no connection within {} s", CONNECT_TIMEOUT.as_secs())),
-        Ok(Err(e)) => End::Unreachable(e.to_string()),
-        Ok(Ok((ws, _))) => {
+        Ok(Err(e)) => End::Unreachable(e),
+        Ok(Ok(ws)) => {
             tracing::info!(call = label, url = %shown(&cfg.url), "agent connected");
             Session::new(label, rate, info, cfg.format).run(ws, &mut b).await
         }
@@ -564,6 +562,39 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
             }
         }
     }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to the agent: TCP with Nagle off and a small send buffer (so audio an agent
+/// does not read waits in our bounded queue, where it is dropped and counted, rather than
+/// for seconds in the kernel), then TLS for `wss://`, then the WebSocket handshake.
+async fn connect(url: &str) -> Result<Ws, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let req = url.into_client_request().map_err(|e| e.to_string())?;
+    let uri = req.uri();
+    let host = uri.host().ok_or("no host in the URL")?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+    let mut last = String::from("no address");
+    for addr in tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| e.to_string())? {
+        let sock = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(|e| e.to_string())?;
+        let _ = sock.set_send_buffer_size(SEND_BUFFER);
+        match sock.connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let (ws, _) = tokio_tungstenite::client_async_tls_with_config(req, stream, None, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok(ws);
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 /// Feeds the fallback prompt into the playout ring at its pace, until it has played.
@@ -669,11 +700,7 @@ impl Session {
         })
     }
 
-    async fn run(
-        mut self,
-        ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-        b: &mut BridgeEnd,
-    ) -> End {
+    async fn run(mut self, ws: Ws, b: &mut BridgeEnd) -> End {
         let (mut sink, mut stream) = ws.split();
         let (wtx, mut wrx) = mpsc::channel::<Message>(WRITE_QUEUE);
         // The writer: the only place that waits on the agent reading.
@@ -728,7 +755,8 @@ impl Session {
                             "streamSid": self.stream_sid,
                             "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
                         });
-                        self.send(&wtx, stop);
+                        // The last word waits for room (bounded), where media would be dropped.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), wtx.send(Message::text(stop.to_string()))).await;
                         break End::MediaDone;
                     }
                     self.pump(b, &wtx, &mut heard, &mut down);

@@ -451,18 +451,37 @@ fn garbage_from_the_agent_is_counted_and_survived() {
 
 #[test]
 fn an_agent_reading_nothing_does_not_stall_the_call() {
-    // The agent reads nothing for 10 s, longer than the 4 s call: the caller's audio keeps
-    // being recorded in full and the call ends normally.
-    let agent = Agent::start("agent-silent", "silent");
+    // The agent reads nothing for the first 10 s of a 13 s call, with a 4 KB receive buffer,
+    // so dialtone's writes to it back up: the call's audio goes on in full (recorded), the
+    // messages that do not fit are dropped and counted, the call ends normally, and the
+    // agent, reading again, gets the audio that came after.
+    let agent = Agent::start_with("agent-silent", "silent", &["--rcvbuf", "4096"]);
     let mut d = serve("agent-silent", &agent.url(), "49800-49849", &[]);
     let started = Instant::now();
-    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    let run = call(&d, "uac_pcap_long.xml", &[("pcap", &tone_pcap())]);
+    let took = started.elapsed();
     assert_call_ok(&mut d, &run, &agent);
-    assert!(started.elapsed() < Duration::from_secs(12), "the call took {:?}", started.elapsed());
-    let (rate, left, _) = recording(&d);
+    assert!(took < Duration::from_secs(20), "the call took {took:?}");
+    let (rate, left, right) = recording(&d);
     let map = window_map(&left, rate);
     assert!(tone_ms(&map) >= 2800, "the caller's tone, recorded while the agent read nothing:\n{map}");
-    assert!(left.len() as u32 * 10 >= 38 * rate, "{} s recorded", left.len() as f64 / f64::from(rate));
+    let secs = left.len() as f64 / f64::from(rate);
+    assert!(secs >= 12.5, "{secs:.2} s recorded of a 13 s call");
+    assert_eq!(right.len(), left.len());
+    let log = d.log_text();
+    assert!(log.contains("agent is not reading: messages dropped"), "no write drops counted:\n{log}");
+    agent.wait_stop();
+    let got = agent.got();
+    let chunks: Vec<u64> = got
+        .iter()
+        .filter(|m| m["event"] == "media")
+        .filter_map(|m| m["media"]["chunk"].as_str()?.parse().ok())
+        .collect();
+    let last = chunks.last().copied().unwrap_or(0);
+    eprintln!("the agent got {} of {last} media chunks", chunks.len());
+    assert!(last >= 600, "the agent got audio up to chunk {last} only (13 s is 650)");
+    assert!(chunks.len() < last as usize, "nothing was dropped: {} of {last}", chunks.len());
+    assert!(got.iter().any(|m| m["event"] == "stop"), "no stop at the end");
 }
 
 /// A mono 1 kHz tone WAV.
