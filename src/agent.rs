@@ -246,6 +246,7 @@ impl Serving {
     pub fn new(inbound: Option<&str>, wake: Arc<Notify>) -> anyhow::Result<Serving> {
         let fallback = Fallback::from_env()?;
         let format = AgentFormat::from_env()?;
+        check_env()?;
         if let Some(url) = inbound {
             let url = shown(url);
             match &fallback {
@@ -564,6 +565,41 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
     }
 }
 
+/// The TLS settings for `wss://` agents: `None` for the default (Mozilla's roots, from
+/// webpki-roots), else those roots and the certificates in the PEM file named by
+/// `DIALTONE_AGENT_CA` (a private CA). Read once.
+fn tls_config() -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    static TLS: std::sync::OnceLock<Result<Option<Arc<rustls::ClientConfig>>, String>> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        use rustls_pki_types::pem::PemObject as _;
+        let Some(path) = std::env::var_os("DIALTONE_AGENT_CA").filter(|p| !p.is_empty()) else { return Ok(None) };
+        let what =
+            |e: &dyn std::fmt::Display| format!("DIALTONE_AGENT_CA {}: {e}", std::path::Path::new(&path).display());
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut added = 0;
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| what(&e))? {
+            roots.add(cert.map_err(|e| what(&e))?).map_err(|e| what(&e))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(what(&"no certificate in the file"));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| what(&e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Some(Arc::new(config)))
+    })
+    .clone()
+}
+
+/// Checks the agent settings of the environment that are read later (`DIALTONE_AGENT_CA`),
+/// so a bad one stops the command at startup.
+pub fn check_env() -> anyhow::Result<()> {
+    tls_config().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Connects to the agent: TCP with Nagle off and a small send buffer (so audio an agent
@@ -586,7 +622,8 @@ async fn connect(url: &str) -> Result<Ws, String> {
         match sock.connect(addr).await {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                let (ws, _) = tokio_tungstenite::client_async_tls_with_config(req, stream, None, None)
+                let connector = tls_config()?.map(tokio_tungstenite::Connector::Rustls);
+                let (ws, _) = tokio_tungstenite::client_async_tls_with_config(req, stream, None, connector)
                     .await
                     .map_err(|e| e.to_string())?;
                 return Ok(ws);

@@ -379,7 +379,10 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     }
     // Read before dialling, so an unreadable fallback WAV stops the command at once.
     let (fallback, format) = match &args.agent {
-        Some(_) => (crate::agent::Fallback::from_env()?, crate::agent::AgentFormat::from_env()?),
+        Some(_) => {
+            crate::agent::check_env()?;
+            (crate::agent::Fallback::from_env()?, crate::agent::AgentFormat::from_env()?)
+        }
         None => (None, crate::agent::AgentFormat::Twilio),
     };
     if let Some(t) = &args.transfer {

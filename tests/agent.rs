@@ -412,7 +412,7 @@ fn unreachable_agent_plays_the_fallback_then_hangs_up() {
     let wav = dir.join("sorry.wav");
     write_tone(&wav, 16_000, 1.0);
     let url = format!("ws://127.0.0.1:{}", free_port());
-    let mut d = serve("agent-fallback", &url, "49500-49599", &[("DIALTONE_AGENT_FALLBACK", wav.to_str().unwrap())]);
+    let mut d = serve("agent-fallback", &url, "49500-49549", &[("DIALTONE_AGENT_FALLBACK", wav.to_str().unwrap())]);
     let run = call(&d, "uac_agent_hangup.xml", &[]);
     assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
     assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
@@ -421,6 +421,39 @@ fn unreachable_agent_plays_the_fallback_then_hangs_up() {
     let (rate, _, right) = recording(&d);
     let map = window_map(&right, rate);
     assert!((900..=1100).contains(&tone_ms(&map)), "the fallback's 1 s tone:\n{map}");
+}
+
+fn tls_agent(name: &str) -> Agent {
+    let tls = root().join("fixtures/agent/tls");
+    let (cert, key) = (tls.join("server.pem"), tls.join("server.key"));
+    Agent::start_with(name, "echo", &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()])
+}
+
+#[test]
+fn wss_agent_behind_a_private_ca() {
+    // wss:// with DIALTONE_AGENT_CA naming the CA that signed the agent's certificate.
+    let agent = tls_agent("agent-wss");
+    let url = format!("wss://127.0.0.1:{}", agent.port);
+    let ca = root().join("fixtures/agent/tls/ca.pem");
+    let mut d = serve("agent-wss", &url, "49550-49574", &[("DIALTONE_AGENT_CA", ca.to_str().unwrap())]);
+    let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
+    assert_call_ok(&mut d, &run, &agent);
+    let (rate, _, right) = recording(&d);
+    let map = window_map(&right, rate);
+    assert!(tone_ms(&map) >= 2600, "the caller did not get its tone back over wss:\n{map}");
+}
+
+#[test]
+fn wss_agent_with_an_unknown_certificate_is_unreachable() {
+    // Without DIALTONE_AGENT_CA the agent's certificate is not trusted: the call is hung up.
+    let agent = tls_agent("agent-wss-untrusted");
+    let url = format!("wss://127.0.0.1:{}", agent.port);
+    let mut d = serve("agent-wss-untrusted", &url, "49575-49599", &[]);
+    let run = call(&d, "uac_agent_hangup.xml", &[]);
+    assert!(d.alive(), "dialtone died; log:\n{}", d.log_text());
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{run:#?}\n{}", d.log_text());
+    let log = d.log_text();
+    assert!(log.contains(&format!("agent {url} unreachable")) && log.contains("certificate"), "{log}");
 }
 
 #[test]
