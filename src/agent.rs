@@ -86,6 +86,78 @@ const WRITE_QUEUE: usize = 100;
 //                                        back at once (the same page, "Clear message").
 // ---------------------------------------------------------------------------------------
 
+/// A latency histogram for `/metrics`: fixed buckets, atomic counters (lock-free to record).
+#[derive(Debug)]
+struct Histogram {
+    /// Upper bounds, in microseconds.
+    bounds: &'static [u64],
+    /// One count per bound, and one above the last.
+    counts: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+/// The buckets: 100 µs to 1 s.
+const LATENCY_BUCKETS_US: [u64; 13] =
+    [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 250_000, 1_000_000];
+
+impl Histogram {
+    const fn new() -> Histogram {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        Histogram { bounds: &LATENCY_BUCKETS_US, counts: [ZERO; LATENCY_BUCKETS_US.len() + 1], sum_us: ZERO }
+    }
+
+    fn record(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = self.bounds.iter().position(|&b| us <= b).unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Prometheus histogram lines (cumulative buckets, seconds).
+    fn render(&self, name: &str, direction: &str, out: &mut String) {
+        use std::fmt::Write;
+        let mut total = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            total += c.load(Ordering::Relaxed);
+            let le = self.bounds.get(i).map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
+            let _ = writeln!(out, "{name}_bucket{{direction=\"{direction}\",le=\"{le}\"}} {total}");
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{direction=\"{direction}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{direction=\"{direction}\"}} {total}");
+    }
+}
+
+/// Caller → agent: from the media tick handing a frame over (after the jitter buffer) to
+/// its message written to the agent's socket.
+static TO_AGENT: Histogram = Histogram::new();
+/// Agent → caller: from an agent message that starts audio on an idle playout to the media
+/// tick that sends its first samples (waiting for that tick is the 20 ms packetization).
+static TO_CALLER: Histogram = Histogram::new();
+
+/// Appends the bridge's figures to `/metrics` (Prometheus text format).
+pub fn render_metrics(out: &mut String) {
+    const NAME: &str = "dialtone_agent_latency_seconds";
+    out.push_str(
+        "# HELP dialtone_agent_latency_seconds Time the agent bridge adds: to_agent from the frame leaving \
+         the jitter buffer to its message on the agent's socket; to_caller from the agent's message to \
+         the RTP tick that plays it (on an idle playout).\n# TYPE dialtone_agent_latency_seconds histogram\n",
+    );
+    TO_AGENT.render(NAME, "to_agent", out);
+    TO_CALLER.render(NAME, "to_caller", out);
+}
+
+/// A process-wide time base, so instants fit in an atomic (nanoseconds since it).
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn nanos_since_epoch(t: std::time::Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
 /// What a bridge tells the agent about its call (`start.customParameters`).
 #[derive(Debug, Clone, Default)]
 pub struct CallInfo {
@@ -348,6 +420,10 @@ struct Shared {
     clear_to: AtomicU64,
     /// The media task's end was dropped: the call's media ended.
     media_done: AtomicBool,
+    /// For [`TO_CALLER`]: the playout position of audio that arrived on an idle playout,
+    /// and when it arrived (ns since [`epoch`]; 0: none pending).
+    arrived_at: AtomicU64,
+    arrived_pos: AtomicU64,
     /// Wakes the bridge when the media task has pushed a frame or a digit: a flag and an
     /// `AtomicWaker`, lock-free on the media side.
     heard: AtomicBool,
@@ -377,6 +453,8 @@ impl Shared {
 /// The media task's half of a bridge.
 pub struct MediaEnd {
     to_agent: HeapProd<i16>,
+    /// When each frame in `to_agent` was heard (ns since [`epoch`]).
+    stamps: HeapProd<u64>,
     from_agent: HeapCons<i16>,
     dtmf: HeapProd<char>,
     shared: Arc<Shared>,
@@ -399,16 +477,30 @@ impl MediaEnd {
             let skip = usize::try_from(clear_to - self.played).unwrap_or(usize::MAX);
             self.played += self.from_agent.skip(skip) as u64;
         }
+        let before = self.played;
         let n = self.from_agent.pop_slice(out);
         out[n..].fill(0);
         self.played += n as u64;
         self.shared.played.store(self.played, Ordering::Release);
+        let arrived = self.shared.arrived_at.load(Ordering::Acquire);
+        if arrived != 0 && n > 0 {
+            let pos = self.shared.arrived_pos.load(Ordering::Acquire);
+            if (before..self.played).contains(&pos) {
+                let now = nanos_since_epoch(std::time::Instant::now());
+                TO_CALLER.record(Duration::from_nanos(now.saturating_sub(arrived)));
+                self.shared.arrived_at.store(0, Ordering::Release);
+            } else if pos < before {
+                // Skipped by a clear: not played.
+                self.shared.arrived_at.store(0, Ordering::Release);
+            }
+        }
     }
 
     /// Hands the frame the caller said to the bridge; a full ring drops it (counted).
     pub fn hear(&mut self, frame: &[i16]) {
-        if self.to_agent.vacant_len() >= frame.len() {
+        if self.to_agent.vacant_len() >= frame.len() && self.stamps.vacant_len() > 0 {
             self.to_agent.push_slice(frame);
+            let _ = self.stamps.try_push(nanos_since_epoch(std::time::Instant::now()));
             self.shared.wake_bridge();
         } else {
             self.drops += 1;
@@ -458,6 +550,7 @@ impl AgentPort {
 /// The bridge task's half.
 struct BridgeEnd {
     to_agent: HeapCons<i16>,
+    stamps: HeapCons<u64>,
     from_agent: HeapProd<i16>,
     dtmf: HeapCons<char>,
     shared: Arc<Shared>,
@@ -471,16 +564,9 @@ struct BridgeEnd {
 /// to the agent in the background and returns the port for
 /// [`Source::Agent`](crate::media_io::Source::Agent).
 pub fn start(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig) -> Arc<AgentPort> {
-    let ms = |ms: usize| (rate as usize * ms / 1000).max(1);
-    let (to_p, to_c) = HeapRb::<i16>::new(ms(TO_AGENT_MS)).split();
-    let (from_p, from_c) = HeapRb::<i16>::new(ms(FROM_AGENT_MS)).split();
-    let (dtmf_p, dtmf_c) = HeapRb::<char>::new(32).split();
-    let shared = Arc::new(Shared::default());
-    let media =
-        MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 };
+    let (media, mut bridge) = halves(rate, TO_AGENT_MS, FROM_AGENT_MS);
     let (digits, digits_rx) = mpsc::unbounded_channel();
-    let bridge =
-        BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: Some(digits_rx) };
+    bridge.digits = Some(digits_rx);
     tokio::spawn(run(label, rate, info, cfg, bridge));
     Arc::new(AgentPort { media: Mutex::new(Some(media)), digits })
 }
@@ -496,6 +582,29 @@ fn shown(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// The rings between the two halves: `to_ms` of the caller's audio, `from_ms` of the
+/// agent's, at `rate`.
+fn halves(rate: u32, to_ms: usize, from_ms: usize) -> (MediaEnd, BridgeEnd) {
+    let ms = |ms: usize| (rate as usize * ms / 1000).max(1);
+    let (to_p, to_c) = HeapRb::<i16>::new(ms(to_ms)).split();
+    let (stamps_p, stamps_c) = HeapRb::<u64>::new(to_ms / 20 + 1).split();
+    let (from_p, from_c) = HeapRb::<i16>::new(ms(from_ms)).split();
+    let (dtmf_p, dtmf_c) = HeapRb::<char>::new(32).split();
+    let shared = Arc::new(Shared::default());
+    let media = MediaEnd {
+        to_agent: to_p,
+        stamps: stamps_p,
+        from_agent: from_c,
+        dtmf: dtmf_p,
+        shared: shared.clone(),
+        played: 0,
+        drops: 0,
+    };
+    let bridge =
+        BridgeEnd { to_agent: to_c, stamps: stamps_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None };
+    (media, bridge)
 }
 
 /// Twilio-style ids: two letters and 32 hex digits.
@@ -599,6 +708,10 @@ fn tls_config() -> Result<Option<Arc<rustls::ClientConfig>>, String> {
 pub fn check_env() -> anyhow::Result<()> {
     tls_config().map(|_| ()).map_err(|e| anyhow::anyhow!(e))
 }
+
+/// The writer's queue: messages, each with when its audio was heard (ns since [`epoch`],
+/// 0 for events).
+type Out = mpsc::Sender<(Message, u64)>;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -739,12 +852,16 @@ impl Session {
 
     async fn run(mut self, ws: Ws, b: &mut BridgeEnd) -> End {
         let (mut sink, mut stream) = ws.split();
-        let (wtx, mut wrx) = mpsc::channel::<Message>(WRITE_QUEUE);
+        let (wtx, mut wrx) = mpsc::channel::<(Message, u64)>(WRITE_QUEUE);
         // The writer: the only place that waits on the agent reading.
         let writer = tokio::spawn(async move {
-            while let Some(m) = wrx.recv().await {
+            while let Some((m, heard)) = wrx.recv().await {
                 if sink.send(m).await.is_err() {
                     break;
+                }
+                if heard != 0 {
+                    let now = nanos_since_epoch(std::time::Instant::now());
+                    TO_AGENT.record(Duration::from_nanos(now.saturating_sub(heard)));
                 }
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
@@ -763,11 +880,15 @@ impl Session {
             tokio::select! {
                 m = stream.next() => match m {
                     Some(Ok(Message::Text(t))) => {
+                        let stamp = self.arrival(b);
                         self.on_text(t.as_str(), b, &wtx);
+                        self.stamp_arrival(b, stamp);
                         self.feed(b);
                     }
                     Some(Ok(Message::Binary(data))) if self.format == AgentFormat::L16 => {
+                        let stamp = self.arrival(b);
                         self.enqueue_l16(&data);
+                        self.stamp_arrival(b, stamp);
                         self.feed(b);
                     }
                     Some(Ok(Message::Binary(_))) => self.bad("a binary frame (the Twilio protocol is JSON text)"),
@@ -793,7 +914,7 @@ impl Session {
                             "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
                         });
                         // The last word waits for room (bounded), where media would be dropped.
-                        let _ = tokio::time::timeout(Duration::from_secs(1), wtx.send(Message::text(stop.to_string()))).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), wtx.send((Message::text(stop.to_string()), 0))).await;
                         break End::MediaDone;
                     }
                     self.pump(b, &wtx, &mut heard, &mut down);
@@ -816,15 +937,33 @@ impl Session {
         end
     }
 
+    /// Before an agent message is handled: if the playout is idle, when the message came
+    /// and where its audio will start.
+    fn arrival(&self, b: &BridgeEnd) -> Option<(u64, u64)> {
+        let played = b.shared.played.load(Ordering::Acquire).max(b.shared.clear_to.load(Ordering::Acquire));
+        (self.queue.is_empty() && b.fed <= played).then(|| (nanos_since_epoch(std::time::Instant::now()), b.fed))
+    }
+
+    /// After it: if it queued audio on the idle playout, the media task times its playing.
+    fn stamp_arrival(&self, b: &BridgeEnd, stamp: Option<(u64, u64)>) {
+        if let Some((at, pos)) = stamp {
+            if !self.queue.is_empty() {
+                b.shared.arrived_pos.store(pos, Ordering::Release);
+                b.shared.arrived_at.store(at, Ordering::Release);
+            }
+        }
+    }
+
     /// Sends what the caller said since the last turn (`media`) and the digits (`dtmf`).
-    fn pump(&mut self, b: &mut BridgeEnd, wtx: &mpsc::Sender<Message>, heard: &mut [i16], down: &mut [i16]) {
+    fn pump(&mut self, b: &mut BridgeEnd, wtx: &Out, heard: &mut [i16], down: &mut [i16]) {
         while b.to_agent.occupied_len() >= heard.len() {
             b.to_agent.pop_slice(heard);
+            let stamp = b.stamps.try_pop().unwrap_or(0);
             let n = self.down.process(heard, down).unwrap_or(0);
             self.wire.extend_from_slice(&down[..n]);
             while self.wire.len() >= self.format.frame() {
                 let m = self.media_message();
-                self.send_message(wtx, m);
+                self.send_stamped(wtx, m, stamp);
             }
         }
         while let Some(d) = b.dtmf.try_pop() {
@@ -872,13 +1011,14 @@ impl Session {
     }
 
     /// Queues an event for the writer.
-    fn send(&mut self, wtx: &mpsc::Sender<Message>, v: Value) {
-        self.send_message(wtx, Message::text(v.to_string()));
+    fn send(&mut self, wtx: &Out, v: Value) {
+        self.send_stamped(wtx, Message::text(v.to_string()), 0);
     }
 
-    /// Queues a message for the writer; a full queue (an agent not reading) drops it.
-    fn send_message(&mut self, wtx: &mpsc::Sender<Message>, m: Message) {
-        if wtx.try_send(m).is_err() {
+    /// Queues a message for the writer (`heard`: when its audio was heard, for
+    /// [`TO_AGENT`]); a full queue (an agent not reading) drops it.
+    fn send_stamped(&mut self, wtx: &Out, m: Message, heard: u64) {
+        if wtx.try_send((m, heard)).is_err() {
             self.write_drops += 1;
             if self.write_drops.is_power_of_two() {
                 tracing::warn!(call = self.label, dropped = self.write_drops, "agent is not reading: messages dropped");
@@ -894,7 +1034,7 @@ impl Session {
         }
     }
 
-    fn on_text(&mut self, text: &str, b: &mut BridgeEnd, wtx: &mpsc::Sender<Message>) {
+    fn on_text(&mut self, text: &str, b: &mut BridgeEnd, wtx: &Out) {
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return self.bad("a message that is not JSON");
         };
@@ -992,7 +1132,7 @@ impl Session {
     }
 
     /// Sends back the marks whose audio has been played.
-    fn echo_played_marks(&mut self, b: &BridgeEnd, wtx: &mpsc::Sender<Message>) {
+    fn echo_played_marks(&mut self, b: &BridgeEnd, wtx: &Out) {
         let played = b.shared.played.load(Ordering::Acquire);
         while self.marks.front().is_some_and(|(_, at)| *at <= played) {
             if let Some((name, _)) = self.marks.pop_front() {
@@ -1001,7 +1141,7 @@ impl Session {
         }
     }
 
-    fn send_mark(&mut self, name: &str, wtx: &mpsc::Sender<Message>) {
+    fn send_mark(&mut self, name: &str, wtx: &Out) {
         let m = json!({
             "event": "mark",
             "sequenceNumber": self.next_seq(),
@@ -1017,14 +1157,7 @@ mod tests {
     use super::*;
 
     fn pair(rate: u32) -> (MediaEnd, BridgeEnd) {
-        let (to_p, to_c) = HeapRb::<i16>::new(rate as usize).split();
-        let (from_p, from_c) = HeapRb::<i16>::new(rate as usize * 2 / 5).split();
-        let (dtmf_p, dtmf_c) = HeapRb::<char>::new(4).split();
-        let shared = Arc::new(Shared::default());
-        (
-            MediaEnd { to_agent: to_p, from_agent: from_c, dtmf: dtmf_p, shared: shared.clone(), played: 0, drops: 0 },
-            BridgeEnd { to_agent: to_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None },
-        )
+        halves(rate, 1000, 400)
     }
 
     fn media(payload: &[u8]) -> String {
@@ -1033,10 +1166,10 @@ mod tests {
     }
 
     /// Drains the writer queue into parsed messages.
-    fn sent(rx: &mut mpsc::Receiver<Message>) -> Vec<Value> {
+    fn sent(rx: &mut mpsc::Receiver<(Message, u64)>) -> Vec<Value> {
         let mut out = Vec::new();
         while let Ok(m) = rx.try_recv() {
-            out.push(serde_json::from_str(m.to_text().unwrap()).unwrap());
+            out.push(serde_json::from_str(m.0.to_text().unwrap()).unwrap());
         }
         out
     }

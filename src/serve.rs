@@ -180,6 +180,7 @@ impl EngineMetrics {
             g(&t.concealed),
             g(&t.ring_drops),
         );
+        crate::agent::render_metrics(out);
     }
 }
 

@@ -230,7 +230,9 @@ fn tone_ms(map: &str) -> u32 {
 #[test]
 fn echo_agent_returns_the_callers_tone() {
     let agent = Agent::start("agent-echo", "echo");
-    let mut d = serve("agent-echo", &agent.url(), "49100-49149", &[]);
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let mut d = serve("agent-echo", &agent.url(), "49100-49149", &[("DIALTONE_HTTP_LISTEN", &listen)]);
     let run = call(&d, "uac_pcap_play.xml", &[("pcap", &tone_pcap())]);
     assert_call_ok(&mut d, &run, &agent);
     let (rate, left, right) = recording(&d);
@@ -273,6 +275,40 @@ fn echo_agent_returns_the_callers_tone() {
     }
     let seqs: Vec<u64> = got.iter().skip(1).filter_map(|m| m["sequenceNumber"].as_str()?.parse().ok()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "sequence numbers not consecutive");
+
+    // What the bridge added, from /metrics.
+    let metrics = String::from_utf8(common::http::send(http, "GET", "/metrics", &[], b"").body).unwrap_or_default();
+    let (to_agent, to_caller) = (latency(&metrics, "to_agent"), latency(&metrics, "to_caller"));
+    eprintln!("bridge latency to_agent {to_agent:?}\nto_caller {to_caller:?}");
+    assert!(to_agent.count >= 140 && to_caller.count >= 100, "{metrics}");
+    // Caller -> agent: no wait for a timer (the media task wakes the bridge).
+    assert!(to_agent.p50_ms <= 2.0 && to_agent.p99_ms <= 10.0, "to_agent {to_agent:?}");
+    // Agent -> caller: at most the wait for the next 20 ms tick, and a little.
+    assert!(to_caller.p50_ms <= 20.0 && to_caller.p99_ms <= 30.0, "to_caller {to_caller:?}");
+}
+
+/// A latency histogram from /metrics: its count, and the bucket bounds (ms) under which
+/// half and 99 % of it fall.
+#[derive(Debug)]
+struct Latency {
+    count: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn latency(metrics: &str, direction: &str) -> Latency {
+    let prefix = format!("dialtone_agent_latency_seconds_bucket{{direction=\"{direction}\",le=\"");
+    let buckets: Vec<(f64, u64)> = metrics
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, n) = rest.split_once("\"} ")?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse::<f64>().ok()? * 1000.0 }, n.trim().parse().ok()?))
+        })
+        .collect();
+    let count = buckets.last().map_or(0, |b| b.1);
+    let at = |q: f64| buckets.iter().find(|b| b.1 as f64 >= q * count as f64).map_or(f64::NAN, |b| b.0);
+    Latency { count, p50_ms: at(0.5), p99_ms: at(0.99) }
 }
 
 #[test]
