@@ -8,7 +8,7 @@
 #   benches/media_load.sh [--calls N] [--hold SECONDS] [--rate CPS] [--codec pcmu|pcma|opus]
 #                         [--record [on|off]] [--window SECONDS] [--sip-port P]
 #                         [--media-port P] [--rtp-ports LO-HI] [--sender rtpstream|pcap]
-#                         [--same-session] [--keep]
+#                         [--same-session] [--inbound SPEC] [--keep]
 #
 #   --calls     concurrent calls (default 1000)
 #   --hold      how long each call lasts once answered, s (default 30); must leave a
@@ -27,6 +27,8 @@
 #               -rtp_threadtasks calls, all from the -mp socket) or pcap (play_pcap_audio:
 #               one thread per call over a raw socket; the only choice for opus)
 #   --same-session  run dialtone and SIPp in this shell's session (see below)
+#   --inbound   DIALTONE_INBOUND (default echo); e.g. agent:ws://127.0.0.1:P to bridge every
+#               call to a voice agent (start one first: fixtures/agent/echo_agent.py)
 #   --keep      keep the work directory (pcap, scenario, SIPp CSV/errors, dialtone log)
 #
 # Binary: $DIALTONE_BIN or target/release/dialtone. SIPp (3.6.1) sends pcap audio over raw
@@ -54,6 +56,7 @@ HOLD=30
 RATE=100
 CODEC=pcmu
 RECORD=0
+INBOUND=echo
 WINDOW=""
 SIP_PORT=15060
 RTP_PORTS=20000-29999
@@ -86,6 +89,7 @@ while [[ $# -gt 0 ]]; do
         --media-port) MEDIA_PORT="${2:?}"; shift 2 ;;
         --sender) SENDER="${2:?}"; shift 2 ;;
         --same-session) SETSID=0; shift ;;
+        --inbound) INBOUND="${2:?}"; shift 2 ;;
         --keep) KEEP=1; shift ;;
         -h | --help) sed -n '2,43p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -289,7 +293,7 @@ log "starting $BIN serve on 127.0.0.1:$SIP_PORT (RTP $RTP_LO-$RTP_HI, record=$RE
     # A background child of a script is no process-group leader, so setsid execs in place
     # and $! stays the server's pid (checked below).
     export DIALTONE_SIP_LISTEN="127.0.0.1:$SIP_PORT" DIALTONE_HTTP_LISTEN="127.0.0.1:$((SIP_PORT + 3030))" \
-        DIALTONE_DATA_DIR="$WORK/data" DIALTONE_RTP_PORTS="$RTP_LO-$RTP_HI" DIALTONE_INBOUND=echo \
+        DIALTONE_DATA_DIR="$WORK/data" DIALTONE_RTP_PORTS="$RTP_LO-$RTP_HI" DIALTONE_INBOUND="$INBOUND" \
         DIALTONE_RECORD="$([[ "$RECORD" == 1 ]] && echo true || echo false)" DIALTONE_LOG="${DIALTONE_LOG:-info}"
     exec "${SESSION[@]}" "$BIN" serve >"$WORK/dialtone.log" 2>&1
 ) &
