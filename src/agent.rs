@@ -15,8 +15,14 @@
 //!   Writes go through a bounded queue to a writer task, so an agent that stops reading
 //!   fills that queue (messages dropped and counted) and never the media path.
 //!
-//! Audio is µ-law 8 kHz on the wire; a 16 kHz call (Opus) is converted with the media
-//! crate's polyphase FIR [`Resampler`] both ways.
+//! Audio is µ-law 8 kHz in JSON `media` messages ([`AgentFormat::Twilio`]), or PCM16LE
+//! 16 kHz in binary frames ([`AgentFormat::L16`], `l16-16k`); the call's audio (8 kHz for
+//! G.711, 16 kHz for Opus) is converted with the media crate's polyphase FIR [`Resampler`]
+//! both ways. `wss://` uses rustls (ring) with Mozilla's roots, plus `DIALTONE_AGENT_CA`.
+//!
+//! Where bridges start: [`Serving`] for `serve` (inbound `agent:<ws-url>`, API calls with
+//! `agent_url`), [`start`] directly for `dialtone call --agent`. The time the bridge adds
+//! in each direction goes to `/metrics` ([`render_metrics`]).
 //!
 //! Faults: an agent that cannot be reached (5 s to connect) or that closes the socket ends
 //! the call (`agent … unreachable` / `agent … closed` in the log), unless
