@@ -385,11 +385,15 @@ impl ServeApp {
     fn start_media(&mut self, call: CallRef) {
         let Some((rtp, rtcp, config)) = self.pending.remove(&call) else { return };
         // A bridge to a voice agent: the API call's own, or the inbound one (issue 6).
-        let inbound_agent = matches!(self.inbound, Inbound::Agent(_));
+        // `DIALTONE_INBOUND` is for the calls that come in (and the transfers they ask
+        // for): a call the API placed gets its own agent or silence, never the echo.
+        let api_call = self.api_calls.contains_key(&call);
+        let inbound_agent = matches!(self.inbound, Inbound::Agent(_)) && !api_call;
         let rate = config.codec.audio_rate();
         let agent = self.agent.as_mut().and_then(|a| a.source(call.0, rate, self.api_calls.get(&call), inbound_agent));
         let source = match (agent, &self.inbound, &self.prompts) {
             (Some(agent), _, _) => agent,
+            (None, _, _) if api_call => Source::Silence,
             (None, Inbound::Play(_), Some((p8, p16))) => {
                 Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() })
             }

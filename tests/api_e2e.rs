@@ -234,6 +234,10 @@ fn login_key_webhook_recorded_call_end_to_end() {
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
     let toned = tone_windows(&left);
     assert!(toned >= 125, "only {toned} windows (20 ms) of the trunk's 3 s tone in the recording");
+    // A call the API placed without an agent sends silence (DIALTONE_INBOUND's echo is for
+    // inbound calls).
+    let sent_peak = samples.iter().skip(1).step_by(2).map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(sent_peak < 100, "the API call sent audio (peak {sent_peak}) on the right channel");
     let len = rec.body.len();
     let part = send(http_port, "GET", &path, &[auth[0], ("Range", "bytes=0-43")], b"");
     assert_eq!((part.status, part.body.as_slice()), (206, &rec.body[..44]));
