@@ -142,16 +142,32 @@ static TO_AGENT: Histogram = Histogram::new();
 /// tick that sends its first samples (waiting for that tick is the 20 ms packetization).
 static TO_CALLER: Histogram = Histogram::new();
 
+/// Agent → caller, the bridge's own part: from an agent message that starts audio on an
+/// idle playout to its samples waiting in the ring for the next media tick (parse,
+/// base64, µ-law or PCM decode, resample, push).
+static TO_CALLER_READY: Histogram = Histogram::new();
+
+/// Records [`TO_CALLER_READY`] for a message that came at `arrived` (ns since [`epoch`]),
+/// its audio now in the ring.
+fn ready(arrived: Option<u64>) {
+    if let Some(at) = arrived {
+        let now = nanos_since_epoch(std::time::Instant::now());
+        TO_CALLER_READY.record(Duration::from_nanos(now.saturating_sub(at)));
+    }
+}
+
 /// Appends the bridge's figures to `/metrics` (Prometheus text format).
 pub fn render_metrics(out: &mut String) {
     const NAME: &str = "dialtone_agent_latency_seconds";
     out.push_str(
         "# HELP dialtone_agent_latency_seconds Time the agent bridge adds: to_agent from the frame leaving \
          the jitter buffer to its message on the agent's socket; to_caller from the agent's message to \
-         the RTP tick that plays it (on an idle playout).\n# TYPE dialtone_agent_latency_seconds histogram\n",
+         the RTP tick that plays it (on an idle playout); to_caller_ready from that message to its audio \
+         queued for the next tick.\n# TYPE dialtone_agent_latency_seconds histogram\n",
     );
     TO_AGENT.render(NAME, "to_agent", out);
     TO_CALLER.render(NAME, "to_caller", out);
+    TO_CALLER_READY.render(NAME, "to_caller_ready", out);
 }
 
 /// A process-wide time base, so instants fit in an atomic (nanoseconds since it).
@@ -888,14 +904,16 @@ impl Session {
                     Some(Ok(Message::Text(t))) => {
                         let stamp = self.arrival(b);
                         self.on_text(t.as_str(), b, &wtx);
-                        self.stamp_arrival(b, stamp);
+                        let stamped = self.stamp_arrival(b, stamp);
                         self.feed(b);
+                        ready(stamped);
                     }
                     Some(Ok(Message::Binary(data))) if self.format == AgentFormat::L16 => {
                         let stamp = self.arrival(b);
                         self.enqueue_l16(&data);
-                        self.stamp_arrival(b, stamp);
+                        let stamped = self.stamp_arrival(b, stamp);
                         self.feed(b);
+                        ready(stamped);
                     }
                     Some(Ok(Message::Binary(_))) => self.bad("a binary frame (the Twilio protocol is JSON text)"),
                     Some(Ok(Message::Close(c))) => {
@@ -950,14 +968,16 @@ impl Session {
         (self.queue.is_empty() && b.fed <= played).then(|| (nanos_since_epoch(std::time::Instant::now()), b.fed))
     }
 
-    /// After it: if it queued audio on the idle playout, the media task times its playing.
-    fn stamp_arrival(&self, b: &BridgeEnd, stamp: Option<(u64, u64)>) {
-        if let Some((at, pos)) = stamp {
-            if !self.queue.is_empty() {
-                b.shared.arrived_pos.store(pos, Ordering::Release);
-                b.shared.arrived_at.store(at, Ordering::Release);
-            }
+    /// After it: if it queued audio on the idle playout, the media task times its playing;
+    /// returns when the message came, then.
+    fn stamp_arrival(&self, b: &BridgeEnd, stamp: Option<(u64, u64)>) -> Option<u64> {
+        let (at, pos) = stamp?;
+        if self.queue.is_empty() {
+            return None;
         }
+        b.shared.arrived_pos.store(pos, Ordering::Release);
+        b.shared.arrived_at.store(at, Ordering::Release);
+        Some(at)
     }
 
     /// Sends what the caller said since the last turn (`media`) and the digits (`dtmf`).
