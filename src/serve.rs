@@ -96,6 +96,8 @@ pub struct ServeApp {
     pub wake: Option<Arc<tokio::sync::Notify>>,
     /// Why we ended a call ourselves, for its record.
     ended_why: HashMap<CallRef, String>,
+    /// API calls that were answered (their end is `completed`, not `failed`).
+    answered: std::collections::HashSet<CallRef>,
 }
 
 /// The engine's figures for `/metrics`, published by the SIP loop.
@@ -187,6 +189,8 @@ impl EngineMetrics {
 /// What `serve` shares with the HTTP API.
 struct ApiLink {
     store: Arc<std::sync::Mutex<dialtone_api::store::Store>>,
+    /// Status changes, digits and recordings go to the store through this thread.
+    writer: dialtone_api::store::Writer,
     queue: Arc<std::sync::Mutex<Vec<ApiCommand>>>,
     /// The trunk's host[:port], for Request-URIs and From.
     trunk_host: String,
@@ -261,6 +265,7 @@ impl ServeApp {
             silent: Arc::default(),
             wake: None,
             ended_why: HashMap::new(),
+            answered: std::collections::HashSet::new(),
         }
     }
 
@@ -536,6 +541,9 @@ impl ServeApp {
                     }
                 }
                 self.counters.answered += 1;
+                if self.api_calls.contains_key(&call) {
+                    self.answered.insert(call);
+                }
                 self.api_status(call, dialtone_api::store::CallStatus::InProgress, Some(response.status), None);
                 if let Some(old) = self.transfers.remove(&call) {
                     tracing::info!(call = %old, new = %call, "transfer answered; ending the referring call");
@@ -563,9 +571,7 @@ impl ServeApp {
                 }
                 if self.api_calls.contains_key(&call) {
                     use dialtone_api::store::CallStatus as S;
-                    let answered = self.api.as_ref().zip(self.api_calls.get(&call)).is_some_and(|(a, id)| {
-                        a.store.lock().ok().and_then(|s| s.get_call(id).ok()).is_some_and(|c| c.status == S::InProgress)
-                    });
+                    let answered = self.answered.remove(&call);
                     let ours = self.ended_why.remove(&call);
                     let (to, why) = match (&reason, answered) {
                         (EndReason::LocalBye, true) if ours.is_some() => (S::Completed, ours),
@@ -586,6 +592,7 @@ impl ServeApp {
                 self.pending.remove(&call);
                 self.late.remove(&call);
                 self.ended_why.remove(&call);
+                self.answered.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);
@@ -663,8 +670,9 @@ impl ServeApp {
     /// for an API call, DTMF digits and the recording's state go to the store (each one
     /// also a webhook event).
     fn media_hook(&self, call: CallRef) -> media_io::MediaHook {
+        use dialtone_api::store::Op;
         use dialtone_api::store::RecordingState;
-        let api = self.api.as_ref().zip(self.api_calls.get(&call)).map(|(a, id)| (a.store.clone(), id.clone()));
+        let api = self.api.as_ref().zip(self.api_calls.get(&call)).map(|(a, id)| (a.writer.clone(), id.clone()));
         let (silent, wake) = (self.silent.clone(), self.wake.clone());
         Arc::new(move |n: media_io::MediaNotice| {
             if let media_io::MediaNotice::RtpTimeout(after) = n {
@@ -676,27 +684,25 @@ impl ServeApp {
                 }
                 return;
             }
-            let Some((store, id)) = &api else { return };
-            let at = (now_seed() / 1_000_000) as i64;
-            let Ok(mut s) = store.lock() else { return };
-            let r = match n {
-                media_io::MediaNotice::Dtmf(d) => s.dtmf_received(id, d, at),
+            let Some((writer, id)) = &api else { return };
+            let (at, id) = ((now_seed() / 1_000_000) as i64, id.clone());
+            let recording = |state, path: Option<String>| Op::Recording { id: id.clone(), state, path, at };
+            let op = match n {
+                media_io::MediaNotice::Dtmf(digit) => Op::Dtmf { id: id.clone(), digit, at },
                 media_io::MediaNotice::RecordingStarted(p) => {
-                    s.set_recording(id, RecordingState::Recording, Some(&p.to_string_lossy()), at)
+                    recording(RecordingState::Recording, Some(p.to_string_lossy().into_owned()))
                 }
                 media_io::MediaNotice::RecordingDone(p, Ok(frames)) => {
                     tracing::info!(id = %id, path = %p.display(), frames, "recording ready");
-                    s.set_recording(id, RecordingState::Ready, None, at)
+                    recording(RecordingState::Ready, None)
                 }
                 media_io::MediaNotice::RecordingDone(p, Err(e)) => {
                     tracing::warn!(id = %id, path = %p.display(), error = %e, "recording failed");
-                    s.set_recording(id, RecordingState::Failed, None, at)
+                    recording(RecordingState::Failed, None)
                 }
-                media_io::MediaNotice::RtpTimeout(_) => Ok(()),
+                media_io::MediaNotice::RtpTimeout(_) => return,
             };
-            if let Err(e) = r {
-                tracing::warn!(id = %id, error = %e, "cannot store a media event");
-            }
+            writer.send(op);
         })
     }
 
@@ -722,12 +728,9 @@ impl ServeApp {
     ) {
         let (Some(api), Some(id)) = (&self.api, self.api_calls.get(&call)) else { return };
         let at = (now_seed() / 1_000_000) as i64;
-        if let Ok(mut store) = api.store.lock() {
-            match store.set_status(id, to, sip_status, reason, at) {
-                Ok(_) => tracing::info!(%call, id = %id, status = %to, "api call"),
-                Err(e) => tracing::debug!(%call, id = %id, error = %e, "api call status not changed"),
-            }
-        }
+        tracing::info!(%call, id = %id, status = %to, "api call");
+        let reason = reason.map(str::to_string);
+        api.writer.send(dialtone_api::store::Op::Status { id: id.clone(), to, sip_status, reason, at });
     }
 
     /// Places the calls the API queued, through the trunk.
@@ -745,10 +748,10 @@ impl ServeApp {
             };
             let fail = |app: &mut ServeApp, why: &str| {
                 if let Some(api) = &app.api {
-                    if let Ok(mut s) = api.store.lock() {
-                        let at = (now_seed() / 1_000_000) as i64;
-                        let _ = s.set_status(&o.id, dialtone_api::store::CallStatus::Failed, Some(503), Some(why), at);
-                    }
+                    let at = (now_seed() / 1_000_000) as i64;
+                    let (id, to, reason) =
+                        (o.id.clone(), dialtone_api::store::CallStatus::Failed, Some(why.to_string()));
+                    api.writer.send(dialtone_api::store::Op::Status { id, to, sip_status: Some(503), reason, at });
                 }
             };
             let Some(dest) = self.trunk else {
@@ -998,6 +1001,8 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
         (Some(host), Some(_)) => {
             app.api = Some(ApiLink {
                 store: store.clone(),
+                writer: dialtone_api::store::Writer::spawn(store.clone())
+                    .map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?,
                 queue: queue.clone(),
                 trunk_host: host.clone(),
                 trunk_user: settings.trunk_user.clone(),
@@ -1114,6 +1119,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The last status changes and recordings reach the database before the process ends.
+    if let Some(api) = &app.api {
+        if !api.writer.flush(Duration::from_secs(5)) {
+            tracing::warn!("the store writer did not finish in 5 s");
+        }
     }
     tracing::info!("media {}", app.totals.line());
     r

@@ -464,6 +464,183 @@ fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
         .ok_or(StoreError::NotFound)
 }
 
+/// [`Store::set_status`] inside `conn`'s transaction: the call and the webhooks queued.
+fn status_in(
+    conn: &Connection,
+    id: &str,
+    to: CallStatus,
+    sip_status: Option<u16>,
+    reason: Option<&str>,
+    at: i64,
+) -> Result<(Call, usize), StoreError> {
+    let from: String = conn
+        .prepare_cached("SELECT status FROM calls WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    let from = status_of(from)?;
+    if !from.can_become(to) {
+        return Err(StoreError::BadTransition { from, to });
+    }
+    conn.prepare_cached(
+        "UPDATE calls SET status = ?2,
+            sip_status = COALESCE(?3, sip_status),
+            reason = COALESCE(?4, reason),
+            answered_at = CASE WHEN ?2 = 'in-progress' THEN ?5 ELSE answered_at END,
+            ended_at = CASE WHEN ?6 THEN ?5 ELSE ended_at END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()])?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)")?
+        .execute(params![id, at, to.as_str()])?;
+    let call = call_in(conn, id)?;
+    let n = enqueue(conn, to.event(), crate::http::call_json(&call), at)?;
+    Ok((call, n))
+}
+
+/// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
+fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)")?
+        .execute(params![id, at, digit.to_string()])?;
+    enqueue(conn, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
+}
+
+/// [`Store::set_recording`] inside a transaction; the webhooks queued.
+fn recording_in(
+    conn: &Connection,
+    id: &str,
+    state: RecordingState,
+    path: Option<&str>,
+    at: i64,
+) -> Result<usize, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
+        )?
+        .execute(params![id, state.as_str(), path])?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)")?
+        .execute(params![id, at, state.as_str()])?;
+    if state != RecordingState::Ready {
+        return Ok(0);
+    }
+    let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
+    enqueue(conn, "recording.ready", data, at)
+}
+
+/// A change the SIP loop or a media task hands to the [`Writer`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// [`Store::set_status`].
+    Status {
+        /// The call.
+        id: String,
+        /// The new status.
+        to: CallStatus,
+        /// Its SIP status.
+        sip_status: Option<u16>,
+        /// Why.
+        reason: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+    /// [`Store::dtmf_received`].
+    Dtmf {
+        /// The call.
+        id: String,
+        /// The digit.
+        digit: char,
+        /// When, ms.
+        at: i64,
+    },
+    /// [`Store::set_recording`].
+    Recording {
+        /// The call.
+        id: String,
+        /// Its recording's state.
+        state: RecordingState,
+        /// The file, when it starts.
+        path: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+}
+
+enum Job {
+    Op(Op),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The store's one writer for the engine: a thread that applies [`Op`]s in batches (one
+/// transaction for whatever queued up meanwhile), so the SIP loop and the media tasks never
+/// wait on SQLite. Cloning shares the thread.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Op(op) => op.fmt(f),
+            Job::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread on `store`.
+    pub fn spawn(store: std::sync::Arc<std::sync::Mutex<Store>>) -> std::io::Result<Writer> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let (mut ops, mut flushes) = (Vec::new(), Vec::new());
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Op(op) => ops.push(op),
+                        Job::Flush(done) => flushes.push(done),
+                    }
+                    if ops.len() < 1024 {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !ops.is_empty() {
+                    match store
+                        .lock()
+                        .map_err(|_| "the store lock is poisoned".to_string())
+                        .and_then(|mut s| s.apply(&ops).map_err(|e| e.to_string()))
+                    {
+                        Ok(skipped) => {
+                            for e in skipped {
+                                tracing::debug!(error = %e, "store change skipped");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, changes = ops.len(), "cannot write call changes"),
+                    }
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
+        })?;
+        Ok(Writer { tx })
+    }
+
+    /// Queues a change; never blocks.
+    pub fn send(&self, op: Op) {
+        let _ = self.tx.send(Job::Op(op));
+    }
+
+    /// Waits (at most `limit`) until everything queued before is written.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        self.tx.send(Job::Flush(done)).is_ok() && wait.recv_timeout(limit).is_ok()
+    }
+}
+
 /// Queues `event` (its body `{id, event, created_at, data}` fixed now) for every active
 /// webhook that takes it, inside the transaction that made it happen. Returns how many.
 fn enqueue(conn: &Connection, event: &str, data: serde_json::Value, at: i64) -> Result<usize, StoreError> {
@@ -653,32 +830,33 @@ impl Store {
         at: i64,
     ) -> Result<Call, StoreError> {
         let tx = self.conn.transaction()?;
-        let from: String = tx
-            .query_row("SELECT status FROM calls WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
-        let from = status_of(from)?;
-        if !from.can_become(to) {
-            return Err(StoreError::BadTransition { from, to });
-        }
-        tx.execute(
-            "UPDATE calls SET status = ?2,
-                sip_status = COALESCE(?3, sip_status),
-                reason = COALESCE(?4, reason),
-                answered_at = CASE WHEN ?2 = 'in-progress' THEN ?5 ELSE answered_at END,
-                ended_at = CASE WHEN ?6 THEN ?5 ELSE ended_at END
-             WHERE id = ?1",
-            params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()],
-        )?;
-        tx.execute(
-            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)",
-            params![id, at, to.as_str()],
-        )?;
-        let call = call_in(&tx, id)?;
-        let n = enqueue(&tx, to.event(), crate::http::call_json(&call), at)?;
+        let (call, n) = status_in(&tx, id, to, sip_status, reason, at)?;
         tx.commit()?;
         self.notify(n);
         Ok(call)
+    }
+
+    /// Applies `ops` in one transaction (the [`Writer`]'s batches). An op the call's life
+    /// does not allow, or for an unknown call, is skipped; the others stand.
+    pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<StoreError>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let (mut queued, mut skipped) = (0, Vec::new());
+        for op in ops {
+            let r = match op {
+                Op::Status { id, to, sip_status, reason, at } => {
+                    status_in(&tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
+                }
+                Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
+                Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
+            };
+            match r {
+                Ok(n) => queued += n,
+                Err(e) => skipped.push(e),
+            }
+        }
+        tx.commit()?;
+        self.notify(queued);
+        Ok(skipped)
     }
 
     /// Records another event (a DTMF digit, a recording) on a call.
@@ -838,19 +1016,17 @@ impl Store {
             )?;
             let call = call_in(&tx, id)?;
             queued += enqueue(&tx, "call.failed", crate::http::call_json(&call), at)?;
-            // The recorder rewrote the file's header every second: what it holds is playable.
-            let n = tx.execute(
-                "UPDATE calls SET recording_state = 'ready' WHERE id = ?1 AND recording_state = 'recording'",
-                [id],
-            )?;
-            if n > 0 {
-                tx.execute(
-                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', 'ready')",
-                    params![id, at],
-                )?;
-                let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
-                queued += enqueue(&tx, "recording.ready", data, at)?;
-            }
+        }
+        // Nothing records before startup: a recording still marked as running was cut off
+        // (the recorder rewrote its header every second, so the file plays) or its end was
+        // not written; either way it is what there is.
+        let cut: Vec<String> = {
+            let mut st = tx.prepare("SELECT id FROM calls WHERE recording_state = 'recording'")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for id in &cut {
+            queued += recording_in(&tx, id, RecordingState::Ready, None, at)?;
         }
         tx.commit()?;
         self.notify(queued);
@@ -877,12 +1053,7 @@ impl Store {
     /// A DTMF digit heard on a call: an event and `dtmf.received`.
     pub fn dtmf_received(&mut self, id: &str, digit: char, at: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)",
-            params![id, at, digit.to_string()],
-        )?;
-        let data = serde_json::json!({"call_id": id, "digit": digit.to_string()});
-        let n = enqueue(&tx, "dtmf.received", data, at)?;
+        let n = dtmf_in(&tx, id, digit, at)?;
         tx.commit()?;
         self.notify(n);
         Ok(())
@@ -898,24 +1069,9 @@ impl Store {
         at: i64,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
-            params![id, state.as_str(), path],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.execute(
-            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)",
-            params![id, at, state.as_str()],
-        )?;
-        let mut queued = 0;
-        if state == RecordingState::Ready {
-            let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
-            queued = enqueue(&tx, "recording.ready", data, at)?;
-        }
+        let n = recording_in(&tx, id, state, path, at)?;
         tx.commit()?;
-        self.notify(queued);
+        self.notify(n);
         Ok(())
     }
 
@@ -1110,6 +1266,25 @@ mod tests {
         // Pruning keeps what is pending.
         assert_eq!(s.prune(i64::MAX, 0).unwrap(), 2, "the delivered one and the dropped one");
         assert_eq!(s.outbox_pending().unwrap(), 2);
+    }
+
+    #[test]
+    fn the_writer_applies_batches_and_skips_what_a_call_cannot_do() {
+        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::in_memory().unwrap()));
+        store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
+        let w = Writer::spawn(store.clone()).unwrap();
+        let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
+        w.send(status(CallStatus::InProgress, 2));
+        w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
+        w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
+        w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
+        w.send(status(CallStatus::Completed, 6));
+        assert!(w.flush(std::time::Duration::from_secs(5)));
+        let s = store.lock().unwrap();
+        let c = s.get_call("call_w").unwrap();
+        assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
+        let ev: Vec<String> = s.events("call_w").unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
     }
 
     #[test]
