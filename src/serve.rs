@@ -98,6 +98,8 @@ pub struct ServeApp {
     ended_why: HashMap<CallRef, String>,
     /// API calls that were answered (their end is `completed`, not `failed`).
     answered: std::collections::HashSet<CallRef>,
+    /// Calls in `api_calls` that came in (the others the API placed).
+    inbound_calls: std::collections::HashSet<CallRef>,
 }
 
 /// The engine's figures for `/metrics`, published by the SIP loop.
@@ -192,8 +194,8 @@ struct ApiLink {
     /// Status changes, digits and recordings go to the store through this thread.
     writer: dialtone_api::store::Writer,
     queue: Arc<std::sync::Mutex<Vec<ApiCommand>>>,
-    /// The trunk's host[:port], for Request-URIs and From.
-    trunk_host: String,
+    /// The trunk's host[:port], for Request-URIs and From (`None`: no calls go out).
+    trunk_host: Option<String>,
     trunk_user: Option<String>,
 }
 
@@ -207,6 +209,8 @@ enum ApiCommand {
 struct Control {
     queue: Arc<std::sync::Mutex<Vec<ApiCommand>>>,
     wake: Arc<tokio::sync::Notify>,
+    /// A trunk is set: calls can be placed.
+    trunk: bool,
 }
 
 impl dialtone_api::http::CallControl for Control {
@@ -222,6 +226,10 @@ impl dialtone_api::http::CallControl for Control {
             q.push(ApiCommand::Act(id.to_string(), action));
         }
         self.wake.notify_one();
+    }
+
+    fn can_originate(&self) -> bool {
+        self.trunk
     }
 }
 
@@ -266,6 +274,7 @@ impl ServeApp {
             wake: None,
             ended_why: HashMap::new(),
             answered: std::collections::HashSet::new(),
+            inbound_calls: std::collections::HashSet::new(),
         }
     }
 
@@ -378,7 +387,9 @@ impl ServeApp {
     /// Rings (180), then answers with `sdp` at once or after `DIALTONE_ANSWER_AFTER_MS`.
     fn ring_then_answer(&mut self, call: CallRef, port: u16, sdp: Bytes, ua: &mut UserAgent, now: Instant) {
         self.calls.insert(call, (port, None));
-        let _ = ua.ring(call, 180, None, now);
+        if ua.ring(call, 180, None, now).is_ok() {
+            self.api_status(call, dialtone_api::store::CallStatus::Ringing, Some(180), None);
+        }
         if self.answer_after.is_zero() {
             self.answer(call, sdp, ua, now);
         } else {
@@ -392,7 +403,7 @@ impl ServeApp {
         // A bridge to a voice agent: the API call's own, or the inbound one (issue 6).
         // `DIALTONE_INBOUND` is for the calls that come in (and the transfers they ask
         // for): a call the API placed gets its own agent or silence, never the echo.
-        let api_call = self.api_calls.contains_key(&call);
+        let api_call = self.api_calls.contains_key(&call) && !self.inbound_calls.contains(&call);
         let inbound_agent = matches!(self.inbound, Inbound::Agent(_)) && !api_call;
         let rate = config.codec.audio_rate();
         let agent = self.agent.as_mut().and_then(|a| a.source(call.0, rate, self.api_calls.get(&call), inbound_agent));
@@ -458,6 +469,10 @@ impl ServeApp {
         // The caller may have cancelled meanwhile; then there is nothing to answer.
         if ua.answer(call, sdp, now).is_ok() {
             self.counters.answered += 1;
+            if self.api_calls.contains_key(&call) {
+                self.answered.insert(call);
+                self.api_status(call, dialtone_api::store::CallStatus::InProgress, Some(200), None);
+            }
             self.start_media(call);
         }
     }
@@ -505,6 +520,7 @@ impl ServeApp {
                 if let Some(a) = self.agent.as_mut() {
                     a.note(call.0, &request);
                 }
+                self.record_inbound(call, &request);
                 self.incoming(call, &request.body, ua, now);
             }
             UaEvent::Confirmed { call, ack } => {
@@ -593,6 +609,7 @@ impl ServeApp {
                 self.late.remove(&call);
                 self.ended_why.remove(&call);
                 self.answered.remove(&call);
+                self.inbound_calls.remove(&call);
                 if let Some((port, media)) = self.calls.remove(&call) {
                     drop(media);
                     self.ports.give_back(port);
@@ -706,6 +723,30 @@ impl ServeApp {
         })
     }
 
+    /// Keeps an inbound call in the store (`direction: inbound`): the caller (From's user,
+    /// else its URI) as `phone_number` and `contact_id`, the number called (To's user) as
+    /// `from_number`. Its life follows as an API call's does.
+    fn record_inbound(&mut self, call: CallRef, req: &dialtone_sip::Request) {
+        let Some(api) = &self.api else { return };
+        let party = |h: HeaderName, name: &'static str| -> Option<String> {
+            let n = NameAddr::parse(req.headers.get(&h)?, name).ok()?;
+            let uri = Uri::parse(&n.uri_text).ok();
+            let user = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.user.map(str::to_string));
+            Some(user.unwrap_or_else(|| n.uri_text.to_string()).chars().take(128).collect())
+        };
+        let id = format!("call_{:016x}", rand::random::<u64>());
+        let c = dialtone_api::store::InboundCall {
+            id: id.clone(),
+            caller: party(HeaderName::From, "From").unwrap_or_else(|| "unknown".into()),
+            called: party(HeaderName::To, "To"),
+            at: (now_seed() / 1_000_000) as i64,
+        };
+        tracing::info!(%call, id = %id, caller = %c.caller, "inbound call");
+        api.writer.send(dialtone_api::store::Op::Inbound(c));
+        self.api_calls.insert(call, id);
+        self.inbound_calls.insert(call);
+    }
+
     /// Hangs up the calls whose peer went silent (`DIALTONE_RTP_TIMEOUT`).
     fn hang_up_silent(&mut self, ua: &mut UserAgent, now: Instant) {
         let silent: Vec<_> = self.silent.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
@@ -742,7 +783,7 @@ impl ServeApp {
             let o = match cmd {
                 ApiCommand::Originate(o) => o,
                 ApiCommand::Act(id, action) => {
-                    self.act(&id, action, &host, ua, now);
+                    self.act(&id, action, host.as_deref(), ua, now);
                     continue;
                 }
             };
@@ -754,7 +795,7 @@ impl ServeApp {
                     api.writer.send(dialtone_api::store::Op::Status { id, to, sip_status: Some(503), reason, at });
                 }
             };
-            let Some(dest) = self.trunk else {
+            let (Some(dest), Some(host)) = (self.trunk, host.as_deref()) else {
                 fail(self, "no trunk");
                 continue;
             };
@@ -809,7 +850,7 @@ impl ServeApp {
         &mut self,
         id: &str,
         action: dialtone_api::http::Action,
-        trunk_host: &str,
+        trunk_host: Option<&str>,
         ua: &mut UserAgent,
         now: Instant,
     ) {
@@ -827,10 +868,14 @@ impl ServeApp {
                 }
                 ua.hold(call, on, now)
             }
-            Action::Transfer(dest) => {
-                let uri = if dest.starts_with("sip:") { dest } else { format!("sip:{dest}@{trunk_host}") };
-                ua.refer(call, &uri, now)
-            }
+            Action::Transfer(dest) => match (dest.starts_with("sip:"), trunk_host) {
+                (true, _) => ua.refer(call, &dest, now),
+                (false, Some(host)) => ua.refer(call, &format!("sip:{dest}@{host}"), now),
+                (false, None) => {
+                    tracing::warn!(%call, id, dest, "transfer to a number needs DIALTONE_TRUNK");
+                    Ok(())
+                }
+            },
             Action::Dtmf(digits) => {
                 if let Some((_, Some(task))) = self.calls.get(&call) {
                     task.send_dtmf(&digits);
@@ -997,20 +1042,18 @@ async fn start_api(settings: &Settings, app: &mut ServeApp, wake: Arc<tokio::syn
             None => sip.host.to_string(),
         })
     });
-    let control: Option<Arc<dyn dialtone_api::http::CallControl>> = match (&trunk_host, app.trunk) {
-        (Some(host), Some(_)) => {
-            app.api = Some(ApiLink {
-                store: store.clone(),
-                writer: dialtone_api::store::Writer::spawn(store.clone())
-                    .map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?,
-                queue: queue.clone(),
-                trunk_host: host.clone(),
-                trunk_user: settings.trunk_user.clone(),
-            });
-            Some(Arc::new(Control { queue, wake }))
-        }
-        _ => None,
-    };
+    // Every call is kept (inbound ones too) and can be steered; calls go out only through
+    // a trunk (without one, create answers 503).
+    let trunk = trunk_host.is_some() && app.trunk.is_some();
+    app.api = Some(ApiLink {
+        store: store.clone(),
+        writer: dialtone_api::store::Writer::spawn(store.clone())
+            .map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?,
+        queue: queue.clone(),
+        trunk_host: trunk_host.filter(|_| trunk),
+        trunk_user: settings.trunk_user.clone(),
+    });
+    let control: Option<Arc<dyn dialtone_api::http::CallControl>> = Some(Arc::new(Control { queue, wake, trunk }));
     let webhooks_wake = Arc::new(tokio::sync::Notify::new());
     if let Ok(mut s) = store.lock() {
         s.on_enqueue = Some(webhooks_wake.clone());

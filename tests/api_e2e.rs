@@ -622,3 +622,50 @@ fn a_call_whose_peer_falls_silent_is_hung_up() {
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", d.log_text());
     assert!(d.log_text().contains("no media from the peer: hanging up"));
 }
+
+#[test]
+fn inbound_calls_are_kept_and_sent_to_webhooks() {
+    sipp();
+    let receiver = Receiver::start("inbound-hooks", free_port(), 0);
+    let http = free_port();
+    let d = Dialtone::serve(
+        "inbound",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_RTP_PORTS", "48800-48899"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let hook = json!({"url": format!("http://127.0.0.1:{}/", receiver.port), "secret": SECRET});
+    assert_eq!(send(http, "POST", "/api/webhooks", &auth, &body(&hook)).status, 201);
+    // SIPp's built-in caller: INVITE to 15551230000, talks 1 s, BYE.
+    let run = run_sipp(
+        &args(&["-sn", "uac", &format!("127.0.0.1:{}", d.port), "-i", "127.0.0.1", "-p", &free_port().to_string()])
+            .into_iter()
+            .chain(args(&["-s", "15551230000", "-d", "1000", "-m", "1", "-timeout", "20s"]))
+            .collect::<Vec<_>>(),
+        Duration::from_secs(25),
+    );
+    assert_eq!((run.successful, run.failed), (1, 0), "{}\n{}", run.stderr, d.log_text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let list = send(http, "GET", "/api/calls/list?status=completed", &auth, b"").json();
+        if list["data"]["total"] == 1 {
+            break list["data"]["calls"][0].clone();
+        }
+        assert!(Instant::now() < deadline, "{list}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (&call["direction"], &call["phone_number"], &call["from_number"]),
+        (&json!("inbound"), &json!("sipp"), &json!("15551230000")),
+        "{call}"
+    );
+    assert!(call["duration"].as_f64().unwrap() >= 0.9, "{call}");
+    let id = call["id"].as_str().unwrap();
+    let got = receiver.wait_for(Duration::from_secs(10), |e| e.len() >= 4);
+    assert_eq!(kinds(&got), ["call.initiated", "call.ringing", "call.answered", "call.completed"], "{got:?}");
+    assert!(got.iter().all(|e| e["valid"] == true && e["body"]["data"]["id"] == id), "{got:?}");
+}

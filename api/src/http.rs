@@ -59,6 +59,10 @@ pub trait CallControl: Send + Sync {
     fn originate(&self, call: Originate);
     /// Acts on the live call `id`.
     fn act(&self, id: &str, action: Action);
+    /// Whether calls can be placed (a trunk is set).
+    fn can_originate(&self) -> bool {
+        true
+    }
 }
 
 /// What the handlers share.
@@ -575,8 +579,9 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 13)?;
+        let mut o = s.serialize_struct("Call", 14)?;
         o.serialize_field("id", &c.id)?;
+        o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
         o.serialize_field("contact_id", &c.contact_id)?;
         o.serialize_field("phone_number", &c.phone_number)?;
@@ -744,7 +749,7 @@ async fn create_call(
     if agent_url.is_some() {
         who.require("calls:originate_ai")?;
     }
-    let Some(control) = st.control.clone() else {
+    let Some(control) = st.control.clone().filter(|c| c.can_originate()) else {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "no_trunk",

@@ -160,6 +160,8 @@ pub struct Call {
     pub duration: Option<f64>,
     /// Its recording, if one was started.
     pub recording: Option<RecordingState>,
+    /// It came in (rather than being placed by the API).
+    pub inbound: bool,
 }
 
 /// Where a call's recording is.
@@ -250,6 +252,20 @@ pub struct NewCall<'a> {
     pub record: bool,
     /// Now, ms.
     pub created_at: i64,
+}
+
+/// An inbound call for [`Op::Inbound`]: `phone_number` is the caller (From's user),
+/// `from_number` the number called (To's user), `contact_id` the caller too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundCall {
+    /// Its id.
+    pub id: String,
+    /// The caller.
+    pub caller: String,
+    /// The number or user called.
+    pub called: Option<String>,
+    /// When it came, ms.
+    pub at: i64,
 }
 
 /// Filters for [`Store::list_calls`].
@@ -409,6 +425,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE webhook_outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE webhook_outbox ADD COLUMN given_up INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX outbox_pending ON webhook_outbox(webhook_id, id) WHERE delivered_at IS NULL AND given_up = 0;",
+    // 3: calls that came in are kept too.
+    "ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound';",
 ];
 
 /// The database.
@@ -498,6 +516,19 @@ fn status_in(
     Ok((call, n))
 }
 
+/// [`Op::Inbound`] inside a transaction; the webhooks queued.
+fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction)
+         VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound')",
+    )?
+    .execute(params![c.id, c.caller, c.called, c.at])?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')")?
+        .execute(params![c.id, c.at])?;
+    let call = call_in(conn, &c.id)?;
+    enqueue(conn, "call.initiated", crate::http::call_json(&call), c.at)
+}
+
 /// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
 fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)")?
@@ -533,6 +564,8 @@ fn recording_in(
 /// A change the SIP loop or a media task hands to the [`Writer`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
+    /// A call came in: a new row, `initiating`, and `call.initiated`.
+    Inbound(InboundCall),
     /// [`Store::set_status`].
     Status {
         /// The call.
@@ -675,7 +708,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 }
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
-     created_at, answered_at, ended_at, recording_state";
+     created_at, answered_at, ended_at, recording_state, direction";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -697,6 +730,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
             _ => None,
         },
         recording: r.get::<_, Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
+        inbound: r.get::<_, String>(12)? == "inbound",
     })
 }
 
@@ -843,6 +877,7 @@ impl Store {
         let (mut queued, mut skipped) = (0, Vec::new());
         for op in ops {
             let r = match op {
+                Op::Inbound(c) => inbound_in(&tx, c),
                 Op::Status { id, to, sip_status, reason, at } => {
                     status_in(&tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
                 }
