@@ -730,7 +730,7 @@ impl ServeApp {
         let Some(api) = &self.api else { return };
         let party = |h: HeaderName, name: &'static str| -> Option<String> {
             let n = NameAddr::parse(req.headers.get(&h)?, name).ok()?;
-            let uri = Uri::parse(&n.uri_text).ok();
+            let uri = Uri::parse(n.uri_text).ok();
             let user = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.user.map(str::to_string));
             Some(user.unwrap_or_else(|| n.uri_text.to_string()).chars().take(128).collect())
         };
