@@ -261,7 +261,7 @@ fn echo_agent_returns_the_callers_tone() {
         serde_json::json!({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1})
     );
     let params = &start["start"]["customParameters"];
-    assert!(params["call_id"].as_str().is_some_and(|c| c.starts_with("call-")), "{params}");
+    assert!(params["call_id"].as_str().is_some_and(|c| c.starts_with("call_")), "{params}");
     assert!(params["from"].as_str().is_some_and(|f| f.starts_with("sip:agentcaller@") || f.starts_with("sip:pcap@")));
     assert!(params["to"].as_str().is_some_and(|t| t.starts_with("sip:")), "{params}");
     let media: Vec<&Value> = got.iter().filter(|m| m["event"] == "media").collect();

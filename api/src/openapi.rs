@@ -943,15 +943,21 @@ fn call_schemas() -> Value {
         "Call": {
             "type": "object",
             "required": [
-                "id", "status", "contact_id", "phone_number", "from_number", "duration", "created_at",
-                "answered_at", "ended_at", "sip_status", "reason", "record", "recording"
+                "id", "direction", "status", "contact_id", "phone_number", "from_number", "duration",
+                "created_at", "answered_at", "ended_at", "sip_status", "reason", "record", "recording"
             ],
             "properties": {
                 "id": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] },
+                "direction": {
+                    "enum": ["outbound", "inbound"],
+                    "description": "`outbound`: placed with create. `inbound`: came in over SIP; then \
+                                    `phone_number` and `contact_id` are the caller (From's user part, not \
+                                    always E.164) and `from_number` the number called (To's user part)."
+                },
                 "status": schema("CallStatus"),
                 "contact_id": { "type": "string" },
-                "phone_number": schema("E164"),
-                "from_number": { "oneOf": [{ "type": "null" }, schema("E164")] },
+                "phone_number": { "type": "string", "description": "E.164 for outbound calls." },
+                "from_number": { "type": ["string", "null"] },
                 "duration": {
                     "type": ["number", "null"],
                     "description": "Talk time in seconds, answer to end."
