@@ -433,11 +433,18 @@ fn admin_logs_in_for_a_jwt_and_bad_tokens_are_refused() {
     assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&none), ""), 401, "token");
     let secret = std::fs::read(d.data.join("jwt.secret")).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let expired = dialtone_api::http::issue_jwt(&secret, "user_x", &["calls:read".into()], now - 25 * 3600);
+    let expired = dialtone_api::http::issue_jwt(
+        &secret,
+        r["user"]["id"].as_str().unwrap(),
+        &["calls:read".into()],
+        now - 25 * 3600,
+    );
     assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&expired), ""), 401, "token");
-    let fresh = dialtone_api::http::issue_jwt(&secret, "user_x", &["calls:read".into()], now);
+    // A token we sign for the admin with fewer permissions: those bind it.
+    let admin_id = r["user"]["id"].as_str().unwrap().to_string();
+    let fresh = dialtone_api::http::issue_jwt(&secret, &admin_id, &["calls:read".into()], now);
     assert_eq!(with_headers(http_port, "GET", "/api/calls/list", &bearer(&fresh), "").0, 200);
-    let foreign = dialtone_api::http::issue_jwt(&[7u8; 32], "user_x", &["calls:read".into()], now);
+    let foreign = dialtone_api::http::issue_jwt(&[7u8; 32], &admin_id, &["calls:read".into()], now);
     assert_error(&with_headers(http_port, "GET", "/api/calls/list", &bearer(&foreign), ""), 401, "token");
     // A token's permissions bind it: calls:read only cannot create.
     let create = with_headers(

@@ -456,11 +456,13 @@ fn auth_matrix_over_every_endpoint() {
     let (revoked_id, revoked) = mk_key(&all);
     assert_eq!(send(http, "DELETE", &format!("/api/api-keys/{revoked_id}"), &internal, b"").status, 200);
     let login = body(&json!({"email": "a@example.test", "password": "pw"}));
-    let jwt = send(http, "POST", "/api/v1/auth/user-login", &[], &login).json()["token"].as_str().unwrap().to_string();
+    let logged = send(http, "POST", "/api/v1/auth/user-login", &[], &login).json();
+    let jwt = logged["token"].as_str().unwrap().to_string();
+    let admin_id = logged["user"]["id"].as_str().unwrap().to_string();
     let secret = std::fs::read(data.join("jwt.secret")).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let perms: Vec<String> = all.iter().map(|p| p.to_string()).collect();
-    let expired = dialtone_api::http::issue_jwt(&secret, "user_x", &perms, now - 25 * 3600);
+    let expired = dialtone_api::http::issue_jwt(&secret, &admin_id, &perms, now - 25 * 3600);
     let p: Vec<&str> = jwt.split('.').collect();
     let tampered = format!("{}.{}x.{}", p[0], p[1], p[2]);
     // {"alg":"none","typ":"JWT"}, base64url.
@@ -668,4 +670,63 @@ fn inbound_calls_are_kept_and_sent_to_webhooks() {
     let got = receiver.wait_for(Duration::from_secs(10), |e| e.len() >= 4);
     assert_eq!(kinds(&got), ["call.initiated", "call.ringing", "call.answered", "call.completed"], "{got:?}");
     assert!(got.iter().all(|e| e["valid"] == true && e["body"]["data"]["id"] == id), "{got:?}");
+}
+
+#[test]
+fn users_log_in_with_their_own_permissions_until_deleted() {
+    let http = free_port();
+    let d = Dialtone::serve(
+        "users",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_ADMIN_EMAIL", "root@example.test"),
+            ("DIALTONE_ADMIN_PASSWORD", "root password"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let login = |email: &str, password: &str| {
+        send(http, "POST", "/api/v1/auth/user-login", &[], &body(&json!({"email": email, "password": password})))
+    };
+    let admin = format!("Bearer {}", login("root@example.test", "root password").json()["token"].as_str().unwrap());
+    let as_admin = [("Authorization", admin.as_str())];
+    let new_user = json!({"email": "Ann@Example.test", "password": "ann's password", "permissions": ["calls.read"]});
+    let r = send(http, "POST", "/api/users", &as_admin, &body(&new_user));
+    assert_eq!(r.status, 201, "{}", r.json());
+    let ann = r.json()["data"].clone();
+    assert_eq!(
+        (&ann["email"], &ann["role"], &ann["permissions"]),
+        (&json!("ann@example.test"), &json!("user"), &json!(["calls:read"]))
+    );
+    assert!(!r.json().to_string().contains("argon2"), "the hash is shown: {}", r.json());
+    // Field errors, a taken e-mail.
+    for (bad, field) in [
+        (json!({"password": "long enough"}), "email"),
+        (json!({"email": "x@example.test", "password": "short"}), "password"),
+        (json!({"email": "x@example.test", "password": "long enough", "role": "root"}), "role"),
+        (json!({"email": "x@example.test", "password": "long enough", "permissions": ["calls:fly"]}), "permissions"),
+    ] {
+        let r = send(http, "POST", "/api/users", &as_admin, &body(&bad));
+        assert_eq!(r.status, 400, "{bad}: {}", r.json());
+        assert!(r.json()["error"]["message"].as_str().unwrap().starts_with(field), "{bad}: {}", r.json());
+    }
+    assert_eq!(send(http, "POST", "/api/users", &as_admin, &body(&new_user)).status, 409);
+    // Ann logs in and holds what she was given.
+    let r = login("ann@example.test", "ann's password");
+    assert_eq!(r.status, 200, "{}", r.json());
+    let token = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+    let as_ann = [("Authorization", token.as_str())];
+    assert_eq!(send(http, "GET", "/api/calls/list", &as_ann, b"").status, 200);
+    assert_eq!(send(http, "GET", "/api/users", &as_ann, b"").status, 403);
+    // She cannot make a user (nor an admin) with more than she holds.
+    let r =
+        send(http, "POST", "/api/users", &as_ann, &body(&json!({"email": "b@example.test", "password": "12345678"})));
+    assert_eq!(r.status, 403, "{}", r.json());
+    let users = send(http, "GET", "/api/users", &as_admin, b"").json();
+    assert_eq!(users["data"]["users"].as_array().unwrap().len(), 2, "{users}");
+    // Deleted: her token stops working at once, and she cannot log in.
+    let id = ann["id"].as_str().unwrap();
+    assert_eq!(send(http, "DELETE", &format!("/api/users/{id}"), &as_admin, b"").status, 200);
+    assert_eq!(send(http, "GET", "/api/calls/list", &as_ann, b"").status, 401);
+    assert_eq!(login("ann@example.test", "ann's password").status, 401);
+    assert_eq!(send(http, "DELETE", &format!("/api/users/{id}"), &as_admin, b"").status, 404);
 }

@@ -327,6 +327,8 @@ pub const PERMISSIONS: &[&str] = &[
     "keys:write",
     "webhooks:read",
     "webhooks:write",
+    "users:read",
+    "users:write",
 ];
 
 /// `calls.read` → `calls:read`; `None` for an unknown permission.
@@ -406,6 +408,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/api-keys/{id}", delete(revoke_key))
         .route("/api/webhooks", post(create_webhook).get(list_webhooks))
         .route("/api/webhooks/{id}", delete(delete_webhook))
+        .route("/api/users", post(create_user).get(list_users))
+        .route("/api/users/{id}", delete(delete_user))
         .route("/api/calls/{id}", get(get_call))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
@@ -454,6 +458,11 @@ async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: R
             // A JWT (header.payload.signature); API keys have no dots.
             return match check_jwt(&st.jwt_secret, key) {
                 Some(c) => {
+                    // A deleted user's tokens stop working at once.
+                    match st.store.lock().map(|s| s.user_exists(&c.sub)) {
+                        Ok(Ok(true)) => {}
+                        _ => return unauthorized("invalid or expired token"),
+                    }
                     let who = Principal::User { id: c.sub, permissions: c.perms };
                     if let Some(r) = limit(&st, &who, &req) {
                         return r;
@@ -926,6 +935,104 @@ async fn recording_download(
         *r.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(r)
+}
+
+fn user_json(u: &crate::store::User) -> Value {
+    json!({"id": u.id, "email": u.email, "role": u.role, "permissions": u.permissions, "created_at": rfc3339(u.created_at)})
+}
+
+async fn create_user(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    who.require("users:write")?;
+    let o = json_body(req).await?;
+    let email = match o.get("email") {
+        Some(Value::String(e))
+            if e.len() <= 254 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')) =>
+        {
+            e.to_ascii_lowercase()
+        }
+        Some(_) => return Err(ApiError::field("email", "must be an e-mail address")),
+        None => return Err(ApiError::field("email", "required")),
+    };
+    let password = match o.get("password") {
+        Some(Value::String(p)) if (8..=256).contains(&p.chars().count()) => p.clone(),
+        Some(_) => return Err(ApiError::field("password", "must be 8 to 256 characters")),
+        None => return Err(ApiError::field("password", "required")),
+    };
+    let role = match o.get("role") {
+        None | Some(Value::Null) => "user".to_string(),
+        Some(Value::String(r)) if r == "user" || r == "admin" => r.clone(),
+        Some(_) => return Err(ApiError::field("role", "must be user or admin")),
+    };
+    let mut permissions: Vec<String> = Vec::new();
+    if role == "admin" {
+        permissions = PERMISSIONS.iter().map(|p| p.to_string()).collect();
+    } else if let Some(list) = o.get("permissions") {
+        let Some(list) = list.as_array() else {
+            return Err(ApiError::field("permissions", "must be a list such as [\"calls:read\"]"));
+        };
+        for p in list {
+            let Some(n) = p.as_str().and_then(normalize_permission) else {
+                return Err(ApiError::field(
+                    "permissions",
+                    &format!("unknown permission {p}; known: {}", PERMISSIONS.join(", ")),
+                ));
+            };
+            if !permissions.iter().any(|q| q == n) {
+                permissions.push(n.to_string());
+            }
+        }
+    }
+    // Nobody hands out more than they hold.
+    if let Some(p) = permissions.iter().find(|p| !who.may(p)) {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!("permissions: a user cannot be given {p}, which its creator lacks"),
+        });
+    }
+    let user = crate::store::User {
+        id: format!("user_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+        email,
+        // argon2 takes tens of milliseconds: off the async workers.
+        password_hash: tokio::task::spawn_blocking(move || hash_password(&password)).await.unwrap_or_default(),
+        role,
+        permissions,
+        created_at: now_ms(),
+    };
+    if store(&st)?.user_by_email(&user.email)?.is_some() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: "email: already a user".into(),
+        });
+    }
+    store(&st)?.insert_user(&user)?;
+    Ok((StatusCode::CREATED, ok(user_json(&user))).into_response())
+}
+
+async fn list_users(State(st): State<ApiState>, Extension(who): Extension<Principal>) -> Result<Response, ApiError> {
+    who.require("users:read")?;
+    let users = store(&st)?.list_users()?;
+    Ok(ok(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
+}
+
+async fn delete_user(
+    State(st): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    who.require("users:write")?;
+    store(&st)?.delete_user(&id).map_err(|e| match e {
+        StoreError::NotFound => {
+            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such user".into() }
+        }
+        e => e.into(),
+    })?;
+    Ok(ok(json!({"id": id, "deleted": true})))
 }
 
 fn webhook_json(w: &crate::store::Webhook) -> Value {

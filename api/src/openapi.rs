@@ -35,6 +35,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/webhooks"),
     ("GET", "/api/webhooks"),
     ("DELETE", "/api/webhooks/{id}"),
+    ("POST", "/api/users"),
+    ("GET", "/api/users"),
+    ("DELETE", "/api/users/{id}"),
 ];
 
 /// An E.164 number: `+`, then 2 to 15 digits, the first not 0 (as `http::is_e164`).
@@ -266,7 +269,8 @@ pub fn spec() -> Value {
             { "name": "Calls", "description": "Place calls and read them." },
             { "name": "Call control", "description": "Act on a live call." },
             { "name": "Recordings", "description": "A call's recording." },
-            { "name": "Webhooks", "description": format!("Signed event deliveries. {delivery}") }
+            { "name": "Webhooks", "description": format!("Signed event deliveries. {delivery}") },
+            { "name": "Users", "description": "People who log in for a JWT." }
         ],
         "security": [{ "bearer": [] }, { "apiKey": [] }, { "internalKey": [] }],
         "paths": merge([
@@ -276,6 +280,7 @@ pub fn spec() -> Value {
             control_paths(),
             recording_paths(),
             webhook_paths(),
+            user_paths(),
         ]),
         "webhooks": webhooks(),
         "components": {
@@ -430,6 +435,65 @@ fn key_paths() -> Value {
                         "properties": { "id": { "type": "string" }, "revoked": { "const": true } }
                     })),
                     "404": response_as("NotFound", "`not_found`: no such live key.")
+                }
+            }))
+        }
+    })
+}
+
+/// Users (who log in for a JWT).
+fn user_paths() -> Value {
+    json!({
+        "/api/users": {
+            "post": protected("users:write", json!({
+                "tags": ["Users"],
+                "operationId": "createUser",
+                "summary": "Add a user who can log in.",
+                "description": "The password is stored as argon2id. `role: admin` holds every permission; a \
+                    `user` holds the `permissions` given, never more than the creator holds (403).",
+                "requestBody": body(json!({
+                    "type": "object",
+                    "required": ["email", "password"],
+                    "properties": {
+                        "email": { "type": "string", "format": "email", "maxLength": 254 },
+                        "password": { "type": "string", "minLength": 8, "maxLength": 256 },
+                        "role": { "enum": ["user", "admin"], "default": "user" },
+                        "permissions": { "type": "array", "items": schema("Permission") }
+                    }
+                })),
+                "responses": {
+                    "201": ok_json("Created.", schema("User")),
+                    "400": response("BadRequest"),
+                    "409": response_as("Conflict", "`conflict`: a user with that e-mail exists."),
+                    "413": response("PayloadTooLarge")
+                }
+            })),
+            "get": protected("users:read", json!({
+                "tags": ["Users"],
+                "operationId": "listUsers",
+                "summary": "List the users (never their password hashes).",
+                "responses": {
+                    "200": ok_json("The users.", json!({
+                        "type": "object",
+                        "required": ["users"],
+                        "properties": { "users": { "type": "array", "items": schema("User") } }
+                    }))
+                }
+            }))
+        },
+        "/api/users/{id}": {
+            "delete": protected("users:write", json!({
+                "tags": ["Users"],
+                "operationId": "deleteUser",
+                "summary": "Delete a user; its tokens stop working at once.",
+                "parameters": [parameter("UserId")],
+                "responses": {
+                    "200": ok_json("Deleted.", json!({
+                        "type": "object",
+                        "required": ["id", "deleted"],
+                        "properties": { "id": { "type": "string" }, "deleted": { "const": true } }
+                    })),
+                    "404": response_as("NotFound", "`not_found`: no such user.")
                 }
             }))
         }
@@ -735,6 +799,13 @@ fn parameters() -> Value {
             "required": true,
             "description": "The call's id.",
             "schema": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] }
+        },
+        "UserId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The user's id.",
+            "schema": { "type": "string", "examples": ["user_0123456789ab"] }
         },
         "KeyId": {
             "name": "id",
@@ -1350,7 +1421,7 @@ mod tests {
     fn merged_parts_do_not_overlap() {
         let count = |v: Value| v.as_object().map_or(0, |o| o.len());
         let paths = [health_and_auth_paths(), key_paths(), call_paths(), control_paths(), recording_paths()];
-        let n: usize = paths.into_iter().map(count).sum::<usize>() + count(webhook_paths());
+        let n: usize = paths.into_iter().map(count).sum::<usize>() + count(webhook_paths()) + count(user_paths());
         assert_eq!(n, spec()["paths"].as_object().unwrap().len());
         let n = count(common_schemas()) + count(call_schemas()) + count(account_schemas());
         assert_eq!(n, spec()["components"]["schemas"].as_object().unwrap().len());

@@ -332,6 +332,18 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let perms: String = r.get(4)?;
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: r.get(3)?,
+        permissions: perms.split_whitespace().map(str::to_string).collect(),
+        created_at: r.get(5)?,
+    })
+}
+
 const KEY_COLUMNS: &str = "id, name, permissions, created_by, created_at, last_used_at, revoked_at";
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
@@ -974,19 +986,31 @@ impl Store {
             .query_row(
                 "SELECT id, email, password_hash, role, permissions, created_at FROM users WHERE email = ?1",
                 [email.to_ascii_lowercase()],
-                |r| {
-                    let perms: String = r.get(4)?;
-                    Ok(User {
-                        id: r.get(0)?,
-                        email: r.get(1)?,
-                        password_hash: r.get(2)?,
-                        role: r.get(3)?,
-                        permissions: perms.split_whitespace().map(str::to_string).collect(),
-                        created_at: r.get(5)?,
-                    })
-                },
+                user_from_row,
             )
             .optional()?)
+    }
+
+    /// Every user, oldest first.
+    pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, email, password_hash, role, permissions, created_at FROM users ORDER BY created_at, id",
+        )?;
+        let rows = st.query_map([], user_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the user `id` exists (a deleted user's tokens are refused).
+    pub fn user_exists(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?.exists([id])?)
+    }
+
+    /// Deletes a user; `NotFound` if there is none with that id.
+    pub fn delete_user(&mut self, id: &str) -> Result<(), StoreError> {
+        if self.conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Every key, newest first (revoked ones included, marked).
