@@ -427,9 +427,14 @@ impl Serving {
         self.ports.remove(&call);
     }
 
-    /// The calls whose bridge asked for a hang-up, with why.
+    /// The calls whose bridge (or media) asked for a hang-up, with why.
     pub fn hangups(&self) -> Vec<(u64, String)> {
         self.hangups.take()
+    }
+
+    /// Where others ask for a hang-up the same way (a silent peer's media).
+    pub fn requests(&self) -> Hangups {
+        self.hangups.clone()
     }
 }
 

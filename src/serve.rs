@@ -90,10 +90,6 @@ pub struct ServeApp {
     pub metrics: Arc<EngineMetrics>,
     /// `DIALTONE_RTP_TIMEOUT`: hang up after this long without media from the peer.
     pub rtp_timeout: Option<Duration>,
-    /// Calls whose media reported the peer silent, for the SIP loop.
-    silent: Arc<std::sync::Mutex<Vec<(CallRef, Duration)>>>,
-    /// Wakes the SIP loop (set by `run`).
-    pub wake: Option<Arc<tokio::sync::Notify>>,
     /// Why we ended a call ourselves, for its record.
     ended_why: HashMap<CallRef, String>,
     /// API calls that were answered (their end is `completed`, not `failed`).
@@ -270,8 +266,6 @@ impl ServeApp {
             agent: None,
             metrics: Arc::default(),
             rtp_timeout: None,
-            silent: Arc::default(),
-            wake: None,
             ended_why: HashMap::new(),
             answered: std::collections::HashSet::new(),
             inbound_calls: std::collections::HashSet::new(),
@@ -489,10 +483,13 @@ impl App for ServeApp {
     }
 
     fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
-        self.hang_up_silent(ua, now);
+        // Hang-ups asked for by agent bridges and by media whose peer went silent.
         for (call, why) in self.agent.as_ref().map(crate::agent::Serving::hangups).unwrap_or_default() {
-            self.ended_why.insert(CallRef(call), why);
-            let _ = ua.hangup(CallRef(call), now);
+            let call = CallRef(call);
+            if self.calls.contains_key(&call) {
+                self.ended_why.insert(call, why);
+                let _ = ua.hangup(call, now);
+            }
         }
         self.originate_queued(ua, now);
         self.metrics.publish(&self.counters, ua.call_count(), ua.dropped);
@@ -690,14 +687,13 @@ impl ServeApp {
         use dialtone_api::store::Op;
         use dialtone_api::store::RecordingState;
         let api = self.api.as_ref().zip(self.api_calls.get(&call)).map(|(a, id)| (a.writer.clone(), id.clone()));
-        let (silent, wake) = (self.silent.clone(), self.wake.clone());
+        // A silent peer's call is hung up the way a failed agent bridge's is.
+        let hangups = self.agent.as_ref().map(crate::agent::Serving::requests);
         Arc::new(move |n: media_io::MediaNotice| {
             if let media_io::MediaNotice::RtpTimeout(after) = n {
-                if let Ok(mut q) = silent.lock() {
-                    q.push((call, after));
-                }
-                if let Some(w) = &wake {
-                    w.notify_one();
+                tracing::warn!(%call, seconds = after.as_secs(), "no media from the peer: hanging up");
+                if let Some(h) = &hangups {
+                    h.request(call.0, format!("rtp timeout ({} s without media)", after.as_secs()));
                 }
                 return;
             }
@@ -745,18 +741,6 @@ impl ServeApp {
         api.writer.send(dialtone_api::store::Op::Inbound(c));
         self.api_calls.insert(call, id);
         self.inbound_calls.insert(call);
-    }
-
-    /// Hangs up the calls whose peer went silent (`DIALTONE_RTP_TIMEOUT`).
-    fn hang_up_silent(&mut self, ua: &mut UserAgent, now: Instant) {
-        let silent: Vec<_> = self.silent.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
-        for (call, after) in silent {
-            if self.calls.contains_key(&call) {
-                tracing::warn!(%call, seconds = after.as_secs(), "no media from the peer: hanging up");
-                self.ended_why.insert(call, format!("rtp timeout ({} s without media)", after.as_secs()));
-                let _ = ua.hangup(call, now);
-            }
-        }
     }
 
     /// Persists an API call's new status (a change its life does not allow is ignored).
@@ -1150,7 +1134,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     app.rtp_timeout = (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s));
-    app.wake = Some(driver.waker());
     start_api(&settings, &mut app, driver.waker()).await?;
     let r = driver.run(&mut app).await;
     app.calls.clear();
