@@ -15,7 +15,6 @@ use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::Value;
 use std::io::BufRead;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -123,17 +122,7 @@ impl Drop for Agent {
 /// and test processes (offset by the pid), walk the range in steps of four. (33900-33999 is
 /// baresip's.)
 fn free_media_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    const SLOTS: u32 = 225;
-    let start = std::process::id() % SLOTS;
-    for _ in 0..SLOTS {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = 33_000 + 4 * ((start + n) % SLOTS) as u16;
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free media port pair in 127.0.0.1:33000-33899");
+    free_media_port_in(33_000, 225)
 }
 
 /// `dialtone serve` bridging inbound calls to `url`, recording them, RTP in `rtp`.

@@ -67,14 +67,7 @@ impl Drop for Receiver {
 
 /// A SIPp media port pair free in 34000–34999 (the other suites use other ranges).
 fn media_port() -> u16 {
-    let start = (std::process::id() % 250) as u16;
-    (0..250)
-        .map(|i| 34_000 + 4 * ((start + i) % 250))
-        .find(|&p| {
-            std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        })
-        .expect("a free SIPp media port in 34000-34999")
+    free_media_port_in(34_000, 250)
 }
 
 fn body(v: &Value) -> Vec<u8> {

@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use dialtone_media::resample::goertzel_power;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -69,17 +68,7 @@ fn pcap_duration_ms(path: &Path) -> u64 {
 /// their RTP ports. Successive calls, and tests in other processes (offset by the pid),
 /// walk the range in steps of four.
 fn free_media_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    const SLOTS: u32 = 675; // 30000 + 4 × 675 = 32700
-    let start = std::process::id() % SLOTS;
-    for _ in 0..SLOTS {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = 30_000 + 4 * ((start + n) % SLOTS) as u16;
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free media port pair in 127.0.0.1:30000-32699");
+    free_media_port_in(30_000, 675) // 30000 + 4 × 675 = 32700
 }
 
 /// Runs the SIPp scenario `file` (fixtures/sipp) against `d`, with `-key` keywords (the

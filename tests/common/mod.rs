@@ -31,6 +31,22 @@ pub fn free_port() -> u16 {
     panic!("no free port on 127.0.0.1");
 }
 
+/// A port free for SIPp's media (-mp) in `base` .. `base + 4 * slots`: SIPp also binds the
+/// one two above (video). Successive calls, and tests in other processes (offset by the
+/// pid), walk the range in steps of four. Each suite has its own range.
+pub fn free_media_port_in(base: u16, slots: u32) -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = std::process::id() % slots;
+    for _ in 0..slots {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = base + 4 * ((start + n) % slots) as u16;
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free media port pair in 127.0.0.1:{base}-{}", u32::from(base) + 4 * slots - 1);
+}
+
 /// Fails the test with a clear message when SIPp is missing.
 pub fn sipp() -> &'static str {
     let ok = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
