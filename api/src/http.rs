@@ -706,14 +706,7 @@ async fn create_call(
             _ => return Err(ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters")),
         },
     };
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("the body is over {MAX_BODY} bytes"),
-    })?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
-    let Some(o) = v.as_object() else { return Err(ApiError::field("body", "must be a JSON object")) };
+    let o = json_body(req).await?;
     let contact_id = match o.get("contact_id") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.clone(),
         Some(_) => return Err(ApiError::field("contact_id", "must be a non-empty string of at most 128 characters")),
@@ -767,7 +760,7 @@ async fn create_call(
     };
     let id = format!("call_{:016x}", rand::random::<u64>());
     // The body as parsed (object keys sorted), so spacing and key order do not matter.
-    let request_hash = key_hash(&v.to_string());
+    let request_hash = key_hash(&serde_json::to_string(&o).unwrap_or_default());
     let principal = who.name();
     let idem = idem_key.as_deref().map(|k| (principal.as_str(), k, request_hash.as_str()));
     let new = crate::store::NewCall {
@@ -967,33 +960,15 @@ async fn create_user(
         Some(Value::String(r)) if r == "user" || r == "admin" => r.clone(),
         Some(_) => return Err(ApiError::field("role", "must be user or admin")),
     };
-    let mut permissions: Vec<String> = Vec::new();
-    if role == "admin" {
-        permissions = PERMISSIONS.iter().map(|p| p.to_string()).collect();
-    } else if let Some(list) = o.get("permissions") {
-        let Some(list) = list.as_array() else {
-            return Err(ApiError::field("permissions", "must be a list such as [\"calls:read\"]"));
-        };
-        for p in list {
-            let Some(n) = p.as_str().and_then(normalize_permission) else {
-                return Err(ApiError::field(
-                    "permissions",
-                    &format!("unknown permission {p}; known: {}", PERMISSIONS.join(", ")),
-                ));
-            };
-            if !permissions.iter().any(|q| q == n) {
-                permissions.push(n.to_string());
-            }
-        }
-    }
-    // Nobody hands out more than they hold.
-    if let Some(p) = permissions.iter().find(|p| !who.may(p)) {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: format!("permissions: a user cannot be given {p}, which its creator lacks"),
-        });
-    }
+    // An admin holds every permission; a user those given.
+    let all: Vec<Value> = PERMISSIONS.iter().map(|p| Value::from(*p)).collect();
+    let list = match (role.as_str(), o.get("permissions")) {
+        ("admin", _) => all.as_slice(),
+        (_, None) => &[],
+        (_, Some(Value::Array(list))) => list.as_slice(),
+        (_, Some(_)) => return Err(ApiError::field("permissions", "must be a list such as [\"calls:read\"]")),
+    };
+    let permissions = granted(&who, list, "user")?;
     let user = crate::store::User {
         id: format!("user_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
         email,
@@ -1340,6 +1315,31 @@ async fn login(State(st): State<ApiState>, req: Request) -> Result<Response, Api
     .into_response())
 }
 
+/// The permissions in `list`, normalized and without repeats: 400 for an unknown one, 403
+/// for one `who` lacks (a `what`, key or user, never holds more than its creator).
+fn granted(who: &Principal, list: &[Value], what: &str) -> Result<Vec<String>, ApiError> {
+    let mut permissions: Vec<String> = Vec::new();
+    for p in list {
+        let Some(n) = p.as_str().and_then(normalize_permission) else {
+            return Err(ApiError::field(
+                "permissions",
+                &format!("unknown permission {p}; known: {}", PERMISSIONS.join(", ")),
+            ));
+        };
+        if !who.may(n) {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: format!("permissions: a {what} cannot hold {n}, which its creator lacks"),
+            });
+        }
+        if !permissions.iter().any(|q| q == n) {
+            permissions.push(n.to_string());
+        }
+    }
+    Ok(permissions)
+}
+
 async fn create_key(
     State(st): State<ApiState>,
     Extension(who): Extension<Principal>,
@@ -1361,25 +1361,7 @@ async fn create_key(
     let Some(list) = v.get("permissions").and_then(Value::as_array) else {
         return Err(ApiError::field("permissions", "required: a list such as [\"calls:read\"]"));
     };
-    let mut permissions = Vec::new();
-    for p in list {
-        let Some(n) = p.as_str().and_then(normalize_permission) else {
-            return Err(ApiError::field(
-                "permissions",
-                &format!("unknown permission {p}; known: {}", PERMISSIONS.join(", ")),
-            ));
-        };
-        if !who.may(n) {
-            return Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                code: "forbidden",
-                message: format!("permissions: a key cannot grant {n}, which its creator lacks"),
-            });
-        }
-        if !permissions.iter().any(|q| q == n) {
-            permissions.push(n.to_string());
-        }
-    }
+    let permissions = granted(&who, list, "key")?;
     let secret = format!("dk_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
     let key = crate::store::ApiKey {
         id: format!("key_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
