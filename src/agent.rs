@@ -194,21 +194,37 @@ pub struct CallInfo {
 }
 
 /// How a bridge asks its owner to hang a call up: a queue of (call label, why) and the
-/// SIP loop's waker ([`Driver::waker`](crate::driver::Driver::waker)).
-#[derive(Clone, Debug)]
+/// SIP loop's waker ([`Driver::waker`](crate::driver::Driver::waker)) for `dialtone call`,
+/// or straight into `serve`'s inbox.
+#[derive(Clone)]
 pub struct Hangups {
     queue: Arc<Mutex<Vec<(u64, String)>>>,
     wake: Arc<Notify>,
+    sink: Option<Arc<dyn Fn(u64, String) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Hangups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hangups").field("sink", &self.sink.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl Hangups {
-    /// Requests go to the loop woken by `wake`.
+    /// Requests are queued for [`Hangups::take`] and wake `wake`.
     pub fn new(wake: Arc<Notify>) -> Hangups {
-        Hangups { queue: Arc::default(), wake }
+        Hangups { queue: Arc::default(), wake, sink: None }
+    }
+
+    /// Requests go to `sink` (the call's label, why).
+    pub fn to(sink: impl Fn(u64, String) + Send + Sync + 'static) -> Hangups {
+        Hangups { queue: Arc::default(), wake: Arc::default(), sink: Some(Arc::new(sink)) }
     }
 
     /// Asks for the call `label` to be hung up, saying why (for the call's record).
     pub fn request(&self, label: u64, why: String) {
+        if let Some(sink) = &self.sink {
+            return sink(label, why);
+        }
         if let Ok(mut q) = self.queue.lock() {
             q.push((label, why));
         }
@@ -316,9 +332,9 @@ pub struct AgentConfig {
     pub print: bool,
 }
 
-/// `serve`'s bridges: inbound calls with `DIALTONE_INBOUND=agent:<ws-url>`, API calls with
-/// `agent_url`; what is known of each call for `start`, and the hang-ups the bridges ask
-/// for.
+/// `serve`'s bridges: where inbound calls' agent is (`DIALTONE_INBOUND=agent:<ws-url>`),
+/// the default format and fallback, and where hang-ups are asked for. What each call is
+/// bridged to is the call engine's ([`crate::engine::AgentPlan`]).
 #[derive(Debug)]
 pub struct Serving {
     /// `DIALTONE_INBOUND=agent:<ws-url>`.
@@ -327,17 +343,13 @@ pub struct Serving {
     format: AgentFormat,
     fallback: Option<Fallback>,
     hangups: Hangups,
-    calls: std::collections::HashMap<u64, CallInfo>,
-    /// API calls' own agents (`agent_url`, `agent_format`).
-    planned: std::collections::HashMap<u64, (String, AgentFormat)>,
-    ports: std::collections::HashMap<u64, Arc<AgentPort>>,
 }
 
 impl Serving {
     /// Bridges inbound calls to `inbound` when given; `DIALTONE_AGENT_FALLBACK` and
     /// `DIALTONE_AGENT_FORMAT` are read now (an unreadable WAV stops `serve` at startup);
-    /// hang-ups are woken through `wake`.
-    pub fn new(inbound: Option<&str>, wake: Arc<Notify>) -> anyhow::Result<Serving> {
+    /// hang-ups go to `hangups`.
+    pub fn new(inbound: Option<&str>, hangups: Hangups) -> anyhow::Result<Serving> {
         let fallback = Fallback::from_env()?;
         let format = AgentFormat::from_env()?;
         check_env()?;
@@ -350,91 +362,25 @@ impl Serving {
                 None => tracing::info!(%url, ?format, "inbound calls are bridged to the agent (hung up if it fails)"),
             }
         }
-        Ok(Serving {
-            inbound: inbound.map(str::to_string),
-            format,
-            fallback,
-            hangups: Hangups::new(wake),
-            calls: Default::default(),
-            planned: Default::default(),
-            ports: Default::default(),
-        })
+        Ok(Serving { inbound: inbound.map(str::to_string), format, fallback, hangups })
     }
 
-    /// Notes an inbound call's From and To (their URIs) for the agent.
-    pub fn note(&mut self, call: u64, req: &dialtone_sip::Request) {
-        use dialtone_sip::{HeaderName, NameAddr};
-        let uri = |h: HeaderName, name: &'static str| {
-            req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
-        };
-        let info = CallInfo {
-            call_id: format!("call-{call}"),
-            contact_id: None,
-            from: uri(HeaderName::From, "From"),
-            to: uri(HeaderName::To, "To"),
-        };
-        self.calls.insert(call, info);
-    }
-
-    /// An API call to bridge to its own agent once answered (`agent_url`, `agent_format`,
-    /// which the API has checked).
-    pub fn plan(&mut self, call: u64, url: &str, format: Option<&str>, info: CallInfo) {
-        let format = format.and_then(AgentFormat::parse).unwrap_or(self.format);
-        self.planned.insert(call, (url.to_string(), format));
-        self.calls.insert(call, info);
-    }
-
-    /// Starts call `call`'s bridge at the call's audio `rate`, when it has an agent (its
-    /// own, or the inbound one when `inbound_agent`); `api_id` is the API's id for the call.
-    /// The source for its media.
-    pub fn source(
-        &mut self,
+    /// Starts call `call`'s bridge at the call's audio `rate`: to `url` (`None`: the
+    /// inbound agent) in `format` (`None`: `DIALTONE_AGENT_FORMAT`). `None` when there is
+    /// no agent to bridge to.
+    pub fn start(
+        &self,
         call: u64,
         rate: u32,
-        api_id: Option<&String>,
-        inbound_agent: bool,
-    ) -> Option<crate::media_io::Source> {
-        let (url, format) = match self.planned.remove(&call) {
-            Some(p) => p,
-            None if inbound_agent => (self.inbound.clone()?, self.format),
-            None => return None,
-        };
-        let mut info = self
-            .calls
-            .remove(&call)
-            .unwrap_or_else(|| CallInfo { call_id: format!("call-{call}"), ..Default::default() });
-        if let Some(id) = api_id {
-            info.call_id = id.clone();
-        }
+        url: Option<&str>,
+        format: Option<&str>,
+        info: CallInfo,
+    ) -> Option<Arc<AgentPort>> {
+        let url = url.map(str::to_string).or_else(|| self.inbound.clone())?;
+        let format = format.and_then(AgentFormat::parse).unwrap_or(self.format);
         let cfg =
             AgentConfig { url, format, fallback: self.fallback.clone(), hangups: self.hangups.clone(), print: false };
-        let port = start(call, rate, info, cfg);
-        self.ports.insert(call, port.clone());
-        Some(crate::media_io::Source::Agent(port))
-    }
-
-    /// A digit call `call`'s caller sent by SIP INFO.
-    pub fn info_dtmf(&self, call: u64, digit: char) {
-        if let Some(p) = self.ports.get(&call) {
-            p.digit(digit);
-        }
-    }
-
-    /// Forgets an ended call.
-    pub fn forget(&mut self, call: u64) {
-        self.calls.remove(&call);
-        self.planned.remove(&call);
-        self.ports.remove(&call);
-    }
-
-    /// The calls whose bridge (or media) asked for a hang-up, with why.
-    pub fn hangups(&self) -> Vec<(u64, String)> {
-        self.hangups.take()
-    }
-
-    /// Where others ask for a hang-up the same way (a silent peer's media).
-    pub fn requests(&self) -> Hangups {
-        self.hangups.clone()
+        Some(start(call, rate, info, cfg))
     }
 }
 

@@ -8,7 +8,9 @@ pub mod config;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod driver;
+pub mod engine;
 pub mod media_io;
+pub mod metrics;
 pub mod ports;
 pub mod serve;
 pub mod session;

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use dialtone_media::player::{Player, Prompt};
 use dialtone_media::recorder::Recorder;
 use dialtone_media::rtcp::ntp_from_system_time;
-use dialtone_media::session::{AudioCodec, MediaEvent, MediaSession, MediaStats, SessionConfig, Transmit, TICK};
-use dialtone_sip::sdp::Negotiated;
+use dialtone_media::session::{MediaEvent, MediaSession, MediaStats, SessionConfig, Transmit, TICK};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,22 +116,7 @@ pub enum MediaNotice {
 /// blocking thread (a finished recording), so it must not block for long.
 pub type MediaHook = Arc<dyn Fn(MediaNotice) + Send + Sync>;
 
-/// The session settings for what offer/answer settled, or why there is no media.
-pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionConfig, String> {
-    let codec = AudioCodec::from_name(&n.codec.name).ok_or_else(|| format!("no media engine for {}", n.codec.name))?;
-    Ok(SessionConfig {
-        codec,
-        payload_type: n.codec.payload_type,
-        telephone_event: n.telephone_event.as_ref().map(|c| (c.payload_type, c.clock_rate)),
-        ptime_ms: n.ptime.max(10),
-        remote_rtp: n.remote_rtp,
-        remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
-        send: n.local_direction.sends(),
-        seed,
-        cname: cname.to_string(),
-        opus_complexity: 5,
-    })
-}
+pub use crate::session::session_config;
 
 /// Binds a call's RTP socket on `ip:port` and, without rtcp-mux, RTCP on `port + 1`.
 pub fn bind_rtp(ip: IpAddr, port: u16) -> std::io::Result<(StdUdpSocket, StdUdpSocket)> {

@@ -1,7 +1,9 @@
 //! The glue between the UA and SDP offer/answer: what we offer, how we answer.
 
 use bytes::Bytes;
+use dialtone_media::session::{AudioCodec, SessionConfig};
 use dialtone_sip::sdp;
+use dialtone_sip::sdp::Negotiated;
 use std::net::{IpAddr, SocketAddr};
 
 /// The session id and version we put in o= lines.
@@ -83,6 +85,23 @@ pub fn answer(offer: &[u8], ip: IpAddr, port: u16) -> Result<(Bytes, sdp::Negoti
         Ok(a) => Ok((Bytes::from(a.sdp.to_string()), a.negotiated)),
         Err(_) => Err(488),
     }
+}
+
+/// The session settings for what offer/answer settled, or why there is no media.
+pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionConfig, String> {
+    let codec = AudioCodec::from_name(&n.codec.name).ok_or_else(|| format!("no media engine for {}", n.codec.name))?;
+    Ok(SessionConfig {
+        codec,
+        payload_type: n.codec.payload_type,
+        telephone_event: n.telephone_event.as_ref().map(|c| (c.payload_type, c.clock_rate)),
+        ptime_ms: n.ptime.max(10),
+        remote_rtp: n.remote_rtp,
+        remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
+        send: n.local_direction.sends(),
+        seed,
+        cname: cname.to_string(),
+        opus_complexity: 5,
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct Originate {
     pub agent_url: Option<String>,
     /// The agent's audio format: `twilio` (µ-law 8 kHz in JSON, the default) or `l16-16k`.
     pub agent_format: Option<String>,
+    /// The caller's contact id (told to the agent in `start`).
+    pub contact_id: Option<String>,
 }
 
 /// The agent audio formats `agent_format` takes.
@@ -57,11 +59,41 @@ pub enum Action {
 pub trait CallControl: Send + Sync {
     /// Places `call`; progress comes back through the store.
     fn originate(&self, call: Originate);
-    /// Acts on the live call `id`.
-    fn act(&self, id: &str, action: Action);
+    /// Acts on the live call `id`; the reply is what the engine did.
+    fn act(&self, id: &str, action: Action) -> Reply;
     /// Whether calls can be placed (a trunk is set).
     fn can_originate(&self) -> bool {
         true
+    }
+}
+
+/// The engine's answer to an action: done (the request went out; its SIP outcome
+/// follows as a call event), or why not.
+pub type Reply = tokio::sync::oneshot::Receiver<Result<(), Refusal>>;
+
+/// Why the call engine did not carry out an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The call (or its dialog) cannot do this now: 409 `call_not_live`.
+    NotLive(String),
+    /// The request names something the engine cannot use: 400 `invalid_request`.
+    Invalid(String),
+    /// Something the action needs is not configured or free: 503 `unavailable`.
+    Unavailable(String),
+    /// The engine tried and failed: 502 `engine_failed`.
+    Failed(String),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        let (status, code, message) = match r {
+            Refusal::NotLive(m) => (StatusCode::CONFLICT, "call_not_live", m),
+            Refusal::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
+            Refusal::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            Refusal::Failed(m) => (StatusCode::BAD_GATEWAY, "engine_failed", m),
+        };
+        ApiError { status, code, message }
     }
 }
 
@@ -784,7 +816,8 @@ async fn create_call(
         r.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
         return Ok(r);
     }
-    control.originate(Originate { id, phone_number, from_number, record, agent_url, agent_format });
+    let contact_id = Some(call.contact_id.clone());
+    control.originate(Originate { id, phone_number, from_number, record, agent_url, agent_format, contact_id });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
 
@@ -803,7 +836,7 @@ async fn recording_start(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    act(&st, &who, "calls:recording", &id, Action::Record(true))
+    act(&st, &who, "calls:recording", &id, Action::Record(true)).await
 }
 
 async fn recording_stop(
@@ -811,7 +844,7 @@ async fn recording_stop(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    act(&st, &who, "calls:recording", &id, Action::Record(false))
+    act(&st, &who, "calls:recording", &id, Action::Record(false)).await
 }
 
 /// What a `Range` header asks of a file (RFC 9110 §14).
@@ -1150,8 +1183,9 @@ async fn get_call(
     Ok(ok(v))
 }
 
-/// Checks `perm`, that the call exists and is live, and hands `action` to the engine.
-fn act(st: &ApiState, who: &Principal, perm: &str, id: &str, action: Action) -> Result<Response, ApiError> {
+/// Checks `perm`, that the call exists and is live, and hands `action` to the engine;
+/// answers with what the engine did (202 once the request is out).
+async fn act(st: &ApiState, who: &Principal, perm: &str, id: &str, action: Action) -> Result<Response, ApiError> {
     who.require(perm)?;
     let call = store(st)?.get_call(id)?;
     let live = match action {
@@ -1181,8 +1215,21 @@ fn act(st: &ApiState, who: &Principal, perm: &str, id: &str, action: Action) -> 
         Action::Record(true) => "recording_start",
         Action::Record(false) => "recording_stop",
     };
-    control.act(id, action);
-    Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response())
+    let reply = control.act(id, action);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), reply).await {
+        Ok(Ok(Ok(()))) => Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response()),
+        Ok(Ok(Err(refusal))) => Err(refusal.into()),
+        Ok(Err(_)) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "the call engine stopped".into(),
+        }),
+        Err(_) => Err(ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "engine_timeout",
+            message: "the call engine did not answer in 10 s".into(),
+        }),
+    }
 }
 
 async fn json_body(req: Request) -> Result<serde_json::Map<String, Value>, ApiError> {
@@ -1204,7 +1251,7 @@ async fn hangup(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    act(&st, &who, "calls:hangup", &id, Action::Hangup)
+    act(&st, &who, "calls:hangup", &id, Action::Hangup).await
 }
 
 async fn hold(
@@ -1212,7 +1259,7 @@ async fn hold(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    act(&st, &who, "calls:hold", &id, Action::Hold(true))
+    act(&st, &who, "calls:hold", &id, Action::Hold(true)).await
 }
 
 async fn unhold(
@@ -1220,7 +1267,7 @@ async fn unhold(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    act(&st, &who, "calls:hold", &id, Action::Hold(false))
+    act(&st, &who, "calls:hold", &id, Action::Hold(false)).await
 }
 
 async fn transfer(
@@ -1240,7 +1287,7 @@ async fn transfer(
         Some(_) => return Err(ApiError::field("destination", "must be a sip: URI or an E.164 number")),
         None => return Err(ApiError::field("destination", "required")),
     };
-    act(&st, &who, "calls:transfer", &id, Action::Transfer(dest))
+    act(&st, &who, "calls:transfer", &id, Action::Transfer(dest)).await
 }
 
 async fn dtmf(
@@ -1262,7 +1309,7 @@ async fn dtmf(
         Some(_) => return Err(ApiError::field("digits", "must be 1 to 32 of 0-9 * # A-D")),
         None => return Err(ApiError::field("digits", "required")),
     };
-    act(&st, &who, "calls:write", &id, Action::Dtmf(digits))
+    act(&st, &who, "calls:write", &id, Action::Dtmf(digits)).await
 }
 
 async fn login(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {

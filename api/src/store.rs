@@ -216,6 +216,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "call.failed",
     "recording.ready",
     "dtmf.received",
+    "call.action_failed",
 ];
 
 /// One event due for delivery to one webhook.
@@ -548,6 +549,19 @@ fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, S
     enqueue(conn, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
 }
 
+/// [`Op::ActionFailed`] inside a transaction; the webhooks queued.
+fn action_failed_in(conn: &Connection, id: &str, action: &str, detail: &str, at: i64) -> Result<usize, StoreError> {
+    let what = format!("{action}: {detail}");
+    let n = conn
+        .prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, 'action_failed', ?3 FROM calls WHERE id = ?1")?
+        .execute(params![id, at, what])?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let body = serde_json::json!({"call_id": id, "action": action, "detail": detail});
+    enqueue(conn, "call.action_failed", body, at)
+}
+
 /// [`Store::set_recording`] inside a transaction; the webhooks queued.
 fn recording_in(
     conn: &Connection,
@@ -608,6 +622,18 @@ pub enum Op {
         state: RecordingState,
         /// The file, when it starts.
         path: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+    /// An action the engine carried out failed later (a re-INVITE refused, a transfer
+    /// that did not connect): a call event and `call.action_failed`.
+    ActionFailed {
+        /// The call.
+        id: String,
+        /// `hold`, `unhold`, `transfer`.
+        action: String,
+        /// The status line that said no.
+        detail: String,
         /// When, ms.
         at: i64,
     },
@@ -895,6 +921,7 @@ impl Store {
                 }
                 Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
                 Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
+                Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
             };
             match r {
                 Ok(n) => queued += n,

@@ -1,0 +1,162 @@
+//! One call: everything the engine knows of it, in one value.
+
+use bytes::Bytes;
+use dialtone_media::session::SessionConfig;
+use dialtone_sip::sdp::SessionDescription;
+use dialtone_sip::ua::CallRef;
+use dialtone_sip::Destination;
+
+/// The one identity of a call: the UA's handle on its INVITE dialog. The API's id, the
+/// agent bridge's label and the media task are all keyed on it.
+pub type CallId = CallRef;
+
+/// Who started the call, which decides what it hears and how its end is recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// It came in (`DIALTONE_INBOUND` decides what it hears).
+    Inbound,
+    /// The API placed it (it hears its own agent or silence).
+    Api,
+    /// We placed it for a REFER on another call (it hears what inbound calls hear).
+    Transfer,
+}
+
+/// Where a call is in its life (RFC 3261 §13: early → confirmed → terminated, seen
+/// from the application).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// An inbound call waiting for its port to be bound.
+    Opening,
+    /// An inbound call rung (180), waiting for its answer time; the answer's SDP is ready.
+    Ringing {
+        /// The body of our 2xx.
+        sdp: Bytes,
+    },
+    /// Our INVITE is out, no final response yet.
+    Calling,
+    /// Answered (our 2xx sent, or theirs received).
+    Live,
+    /// Refused by us; its `Terminated` is still to come.
+    Refused,
+}
+
+/// The offer/answer state of a call's media.
+#[derive(Debug, Default)]
+pub enum Negotiation {
+    /// No media (the answer could not be used, or none yet).
+    #[default]
+    None,
+    /// Our offer is out (INVITE or 2xx); its answer comes in the 2xx or the ACK.
+    Offered(Box<SessionDescription>),
+    /// Settled, the media starts at the answer.
+    Settled(Box<SessionConfig>),
+    /// The media task runs.
+    Running,
+}
+
+/// An agent to bridge the call to once answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentPlan {
+    /// The API call's own agent; `None`: the inbound one (`DIALTONE_INBOUND=agent:`).
+    pub url: Option<String>,
+    /// The API's `agent_format`, if it named one.
+    pub format: Option<String>,
+    /// `start.customParameters.call_id`: the API id, else `call-<n>`.
+    pub call_id: String,
+    /// The API's contact id.
+    pub contact_id: Option<String>,
+    /// From's URI.
+    pub from: Option<String>,
+    /// To's URI.
+    pub to: Option<String>,
+}
+
+/// One call.
+#[derive(Debug)]
+pub struct Call {
+    /// Who started it.
+    pub origin: Origin,
+    /// Where it is.
+    pub phase: Phase,
+    /// Its RTP port (RTCP the one above), held until it ends.
+    pub port: Option<u16>,
+    /// Its media's offer/answer.
+    pub sdp: Negotiation,
+    /// The API's id (calls kept in the store).
+    pub api_id: Option<String>,
+    /// The agent it is bridged to once answered.
+    pub agent: Option<AgentPlan>,
+    /// Record it (`record: true`, `DIALTONE_RECORD`).
+    pub record: bool,
+    /// It was answered (its end is `completed`).
+    pub answered: bool,
+    /// Why we ended it ourselves, for its record.
+    pub ended_why: Option<String>,
+    /// A re-INVITE we sent for the API (`hold`, `unhold`), until its final response.
+    pub pending: Option<&'static str>,
+    /// The call whose REFER placed this one, until this one is answered or fails.
+    pub referrer: Option<CallId>,
+}
+
+impl Call {
+    /// A call in `phase` with nothing else known yet.
+    pub fn new(origin: Origin, phase: Phase) -> Call {
+        Call {
+            origin,
+            phase,
+            port: None,
+            sdp: Negotiation::None,
+            api_id: None,
+            agent: None,
+            record: false,
+            answered: false,
+            ended_why: None,
+            pending: None,
+            referrer: None,
+        }
+    }
+}
+
+/// What the engine does once a port's sockets are bound.
+#[derive(Debug)]
+pub enum Opening {
+    /// Answer the inbound call with this offer (empty: we offer in the 2xx).
+    Answer {
+        /// The call.
+        call: CallId,
+        /// The INVITE's body.
+        offer: Bytes,
+    },
+    /// Place the API's call.
+    Place(Box<Placing>),
+    /// Place the call a REFER on `referrer` asked for.
+    Transfer {
+        /// The call that sent the REFER.
+        referrer: CallId,
+        /// The Refer-To URI.
+        uri: String,
+        /// Where to send the INVITE.
+        dest: Destination,
+    },
+}
+
+impl Opening {
+    /// Bind attempts made for this opening so far are counted by the engine; this names
+    /// the call for the log.
+    pub fn label(&self) -> String {
+        match self {
+            Opening::Answer { call, .. } => call.to_string(),
+            Opening::Place(p) => p.id.clone(),
+            Opening::Transfer { referrer, .. } => format!("transfer for {referrer}"),
+        }
+    }
+}
+
+/// An API call waiting for its port.
+#[derive(Debug)]
+pub struct Placing {
+    /// The API's id.
+    pub id: String,
+    /// What the API asked for.
+    pub o: dialtone_api::http::Originate,
+}

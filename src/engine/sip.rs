@@ -1,0 +1,446 @@
+//! What the engine does with the UA's events: inbound calls, answers, in-dialog
+//! requests, transfers, and the end of a call.
+
+use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase};
+use super::{Action, Engine, MediaCommand, Persist};
+use crate::config::Inbound;
+use crate::session;
+use bytes::Bytes;
+use dialtone_api::store::CallStatus;
+use dialtone_sip::sdp::Direction;
+use dialtone_sip::ua::{EndReason, Outgoing, RegistrationEvent, UaEvent, UserAgent};
+use dialtone_sip::{Destination, HeaderName, Host, Method, NameAddr, Request, Transport, Uri};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+impl Engine {
+    pub(super) fn on_sip(&mut self, now: Instant, ev: UaEvent, ua: &mut UserAgent) {
+        match ev {
+            UaEvent::IncomingCall { call, request, source } => {
+                tracing::debug!(%call, from = %source, "incoming call");
+                self.incoming(now, call, &request, ua);
+            }
+            UaEvent::Confirmed { call, ack } => {
+                tracing::debug!(%call, "call confirmed");
+                // An INVITE without an offer: ours went in the 2xx, the answer is in the ACK.
+                self.settle(call, &ack.body, "the ACK's answer gives no media");
+            }
+            UaEvent::InDialog { call, request } => self.in_dialog(now, call, &request, ua),
+            UaEvent::Progress { call, response } => {
+                if matches!(response.status, 180 | 183) {
+                    self.persist_status(call, CallStatus::Ringing, Some(response.status), None);
+                }
+                if let Some(old) = self.calls.get(&call).and_then(|c| c.referrer) {
+                    let _ = ua.notify_refer(old, response.status, &response.reason, now);
+                }
+            }
+            UaEvent::Answered { call, response } => {
+                self.settle(call, &response.body, "the 2xx's answer gives no media");
+                self.counters.answered += 1;
+                let referrer = match self.calls.get_mut(&call) {
+                    Some(c) => {
+                        c.phase = Phase::Live;
+                        c.answered = true;
+                        c.referrer.take()
+                    }
+                    None => None,
+                };
+                self.persist_status(call, CallStatus::InProgress, Some(response.status), None);
+                if let Some(old) = referrer {
+                    self.transfers -= 1;
+                    tracing::info!(call = %old, new = %call, "transfer answered; ending the referring call");
+                    let _ = ua.notify_refer(old, response.status, &response.reason, now);
+                    let _ = ua.hangup(old, now);
+                }
+            }
+            UaEvent::Reinvited { call, response } => {
+                let Some(c) = self.calls.get_mut(&call) else { return };
+                let Some(action) = c.pending.take() else { return };
+                if response.status < 300 {
+                    return;
+                }
+                tracing::warn!(%call, action, status = response.status, "re-INVITE refused; the session is as it was");
+                if action == "hold" {
+                    // Not held after all: the peer still sends.
+                    self.actions.push_back(Action::Media(call, MediaCommand::ExpectRx(true)));
+                }
+                if let Some(id) = c.api_id.clone() {
+                    let detail = format!("{} {}", response.status, response.reason);
+                    let p = Persist::ActionFailed { id, action: action.into(), detail };
+                    self.actions.push_back(Action::Persist(p));
+                }
+            }
+            UaEvent::Registration(ev) => {
+                if matches!(ev, RegistrationEvent::Unregistered { .. }) {
+                    self.unregistering = false;
+                }
+                log_registration(&ev);
+            }
+            UaEvent::Terminated { call, reason } => self.terminated(now, call, reason, ua),
+            _ => {}
+        }
+    }
+
+    /// A new INVITE: kept in the store, then refused, or rung and answered per
+    /// `DIALTONE_INBOUND` once a port is bound.
+    fn incoming(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
+        self.counters.offered += 1;
+        let mut c = Call::new(Origin::Inbound, Phase::Opening);
+        let uri = |h: HeaderName, name: &'static str| {
+            req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
+        };
+        c.agent = Some(AgentPlan {
+            call_id: format!("call-{}", call.0),
+            from: uri(HeaderName::From, "From"),
+            to: uri(HeaderName::To, "To"),
+            ..AgentPlan::default()
+        });
+        if self.cfg.store {
+            // Kept as `direction: inbound`: the caller (From's user, else its URI) as
+            // `phone_number` and `contact_id`, the number called (To's user) as
+            // `from_number`. Its life follows as an API call's does.
+            let id = format!("call_{:016x}", self.next_seed());
+            let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
+            tracing::info!(%call, id = %id, caller = %caller, "inbound call");
+            let called = party(req, HeaderName::To, "To");
+            self.actions.push_back(Action::Persist(Persist::Inbound { id: id.clone(), caller, called }));
+            c.api_id = Some(id);
+        }
+        self.insert(call, c);
+        if self.cfg.inbound == Inbound::Reject {
+            self.counters.refused += 1;
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.phase = Phase::Refused;
+            }
+            let _ = ua.reject(call, 603, now);
+            return;
+        }
+        if let Err(then) = self.open_port(Opening::Answer { call, offer: req.body.clone() }, 0) {
+            tracing::warn!(%call, "no free RTP port: 503");
+            self.no_port(now, then, ua);
+        }
+    }
+
+    /// The port for an inbound call is bound: answer its offer (or offer in the 2xx).
+    pub(super) fn answer_offer(&mut self, now: Instant, call: CallId, port: u16, offer: Bytes, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            // Gone meanwhile (cancelled): the port is free again.
+            self.ports.give_back(port);
+            self.actions.push_back(Action::ClosePort(port));
+            return;
+        };
+        c.port = Some(port);
+        let ip = self.cfg.media_ip;
+        let sdp = if offer.is_empty() {
+            // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK
+            // (RFC 3261 §13.2.1); the media starts then.
+            let ours = session::offer_sdp(ip, port);
+            let text = Bytes::from(ours.to_string());
+            c.sdp = Negotiation::Offered(Box::new(ours));
+            text
+        } else {
+            match session::answer(&offer, ip, port) {
+                Ok((sdp, negotiated)) => {
+                    match self.media_config(call, &negotiated) {
+                        Ok(config) => {
+                            if let Some(c) = self.calls.get_mut(&call) {
+                                c.sdp = Negotiation::Settled(Box::new(config));
+                            }
+                        }
+                        Err(why) => tracing::warn!(%call, why, "call without media"),
+                    }
+                    sdp
+                }
+                Err(status) => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.port = None;
+                    }
+                    self.ports.give_back(port);
+                    self.actions.push_back(Action::ClosePort(port));
+                    self.counters.refused += 1;
+                    tracing::info!(%call, status, "refusing the offer");
+                    let _ = ua.reject(call, status, now);
+                    return;
+                }
+            }
+        };
+        // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.phase = Phase::Ringing { sdp };
+        }
+        if ua.ring(call, 180, None, now).is_ok() {
+            self.persist_status(call, CallStatus::Ringing, Some(180), None);
+        }
+        if self.cfg.answer_after.is_zero() {
+            self.answer(now, call, ua);
+        } else {
+            self.answer_at.push_back((now + self.cfg.answer_after, call));
+        }
+    }
+
+    /// Answers a ringing inbound call (the caller may have cancelled meanwhile).
+    pub(super) fn answer(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Phase::Ringing { sdp } = std::mem::replace(&mut c.phase, Phase::Live) else { return };
+        if ua.answer(call, sdp, now).is_ok() {
+            self.counters.answered += 1;
+            c.answered = true;
+            self.persist_status(call, CallStatus::InProgress, Some(200), None);
+            self.start_media(call);
+        }
+    }
+
+    /// The answer to our offer arrived (2xx or ACK): the media can start.
+    fn settle(&mut self, call: CallId, answer: &[u8], what: &str) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if !matches!(c.sdp, Negotiation::Offered(_)) {
+            return;
+        }
+        let Negotiation::Offered(offer) = std::mem::take(&mut c.sdp) else { return };
+        let config = session::negotiate(&offer, answer).and_then(|n| self.media_config(call, &n));
+        match config {
+            Ok(config) => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.sdp = Negotiation::Settled(Box::new(config));
+                }
+                self.start_media(call);
+            }
+            Err(why) => tracing::warn!(%call, why, "{what}"),
+        }
+    }
+
+    /// No port could be bound for `then`.
+    pub(super) fn no_port(&mut self, now: Instant, then: Opening, ua: &mut UserAgent) {
+        match then {
+            Opening::Answer { call, .. } => {
+                self.counters.refused += 1;
+                let _ = ua.reject(call, 503, now);
+            }
+            Opening::Place(p) => self.originate_failed(&p.id, "no free RTP port"),
+            Opening::Transfer { referrer, .. } => {
+                let _ = ua.notify_refer(referrer, 503, "Service Unavailable", now);
+            }
+        }
+    }
+
+    /// An in-dialog request the UA answered: a transfer's progress, a REFER, DTMF by SIP
+    /// INFO, or a new offer (hold, resume, a moved peer) for the call's media.
+    fn in_dialog(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get(&call) else { return };
+        match req.method {
+            Method::Notify if c.api_id.is_some() => {
+                // Progress of a transfer we asked for (RFC 3515 §2.4.5, a sipfrag): done
+                // at a 2xx, failed at a final non-2xx.
+                let frag = String::from_utf8_lossy(&req.body);
+                let line = frag.lines().next().unwrap_or("").trim().to_string();
+                let status = line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
+                tracing::info!(%call, status, "transfer progress");
+                match status {
+                    Some(200..=299) => {
+                        let _ = ua.hangup(call, now);
+                    }
+                    Some(300..) => {
+                        if let Some(id) = c.api_id.clone() {
+                            let p = Persist::ActionFailed { id, action: "transfer".into(), detail: line };
+                            self.actions.push_back(Action::Persist(p));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Method::Refer => {
+                let target = req
+                    .headers
+                    .get(&HeaderName::ReferTo)
+                    .and_then(|v| NameAddr::parse(v, "Refer-To").ok().map(|n| n.uri_text.to_string()));
+                if let Some(target) = target {
+                    self.transfer(now, call, &target, ua);
+                }
+            }
+            Method::Info => {
+                let ct = req.headers.get(&HeaderName::ContentType).map(|v| v.as_str()).unwrap_or("");
+                match session::info_dtmf(ct, &req.body) {
+                    Some((digit, duration_ms)) => {
+                        tracing::info!(call = call.0, digit = %digit, duration_ms, via = %"info", "dtmf received");
+                        self.actions.push_back(Action::AgentDtmf(call, digit));
+                    }
+                    None => tracing::debug!(%call, content_type = ct, "INFO without a DTMF body"),
+                }
+            }
+            Method::Invite | Method::Update if !req.body.is_empty() => {
+                let Some((remote, dir)) = session::reoffer(&req.body) else {
+                    return tracing::warn!(%call, "unreadable SDP in a re-offer; media unchanged");
+                };
+                tracing::info!(%call, direction = dir.as_str(), remote = ?remote, "re-offer answered");
+                if matches!(c.sdp, Negotiation::Running) {
+                    self.actions.push_back(Action::Media(call, MediaCommand::Update(remote, dir.sends())));
+                    let rx = matches!(dir, Direction::SendRecv | Direction::RecvOnly);
+                    self.actions.push_back(Action::Media(call, MediaCommand::ExpectRx(rx)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A REFER we accepted on `old`: call `target` (RFC 3515), reporting progress to the
+    /// referrer in NOTIFYs; when the new call is answered the old one is hung up.
+    fn transfer(&mut self, now: Instant, old: CallId, target: &str, ua: &mut UserAgent) {
+        // Embedded headers (`?Replaces=…`, attended transfer) are not acted on.
+        let uri = target.split('?').next().unwrap_or(target).to_string();
+        let dest = match Uri::parse(&uri).ok().and_then(|u| u.as_sip().map(|s| (s.host, s.port))) {
+            Some((Host::V4(ip), port)) => Some(SocketAddr::new(IpAddr::V4(ip), port.unwrap_or(5060))),
+            Some((Host::V6(ip), port)) => Some(SocketAddr::new(IpAddr::V6(ip), port.unwrap_or(5060))),
+            Some(_) => self.cfg.trunk.map(|t| t.addr),
+            None => None,
+        };
+        let Some(addr) = dest else {
+            tracing::warn!(call = %old, target, "REFER target is neither an IP nor reachable through a trunk");
+            let _ = ua.notify_refer(old, 503, "Service Unavailable", now);
+            return;
+        };
+        let transport =
+            if uri.to_ascii_lowercase().contains(";transport=tcp") { Transport::Tcp } else { Transport::Udp };
+        let then = Opening::Transfer { referrer: old, uri, dest: Destination { transport, addr } };
+        if let Err(then) = self.open_port(then, 0) {
+            self.no_port(now, then, ua);
+        }
+    }
+
+    /// The port for a transfer's call is bound: place it.
+    pub(super) fn place_transfer(
+        &mut self,
+        now: Instant,
+        old: CallId,
+        uri: String,
+        dest: Destination,
+        port: u16,
+        ua: &mut UserAgent,
+    ) {
+        let offer = session::offer_sdp(self.cfg.media_ip, port);
+        let out = Outgoing {
+            request_uri: uri.clone(),
+            from: format!("<sip:dialtone@{}>", crate::call::host_literal(self.cfg.media_ip)),
+            to: format!("<{uri}>"),
+            dest,
+            body: Some(Bytes::from(offer.to_string())),
+            extra: Vec::new(),
+        };
+        match ua.invite(out, now) {
+            Ok(new) => {
+                tracing::info!(call = %old, new = %new, target = %uri, "transferring (REFER)");
+                let mut c = Call::new(Origin::Transfer, Phase::Calling);
+                c.port = Some(port);
+                c.sdp = Negotiation::Offered(Box::new(offer));
+                c.referrer = Some(old);
+                self.insert(new, c);
+                let _ = ua.notify_refer(old, 100, "Trying", now);
+            }
+            Err(e) => {
+                tracing::warn!(call = %old, target = %uri, error = %e, "cannot place the REFER's call");
+                self.ports.give_back(port);
+                self.actions.push_back(Action::ClosePort(port));
+                let _ = ua.notify_refer(old, 400, "Bad Request", now);
+            }
+        }
+    }
+
+    /// The call is over: its record gets its final status, its media and port go.
+    fn terminated(&mut self, now: Instant, call: CallId, reason: EndReason, ua: &mut UserAgent) {
+        tracing::debug!(%call, ?reason, "call ended");
+        let Some(c) = self.remove(call) else { return };
+        if let Some(old) = c.referrer {
+            // The transfer failed: the referrer hears why; its call goes on.
+            let status = reason.status();
+            tracing::info!(call = %old, new = %call, status, "transfer failed");
+            let _ = ua.notify_refer(old, status, dialtone_sip::reason_phrase(status), now);
+        }
+        if self.transfers > 0 {
+            for other in self.calls.values_mut().filter(|o| o.referrer == Some(call)) {
+                other.referrer = None;
+                self.transfers -= 1;
+            }
+        }
+        if let Some(id) = c.api_id {
+            let (to, why) = end_status(&reason, c.answered, c.ended_why);
+            let sip_status = match &reason {
+                EndReason::LocalBye | EndReason::RemoteBye => None,
+                r => Some(r.status()),
+            };
+            tracing::info!(%call, id = %id, status = %to, "api call");
+            self.actions.push_back(Action::Persist(Persist::Status { id, to, sip_status, reason: why }));
+        }
+        if c.port.is_some() {
+            self.actions.push_back(Action::EndMedia(call, c.port));
+            match reason {
+                EndReason::LocalBye | EndReason::RemoteBye => self.counters.completed += 1,
+                EndReason::Cancelled => self.counters.cancelled += 1,
+                _ => self.counters.failed += 1,
+            }
+        }
+    }
+}
+
+/// A kept call's final status and why, from how it ended, whether it was answered, and
+/// why we ended it ourselves.
+pub fn end_status(reason: &EndReason, answered: bool, ours: Option<String>) -> (CallStatus, Option<String>) {
+    use CallStatus as S;
+    match (reason, answered) {
+        (EndReason::LocalBye, true) if ours.is_some() => (S::Completed, ours),
+        (EndReason::LocalBye | EndReason::RemoteBye, true) => (S::Completed, None),
+        // We ended it before the answer, and the 2xx crossed our CANCEL (RFC 3261 §9.1):
+        // ACKed and ended by BYE at once; for the API it was cancelled.
+        (EndReason::LocalBye, false) => (S::Canceled, Some("answered as it was cancelled; ended by BYE".into())),
+        (EndReason::Rejected { status: 486 | 600, reason }, _) => (S::Busy, Some(reason.clone())),
+        (EndReason::Rejected { status: 408 | 480, reason }, _) => (S::NoAnswer, Some(reason.clone())),
+        (EndReason::Cancelled, _) => (S::Canceled, None),
+        (EndReason::Rejected { reason, .. }, _) => (S::Failed, Some(reason.clone())),
+        (r, _) => (S::Failed, Some(format!("{r:?}"))),
+    }
+}
+
+/// From's or To's user (else its URI), at most 128 characters.
+fn party(req: &Request, h: HeaderName, name: &'static str) -> Option<String> {
+    let n = NameAddr::parse(req.headers.get(&h)?, name).ok()?;
+    let uri = Uri::parse(n.uri_text).ok();
+    let user = uri.as_ref().and_then(|u| u.as_sip()).and_then(|s| s.user.map(str::to_string));
+    Some(user.unwrap_or_else(|| n.uri_text.to_string()).chars().take(128).collect())
+}
+
+fn log_registration(ev: &RegistrationEvent) {
+    match ev {
+        RegistrationEvent::Registered { expires } => tracing::info!(state = %"registered", expires, "registration"),
+        RegistrationEvent::Failed { status, reason, retry_in } => tracing::warn!(
+            state = %"failed",
+            status,
+            reason = %reason,
+            retry_in_s = retry_in.as_secs(),
+            "registration"
+        ),
+        RegistrationEvent::Unregistered { status } => tracing::info!(state = %"unregistered", status, "registration"),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_status_maps_how_a_call_ended() {
+        let rejected = |status: u16| EndReason::Rejected { status, reason: "x".into() };
+        assert_eq!(end_status(&EndReason::RemoteBye, true, None), (CallStatus::Completed, None));
+        assert_eq!(
+            end_status(&EndReason::LocalBye, true, Some("agent closed".into())).1.as_deref(),
+            Some("agent closed")
+        );
+        assert_eq!(end_status(&rejected(486), false, None).0, CallStatus::Busy);
+        assert_eq!(end_status(&rejected(600), false, None).0, CallStatus::Busy);
+        assert_eq!(end_status(&rejected(480), false, None).0, CallStatus::NoAnswer);
+        assert_eq!(end_status(&rejected(404), false, None).0, CallStatus::Failed);
+        assert_eq!(end_status(&EndReason::Cancelled, false, None).0, CallStatus::Canceled);
+        assert_eq!(end_status(&EndReason::Timeout, false, None), (CallStatus::Failed, Some("Timeout".into())));
+        // A BYE before the answer is not a completed call.
+        assert_eq!(end_status(&EndReason::RemoteBye, false, None).0, CallStatus::Failed);
+        assert_eq!(end_status(&EndReason::LocalBye, false, None).0, CallStatus::Canceled);
+    }
+}

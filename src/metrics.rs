@@ -1,0 +1,93 @@
+//! The engine's figures for `/metrics` (Prometheus text), published by the SIP loop as
+//! atomics and rendered by the HTTP API.
+
+use crate::engine::Counters;
+use crate::media_io::Totals;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The engine's figures for `/metrics`, published by the SIP loop.
+#[derive(Default, Debug)]
+pub struct EngineMetrics {
+    offered: AtomicU64,
+    answered: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+    active: AtomicU64,
+    sip_dropped: AtomicU64,
+}
+
+impl EngineMetrics {
+    /// Publishes the engine's counters, the calls up and the SIP messages dropped.
+    pub fn publish(&self, c: &Counters, active: usize, dropped: u64) {
+        let set = |a: &AtomicU64, v: u64| a.store(v, Relaxed);
+        set(&self.offered, c.offered);
+        set(&self.answered, c.answered);
+        set(&self.completed, c.completed);
+        set(&self.cancelled, c.cancelled);
+        set(&self.refused, c.refused);
+        set(&self.failed, c.failed);
+        set(&self.active, active as u64);
+        set(&self.sip_dropped, dropped);
+    }
+
+    /// Appends the Prometheus lines for these figures and the media `totals`.
+    pub fn render(&self, t: &Totals, out: &mut String) {
+        use std::fmt::Write;
+        let g = |a: &AtomicU64| a.load(Relaxed);
+        let _ = write!(
+            out,
+            "# HELP dialtone_active_calls SIP calls (dialogs) in progress.\n\
+             # TYPE dialtone_active_calls gauge\n\
+             dialtone_active_calls {}\n\
+             # HELP dialtone_sip_calls_total Calls handled, by outcome.\n\
+             # TYPE dialtone_sip_calls_total counter\n",
+            g(&self.active)
+        );
+        for (outcome, a) in [
+            ("offered", &self.offered),
+            ("answered", &self.answered),
+            ("completed", &self.completed),
+            ("cancelled", &self.cancelled),
+            ("refused", &self.refused),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(out, "dialtone_sip_calls_total{{outcome=\"{outcome}\"}} {}", g(a));
+        }
+        let _ = write!(
+            out,
+            "# HELP dialtone_sip_dropped_total SIP messages dropped (malformed, unmatched).\n\
+             # TYPE dialtone_sip_dropped_total counter\n\
+             dialtone_sip_dropped_total {}\n\
+             # HELP dialtone_media_streams Media streams running.\n\
+             # TYPE dialtone_media_streams gauge\n\
+             dialtone_media_streams {}\n\
+             # HELP dialtone_rtp_packets_total RTP packets, by direction.\n\
+             # TYPE dialtone_rtp_packets_total counter\n\
+             dialtone_rtp_packets_total{{direction=\"rx\"}} {}\n\
+             dialtone_rtp_packets_total{{direction=\"tx\"}} {}\n\
+             # HELP dialtone_rtp_lost_total RTP packets lost (RFC 3550 A.3).\n\
+             # TYPE dialtone_rtp_lost_total counter\n\
+             dialtone_rtp_lost_total {}\n\
+             # HELP dialtone_rtp_late_total RTP packets that came after their playout time.\n\
+             # TYPE dialtone_rtp_late_total counter\n\
+             dialtone_rtp_late_total {}\n\
+             # HELP dialtone_rtp_concealed_total Audio frames concealed.\n\
+             # TYPE dialtone_rtp_concealed_total counter\n\
+             dialtone_rtp_concealed_total {}\n\
+             # HELP dialtone_ring_drops_total Frames dropped by a full ring or refused by the kernel.\n\
+             # TYPE dialtone_ring_drops_total counter\n\
+             dialtone_ring_drops_total {}\n",
+            g(&self.sip_dropped),
+            g(&t.running),
+            g(&t.rx_packets),
+            g(&t.tx_packets),
+            g(&t.rx_lost),
+            g(&t.rx_late),
+            g(&t.concealed),
+            g(&t.ring_drops),
+        );
+        crate::agent::render_metrics(out);
+    }
+}

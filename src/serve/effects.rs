@@ -1,0 +1,206 @@
+//! What `serve` does for the engine's [`Action`]s: binds ports, runs and steers each
+//! call's media task (with its agent bridge, prompt or echo), keeps changes in the store,
+//! and routes command replies.
+
+use super::inbox::{Inbox, Input};
+use crate::agent::{CallInfo, Serving};
+use crate::engine::{Action, CallId, Event, MediaCommand, MediaEvent, MediaStart, Persist, RecordAs, SourceSpec};
+use crate::media_io::{self, MediaOptions, MediaTask, Source, Totals};
+use crate::now_seed;
+use dialtone_api::http::Refusal;
+use dialtone_api::store::{Op, Writer};
+use dialtone_media::player::Prompt;
+use std::collections::HashMap;
+use std::net::{IpAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The media and store side of `serve`.
+pub struct Effects {
+    /// Where RTP sockets are bound (the SIP listen address).
+    pub bind_ip: IpAddr,
+    /// `DATA_DIR/recordings`.
+    pub recordings: PathBuf,
+    /// Ports bound for calls whose media has not started.
+    sockets: HashMap<u16, (StdUdpSocket, StdUdpSocket)>,
+    /// Each call's media task and agent bridge.
+    media: HashMap<CallId, (MediaTask, Option<Arc<crate::agent::AgentPort>>)>,
+    /// Commands waiting for their reply.
+    pub replies: HashMap<u64, oneshot::Sender<Result<(), Refusal>>>,
+    /// The `play:` prompt at 8 and 16 kHz.
+    pub prompts: Option<(Arc<Prompt>, Arc<Prompt>)>,
+    /// Agent bridges.
+    pub bridges: Serving,
+    /// Status changes, digits and recordings go to the store through this thread.
+    pub writer: Writer,
+    /// Media counters of all calls.
+    pub totals: Arc<Totals>,
+    /// Where media reports go.
+    pub inbox: Inbox,
+}
+
+impl Effects {
+    /// Effects with no calls.
+    pub fn new(bind_ip: IpAddr, recordings: PathBuf, bridges: Serving, writer: Writer, inbox: Inbox) -> Effects {
+        Effects {
+            bind_ip,
+            recordings,
+            sockets: HashMap::new(),
+            media: HashMap::new(),
+            replies: HashMap::new(),
+            prompts: None,
+            bridges,
+            writer,
+            totals: Arc::default(),
+            inbox,
+        }
+    }
+
+    /// Carries out `action`; binding a port answers with the event to feed back at once.
+    pub fn carry(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::OpenPort(port) => match media_io::bind_rtp(self.bind_ip, port) {
+                Ok(socks) => {
+                    self.sockets.insert(port, socks);
+                    return Some(Event::PortOpened(port));
+                }
+                Err(e) => {
+                    tracing::debug!(port, error = %e, "RTP port busy");
+                    return Some(Event::PortBusy(port));
+                }
+            },
+            Action::StartMedia(m) => self.start(*m),
+            Action::Media(call, cmd) => self.steer(call, cmd),
+            Action::EndMedia(call, port) => {
+                self.media.remove(&call);
+                if let Some(port) = port {
+                    self.sockets.remove(&port);
+                }
+            }
+            Action::ClosePort(port) => {
+                self.sockets.remove(&port);
+            }
+            Action::AgentDtmf(call, digit) => {
+                if let Some((_, Some(agent))) = self.media.get(&call) {
+                    agent.digit(digit);
+                }
+            }
+            Action::Persist(p) => self.writer.send(op(p, (now_seed() / 1_000_000) as i64)),
+            Action::Reply(id, r) => {
+                if let Some(tx) = self.replies.remove(&id) {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// Stops every call's media (shutting down).
+    pub fn stop_all(&mut self) {
+        self.media.clear();
+        self.sockets.clear();
+    }
+
+    fn start(&mut self, m: MediaStart) {
+        let Some((rtp, rtcp)) = self.sockets.remove(&m.port) else {
+            return tracing::warn!(call = %m.call, port = m.port, "no sockets for the call's media");
+        };
+        let call = m.call;
+        let rate = m.config.codec.audio_rate();
+        let mut agent = None;
+        let source = match (m.source, &self.prompts) {
+            (SourceSpec::Agent(plan), _) => {
+                let info =
+                    CallInfo { call_id: plan.call_id, contact_id: plan.contact_id, from: plan.from, to: plan.to };
+                agent = self.bridges.start(call.0, rate, plan.url.as_deref(), plan.format.as_deref(), info);
+                agent.clone().map_or(Source::Silence, Source::Agent)
+            }
+            (SourceSpec::Prompt, Some((p8, p16))) => Source::Play(if rate == 8000 { p8.clone() } else { p16.clone() }),
+            (SourceSpec::Echo, _) => Source::Echo,
+            _ => Source::Silence,
+        };
+        let api_id = match &m.record {
+            Some(RecordAs::Api(id)) => Some(id.clone()),
+            _ => m.api_id.clone(),
+        };
+        let record = m.record.map(|r| self.path(&r, false));
+        if let Some(r) = &record {
+            tracing::info!(%call, path = %r.display(), "recording");
+        }
+        let inbox = self.inbox.clone();
+        let notice = Arc::new(move |n: media_io::MediaNotice| {
+            let event = match n {
+                media_io::MediaNotice::Dtmf(d) => MediaEvent::Dtmf(d),
+                media_io::MediaNotice::RecordingStarted(p) => {
+                    MediaEvent::RecordingStarted(p.to_string_lossy().into_owned())
+                }
+                media_io::MediaNotice::RecordingDone(p, r) => {
+                    MediaEvent::RecordingDone(p.display().to_string(), r.map_err(|e| e.to_string()))
+                }
+                media_io::MediaNotice::RtpTimeout(d) => MediaEvent::RtpTimeout(d),
+            };
+            inbox.send(Input::Media { call, api_id: api_id.clone(), event });
+        });
+        let opts = MediaOptions {
+            label: call.0,
+            source,
+            record,
+            mic: None,
+            speaker: None,
+            totals: Some(self.totals.clone()),
+            print: false,
+            notice: Some(notice),
+            rtp_timeout: m.rtp_timeout,
+        };
+        match media_io::spawn(rtp, rtcp, m.config, opts) {
+            Ok(task) => {
+                self.media.insert(call, (task, agent));
+            }
+            Err(e) => tracing::warn!(%call, error = %e, "cannot start the media"),
+        }
+    }
+
+    fn steer(&mut self, call: CallId, cmd: MediaCommand) {
+        let Some((task, _)) = self.media.get(&call) else { return };
+        match cmd {
+            MediaCommand::Dtmf(digits) => task.send_dtmf(&digits),
+            MediaCommand::Update(remote, send) => task.update(remote, send),
+            MediaCommand::ExpectRx(on) => task.expect_rx(on),
+            MediaCommand::Record(None) => task.record(None),
+            MediaCommand::Record(Some(r)) => {
+                let path = self.path(&r, true);
+                if let Some((task, _)) = self.media.get(&call) {
+                    task.record(Some(path));
+                }
+            }
+        }
+    }
+
+    /// A recording's file; `fresh`: a second recording of the call goes to a new file
+    /// (`<id>-2.wav`, …), never over the first.
+    fn path(&self, r: &RecordAs, fresh: bool) -> PathBuf {
+        let d = &self.recordings;
+        match r {
+            RecordAs::Api(id) if fresh => (1..)
+                .map(|n| d.join(if n == 1 { format!("{id}.wav") } else { format!("{id}-{n}.wav") }))
+                .find(|p| !p.exists())
+                .unwrap_or_else(|| d.join(format!("{id}.wav"))),
+            RecordAs::Api(id) => d.join(format!("{id}.wav")),
+            RecordAs::Anonymous(n) => d.join(format!("{}-{n}.wav", now_seed() / 1_000_000)),
+        }
+    }
+}
+
+/// The store's operation for `p`, stamped `at` (ms).
+fn op(p: Persist, at: i64) -> Op {
+    match p {
+        Persist::Inbound { id, caller, called } => {
+            Op::Inbound(dialtone_api::store::InboundCall { id, caller, called, at })
+        }
+        Persist::Status { id, to, sip_status, reason } => Op::Status { id, to, sip_status, reason, at },
+        Persist::Dtmf { id, digit } => Op::Dtmf { id, digit, at },
+        Persist::Recording { id, state, path } => Op::Recording { id, state, path, at },
+        Persist::ActionFailed { id, action, detail } => Op::ActionFailed { id, action, detail, at },
+    }
+}

@@ -1,0 +1,150 @@
+//! `serve`'s startup: the trunk registration, the store and the HTTP API.
+
+use super::inbox::{Control, Inbox};
+use crate::config::Settings;
+use crate::now_seed;
+use dialtone_api::store::Writer;
+use dialtone_sip::ua::Registration;
+use dialtone_sip::{Transport, Uri};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The registration `DIALTONE_REGISTER=true` keeps with the trunk: AOR
+/// `sip:<DIALTONE_TRUNK_USER>@<trunk host>`, Request-URI the trunk's domain (RFC 3261 §10.2).
+pub async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registration> {
+    let Some(trunk) = settings.trunk.as_deref() else {
+        anyhow::bail!("DIALTONE_REGISTER=true needs DIALTONE_TRUNK, the registrar's SIP URI (e.g. sip:sip.example.com)")
+    };
+    let Some(user) = settings.trunk_user.as_deref() else {
+        anyhow::bail!("DIALTONE_REGISTER=true needs DIALTONE_TRUNK_USER (and usually DIALTONE_TRUNK_PASSWORD)")
+    };
+    let uri = Uri::parse(trunk).map_err(|e| anyhow::anyhow!("DIALTONE_TRUNK {trunk:?}: {e}"))?;
+    let Some(sip) = uri.as_sip() else { anyhow::bail!("DIALTONE_TRUNK must be a sip: URI, not {trunk:?}") };
+    let (transport, addr) = crate::call::destination_of(trunk).await?;
+    let host = sip.host.to_string();
+    let hostport = match sip.port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let registrar = match transport {
+        Transport::Udp => format!("sip:{hostport}"),
+        t => format!("sip:{hostport};transport={}", t.as_str().to_lowercase()),
+    };
+    Ok(Registration {
+        registrar,
+        aor: format!("sip:{user}@{host}"),
+        dest: dialtone_sip::Destination { transport, addr },
+        expires: 3600,
+    })
+}
+
+/// Opens the store under `DIALTONE_DATA_DIR` (closing calls a crash left open) and serves
+/// the HTTP API on `DIALTONE_HTTP_LISTEN`, its call commands going into `inbox`. Returns
+/// the store's writer thread.
+pub async fn start_api(
+    settings: &Settings,
+    inbox: Inbox,
+    trunk: bool,
+    engine_metrics: dialtone_api::http::EngineMetricsFn,
+) -> anyhow::Result<Writer> {
+    use dialtone_api::store::Store;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| anyhow::anyhow!("creating DIALTONE_DATA_DIR {}: {e}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("dialtone.db");
+    let mut store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    let now_ms = (now_seed() / 1_000_000) as i64;
+    let closed = store.close_unfinished(now_ms)?;
+    if closed > 0 {
+        tracing::warn!(calls = closed, "calls left unfinished by the last run closed as failed (reason restart)");
+    }
+    if settings.internal_key.is_none() {
+        tracing::info!("no DIALTONE_INTERNAL_KEY: the API refuses every protected request");
+    }
+    // The first admin, from DIALTONE_ADMIN_EMAIL / DIALTONE_ADMIN_PASSWORD.
+    if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+        if store.user_by_email(email)?.is_none() {
+            let all = dialtone_api::http::PERMISSIONS.iter().map(|p| p.to_string()).collect();
+            let user = dialtone_api::store::User {
+                id: format!("user_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+                email: email.clone(),
+                password_hash: dialtone_api::http::hash_password(password),
+                role: "admin".into(),
+                permissions: all,
+                created_at: now_ms,
+            };
+            store.insert_user(&user)?;
+            tracing::info!(email = %email, "admin user created");
+        }
+    }
+    let jwt_secret = Arc::new(jwt_secret(&settings.data_dir)?);
+    let store = Arc::new(std::sync::Mutex::new(store));
+    // Every call is kept (inbound ones too) and can be steered; calls go out only through
+    // a trunk (without one, create answers 503).
+    let control: Option<Arc<dyn dialtone_api::http::CallControl>> = Some(Arc::new(Control { inbox, trunk }));
+    let writer = Writer::spawn(store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;
+    let webhooks_wake = Arc::new(tokio::sync::Notify::new());
+    if let Ok(mut s) = store.lock() {
+        s.on_enqueue = Some(webhooks_wake.clone());
+    }
+    let mut state =
+        dialtone_api::http::ApiState::new(store.clone(), settings.internal_key.clone(), control, jwt_secret);
+    use dialtone_api::http::{Limits, Rate, RateLimits};
+    state.limits = Arc::new(RateLimits::new(Limits {
+        per_key: Rate { per_s: settings.rate_limit, burst: 2.0 * settings.rate_limit },
+        per_addr: Rate { per_s: settings.rate_limit_addr, burst: 2.0 * settings.rate_limit_addr },
+        login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
+    }));
+    state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
+    state.engine_metrics = Some(engine_metrics);
+    dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());
+    let listener = tokio::net::TcpListener::bind(settings.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
+    tracing::info!(http = %listener.local_addr()?, db = %path.display(), "HTTP API listening");
+    let app = dialtone_api::http::router(state);
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP API stopped");
+        }
+    });
+    Ok(writer)
+}
+
+/// The trunk's host\[:port\] from `DIALTONE_TRUNK`, for Request-URIs and From.
+pub fn trunk_host(settings: &Settings) -> Option<String> {
+    let uri = Uri::parse(settings.trunk.as_deref()?).ok()?;
+    let sip = uri.as_sip()?;
+    Some(match sip.port {
+        Some(p) => format!("{}:{p}", sip.host),
+        None => sip.host.to_string(),
+    })
+}
+
+/// The JWT signing key: `DIALTONE_JWT_SECRET`, else 32 random bytes generated once and kept
+/// in `DATA_DIR/jwt.secret` (mode 0600), so tokens survive a restart.
+fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(s) = std::env::var("DIALTONE_JWT_SECRET") {
+        if s.len() >= 32 {
+            return Ok(s.into_bytes());
+        }
+        anyhow::bail!("DIALTONE_JWT_SECRET must be at least 32 characters");
+    }
+    let path = data_dir.join("jwt.secret");
+    if let Ok(b) = std::fs::read(&path) {
+        if b.len() >= 32 {
+            return Ok(b);
+        }
+    }
+    let secret: [u8; 32] = rand::random();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut f, &secret)?;
+    Ok(secret.to_vec())
+}
