@@ -561,3 +561,31 @@ fn shutdown_hangs_up_every_call_and_finishes() {
     assert_eq!(sim.sent("> BYE").len(), 2);
     assert!(sim.engine.finished(sim.now), "every call gone");
 }
+
+/// The simulated-time twins of tests/timers.rs's SIPp session-timer tests (RFC 4028).
+#[test]
+fn inbound_session_is_refreshed_then_ended_once_nobody_refreshes() {
+    let mut peer = ua_config(PEER, 2);
+    peer.session_expires = Some(90);
+    let mut sim = EngineSim::new(config(), ua_config(OURS, 1), peer);
+    sim.peer.invite(to_us(SDP), sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.engine.calls().len(), 1);
+    sim.wire.clear();
+    // Three intervals: the session is refreshed (by whichever side §9 made the
+    // refresher), about every 45 s, and stays up.
+    sim.advance(Duration::from_secs(270));
+    let refreshes = ["> INVITE", "> UPDATE", "< INVITE", "< UPDATE"].iter().map(|p| sim.sent(p).len()).sum::<usize>();
+    assert!((5..=7).contains(&refreshes), "{refreshes} refreshes: {:?}", sim.wire);
+    assert_eq!(sim.engine.calls().len(), 1, "still up");
+    // Nobody refreshes any more: we end it with a BYE before the interval is out (§10:
+    // at the expiry less a third of it, or 32 s).
+    sim.peer_mute = true;
+    sim.intercept = Some(Box::new(|_| Verdict::Drop));
+    let t0 = sim.secs();
+    sim.advance(Duration::from_secs(200));
+    let bye = sim.sent("> BYE").first().copied().expect("a BYE");
+    assert!(bye - t0 <= 90.0, "BYE {} s after the peer went silent", bye - t0);
+    assert!(sim.engine.calls().is_empty());
+    assert_eq!(sim.engine.free_ports(), 50);
+}
