@@ -1,0 +1,118 @@
+//! Session timers (RFC 4028): arming, refreshing, and ending a session nobody refreshes.
+
+use super::*;
+
+/// A call's RFC 4028 session timer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SessionTimer {
+    /// The session interval, seconds.
+    pub(super) interval: u32,
+    /// We send the refreshes; otherwise we watch for the peer's.
+    pub(super) we_refresh: bool,
+    /// Bumped on every (re)arm: older heap entries are stale.
+    pub(super) gen: u32,
+}
+
+impl SessionTimer {
+    /// When to act after (re)arming at `now`: refresh halfway (§7.4, §9), or give up
+    /// `min(32, interval / 3)` s before the interval ends (§10).
+    fn due(&self, now: Instant) -> Instant {
+        let i = u64::from(self.interval);
+        match self.we_refresh {
+            true => now + Duration::from_millis(i * 500),
+            false => now + Duration::from_secs(i - (i / 3).min(32)),
+        }
+    }
+}
+
+/// `Session-Expires: delta[;refresher=uac|uas]` (RFC 4028 §4).
+pub(super) fn session_expires(h: &crate::msg::Headers) -> Option<(u32, Option<String>)> {
+    let v = h.get(&HeaderName::SessionExpires)?;
+    let mut parts = v.split(';');
+    let delta = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim().eq_ignore_ascii_case("refresher").then(|| v.trim().to_ascii_lowercase())
+    });
+    Some((delta, refresher))
+}
+
+impl UserAgent {
+    /// (Re)arms the call's session timer from `now`.
+    pub(super) fn arm_session_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(t) = c.session_timer.as_mut() else { return };
+        t.gen = t.gen.wrapping_add(1);
+        let (due, gen) = (t.due(now), t.gen);
+        self.se_timers.push(Reverse((due, call, gen)));
+    }
+
+    pub(super) fn on_session_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(t) = c.session_timer else { return };
+        if c.state != State::Confirmed {
+            return;
+        }
+        if !t.we_refresh {
+            // No refresh came: the session is over (§10).
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::SessionExpired);
+        }
+        // Refresh: UPDATE when the peer allows it (no offer needed), else a re-INVITE
+        // with our current session description.
+        let method = if c.peer_allows_update { Method::Update } else { Method::Invite };
+        let transport = c.peer.transport;
+        let contact = self.contact(transport);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(d) = c.dialog.as_mut() else { return };
+        let mut req = d.make_request(method.clone());
+        let dest = next_hop(d, &c.peer);
+        let h = &mut req.headers;
+        h.push(HeaderName::Contact, SipStr::from(contact));
+        h.push(HeaderName::SessionExpires, SipStr::from(format!("{};refresher=uac", t.interval)));
+        h.push(HeaderName::Supported, SipStr::from_static(SUPPORTED_UAC));
+        if method == Method::Invite {
+            if let Some(sdp) = c.local_sdp.clone() {
+                h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
+                req.body = sdp;
+            }
+        }
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, Purpose::Refresh));
+    }
+
+    /// The answer to our refresh: 2xx re-arms (and a re-INVITE's is ACKed); 481 or 408
+    /// mean the session is gone (§10), anything else is tried again at the next half.
+    pub(super) fn on_refresh_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let status = resp.status;
+        if (200..300).contains(&status) {
+            if let Some((interval, refresher)) = session_expires(&resp.headers) {
+                if let Some(t) = c.session_timer.as_mut() {
+                    t.interval = interval;
+                    t.we_refresh = refresher.as_deref() != Some("uas");
+                }
+            }
+            let is_invite = resp.headers.cseq().is_ok_and(|cs| cs.method == Method::Invite);
+            if is_invite {
+                if let (Some(d), Ok(cs)) = (c.dialog.as_ref(), resp.headers.cseq()) {
+                    let mut ack = d.request_with_seq(Method::Ack, cs.seq);
+                    let dest = next_hop(d, &c.peer);
+                    let via = self.via(dest.transport);
+                    ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+                    let bytes = Message::Request(ack).to_bytes();
+                    self.tx.send_stateless(dest, bytes.clone());
+                    self.acks.insert(key, (dest, bytes));
+                }
+            }
+            return self.arm_session_timer(call, now);
+        }
+        if matches!(status, 408 | 481) {
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::SessionExpired);
+        }
+        self.arm_session_timer(call, now);
+    }
+}
