@@ -44,7 +44,8 @@ pub(super) struct Call {
     pub(super) ok_give_up: Instant,
     /// The last session description we sent (answers re-INVITE/UPDATE refreshes).
     pub(super) local_sdp: Option<Bytes>,
-    pub(super) timer_gen: u32,
+    /// Its deadlines.
+    pub(super) timers: TimerTable,
     /// Digest state for this call's challenged requests.
     pub(super) auth: Option<DigestClient>,
     /// The BYE we sent (without Via), for its challenge.
@@ -57,10 +58,8 @@ pub(super) struct Call {
     pub(super) peer_allows_update: bool,
     /// The CSeq of the REFER we accepted, for the `id` of its NOTIFYs.
     pub(super) refer_seq: Option<u32>,
-    /// Our re-INVITE in flight (or waiting out a 491), with its offer.
-    pub(super) reinvite: Option<Bytes>,
-    /// That re-INVITE's transaction is running (not waiting out a 491).
-    pub(super) reinvite_in_flight: bool,
+    /// Our re-INVITE, if one is under way.
+    pub(super) reinvite: Reinvite,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,4 +72,26 @@ pub(super) enum Purpose {
     /// A re-INVITE with a new offer (hold, resume).
     Reinvite,
     Other,
+}
+
+/// Our re-INVITE with a new offer (RFC 3261 §14.1), from the command to its final answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) enum Reinvite {
+    /// None under way: a new one may start.
+    #[default]
+    Idle,
+    /// Its transaction runs: a re-offer from the peer now is glare (491, §14.2).
+    InFlight(Bytes),
+    /// A 491 answered it: it goes again when [`Timer::Glare`] fires.
+    AwaitingRetry(Bytes),
+}
+
+impl Reinvite {
+    /// Its offer, unless idle.
+    pub(super) fn offer(&self) -> Option<&Bytes> {
+        match self {
+            Reinvite::Idle => None,
+            Reinvite::InFlight(b) | Reinvite::AwaitingRetry(b) => Some(b),
+        }
+    }
 }

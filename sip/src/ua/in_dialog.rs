@@ -26,7 +26,8 @@ impl UserAgent {
                 self.end_call(call, EndReason::RemoteBye);
             }
             Method::Invite | Method::Update
-                if !req.body.is_empty() && self.calls.get(&call).is_some_and(|c| c.reinvite_in_flight) =>
+                if !req.body.is_empty()
+                    && self.calls.get(&call).is_some_and(|c| matches!(c.reinvite, Reinvite::InFlight(_))) =>
             {
                 // Glare (§14.2): our own offer is out; the peer retries after a while.
                 let mut resp = make_response(&req, 491, "Request Pending", None);
@@ -55,8 +56,7 @@ impl UserAgent {
                     let refresher = refresher
                         .filter(|r| r == "uac" || r == "uas")
                         .unwrap_or_else(|| if sender_supports { "uac" } else { "uas" }.to_string());
-                    let gen = c.session_timer.map_or(0, |t| t.gen);
-                    c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas", gen });
+                    c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas" });
                     se_header = Some((format!("{interval};refresher={refresher}"), sender_supports));
                 }
                 let sdp = c.local_sdp.clone();
@@ -138,7 +138,7 @@ impl UserAgent {
         let mut bye = d.make_request(Method::Bye);
         let dest = next_hop(d, &c.peer);
         c.state = State::Terminating;
-        c.timer_gen += 1;
+        c.timers.stop(Timer::Ok2xx);
         // A peer that challenged the INVITE gets the credentials again (§22.1 lets it
         // challenge the BYE too; then they are answered afresh).
         if let Some(a) = c.auth.as_mut() {
@@ -151,10 +151,7 @@ impl UserAgent {
         }
         bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
         c.last_bye = Some(bye.clone());
-        let via = self.via(dest.transport);
-        bye.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(bye, dest, now);
-        self.by_client.insert(key, (call, Purpose::Bye));
+        self.send_in_dialog(call, bye, dest, Purpose::Bye, now);
         Ok(())
     }
 
@@ -183,10 +180,7 @@ impl UserAgent {
         if status >= 200 {
             c.refer_seq = None;
         }
-        let via = self.via(dest.transport);
-        req.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(req, dest, now);
-        self.by_client.insert(key, (call, Purpose::Other));
+        self.send_in_dialog(call, req, dest, Purpose::Other, now);
         Ok(())
     }
 
@@ -211,10 +205,7 @@ impl UserAgent {
         if !referred_by.is_empty() {
             h.push(HeaderName::ReferredBy, SipStr::from(referred_by));
         }
-        let via = self.via(dest.transport);
-        req.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(req, dest, now);
-        self.by_client.insert(key, (call, Purpose::Other));
+        self.send_in_dialog(call, req, dest, Purpose::Other, now);
         Ok(())
     }
 
@@ -223,10 +214,10 @@ impl UserAgent {
     /// of ours is pending; a 491 (glare, §14.2) is retried after the §14.1 delay.
     pub fn reinvite(&mut self, call: CallRef, sdp: Bytes, now: Instant) -> Result<(), UaError> {
         let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
-        if c.state != State::Confirmed || c.reinvite.is_some() {
+        if c.state != State::Confirmed || c.reinvite != Reinvite::Idle {
             return Err(UaError::WrongState);
         }
-        c.reinvite = Some(sdp);
+        c.reinvite = Reinvite::InFlight(sdp);
         self.send_reinvite(call, now);
         Ok(())
     }
@@ -252,8 +243,8 @@ impl UserAgent {
         let Some(transport) = self.calls.get(&call).map(|c| c.peer.transport) else { return };
         let contact = self.contact(transport);
         let Some(c) = self.calls.get_mut(&call) else { return };
-        let (Some(sdp), Some(d)) = (c.reinvite.clone(), c.dialog.as_mut()) else { return };
-        c.reinvite_in_flight = true;
+        let (Some(sdp), Some(d)) = (c.reinvite.offer().cloned(), c.dialog.as_mut()) else { return };
+        c.reinvite = Reinvite::InFlight(sdp.clone());
         let mut req = d.make_request(Method::Invite);
         let dest = next_hop(d, &c.peer);
         let h = &mut req.headers;
@@ -266,27 +257,20 @@ impl UserAgent {
         }
         h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
         req.body = sdp;
-        let via = self.via(dest.transport);
-        req.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(req, dest, now);
-        self.by_client.insert(key, (call, Purpose::Reinvite));
+        self.send_in_dialog(call, req, dest, Purpose::Reinvite, now);
     }
 
     pub(super) fn on_reinvite_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         let status = resp.status;
-        c.reinvite_in_flight = false;
+        let offer = std::mem::take(&mut c.reinvite).offer().cloned();
         if (200..300).contains(&status) {
             if let (Some(d), Ok(cs)) = (c.dialog.as_mut(), resp.headers.cseq()) {
                 d.refresh_target(&resp.headers);
-                let mut ack = d.request_with_seq(Method::Ack, cs.seq);
+                let ack = d.request_with_seq(Method::Ack, cs.seq);
                 let dest = next_hop(d, &c.peer);
-                c.local_sdp = c.reinvite.take();
-                let via = self.via(dest.transport);
-                ack.headers.push_front(HeaderName::Via, SipStr::from(via));
-                let bytes = Message::Request(ack).to_bytes();
-                self.tx.send_stateless(dest, bytes.clone());
-                self.acks.insert(key, (dest, bytes));
+                c.local_sdp = offer;
+                self.send_ack(key, ack, dest);
             }
             // A re-INVITE refreshes the session too (RFC 4028 §7).
             self.arm_session_timer(call, now);
@@ -296,15 +280,17 @@ impl UserAgent {
         if status == 491 {
             // §14.1: the Call-ID's owner waits 2.1–4 s, the other side 0–2 s.
             let r = self.random();
-            let Some(c) = self.calls.get(&call) else { return };
+            let Some(c) = self.calls.get_mut(&call) else { return };
             let ms = match c.role {
                 Role::Uac => 2100 + r % 1901,
                 Role::Uas => r % 2001,
             };
-            self.glare_timers.push(Reverse((now + Duration::from_millis(ms), call)));
+            self.timers.arm(&mut c.timers, call, Timer::Glare, now + Duration::from_millis(ms));
+            if let Some(offer) = offer {
+                c.reinvite = Reinvite::AwaitingRetry(offer);
+            }
             return;
         }
-        c.reinvite = None;
         if matches!(status, 408 | 481) {
             let _ = self.send_bye(call, now);
             return self.end_call(call, EndReason::Rejected { status, reason: resp.reason.to_string() });
@@ -334,10 +320,7 @@ impl UserAgent {
         }
         bye.headers.push(HeaderName::UserAgent, SipStr::from(self.cfg.user_agent.as_str()));
         c.last_bye = Some(bye.clone());
-        let via = self.via(dest.transport);
-        bye.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(bye, dest, now);
-        self.by_client.insert(key, (call, Purpose::Bye));
+        self.send_in_dialog(call, bye, dest, Purpose::Bye, now);
         true
     }
 }

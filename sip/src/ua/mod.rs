@@ -26,8 +26,7 @@ use crate::transaction::{
 use crate::transport::{Destination, Transmit, Transport};
 use crate::validate::{check_request, check_response, Policy, Rejection};
 use bytes::Bytes;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,13 +35,15 @@ mod call;
 mod in_dialog;
 mod registration;
 mod session_timer;
+mod timers;
 mod uac;
 mod uas;
 
-use call::{Call, Purpose, Role, State};
+use call::{Call, Purpose, Reinvite, Role, State};
 use registration::Registrar;
 pub use registration::{refresh_after, Registration, RegistrationEvent, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
 use session_timer::{session_expires, SessionTimer};
+use timers::{Timer, TimerTable, Timers};
 
 /// Methods we implement, for Allow (§20.5).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
@@ -262,15 +263,12 @@ pub struct UserAgent {
     by_client: HashMap<ClientKey, (CallRef, Purpose)>,
     /// ACKs for 2xx we sent, by INVITE transaction, for re-ACKing retransmitted 2xx.
     acks: HashMap<ClientKey, (Destination, Bytes)>,
-    timers: BinaryHeap<Reverse<(Instant, CallRef, u32)>>,
+    /// Every call's deadlines (2xx retransmission, session timer, glare retry).
+    timers: Timers,
     events: VecDeque<UaEvent>,
     counter: u64,
     next_call: u64,
     registrar: Option<Registrar>,
-    /// Session timers: (due, call, generation).
-    se_timers: BinaryHeap<Reverse<(Instant, CallRef, u32)>>,
-    /// re-INVITEs to send again after a 491 (§14.1).
-    glare_timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
 }
@@ -372,13 +370,11 @@ impl UserAgent {
             by_server: HashMap::new(),
             by_client: HashMap::new(),
             acks: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             events: VecDeque::new(),
             counter: 0,
             next_call: 1,
             registrar: None,
-            se_timers: BinaryHeap::new(),
-            glare_timers: BinaryHeap::new(),
             dropped: 0,
         }
     }
@@ -609,56 +605,69 @@ impl UserAgent {
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
-        while let Some(Reverse((at, call))) = self.glare_timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.glare_timers.pop();
-            if self.calls.get(&call).is_some_and(|c| c.state == State::Confirmed && c.reinvite.is_some()) {
-                self.send_reinvite(call, now);
-            }
-        }
-        while let Some(Reverse((at, call, gen))) = self.se_timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.se_timers.pop();
-            let current = self.calls.get(&call).and_then(|c| c.session_timer).is_some_and(|t| t.gen == gen);
-            if current {
-                self.on_session_timer(call, now);
-            }
-        }
         if self.registrar.as_ref().and_then(|r| r.timer).is_some_and(|t| t <= now) {
             if let Some(r) = self.registrar.as_mut() {
                 r.timer = None;
             }
             self.send_register(Vec::new(), now);
         }
-        while let Some(Reverse((at, call, gen))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let t2 = self.cfg.timers.t2;
+        while let Some((at, call, timer)) = self.timers.pop_due(now) {
             let Some(c) = self.calls.get_mut(&call) else { continue };
-            if c.timer_gen != gen || c.state != State::Answered {
-                continue;
+            if c.timers.get(timer) != Some(at) {
+                continue; // re-armed or stopped since
             }
-            if now >= c.ok_give_up {
-                // No ACK for our 2xx: end the call with a BYE (§13.3.1.4).
-                c.state = State::Confirmed;
-                let _ = self.send_bye(call, now);
-                self.end_call(call, EndReason::Timeout);
-                continue;
+            c.timers.stop(timer);
+            match timer {
+                Timer::Glare => {
+                    if c.state == State::Confirmed && matches!(c.reinvite, Reinvite::AwaitingRetry(_)) {
+                        self.send_reinvite(call, now);
+                    }
+                }
+                Timer::Session => self.on_session_timer(call, now),
+                Timer::Ok2xx => self.on_ok_timer(call, now),
             }
-            if let Some(ok) = c.ok.clone() {
-                self.tx.send_stateless(c.peer, ok);
-            }
-            c.ok_interval = (c.ok_interval * 2).min(t2);
-            let next = (now + c.ok_interval).min(c.ok_give_up);
-            self.timers.push(Reverse((next, call, gen)));
         }
         self.pump(now);
+    }
+
+    /// Sends a request of `call` (its Via added here) and remembers what it is for, so
+    /// its responses find their way back.
+    fn send_in_dialog(&mut self, call: CallRef, mut req: Request, dest: Destination, p: Purpose, now: Instant) {
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, p));
+    }
+
+    /// Sends the ACK for a 2xx to our INVITE `key` (its Via added here), kept to answer
+    /// the 2xx's retransmissions (§13.2.2.4).
+    fn send_ack(&mut self, key: ClientKey, mut ack: Request, dest: Destination) {
+        let via = self.via(dest.transport);
+        ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let bytes = Message::Request(ack).to_bytes();
+        self.tx.send_stateless(dest, bytes.clone());
+        self.acks.insert(key, (dest, bytes));
+    }
+
+    /// Our 2xx is not ACKed yet: send it again (T1 doubling to T2), or give up after 64·T1
+    /// and end the call with a BYE (§13.3.1.4).
+    fn on_ok_timer(&mut self, call: CallRef, now: Instant) {
+        let t2 = self.cfg.timers.t2;
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.state != State::Answered {
+            return;
+        }
+        if now >= c.ok_give_up {
+            c.state = State::Confirmed;
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::Timeout);
+        }
+        if let Some(ok) = c.ok.clone() {
+            self.tx.send_stateless(c.peer, ok);
+        }
+        c.ok_interval = (c.ok_interval * 2).min(t2);
+        let next = (now + c.ok_interval).min(c.ok_give_up);
+        self.timers.arm(&mut c.timers, call, Timer::Ok2xx, next);
     }
 
     /// The next datagram or stream message to send.
@@ -674,17 +683,7 @@ impl UserAgent {
     /// When [`UserAgent::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let calls = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let se = self.se_timers.peek().map(|Reverse((t, _, _))| *t);
-        let glare = self.glare_timers.peek().map(|Reverse((t, _))| *t);
-        let se = match (se, glare) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let calls = match (calls, se) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let calls = self.timers.next();
         let reg = self.registrar.as_ref().and_then(|r| r.timer);
         let ours = match (calls, reg) {
             (Some(a), Some(b)) => Some(a.min(b)),

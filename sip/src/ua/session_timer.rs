@@ -9,8 +9,6 @@ pub(super) struct SessionTimer {
     pub(super) interval: u32,
     /// We send the refreshes; otherwise we watch for the peer's.
     pub(super) we_refresh: bool,
-    /// Bumped on every (re)arm: older heap entries are stale.
-    pub(super) gen: u32,
 }
 
 impl SessionTimer {
@@ -42,9 +40,8 @@ impl UserAgent {
     pub(super) fn arm_session_timer(&mut self, call: CallRef, now: Instant) {
         let Some(c) = self.calls.get_mut(&call) else { return };
         let Some(t) = c.session_timer.as_mut() else { return };
-        t.gen = t.gen.wrapping_add(1);
-        let (due, gen) = (t.due(now), t.gen);
-        self.se_timers.push(Reverse((due, call, gen)));
+        let due = t.due(now);
+        self.timers.arm(&mut c.timers, call, Timer::Session, due);
     }
 
     pub(super) fn on_session_timer(&mut self, call: CallRef, now: Instant) {
@@ -77,10 +74,7 @@ impl UserAgent {
                 req.body = sdp;
             }
         }
-        let via = self.via(dest.transport);
-        req.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(req, dest, now);
-        self.by_client.insert(key, (call, Purpose::Refresh));
+        self.send_in_dialog(call, req, dest, Purpose::Refresh, now);
     }
 
     /// The answer to our refresh: 2xx re-arms (and a re-INVITE's is ACKed); 481 or 408
@@ -98,13 +92,9 @@ impl UserAgent {
             let is_invite = resp.headers.cseq().is_ok_and(|cs| cs.method == Method::Invite);
             if is_invite {
                 if let (Some(d), Ok(cs)) = (c.dialog.as_ref(), resp.headers.cseq()) {
-                    let mut ack = d.request_with_seq(Method::Ack, cs.seq);
+                    let ack = d.request_with_seq(Method::Ack, cs.seq);
                     let dest = next_hop(d, &c.peer);
-                    let via = self.via(dest.transport);
-                    ack.headers.push_front(HeaderName::Via, SipStr::from(via));
-                    let bytes = Message::Request(ack).to_bytes();
-                    self.tx.send_stateless(dest, bytes.clone());
-                    self.acks.insert(key, (dest, bytes));
+                    self.send_ack(key, ack, dest);
                 }
             }
             return self.arm_session_timer(call, now);

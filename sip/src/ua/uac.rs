@@ -87,7 +87,6 @@ impl UserAgent {
             c.session_timer = session_expires(&resp.headers).map(|(interval, refresher)| SessionTimer {
                 interval,
                 we_refresh: refresher.as_deref() == Some("uac"),
-                gen: 0,
             });
         }
         let pending = c.hangup_pending;
@@ -162,15 +161,14 @@ impl UserAgent {
                 ok_interval: self.cfg.timers.t1,
                 ok_give_up: now,
                 local_sdp: body,
-                timer_gen: 0,
+                timers: TimerTable::default(),
                 auth: None,
                 last_bye: None,
                 last_rseq: None,
                 session_timer: None,
                 peer_allows_update: false,
                 refer_seq: None,
-                reinvite: None,
-                reinvite_in_flight: false,
+                reinvite: Reinvite::Idle,
             },
         );
         Ok(call)
@@ -214,10 +212,7 @@ impl UserAgent {
         let mut prack = d.make_request(Method::Prack);
         let dest = next_hop(d, &c.peer);
         prack.headers.push(HeaderName::RAck, SipStr::from(format!("{rseq} {invite_seq} INVITE")));
-        let via = self.via(dest.transport);
-        prack.headers.push_front(HeaderName::Via, SipStr::from(via));
-        let key = self.tx.send_request(prack, dest, now);
-        self.by_client.insert(key, (call, Purpose::Other));
+        self.send_in_dialog(call, prack, dest, Purpose::Other, now);
     }
 
     pub(super) fn digest(&mut self) -> Option<DigestClient> {

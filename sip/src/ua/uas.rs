@@ -68,15 +68,14 @@ impl UserAgent {
                 ok_interval: self.cfg.timers.t1,
                 ok_give_up: now,
                 local_sdp: None,
-                timer_gen: 0,
+                timers: TimerTable::default(),
                 auth: None,
                 last_bye: None,
                 last_rseq: None,
                 session_timer: None,
                 peer_allows_update,
                 refer_seq: None,
-                reinvite: None,
-                reinvite_in_flight: false,
+                reinvite: Reinvite::Idle,
             },
         );
         self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
@@ -92,7 +91,7 @@ impl UserAgent {
         if c.role == Role::Uas && c.state == State::Answered && seq == c.invite_seq {
             c.state = State::Confirmed;
             c.ok = None;
-            c.timer_gen += 1;
+            c.timers.stop(Timer::Ok2xx);
             if let Some(d) = c.dialog.as_mut() {
                 d.state = DialogState::Confirmed;
             }
@@ -174,7 +173,8 @@ impl UserAgent {
         let contact = self.contact(transport);
         let (allow, supported, ua) = (ALLOW, SUPPORTED, self.cfg.user_agent.clone());
         let t1 = self.cfg.timers.t1;
-        let c = self.uas_call(call)?;
+        self.uas_call(call)?;
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
         let mut resp = make_response(&c.invite, 200, "OK", Some(&c.local_tag));
         copy_record_route(&c.invite, &mut resp);
         let h = &mut resp.headers;
@@ -192,7 +192,7 @@ impl UserAgent {
             if caller_supports {
                 h.push(HeaderName::Require, SipStr::from_static("timer"));
             }
-            c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas", gen: 0 });
+            c.session_timer = Some(SessionTimer { interval, we_refresh: refresher == "uas" });
         }
         h.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
         resp.body = sdp.clone();
@@ -202,13 +202,11 @@ impl UserAgent {
         c.ok = Some(bytes);
         c.ok_interval = t1;
         c.ok_give_up = now + t1 * 64;
-        c.timer_gen += 1;
-        let gen = c.timer_gen;
         let reliable = c.peer.transport.is_reliable();
+        let first = if reliable { now + t1 * 64 } else { now + t1 };
+        self.timers.arm(&mut c.timers, call, Timer::Ok2xx, first);
         let key = c.server_key.clone().ok_or(UaError::WrongState)?;
         self.respond(&key, resp, now);
-        let first = if reliable { now + t1 * 64 } else { now + t1 };
-        self.timers.push(Reverse((first, call, gen)));
         Ok(())
     }
 
