@@ -39,11 +39,8 @@ pub fn negotiate(offer: &sdp::SessionDescription, answer: &[u8]) -> Result<sdp::
 /// of our answer (RFC 3264 §6.1: their `sendonly` makes us `recvonly`, and so on).
 pub fn reoffer(offer: &[u8]) -> Option<(Option<SocketAddr>, sdp::Direction)> {
     let parsed = sdp::SessionDescription::parse(std::str::from_utf8(offer).ok()?).ok()?;
-    let m = parsed.media.iter().find(|m| m.media == "audio")?;
-    let dir = parsed.effective_direction(m).answer_with(sdp::Direction::SendRecv);
-    let ip: Option<IpAddr> = parsed.media_connection(m).and_then(|c| c.address.split('/').next()?.parse().ok());
-    let remote = ip.filter(|ip| !ip.is_unspecified() && m.port != 0).map(|ip| SocketAddr::new(ip, m.port));
-    Some((remote, dir))
+    let r = sdp::read_reoffer(&parsed)?;
+    Some((r.remote, r.direction))
 }
 
 /// A DTMF key carried by SIP INFO: `application/dtmf-relay` (`Signal=5`, `Duration=160`

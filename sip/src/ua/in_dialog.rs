@@ -228,14 +228,7 @@ impl UserAgent {
         let c = self.calls.get(&call).ok_or(UaError::NoSuchCall)?;
         let last = c.local_sdp.as_ref().ok_or(UaError::WrongState)?;
         let text = std::str::from_utf8(last).map_err(|_| UaError::Invalid("our SDP"))?;
-        let mut sdp = crate::sdp::SessionDescription::parse(text).map_err(|_| UaError::Invalid("our SDP"))?;
-        let dir = if on { crate::sdp::Direction::SendOnly } else { crate::sdp::Direction::SendRecv };
-        sdp.attributes.retain(|a| !matches!(a, crate::sdp::Attribute::Direction(_)));
-        for m in &mut sdp.media {
-            m.attributes.retain(|a| !matches!(a, crate::sdp::Attribute::Direction(_)));
-            m.attributes.push(crate::sdp::Attribute::Direction(dir));
-        }
-        sdp.origin.session_version += 1;
+        let sdp = crate::sdp::hold_offer(text, on).map_err(|_| UaError::Invalid("our SDP"))?;
         self.reinvite(call, Bytes::from(sdp.to_string()), now)
     }
 
