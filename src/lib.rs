@@ -12,8 +12,10 @@ pub mod engine;
 pub mod media_io;
 pub mod metrics;
 pub mod ports;
+pub mod recorder;
 pub mod serve;
 pub mod session;
+pub mod taps;
 
 use dialtone_sip::transaction::TimerConfig;
 use dialtone_sip::ua::{UaConfig, UserAgent};

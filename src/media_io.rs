@@ -8,9 +8,10 @@
 //! sockets are non-blocking (a datagram the kernel cannot take is dropped and counted), the
 //! rings drop and count when full, the prompt was decoded before the call started.
 
+use crate::recorder::Recorder;
+use crate::taps::{self, Tap};
 use bytes::Bytes;
 use dialtone_media::player::{Player, Prompt};
-use dialtone_media::recorder::Recorder;
 use dialtone_media::rtcp::ntp_from_system_time;
 use dialtone_media::session::{MediaEvent, MediaSession, MediaStats, SessionConfig, Transmit, TICK};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -267,16 +268,25 @@ async fn run(
     let mut flow = Flow { rtp, rtcp, kernel_drops: 0 };
     let f = s.frame_samples();
     let (mut local, mut remote) = (vec![0i16; f], vec![0i16; f]);
-    let mut player = match &opts.source {
-        Source::Play(p) => Some(Player::new(p.clone())),
-        _ => None,
+    // What we send, and who else hears the call (crate::taps); the recorder is one of
+    // them too, kept apart because it starts and stops during the call.
+    let mut source: Box<dyn Tap> = match &opts.source {
+        Source::Silence => Box::new(taps::Silence),
+        Source::Echo => Box::new(taps::Echo),
+        Source::Play(p) => Box::new(Player::new(p.clone())),
+        Source::Mic => match opts.mic.take() {
+            Some(ring) => Box::new(taps::Mic(ring)),
+            None => Box::new(taps::Silence),
+        },
+        Source::Agent(port) => match port.take() {
+            Some(end) => Box::new(end),
+            None => Box::new(taps::Silence),
+        },
     };
-    let mut mic = opts.mic.take();
-    let mut agent = match &opts.source {
-        Source::Agent(port) => port.take(),
-        _ => None,
-    };
-    let mut speaker_drops = 0u64;
+    let mut taps: Vec<Box<dyn Tap>> = Vec::new();
+    if let Some(ring) = opts.speaker.take() {
+        taps.push(Box::new(taps::Speaker::new(ring)));
+    }
     let mut buf = vec![0u8; 2048];
     let mut rbuf = vec![0u8; 2048];
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
@@ -347,37 +357,14 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                match &opts.source {
-                    Source::Echo => local.copy_from_slice(&remote),
-                    Source::Play(_) => {
-                        if let Some(p) = player.as_mut() {
-                            p.fill(&mut local);
-                        }
-                    }
-                    Source::Mic => {
-                        use ringbuf::traits::Consumer;
-                        let n = mic.as_mut().map_or(0, |m| m.pop_slice(&mut local));
-                        local[n..].fill(0);
-                    }
-                    Source::Agent(_) => {
-                        if let Some(a) = agent.as_mut() {
-                            a.play(&mut local);
-                        }
-                    }
-                    Source::Silence => {}
-                }
+                source.fill(&remote, &mut local);
                 s.tick(Instant::now(), &local, &mut remote);
-                if let Some(a) = agent.as_mut() {
-                    a.hear(&remote);
+                source.tick(&remote, &local);
+                for t in taps.iter_mut() {
+                    t.tick(&remote, &local);
                 }
                 if let Some(r) = recorder.as_mut() {
-                    r.push(&remote, &local);
-                }
-                if let Some(sp) = opts.speaker.as_mut() {
-                    use ringbuf::traits::Producer;
-                    if sp.push_slice(&remote) < remote.len() {
-                        speaker_drops += 1;
-                    }
+                    r.tick(&remote, &local);
                 }
                 ticks += 1;
                 if let (Some(limit), Some(hook), false, true) = (opts.rtp_timeout, &opts.notice, timed_out, expect_rx) {
@@ -389,10 +376,7 @@ async fn run(
                 }
                 if ticks % 50 == 0 {
                     if let Some(t) = &opts.totals {
-                        let drops = flow.kernel_drops
-                            + speaker_drops
-                            + recorder.as_ref().map_or(0, Recorder::dropped)
-                            + agent.as_ref().map_or(0, crate::agent::MediaEnd::dropped);
+                        let drops = flow.kernel_drops + dropped(&*source, &taps, recorder.as_ref());
                         account(t, &s.stats(), &mut last, drops, &mut last_drops);
                     }
                 }
@@ -400,8 +384,9 @@ async fn run(
         }
         flow.send(&mut s);
         while let Some(ev) = s.poll_event() {
-            if let (MediaEvent::Dtmf(d), Some(a)) = (&ev, agent.as_mut()) {
-                a.dtmf(d.digit);
+            if let MediaEvent::Dtmf(d) = &ev {
+                source.dtmf(d.digit);
+                taps.iter_mut().for_each(|t| t.dtmf(d.digit));
             }
             if let MediaEvent::StreamStarted(at) = ev {
                 // Tick half a frame after the peer's packets arrive (see the event).
@@ -417,11 +402,10 @@ async fn run(
         report_event(&opts, ev);
     }
     let stats = s.stats();
-    let drops = flow.kernel_drops
-        + speaker_drops
-        + recorder.as_ref().map_or(0, Recorder::dropped)
-        + agent.as_ref().map_or(0, crate::agent::MediaEnd::dropped);
-    drop(agent);
+    let drops = flow.kernel_drops + dropped(&*source, &taps, recorder.as_ref());
+    // The agent's end goes now: its bridge sends `stop`.
+    drop(source);
+    drop(taps);
     if let Some(t) = &opts.totals {
         account(t, &stats, &mut last, drops, &mut last_drops);
         t.calls.fetch_add(1, Ordering::Relaxed);
@@ -446,6 +430,11 @@ async fn run(
         t.running.fetch_sub(1, Ordering::AcqRel);
     }
     stats
+}
+
+/// Frames the source and the taps dropped so far.
+fn dropped(source: &dyn Tap, taps: &[Box<dyn Tap>], recorder: Option<&Recorder>) -> u64 {
+    source.dropped() + taps.iter().map(|t| t.dropped()).sum::<u64>() + recorder.map_or(0, Tap::dropped)
 }
 
 /// Hands a recording to the writer to finalize; with a hook, a blocking thread waits for

@@ -216,7 +216,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     loop {
         app.pump(driver.ua(), Instant::now());
         let busy = app.effects.totals.running.load(std::sync::atomic::Ordering::Acquire) > 0
-            || dialtone_media::recorder::open_recordings() > 0;
+            || crate::recorder::open_recordings() > 0;
         if !busy || Instant::now() >= deadline {
             break;
         }

@@ -11,7 +11,6 @@ pub mod g711;
 pub mod jitter;
 pub mod opus;
 pub mod player;
-pub mod recorder;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
