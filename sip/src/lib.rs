@@ -19,6 +19,7 @@ pub mod msg;
 pub mod name;
 pub mod parse;
 pub mod sdp;
+pub mod testing;
 pub mod text;
 pub mod transaction;
 pub mod transport;

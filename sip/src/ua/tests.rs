@@ -725,3 +725,22 @@ fn reinvite_glare_gets_491_and_both_retry_in_turn() {
     assert!(matches!(&ea[..], [UaEvent::Reinvited { response, .. }] if response.status == 200), "{ea:?}");
     assert!(matches!(&eb[..], [UaEvent::InDialog { .. }]), "{eb:?}");
 }
+
+#[test]
+fn an_unanswered_invite_is_retransmitted_then_times_out_with_timer_b() {
+    // RFC 3261 §17.1.1.2 over UDP: Timer A from T1 doubling, Timer B at 64·T1 = 32 s.
+    let mut p = crate::testing::Pair::new(
+        UaConfig { udp_addr: Some(UAC.parse().unwrap()), seed: 41, ..UaConfig::default() },
+        UaConfig { udp_addr: Some(UAS.parse().unwrap()), seed: 42, ..UaConfig::default() },
+    );
+    p.mute_b = true;
+    let call = p.a.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), p.now).unwrap();
+    p.advance(Duration::from_secs(40));
+    let sent: Vec<f64> = p.wire.iter().filter(|(_, a, l)| *a && l.starts_with("INVITE")).map(|(t, _, _)| *t).collect();
+    assert_eq!(sent, [0.0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5], "{:?}", p.wire);
+    let ended = p.take_a();
+    assert!(
+        matches!(&ended[..], [UaEvent::Terminated { call: c, reason: EndReason::Timeout }] if *c == call),
+        "{ended:?}"
+    );
+}
