@@ -213,9 +213,12 @@ impl<'a> NameAddr<'a> {
             };
             Ok(NameAddr { display, uri, uri_text, params: Params(params) })
         } else {
-            // addr-spec: parameters after the URI belong to the header (§20.10).
+            // addr-spec: parameters after the URI belong to the header (§20.10), and
+            // the URI cannot hold an unescaped ';' here, so the first one starts them.
+            // SEMI = SWS ";" SWS (§25.1): LWS before it (a SP left by unfolding, or
+            // HTAB) is not part of the URI. LWS inside the URI is still refused below.
             let (uri_text, params) = match s.find(';') {
-                Some(i) => (&s[..i], &s[i + 1..]),
+                Some(i) => (trim(&s[..i]), &s[i + 1..]),
                 None => (s, ""),
             };
             if uri_text.bytes().any(|c| is_wsp(c) || c == b'"' || c == b',') || uri_text.contains('?') {
@@ -392,6 +395,73 @@ mod tests {
         assert_eq!(n.display.as_deref(), Some("Bob Smith"));
         assert!(NameAddr::parse(r#""unterminated <sip:a@b>"#, "From").is_err());
         assert!(NameAddr::parse("<sip:a@b", "From").is_err());
+    }
+
+    /// RFC 3261 §25.1: SEMI = SWS ";" SWS, EQUAL = SWS "=" SWS, LAQUOT = SWS "<",
+    /// RAQUOT = ">" SWS. Folding is already one SP by the time a value gets here.
+    #[test]
+    fn name_addr_sws_around_semi_equal_and_angles() {
+        fn sip_uri<'a>(n: &NameAddr<'a>) -> (Option<&'a str>, Host<'a>, &'a str) {
+            let u = n.uri.as_sip().expect("a SIP URI");
+            (u.user, u.host, u.params.0)
+        }
+        let bob = (Some("bob"), Host::Domain("example.com"), "");
+        // addr-spec (no angle brackets): LWS before ';' is not part of the URI.
+        for (v, tag) in [
+            ("sip:bob@example.com ;tag=abc", "abc"),
+            ("sip:bob@example.com ; tag = abc", "abc"),
+            ("sip:bob@example.com\t;\ttag\t=\tabc", "abc"),
+            ("sip:bob@example.com  ;  tag  =  abc  ", "abc"),
+            // What the parser makes of "sip:bob@example.com" CRLF " ;tag=xyz".
+            ("sip:bob@example.com ;tag=xyz", "xyz"),
+            ("sip:bob@example.com ;tag =\r\n abc", "abc"),
+        ] {
+            let n = NameAddr::parse(v, "To").unwrap_or_else(|e| panic!("{v:?}: {e:?}"));
+            assert_eq!(n.uri_text, "sip:bob@example.com", "{v:?}");
+            assert_eq!(sip_uri(&n), bob, "{v:?}: the tag is a header param, not a URI param");
+            assert_eq!(n.tag(), Some(tag), "{v:?}");
+            assert_eq!(n.display, None);
+        }
+        // Several header params, each with SWS; a quoted value keeps its inner ';'.
+        let n = NameAddr::parse(r#"sip:bob@example.com ; foo = bar ; x = "a ; b" ; tag = t7 ; lr"#, "To").unwrap();
+        assert_eq!(n.uri_text, "sip:bob@example.com");
+        assert_eq!(n.params.value("foo"), Some("bar"));
+        assert_eq!(n.params.value("x"), Some(r#""a ; b""#));
+        assert_eq!(n.tag(), Some("t7"));
+        assert_eq!(n.params.get("lr"), Some(None));
+        // name-addr: SWS before '<', after '>', around ';' and '='.
+        for (v, display) in [
+            (r#""Alice" <sip:bob@example.com> ; tag = 1928301774"#, Some("Alice")),
+            (r#""Alice"<sip:bob@example.com>;tag=1928301774"#, Some("Alice")),
+            ("\"Alice\" \t <sip:bob@example.com>\t;\ttag\t=\t1928301774", Some("Alice")),
+            ("Alice  Smith\t<sip:bob@example.com> ;tag= 1928301774", Some("Alice  Smith")),
+            ("  <sip:bob@example.com>   ;   tag   =   1928301774  ", None),
+        ] {
+            let n = NameAddr::parse(v, "From").unwrap_or_else(|e| panic!("{v:?}: {e:?}"));
+            assert_eq!(n.display.as_deref(), display, "{v:?}");
+            assert_eq!(n.uri_text, "sip:bob@example.com", "{v:?}");
+            assert_eq!(sip_uri(&n), bob, "{v:?}");
+            assert_eq!(n.tag(), Some("1928301774"), "{v:?}");
+        }
+        // A URI param inside <> stays with the URI; the header param after '>' does not.
+        let n = NameAddr::parse("<sip:bob@example.com;transport=tcp> ; tag = q", "To").unwrap();
+        assert_eq!(n.uri.as_sip().unwrap().params.value("transport"), Some("tcp"));
+        assert_eq!(n.uri.as_sip().unwrap().params.value("tag"), None);
+        assert_eq!(n.tag(), Some("q"));
+        // Still refused: LWS inside the URI, or inside the angle brackets (LAQUOT is
+        // SWS "<" and RAQUOT ">" SWS: no LWS after '<' or before '>').
+        for v in [
+            "sip:bob @example.com;tag=abc",
+            "sip:bob@example .com ;tag=abc",
+            "sip:bob@example.com x ;tag=abc",
+            " ;tag=abc",
+            "sip:bob@example.com?subject=x ;tag=abc",
+            "< sip:bob@example.com>;tag=abc",
+            "<sip:bob@example.com >;tag=abc",
+            "<sip:bob@example.com> x ;tag=abc",
+        ] {
+            assert!(NameAddr::parse(v, "To").is_err(), "{v:?} must not parse");
+        }
     }
 
     #[test]

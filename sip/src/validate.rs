@@ -239,6 +239,118 @@ mod tests {
         assert_eq!(inspect_datagram(options("sip:wild?,/;;*@dialtone.test"), &p), Verdict::Accept);
     }
 
+    fn options_to(to: &str) -> Bytes {
+        Bytes::from(format!(
+            "OPTIONS sip:a@dialtone.test SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1\r\nFrom: <sip:b@example.org>;tag=1\r\nTo: {to}\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    /// RFC 3261 §7.3.1, §25.1: SWS around ';' and '=' (and a fold before ';tag') in an
+    /// addr-spec or name-addr To is valid; it used to be answered 400 "Bad To".
+    #[test]
+    fn to_with_sws_is_not_a_400() {
+        let p = Policy::default();
+        for to in [
+            "sip:a@dialtone.test ;tag=abc",
+            "sip:a@dialtone.test ; tag = abc",
+            "sip:a@dialtone.test\t;\ttag\t=\tabc",
+            "sip:a@dialtone.test\r\n ;tag=abc",
+            "sip:a@dialtone.test ;\r\n\ttag =\r\n abc",
+            "\"A\" <sip:a@dialtone.test> ; tag = abc",
+            "\"A\"\t <sip:a@dialtone.test>\r\n ;tag=abc",
+        ] {
+            let raw = options_to(to);
+            assert_eq!(inspect_datagram(raw.clone(), &p), Verdict::Accept, "To: {to:?}");
+            let m = parse_datagram(raw).unwrap();
+            let t = m.headers().to().unwrap();
+            assert_eq!(t.tag(), Some("abc"), "To: {to:?}");
+            assert_eq!(t.uri_text, "sip:a@dialtone.test", "To: {to:?}");
+        }
+        // Whitespace inside the URI is still a 400.
+        for to in ["sip:a @dialtone.test ;tag=abc", "< sip:a@dialtone.test>;tag=abc"] {
+            assert_eq!(inspect_datagram(options_to(to), &p), Verdict::Reject(400, "Bad To"), "To: {to:?}");
+        }
+    }
+
+    /// The `fixtures/sip/parse/sws-*.sip` files (see fixtures/sip/README.md): each is
+    /// accepted and its To and From tags come out without the surrounding SWS.
+    #[test]
+    fn sws_fixtures_parse_with_their_tags() {
+        fn check(name: &str, raw: &'static [u8], to_uri: &str, to_tag: &str, from_tag: &str) {
+            let raw = Bytes::from_static(raw);
+            assert_eq!(inspect_datagram(raw.clone(), &Policy::default()), Verdict::Accept, "{name}");
+            let m = parse_datagram(raw).unwrap_or_else(|e| panic!("{name}: {:?}", e.error));
+            let (to, from) = (m.headers().to().unwrap(), m.headers().from().unwrap());
+            assert_eq!(to.uri_text, to_uri, "{name}");
+            assert_eq!(to.tag(), Some(to_tag), "{name}");
+            assert_eq!(from.tag(), Some(from_tag), "{name}");
+            // The tag is a header parameter, never a URI parameter.
+            assert_eq!(to.uri.as_sip().unwrap().params.value("tag"), None, "{name}");
+            assert_eq!(from.uri.as_sip().unwrap().params.value("tag"), None, "{name}");
+            for c in m.headers().contacts() {
+                c.unwrap_or_else(|e| panic!("{name}: Contact {e:?}"));
+            }
+            let again = parse_datagram(m.to_bytes()).unwrap();
+            assert_eq!(again, m, "{name}: parse, serialize, parse");
+        }
+        // fixture!(name, To URI, To tag, From tag)
+        macro_rules! fixture {
+            ($name:literal, $to_uri:literal, $to_tag:literal, $from_tag:literal) => {
+                check(
+                    $name,
+                    include_bytes!(concat!("../../fixtures/sip/parse/", $name, ".sip")),
+                    $to_uri,
+                    $to_tag,
+                    $from_tag,
+                )
+            };
+        }
+        fixture!("sws-addrspec-semi", "sip:alice@dialtone.test", "sws1to", "f74d3048c1");
+        fixture!("sws-addrspec-equal", "sip:alice@dialtone.test", "sws2to", "853083c2f6");
+        fixture!("sws-addrspec-htab", "sip:alice@dialtone.test", "sws3to", "7f79edeeef");
+        fixture!("sws-addrspec-fold", "sip:alice@dialtone.test", "sws4to", "sws4fr");
+        fixture!("sws-nameaddr", "sip:alice@dialtone.test", "sws5to", "1928301774");
+        fixture!("sws-display", "sip:alice@dialtone.test", "sws6to", "sws6fr");
+        fixture!("sws-multiparam", "sip:alice@dialtone.test", "sws7to", "sws7fr");
+        fixture!("sws-both", "sip:alice@dialtone.test", "sws8to", "sws8fr");
+        fixture!("sws-response", "sip:bob@example.org", "sws9to", "sws9fr");
+        let m =
+            parse_datagram(Bytes::from_static(include_bytes!("../../fixtures/sip/parse/sws-multiparam.sip"))).unwrap();
+        let (to, from) = (m.headers().to().unwrap(), m.headers().from().unwrap());
+        assert_eq!(to.params.value("x-b"), Some("1"));
+        assert_eq!(to.params.get("x-flag"), Some(None));
+        assert_eq!(from.params.value("x-a"), Some("\"q ; v\""));
+        let c = m.headers().contacts().next().unwrap().unwrap();
+        assert_eq!(c.uri_text, "sip:bob@192.0.2.10:5060");
+        assert_eq!(c.params.value("expires"), Some("60"));
+        assert_eq!(c.params.value("q"), Some("0.5"));
+    }
+
+    /// Every `parse/` fixture is still accepted and every `400/` one still refused with
+    /// a 400 naming the fault (the root crate's `torture` test runs all directories).
+    #[test]
+    fn parse_and_400_fixtures_keep_their_verdicts() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sip");
+        let p = Policy::default();
+        for dir in ["parse", "400"] {
+            let mut n = 0;
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = e.unwrap().path();
+                if path.extension().is_none_or(|x| x != "sip") {
+                    continue;
+                }
+                n += 1;
+                let got = inspect_datagram(Bytes::from(std::fs::read(&path).unwrap()), &p);
+                match (dir, got) {
+                    ("parse", Verdict::Accept) => {}
+                    ("400", Verdict::Reject(400, r)) if !r.eq_ignore_ascii_case("Bad Request") => {}
+                    (_, got) => panic!("{}: {got:?}", path.display()),
+                }
+            }
+            assert!(n > 10, "{dir}: only {n} fixtures found");
+        }
+    }
+
     /// RFC 4475 §3.1.2.9: leading or repeated SP on the Request-Line is answered with 400.
     #[test]
     fn start_line_whitespace_is_a_400() {
