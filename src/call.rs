@@ -2,11 +2,11 @@
 
 use crate::config::{CallArgs, Settings};
 use crate::driver::{App, Driver, Sockets};
+use crate::engine::{self, Action, Command, Engine, Event, MediaStart, RecordAs, Refusal, SourceSpec};
 use crate::media_io::{self, MediaOptions, MediaTask, Source};
 use anyhow::{bail, Context};
 use dialtone_media::player::Prompt;
-use dialtone_sip::sdp::SessionDescription;
-use dialtone_sip::ua::{CallRef, EndReason, Outgoing, UaEvent, UserAgent};
+use dialtone_sip::ua::{CallRef, UaEvent, UserAgent};
 use dialtone_sip::{Destination, Transport, Uri};
 use std::net::SocketAddr;
 use std::net::UdpSocket as StdUdpSocket;
@@ -22,27 +22,26 @@ pub enum Outcome {
     Failed(u16, String),
 }
 
+/// `dialtone call` on the call engine: the engine places and steers the call; this
+/// driver prints its progress, runs its media, and sends the `--dtmf` digits.
 struct CallApp {
+    engine: Engine,
     call: Option<CallRef>,
     talk: Duration,
-    ring_deadline: Instant,
-    hangup_at: Option<Instant>,
-    answered: bool,
-    hanging_up: bool,
     outcome: Option<Outcome>,
     media: CallMedia,
-    /// `--transfer`: the target, whether the REFER went, and how the transfer ended.
-    transfer: Option<String>,
-    referred: bool,
-    transfer_failed: Option<(u16, String)>,
+    /// A transfer was asked for (`--transfer`): its NOTIFYs are printed.
+    transfer: bool,
+    /// The agent bridge asked for the hang-up.
+    agent_hangup: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The call's media: sockets until the answer, then the running task.
+/// The call's media: its port's sockets until the answer, then the running task.
 struct CallMedia {
-    offer: SessionDescription,
-    sockets: Option<(StdUdpSocket, StdUdpSocket)>,
+    /// The address RTP sockets are bound on.
+    bind_ip: std::net::IpAddr,
+    sockets: Option<(u16, (StdUdpSocket, StdUdpSocket))>,
     prompts: Option<(Arc<Prompt>, Arc<Prompt>)>,
-    record: Option<std::path::PathBuf>,
     dtmf: Option<String>,
     dtmf_at: Option<Instant>,
     task: Option<MediaTask>,
@@ -57,45 +56,46 @@ struct CallMedia {
 }
 
 impl CallMedia {
-    /// Starts the media for the 2xx's SDP answer.
-    fn start(&mut self, answer: &[u8], now: Instant) {
-        let Some((rtp, rtcp)) = self.sockets.take() else { return };
-        let n = match crate::session::negotiate(&self.offer, answer) {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("call: no media: {e}");
-                return;
+    /// Binds the port the engine asks for.
+    fn open(&mut self, port: u16) -> Event {
+        match media_io::bind_rtp(self.bind_ip, port) {
+            Ok(s) => {
+                self.sockets = Some((port, s));
+                Event::PortOpened(port)
             }
-        };
-        let seed = crate::now_seed();
-        let config = match media_io::session_config(&n, seed, "dialtone-call") {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("call: no media: {e}");
-                return;
-            }
-        };
-        eprintln!("call: media {}/{} to {}", config.codec.name(), config.codec.clock_rate(), n.remote_rtp);
-        let source = match &self.prompts {
-            Some((p8, p16)) => Source::Play(if config.codec.audio_rate() == 8000 { p8.clone() } else { p16.clone() }),
-            None => Source::Silence,
-        };
-        let source = match &self.agent {
-            Some((cfg, info)) => {
+            Err(_) => Event::PortBusy(port),
+        }
+    }
+
+    /// Starts the media the answer settled.
+    fn start(&mut self, m: MediaStart, now: Instant) {
+        let Some((_, (rtp, rtcp))) = self.sockets.take().filter(|(p, _)| *p == m.port) else { return };
+        let config = m.config;
+        eprintln!("call: media {}/{} to {}", config.codec.name(), config.codec.clock_rate(), config.remote_rtp);
+        let rate = config.codec.audio_rate();
+        let source = match (&m.source, &self.prompts, &self.agent) {
+            (SourceSpec::Agent(_), _, Some((cfg, info))) => {
                 eprintln!("call: bridging to the agent at {}", cfg.url);
-                Source::Agent(crate::agent::start(0, config.codec.audio_rate(), info.clone(), cfg.clone()))
+                Source::Agent(crate::agent::start(0, rate, info.clone(), cfg.clone()))
             }
-            None => source,
+            (SourceSpec::Prompt, Some((p8, p16)), _) => {
+                Source::Play(if rate == 8000 { p8.clone() } else { p16.clone() })
+            }
+            _ => Source::Silence,
         };
         if self.dtmf.is_some() && config.telephone_event.is_none() {
             eprintln!("call: the callee did not accept telephone-event: --dtmf cannot be sent");
             self.dtmf = None;
         }
+        let record = match m.record {
+            Some(RecordAs::Path(p)) => Some(p),
+            _ => None,
+        };
         #[allow(unused_mut)]
         let mut opts = MediaOptions {
             label: 0,
             source,
-            record: self.record.clone(),
+            record,
             mic: None,
             speaker: None,
             totals: None,
@@ -104,14 +104,13 @@ impl CallMedia {
             rtp_timeout: None,
         };
         #[cfg(feature = "device")]
-        if let Some((dev, rings, rate)) = self.device.take() {
-            let call_rate = config.codec.audio_rate();
-            let opened = if rate == call_rate {
+        if let (SourceSpec::Device, Some((dev, rings, opened_at))) = (&m.source, self.device.take()) {
+            let opened = if opened_at == rate {
                 Ok((dev, rings))
             } else {
                 // Opened at 8 kHz before the INVITE; the callee chose a wideband codec.
                 drop(dev);
-                crate::device::open(call_rate)
+                crate::device::open(rate)
             };
             match opened {
                 Ok((dev, rings)) => {
@@ -142,66 +141,31 @@ impl CallMedia {
 
 impl App for CallApp {
     fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
-        match ev {
-            UaEvent::Progress { response, .. } => {
-                eprintln!("call: {} {}", response.status, response.reason);
-            }
+        match &ev {
+            UaEvent::Progress { response, .. } => eprintln!("call: {} {}", response.status, response.reason),
             UaEvent::Challenged { status, realms, .. } => {
                 eprintln!("call: {status} challenge for realm {}: sending the credentials", realms.join(", "));
             }
             UaEvent::Answered { response, .. } => {
-                self.media.start(&response.body, now);
-                self.talk = self.talk.max(self.media.dtmf_time());
                 eprintln!(
                     "call: {} {} — talking for {:.1} s",
                     response.status,
                     response.reason,
                     self.talk.as_secs_f64()
                 );
-                self.answered = true;
-                self.hangup_at = Some(now + self.talk);
             }
-            UaEvent::InDialog { request, .. } if request.method == dialtone_sip::Method::Notify && self.referred => {
+            UaEvent::InDialog { request, .. } if request.method == dialtone_sip::Method::Notify && self.transfer => {
                 // RFC 3515 §2.4.5: the body is a message/sipfrag of the new call's status line.
                 let frag = String::from_utf8_lossy(&request.body);
-                let line = frag.lines().next().unwrap_or("").trim().to_string();
-                let status = line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
-                eprintln!("call: transfer: {line}");
-                match status {
-                    Some(s) if s >= 300 => {
-                        self.transfer_failed = Some((s, format!("transfer failed: {line}")));
-                        self.hang_up(ua, now);
-                    }
-                    Some(s) if s >= 200 => {
-                        self.transfer_failed = None;
-                        self.hang_up(ua, now);
-                    }
-                    _ => {}
-                }
-            }
-            UaEvent::Terminated { reason, .. } => {
-                if let Some((status, why)) = self.transfer_failed.take() {
-                    self.outcome = Some(Outcome::Failed(status, why));
-                    return;
-                }
-                self.outcome = Some(match (&reason, self.answered) {
-                    (EndReason::LocalBye | EndReason::RemoteBye, true) => Outcome::Completed,
-                    (EndReason::Rejected { status, reason }, _) => Outcome::Failed(*status, reason.clone()),
-                    (EndReason::Cancelled, _) => Outcome::Failed(487, "Request Terminated".into()),
-                    (EndReason::Timeout, _) => Outcome::Failed(408, "Request Timeout".into()),
-                    (r, _) => Outcome::Failed(r.status(), format!("{r:?}")),
-                });
+                eprintln!("call: transfer: {}", frag.lines().next().unwrap_or("").trim());
             }
             _ => {}
         }
+        self.feed(now, Event::Sip(ev), ua);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        if self.hanging_up {
-            return None;
-        }
-        let t = self.hangup_at.unwrap_or(self.ring_deadline);
-        Some(self.media.dtmf_at.map_or(t, |d| d.min(t)))
+        [self.engine.poll_timeout(), self.media.dtmf_at].into_iter().flatten().min()
     }
 
     fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
@@ -212,38 +176,20 @@ impl App for CallApp {
                 task.send_dtmf(d);
             }
         }
-        if now < self.hangup_at.unwrap_or(self.ring_deadline) {
-            return;
-        }
-        if !self.answered {
-            eprintln!("call: no answer within the ring timeout, cancelling");
-        }
-        if let (true, false, Some(target), Some(call)) =
-            (self.answered, self.referred, self.transfer.clone(), self.call)
-        {
-            match ua.refer(call, &target, now) {
-                Ok(()) => {
-                    eprintln!("call: transferring the far end to {target}");
-                    self.referred = true;
-                    // The far end reports in NOTIFYs; give up on it after Timer B's 32 s.
-                    self.hangup_at = Some(now + Duration::from_secs(32));
-                    self.transfer_failed = Some((408, "transfer: no final NOTIFY from the far end".into()));
-                    return;
-                }
-                Err(e) => eprintln!("call: cannot transfer ({e}); hanging up"),
-            }
-        }
-        self.hang_up(ua, now);
+        self.engine.handle_timeout(now, ua);
+        self.drain(now, ua);
     }
 
     fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
-        self.hang_up(ua, now);
+        self.feed(now, Event::Shutdown, ua);
     }
 
     fn on_wake(&mut self, ua: &mut UserAgent, now: Instant) {
         // The agent bridge asks for the hang-up (agent unreachable or gone, fallback played).
-        if self.media.agent.as_ref().is_some_and(|(a, _)| !a.hangups.take().is_empty()) && !self.hanging_up {
-            self.hang_up(ua, now);
+        if self.agent_hangup.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            if let Some(call) = self.call {
+                self.feed(now, Event::AgentHangup(call, "agent".into()), ua);
+            }
         }
     }
 
@@ -253,13 +199,46 @@ impl App for CallApp {
 }
 
 impl CallApp {
-    fn hang_up(&mut self, ua: &mut UserAgent, now: Instant) {
-        self.hanging_up = true;
-        if let Some(call) = self.call {
-            if ua.hangup(call, now).is_err() && self.outcome.is_none() {
-                self.outcome = Some(Outcome::Failed(500, "could not hang up".into()));
+    fn feed(&mut self, now: Instant, ev: Event, ua: &mut UserAgent) {
+        self.engine.handle(now, ev, ua);
+        self.drain(now, ua);
+    }
+
+    /// Carries out the engine's actions.
+    fn drain(&mut self, now: Instant, ua: &mut UserAgent) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::OpenPort(port) => {
+                    let ev = self.media.open(port);
+                    self.engine.handle(now, ev, ua);
+                }
+                Action::StartMedia(m) => self.media.start(*m, now),
+                Action::ClosePort(_) => self.media.sockets = None,
+                Action::Dialed(Ok(call)) => self.call = Some(call),
+                Action::DialNote(_, note) => eprintln!("call: {note}"),
+                Action::Dialed(Err(e)) => self.outcome = Some(Outcome::Failed(503, refusal_text(e))),
+                Action::DialEnded(_, r) => {
+                    self.outcome = Some(match r {
+                        Ok(()) => Outcome::Completed,
+                        Err((status, why)) => Outcome::Failed(status, why),
+                    })
+                }
+                Action::Reply(_, Err(e)) => self.outcome = Some(Outcome::Failed(503, refusal_text(e))),
+                // The media task stays until the command ends (its recording is finished then).
+                Action::EndMedia(..)
+                | Action::Media(..)
+                | Action::AgentDtmf(..)
+                | Action::Persist(_)
+                | Action::Reply(..) => {}
             }
         }
+    }
+}
+
+fn refusal_text(r: Refusal) -> String {
+    match r {
+        Refusal::NotLive(m) | Refusal::Invalid(m) | Refusal::Unavailable(m) | Refusal::Failed(m) => m,
+        other => format!("{other:?}"),
     }
 }
 
@@ -392,47 +371,56 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let sockets = Sockets::bind(settings.sip_listen).await?;
     let bound = sockets.local_addr();
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, Some(target.dest.addr));
-    let mut ua = crate::user_agent(&settings, ip, bound.port());
+    let ua = crate::user_agent(&settings, ip, bound.port());
     let host = host_literal(ip);
     let from = match (&args.from, &settings.trunk_user) {
         (Some(f), _) => format!("<{f}>"),
         (None, Some(u)) => format!("<sip:{u}@{host}>"),
         (None, None) => format!("<sip:dialtone@{host}>"),
     };
-    let mut ports = crate::ports::PortPool::new(settings.rtp_ports.0, settings.rtp_ports.1);
-    let (port, rtp_sockets) = loop {
-        let port = ports.take().context("no free RTP port in DIALTONE_RTP_PORTS")?;
-        if let Ok(s) = media_io::bind_rtp(bound.ip(), port) {
-            break (port, s);
-        }
+    let talk = Duration::from_secs_f64(args.duration.max(0.0));
+    let source = match (&args.agent, &args.play, args.device) {
+        (Some(_), _, _) => SourceSpec::Agent(Default::default()),
+        (None, Some(_), _) => SourceSpec::Prompt,
+        (None, None, true) => SourceSpec::Device,
+        _ => SourceSpec::Silence,
     };
-    let offer_sdp = crate::session::offer_sdp(ip, port);
-    let offer = bytes::Bytes::from(offer_sdp.to_string());
-    let now = Instant::now();
-    eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    let engine = Engine::new(engine::Config {
+        // This port takes no calls: an INVITE to it is declined.
+        inbound: crate::config::Inbound::Reject,
+        media_ip: ip,
+        rtp_ports: settings.rtp_ports,
+        answer_after: Duration::ZERO,
+        record_all: false,
+        store: false,
+        trunk: None,
+        trunk_host: None,
+        trunk_user: None,
+        rtp_timeout: None,
+        seed: rand::random(),
+    });
     let out_from = from.clone();
-    let out = Outgoing {
-        request_uri: target.uri.clone(),
-        from,
-        to: format!("<{}>", target.uri),
+    let dial = engine::Dial {
+        uri: target.uri.clone(),
         dest: target.dest,
-        body: Some(offer),
-        extra: target.route.iter().map(|r| (dialtone_sip::HeaderName::Route, r.clone())).collect(),
+        from,
+        route: target.route.clone(),
+        source,
+        record: args.record.clone(),
+        talk,
+        ring_timeout: Duration::from_secs_f64(args.ring_timeout.max(0.0)),
+        transfer: args.transfer.clone(),
     };
-    let call = ua.invite(out, now).map_err(|e| anyhow::anyhow!("cannot place the call: {e}"))?;
+    let agent_hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut app = CallApp {
-        call: Some(call),
-        talk: Duration::from_secs_f64(args.duration.max(0.0)),
-        ring_deadline: now + Duration::from_secs_f64(args.ring_timeout.max(0.0)),
-        hangup_at: None,
-        answered: false,
-        hanging_up: false,
+        engine,
+        call: None,
+        talk,
         outcome: None,
         media: CallMedia {
-            offer: offer_sdp,
-            sockets: Some(rtp_sockets),
+            bind_ip: bound.ip(),
+            sockets: None,
             prompts,
-            record: args.record.clone(),
             dtmf: args.dtmf.clone(),
             dtmf_at: None,
             task: None,
@@ -442,18 +430,29 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             device_live: None,
             agent: None,
         },
-        transfer: args.transfer.clone(),
-        referred: false,
-        transfer_failed: None,
+        transfer: args.transfer.is_some(),
+        agent_hangup: agent_hangup.clone(),
     };
+    app.talk = app.talk.max(app.media.dtmf_time());
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     if let Some(url) = &args.agent {
-        let hangups = crate::agent::Hangups::new(driver.waker());
+        let wake = driver.waker();
+        let hangups = crate::agent::Hangups::to(move |_, _| {
+            agent_hangup.store(true, std::sync::atomic::Ordering::Release);
+            wake.notify_one();
+        });
         let cfg = crate::agent::AgentConfig { url: url.clone(), format, fallback, hangups, print: true };
         let from = dialtone_sip::NameAddr::parse(&out_from, "From").ok().map(|n| n.uri_text.to_string());
         let info =
             crate::agent::CallInfo { call_id: "call-0".into(), contact_id: None, from, to: Some(target.uri.clone()) };
         app.media.agent = Some((cfg, info));
+    }
+    let now = Instant::now();
+    eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    let dial = engine::Dial { talk: app.talk, ..dial };
+    app.feed(now, Event::Command(0, Command::Dial(Box::new(dial))), driver.ua());
+    if let Some(Outcome::Failed(_, why)) = &app.outcome {
+        bail!("{why}");
     }
     driver.set_linger(Duration::from_secs(5));
     driver.run(&mut app).await?;

@@ -1,10 +1,13 @@
 //! One call: everything the engine knows of it, in one value.
 
+use super::SourceSpec;
 use bytes::Bytes;
 use dialtone_media::session::SessionConfig;
 use dialtone_sip::sdp::SessionDescription;
 use dialtone_sip::ua::CallRef;
 use dialtone_sip::Destination;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// The one identity of a call: the UA's handle on its INVITE dialog. The API's id, the
 /// agent bridge's label and the media task are all keyed on it.
@@ -19,6 +22,8 @@ pub enum Origin {
     Api,
     /// We placed it for a REFER on another call (it hears what inbound calls hear).
     Transfer,
+    /// `dialtone call` placed it.
+    Dial,
 }
 
 /// Where a call is in its life (RFC 3261 §13: early → confirmed → terminated, seen
@@ -96,6 +101,10 @@ pub struct Call {
     pub pending: Option<&'static str>,
     /// The call whose REFER placed this one, until this one is answered or fails.
     pub referrer: Option<CallId>,
+    /// Its own deadline (a placed call's ring timeout or talk time).
+    pub deadline: Option<std::time::Instant>,
+    /// What `dialtone call` asked of it.
+    pub dial: Option<Box<Dialing>>,
 }
 
 impl Call {
@@ -113,6 +122,8 @@ impl Call {
             ended_why: None,
             pending: None,
             referrer: None,
+            deadline: None,
+            dial: None,
         }
     }
 }
@@ -138,6 +149,8 @@ pub enum Opening {
         /// Where to send the INVITE.
         dest: Destination,
     },
+    /// Place the command line's call.
+    Dial(Box<Dial>),
 }
 
 impl Opening {
@@ -148,6 +161,7 @@ impl Opening {
             Opening::Answer { call, .. } => call.to_string(),
             Opening::Place(p) => p.id.clone(),
             Opening::Transfer { referrer, .. } => format!("transfer for {referrer}"),
+            Opening::Dial(d) => d.uri.clone(),
         }
     }
 }
@@ -159,4 +173,44 @@ pub struct Placing {
     pub id: String,
     /// What the API asked for.
     pub o: dialtone_api::http::Originate,
+}
+
+/// A call to place from the command line.
+#[derive(Debug)]
+pub struct Dial {
+    /// The Request-URI (and To).
+    pub uri: String,
+    /// Where the INVITE goes.
+    pub dest: Destination,
+    /// From, as a name-addr.
+    pub from: String,
+    /// A Route header (the trunk as a loose-routing outbound proxy).
+    pub route: Option<String>,
+    /// What the call hears once answered.
+    pub source: SourceSpec,
+    /// Record it into this WAV.
+    pub record: Option<PathBuf>,
+    /// Hang up (or transfer) this long after the answer.
+    pub talk: Duration,
+    /// Cancel when not answered within this.
+    pub ring_timeout: Duration,
+    /// At the end of the talk time, REFER the far end here instead of hanging up.
+    pub transfer: Option<String>,
+}
+
+/// A placed call's own state.
+#[derive(Debug)]
+pub struct Dialing {
+    /// What it hears.
+    pub source: SourceSpec,
+    /// Where it is recorded.
+    pub record: Option<PathBuf>,
+    /// How long it talks.
+    pub talk: Duration,
+    /// Where the far end is transferred at the end.
+    pub transfer: Option<String>,
+    /// The REFER went out.
+    pub referred: bool,
+    /// How the call ends if nothing better is heard (a transfer that did not report).
+    pub failed: Option<(u16, String)>,
 }

@@ -20,6 +20,8 @@ pub enum Command {
     Originate(dialtone_api::http::Originate),
     /// Act on the live call the API knows as `id`.
     Act(String, dialtone_api::http::Action),
+    /// Place `dialtone call`'s call (the INVITE's fate follows as [`super::Action::Dialed`]).
+    Dial(Box<super::Dial>),
 }
 
 impl Engine {
@@ -28,6 +30,7 @@ impl Engine {
         Some(match cmd {
             Command::Originate(o) => self.originate(now, o, ua),
             Command::Act(id, action) => self.act(now, &id, action, ua),
+            Command::Dial(d) => self.dial(*d),
         })
     }
 

@@ -17,13 +17,16 @@
 
 mod call;
 mod control;
+mod dial;
 mod sip;
 
 #[cfg(test)]
 mod sim;
 
+pub use call::Dial;
 pub use call::{AgentPlan, Call, CallId, Negotiation, Origin, Phase};
 pub use control::{Command, Refusal};
+pub use dial::DialOutcome;
 
 use crate::config::Inbound;
 use crate::ports::PortPool;
@@ -32,7 +35,7 @@ use dialtone_api::store::{CallStatus, RecordingState};
 use dialtone_media::session::SessionConfig;
 use dialtone_sip::ua::UserAgent;
 use dialtone_sip::Destination;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -96,6 +99,13 @@ pub enum Action {
     Persist(Persist),
     /// The outcome of [`Event::Command`] `id`.
     Reply(u64, Result<(), Refusal>),
+    /// A [`Command::Dial`]'s INVITE went out as this call, or could not.
+    Dialed(Result<CallId, Refusal>),
+    /// A dialled call ended, with its outcome.
+    DialEnded(CallId, DialOutcome),
+    /// What a dialled call's user is told of the engine's own steps (`dialtone call`
+    /// prints it).
+    DialNote(CallId, String),
 }
 
 /// Everything a call's media task needs besides its sockets.
@@ -128,6 +138,8 @@ pub enum SourceSpec {
     Prompt,
     /// A voice agent.
     Agent(AgentPlan),
+    /// The sound card (`dialtone call --device`).
+    Device,
 }
 
 /// A recording's file name.
@@ -135,8 +147,10 @@ pub enum SourceSpec {
 pub enum RecordAs {
     /// `<api id>.wav`, or `<api id>-<n>.wav` for the first n not yet taken.
     Api(String),
-    /// `<unix seconds>-<call>.wav` (calls not in the store).
+    /// `<unix ms>-<call>.wav` (calls not in the store).
     Anonymous(u64),
+    /// This file (`dialtone call --record`).
+    Path(std::path::PathBuf),
 }
 
 /// A command to a call's running media.
@@ -258,6 +272,8 @@ pub struct Engine {
     opening: HashMap<u16, (Opening, u8)>,
     /// Inbound calls' answer times, in order (the delay is constant).
     answer_at: VecDeque<(Instant, CallId)>,
+    /// Calls' own deadlines ([`Call::deadline`]); an entry the call no longer holds is stale.
+    deadlines: BTreeSet<(Instant, CallId)>,
     actions: VecDeque<Action>,
     counters: Counters,
     /// Shutting down: stop once every call is gone and the registration removed, or then.
@@ -283,6 +299,7 @@ impl Engine {
             ports,
             opening: HashMap::new(),
             answer_at: VecDeque::new(),
+            deadlines: BTreeSet::new(),
             actions: VecDeque::new(),
             counters: Counters::default(),
             stop_by: None,
@@ -319,14 +336,20 @@ impl Engine {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let answer = self.answer_at.front().map(|(t, _)| *t);
-        match (answer, self.stop_by) {
-            (Some(a), Some(s)) => Some(a.min(s)),
-            (a, s) => a.or(s),
-        }
+        let deadline = self.deadlines.first().map(|(t, _)| *t);
+        [answer, deadline, self.stop_by].into_iter().flatten().min()
     }
 
-    /// Answers the inbound calls whose time has come.
+    /// Answers the inbound calls whose time has come; acts on calls' deadlines.
     pub fn handle_timeout(&mut self, now: Instant, ua: &mut UserAgent) {
+        while let Some(&(at, call)) = self.deadlines.first().filter(|(at, _)| *at <= now) {
+            self.deadlines.pop_first();
+            match self.calls.get_mut(&call) {
+                Some(c) if c.deadline == Some(at) => c.deadline = None,
+                _ => continue,
+            }
+            self.dial_deadline(now, call, ua);
+        }
         while self.answer_at.front().is_some_and(|(due, _)| *due <= now) {
             if let Some((_, call)) = self.answer_at.pop_front() {
                 self.answer(now, call, ua);
@@ -421,6 +444,7 @@ impl Engine {
             Opening::Answer { call, offer } => self.answer_offer(now, call, port, offer, ua),
             Opening::Place(p) => self.place(now, *p, port, ua),
             Opening::Transfer { referrer, uri, dest } => self.place_transfer(now, referrer, uri, dest, port, ua),
+            Opening::Dial(d) => self.place_dial(now, *d, port, ua),
         }
     }
 
@@ -461,6 +485,12 @@ impl Engine {
         // `DIALTONE_INBOUND` is for the calls that come in (and the transfers they ask
         // for): a call the API placed gets its own agent or silence, never the echo.
         let api_placed = c.origin == Origin::Api;
+        if let Some(d) = &c.dial {
+            let (source, record) = (d.source.clone(), d.record.clone().map(RecordAs::Path));
+            let start = MediaStart { call, port, api_id: None, config: *config, source, record, rtp_timeout: None };
+            self.actions.push_back(Action::StartMedia(Box::new(start)));
+            return;
+        }
         let agent = c.agent.take().filter(|a| a.url.is_some() || (inbound_agent && !api_placed));
         let source = match (agent, &self.cfg.inbound) {
             (Some(mut plan), _) => {

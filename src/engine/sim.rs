@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::engine::control::Command;
+use crate::engine::DialOutcome;
 use bytes::Bytes;
 use dialtone_api::http::{Action as ApiAction, Originate, Refusal};
 use dialtone_sip::auth::Credentials;
@@ -588,4 +589,93 @@ fn inbound_session_is_refreshed_then_ended_once_nobody_refreshes() {
     assert!(bye - t0 <= 90.0, "BYE {} s after the peer went silent", bye - t0);
     assert!(sim.engine.calls().is_empty());
     assert_eq!(sim.engine.free_ports(), 50);
+}
+
+fn dial(transfer: Option<&str>) -> Command {
+    Command::Dial(Box::new(crate::engine::Dial {
+        uri: format!("sip:bob@{PEER}"),
+        dest: dest(PEER),
+        from: format!("<sip:alice@{OURS}>"),
+        route: None,
+        source: SourceSpec::Silence,
+        record: None,
+        talk: Duration::from_secs(3),
+        ring_timeout: Duration::from_secs(20),
+        transfer: transfer.map(str::to_string),
+    }))
+}
+
+fn dial_outcome(sim: &EngineSim) -> Option<DialOutcome> {
+    sim.actions.iter().find_map(|a| match a {
+        Action::DialEnded(_, r) => Some(r.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_dialled_call_talks_for_its_time_then_hangs_up() {
+    let mut sim = EngineSim::default();
+    assert_eq!(sim.command(dial(None)), Ok(()));
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Dialed(Ok(_)))));
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
+    sim.settle();
+    let t0 = sim.secs();
+    sim.advance(Duration::from_secs(10));
+    let bye = sim.sent("> BYE");
+    assert_eq!(bye.len(), 1, "{:?}", sim.wire);
+    assert!((bye[0] - t0 - 3.0).abs() < 0.01, "BYE {} s after the answer", bye[0] - t0);
+    assert_eq!(dial_outcome(&sim), Some(Ok(())));
+}
+
+#[test]
+fn a_dialled_call_nobody_answers_is_cancelled_at_the_ring_timeout() {
+    let mut sim = EngineSim::default();
+    sim.command(dial(None)).unwrap();
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.ring(theirs, 180, None, sim.now).unwrap();
+    sim.advance(Duration::from_secs(30));
+    let cancel = sim.sent("> CANCEL");
+    assert_eq!(cancel.len(), 1, "{:?}", sim.wire);
+    assert!((cancel[0] - 20.0).abs() < 0.01, "CANCEL at {} s", cancel[0]);
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::DialNote(_, n) if n.contains("ring timeout"))));
+    assert_eq!(dial_outcome(&sim), Some(Err((487, "Request Terminated".into()))));
+}
+
+#[test]
+fn a_dialled_call_transfers_the_far_end_and_ends_when_it_reports_success() {
+    let mut sim = EngineSim::default();
+    sim.command(dial(Some("sip:carol@192.0.2.9"))).unwrap();
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
+    sim.settle();
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.sent("> REFER").len(), 1, "{:?}", sim.wire);
+    assert!(sim
+        .take_peer_events()
+        .iter()
+        .any(|e| matches!(e, UaEvent::InDialog { request, .. } if request.method == Method::Refer)));
+    // The far end reports the new call's progress, then its answer.
+    sim.peer.notify_refer(theirs, 100, "Trying", sim.now).unwrap();
+    sim.settle();
+    assert!(sim.engine.calls().len() == 1, "still up after 100");
+    sim.peer.notify_refer(theirs, 200, "OK", sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.sent("> BYE").len(), 1, "{:?}", sim.wire);
+    assert_eq!(dial_outcome(&sim), Some(Ok(())));
+
+    // A failed transfer is the outcome, though the call itself ended cleanly.
+    let mut sim = EngineSim::default();
+    sim.command(dial(Some("sip:carol@192.0.2.9"))).unwrap();
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
+    sim.advance(Duration::from_secs(3));
+    sim.take_peer_events();
+    sim.peer.notify_refer(theirs, 486, "Busy Here", sim.now).unwrap();
+    sim.settle();
+    assert_eq!(dial_outcome(&sim), Some(Err((486, "transfer failed: SIP/2.0 486 Busy Here".into()))));
 }

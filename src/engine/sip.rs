@@ -2,7 +2,7 @@
 //! requests, transfers, and the end of a call.
 
 use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase};
-use super::{Action, Engine, MediaCommand, Persist};
+use super::{Action, Engine, MediaCommand, Persist, Refusal};
 use crate::config::Inbound;
 use crate::session;
 use bytes::Bytes;
@@ -46,6 +46,7 @@ impl Engine {
                     None => None,
                 };
                 self.persist_status(call, CallStatus::InProgress, Some(response.status), None);
+                self.dial_answered(now, call);
                 if let Some(old) = referrer {
                     self.transfers -= 1;
                     tracing::info!(call = %old, new = %call, "transfer answered; ending the referring call");
@@ -220,6 +221,10 @@ impl Engine {
             Opening::Transfer { referrer, .. } => {
                 let _ = ua.notify_refer(referrer, 503, "Service Unavailable", now);
             }
+            Opening::Dial(_) => {
+                let why = Refusal::Unavailable("no free RTP port in DIALTONE_RTP_PORTS".into());
+                self.actions.push_back(Action::Dialed(Err(why)));
+            }
         }
     }
 
@@ -228,6 +233,7 @@ impl Engine {
     fn in_dialog(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
         let Some(c) = self.calls.get(&call) else { return };
         match req.method {
+            Method::Notify if c.dial.is_some() => self.dial_notify(now, call, req, ua),
             Method::Notify if c.api_id.is_some() => {
                 // Progress of a transfer we asked for (RFC 3515 §2.4.5, a sipfrag): done
                 // at a 2xx, failed at a final non-2xx.
@@ -368,6 +374,9 @@ impl Engine {
             };
             tracing::info!(%call, id = %id, status = %to, "api call");
             self.actions.push_back(Action::Persist(Persist::Status { id, to, sip_status, reason: why }));
+        }
+        if let Some(d) = c.dial {
+            self.dial_ended(call, *d, c.answered, &reason);
         }
         if c.port.is_some() {
             self.actions.push_back(Action::EndMedia(call, c.port));

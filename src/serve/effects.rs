@@ -92,6 +92,8 @@ impl Effects {
                     let _ = tx.send(r);
                 }
             }
+            // `serve` dials nothing itself.
+            Action::Dialed(_) | Action::DialEnded(..) | Action::DialNote(..) => {}
         }
         None
     }
@@ -188,6 +190,7 @@ impl Effects {
                 .unwrap_or_else(|| d.join(format!("{id}.wav"))),
             RecordAs::Api(id) => d.join(format!("{id}.wav")),
             RecordAs::Anonymous(n) => d.join(format!("{}-{n}.wav", now_seed() / 1_000_000)),
+            RecordAs::Path(p) => p.clone(),
         }
     }
 }
