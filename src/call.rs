@@ -398,6 +398,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         trunk_user: None,
         rtp_timeout: None,
         seed: rand::random(),
+        refer: Default::default(),
     });
     let out_from = from.clone();
     let dial = engine::Dial {

@@ -114,6 +114,14 @@ pub struct ServeArgs {
     /// it is on hold); 0 never. Default 60.
     #[arg(long, env = "DIALTONE_RTP_TIMEOUT")]
     pub rtp_timeout: Option<u64>,
+    /// What an inbound REFER may make us call: reject (default: 403), uri (the targets
+    /// DIALTONE_REFER_ALLOW names), trunk (those, and numbers through the trunk).
+    #[arg(long, env = "DIALTONE_REFER")]
+    pub refer: Option<String>,
+    /// Comma-separated SIP URI patterns a REFER may name (`*` matches any run of
+    /// characters), e.g. `sip:queue@10.0.0.5,sip:agent-*@pbx.example.com`.
+    #[arg(long, env = "DIALTONE_REFER_ALLOW")]
+    pub refer_allow: Option<String>,
 }
 
 /// `dialtone call`.
@@ -206,6 +214,8 @@ struct FileSettings {
     login_limit: Option<f64>,
     webhook_retry_ms: Option<u64>,
     rtp_timeout: Option<u64>,
+    refer: Option<String>,
+    refer_allow: Option<String>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
     session_expires: Option<u32>,
@@ -255,6 +265,8 @@ pub struct Settings {
     pub webhook_retry_ms: u64,
     /// Seconds without media before a call is hung up (0: never).
     pub rtp_timeout_s: u64,
+    /// What an inbound REFER may make us call.
+    pub refer: ReferPolicy,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -331,11 +343,57 @@ impl Settings {
             )?,
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
             rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
+            refer: ReferPolicy::parse(
+                serve.and_then(|s| s.refer.clone()).or(file.refer).as_deref(),
+                serve.and_then(|s| s.refer_allow.clone()).or(file.refer_allow).as_deref(),
+            )?,
             sip_trace: common.sip_trace || file.sip_trace.unwrap_or(false),
             t1_ms: common.t1_ms.or(file.t1_ms).unwrap_or(500),
             session_expires: common.session_expires.or(file.session_expires).unwrap_or(1800),
             min_se: common.min_se.or(file.min_se).unwrap_or(90).max(1),
         })
+    }
+}
+
+/// What an inbound REFER (RFC 3515) may make us call (`DIALTONE_REFER`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReferMode {
+    /// Nothing: every REFER gets 403 and the call goes on.
+    #[default]
+    Reject,
+    /// Only the targets `DIALTONE_REFER_ALLOW` names.
+    Uri,
+    /// Those, and numbers, through the trunk.
+    Trunk,
+}
+
+/// `DIALTONE_REFER` and `DIALTONE_REFER_ALLOW`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReferPolicy {
+    /// The mode.
+    pub mode: ReferMode,
+    /// SIP URI patterns (`*` matches any run of characters), without parameters.
+    pub allow: Vec<String>,
+}
+
+impl ReferPolicy {
+    /// From the settings' text; an unknown mode or a pattern that is not a SIP URI is an error.
+    pub fn parse(mode: Option<&str>, allow: Option<&str>) -> Result<ReferPolicy> {
+        let mode = match mode.map(str::trim).unwrap_or("reject") {
+            "" | "reject" => ReferMode::Reject,
+            "uri" => ReferMode::Uri,
+            "trunk" => ReferMode::Trunk,
+            other => bail!("DIALTONE_REFER must be reject, uri or trunk, not {other:?}"),
+        };
+        let allow: Vec<String> =
+            allow.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect();
+        if let Some(bad) = allow.iter().find(|p| !(p.starts_with("sip:") || p.starts_with("sips:"))) {
+            bail!("DIALTONE_REFER_ALLOW: {bad:?} is not a sip: URI pattern");
+        }
+        if mode == ReferMode::Uri && allow.is_empty() {
+            bail!("DIALTONE_REFER=uri needs DIALTONE_REFER_ALLOW (the SIP URIs a REFER may name)");
+        }
+        Ok(ReferPolicy { mode, allow })
     }
 }
 

@@ -197,6 +197,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         trunk_user: settings.trunk_user.clone(),
         rtp_timeout: (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s)),
         seed: rand::random(),
+        refer: settings.refer.clone(),
     });
     let mut app = ServeApp {
         engine,

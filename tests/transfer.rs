@@ -13,7 +13,17 @@ fn refer_from_sipp_places_the_new_call_and_ends_the_old() {
         "transfer-target",
         &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()],
     );
-    let d = Dialtone::serve("transfer", &[("DIALTONE_INBOUND", "echo"), ("DIALTONE_RTP_PORTS", "47200-47299")]);
+    // Only the target named is allowed (DIALTONE_REFER=uri).
+    let allow = format!("sip:carol@127.0.0.1:{}", target.port);
+    let d = Dialtone::serve(
+        "transfer",
+        &[
+            ("DIALTONE_INBOUND", "echo"),
+            ("DIALTONE_RTP_PORTS", "47200-47299"),
+            ("DIALTONE_REFER", "uri"),
+            ("DIALTONE_REFER_ALLOW", &allow),
+        ],
+    );
     let sip = format!("127.0.0.1:{}", d.port);
     let run = run_sipp(
         &args(&[
@@ -64,4 +74,121 @@ fn dialtone_call_transfers_the_far_end_by_refer() {
     assert!(stderr.contains("transferring the far end to sip:carol@example.net"), "{stderr}");
     assert!(stderr.contains("call: transfer: SIP/2.0 200 OK"), "{stderr}");
     assert_eq!((code, stats), (Some(0), (1, 0)), "SIPp's transferee\n{stderr}");
+}
+
+/// A UDP socket on loopback that counts what reaches it: the trunk (or any address) that
+/// must not be called.
+struct Counter {
+    sock: std::net::UdpSocket,
+}
+
+impl Counter {
+    fn new() -> Counter {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Counter { sock }
+    }
+
+    fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    /// Datagrams that arrived so far.
+    fn count(&self) -> usize {
+        let mut buf = [0u8; 4096];
+        std::iter::from_fn(|| self.sock.recv_from(&mut buf).ok()).count()
+    }
+}
+
+/// A REFER from SIPp naming `refer_to`, with a 403 expected; (SIPp's ok, failed).
+fn refer_refused(d: &Dialtone, refer_to: &str) -> (u64, u64, String) {
+    let run = run_sipp(
+        &args(&[
+            "-sf",
+            &root().join("fixtures/sipp/uac_refer_refused.xml").to_string_lossy(),
+            &format!("127.0.0.1:{}", d.port),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            "-key",
+            "refer_to",
+            refer_to,
+        ]),
+        Duration::from_secs(20),
+    );
+    (run.successful, run.failed, format!("{run:#?}"))
+}
+
+#[test]
+fn a_stranger_refer_calls_nobody_by_default() {
+    sipp();
+    // The trunk, and an address a REFER names: neither may hear anything.
+    let (trunk, other) = (Counter::new(), Counter::new());
+    let d = Dialtone::serve(
+        "refer-default",
+        &[
+            ("DIALTONE_INBOUND", "echo"),
+            ("DIALTONE_RTP_PORTS", "47300-47399"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port())),
+        ],
+    );
+    for target in ["sip:+19005550100@any-host", &format!("sip:victim@127.0.0.1:{}", other.port())] {
+        let (ok, failed, run) = refer_refused(&d, target);
+        assert_eq!((ok, failed), (1, 0), "the REFER to {target} was not answered 403: {run}\n{}", d.log_text());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!((trunk.count(), other.count()), (0, 0), "something was called:\n{}", d.log_text());
+    assert!(d.log_text().contains("REFER refused"), "{}", d.log_text());
+}
+
+#[test]
+fn uri_policy_calls_only_the_allowed_target() {
+    sipp();
+    let (trunk, other) = (Counter::new(), Counter::new());
+    let target = SippPeer::start(
+        "refer-allowed-target",
+        &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()],
+    );
+    let allow = format!("sip:carol@127.0.0.1:{}", target.port);
+    let d = Dialtone::serve(
+        "refer-uri",
+        &[
+            ("DIALTONE_INBOUND", "echo"),
+            ("DIALTONE_RTP_PORTS", "47400-47499"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port())),
+            ("DIALTONE_REFER", "uri"),
+            ("DIALTONE_REFER_ALLOW", &allow),
+        ],
+    );
+    // Refused: a number (uri mode calls no numbers) and an address not on the list.
+    for target in ["sip:+19005550100@any-host", &format!("sip:carol@127.0.0.1:{}", other.port())] {
+        let (ok, failed, run) = refer_refused(&d, target);
+        assert_eq!((ok, failed), (1, 0), "the REFER to {target} was not answered 403: {run}\n{}", d.log_text());
+    }
+    // Allowed: the listed target is called (and answers).
+    let run = run_sipp(
+        &args(&[
+            "-sf",
+            &root().join("fixtures/sipp/uac_refer.xml").to_string_lossy(),
+            &format!("127.0.0.1:{}", d.port),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            "-key",
+            "target_port",
+            &target.port.to_string(),
+        ]),
+        Duration::from_secs(20),
+    );
+    let (code, (ok, failed)) = target.finish(Duration::from_secs(15));
+    assert_eq!((run.successful, run.failed), (1, 0), "{run:#?}\n{}", d.log_text());
+    assert_eq!((code, ok, failed), (Some(0), 1, 0), "the allowed target\n{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((trunk.count(), other.count()), (0, 0), "something else was called:\n{}", d.log_text());
 }

@@ -18,6 +18,7 @@
 mod call;
 mod control;
 mod dial;
+mod refer;
 mod sip;
 
 #[cfg(test)]
@@ -242,6 +243,8 @@ pub struct Config {
     pub rtp_timeout: Option<Duration>,
     /// Seeds the media's SSRCs and the SDP session ids (the driver picks it at random).
     pub seed: u64,
+    /// `DIALTONE_REFER`, `DIALTONE_REFER_ALLOW`.
+    pub refer: crate::config::ReferPolicy,
 }
 
 /// Counters for the status line and `/metrics`.

@@ -62,6 +62,7 @@ fn config() -> Config {
         trunk_user: Some("sim".into()),
         rtp_timeout: Some(Duration::from_secs(60)),
         seed: 7,
+        refer: crate::config::ReferPolicy::default(),
     }
 }
 
@@ -654,10 +655,9 @@ fn a_dialled_call_transfers_the_far_end_and_ends_when_it_reports_success() {
     sim.settle();
     sim.advance(Duration::from_secs(3));
     assert_eq!(sim.sent("> REFER").len(), 1, "{:?}", sim.wire);
-    assert!(sim
-        .take_peer_events()
-        .iter()
-        .any(|e| matches!(e, UaEvent::InDialog { request, .. } if request.method == Method::Refer)));
+    assert!(sim.take_peer_events().iter().any(|e| matches!(e, UaEvent::Refer { .. })));
+    sim.peer.answer_refer(theirs, true, sim.now).unwrap();
+    sim.settle();
     // The far end reports the new call's progress, then its answer.
     sim.peer.notify_refer(theirs, 100, "Trying", sim.now).unwrap();
     sim.settle();
@@ -675,7 +675,40 @@ fn a_dialled_call_transfers_the_far_end_and_ends_when_it_reports_success() {
     sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
     sim.advance(Duration::from_secs(3));
     sim.take_peer_events();
+    sim.peer.answer_refer(theirs, true, sim.now).unwrap();
     sim.peer.notify_refer(theirs, 486, "Busy Here", sim.now).unwrap();
     sim.settle();
     assert_eq!(dial_outcome(&sim), Some(Err((486, "transfer failed: SIP/2.0 486 Busy Here".into()))));
+}
+
+#[test]
+fn a_refer_is_refused_by_default_and_followed_when_the_policy_allows() {
+    // Default: 403, and the call goes on.
+    let mut sim = EngineSim::default();
+    let theirs = sim.peer.invite(to_us(SDP), sim.now).unwrap();
+    sim.settle();
+    sim.take_peer_events();
+    sim.peer.refer(theirs, "sip:+19005550100@any-host", sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.sent("> SIP/2.0 403").len(), 1, "{:?}", sim.wire);
+    assert_eq!(sim.sent("> INVITE").len(), 0, "nothing called");
+    assert_eq!(sim.engine.calls().len(), 1);
+
+    // `trunk`: the number is called through the trunk (here the peer), and the referrer
+    // hears how it goes.
+    let mut cfg = config();
+    cfg.refer = crate::config::ReferPolicy::parse(Some("trunk"), None).unwrap();
+    let mut sim = EngineSim::new(cfg, ua_config(OURS, 1), ua_config(PEER, 2));
+    let theirs = sim.peer.invite(to_us(SDP), sim.now).unwrap();
+    sim.settle();
+    sim.take_peer_events();
+    sim.peer.refer(theirs, "sip:+19005550100@any-host", sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.sent("> SIP/2.0 202").len(), 1, "{:?}", sim.wire);
+    let ev = sim.take_peer_events();
+    let invite = ev.iter().find_map(|e| match e {
+        UaEvent::IncomingCall { request, .. } => Some(request.uri().unwrap().to_string()),
+        _ => None,
+    });
+    assert_eq!(invite.as_deref(), Some("sip:+19005550100@127.0.0.1:5070"), "{ev:?}");
 }

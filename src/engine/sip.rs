@@ -9,8 +9,7 @@ use bytes::Bytes;
 use dialtone_api::store::CallStatus;
 use dialtone_sip::sdp::Direction;
 use dialtone_sip::ua::{EndReason, Outgoing, RegistrationEvent, UaEvent, UserAgent};
-use dialtone_sip::{Destination, HeaderName, Host, Method, NameAddr, Request, Transport, Uri};
-use std::net::{IpAddr, SocketAddr};
+use dialtone_sip::{Destination, HeaderName, Method, NameAddr, Request, Uri};
 use std::time::Instant;
 
 impl Engine {
@@ -26,6 +25,7 @@ impl Engine {
                 self.settle(call, &ack.body, "the ACK's answer gives no media");
             }
             UaEvent::InDialog { call, request } => self.in_dialog(now, call, &request, ua),
+            UaEvent::Refer { call, request } => self.on_refer(now, call, &request, ua),
             UaEvent::Progress { call, response } => {
                 if matches!(response.status, 180 | 183) {
                     self.persist_status(call, CallStatus::Ringing, Some(response.status), None);
@@ -254,15 +254,6 @@ impl Engine {
                     _ => {}
                 }
             }
-            Method::Refer => {
-                let target = req
-                    .headers
-                    .get(&HeaderName::ReferTo)
-                    .and_then(|v| NameAddr::parse(v, "Refer-To").ok().map(|n| n.uri_text.to_string()));
-                if let Some(target) = target {
-                    self.transfer(now, call, &target, ua);
-                }
-            }
             Method::Info => {
                 let ct = req.headers.get(&HeaderName::ContentType).map(|v| v.as_str()).unwrap_or("");
                 match session::info_dtmf(ct, &req.body) {
@@ -288,25 +279,32 @@ impl Engine {
         }
     }
 
-    /// A REFER we accepted on `old`: call `target` (RFC 3515), reporting progress to the
+    /// A REFER on `call` (RFC 3515): accepted (202) and acted on only when the policy
+    /// allows its target; otherwise 403 and the call goes on.
+    fn on_refer(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
+        let target = req
+            .headers
+            .get(&HeaderName::ReferTo)
+            .and_then(|v| NameAddr::parse(v, "Refer-To").ok().map(|n| n.uri_text.to_string()))
+            .unwrap_or_default();
+        let decided = super::refer::decide(&self.cfg.refer, &target, self.cfg.trunk, self.cfg.trunk_host.as_deref());
+        match decided {
+            Ok(to) => {
+                tracing::info!(%call, target, "REFER accepted");
+                let _ = ua.answer_refer(call, true, now);
+                self.transfer(now, call, to.uri, to.dest, ua);
+            }
+            Err(why) => {
+                tracing::warn!(%call, target, why, "REFER refused (403)");
+                let _ = ua.answer_refer(call, false, now);
+            }
+        }
+    }
+
+    /// A REFER we accepted on `old`: call `uri` at `dest`, reporting progress to the
     /// referrer in NOTIFYs; when the new call is answered the old one is hung up.
-    fn transfer(&mut self, now: Instant, old: CallId, target: &str, ua: &mut UserAgent) {
-        // Embedded headers (`?Replaces=…`, attended transfer) are not acted on.
-        let uri = target.split('?').next().unwrap_or(target).to_string();
-        let dest = match Uri::parse(&uri).ok().and_then(|u| u.as_sip().map(|s| (s.host, s.port))) {
-            Some((Host::V4(ip), port)) => Some(SocketAddr::new(IpAddr::V4(ip), port.unwrap_or(5060))),
-            Some((Host::V6(ip), port)) => Some(SocketAddr::new(IpAddr::V6(ip), port.unwrap_or(5060))),
-            Some(_) => self.cfg.trunk.map(|t| t.addr),
-            None => None,
-        };
-        let Some(addr) = dest else {
-            tracing::warn!(call = %old, target, "REFER target is neither an IP nor reachable through a trunk");
-            let _ = ua.notify_refer(old, 503, "Service Unavailable", now);
-            return;
-        };
-        let transport =
-            if uri.to_ascii_lowercase().contains(";transport=tcp") { Transport::Tcp } else { Transport::Udp };
-        let then = Opening::Transfer { referrer: old, uri, dest: Destination { transport, addr } };
+    fn transfer(&mut self, now: Instant, old: CallId, uri: String, dest: Destination, ua: &mut UserAgent) {
+        let then = Opening::Transfer { referrer: old, uri, dest };
         if let Err(then) = self.open_port(then, 0) {
             self.no_port(now, then, ua);
         }

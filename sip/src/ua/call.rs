@@ -58,6 +58,8 @@ pub(super) struct Call {
     pub(super) peer_allows_update: bool,
     /// The CSeq of the REFER we accepted, for the `id` of its NOTIFYs.
     pub(super) refer_seq: Option<u32>,
+    /// A REFER waiting for [`UserAgent::answer_refer`]: its transaction, itself, its CSeq.
+    pub(super) refer_pending: Option<(ServerKey, Box<Request>, u32)>,
     /// Our re-INVITE, if one is under way.
     pub(super) reinvite: Reinvite,
 }

@@ -97,16 +97,35 @@ impl UserAgent {
                         .push(HeaderName::Warning, SipStr::from_static("399 dialtone \"exactly one valid Refer-To\""));
                     return self.respond(&key, resp, now);
                 }
-                let resp = make_response(&req, 202, "Accepted", None);
-                self.respond(&key, resp, now);
-                if let Some(c) = self.calls.get_mut(&call) {
-                    c.refer_seq = Some(seq);
+                // The user decides ([`UserAgent::answer_refer`]): a REFER asks us to place a
+                // call, which not everyone may ask for.
+                let Some(c) = self.calls.get_mut(&call) else { return };
+                if c.refer_pending.is_some() {
+                    let resp = make_response(&req, 491, "Request Pending", None);
+                    return self.respond(&key, resp, now);
                 }
-                self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
+                c.refer_pending = Some((key, Box::new(req.clone()), seq));
+                self.events.push_back(UaEvent::Refer { call, request: Box::new(req) });
             }
             Method::Other(_) => self.simple_response(&key, &req, 501, now),
             _ => self.simple_response(&key, &req, 405, now),
         }
+    }
+
+    /// Answers the REFER [`UaEvent::Refer`] reported: `202 Accepted` (progress then
+    /// follows in NOTIFYs, [`UserAgent::notify_refer`]) or `403 Forbidden`.
+    pub fn answer_refer(&mut self, call: CallRef, accept: bool, now: Instant) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        let (key, req, seq) = c.refer_pending.take().ok_or(UaError::WrongState)?;
+        let resp = match accept {
+            true => {
+                c.refer_seq = Some(seq);
+                make_response(&req, 202, "Accepted", None)
+            }
+            false => make_response(&req, 403, "Forbidden", None),
+        };
+        self.respond(&key, resp, now);
+        Ok(())
     }
 
     /// Ends a call however it stands: BYE when confirmed, CANCEL while our INVITE is

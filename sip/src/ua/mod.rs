@@ -207,6 +207,14 @@ pub enum UaEvent {
         /// The request.
         request: Box<Request>,
     },
+    /// The peer asks us to call someone (REFER, RFC 3515); answer it with
+    /// [`UserAgent::answer_refer`] before anything else is done for the call.
+    Refer {
+        /// The call.
+        call: CallRef,
+        /// The REFER (exactly one valid Refer-To).
+        request: Box<Request>,
+    },
     /// Our INVITE was challenged (401/407) and has been sent again with credentials.
     Challenged {
         /// The call.

@@ -618,14 +618,24 @@ fn refer_is_accepted_and_progress_notified() {
     };
     callee.on_datagram(refer(2, ""), dest(UAC), t0);
     assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![400]);
+    // The user decides: refused, the REFER gets 403 and no subscription exists.
     callee.on_datagram(refer(3, "Refer-To: <sip:carol@127.0.0.1:5090>\r\n"), dest(UAC), t0);
-    assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![202]);
+    assert!(drain(&mut callee).iter().filter_map(status_of).next().is_none(), "no answer before the user's");
     let ev = events(&mut callee);
-    assert!(matches!(&ev[..], [UaEvent::InDialog { request, .. }] if request.method == Method::Refer), "{ev:?}");
+    assert!(matches!(&ev[..], [UaEvent::Refer { request, .. }] if request.method == Method::Refer), "{ev:?}");
+    callee.answer_refer(call, false, t0).unwrap();
+    assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![403]);
+    assert_eq!(callee.notify_refer(call, 100, "Trying", t0), Err(UaError::WrongState));
+    assert_eq!(callee.answer_refer(call, true, t0), Err(UaError::WrongState), "answered once");
+    // Accepted: 202, then progress in NOTIFYs.
+    callee.on_datagram(refer(4, "Refer-To: <sip:carol@127.0.0.1:5090>\r\n"), dest(UAC), t0);
+    events(&mut callee);
+    callee.answer_refer(call, true, t0).unwrap();
+    assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![202]);
     callee.notify_refer(call, 100, "Trying", t0).unwrap();
     let n1 = request_of(&drain(&mut callee)[0]);
     assert_eq!(n1.method, Method::Notify);
-    assert_eq!(n1.headers.get(&HeaderName::Event).map(|v| v.as_str()), Some("refer;id=3"));
+    assert_eq!(n1.headers.get(&HeaderName::Event).map(|v| v.as_str()), Some("refer;id=4"));
     assert!(n1.headers.get(&HeaderName::SubscriptionState).unwrap().starts_with("active"));
     assert_eq!(&n1.body[..], b"SIP/2.0 100 Trying\r\n");
     callee.notify_refer(call, 200, "OK", t0).unwrap();

@@ -168,6 +168,7 @@ impl UserAgent {
                 session_timer: None,
                 peer_allows_update: false,
                 refer_seq: None,
+                refer_pending: None,
                 reinvite: Reinvite::Idle,
             },
         );

@@ -75,6 +75,7 @@ impl UserAgent {
                 session_timer: None,
                 peer_allows_update,
                 refer_seq: None,
+                refer_pending: None,
                 reinvite: Reinvite::Idle,
             },
         );
