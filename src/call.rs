@@ -238,6 +238,7 @@ impl CallApp {
 fn refusal_text(r: Refusal) -> String {
     match r {
         Refusal::NotLive(m) | Refusal::Invalid(m) | Refusal::Unavailable(m) | Refusal::Failed(m) => m,
+        Refusal::Forbidden(_, m) | Refusal::TooMany(_, m, _) => m,
         other => format!("{other:?}"),
     }
 }

@@ -35,6 +35,8 @@ pub struct Originate {
     pub agent_format: Option<String>,
     /// The caller's contact id (told to the agent in `start`).
     pub contact_id: Option<String>,
+    /// The engine's permit for this call ([`CallControl`]'s admission), if one was asked for.
+    pub permit: Option<u64>,
 }
 
 /// The agent audio formats `agent_format` takes.
@@ -83,6 +85,11 @@ pub enum Refusal {
     Unavailable(String),
     /// The engine tried and failed: 502 `engine_failed`.
     Failed(String),
+    /// The caller's organization may not do this (a rule, named by the code): 403.
+    Forbidden(&'static str, String),
+    /// The caller's organization is at a limit (named by the code): 429, with the seconds
+    /// to wait for `Retry-After`.
+    TooMany(&'static str, String, u64),
 }
 
 impl From<Refusal> for ApiError {
@@ -92,6 +99,8 @@ impl From<Refusal> for ApiError {
             Refusal::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
             Refusal::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
             Refusal::Failed(m) => (StatusCode::BAD_GATEWAY, "engine_failed", m),
+            Refusal::Forbidden(code, m) => (StatusCode::FORBIDDEN, code, m),
+            Refusal::TooMany(code, m, _) => (StatusCode::TOO_MANY_REQUESTS, code, m),
         };
         ApiError { status, code, message }
     }
@@ -817,7 +826,16 @@ async fn create_call(
         return Ok(r);
     }
     let contact_id = Some(call.contact_id.clone());
-    control.originate(Originate { id, phone_number, from_number, record, agent_url, agent_format, contact_id });
+    control.originate(Originate {
+        id,
+        phone_number,
+        from_number,
+        record,
+        agent_url,
+        agent_format,
+        contact_id,
+        permit: None,
+    });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
 

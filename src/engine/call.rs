@@ -89,6 +89,8 @@ pub struct Call {
     pub sdp: Negotiation,
     /// The API's id (calls kept in the store).
     pub api_id: Option<String>,
+    /// The organization it counts against (calls it placed, or transfers it asked for).
+    pub org: Option<String>,
     /// The agent it is bridged to once answered.
     pub agent: Option<AgentPlan>,
     /// Record it (`record: true`, `DIALTONE_RECORD`).
@@ -116,6 +118,7 @@ impl Call {
             port: None,
             sdp: Negotiation::None,
             api_id: None,
+            org: None,
             agent: None,
             record: false,
             answered: false,
@@ -140,15 +143,8 @@ pub enum Opening {
     },
     /// Place the API's call.
     Place(Box<Placing>),
-    /// Place the call a REFER on `referrer` asked for.
-    Transfer {
-        /// The call that sent the REFER.
-        referrer: CallId,
-        /// The Refer-To URI.
-        uri: String,
-        /// Where to send the INVITE.
-        dest: Destination,
-    },
+    /// Place the call a REFER asked for.
+    Transfer(Box<Transferring>),
     /// Place the command line's call.
     Dial(Box<Dial>),
 }
@@ -160,7 +156,7 @@ impl Opening {
         match self {
             Opening::Answer { call, .. } => call.to_string(),
             Opening::Place(p) => p.id.clone(),
-            Opening::Transfer { referrer, .. } => format!("transfer for {referrer}"),
+            Opening::Transfer(t) => format!("transfer for {}", t.referrer),
             Opening::Dial(d) => d.uri.clone(),
         }
     }
@@ -171,6 +167,8 @@ impl Opening {
 pub struct Placing {
     /// The API's id.
     pub id: String,
+    /// The organization it counts against.
+    pub org: Option<String>,
     /// What the API asked for.
     pub o: dialtone_api::http::Originate,
 }
@@ -213,4 +211,17 @@ pub struct Dialing {
     pub referred: bool,
     /// How the call ends if nothing better is heard (a transfer that did not report).
     pub failed: Option<(u16, String)>,
+}
+
+/// A call a REFER asked for, waiting for its port.
+#[derive(Debug)]
+pub struct Transferring {
+    /// The call that sent the REFER.
+    pub referrer: CallId,
+    /// The Refer-To URI (or the trunk's for a number).
+    pub uri: String,
+    /// Where to send the INVITE.
+    pub dest: Destination,
+    /// The organization it counts against (its referrer's).
+    pub org: Option<String>,
 }

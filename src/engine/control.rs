@@ -39,7 +39,9 @@ impl Engine {
             self.originate_failed(&o.id, "no trunk");
             return Err(Refusal::Unavailable("no trunk to place calls through: set DIALTONE_TRUNK".into()));
         }
-        let then = Opening::Place(Box::new(Placing { id: o.id.clone(), o }));
+        // The permit the API was given makes this call one of its organization's.
+        let org = o.permit.and_then(|p| self.use_permit(p));
+        let then = Opening::Place(Box::new(Placing { id: o.id.clone(), org, o }));
         if let Err(then) = self.open_port(then, 0) {
             self.no_port(now, then, ua);
             return Err(Refusal::Unavailable("no free RTP port".into()));
@@ -63,6 +65,9 @@ impl Engine {
         let (Some(dest), Some(host)) = (self.cfg.trunk, self.cfg.trunk_host.clone()) else {
             self.ports.give_back(port);
             self.actions.push_back(Action::ClosePort(port));
+            if let Some(org) = &p.org {
+                self.org_call_ended(org);
+            }
             return self.originate_failed(&p.id, "no trunk");
         };
         let o = p.o;
@@ -84,6 +89,7 @@ impl Engine {
                 c.port = Some(port);
                 c.sdp = Negotiation::Offered(Box::new(offer));
                 c.api_id = Some(o.id.clone());
+                c.org = p.org;
                 c.record = o.record;
                 c.agent = o.agent_url.map(|url| AgentPlan {
                     url: Some(url),
@@ -98,6 +104,9 @@ impl Engine {
             Err(e) => {
                 self.ports.give_back(port);
                 self.actions.push_back(Action::ClosePort(port));
+                if let Some(org) = &p.org {
+                    self.org_call_ended(org);
+                }
                 self.originate_failed(&o.id, &e.to_string());
             }
         }

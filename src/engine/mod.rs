@@ -18,6 +18,7 @@
 mod call;
 mod control;
 mod dial;
+mod policy;
 mod refer;
 mod sip;
 
@@ -28,6 +29,7 @@ pub use call::Dial;
 pub use call::{AgentPlan, Call, CallId, Negotiation, Origin, Phase};
 pub use control::{Command, Refusal};
 pub use dial::DialOutcome;
+pub use policy::{OrgPolicy, PERMIT_TTL};
 
 use crate::config::Inbound;
 use crate::ports::PortPool;
@@ -286,6 +288,10 @@ pub struct Engine {
     transfers: usize,
     /// A counter for SDP session ids and SSRC seeds.
     sequence: u64,
+    /// Organizations' policies and standing.
+    orgs: HashMap<String, policy::OrgState>,
+    /// Permits handed out by [`Engine::admit`], not yet used.
+    permits: policy::Permits,
 }
 
 /// Bind attempts before a call is refused for want of a port.
@@ -309,6 +315,8 @@ impl Engine {
             unregistering: false,
             transfers: 0,
             sequence: 0,
+            orgs: HashMap::new(),
+            permits: policy::Permits::default(),
         }
     }
 
@@ -446,7 +454,7 @@ impl Engine {
         match then {
             Opening::Answer { call, offer } => self.answer_offer(now, call, port, offer, ua),
             Opening::Place(p) => self.place(now, *p, port, ua),
-            Opening::Transfer { referrer, uri, dest } => self.place_transfer(now, referrer, uri, dest, port, ua),
+            Opening::Transfer(t) => self.place_transfer(now, *t, port, ua),
             Opening::Dial(d) => self.place_dial(now, *d, port, ua),
         }
     }
@@ -555,6 +563,9 @@ impl Engine {
         }
         if let Some(port) = c.port {
             self.ports.give_back(port);
+        }
+        if let Some(org) = &c.org {
+            self.org_call_ended(org);
         }
         Some(c)
     }

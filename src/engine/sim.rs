@@ -259,6 +259,7 @@ fn originate(id: &str) -> Originate {
         agent_url: None,
         agent_format: None,
         contact_id: Some("c-1".into()),
+        permit: None,
     }
 }
 
@@ -711,4 +712,54 @@ fn a_refer_is_refused_by_default_and_followed_when_the_policy_allows() {
         _ => None,
     });
     assert_eq!(invite.as_deref(), Some("sip:+19005550100@127.0.0.1:5070"), "{ev:?}");
+}
+
+#[test]
+fn an_organization_is_held_to_its_limits_and_destinations() {
+    let mut sim = EngineSim::default();
+    let policy = OrgPolicy {
+        max_concurrent_calls: Some(2),
+        max_calls_per_second: Some(10.0),
+        allowed_destinations: vec!["+1555".into()],
+    };
+    sim.engine.set_policy("org_a", policy);
+    let now = sim.now;
+    let refused = sim.engine.admit("org_a", Some("+19005550100"), now);
+    assert!(matches!(refused, Err(Refusal::Forbidden("destination_not_allowed", _))), "{refused:?}");
+    // Two calls at once; a third waits (429), and a permit given back frees its place.
+    let p1 = sim.engine.admit("org_a", Some("+15551234567"), now).unwrap();
+    let p2 = sim.engine.admit("org_a", Some("+15551234567"), now).unwrap();
+    let third = sim.engine.admit("org_a", Some("+15551234567"), now);
+    assert!(matches!(third, Err(Refusal::TooMany("max_concurrent_calls", _, 1))), "{third:?}");
+    sim.engine.release(p2);
+    assert_eq!(sim.engine.org_live("org_a"), 1);
+    // The permit becomes the call; its end frees the place.
+    let mut o = originate("call_p");
+    o.permit = Some(p1);
+    sim.command(Command::Originate(o)).unwrap();
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.engine.org_live("org_a"), 1, "the call holds the permit's place");
+    sim.act("call_p", ApiAction::Hangup).unwrap();
+    sim.settle();
+    assert_eq!(sim.engine.org_live("org_a"), 0);
+    // Permits nobody uses lapse.
+    sim.engine.admit("org_a", Some("+15551234567"), sim.now).unwrap();
+    sim.advance(PERMIT_TTL + Duration::from_secs(1));
+    sim.engine.admit("org_a", Some("+15551234567"), sim.now).unwrap();
+    assert_eq!(sim.engine.org_live("org_a"), 1, "the lapsed permit was given back");
+}
+
+#[test]
+fn calls_a_second_are_limited_with_a_retry_after() {
+    let mut sim = EngineSim::default();
+    sim.engine.set_policy("org_b", OrgPolicy { max_calls_per_second: Some(1.0), ..OrgPolicy::default() });
+    let now = sim.now;
+    let p = sim.engine.admit("org_b", None, now).unwrap();
+    sim.engine.release(p);
+    let r = sim.engine.admit("org_b", None, now);
+    assert!(matches!(r, Err(Refusal::TooMany("max_calls_per_second", _, 1))), "{r:?}");
+    assert!(sim.engine.admit("org_b", None, now + Duration::from_secs(1)).is_ok());
 }

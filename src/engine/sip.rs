@@ -1,7 +1,7 @@
 //! What the engine does with the UA's events: inbound calls, answers, in-dialog
 //! requests, transfers, and the end of a call.
 
-use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase};
+use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase, Transferring};
 use super::{Action, Engine, MediaCommand, Persist, Refusal};
 use crate::config::Inbound;
 use crate::session;
@@ -217,9 +217,17 @@ impl Engine {
                 self.counters.refused += 1;
                 let _ = ua.reject(call, 503, now);
             }
-            Opening::Place(p) => self.originate_failed(&p.id, "no free RTP port"),
-            Opening::Transfer { referrer, .. } => {
-                let _ = ua.notify_refer(referrer, 503, "Service Unavailable", now);
+            Opening::Place(p) => {
+                if let Some(org) = &p.org {
+                    self.org_call_ended(org);
+                }
+                self.originate_failed(&p.id, "no free RTP port");
+            }
+            Opening::Transfer(t) => {
+                if let Some(org) = &t.org {
+                    self.org_call_ended(org);
+                }
+                let _ = ua.notify_refer(t.referrer, 503, "Service Unavailable", now);
             }
             Opening::Dial(_) => {
                 let why = Refusal::Unavailable("no free RTP port in DIALTONE_RTP_PORTS".into());
@@ -290,9 +298,23 @@ impl Engine {
         let decided = super::refer::decide(&self.cfg.refer, &target, self.cfg.trunk, self.cfg.trunk_host.as_deref());
         match decided {
             Ok(to) => {
+                // The referring call's organization pays for the new one: its limits and
+                // allowed destinations hold.
+                let number = Uri::parse(&to.uri)
+                    .ok()
+                    .and_then(|u| u.as_sip().and_then(|s| s.user.map(str::to_string)))
+                    .filter(|u| u.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()));
+                let org = match self.admit_for(call, number.as_deref(), now) {
+                    Ok(org) => org,
+                    Err(why) => {
+                        tracing::warn!(%call, target, why = ?why, "REFER refused by the organization's policy (403)");
+                        let _ = ua.answer_refer(call, false, now);
+                        return;
+                    }
+                };
                 tracing::info!(%call, target, "REFER accepted");
                 let _ = ua.answer_refer(call, true, now);
-                self.transfer(now, call, to.uri, to.dest, ua);
+                self.transfer(now, call, to.uri, to.dest, org, ua);
             }
             Err(why) => {
                 tracing::warn!(%call, target, why, "REFER refused (403)");
@@ -303,23 +325,24 @@ impl Engine {
 
     /// A REFER we accepted on `old`: call `uri` at `dest`, reporting progress to the
     /// referrer in NOTIFYs; when the new call is answered the old one is hung up.
-    fn transfer(&mut self, now: Instant, old: CallId, uri: String, dest: Destination, ua: &mut UserAgent) {
-        let then = Opening::Transfer { referrer: old, uri, dest };
+    fn transfer(
+        &mut self,
+        now: Instant,
+        old: CallId,
+        uri: String,
+        dest: Destination,
+        org: Option<String>,
+        ua: &mut UserAgent,
+    ) {
+        let then = Opening::Transfer(Box::new(Transferring { referrer: old, uri, dest, org }));
         if let Err(then) = self.open_port(then, 0) {
             self.no_port(now, then, ua);
         }
     }
 
     /// The port for a transfer's call is bound: place it.
-    pub(super) fn place_transfer(
-        &mut self,
-        now: Instant,
-        old: CallId,
-        uri: String,
-        dest: Destination,
-        port: u16,
-        ua: &mut UserAgent,
-    ) {
+    pub(super) fn place_transfer(&mut self, now: Instant, t: Transferring, port: u16, ua: &mut UserAgent) {
+        let Transferring { referrer: old, uri, dest, org } = t;
         let offer = session::offer_sdp(self.cfg.media_ip, port);
         let out = Outgoing {
             request_uri: uri.clone(),
@@ -336,6 +359,7 @@ impl Engine {
                 c.port = Some(port);
                 c.sdp = Negotiation::Offered(Box::new(offer));
                 c.referrer = Some(old);
+                c.org = org;
                 self.insert(new, c);
                 let _ = ua.notify_refer(old, 100, "Trying", now);
             }
@@ -343,6 +367,9 @@ impl Engine {
                 tracing::warn!(call = %old, target = %uri, error = %e, "cannot place the REFER's call");
                 self.ports.give_back(port);
                 self.actions.push_back(Action::ClosePort(port));
+                if let Some(org) = &org {
+                    self.org_call_ended(org);
+                }
                 let _ = ua.notify_refer(old, 400, "Bad Request", now);
             }
         }
