@@ -5,8 +5,10 @@
 //! `{success, data, error}` envelope, the errors, who may call what (`x-permission`), and
 //! the signed webhook deliveries (the top-level `webhooks`).
 
-use crate::http::{JWT_LIFETIME_S, MAX_BODY, PERMISSIONS};
-use crate::store::{CallStatus, WEBHOOK_EVENTS};
+use crate::auth::JWT_LIFETIME_S;
+use crate::model::PERMISSIONS;
+use crate::wire::MAX_BODY;
+use crate::model::{CallStatus, WEBHOOK_EVENTS};
 use crate::webhooks::{MAX_ATTEMPTS, MAX_BACKOFF_MS};
 use serde_json::{json, Value};
 

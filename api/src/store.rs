@@ -5,9 +5,14 @@
 //! A restart finds every call; [`Store::close_unfinished`] closes the ones a crash left
 //! open as `failed` with reason `restart`.
 
+use crate::wire::{call_json, rfc3339};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 use std::path::Path;
+
+pub use crate::model::{
+    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, RecordingState, User, Webhook,
+    WEBHOOK_EVENTS,
+};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -40,298 +45,6 @@ pub enum StoreError {
     },
 }
 
-/// Where a call is in its life (the seed's `status` values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CallStatus {
-    /// Created; the INVITE is going out.
-    Initiating,
-    /// The far end is ringing (18x).
-    Ringing,
-    /// Answered.
-    InProgress,
-    /// Ended after an answer.
-    Completed,
-    /// 486/600.
-    Busy,
-    /// Not answered in time (408/480/487 on our timeout).
-    NoAnswer,
-    /// Any other failure (including `restart`).
-    Failed,
-    /// Cancelled before the answer.
-    Canceled,
-}
-
-impl CallStatus {
-    /// Every status, in life order.
-    pub const ALL: [CallStatus; 8] = [
-        CallStatus::Initiating,
-        CallStatus::Ringing,
-        CallStatus::InProgress,
-        CallStatus::Completed,
-        CallStatus::Busy,
-        CallStatus::NoAnswer,
-        CallStatus::Failed,
-        CallStatus::Canceled,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallStatus::Initiating => "initiating",
-            CallStatus::Ringing => "ringing",
-            CallStatus::InProgress => "in-progress",
-            CallStatus::Completed => "completed",
-            CallStatus::Busy => "busy",
-            CallStatus::NoAnswer => "no-answer",
-            CallStatus::Failed => "failed",
-            CallStatus::Canceled => "canceled",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<CallStatus> {
-        CallStatus::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// The webhook event a change to this status sends.
-    pub fn event(self) -> &'static str {
-        match self {
-            CallStatus::Initiating => "call.initiated",
-            CallStatus::Ringing => "call.ringing",
-            CallStatus::InProgress => "call.answered",
-            CallStatus::Completed => "call.completed",
-            CallStatus::Busy | CallStatus::NoAnswer | CallStatus::Failed | CallStatus::Canceled => "call.failed",
-        }
-    }
-
-    /// Whether the call is over.
-    pub fn is_final(self) -> bool {
-        !matches!(self, CallStatus::Initiating | CallStatus::Ringing | CallStatus::InProgress)
-    }
-
-    /// Whether a call may go from `self` to `to`: forward only, never out of a final state.
-    pub fn can_become(self, to: CallStatus) -> bool {
-        use CallStatus::*;
-        match (self, to) {
-            (a, b) if a == b => false,
-            (a, _) if a.is_final() => false,
-            (Initiating, _) => true,
-            (Ringing, Initiating) => false,
-            (Ringing, _) => true,
-            (InProgress, Completed | Failed) => true,
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Display for CallStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A call as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Call {
-    /// `call_<hex>`.
-    pub id: String,
-    /// The caller's contact id.
-    pub contact_id: String,
-    /// The number called (E.164).
-    pub phone_number: String,
-    /// The number called from, if given.
-    pub from_number: Option<String>,
-    /// Status.
-    pub status: CallStatus,
-    /// The last SIP status seen.
-    pub sip_status: Option<u16>,
-    /// Why it ended (`restart`, a SIP reason phrase, …).
-    pub reason: Option<String>,
-    /// Record it.
-    pub record: bool,
-    /// Created, ms since the Unix epoch.
-    pub created_at: i64,
-    /// Answered.
-    pub answered_at: Option<i64>,
-    /// Ended.
-    pub ended_at: Option<i64>,
-    /// Talk time in seconds (answer to end).
-    pub duration: Option<f64>,
-    /// Its recording, if one was started.
-    pub recording: Option<RecordingState>,
-    /// It came in (rather than being placed by the API).
-    pub inbound: bool,
-}
-
-/// Where a call's recording is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecordingState {
-    /// Being written.
-    Recording,
-    /// Finished: the file has its final header and can be downloaded.
-    Ready,
-    /// The file could not be written.
-    Failed,
-}
-
-impl RecordingState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordingState::Recording => "recording",
-            RecordingState::Ready => "ready",
-            RecordingState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Option<RecordingState> {
-        [RecordingState::Recording, RecordingState::Ready, RecordingState::Failed].into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-/// A webhook subscription.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Webhook {
-    /// `wh_<hex>`.
-    pub id: String,
-    /// Where events are POSTed.
-    pub url: String,
-    /// The HMAC key (shown once, at creation).
-    #[serde(skip)]
-    pub secret: String,
-    /// The events it gets (empty: all).
-    pub events: Vec<String>,
-    /// Created, ms.
-    pub created_at: i64,
-}
-
-/// The webhook events, in a call's life order.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "call.initiated",
-    "call.ringing",
-    "call.answered",
-    "call.completed",
-    "call.failed",
-    "recording.ready",
-    "dtmf.received",
-    "call.action_failed",
-];
-
-/// One event due for delivery to one webhook.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Delivery {
-    /// The outbox row.
-    pub row: i64,
-    /// The webhook.
-    pub webhook_id: String,
-    /// Its URL.
-    pub url: String,
-    /// Its HMAC key.
-    pub secret: String,
-    /// The event name.
-    pub event: String,
-    /// The JSON body, fixed when the event happened.
-    pub payload: String,
-    /// Attempts so far.
-    pub attempts: u32,
-}
-
-/// A new call for [`Store::insert_call`].
-#[derive(Clone, Debug)]
-pub struct NewCall<'a> {
-    /// Its id.
-    pub id: &'a str,
-    /// Contact id.
-    pub contact_id: &'a str,
-    /// E.164 number.
-    pub phone_number: &'a str,
-    /// From number.
-    pub from_number: Option<&'a str>,
-    /// Record it.
-    pub record: bool,
-    /// Now, ms.
-    pub created_at: i64,
-}
-
-/// An inbound call for [`Op::Inbound`]: `phone_number` is the caller (From's user),
-/// `from_number` the number called (To's user), `contact_id` the caller too.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InboundCall {
-    /// Its id.
-    pub id: String,
-    /// The caller.
-    pub caller: String,
-    /// The number or user called.
-    pub called: Option<String>,
-    /// When it came, ms.
-    pub at: i64,
-}
-
-/// Filters for [`Store::list_calls`].
-#[derive(Clone, Debug, Default)]
-pub struct CallFilter<'a> {
-    /// Only this status.
-    pub status: Option<CallStatus>,
-    /// Only this contact.
-    pub contact_id: Option<&'a str>,
-    /// Created at or after, ms.
-    pub from: Option<i64>,
-    /// Created before, ms.
-    pub to: Option<i64>,
-    /// At most this many (the API caps it at 5000).
-    pub limit: u32,
-    /// Skip this many.
-    pub offset: u32,
-}
-
-/// One change in a call's life.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CallEvent {
-    /// When, ms.
-    pub at: i64,
-    /// `status`, `dtmf`, `recording`, …
-    pub kind: String,
-    /// The new status, the digit, …
-    pub detail: String,
-}
-
-/// A user who logs in for a JWT.
-#[derive(Clone, Debug, PartialEq)]
-pub struct User {
-    /// `user_<hex>`.
-    pub id: String,
-    /// E-mail (stored lower-case).
-    pub email: String,
-    /// Argon2 PHC string.
-    pub password_hash: String,
-    /// `admin`, …
-    pub role: String,
-    /// Permissions.
-    pub permissions: Vec<String>,
-    /// Created, ms.
-    pub created_at: i64,
-}
-
-/// An API key as stored (without its secret).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ApiKey {
-    /// `key_<hex>`.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Permissions, `resource:action`.
-    pub permissions: Vec<String>,
-    /// Who created it (`internal`, a key id, a user id).
-    pub created_by: String,
-    /// Created, ms.
-    pub created_at: i64,
-    /// Last used (to the minute), ms.
-    pub last_used_at: Option<i64>,
-    /// Revoked, ms.
-    pub revoked_at: Option<i64>,
-}
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let perms: String = r.get(4)?;
@@ -525,7 +238,7 @@ fn status_in(
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)")?
         .execute(params![id, at, to.as_str()])?;
     let call = call_in(conn, id)?;
-    let n = enqueue(conn, to.event(), crate::http::call_json(&call), at)?;
+    let n = enqueue(conn, to.event(), call_json(&call), at)?;
     Ok((call, n))
 }
 
@@ -539,7 +252,7 @@ fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, StoreError> {
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')")?
         .execute(params![c.id, c.at])?;
     let call = call_in(conn, &c.id)?;
-    enqueue(conn, "call.initiated", crate::http::call_json(&call), c.at)
+    enqueue(conn, "call.initiated", call_json(&call), c.at)
 }
 
 /// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
@@ -728,7 +441,7 @@ fn enqueue(conn: &Connection, event: &str, data: serde_json::Value, at: i64) -> 
         let body = serde_json::json!({
             "id": format!("evt_{:016x}", rand::random::<u64>()),
             "event": event,
-            "created_at": crate::http::rfc3339(at),
+            "created_at": rfc3339(at),
             "data": data,
         });
         conn.prepare_cached(
@@ -871,7 +584,7 @@ impl Store {
             params![c.id, c.created_at],
         )?;
         let call = call_in(&tx, c.id)?;
-        let n = enqueue(&tx, "call.initiated", crate::http::call_json(&call), c.created_at)?;
+        let n = enqueue(&tx, "call.initiated", call_json(&call), c.created_at)?;
         tx.commit()?;
         self.notify(n);
         Ok((call, false))
@@ -1101,7 +814,7 @@ impl Store {
                 params![id, at],
             )?;
             let call = call_in(&tx, id)?;
-            queued += enqueue(&tx, "call.failed", crate::http::call_json(&call), at)?;
+            queued += enqueue(&tx, "call.failed", call_json(&call), at)?;
         }
         // Nothing records before startup: a recording still marked as running was cut off
         // (the recorder rewrote its header every second, so the file plays) or its end was
@@ -1413,18 +1126,6 @@ mod tests {
     }
 
     #[test]
-    fn transitions() {
-        use CallStatus::*;
-        assert!(Initiating.can_become(Busy) && Ringing.can_become(InProgress) && InProgress.can_become(Completed));
-        assert!(!InProgress.can_become(Ringing) && !Completed.can_become(Failed) && !Ringing.can_become(Initiating));
-        assert!(!InProgress.can_become(Busy));
-        for s in CallStatus::ALL {
-            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(CallStatus::parse("done"), None);
-    }
-
-    #[test]
     fn list_filters_pages_and_counts() {
         let mut s = Store::in_memory().unwrap();
         for i in 0..30 {
@@ -1495,3 +1196,4 @@ mod tests {
         assert!(matches!(Store::setup(conn), Err(StoreError::TooNew { found: 99, .. })));
     }
 }
+

@@ -11,7 +11,8 @@
 //! sha256=<hex>`, the HMAC-SHA256 (RFC 2104) under the webhook's secret of
 //! `"<timestamp>.<body>"`, so a receiver can check both origin and freshness.
 
-use crate::store::{Delivery, Store};
+use crate::model::Delivery;
+use crate::store::Store;
 use hmac::{KeyInit, Mac};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

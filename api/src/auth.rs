@@ -1,0 +1,198 @@
+//! Who is asking and what it may do: the [`Principal`] behind an API key, a user's JWT or
+//! `X-Internal-Key`; the credentials middleware ([`require_auth`]) with the per-key and
+//! per-address limits; password and key hashing; JWTs.
+
+use crate::errors::ApiError;
+use crate::limits::{client_addr, too_many};
+use crate::state::ApiState;
+use crate::wire::now_ms;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// How long a user's JWT lives.
+pub const JWT_LIFETIME_S: i64 = 24 * 3600;
+
+/// The claims of our JWTs.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry, s since the epoch.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// The user's permissions.
+    pub perms: Vec<String>,
+}
+
+/// An argon2id PHC string for `password` (a random salt).
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let Ok(salt) = SaltString::encode_b64(&rand::random::<[u8; 16]>()) else { return String::new() };
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// Whether `password` matches the argon2 PHC string `phc`.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A signed HS256 JWT for a user.
+pub fn issue_jwt(secret: &[u8], user_id: &str, perms: &[String], now_s: i64) -> String {
+    let claims = Claims { sub: user_id.into(), iat: now_s, exp: now_s + JWT_LIFETIME_S, perms: perms.to_vec() };
+    let Ok(key) = jsonwebtoken::EncodingKey::from_secret(secret) else { return String::new() };
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap_or_default()
+}
+
+/// The claims of a valid token: HS256 only (`alg` pinned: `none` and others refused), not expired.
+pub fn check_jwt(secret: &[u8], token: &str) -> Option<Claims> {
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.leeway = 0;
+    v.set_required_spec_claims(&["exp", "sub"]);
+    let key = jsonwebtoken::DecodingKey::from_secret(secret).ok()?;
+    jsonwebtoken::decode::<Claims>(token, &key, &v).ok().map(|d| d.claims)
+}
+
+/// Who is asking.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// `X-Internal-Key`: everything.
+    Internal,
+    /// A user with a JWT.
+    User {
+        /// The user id.
+        id: String,
+        /// Its permissions.
+        permissions: Vec<String>,
+    },
+    /// An API key and what it may do.
+    Key {
+        /// Its id.
+        id: String,
+        /// Its permissions (normalized).
+        permissions: Vec<String>,
+    },
+}
+
+impl Principal {
+    /// Whether it holds `perm`.
+    pub fn may(&self, perm: &str) -> bool {
+        match self {
+            Principal::Internal => true,
+            Principal::Key { permissions, .. } | Principal::User { permissions, .. } => {
+                permissions.iter().any(|p| p == perm)
+            }
+        }
+    }
+
+    /// `Ok` if it holds `perm`, else 403 `forbidden` naming it.
+    pub fn require(&self, perm: &str) -> Result<(), ApiError> {
+        if self.may(perm) {
+            return Ok(());
+        }
+        Err(ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: format!("this key lacks {perm}") })
+    }
+
+    /// Its id (`internal` for the internal key): whom keys and idempotency records are kept for.
+    pub fn name(&self) -> String {
+        match self {
+            Principal::Internal => "internal".into(),
+            Principal::Key { id, .. } | Principal::User { id, .. } => id.clone(),
+        }
+    }
+}
+
+/// The SHA-256 of a key, hex: what the store keeps.
+pub fn key_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+
+/// Equal in constant time for equal lengths (the length itself is not secret here).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The credentials middleware of the protected routes: finds the [`Principal`] (401 without
+/// one), applies its limits (429), and hands it on as a request extension.
+pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut req: Request, next: Next) -> Response {
+    let unauthorized = |m: &str| {
+        ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: m.into() }.into_response()
+    };
+    let principal = if let Some(g) = headers.get("x-internal-key") {
+        match st.internal_key.as_deref() {
+            Some(k) if same(g.as_bytes(), k.as_bytes()) => Principal::Internal,
+            _ => return unauthorized("invalid credentials"),
+        }
+    } else {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let key = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return unauthorized("missing credentials (Authorization: Bearer, X-API-Key or X-Internal-Key)");
+        };
+        if key.matches('.').count() == 2 {
+            // A JWT (header.payload.signature); API keys have no dots.
+            return match check_jwt(&st.jwt_secret, key) {
+                Some(c) => {
+                    // A deleted user's tokens stop working at once.
+                    match st.store.lock().map(|s| s.user_exists(&c.sub)) {
+                        Ok(Ok(true)) => {}
+                        _ => return unauthorized("invalid or expired token"),
+                    }
+                    let who = Principal::User { id: c.sub, permissions: c.perms };
+                    if let Some(r) = limit(&st, &who, &req) {
+                        return r;
+                    }
+                    req.extensions_mut().insert(who);
+                    next.run(req).await
+                }
+                None => unauthorized("invalid or expired token"),
+            };
+        }
+        let Ok(mut store) = st.store.lock() else { return unauthorized("the store is unavailable") };
+        match store.key_by_hash(&key_hash(key)) {
+            Ok(Some(k)) => {
+                let _ = store.touch_key(&k.id, now_ms());
+                Principal::Key { id: k.id, permissions: k.permissions }
+            }
+            _ => return unauthorized("invalid credentials"),
+        }
+    };
+    if let Some(r) = limit(&st, &principal, &req) {
+        return r;
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The per-key and per-address limits (the internal key has none): the 429 to answer.
+fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
+    if matches!(who, Principal::Internal) {
+        return None;
+    }
+    let now = std::time::Instant::now();
+    let l = st.limits.limits;
+    if let Err(s) = st.limits.take(&format!("key:{}", who.name()), l.per_key, now) {
+        return Some(too_many(s, "for this key"));
+    }
+    let ip = client_addr(req)?;
+    st.limits.take(&format!("addr:{ip}"), l.per_addr, now).err().map(|s| too_many(s, "from this address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(same(b"key", b"key"));
+        assert!(!same(b"key", b"kez") && !same(b"key", b"keys") && !same(b"", b"k"));
+    }
+}

@@ -1,0 +1,76 @@
+//! The engine side of the API: what the handlers ask of the call engine ([`CallControl`])
+//! and how it answers ([`Reply`], [`Refusal`]). Plain types; no HTTP, no store.
+
+/// A call the API asks the engine to place (it is already stored as `initiating`).
+#[derive(Clone, Debug)]
+pub struct Originate {
+    /// The call's id.
+    pub id: String,
+    /// E.164 number to call.
+    pub phone_number: String,
+    /// E.164 number to call from.
+    pub from_number: Option<String>,
+    /// Record the call.
+    pub record: bool,
+    /// Bridge the answered call to this voice agent (`ws://` or `wss://`).
+    pub agent_url: Option<String>,
+    /// The agent's audio format: `twilio` (µ-law 8 kHz in JSON, the default) or `l16-16k`.
+    pub agent_format: Option<String>,
+    /// The caller's contact id (told to the agent in `start`).
+    pub contact_id: Option<String>,
+    /// The engine's permit for this call ([`CallControl`]'s admission), if one was asked for.
+    pub permit: Option<u64>,
+}
+
+/// The agent audio formats `agent_format` takes.
+pub const AGENT_FORMATS: &[&str] = &["twilio", "l16-16k"];
+
+/// Something to do to a live call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// BYE (or CANCEL before the answer).
+    Hangup,
+    /// Hold (`true`) or resume, by re-INVITE.
+    Hold(bool),
+    /// Blind transfer to this SIP URI (REFER).
+    Transfer(String),
+    /// RFC 4733 digits.
+    Dtmf(String),
+    /// Start (`true`) or stop recording.
+    Record(bool),
+}
+
+/// The engine side of the API: places and steers calls.
+pub trait CallControl: Send + Sync {
+    /// Places `call`; progress comes back through the store.
+    fn originate(&self, call: Originate);
+    /// Acts on the live call `id`; the reply is what the engine did.
+    fn act(&self, id: &str, action: Action) -> Reply;
+    /// Whether calls can be placed (a trunk is set).
+    fn can_originate(&self) -> bool {
+        true
+    }
+}
+
+/// The engine's answer to an action: done (the request went out; its SIP outcome
+/// follows as a call event), or why not.
+pub type Reply = tokio::sync::oneshot::Receiver<Result<(), Refusal>>;
+
+/// Why the call engine did not carry out an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The call (or its dialog) cannot do this now: 409 `call_not_live`.
+    NotLive(String),
+    /// The request names something the engine cannot use: 400 `invalid_request`.
+    Invalid(String),
+    /// Something the action needs is not configured or free: 503 `unavailable`.
+    Unavailable(String),
+    /// The engine tried and failed: 502 `engine_failed`.
+    Failed(String),
+    /// The caller's organization may not do this (a rule, named by the code): 403.
+    Forbidden(&'static str, String),
+    /// The caller's organization is at a limit (named by the code): 429, with the seconds
+    /// to wait for `Retry-After`.
+    TooMany(&'static str, String, u64),
+}

@@ -1,0 +1,111 @@
+//! Request limits: token buckets per key and per client address ([`RateLimits`]), and the
+//! 429 answer.
+
+use crate::errors::ApiError;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Request rates: a token bucket of `burst` requests refilled at `per_s` a second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Sustained requests per second.
+    pub per_s: f64,
+    /// How many may come at once.
+    pub burst: f64,
+}
+
+/// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ADDR`,
+/// `DIALTONE_LOGIN_LIMIT`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Per API key or user.
+    pub per_key: Rate,
+    /// Per client address (authenticated requests other than the internal key's).
+    pub per_addr: Rate,
+    /// Login attempts per client address.
+    pub login: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_key: Rate { per_s: 50.0, burst: 100.0 },
+            per_addr: Rate { per_s: 200.0, burst: 400.0 },
+            login: Rate { per_s: 10.0 / 60.0, burst: 10.0 },
+        }
+    }
+}
+
+/// Token buckets per key and per address, in memory (limits are per node).
+#[derive(Debug)]
+pub struct RateLimits {
+    /// The limits.
+    pub limits: Limits,
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+    /// Requests refused with 429.
+    pub refused: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimits {
+    /// Buckets for `limits`.
+    pub fn new(limits: Limits) -> RateLimits {
+        RateLimits { limits, buckets: Mutex::new(HashMap::new()), refused: Default::default() }
+    }
+
+    /// Takes one token from `who`'s bucket; `Err(seconds to wait)` when it is empty.
+    pub fn take(&self, who: &str, rate: Rate, now: std::time::Instant) -> Result<(), u64> {
+        let Ok(mut b) = self.buckets.lock() else { return Ok(()) };
+        if b.len() > 100_000 {
+            // Forget full buckets of idle clients rather than grow without bound.
+            b.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 600);
+        }
+        let (tokens, at) = b.entry(who.to_string()).or_insert((rate.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_s).min(rate.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err((((1.0 - *tokens) / rate.per_s).ceil() as u64).max(1))
+    }
+}
+
+/// The 429 answer, with `Retry-After`.
+pub fn too_many(retry_after: u64, what: &str) -> Response {
+    let mut r = ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "rate_limited",
+        message: format!("too many requests {what}; retry in {retry_after} s"),
+    }
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// The client's address, when the server was started with connect info.
+pub fn client_addr(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_buckets_refill() {
+        let l = RateLimits::new(Limits::default());
+        let rate = Rate { per_s: 2.0, burst: 2.0 };
+        let t0 = std::time::Instant::now();
+        assert_eq!((l.take("a", rate, t0), l.take("a", rate, t0)), (Ok(()), Ok(())));
+        assert_eq!(l.take("a", rate, t0), Err(1));
+        assert_eq!(l.take("b", rate, t0), Ok(()), "buckets are per client");
+        assert_eq!(l.take("a", rate, t0 + std::time::Duration::from_millis(500)), Ok(()));
+        assert_eq!(l.refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+}

@@ -1,0 +1,51 @@
+//! What the handlers share: [`ApiState`].
+
+use crate::control::CallControl;
+use crate::limits::{Limits, RateLimits};
+use crate::store::{Readers, Store};
+use std::sync::{Arc, Mutex};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store (one writer; reads take the same lock for now).
+    pub store: Arc<Mutex<Store>>,
+    /// `DIALTONE_INTERNAL_KEY`: full access when it matches.
+    pub internal_key: Option<String>,
+    /// Places calls; `None` without a trunk (create then answers 503).
+    pub control: Option<Arc<dyn CallControl>>,
+    /// The HS256 key for user JWTs.
+    pub jwt_secret: Arc<Vec<u8>>,
+    /// Request limits per key and per address.
+    pub limits: Arc<RateLimits>,
+    /// Webhook delivery counters.
+    pub webhook_stats: Arc<crate::webhooks::Stats>,
+    /// Appends the engine's Prometheus lines (calls, SIP, RTP) to `/metrics`.
+    pub engine_metrics: Option<EngineMetricsFn>,
+    /// Read-only connections for queries (`None`: read through the writer).
+    pub readers: Option<Arc<Readers>>,
+}
+
+/// Writes the engine's Prometheus lines.
+pub type EngineMetricsFn = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+impl ApiState {
+    /// A state with default limits and no engine metrics.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        internal_key: Option<String>,
+        control: Option<Arc<dyn CallControl>>,
+        jwt_secret: Arc<Vec<u8>>,
+    ) -> ApiState {
+        ApiState {
+            store,
+            internal_key,
+            control,
+            jwt_secret,
+            limits: Arc::new(RateLimits::new(Limits::default())),
+            webhook_stats: Arc::default(),
+            engine_metrics: None,
+            readers: None,
+        }
+    }
+}
