@@ -55,4 +55,3 @@ impl From<Refusal> for ApiError {
         ApiError { status, code, message }
     }
 }
-

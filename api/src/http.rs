@@ -60,7 +60,6 @@ async fn read<T: Send + 'static>(
     Ok(r?)
 }
 
-
 /// The router, with the envelope on every fallback.
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
@@ -895,7 +894,6 @@ async fn revoke_key(
     })?;
     Ok(ok(json!({ "id": id, "revoked": true })))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -324,7 +324,6 @@ pub fn normalize_permission(p: &str) -> Option<&'static str> {
     PERMISSIONS.iter().copied().find(|k| *k == p)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,9 @@
 
 use crate::auth::JWT_LIFETIME_S;
 use crate::model::PERMISSIONS;
-use crate::wire::MAX_BODY;
 use crate::model::{CallStatus, WEBHOOK_EVENTS};
 use crate::webhooks::{MAX_ATTEMPTS, MAX_BACKOFF_MS};
+use crate::wire::MAX_BODY;
 use serde_json::{json, Value};
 
 /// Every route the API serves: (method, path in axum syntax). The document describes

@@ -155,7 +155,6 @@ pub fn json_bytes(body: Vec<u8>) -> Response {
     r
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

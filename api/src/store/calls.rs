@@ -1,0 +1,461 @@
+//! Calls, their events and their recordings: one row per call, an event row for every
+//! change, in the transaction that queues the change's webhooks.
+
+use super::db::Store;
+use super::error::StoreError;
+use super::idempotency;
+use super::outbox::enqueue;
+use crate::model::{Call, CallEvent, CallFilter, CallStatus, InboundCall, NewCall, RecordingState};
+use crate::wire::call_json;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// One call, read through `conn` (the store's connection or a transaction on it).
+pub(super) fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
+    conn.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
+        .query_row([id], call_from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// [`Store::set_status`] inside `conn`'s transaction: the call and the webhooks queued.
+pub(super) fn status_in(
+    conn: &Connection,
+    id: &str,
+    to: CallStatus,
+    sip_status: Option<u16>,
+    reason: Option<&str>,
+    at: i64,
+) -> Result<(Call, usize), StoreError> {
+    let from: String = conn
+        .prepare_cached("SELECT status FROM calls WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    let from = status_of(from)?;
+    if !from.can_become(to) {
+        return Err(StoreError::BadTransition { from, to });
+    }
+    conn.prepare_cached(
+        "UPDATE calls SET status = ?2,
+            sip_status = COALESCE(?3, sip_status),
+            reason = COALESCE(?4, reason),
+            answered_at = CASE WHEN ?2 = 'in-progress' THEN ?5 ELSE answered_at END,
+            ended_at = CASE WHEN ?6 THEN ?5 ELSE ended_at END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()])?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)")?
+        .execute(params![id, at, to.as_str()])?;
+    let call = call_in(conn, id)?;
+    let n = enqueue(conn, to.event(), call_json(&call), at)?;
+    Ok((call, n))
+}
+
+/// [`Op::Inbound`] inside a transaction; the webhooks queued.
+pub(super) fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction)
+         VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound')",
+    )?
+    .execute(params![c.id, c.caller, c.called, c.at])?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')")?
+        .execute(params![c.id, c.at])?;
+    let call = call_in(conn, &c.id)?;
+    enqueue(conn, "call.initiated", call_json(&call), c.at)
+}
+
+/// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
+pub(super) fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)")?
+        .execute(params![id, at, digit.to_string()])?;
+    enqueue(conn, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
+}
+
+/// [`Op::ActionFailed`] inside a transaction; the webhooks queued.
+pub(super) fn action_failed_in(
+    conn: &Connection,
+    id: &str,
+    action: &str,
+    detail: &str,
+    at: i64,
+) -> Result<usize, StoreError> {
+    let what = format!("{action}: {detail}");
+    let n = conn
+        .prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, 'action_failed', ?3 FROM calls WHERE id = ?1")?
+        .execute(params![id, at, what])?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let body = serde_json::json!({"call_id": id, "action": action, "detail": detail});
+    enqueue(conn, "call.action_failed", body, at)
+}
+
+/// [`Store::set_recording`] inside a transaction; the webhooks queued.
+pub(super) fn recording_in(
+    conn: &Connection,
+    id: &str,
+    state: RecordingState,
+    path: Option<&str>,
+    at: i64,
+) -> Result<usize, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
+        )?
+        .execute(params![id, state.as_str(), path])?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)")?
+        .execute(params![id, at, state.as_str()])?;
+    if state != RecordingState::Ready {
+        return Ok(0);
+    }
+    let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
+    enqueue(conn, "recording.ready", data, at)
+}
+
+fn status_of(s: String) -> rusqlite::Result<CallStatus> {
+    CallStatus::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
+}
+
+const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
+     created_at, answered_at, ended_at, recording_state, direction";
+
+fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
+    let answered_at: Option<i64> = r.get(9)?;
+    let ended_at: Option<i64> = r.get(10)?;
+    Ok(Call {
+        id: r.get(0)?,
+        contact_id: r.get(1)?,
+        phone_number: r.get(2)?,
+        from_number: r.get(3)?,
+        status: status_of(r.get(4)?)?,
+        sip_status: r.get::<_, Option<i64>>(5)?.and_then(|s| u16::try_from(s).ok()),
+        reason: r.get(6)?,
+        record: r.get::<_, i64>(7)? != 0,
+        created_at: r.get(8)?,
+        answered_at,
+        ended_at,
+        duration: match (answered_at, ended_at) {
+            (Some(a), Some(e)) => Some((e - a).max(0) as f64 / 1000.0),
+            _ => None,
+        },
+        recording: r.get::<_, Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
+        inbound: r.get::<_, String>(12)? == "inbound",
+    })
+}
+
+impl Store {
+    /// Stores a new call (`initiating`) and its first event, and queues `call.initiated`.
+    pub fn insert_call(&mut self, c: &NewCall<'_>) -> Result<Call, StoreError> {
+        self.insert_call_once(c, None).map(|(call, _)| call)
+    }
+
+    /// [`insert_call`](Self::insert_call) under an idempotency key `(principal, key,
+    /// request hash)`: the same key and hash give back the call made the first time
+    /// (`true`: replayed) and make nothing; the same key with another hash is
+    /// [`StoreError::IdempotencyConflict`].
+    pub fn insert_call_once(
+        &mut self,
+        c: &NewCall<'_>,
+        idem: Option<(&str, &str, &str)>,
+    ) -> Result<(Call, bool), StoreError> {
+        let tx = self.conn.transaction()?;
+        if let Some(idem) = idem {
+            if let Some(id) = idempotency::claim(&tx, idem, c.id, c.created_at)? {
+                return Ok((call_in(&tx, &id)?, true));
+            }
+        }
+        tx.execute(
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6)",
+            params![c.id, c.contact_id, c.phone_number, c.from_number, c.record as i64, c.created_at],
+        )?;
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
+            params![c.id, c.created_at],
+        )?;
+        let call = call_in(&tx, c.id)?;
+        let n = enqueue(&tx, "call.initiated", call_json(&call), c.created_at)?;
+        tx.commit()?;
+        self.notify(n);
+        Ok((call, false))
+    }
+
+    /// One call.
+    pub fn get_call(&self, id: &str) -> Result<Call, StoreError> {
+        call_in(&self.conn, id)
+    }
+
+    /// Moves a call to `to` at `at` (ms) with its SIP cause, and records the event. Going
+    /// in-progress stamps the answer time; a final status stamps the end.
+    pub fn set_status(
+        &mut self,
+        id: &str,
+        to: CallStatus,
+        sip_status: Option<u16>,
+        reason: Option<&str>,
+        at: i64,
+    ) -> Result<Call, StoreError> {
+        let tx = self.conn.transaction()?;
+        let (call, n) = status_in(&tx, id, to, sip_status, reason, at)?;
+        tx.commit()?;
+        self.notify(n);
+        Ok(call)
+    }
+
+    /// Records another event (a DTMF digit, a recording) on a call.
+    pub fn add_event(&mut self, id: &str, kind: &str, detail: &str, at: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, at, kind, detail],
+        )?;
+        Ok(())
+    }
+
+    /// A call's events, oldest first.
+    pub fn events(&self, id: &str) -> Result<Vec<CallEvent>, StoreError> {
+        let mut st = self.conn.prepare("SELECT at, kind, detail FROM call_events WHERE call_id = ?1 ORDER BY id")?;
+        let rows = st.query_map([id], |r| Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Calls matching `f`, newest first, and how many match in all.
+    pub fn list_calls(&self, f: &CallFilter<'_>) -> Result<(Vec<Call>, u64), StoreError> {
+        let mut cond = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = f.status {
+            args.push(s.as_str().to_string().into());
+            cond.push(format!("status = ?{}", args.len()));
+        }
+        if let Some(c) = f.contact_id {
+            args.push(c.to_string().into());
+            cond.push(format!("contact_id = ?{}", args.len()));
+        }
+        if let Some(t) = f.from {
+            args.push(t.into());
+            cond.push(format!("created_at >= ?{}", args.len()));
+        }
+        if let Some(t) = f.to {
+            args.push(t.into());
+            cond.push(format!("created_at < ?{}", args.len()));
+        }
+        let filter = if cond.is_empty() { String::new() } else { format!("WHERE {}", cond.join(" AND ")) };
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM calls {filter}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        let mut page = args.clone();
+        page.push(i64::from(f.limit).into());
+        page.push(i64::from(f.offset).into());
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls {filter} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
+            page.len() - 1,
+            page.len()
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(page.iter()), call_from_row)?;
+        Ok((rows.collect::<Result<_, _>>()?, total.max(0) as u64))
+    }
+
+    /// After a crash or restart: every call still open is closed as `failed`, reason
+    /// `restart`, ended `at`, and `call.failed` is queued for it. Returns how many.
+    pub fn close_unfinished(&mut self, at: i64) -> Result<usize, StoreError> {
+        let open: Vec<String> = {
+            let mut st =
+                self.conn.prepare("SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let tx = self.conn.transaction()?;
+        let mut queued = 0;
+        for id in &open {
+            tx.execute(
+                "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
+            tx.execute(
+                "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
+                params![id, at],
+            )?;
+            let call = call_in(&tx, id)?;
+            queued += enqueue(&tx, "call.failed", call_json(&call), at)?;
+        }
+        // Nothing records before startup: a recording still marked as running was cut off
+        // (the recorder rewrote its header every second, so the file plays) or its end was
+        // not written; either way it is what there is.
+        let cut: Vec<String> = {
+            let mut st = tx.prepare("SELECT id FROM calls WHERE recording_state = 'recording'")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for id in &cut {
+            queued += recording_in(&tx, id, RecordingState::Ready, None, at)?;
+        }
+        tx.commit()?;
+        self.notify(queued);
+        Ok(open.len())
+    }
+
+    /// Calls not over yet, newest first.
+    pub fn live_calls(&self) -> Result<Vec<Call>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
+             ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = st.query_map([], call_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many calls are in each status.
+    pub fn count_by_status(&self) -> Result<Vec<(CallStatus, u64)>, StoreError> {
+        let mut st = self.conn.prepare_cached("SELECT status, COUNT(*) FROM calls GROUP BY status")?;
+        let rows = st.query_map([], |r| Ok((status_of(r.get(0)?)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A DTMF digit heard on a call: an event and `dtmf.received`.
+    pub fn dtmf_received(&mut self, id: &str, digit: char, at: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = dtmf_in(&tx, id, digit, at)?;
+        tx.commit()?;
+        self.notify(n);
+        Ok(())
+    }
+
+    /// A call's recording changed: started (`path`), ready (`recording.ready` is queued)
+    /// or failed.
+    pub fn set_recording(
+        &mut self,
+        id: &str,
+        state: RecordingState,
+        path: Option<&str>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = recording_in(&tx, id, state, path, at)?;
+        tx.commit()?;
+        self.notify(n);
+        Ok(())
+    }
+
+    /// A call's recording: its state and file.
+    pub fn recording(&self, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
+        let row: (Option<String>, Option<String>) = self
+            .conn
+            .query_row("SELECT recording_state, recording_path FROM calls WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        Ok(match row {
+            (Some(s), Some(p)) => RecordingState::parse(&s).map(|s| (s, p)),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::db::MIGRATIONS;
+
+    pub(crate) fn new_call<'a>(id: &'a str, contact: &'a str, at: i64) -> NewCall<'a> {
+        NewCall {
+            id,
+            contact_id: contact,
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn a_call_lives_initiating_to_completed_with_its_events_and_duration() {
+        let mut s = Store::in_memory().unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
+        assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
+        s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
+        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
+        let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
+        assert_eq!(c.status, CallStatus::Completed);
+        assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
+        assert_eq!(c.sip_status, Some(200));
+        let ev: Vec<String> = s.events("call_1").unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
+        // Never out of a final state, never backwards.
+        assert!(matches!(
+            s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
+            Err(StoreError::BadTransition { .. })
+        ));
+        assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+    }
+
+    #[test]
+    fn list_filters_pages_and_counts() {
+        let mut s = Store::in_memory().unwrap();
+        for i in 0..30 {
+            let id = format!("call_{i:02}");
+            let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
+            s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
+            if i % 2 == 0 {
+                s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+            }
+        }
+        let (page, total) = s.list_calls(&CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
+        assert_eq!((page.len(), total), (5, 30));
+        assert_eq!(page[0].id, "call_29", "newest first");
+        let f = CallFilter {
+            status: Some(CallStatus::Failed),
+            contact_id: Some("c_a"),
+            limit: 50,
+            ..CallFilter::default()
+        };
+        let (rows, total) = s.list_calls(&f).unwrap();
+        assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
+        assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
+        let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
+        let (rows, total) = s.list_calls(&f).unwrap();
+        assert_eq!((rows.len(), total), (8, 10));
+    }
+
+    #[test]
+    fn a_restart_finds_every_call_and_closes_the_unfinished() {
+        let dir = std::env::temp_dir().join(format!("dialtone-store-{}-{}", std::process::id(), line!()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dialtone.db");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.insert_call(&new_call("call_done", "c", 1)).unwrap();
+            s.set_status("call_done", CallStatus::Busy, Some(486), Some("Busy Here"), 2).unwrap();
+            s.insert_call(&new_call("call_live", "c", 3)).unwrap();
+            s.set_status("call_live", CallStatus::InProgress, Some(200), None, 4).unwrap();
+            s.insert_call(&new_call("call_new", "c", 5)).unwrap();
+            // Dropped without closing: as after a crash.
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.close_unfinished(10).unwrap(), 2);
+        let (all, total) = s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
+        assert_eq!(total, 3);
+        for c in &all {
+            match c.id.as_str() {
+                "call_done" => assert_eq!(c.status, CallStatus::Busy),
+                _ => assert_eq!(
+                    (c.status, c.reason.as_deref(), c.ended_at),
+                    (CallStatus::Failed, Some("restart"), Some(10))
+                ),
+            }
+        }
+        assert_eq!(s.events("call_live").unwrap().last().unwrap().detail, "failed");
+        // Reopening is idempotent: the schema is not applied twice.
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

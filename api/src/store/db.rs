@@ -1,0 +1,210 @@
+//! The database: [`Store`] (one connection: the writer's, or a read-only one), opening it in
+//! WAL mode, the versioned migrations, and the [`Readers`] pool.
+
+use super::error::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The schema, one migration per version; never edit one that has shipped.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: calls and their events, keys, users, webhooks, the outbox, idempotency.
+    "CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL,
+        phone_number TEXT NOT NULL,
+        from_number TEXT,
+        status TEXT NOT NULL,
+        sip_status INTEGER,
+        reason TEXT,
+        record INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        answered_at INTEGER,
+        ended_at INTEGER
+    );
+    CREATE INDEX calls_created ON calls(created_at);
+    CREATE INDEX calls_status ON calls(status, created_at);
+    CREATE INDEX calls_contact ON calls(contact_id, created_at);
+    CREATE TABLE call_events (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(id),
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX call_events_call ON call_events(call_id, id);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        permissions TEXT NOT NULL,
+        created_by TEXT,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        events TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+        event TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON webhook_outbox(delivered_at, next_attempt_at);
+    CREATE TABLE idempotency (
+        key TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (principal, key)
+    );",
+    // 2: a call's recording; outbox rows' creation time and give-up mark.
+    "ALTER TABLE calls ADD COLUMN recording_state TEXT;
+    ALTER TABLE calls ADD COLUMN recording_path TEXT;
+    ALTER TABLE webhook_outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE webhook_outbox ADD COLUMN given_up INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_pending ON webhook_outbox(webhook_id, id) WHERE delivered_at IS NULL AND given_up = 0;",
+    // 3: calls that came in are kept too.
+    "ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound';",
+];
+
+/// The database.
+pub struct Store {
+    pub(super) conn: Connection,
+    /// Notified when webhook deliveries are queued.
+    pub on_enqueue: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+/// A pool of read-only connections for the API's queries, so a long list never holds the
+/// writer (which the SIP loop uses for every status change).
+#[derive(Debug)]
+pub struct Readers {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<Store>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Readers {
+    /// Readers of the database at `path`.
+    pub fn new(path: &Path) -> Readers {
+        Readers { path: path.to_path_buf(), idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// An idle connection, or a new one.
+    pub fn get(&self) -> Result<Store, StoreError> {
+        if let Some(s) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(s);
+        }
+        Store::open_reader(&self.path)
+    }
+
+    /// Gives a connection back (at most 8 are kept).
+    pub fn put(&self, s: Store) {
+        if let Ok(mut v) = self.idle.lock() {
+            if v.len() < 8 {
+                v.push(s);
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `path`, in WAL mode, and brings the schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::setup(Connection::open(path)?)
+    }
+
+    /// A read-only connection to the database at `path` (which must exist, migrated): with
+    /// WAL, readers see the last commit and never hold up the writer.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn, on_enqueue: None })
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    pub(super) fn setup(conn: Connection) -> Result<Store, StoreError> {
+        // WAL: readers never block the writer; NORMAL sync is durable across a process
+        // crash (not a power cut) at a fraction of FULL's cost.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn, on_enqueue: None };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the webhook sender when `n` deliveries were queued.
+    pub(super) fn notify(&self, n: usize) {
+        if n > 0 {
+            if let Some(w) = &self.on_enqueue {
+                w.notify_one();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(Store::setup(conn), Err(StoreError::TooNew { found: 99, .. })));
+    }
+}

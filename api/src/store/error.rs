@@ -1,0 +1,34 @@
+//! [`StoreError`].
+
+use crate::model::CallStatus;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer dialtone.
+    #[error("the database is at schema version {found}, newer than this dialtone's {known}")]
+    TooNew {
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// An `Idempotency-Key` used before with another request body.
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyConflict,
+    /// A status change that the call's life does not allow.
+    #[error("a {from} call cannot become {to}")]
+    BadTransition {
+        /// The current status.
+        from: CallStatus,
+        /// The asked-for one.
+        to: CallStatus,
+    },
+}

@@ -1,0 +1,72 @@
+//! API keys: stored by the hash of their secret, never the secret.
+
+use super::db::Store;
+use super::error::StoreError;
+use crate::model::ApiKey;
+use rusqlite::{params, OptionalExtension};
+
+const KEY_COLUMNS: &str = "id, name, permissions, created_by, created_at, last_used_at, revoked_at";
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+    let perms: String = r.get(2)?;
+    Ok(ApiKey {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        permissions: perms.split_whitespace().map(str::to_string).collect(),
+        created_by: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        created_at: r.get(4)?,
+        last_used_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Stores an API key (its hash only; the key itself is shown once, by the caller).
+    pub fn insert_key(&mut self, k: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO api_keys (id, name, key_hash, permissions, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![k.id, k.name, key_hash, k.permissions.join(" "), k.created_by, k.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// Every key, newest first (revoked ones included, marked).
+    pub fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut st =
+            self.conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC"))?;
+        let rows = st.query_map([], key_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The live (not revoked) key with this hash.
+    pub fn key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"),
+                [key_hash],
+                key_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Revokes a key; `NotFound` if there is no live key with that id.
+    pub fn revoke_key(&mut self, id: &str, at: i64) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at])?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Notes a key's use at `at`, writing at most once a minute per key.
+    pub fn touch_key(&mut self, id: &str, at: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! The store: one SQLite database under `DIALTONE_DATA_DIR`, in WAL mode, with versioned
+//! migrations (`PRAGMA user_version`). One writer owns the connection; readers may open
+//! their own. Every change to a call is a row update plus an event row, in one transaction.
+//!
+//! A restart finds every call; [`Store::close_unfinished`] closes the ones a crash left
+//! open as `failed` with reason `restart`.
+
+//!
+//! One module per group of tables: `calls` (calls, their events and recordings),
+//! `idempotency`, `keys`, `users`, `outbox` (webhooks and their deliveries); `db` opens the
+//! database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
+//! This file only names them.
+
+mod calls;
+mod db;
+mod error;
+mod idempotency;
+mod keys;
+mod outbox;
+mod users;
+mod writer;
+
+pub use crate::model::{
+    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, RecordingState, User, Webhook,
+    WEBHOOK_EVENTS,
+};
+pub use db::{Readers, Store};
+pub use error::StoreError;
+pub use writer::{Op, Writer};

@@ -1,0 +1,183 @@
+//! The store's one writer for the engine: [`Op`]s applied in batches on a thread.
+
+use super::calls::{action_failed_in, dtmf_in, inbound_in, recording_in, status_in};
+use super::db::Store;
+use super::error::StoreError;
+use crate::model::{CallStatus, InboundCall, RecordingState};
+
+/// A change the SIP loop or a media task hands to the [`Writer`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A call came in: a new row, `initiating`, and `call.initiated`.
+    Inbound(InboundCall),
+    /// [`Store::set_status`].
+    Status {
+        /// The call.
+        id: String,
+        /// The new status.
+        to: CallStatus,
+        /// Its SIP status.
+        sip_status: Option<u16>,
+        /// Why.
+        reason: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+    /// [`Store::dtmf_received`].
+    Dtmf {
+        /// The call.
+        id: String,
+        /// The digit.
+        digit: char,
+        /// When, ms.
+        at: i64,
+    },
+    /// [`Store::set_recording`].
+    Recording {
+        /// The call.
+        id: String,
+        /// Its recording's state.
+        state: RecordingState,
+        /// The file, when it starts.
+        path: Option<String>,
+        /// When, ms.
+        at: i64,
+    },
+    /// An action the engine carried out failed later (a re-INVITE refused, a transfer
+    /// that did not connect): a call event and `call.action_failed`.
+    ActionFailed {
+        /// The call.
+        id: String,
+        /// `hold`, `unhold`, `transfer`.
+        action: String,
+        /// The status line that said no.
+        detail: String,
+        /// When, ms.
+        at: i64,
+    },
+}
+
+enum Job {
+    Op(Op),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The store's one writer for the engine: a thread that applies [`Op`]s in batches (one
+/// transaction for whatever queued up meanwhile), so the SIP loop and the media tasks never
+/// wait on SQLite. Cloning shares the thread.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Op(op) => op.fmt(f),
+            Job::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread on `store`.
+    pub fn spawn(store: std::sync::Arc<std::sync::Mutex<Store>>) -> std::io::Result<Writer> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let (mut ops, mut flushes) = (Vec::new(), Vec::new());
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Op(op) => ops.push(op),
+                        Job::Flush(done) => flushes.push(done),
+                    }
+                    if ops.len() < 1024 {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !ops.is_empty() {
+                    match store
+                        .lock()
+                        .map_err(|_| "the store lock is poisoned".to_string())
+                        .and_then(|mut s| s.apply(&ops).map_err(|e| e.to_string()))
+                    {
+                        Ok(skipped) => {
+                            for e in skipped {
+                                tracing::debug!(error = %e, "store change skipped");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, changes = ops.len(), "cannot write call changes"),
+                    }
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
+            }
+        })?;
+        Ok(Writer { tx })
+    }
+
+    /// Queues a change; never blocks.
+    pub fn send(&self, op: Op) {
+        let _ = self.tx.send(Job::Op(op));
+    }
+
+    /// Waits (at most `limit`) until everything queued before is written.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        self.tx.send(Job::Flush(done)).is_ok() && wait.recv_timeout(limit).is_ok()
+    }
+}
+
+impl Store {
+    /// Applies `ops` in one transaction (the [`Writer`]'s batches). An op the call's life
+    /// does not allow, or for an unknown call, is skipped; the others stand.
+    pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<StoreError>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let (mut queued, mut skipped) = (0, Vec::new());
+        for op in ops {
+            let r = match op {
+                Op::Inbound(c) => inbound_in(&tx, c),
+                Op::Status { id, to, sip_status, reason, at } => {
+                    status_in(&tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
+                }
+                Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
+                Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
+                Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
+            };
+            match r {
+                Ok(n) => queued += n,
+                Err(e) => skipped.push(e),
+            }
+        }
+        tx.commit()?;
+        self.notify(queued);
+        Ok(skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::calls::tests::new_call;
+
+    #[test]
+    fn the_writer_applies_batches_and_skips_what_a_call_cannot_do() {
+        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::in_memory().unwrap()));
+        store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
+        let w = Writer::spawn(store.clone()).unwrap();
+        let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
+        w.send(status(CallStatus::InProgress, 2));
+        w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
+        w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
+        w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
+        w.send(status(CallStatus::Completed, 6));
+        assert!(w.flush(std::time::Duration::from_secs(5)));
+        let s = store.lock().unwrap();
+        let c = s.get_call("call_w").unwrap();
+        assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
+        let ev: Vec<String> = s.events("call_w").unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
+    }
+}
