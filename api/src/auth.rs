@@ -105,6 +105,32 @@ impl Principal {
     }
 }
 
+/// The permission a route needs, from the route table ([`crate::routes`]): the router
+/// puts it on each protected route as a request extension, for [`Allowed`] to check.
+#[derive(Clone, Copy, Debug)]
+pub struct Required(pub &'static str);
+
+/// The caller of a protected route, once it holds the route's [`Required`] permission
+/// (403 `forbidden` naming it otherwise). A handler takes it after its path and query
+/// and before its body, where it used to check the permission itself.
+#[derive(Clone, Debug)]
+pub struct Allowed(pub Principal);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Allowed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Allowed, ApiError> {
+        let internal =
+            |m: &str| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: m.into() };
+        let who =
+            parts.extensions.get::<Principal>().cloned().ok_or_else(|| internal("no credentials were checked"))?;
+        let Required(perm) =
+            *parts.extensions.get::<Required>().ok_or_else(|| internal("the route names no permission"))?;
+        who.require(perm)?;
+        Ok(Allowed(who))
+    }
+}
+
 /// The SHA-256 of a key, hex: what the store keeps.
 pub fn key_hash(key: &str) -> String {
     use sha2::Digest;

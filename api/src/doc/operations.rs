@@ -1,0 +1,440 @@
+//! Each operation of the control API as the document describes it: parameters, request
+//! body, answers. The route table ([`crate::routes`]) names them, with each route's method,
+//! path, tag, `operationId`, summary and permission.
+
+use super::events::delivery;
+use super::parts::{body, envelope, header, ok_json, parameter, response, response_as, schema};
+use crate::auth::JWT_LIFETIME_S;
+use serde_json::{json, Value};
+
+/// `healthz`.
+pub fn healthz() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("Alive.", json!({
+                "type": "object",
+                "required": ["status"],
+                "properties": { "status": { "const": "ok" } }
+            }))
+        }
+    })
+}
+
+/// `metrics`.
+pub fn metrics() -> Value {
+    json!({
+        "description": "Prometheus text format 0.0.4 (not the envelope): calls by status, webhook \
+            deliveries and outbox, requests refused by rate limits, and the engine's SIP, RTP and call \
+            counters.",
+        "responses": {
+            "200": {
+                "description": "The metrics.",
+                "content": {
+                    "text/plain": {
+                        "schema": { "type": "string" },
+                        "example": "# TYPE dialtone_calls gauge\ndialtone_calls{status=\"completed\"} 3\n"
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `getOpenApi`.
+pub fn get_open_api() -> Value {
+    json!({
+        "description": "The OpenAPI 3.1 document itself (not wrapped in the envelope).",
+        "responses": {
+            "200": {
+                "description": "The document.",
+                "content": { "application/json": { "schema": { "type": "object" } } }
+            }
+        }
+    })
+}
+
+/// `userLogin`.
+pub fn user_login() -> Value {
+    json!({
+        "description": format!(
+            "Checks the e-mail and password and returns an HS256 JWT valid for {} h, to send as \
+             `Authorization: Bearer <token>`. It carries the user's permissions (an admin holds them \
+             all). `token` and `user` are also at the top level of the answer, as the seed shows them. \
+             Attempts are limited per client address (429).",
+            JWT_LIFETIME_S / 3600
+        ),
+        "requestBody": body(schema("LoginRequest")),
+        "responses": {
+            "200": {
+                "description": "Logged in.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "allOf": [
+                                envelope(schema("LoginResult")),
+                                {
+                                    "type": "object",
+                                    "required": ["token", "user"],
+                                    "properties": { "token": { "type": "string" }, "user": schema("User") }
+                                }
+                            ]
+                        }
+                    }
+                }
+            },
+            "400": response("BadRequest"),
+            "401": response_as("Unauthorized", "`unauthorized`: wrong e-mail or password."),
+            "413": response("PayloadTooLarge"),
+            "429": response_as("TooManyRequests", "`rate_limited`: too many attempts from this address."),
+            "500": response("InternalError")
+        }
+    })
+}
+
+/// `createApiKey`.
+pub fn create_api_key() -> Value {
+    json!({
+        "description": "The key itself (`key`) is in this answer only: it is stored hashed. A key \
+            cannot hold a permission its creator lacks (403).",
+        "requestBody": body(schema("CreateApiKeyRequest")),
+        "responses": {
+            "201": ok_json("Created; `key` is shown this once.", schema("NewApiKey")),
+            "400": response("BadRequest"),
+            "403": response_as(
+                "Forbidden",
+                "`forbidden`: the caller lacks `keys:write`, or a permission it asks the key to hold."
+            ),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listApiKeys`.
+pub fn list_api_keys() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The keys.", json!({
+                "type": "object",
+                "required": ["keys"],
+                "properties": { "keys": { "type": "array", "items": schema("ApiKey") } }
+            }))
+        }
+    })
+}
+
+/// `revokeApiKey`.
+pub fn revoke_api_key() -> Value {
+    json!({
+        "description": "The key stops working at once; it stays listed with `revoked_at`.",
+        "parameters": [parameter("KeyId")],
+        "responses": {
+            "200": ok_json("Revoked.", json!({
+                "type": "object",
+                "required": ["id", "revoked"],
+                "properties": { "id": { "type": "string" }, "revoked": { "const": true } }
+            })),
+            "404": response_as("NotFound", "`not_found`: no such live key.")
+        }
+    })
+}
+
+/// `createUser`.
+pub fn create_user() -> Value {
+    json!({
+        "description": "The password is stored as argon2id. `role: admin` holds every permission; a \
+            `user` holds the `permissions` given, never more than the creator holds (403).",
+        "requestBody": body(json!({
+            "type": "object",
+            "required": ["email", "password"],
+            "properties": {
+                "email": { "type": "string", "format": "email", "maxLength": 254 },
+                "password": { "type": "string", "minLength": 8, "maxLength": 256 },
+                "role": { "enum": ["user", "admin"], "default": "user" },
+                "permissions": { "type": "array", "items": schema("Permission") }
+            }
+        })),
+        "responses": {
+            "201": ok_json("Created.", schema("User")),
+            "400": response("BadRequest"),
+            "409": response_as("Conflict", "`conflict`: a user with that e-mail exists."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listUsers`.
+pub fn list_users() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The users.", json!({
+                "type": "object",
+                "required": ["users"],
+                "properties": { "users": { "type": "array", "items": schema("User") } }
+            }))
+        }
+    })
+}
+
+/// `deleteUser`.
+pub fn delete_user() -> Value {
+    json!({
+        "parameters": [parameter("UserId")],
+        "responses": {
+            "200": ok_json("Deleted.", json!({
+                "type": "object",
+                "required": ["id", "deleted"],
+                "properties": { "id": { "type": "string" }, "deleted": { "const": true } }
+            })),
+            "404": response_as("NotFound", "`not_found`: no such user.")
+        }
+    })
+}
+
+/// `createCall`.
+pub fn create_call() -> Value {
+    json!({
+        "description": "Stores the call as `initiating` and sends the INVITE through the trunk; follow \
+            it with `GET /api/calls/{id}` or webhooks. With `agent_url` the answered call is bridged to \
+            that WebSocket agent, which also needs `calls:originate_ai`. With `Idempotency-Key`, a retry \
+            with the same key and body returns the same call (200, `Idempotent-Replayed: true`) \
+            instead of placing another.",
+        "parameters": [parameter("IdempotencyKey")],
+        "requestBody": body(schema("CreateCallRequest")),
+        "responses": {
+            "201": ok_json("Created; the call is being placed.", schema("Call")),
+            "200": {
+                "description": "A replay: this Idempotency-Key was already used with this body; the \
+                    call it created, as it is now.",
+                "headers": { "Idempotent-Replayed": header("IdempotentReplayed") },
+                "content": { "application/json": { "schema": envelope(schema("Call")) } }
+            },
+            "400": response("BadRequest"),
+            "403": response_as(
+                "Forbidden",
+                "`forbidden`: the caller lacks `calls:write` (or `calls:originate_ai` with `agent_url`)."
+            ),
+            "409": response_as(
+                "Conflict",
+                "`idempotency_conflict`: this Idempotency-Key was used with a different body."
+            ),
+            "413": response("PayloadTooLarge"),
+            "503": response_as("ServiceUnavailable", "`no_trunk`: no trunk to place calls through.")
+        }
+    })
+}
+
+/// `listCalls`.
+pub fn list_calls() -> Value {
+    json!({
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "description": "How many calls at most.",
+                "schema": { "type": "integer", "minimum": 1, "maximum": 5000, "default": 50 }
+            },
+            {
+                "name": "offset",
+                "in": "query",
+                "description": "How many to skip.",
+                "schema": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0 }
+            },
+            {
+                "name": "status",
+                "in": "query",
+                "description": "Only calls with this status.",
+                "schema": schema("CallStatus")
+            },
+            {
+                "name": "contact_id",
+                "in": "query",
+                "description": "Only calls for this contact.",
+                "schema": { "type": "string" }
+            },
+            {
+                "name": "from",
+                "in": "query",
+                "description": "Only calls created at or after this UTC date or time.",
+                "schema": schema("DateOrTime")
+            },
+            {
+                "name": "to",
+                "in": "query",
+                "description": "Only calls created before this UTC date or time.",
+                "schema": schema("DateOrTime")
+            }
+        ],
+        "responses": {
+            "200": ok_json("The page of calls, and how many match in all.", schema("CallList")),
+            "400": response("BadRequest")
+        }
+    })
+}
+
+/// `liveCalls`.
+pub fn live_calls() -> Value {
+    json!({
+        "responses": { "200": ok_json("The live calls.", schema("CallList")) }
+    })
+}
+
+/// `getCall`.
+pub fn get_call() -> Value {
+    json!({
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "200": ok_json("The call.", schema("CallWithEvents")),
+            "404": response_as("NotFound", "`not_found`: no such call.")
+        }
+    })
+}
+
+/// `downloadRecording`.
+pub fn download_recording() -> Value {
+    json!({
+        "description": "The whole file, or one byte range with `Range: bytes=a-b`, `bytes=a-` or \
+            `bytes=-n` (206). Several ranges or another unit get the whole file.",
+        "parameters": [
+            parameter("CallId"),
+            {
+                "name": "Range",
+                "in": "header",
+                "description": "One byte range (RFC 9110 §14).",
+                "schema": { "type": "string", "pattern": "^bytes=", "examples": ["bytes=0-1023"] }
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "The recording.",
+                "headers": {
+                    "Accept-Ranges": header("AcceptRanges"),
+                    "Content-Length": header("ContentLength"),
+                    "Content-Disposition": header("ContentDisposition")
+                },
+                "content": { "audio/wav": { "schema": schema("Wav") } }
+            },
+            "206": {
+                "description": "The requested range.",
+                "headers": {
+                    "Content-Range": {
+                        "description": "`bytes <start>-<end>/<length>`.",
+                        "schema": { "type": "string", "examples": ["bytes 0-1023/96044"] }
+                    },
+                    "Accept-Ranges": header("AcceptRanges"),
+                    "Content-Length": header("ContentLength"),
+                    "Content-Disposition": header("ContentDisposition")
+                },
+                "content": { "audio/wav": { "schema": schema("Wav") } }
+            },
+            "404": response_as(
+                "NotFound",
+                "`not_found`: no such call, it has no recording (or it failed), or the file is gone."
+            ),
+            "409": response_as("Conflict", "`recording_not_ready`: the call is still being recorded."),
+            "416": response("RangeNotSatisfiable")
+        }
+    })
+}
+
+/// `createWebhook`.
+pub fn create_webhook() -> Value {
+    let delivery = delivery();
+    json!({
+        "description": format!(
+            "The secret (given, or generated) is in this answer only. See `webhooks` in this document \
+             for each event's body. {delivery}"
+        ),
+        "requestBody": body(schema("CreateWebhookRequest")),
+        "responses": {
+            "201": ok_json("Created; `secret` is shown this once.", schema("NewWebhook")),
+            "400": response("BadRequest"),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listWebhooks`.
+pub fn list_webhooks() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The webhooks, newest first.", json!({
+                "type": "object",
+                "required": ["webhooks"],
+                "properties": { "webhooks": { "type": "array", "items": schema("Webhook") } }
+            }))
+        }
+    })
+}
+
+/// `deleteWebhook`.
+pub fn delete_webhook() -> Value {
+    json!({
+        "description": "Its undelivered events are dropped.",
+        "parameters": [parameter("WebhookId")],
+        "responses": {
+            "200": ok_json("Deleted.", json!({
+                "type": "object",
+                "required": ["id", "deleted"],
+                "properties": { "id": { "type": "string" }, "deleted": { "const": true } }
+            })),
+            "404": response_as("NotFound", "`not_found`: no such webhook.")
+        }
+    })
+}
+
+/// `hangupCall`.
+pub fn hangup_call() -> Value {
+    action("initiating, ringing or in-progress", None)
+}
+
+/// `holdCall`.
+pub fn hold_call() -> Value {
+    action("in-progress", None)
+}
+
+/// `unholdCall`.
+pub fn unhold_call() -> Value {
+    action("in-progress", None)
+}
+
+/// `transferCall`.
+pub fn transfer_call() -> Value {
+    action("in-progress", Some(schema("TransferRequest")))
+}
+
+/// `sendDtmf`.
+pub fn send_dtmf() -> Value {
+    action("in-progress", Some(schema("DtmfRequest")))
+}
+
+/// `startRecording`.
+pub fn start_recording() -> Value {
+    action("in-progress", None)
+}
+
+/// `stopRecording`.
+pub fn stop_recording() -> Value {
+    action("in-progress", None)
+}
+
+/// A call action (hangup, hold, …): 202 once handed to the engine, 409 unless the call is
+/// `live`; `request`, its body's schema.
+fn action(live: &str, request: Option<Value>) -> Value {
+    let mut op = json!({
+        "description": format!("Asks the engine to act on the call; the outcome shows up in the call's status and \
+            events. The call must be {live}."),
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "202": response("Accepted"),
+            "404": response_as("NotFound", "`not_found`: no such call."),
+            "409": response_as("Conflict", &format!("`call_not_live`: the call is not {live}.")),
+            "503": response_as("ServiceUnavailable", "`no_engine`: no call engine is running."),
+        }
+    });
+    if let Some(schema) = request {
+        op["requestBody"] = body(schema);
+        op["responses"]["400"] = response("BadRequest");
+        op["responses"]["413"] = response("PayloadTooLarge");
+    }
+    op
+}

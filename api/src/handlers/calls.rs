@@ -1,0 +1,182 @@
+//! Placing and reading calls.
+
+use super::support::{is_e164, json_body, read, store};
+use crate::auth::{key_hash, Allowed};
+use crate::control::{Originate, AGENT_FORMATS};
+use crate::errors::ApiError;
+use crate::model::{CallFilter, CallStatus, NewCall};
+use crate::state::ApiState;
+use crate::store::StoreError;
+use crate::wire::{call_json, calls_body, json_bytes, now_ms, ok, parse_time, rfc3339};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub async fn list_calls(
+    State(st): State<ApiState>,
+    Query(q): Query<HashMap<String, String>>,
+    _: Allowed,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=5000).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", "must be an integer from 1 to 5000")),
+        },
+    };
+    let offset = match q.get("offset") {
+        None => 0,
+        Some(v) => v.parse::<u32>().map_err(|_| ApiError::field("offset", "must be a non-negative integer"))?,
+    };
+    let status = match q.get("status") {
+        None => None,
+        Some(v) => Some(CallStatus::parse(v).ok_or_else(|| {
+            let known: Vec<&str> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::field("status", &format!("must be one of {}", known.join(", ")))
+        })?),
+    };
+    let time = |name: &str| -> Result<Option<i64>, ApiError> {
+        match q.get(name) {
+            None => Ok(None),
+            Some(v) => parse_time(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::field(name, "must be a UTC date (2024-01-09) or time (2024-01-09T20:00:00Z)")),
+        }
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    let contact = q.get("contact_id").cloned();
+    // The rows and their JSON are made on the blocking thread: thousands of calls take
+    // milliseconds that the async workers (media ticks) should not wait for.
+    let body = read(&st, move |s| {
+        let (calls, total) =
+            s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })?;
+        Ok(calls_body(&calls, total))
+    })
+    .await?;
+    Ok(json_bytes(body))
+}
+
+pub async fn create_call(
+    State(st): State<ApiState>,
+    Allowed(who): Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let idem_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_string()),
+            _ => return Err(ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters")),
+        },
+    };
+    let o = json_body(req).await?;
+    let contact_id = match o.get("contact_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.clone(),
+        Some(_) => return Err(ApiError::field("contact_id", "must be a non-empty string of at most 128 characters")),
+        None => return Err(ApiError::field("contact_id", "required")),
+    };
+    let phone_number = match o.get("phone_number") {
+        Some(Value::String(s)) if is_e164(s) => s.clone(),
+        Some(_) => return Err(ApiError::field("phone_number", "must be an E.164 number such as +14155550123")),
+        None => return Err(ApiError::field("phone_number", "required")),
+    };
+    let from_number = match o.get("from_number") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_e164(s) => Some(s.clone()),
+        Some(_) => return Err(ApiError::field("from_number", "must be an E.164 number such as +14155550123")),
+    };
+    let record = match o.get("record") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::field("record", "must be true or false")),
+    };
+    let agent_url = match o.get("agent_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u))
+            if (u.starts_with("ws://") || u.starts_with("wss://"))
+                && u.len() <= 2048
+                && u.parse::<axum::http::Uri>().is_ok_and(|p| p.host().is_some_and(|h| !h.is_empty())) =>
+        {
+            Some(u.clone())
+        }
+        Some(_) => return Err(ApiError::field("agent_url", "must be a ws:// or wss:// URL")),
+    };
+    let agent_format = match o.get("agent_format") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(f)) if AGENT_FORMATS.contains(&f.as_str()) => Some(f.clone()),
+        Some(_) => {
+            return Err(ApiError::field("agent_format", &format!("must be one of {}", AGENT_FORMATS.join(", "))))
+        }
+    };
+    if agent_format.is_some() && agent_url.is_none() {
+        return Err(ApiError::field("agent_format", "needs agent_url"));
+    }
+    if agent_url.is_some() {
+        who.require("calls:originate_ai")?;
+    }
+    let Some(control) = st.control.clone().filter(|c| c.can_originate()) else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_trunk",
+            message: "no trunk to place calls through: set DIALTONE_TRUNK".into(),
+        });
+    };
+    let id = format!("call_{:016x}", rand::random::<u64>());
+    // The body as parsed (object keys sorted), so spacing and key order do not matter.
+    let request_hash = key_hash(&serde_json::to_string(&o).unwrap_or_default());
+    let principal = who.name();
+    let idem = idem_key.as_deref().map(|k| (principal.as_str(), k, request_hash.as_str()));
+    let new = NewCall {
+        id: &id,
+        contact_id: &contact_id,
+        phone_number: &phone_number,
+        from_number: from_number.as_deref(),
+        record,
+        created_at: now_ms(),
+    };
+    let (call, replayed) = store(&st)?.insert_call_once(&new, idem).map_err(|e| match e {
+        StoreError::IdempotencyConflict => ApiError {
+            status: StatusCode::CONFLICT,
+            code: "idempotency_conflict",
+            message: "this Idempotency-Key was used with a different request body".into(),
+        },
+        e => e.into(),
+    })?;
+    if replayed {
+        let mut r = ok(call_json(&call));
+        r.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return Ok(r);
+    }
+    let contact_id = Some(call.contact_id.clone());
+    control.originate(Originate {
+        id,
+        phone_number,
+        from_number,
+        record,
+        agent_url,
+        agent_format,
+        contact_id,
+        permit: None,
+    });
+    Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
+}
+
+pub async fn live_calls(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
+    let body = read(&st, |s| {
+        let calls = s.live_calls()?;
+        Ok(calls_body(&calls, calls.len() as u64))
+    })
+    .await?;
+    Ok(json_bytes(body))
+}
+
+pub async fn get_call(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
+    let (call, events) = read(&st, move |s| Ok((s.get_call(&id)?, s.events(&id)?))).await?;
+    let mut v = call_json(&call);
+    v["events"] = json!(events
+        .iter()
+        .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
+        .collect::<Vec<_>>());
+    Ok(ok(v))
+}

@@ -1,0 +1,131 @@
+//! Acting on a live call: each action is handed to the engine ([`CallControl`]), which
+//! answers with what it did.
+
+use super::support::{is_e164, json_body, store};
+use crate::auth::Allowed;
+use crate::control::Action;
+use crate::errors::ApiError;
+use crate::model::CallStatus;
+use crate::state::ApiState;
+use crate::wire::ok;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// Checks that the call exists and is live, and hands `action` to the engine; answers with
+/// what the engine did (202 once the request is out). The route's permission was checked
+/// ([`Allowed`]).
+async fn act(st: &ApiState, id: &str, action: Action) -> Result<Response, ApiError> {
+    let call = store(st)?.get_call(id)?;
+    let live = match action {
+        Action::Hangup => !call.status.is_final(),
+        _ => call.status == CallStatus::InProgress,
+    };
+    if !live {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "call_not_live",
+            message: format!("the call is {}", call.status),
+        });
+    }
+    let Some(control) = st.control.clone() else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "no call engine".into(),
+        });
+    };
+    let name = match &action {
+        Action::Hangup => "hangup",
+        Action::Hold(true) => "hold",
+        Action::Hold(false) => "unhold",
+        Action::Transfer(_) => "transfer",
+        Action::Dtmf(_) => "dtmf",
+        Action::Record(true) => "recording_start",
+        Action::Record(false) => "recording_stop",
+    };
+    let reply = control.act(id, action);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), reply).await {
+        Ok(Ok(Ok(()))) => Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response()),
+        Ok(Ok(Err(refusal))) => Err(refusal.into()),
+        Ok(Err(_)) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "the call engine stopped".into(),
+        }),
+        Err(_) => Err(ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "engine_timeout",
+            message: "the call engine did not answer in 10 s".into(),
+        }),
+    }
+}
+
+pub async fn hangup(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
+    act(&st, &id, Action::Hangup).await
+}
+
+pub async fn hold(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
+    act(&st, &id, Action::Hold(true)).await
+}
+
+pub async fn unhold(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
+    act(&st, &id, Action::Hold(false)).await
+}
+
+pub async fn transfer(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    _: Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let dest = match o.get("destination") {
+        Some(Value::String(s))
+            if (s.starts_with("sip:") && s.len() > 4 && !s.contains(['<', '>', '\r', '\n'])) || is_e164(s) =>
+        {
+            s.clone()
+        }
+        Some(_) => return Err(ApiError::field("destination", "must be a sip: URI or an E.164 number")),
+        None => return Err(ApiError::field("destination", "required")),
+    };
+    act(&st, &id, Action::Transfer(dest)).await
+}
+
+pub async fn dtmf(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    _: Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let digits = match o.get("digits") {
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.chars().all(|c| matches!(c.to_ascii_uppercase(), '0'..='9' | '*' | '#' | 'A'..='D')) =>
+        {
+            s.to_ascii_uppercase()
+        }
+        Some(_) => return Err(ApiError::field("digits", "must be 1 to 32 of 0-9 * # A-D")),
+        None => return Err(ApiError::field("digits", "required")),
+    };
+    act(&st, &id, Action::Dtmf(digits)).await
+}
+
+pub async fn recording_start(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    _: Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &id, Action::Record(true)).await
+}
+
+pub async fn recording_stop(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    _: Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &id, Action::Record(false)).await
+}

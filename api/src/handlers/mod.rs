@@ -1,0 +1,13 @@
+//! The handlers, one module per resource. The route table ([`crate::routes`]) says which
+//! serves what and with which permission; [`crate::auth::Allowed`] checks it. This file
+//! only names them.
+
+pub mod calls;
+pub mod control;
+pub mod health;
+pub mod keys;
+pub mod login;
+pub mod recordings;
+pub mod support;
+pub mod users;
+pub mod webhooks;

@@ -1,0 +1,86 @@
+//! Users who log in for a JWT.
+
+use super::support::{granted, json_body, store};
+use crate::auth::{hash_password, Allowed};
+use crate::errors::ApiError;
+use crate::model::{User, PERMISSIONS};
+use crate::state::ApiState;
+use crate::store::StoreError;
+use crate::wire::{now_ms, ok, rfc3339};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+fn user_json(u: &User) -> Value {
+    json!({"id": u.id, "email": u.email, "role": u.role, "permissions": u.permissions, "created_at": rfc3339(u.created_at)})
+}
+
+pub async fn create_user(
+    State(st): State<ApiState>,
+    Allowed(who): Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let o = json_body(req).await?;
+    let email = match o.get("email") {
+        Some(Value::String(e))
+            if e.len() <= 254 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')) =>
+        {
+            e.to_ascii_lowercase()
+        }
+        Some(_) => return Err(ApiError::field("email", "must be an e-mail address")),
+        None => return Err(ApiError::field("email", "required")),
+    };
+    let password = match o.get("password") {
+        Some(Value::String(p)) if (8..=256).contains(&p.chars().count()) => p.clone(),
+        Some(_) => return Err(ApiError::field("password", "must be 8 to 256 characters")),
+        None => return Err(ApiError::field("password", "required")),
+    };
+    let role = match o.get("role") {
+        None | Some(Value::Null) => "user".to_string(),
+        Some(Value::String(r)) if r == "user" || r == "admin" => r.clone(),
+        Some(_) => return Err(ApiError::field("role", "must be user or admin")),
+    };
+    // An admin holds every permission; a user those given.
+    let all: Vec<Value> = PERMISSIONS.iter().map(|p| Value::from(*p)).collect();
+    let list = match (role.as_str(), o.get("permissions")) {
+        ("admin", _) => all.as_slice(),
+        (_, None) => &[],
+        (_, Some(Value::Array(list))) => list.as_slice(),
+        (_, Some(_)) => return Err(ApiError::field("permissions", "must be a list such as [\"calls:read\"]")),
+    };
+    let permissions = granted(&who, list, "user")?;
+    let user = User {
+        id: format!("user_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+        email,
+        // argon2 takes tens of milliseconds: off the async workers.
+        password_hash: tokio::task::spawn_blocking(move || hash_password(&password)).await.unwrap_or_default(),
+        role,
+        permissions,
+        created_at: now_ms(),
+    };
+    if store(&st)?.user_by_email(&user.email)?.is_some() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: "email: already a user".into(),
+        });
+    }
+    store(&st)?.insert_user(&user)?;
+    Ok((StatusCode::CREATED, ok(user_json(&user))).into_response())
+}
+
+pub async fn list_users(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
+    let users = store(&st)?.list_users()?;
+    Ok(ok(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
+}
+
+pub async fn delete_user(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
+    store(&st)?.delete_user(&id).map_err(|e| match e {
+        StoreError::NotFound => {
+            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such user".into() }
+        }
+        e => e.into(),
+    })?;
+    Ok(ok(json!({"id": id, "deleted": true})))
+}
