@@ -1,0 +1,330 @@
+//! The router driven in process (`tower::ServiceExt::oneshot`, no sockets): credentials,
+//! permissions, bad input, unknown calls, and what each engine refusal answers, all in the
+//! envelope; and the route table, router and OpenAPI document agreeing.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use dialtone_api::http::{router, Action, ApiState, CallControl, Originate, Refusal, Reply};
+use dialtone_api::store::{CallStatus, NewCall, Store};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+const INTERNAL: &str = "internal-test-key";
+
+/// What the fake engine does with the next action.
+#[derive(Clone, Debug)]
+enum Answer {
+    Done,
+    Refuse(Refusal),
+    /// Drops the reply sender: the engine went away.
+    Drop,
+}
+
+/// A call engine that answers as told and remembers what it was asked.
+struct Fake {
+    answer: Mutex<Answer>,
+    acted: Mutex<Vec<(String, Action)>>,
+    placed: Mutex<Vec<Originate>>,
+}
+
+impl Fake {
+    fn new() -> Arc<Fake> {
+        Arc::new(Fake { answer: Mutex::new(Answer::Done), acted: Mutex::default(), placed: Mutex::default() })
+    }
+
+    fn answer(&self, a: Answer) {
+        *self.answer.lock().unwrap() = a;
+    }
+}
+
+impl CallControl for Fake {
+    fn originate(&self, call: Originate) {
+        self.placed.lock().unwrap().push(call);
+    }
+
+    fn act(&self, id: &str, action: Action) -> Reply {
+        self.acted.lock().unwrap().push((id.to_string(), action));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match self.answer.lock().unwrap().clone() {
+            Answer::Done => drop(tx.send(Ok(()))),
+            Answer::Refuse(r) => drop(tx.send(Err(r))),
+            Answer::Drop => drop(tx),
+        }
+        rx
+    }
+}
+
+struct App {
+    router: Router,
+    store: Arc<Mutex<Store>>,
+    engine: Arc<Fake>,
+}
+
+impl App {
+    fn new() -> App {
+        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        let engine = Fake::new();
+        let control: Arc<dyn CallControl> = engine.clone();
+        let state = ApiState::new(store.clone(), Some(INTERNAL.into()), Some(control), Arc::new(vec![7; 32]));
+        App { router: router(state), store, engine }
+    }
+
+    async fn send(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        let r = self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+        (status, v)
+    }
+
+    /// A new API key holding `perms`, made through the API with the internal key.
+    async fn key(&self, perms: &[&str]) -> String {
+        let body = json!({"name": "test", "permissions": perms}).to_string();
+        let (s, v) = self.send("POST", "/api/api-keys", &[("x-internal-key", INTERNAL)], &body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["data"]["key"].as_str().unwrap().to_string()
+    }
+
+    /// A stored call, answered (`in-progress`).
+    fn live_call(&self, id: &str) {
+        let mut s = self.store.lock().unwrap();
+        let c = NewCall {
+            id,
+            contact_id: "c",
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: 1,
+        };
+        s.insert_call(&c).unwrap();
+        s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
+    }
+}
+
+/// The error envelope: `success` false, `data` null, this code; returns the message.
+#[track_caller]
+fn error(v: &Value, code: &str) -> String {
+    assert_eq!(v["success"], false, "{v}");
+    assert_eq!(v["data"], Value::Null, "{v}");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    v["error"]["message"].as_str().expect("a message").to_string()
+}
+
+const CREATE: &str = r#"{"contact_id": "c_1", "phone_number": "+14155550123"}"#;
+
+#[tokio::test]
+async fn create_without_credentials_is_401() {
+    let app = App::new();
+    let (s, v) = app.send("POST", "/api/calls/create", &[], CREATE).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(error(&v, "unauthorized").contains("missing credentials"));
+    let (s, v) = app.send("POST", "/api/calls/create", &[("x-api-key", "dk_nope")], CREATE).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    error(&v, "unauthorized");
+    assert!(app.engine.placed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn create_with_a_key_lacking_the_permission_is_403() {
+    let app = App::new();
+    let key = app.key(&["calls:read", "calls:hangup"]).await;
+    let (s, v) = app.send("POST", "/api/calls/create", &[("x-api-key", &key)], CREATE).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(error(&v, "forbidden").contains("calls:write"));
+    // Checked before the body is read: a bad body still answers 403.
+    let (s, _) = app.send("POST", "/api/calls/create", &[("x-api-key", &key)], "{not json").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The same key as Bearer; and with the permission, the call is placed.
+    let bearer = format!("Bearer {key}");
+    let (s, _) = app.send("POST", "/api/calls/create", &[("authorization", &bearer)], CREATE).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let key = app.key(&["calls:write"]).await;
+    let (s, v) = app.send("POST", "/api/calls/create", &[("x-api-key", &key)], CREATE).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!((v["success"].clone(), v["data"]["status"].clone()), (json!(true), json!("initiating")));
+    let placed = app.engine.placed.lock().unwrap();
+    assert_eq!(placed.len(), 1);
+    assert_eq!(
+        (placed[0].id.as_str(), placed[0].phone_number.as_str()),
+        (v["data"]["id"].as_str().unwrap(), "+14155550123")
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_naming_the_body() {
+    let app = App::new();
+    let key = app.key(&["calls:write"]).await;
+    for bad in ["{\"contact_id\": ", "[1, 2]", "\"a string\""] {
+        let (s, v) = app.send("POST", "/api/calls/create", &[("x-api-key", &key)], bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(error(&v, "invalid_request").starts_with("body: "), "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_field_is_400_naming_it() {
+    let app = App::new();
+    let key = app.key(&["calls:write"]).await;
+    let h = [("x-api-key", key.as_str())];
+    for (body, field) in [
+        (json!({"contact_id": "c", "phone_number": "4155550123"}), "phone_number"),
+        (json!({"contact_id": "c", "phone_number": "+0123"}), "phone_number"),
+        (json!({"contact_id": "c"}), "phone_number"),
+        (json!({"phone_number": "+14155550123"}), "contact_id"),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "record": "yes"}), "record"),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "agent_url": "http://x"}), "agent_url"),
+    ] {
+        let (s, v) = app.send("POST", "/api/calls/create", &h, &body.to_string()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(error(&v, "invalid_request").starts_with(&format!("{field}: ")), "{body}: {v}");
+    }
+    assert!(app.engine.placed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_limits_are_checked() {
+    let app = App::new();
+    let key = app.key(&["calls:read"]).await;
+    let h = [("x-api-key", key.as_str())];
+    for q in ["limit=5001", "limit=0", "limit=x", "offset=-1", "status=done", "from=yesterday"] {
+        let (s, v) = app.send("GET", &format!("/api/calls/list?{q}"), &h, "").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");
+        let field = q.split('=').next().unwrap();
+        assert!(error(&v, "invalid_request").starts_with(&format!("{field}: ")), "{q}: {v}");
+    }
+    let (s, v) = app.send("GET", "/api/calls/list?limit=5000", &h, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, json!({"success": true, "data": {"calls": [], "total": 0}, "error": null}));
+}
+
+#[tokio::test]
+async fn an_unknown_call_is_404() {
+    let app = App::new();
+    app.live_call("call_known");
+    let key = app.key(&["calls:read", "calls:hold", "calls:recording"]).await;
+    let h = [("x-api-key", key.as_str())];
+    let (s, v) = app.send("GET", "/api/calls/call_known", &h, "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"]["events"].as_array().map(Vec::len), Some(2), "{v}");
+    for (method, uri) in [
+        ("GET", "/api/calls/call_nope"),
+        ("POST", "/api/calls/call_nope/hold"),
+        ("GET", "/api/calls/call_nope/recording"),
+    ] {
+        let (s, v) = app.send(method, uri, &h, "").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {uri}");
+        error(&v, "not_found");
+    }
+    // No engine was asked about a call that does not exist.
+    assert!(app.engine.acted.lock().unwrap().is_empty());
+    // An unknown path is 404 too, without credentials (not 401).
+    let (s, v) = app.send("GET", "/api/nothing/here", &[], "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(error(&v, "not_found"), "no such endpoint");
+}
+
+#[tokio::test]
+async fn engine_refusals_map_to_their_status() {
+    let app = App::new();
+    app.live_call("call_1");
+    let key = app.key(&["calls:hold"]).await;
+    let h = [("x-api-key", key.as_str())];
+    let cases = [
+        (Answer::Done, StatusCode::ACCEPTED, None),
+        (Answer::Refuse(Refusal::NotLive("no dialog".into())), StatusCode::CONFLICT, Some("call_not_live")),
+        (Answer::Refuse(Refusal::Failed("re-INVITE failed".into())), StatusCode::BAD_GATEWAY, Some("engine_failed")),
+        (Answer::Refuse(Refusal::Invalid("bad".into())), StatusCode::BAD_REQUEST, Some("invalid_request")),
+        (Answer::Refuse(Refusal::Unavailable("no port".into())), StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        (Answer::Drop, StatusCode::SERVICE_UNAVAILABLE, Some("no_engine")),
+    ];
+    for (answer, status, code) in cases {
+        app.engine.answer(answer.clone());
+        let (s, v) = app.send("POST", "/api/calls/call_1/hold", &h, "").await;
+        assert_eq!(s, status, "{answer:?}: {v}");
+        match code {
+            None => assert_eq!(v, json!({"success": true, "data": {"id": "call_1", "action": "hold"}, "error": null})),
+            Some(code) => {
+                let m = error(&v, code);
+                if let Answer::Refuse(Refusal::NotLive(why) | Refusal::Failed(why) | Refusal::Invalid(why)) = &answer {
+                    assert_eq!(&m, why);
+                }
+            }
+        }
+    }
+    let acted = app.engine.acted.lock().unwrap();
+    assert_eq!(acted.len(), 6);
+    assert!(acted.iter().all(|(id, a)| id == "call_1" && *a == Action::Hold(true)));
+}
+
+#[tokio::test]
+async fn an_action_on_a_call_not_live_is_409_before_the_engine() {
+    let app = App::new();
+    app.live_call("call_done");
+    app.store.lock().unwrap().set_status("call_done", CallStatus::Completed, None, None, 3).unwrap();
+    let (s, v) = app.send("POST", "/api/calls/call_done/hold", &[("x-internal-key", INTERNAL)], "").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(error(&v, "call_not_live"), "the call is completed");
+    assert!(app.engine.acted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_route_table_the_router_and_the_document_agree() {
+    use dialtone_api::openapi::{spec, ROUTES};
+    use std::collections::BTreeSet;
+    let app = App::new();
+    let doc = spec();
+    let (s, served) = app.send("GET", "/api/openapi.json", &[], "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(served, doc, "the router serves the document");
+    let methods = ["get", "put", "post", "delete", "patch"];
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in methods.iter().filter(|m| item.get(**m).is_some()) {
+            documented.insert((m.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let table: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(table.len(), ROUTES.len(), "the table lists a route twice");
+    assert_eq!(table, documented, "every route of the table is documented, and only those");
+    // Every route is served: a protected one answers 401 without credentials (not 404 or
+    // 405), a public one answers without them.
+    for (method, path) in ROUTES {
+        let uri = path.replace("{id}", "call_x");
+        let op = &doc["paths"][path][method.to_ascii_lowercase()];
+        let (s, v) = app.send(method, &uri, &[], "").await;
+        match op.get("x-permission") {
+            Some(_) => {
+                assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}: {v}");
+                error(&v, "unauthorized");
+            }
+            None => assert!(![401, 403, 404, 405].contains(&s.as_u16()), "{method} {path}: {s}"),
+        }
+        // Another method on the same path is 405 in the envelope.
+        let other = if *method == "DELETE" { "PUT" } else { "PATCH" };
+        let (s, v) = app.send(other, &uri, &[], "").await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{other} {path}");
+        error(&v, "method_not_allowed");
+    }
+    // A key holding exactly a route's x-permission gets past the check; one without it gets 403.
+    for (method, path) in ROUTES {
+        let Some(perm) = doc["paths"][path][method.to_ascii_lowercase()]["x-permission"].as_str() else { continue };
+        let uri = path.replace("{id}", "call_x");
+        let without: Vec<&str> = dialtone_api::http::PERMISSIONS.iter().copied().filter(|p| *p != perm).collect();
+        let key = app.key(&without).await;
+        let (s, v) = app.send(method, &uri, &[("x-api-key", &key)], "{}").await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} without {perm}: {v}");
+        assert!(error(&v, "forbidden").contains(perm));
+        let key = app.key(&[perm]).await;
+        let (s, v) = app.send(method, &uri, &[("x-api-key", &key)], "{}").await;
+        assert!(![401, 403, 405].contains(&s.as_u16()), "{method} {path} with {perm}: {s} {v}");
+    }
+}
