@@ -244,6 +244,16 @@ async fn engine_refusals_map_to_their_status() {
         (Answer::Refuse(Refusal::Failed("re-INVITE failed".into())), StatusCode::BAD_GATEWAY, Some("engine_failed")),
         (Answer::Refuse(Refusal::Invalid("bad".into())), StatusCode::BAD_REQUEST, Some("invalid_request")),
         (Answer::Refuse(Refusal::Unavailable("no port".into())), StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        (
+            Answer::Refuse(Refusal::Forbidden("destination_forbidden", "no".into())),
+            StatusCode::FORBIDDEN,
+            Some("destination_forbidden"),
+        ),
+        (
+            Answer::Refuse(Refusal::TooMany("too_many_calls", "wait".into(), 3)),
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("too_many_calls"),
+        ),
         (Answer::Drop, StatusCode::SERVICE_UNAVAILABLE, Some("no_engine")),
     ];
     for (answer, status, code) in cases {
@@ -261,7 +271,7 @@ async fn engine_refusals_map_to_their_status() {
         }
     }
     let acted = app.engine.acted.lock().unwrap();
-    assert_eq!(acted.len(), 6);
+    assert_eq!(acted.len(), 8);
     assert!(acted.iter().all(|(id, a)| id == "call_1" && *a == Action::Hold(true)));
 }
 
