@@ -1,6 +1,5 @@
 //! One call: everything the engine knows of it, in one value.
 
-use super::SourceSpec;
 use bytes::Bytes;
 use dialtone_media::session::SessionConfig;
 use dialtone_sip::sdp::SessionDescription;
@@ -224,4 +223,30 @@ pub struct Transferring {
     pub dest: Destination,
     /// The organization it counts against (its referrer's).
     pub org: Option<String>,
+}
+
+/// What a call hears.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// Silence.
+    Silence,
+    /// Its own audio back.
+    Echo,
+    /// The `play:` prompt.
+    Prompt,
+    /// A voice agent.
+    Agent(AgentPlan),
+    /// The sound card (`dialtone call --device`).
+    Device,
+}
+
+/// A recording's file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordAs {
+    /// `<api id>.wav`, or `<api id>-<n>.wav` for the first n not yet taken.
+    Api(String),
+    /// `<unix ms>-<call>.wav` (calls not in the store).
+    Anonymous(u64),
+    /// This file (`dialtone call --record`).
+    Path(std::path::PathBuf),
 }

@@ -2,27 +2,15 @@
 //! engine really did ([`Refusal`] when it could not), so the API's status code comes
 //! from here and not from a guess in the handler.
 
+use super::call::RecordAs;
 use super::call::{AgentPlan, Call, Negotiation, Opening, Origin, Phase, Placing};
-use super::{Action, Engine, MediaCommand, Persist, RecordAs};
+use super::core::Engine;
+use super::io::{Action, Command, MediaCommand, Persist, Refusal};
 use crate::session;
 use bytes::Bytes;
 use dialtone_api::store::CallStatus;
 use dialtone_sip::ua::{Outgoing, UaError, UserAgent};
 use std::time::Instant;
-
-pub use dialtone_api::http::Refusal;
-
-/// What the API asks of the engine.
-#[derive(Debug)]
-pub enum Command {
-    /// Place a call the API stored as `initiating` (its progress goes to the store; the
-    /// reply says only that the engine took it).
-    Originate(dialtone_api::http::Originate),
-    /// Act on the live call the API knows as `id`.
-    Act(String, dialtone_api::http::Action),
-    /// Place `dialtone call`'s call (the INVITE's fate follows as [`super::Action::Dialed`]).
-    Dial(Box<super::Dial>),
-}
 
 impl Engine {
     /// Carries out `cmd`; `None` when the reply comes later (never, today).

@@ -2,15 +2,13 @@
 //! (or transferred by REFER, RFC 3515) after the talk time, ending with an outcome.
 
 use super::call::{Call, CallId, Dial, Dialing, Negotiation, Opening, Origin, Phase};
-use super::{Action, Engine, Refusal};
+use super::core::Engine;
+use super::io::{Action, Refusal};
 use crate::session;
 use bytes::Bytes;
 use dialtone_sip::ua::{EndReason, Outgoing, UserAgent};
 use dialtone_sip::{HeaderName, Request};
 use std::time::{Duration, Instant};
-
-/// How a placed call ended: `Ok` answered and ended cleanly, else the SIP status and why.
-pub type DialOutcome = Result<(), (u16, String)>;
 
 impl Engine {
     /// Asks for a port for `d`; the INVITE goes once it is bound ([`Action::Dialed`]).

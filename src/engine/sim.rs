@@ -3,14 +3,16 @@
 //! 32-second timer fires in microseconds.
 
 use super::*;
-use crate::engine::control::Command;
-use crate::engine::DialOutcome;
 use bytes::Bytes;
-use dialtone_api::http::{Action as ApiAction, Originate, Refusal};
+use dialtone_api::http::{Action as ApiAction, Originate};
+use dialtone_api::store::CallStatus;
 use dialtone_sip::auth::Credentials;
+use dialtone_sip::ua::UserAgent;
 use dialtone_sip::ua::{make_response, CallRef, EndReason, Outgoing, UaConfig, UaEvent};
+use dialtone_sip::Destination;
 use dialtone_sip::{parse_datagram, HeaderName, Message, Method, Transport};
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 const OURS: &str = "127.0.0.1:5060";
 const PEER: &str = "127.0.0.1:5070";

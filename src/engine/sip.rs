@@ -2,7 +2,8 @@
 //! requests, transfers, and the end of a call.
 
 use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase, Transferring};
-use super::{Action, Engine, MediaCommand, Persist, Refusal};
+use super::core::Engine;
+use super::io::{Action, MediaCommand, Persist, Refusal};
 use crate::config::Inbound;
 use crate::session;
 use bytes::Bytes;

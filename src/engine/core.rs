@@ -1,0 +1,335 @@
+//! The engine itself: its calls, the dispatch of inputs, its timers, and what every call
+//! shares (ports, media start, persistence, the index by API id).
+
+use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, RecordAs, SourceSpec};
+use super::io::{Action, Config, Counters, Event, MediaEvent, MediaStart, Persist};
+use super::org::{OrgState, Permits};
+use crate::config::Inbound;
+use crate::ports::PortPool;
+use dialtone_api::store::{CallStatus, RecordingState};
+use dialtone_media::session::SessionConfig;
+use dialtone_sip::ua::UserAgent;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// The call engine.
+pub struct Engine {
+    pub(super) cfg: Config,
+    pub(super) calls: HashMap<CallId, Call>,
+    /// The API's id → the call.
+    pub(super) by_api: HashMap<String, CallId>,
+    pub(super) ports: PortPool,
+    /// Ports being bound, and what follows; with the attempts made.
+    pub(super) opening: HashMap<u16, (Opening, u8)>,
+    /// Inbound calls' answer times, in order (the delay is constant).
+    pub(super) answer_at: VecDeque<(Instant, CallId)>,
+    /// Calls' own deadlines ([`Call::deadline`]); an entry the call no longer holds is stale.
+    pub(super) deadlines: BTreeSet<(Instant, CallId)>,
+    pub(super) actions: VecDeque<Action>,
+    pub(super) counters: Counters,
+    /// Shutting down: stop once every call is gone and the registration removed, or then.
+    pub(super) stop_by: Option<Instant>,
+    pub(super) unregistering: bool,
+    /// Calls placed for a REFER not yet answered (most of the time none).
+    pub(super) transfers: usize,
+    /// A counter for SDP session ids and SSRC seeds.
+    pub(super) sequence: u64,
+    /// Organizations' policies and standing.
+    pub(super) orgs: HashMap<String, OrgState>,
+    /// Permits handed out by [`Engine::admit`], not yet used.
+    pub(super) permits: Permits,
+}
+
+/// Bind attempts before a call is refused for want of a port.
+const BIND_TRIES: u8 = 4;
+
+impl Engine {
+    /// An engine with no calls.
+    pub fn new(cfg: Config) -> Engine {
+        let ports = PortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1);
+        Engine {
+            cfg,
+            calls: HashMap::new(),
+            by_api: HashMap::new(),
+            ports,
+            opening: HashMap::new(),
+            answer_at: VecDeque::new(),
+            deadlines: BTreeSet::new(),
+            actions: VecDeque::new(),
+            counters: Counters::default(),
+            stop_by: None,
+            unregistering: false,
+            transfers: 0,
+            sequence: 0,
+            orgs: HashMap::new(),
+            permits: Permits::default(),
+        }
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now: Instant, ev: Event, ua: &mut UserAgent) {
+        match ev {
+            Event::Sip(ev) => self.on_sip(now, ev, ua),
+            Event::PortOpened(port) => self.port_opened(now, port, ua),
+            Event::PortBusy(port) => self.port_busy(now, port, ua),
+            Event::Media { call, api_id, event } => self.on_media(now, call, api_id, event, ua),
+            Event::AgentHangup(call, why) => self.hang_up_for(now, call, why, ua),
+            Event::Command(id, cmd) => {
+                let r = self.command(now, cmd, ua);
+                if let Some(r) = r {
+                    self.actions.push_back(Action::Reply(id, r));
+                }
+            }
+            Event::Shutdown => self.shutdown(now, ua),
+        }
+    }
+
+    /// The driver's next chore, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] is due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let answer = self.answer_at.front().map(|(t, _)| *t);
+        let deadline = self.deadlines.first().map(|(t, _)| *t);
+        [answer, deadline, self.stop_by].into_iter().flatten().min()
+    }
+
+    /// Answers the inbound calls whose time has come; acts on calls' deadlines.
+    pub fn handle_timeout(&mut self, now: Instant, ua: &mut UserAgent) {
+        while let Some(&(at, call)) = self.deadlines.first().filter(|(at, _)| *at <= now) {
+            self.deadlines.pop_first();
+            match self.calls.get_mut(&call) {
+                Some(c) if c.deadline == Some(at) => c.deadline = None,
+                _ => continue,
+            }
+            self.dial_deadline(now, call, ua);
+        }
+        while self.answer_at.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, call)) = self.answer_at.pop_front() {
+                self.answer(now, call, ua);
+            }
+        }
+    }
+
+    /// Shut down and nothing is left to wait for.
+    pub fn finished(&self, now: Instant) -> bool {
+        self.stop_by.is_some_and(|s| (self.calls.is_empty() && !self.unregistering) || now >= s)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The calls (for the driver's status line and tests).
+    pub fn calls(&self) -> &HashMap<CallId, Call> {
+        &self.calls
+    }
+
+    /// The call the API knows as `id`.
+    pub fn by_api_id(&self, id: &str) -> Option<CallId> {
+        self.by_api.get(id).copied()
+    }
+
+    /// RTP ports free.
+    pub fn free_ports(&self) -> usize {
+        self.ports.available()
+    }
+
+    pub(super) fn on_media(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        api_id: Option<String>,
+        ev: MediaEvent,
+        ua: &mut UserAgent,
+    ) {
+        if let MediaEvent::RtpTimeout(after) = ev {
+            tracing::warn!(%call, seconds = after.as_secs(), "no media from the peer: hanging up");
+            let why = format!("rtp timeout ({} s without media)", after.as_secs());
+            return self.hang_up_for(now, call, why, ua);
+        }
+        let Some(id) = api_id else { return };
+        let recording = |state, path| Persist::Recording { id: id.clone(), state, path };
+        let p = match ev {
+            MediaEvent::Dtmf(digit) => Persist::Dtmf { id: id.clone(), digit },
+            MediaEvent::RecordingStarted(path) => recording(RecordingState::Recording, Some(path)),
+            MediaEvent::RecordingDone(path, Ok(frames)) => {
+                tracing::info!(id = %id, path, frames, "recording ready");
+                recording(RecordingState::Ready, None)
+            }
+            MediaEvent::RecordingDone(path, Err(e)) => {
+                tracing::warn!(id = %id, path, error = %e, "recording failed");
+                recording(RecordingState::Failed, None)
+            }
+            MediaEvent::RtpTimeout(_) => return,
+        };
+        self.actions.push_back(Action::Persist(p));
+    }
+
+    /// Hangs up a call we decided to end, keeping why for its record.
+    pub(super) fn hang_up_for(&mut self, now: Instant, call: CallId, why: String, ua: &mut UserAgent) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.ended_why = Some(why);
+            let _ = ua.hangup(call, now);
+        }
+    }
+
+    pub(super) fn shutdown(&mut self, now: Instant, ua: &mut UserAgent) {
+        // Hang up every call, then give the BYEs a moment to be answered.
+        for call in self.calls.keys().copied().collect::<Vec<_>>() {
+            let _ = ua.hangup(call, now);
+        }
+        // And remove our registration (bounded: a registrar that does not answer does
+        // not hold the exit up beyond the BYEs' wait).
+        self.unregistering = ua.unregister(now);
+        let wait = if !self.calls.is_empty() || self.unregistering { 2000 } else { 0 };
+        self.stop_by = Some(now + Duration::from_millis(wait));
+    }
+
+    /// Takes a free port and asks the driver to bind it for `then`.
+    pub(super) fn open_port(&mut self, then: Opening, tries: u8) -> Result<(), Opening> {
+        match self.ports.take() {
+            Some(port) => {
+                self.opening.insert(port, (then, tries + 1));
+                self.actions.push_back(Action::OpenPort(port));
+                Ok(())
+            }
+            None => Err(then),
+        }
+    }
+
+    pub(super) fn port_opened(&mut self, now: Instant, port: u16, ua: &mut UserAgent) {
+        let Some((then, _)) = self.opening.remove(&port) else { return };
+        match then {
+            Opening::Answer { call, offer } => self.answer_offer(now, call, port, offer, ua),
+            Opening::Place(p) => self.place(now, *p, port, ua),
+            Opening::Transfer(t) => self.place_transfer(now, *t, port, ua),
+            Opening::Dial(d) => self.place_dial(now, *d, port, ua),
+        }
+    }
+
+    pub(super) fn port_busy(&mut self, now: Instant, port: u16, ua: &mut UserAgent) {
+        let Some((then, tries)) = self.opening.remove(&port) else { return };
+        tracing::debug!(port, "RTP port busy");
+        self.ports.give_back(port);
+        let then = if tries < BIND_TRIES {
+            match self.open_port(then, tries) {
+                Ok(()) => return,
+                Err(then) => then,
+            }
+        } else {
+            then
+        };
+        tracing::warn!(call = %then.label(), "no free RTP port");
+        self.no_port(now, then, ua);
+    }
+
+    /// A seed for a call's media, different for every call.
+    pub(super) fn next_seed(&mut self) -> u64 {
+        self.sequence += 1;
+        self.cfg.seed ^ self.sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The media settings offer/answer settled.
+    pub(super) fn media_config(
+        &mut self,
+        call: CallId,
+        n: &dialtone_sip::sdp::Negotiated,
+    ) -> Result<SessionConfig, String> {
+        let seed = self.next_seed();
+        crate::session::session_config(n, seed, &format!("dialtone-{}", call.0))
+    }
+
+    /// Starts the media of an answered call whose offer/answer is settled.
+    pub(super) fn start_media(&mut self, call: CallId) {
+        let inbound_agent = matches!(self.cfg.inbound, Inbound::Agent(_));
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(port) = c.port.filter(|_| matches!(c.sdp, Negotiation::Settled(_))) else { return };
+        let Negotiation::Settled(config) = std::mem::replace(&mut c.sdp, Negotiation::Running) else { return };
+        // `DIALTONE_INBOUND` is for the calls that come in (and the transfers they ask
+        // for): a call the API placed gets its own agent or silence, never the echo.
+        let api_placed = c.origin == Origin::Api;
+        if let Some(d) = &c.dial {
+            let (source, record) = (d.source.clone(), d.record.clone().map(RecordAs::Path));
+            let start = MediaStart { call, port, api_id: None, config: *config, source, record, rtp_timeout: None };
+            self.actions.push_back(Action::StartMedia(Box::new(start)));
+            return;
+        }
+        let agent = c.agent.take().filter(|a| a.url.is_some() || (inbound_agent && !api_placed));
+        let source = match (agent, &self.cfg.inbound) {
+            (Some(mut plan), _) => {
+                if let Some(id) = &c.api_id {
+                    plan.call_id = id.clone();
+                }
+                SourceSpec::Agent(plan)
+            }
+            (None, _) if api_placed => SourceSpec::Silence,
+            (None, Inbound::Play(_)) => SourceSpec::Prompt,
+            (None, Inbound::Echo) => SourceSpec::Echo,
+            (None, Inbound::Agent(_)) => SourceSpec::Agent(AgentPlan {
+                call_id: c.api_id.clone().unwrap_or_else(|| format!("call-{}", call.0)),
+                ..AgentPlan::default()
+            }),
+            _ => SourceSpec::Silence,
+        };
+        let record = if self.cfg.record_all || (self.cfg.store && c.record) {
+            Some(match &c.api_id {
+                Some(id) => RecordAs::Api(id.clone()),
+                None => RecordAs::Anonymous(call.0),
+            })
+        } else {
+            None
+        };
+        let api_id = c.api_id.clone();
+        let rtp_timeout = self.cfg.rtp_timeout;
+        let start = MediaStart { call, port, api_id, config: *config, source, record, rtp_timeout };
+        self.actions.push_back(Action::StartMedia(Box::new(start)));
+    }
+
+    /// Persists a kept call's new status (a change its life does not allow is ignored by
+    /// the store).
+    pub(super) fn persist_status(
+        &mut self,
+        call: CallId,
+        to: CallStatus,
+        sip_status: Option<u16>,
+        reason: Option<String>,
+    ) {
+        let Some(id) = self.calls.get(&call).and_then(|c| c.api_id.clone()) else { return };
+        tracing::info!(%call, id = %id, status = %to, "api call");
+        self.actions.push_back(Action::Persist(Persist::Status { id, to, sip_status, reason }));
+    }
+
+    /// Adds a call, indexed by its API id.
+    pub(super) fn insert(&mut self, call: CallId, c: Call) {
+        if let Some(id) = &c.api_id {
+            self.by_api.insert(id.clone(), call);
+        }
+        if c.referrer.is_some() {
+            self.transfers += 1;
+        }
+        self.calls.insert(call, c);
+    }
+
+    /// Removes a call and frees its port.
+    pub(super) fn remove(&mut self, call: CallId) -> Option<Call> {
+        let c = self.calls.remove(&call)?;
+        if let Some(id) = &c.api_id {
+            self.by_api.remove(id);
+        }
+        if c.referrer.is_some() {
+            self.transfers -= 1;
+        }
+        if let Some(port) = c.port {
+            self.ports.give_back(port);
+        }
+        if let Some(org) = &c.org {
+            self.org_call_ended(org);
+        }
+        Some(c)
+    }
+}
