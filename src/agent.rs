@@ -1129,6 +1129,9 @@ impl Session {
     }
 }
 
+#[doc(hidden)]
+pub mod fuzz;
+
 #[cfg(test)]
 mod tests {
     use super::*;
