@@ -1,6 +1,6 @@
 //! The RFC 3551 static payload types and codec descriptions.
 
-use super::*;
+use super::model::*;
 use std::net::IpAddr;
 
 /// One RFC 3551 static payload type assignment (tables 4 and 5).
@@ -160,4 +160,29 @@ pub struct LocalCapabilities {
     pub username: String,
     /// `s=` value (default `dialtone`).
     pub session_name: String,
+}
+
+impl MediaDescription {
+    /// The codec a payload type of this section stands for: its `a=rtpmap`, else the
+    /// RFC 3551 static assignment; `None` for an unmapped dynamic type.
+    pub fn codec(&self, pt: u8) -> Option<Codec> {
+        let mut codec = match self.rtpmap(pt) {
+            Some(r) => Codec {
+                payload_type: pt,
+                name: r.encoding.clone(),
+                clock_rate: r.clock_rate,
+                channels: r.channels.unwrap_or(1),
+                fmtp: None,
+            },
+            None => static_codec(pt)?,
+        };
+        codec.fmtp = self.fmtp(pt).map(str::to_string);
+        Some(codec)
+    }
+
+    /// The codecs of the format list, in the listed order, skipping formats that are not
+    /// payload type numbers or are unmapped dynamic types.
+    pub fn codecs(&self) -> Vec<Codec> {
+        self.formats.iter().filter_map(|f| parse_payload_type(f)).filter_map(|pt| self.codec(pt)).collect()
+    }
 }

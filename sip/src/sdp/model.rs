@@ -1,6 +1,5 @@
 //! The SDP model (RFC 8866 §5): a session, its media and their attributes.
 
-use super::*;
 use std::net::IpAddr;
 
 /// A parsed SDP session description (RFC 8866 §5).
@@ -412,27 +411,9 @@ impl MediaDescription {
             _ => None,
         })
     }
+}
 
-    /// The codec a payload type of this section stands for: its `a=rtpmap`, else the
-    /// RFC 3551 static assignment; `None` for an unmapped dynamic type.
-    pub fn codec(&self, pt: u8) -> Option<Codec> {
-        let mut codec = match self.rtpmap(pt) {
-            Some(r) => Codec {
-                payload_type: pt,
-                name: r.encoding.clone(),
-                clock_rate: r.clock_rate,
-                channels: r.channels.unwrap_or(1),
-                fmtp: None,
-            },
-            None => static_codec(pt)?,
-        };
-        codec.fmtp = self.fmtp(pt).map(str::to_string);
-        Some(codec)
-    }
-
-    /// The codecs of the format list, in the listed order, skipping formats that are not
-    /// payload type numbers or are unmapped dynamic types.
-    pub fn codecs(&self) -> Vec<Codec> {
-        self.formats.iter().filter_map(|f| parse_payload_type(f)).filter_map(|pt| self.codec(pt)).collect()
-    }
+/// A payload type number (0–127) in an `m=` line's format list.
+pub(super) fn parse_payload_type(s: &str) -> Option<u8> {
+    s.trim().parse::<u8>().ok().filter(|pt| *pt <= 127)
 }

@@ -1,7 +1,7 @@
 //! RFC 3264 offer/answer for one audio stream: our offer, our answer to theirs, what their
 //! answer settles, and new offers inside a call (hold, resume).
 
-use super::*;
+use super::{codec::*, error::*, model::*};
 use std::net::{IpAddr, SocketAddr};
 
 impl LocalCapabilities {

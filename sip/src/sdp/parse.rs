@@ -1,6 +1,6 @@
 //! The lenient SDP parser (the rules in the module docs).
 
-use super::*;
+use super::{error::*, model::*};
 use std::str::FromStr;
 
 /// Splits `x=value` into (`x`, `value`); `None` for lines that are not of that shape.
@@ -85,10 +85,6 @@ pub(super) fn parse_media_line(value: &str, line: usize) -> Result<MediaDescript
         encryption_key: None,
         attributes: Vec::new(),
     })
-}
-
-pub(super) fn parse_payload_type(s: &str) -> Option<u8> {
-    s.trim().parse::<u8>().ok().filter(|pt| *pt <= 127)
 }
 
 /// Parses a millisecond value; tolerates `20.0`-style decimals some devices send.

@@ -1,6 +1,6 @@
 //! SDP serialization: CRLF lines in RFC 8866 §5 order, attributes kept as parsed.
 
-use super::*;
+use super::model::*;
 use std::fmt;
 
 impl fmt::Display for Origin {
