@@ -1,6 +1,6 @@
 //! The INVITE client transaction (RFC 3261 §17.1.1, as updated by RFC 6026 §7.2).
 
-use super::{build_ack, encode_request, ClientKey, Cx, Timer, TxEvent};
+use super::shared::{build_ack, encode_request, ClientKey, Cx, Timer, TxEvent};
 use crate::msg::{Message, Request, Response};
 use bytes::Bytes;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The non-INVITE client transaction (RFC 3261 §17.1.2).
 
-use super::{encode_request, ClientKey, Cx, Timer, TxEvent};
+use super::shared::{encode_request, ClientKey, Cx, Timer, TxEvent};
 use crate::msg::{Request, Response};
 use bytes::Bytes;
 use std::time::Duration;

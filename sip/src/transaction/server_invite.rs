@@ -1,6 +1,6 @@
 //! The INVITE server transaction (RFC 3261 §17.2.1, as updated by RFC 6026 §7.1).
 
-use super::{Cx, ServerKey, Timer, TransactionError, TxEvent};
+use super::shared::{Cx, ServerKey, Timer, TransactionError, TxEvent};
 use bytes::Bytes;
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The non-INVITE server transaction (RFC 3261 §17.2.2).
 
-use super::{Cx, ServerKey, Timer, TransactionError, TxEvent};
+use super::shared::{Cx, ServerKey, Timer, TransactionError, TxEvent};
 use bytes::Bytes;
 
 /// The states of a non-INVITE server transaction (RFC 3261 Figure 8).

@@ -4,7 +4,9 @@
 use super::*;
 use crate::header::CSeq;
 use crate::parse::parse_datagram;
+use crate::transport::Transport;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 const fn dest(transport: Transport, last: u8) -> Destination {
     Destination { transport, addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, last), 5060)) }
