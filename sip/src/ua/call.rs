@@ -1,7 +1,16 @@
 //! One call's state (RFC 3261 §12–§14): its role, where it is, its dialog and the
 //! requests it has in flight.
 
-use super::*;
+use super::timers::*;
+use super::types::*;
+use crate::auth::DigestClient;
+use crate::dialog::Dialog;
+use crate::msg::{Request, Response};
+use crate::name::HeaderName;
+use crate::transaction::ServerKey;
+use crate::transport::Destination;
+use bytes::Bytes;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Role {
@@ -96,4 +105,69 @@ impl Reinvite {
             Reinvite::InFlight(b) | Reinvite::AwaitingRetry(b) => Some(b),
         }
     }
+}
+
+/// A call's RFC 4028 session timer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SessionTimer {
+    /// The session interval, seconds.
+    pub(super) interval: u32,
+    /// We send the refreshes; otherwise we watch for the peer's.
+    pub(super) we_refresh: bool,
+}
+
+impl SessionTimer {
+    /// When to act after (re)arming at `now`: refresh halfway (§7.4, §9), or give up
+    /// `min(32, interval / 3)` s before the interval ends (§10).
+    pub(super) fn due(&self, now: Instant) -> Instant {
+        let i = u64::from(self.interval);
+        match self.we_refresh {
+            true => now + Duration::from_millis(i * 500),
+            false => now + Duration::from_secs(i - (i / 3).min(32)),
+        }
+    }
+}
+
+/// `Session-Expires: delta[;refresher=uac|uas]` (RFC 4028 §4).
+pub(super) fn session_expires(h: &crate::msg::Headers) -> Option<(u32, Option<String>)> {
+    let v = h.get(&HeaderName::SessionExpires)?;
+    let mut parts = v.split(';');
+    let delta = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (n, v) = p.split_once('=')?;
+        n.trim().eq_ignore_ascii_case("refresher").then(|| v.trim().to_ascii_lowercase())
+    });
+    Some((delta, refresher))
+}
+
+pub(super) struct Registrar {
+    pub(super) reg: Registration,
+    pub(super) call_id: String,
+    pub(super) from_tag: String,
+    pub(super) cseq: u32,
+    pub(super) auth: Option<DigestClient>,
+    /// The REGISTER in flight (for its challenge).
+    pub(super) last: Option<Request>,
+    /// Next refresh or retry.
+    pub(super) timer: Option<Instant>,
+    pub(super) backoff: Duration,
+    /// Removing the binding (`Expires: 0`).
+    pub(super) removing: bool,
+    pub(super) registered: bool,
+    /// A 423 raised the expiry already for this attempt.
+    pub(super) raised: bool,
+}
+
+/// The expiry a 2xx to REGISTER granted our binding (§10.2.4): the `expires` parameter
+/// of the Contact that is ours, else the Expires header.
+pub(super) fn granted_expires(resp: &Response, our_contact: &str) -> Option<u32> {
+    let ours = crate::header::NameAddr::parse(our_contact, "Contact").ok().map(|c| c.uri_text.to_string());
+    for c in resp.headers.contacts().flatten() {
+        if ours.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(c.uri_text)) {
+            if let Some(e) = c.params.value("expires").and_then(|e| e.parse().ok()) {
+                return Some(e);
+            }
+        }
+    }
+    resp.headers.get(&HeaderName::Expires).and_then(|v| v.trim().parse().ok())
 }

@@ -1,7 +1,19 @@
 //! Requests inside an established dialog (RFC 3261 §12.2, §14, §15; RFC 3515): BYE,
 //! re-INVITE and UPDATE, INFO, REFER and NOTIFY, both ways.
 
-use super::*;
+use super::agent::*;
+use super::call::*;
+use super::helpers::*;
+use super::timers::*;
+use super::types::*;
+use crate::auth::Target;
+use crate::method::Method;
+use crate::msg::{Request, Response};
+use crate::name::HeaderName;
+use crate::text::SipStr;
+use crate::transaction::{ClientKey, ServerKey};
+use bytes::Bytes;
+use std::time::{Duration, Instant};
 
 impl UserAgent {
     pub(super) fn on_in_dialog(&mut self, key: ServerKey, req: Request, tag: SipStr, now: Instant) {

@@ -1,91 +1,14 @@
 //! Registration with a registrar (RFC 3261 §10): REGISTER, its refresh, retries and removal.
 
-use super::*;
-
-/// What became of our registration (RFC 3261 §10).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RegistrationEvent {
-    /// The registrar accepted the binding for `expires` seconds; it is refreshed before then.
-    Registered {
-        /// The expiry the registrar granted.
-        expires: u32,
-    },
-    /// A REGISTER failed; it is tried again after `retry_in`.
-    Failed {
-        /// The status (408 for no response, 503 for a transport failure).
-        status: u16,
-        /// Why, for the log.
-        reason: String,
-        /// When the next attempt goes.
-        retry_in: Duration,
-    },
-    /// The binding was removed (`Expires: 0` answered), or the attempt to remove it ended.
-    Unregistered {
-        /// The final status of the un-REGISTER.
-        status: u16,
-    },
-}
-
-/// A registration to keep with [`UserAgent::register`].
-#[derive(Clone, Debug)]
-pub struct Registration {
-    /// The registrar's Request-URI (`sip:domain`, §10.2).
-    pub registrar: String,
-    /// The address of record (To and From), e.g. `sip:alice@example.com`.
-    pub aor: String,
-    /// Where REGISTERs go.
-    pub dest: Destination,
-    /// The expiry to ask for, in seconds.
-    pub expires: u32,
-}
-
-/// The first retry after a failed REGISTER; it doubles up to [`REGISTER_RETRY_MAX`].
-pub const REGISTER_RETRY_MIN: Duration = Duration::from_secs(5);
-/// The longest wait between failed REGISTER attempts.
-pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(300);
-
-/// When to refresh a binding granted for `expires` seconds: halfway for short ones, a
-/// minute before the end for long ones.
-pub fn refresh_after(expires: u32) -> Duration {
-    if expires <= 120 {
-        Duration::from_millis(u64::from(expires.max(1)) * 500)
-    } else {
-        Duration::from_secs(u64::from(expires - 60))
-    }
-}
-
-pub(super) struct Registrar {
-    pub(super) reg: Registration,
-    pub(super) call_id: String,
-    pub(super) from_tag: String,
-    pub(super) cseq: u32,
-    pub(super) auth: Option<DigestClient>,
-    /// The REGISTER in flight (for its challenge).
-    pub(super) last: Option<Request>,
-    /// Next refresh or retry.
-    pub(super) timer: Option<Instant>,
-    pub(super) backoff: Duration,
-    /// Removing the binding (`Expires: 0`).
-    pub(super) removing: bool,
-    pub(super) registered: bool,
-    /// A 423 raised the expiry already for this attempt.
-    pub(super) raised: bool,
-}
-
-/// The expiry a 2xx to REGISTER granted our binding (§10.2.4): the `expires` parameter
-/// of the Contact that is ours, else the Expires header.
-pub(super) fn granted_expires(resp: &Response, our_contact: &str) -> Option<u32> {
-    let ours = crate::header::NameAddr::parse(our_contact, "Contact").ok().map(|c| c.uri_text.to_string());
-    for c in resp.headers.contacts().flatten() {
-        if ours.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(c.uri_text)) {
-            if let Some(e) = c.params.value("expires").and_then(|e| e.parse().ok()) {
-                return Some(e);
-            }
-        }
-    }
-    resp.headers.get(&HeaderName::Expires).and_then(|v| v.trim().parse().ok())
-}
+use super::agent::*;
+use super::call::*;
+use super::types::*;
+use crate::auth::{AuthHeader, Target};
+use crate::method::Method;
+use crate::msg::{Request, Response};
+use crate::name::HeaderName;
+use crate::text::SipStr;
+use std::time::{Duration, Instant};
 
 impl UserAgent {
     /// Registers `reg` now and keeps it registered: refreshed before the granted expiry

@@ -1,39 +1,16 @@
 //! Session timers (RFC 4028): arming, refreshing, and ending a session nobody refreshes.
 
-use super::*;
-
-/// A call's RFC 4028 session timer.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct SessionTimer {
-    /// The session interval, seconds.
-    pub(super) interval: u32,
-    /// We send the refreshes; otherwise we watch for the peer's.
-    pub(super) we_refresh: bool,
-}
-
-impl SessionTimer {
-    /// When to act after (re)arming at `now`: refresh halfway (§7.4, §9), or give up
-    /// `min(32, interval / 3)` s before the interval ends (§10).
-    fn due(&self, now: Instant) -> Instant {
-        let i = u64::from(self.interval);
-        match self.we_refresh {
-            true => now + Duration::from_millis(i * 500),
-            false => now + Duration::from_secs(i - (i / 3).min(32)),
-        }
-    }
-}
-
-/// `Session-Expires: delta[;refresher=uac|uas]` (RFC 4028 §4).
-pub(super) fn session_expires(h: &crate::msg::Headers) -> Option<(u32, Option<String>)> {
-    let v = h.get(&HeaderName::SessionExpires)?;
-    let mut parts = v.split(';');
-    let delta = parts.next()?.trim().parse().ok()?;
-    let refresher = parts.find_map(|p| {
-        let (n, v) = p.split_once('=')?;
-        n.trim().eq_ignore_ascii_case("refresher").then(|| v.trim().to_ascii_lowercase())
-    });
-    Some((delta, refresher))
-}
+use super::agent::*;
+use super::call::*;
+use super::helpers::*;
+use super::timers::*;
+use super::types::*;
+use crate::method::Method;
+use crate::msg::Response;
+use crate::name::HeaderName;
+use crate::text::SipStr;
+use crate::transaction::ClientKey;
+use std::time::Instant;
 
 impl UserAgent {
     /// (Re)arms the call's session timer from `now`.

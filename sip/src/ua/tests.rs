@@ -1,6 +1,17 @@
 //! The UA's unit tests: two UAs wired in memory.
 
+use super::helpers::{has_option_tag, response_destination, stamp_via};
 use super::*;
+use crate::auth::Credentials;
+use crate::method::Method;
+use crate::msg::{reason_phrase, Message, Request, Response};
+use crate::name::HeaderName;
+use crate::parse::parse_datagram;
+use crate::text::SipStr;
+use crate::transport::{Destination, Transmit, Transport};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 const UAS: &str = "127.0.0.1:5060";
 const UAC: &str = "127.0.0.1:5070";

@@ -3,7 +3,7 @@
 //! stopping a timer only changes the call's table: a heap entry whose instant the table no
 //! longer holds is stale and skipped, so no generation counters are needed.
 
-use super::CallRef;
+use super::types::CallRef;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;

@@ -1,7 +1,19 @@
 //! The UAC side (RFC 3261 §8.1, §13.2): our INVITEs, their responses, CANCEL, PRACK
 //! (RFC 3262) and digest challenges (§22).
 
-use super::*;
+use super::agent::*;
+use super::call::*;
+use super::helpers::*;
+use super::timers::*;
+use super::types::*;
+use crate::auth::DigestClient;
+use crate::dialog::{Dialog, DialogState};
+use crate::method::Method;
+use crate::msg::{Message, Request, Response};
+use crate::name::HeaderName;
+use crate::text::SipStr;
+use crate::transaction::{build_cancel, ClientKey};
+use std::time::Instant;
 
 impl UserAgent {
     pub(super) fn on_invite_response(&mut self, call: CallRef, key: ClientKey, resp: Response, now: Instant) {

@@ -1,7 +1,20 @@
 //! The UAS side (RFC 3261 §8.2, §13.3): new requests, INVITEs we receive, ringing,
 //! answering, refusing, ACK and CANCEL.
 
-use super::*;
+use super::agent::*;
+use super::call::*;
+use super::helpers::*;
+use super::timers::*;
+use super::types::*;
+use crate::dialog::{Dialog, DialogState};
+use crate::method::Method;
+use crate::msg::{reason_phrase, Message, Request, Response};
+use crate::name::HeaderName;
+use crate::text::SipStr;
+use crate::transaction::ServerKey;
+use crate::transport::Destination;
+use bytes::Bytes;
+use std::time::Instant;
 
 impl UserAgent {
     pub(super) fn on_new_request(&mut self, key: ServerKey, req: Request, src: Destination, now: Instant) {

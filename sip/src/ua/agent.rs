@@ -1,0 +1,388 @@
+//! The user agent itself: its state, the dispatch of what arrives, time, and output.
+
+use super::call::*;
+use super::helpers::*;
+use super::timers::*;
+use super::types::*;
+use crate::method::Method;
+use crate::msg::{reason_phrase, Message, Request, Response};
+use crate::name::HeaderName;
+use crate::parse::{parse_datagram, Malformed};
+use crate::text::SipStr;
+use crate::transaction::{branch_from, ClientKey, Incoming, ServerKey, TransactionLayer, TxEvent, TxKey};
+use crate::transport::{Destination, Transmit, Transport};
+use crate::validate::{check_request, check_response, Rejection};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The user agent core.
+pub struct UserAgent {
+    pub(super) cfg: UaConfig,
+    pub(super) tx: TransactionLayer,
+    pub(super) calls: HashMap<CallRef, Call>,
+    pub(super) by_dialog: HashMap<(SipStr, SipStr), CallRef>,
+    pub(super) by_server: HashMap<ServerKey, CallRef>,
+    pub(super) by_client: HashMap<ClientKey, (CallRef, Purpose)>,
+    /// ACKs for 2xx we sent, by INVITE transaction, for re-ACKing retransmitted 2xx.
+    pub(super) acks: HashMap<ClientKey, (Destination, Bytes)>,
+    /// Every call's deadlines (2xx retransmission, session timer, glare retry).
+    pub(super) timers: Timers,
+    pub(super) events: VecDeque<UaEvent>,
+    pub(super) counter: u64,
+    pub(super) next_call: u64,
+    pub(super) registrar: Option<Registrar>,
+    /// Messages dropped as malformed (counted for metrics).
+    pub dropped: u64,
+}
+
+impl UserAgent {
+    /// A UA with the given settings.
+    pub fn new(cfg: UaConfig) -> UserAgent {
+        UserAgent {
+            tx: TransactionLayer::new(cfg.timers),
+            cfg,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_server: HashMap::new(),
+            by_client: HashMap::new(),
+            acks: HashMap::new(),
+            timers: Timers::default(),
+            events: VecDeque::new(),
+            counter: 0,
+            next_call: 1,
+            registrar: None,
+            dropped: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UaConfig {
+        &self.cfg
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(super) fn random(&mut self) -> u64 {
+        self.counter += 1;
+        splitmix(self.cfg.seed ^ self.counter.wrapping_mul(0x2545_f491_4f6c_dd1d))
+    }
+
+    pub(super) fn new_tag(&mut self) -> String {
+        format!("{:x}", self.random() & 0xffff_ffff_ffff)
+    }
+
+    pub(super) fn new_branch(&mut self) -> String {
+        self.counter += 1;
+        branch_from(self.cfg.seed, self.counter)
+    }
+
+    pub(super) fn local_addr(&self, t: Transport) -> Result<SocketAddr, UaError> {
+        match t {
+            Transport::Udp => self.cfg.udp_addr,
+            Transport::Tcp => self.cfg.tcp_addr,
+        }
+        .ok_or(UaError::NoTransport(t))
+    }
+
+    pub(super) fn contact(&self, t: Transport) -> String {
+        let addr = self.local_addr(t).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let host = match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        match t {
+            Transport::Udp => format!("<sip:{}@{}:{}>", self.cfg.contact_user, host, addr.port()),
+            _ => format!(
+                "<sip:{}@{}:{};transport={}>",
+                self.cfg.contact_user,
+                host,
+                addr.port(),
+                t.as_str().to_lowercase()
+            ),
+        }
+    }
+
+    pub(super) fn via(&mut self, t: Transport) -> String {
+        let addr = self.local_addr(t).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        let branch = self.new_branch();
+        format!("SIP/2.0/{} {};branch={};rport", t.as_str(), addr, branch)
+    }
+
+    // ---- input -------------------------------------------------------------------
+
+    /// A datagram (or one framed stream message, as bytes) arrived from `src`.
+    pub fn on_datagram(&mut self, data: Bytes, src: Destination, now: Instant) {
+        match parse_datagram(data) {
+            Ok(m) => self.on_message(m, src, now),
+            Err(bad) => self.on_malformed(bad, src),
+        }
+    }
+
+    /// A message that failed to parse: a request gets its 4xx/5xx statelessly (when it
+    /// has a Via to answer), anything else is dropped.
+    pub fn on_malformed(&mut self, bad: Malformed, src: Destination) {
+        match bad.request {
+            Some(req) if req.method != Method::Ack => {
+                let (status, reason) = bad.error.status();
+                self.reject_stateless(&req, &src, Rejection { status, reason, headers: Vec::new() });
+            }
+            _ => self.dropped += 1,
+        }
+    }
+
+    /// A parsed message arrived from `src`.
+    pub fn on_message(&mut self, msg: Message, src: Destination, now: Instant) {
+        match msg {
+            Message::Request(mut req) => {
+                if let Err(rej) = check_request(&req, &self.cfg.policy) {
+                    if req.method == Method::Ack {
+                        self.dropped += 1;
+                    } else {
+                        self.reject_stateless(&req, &src, rej);
+                    }
+                    return;
+                }
+                stamp_via(&mut req, &src);
+                let dest = response_destination(&req, &src);
+                match self.tx.on_request(req, dest, now) {
+                    Incoming::New { key, request } => self.on_new_request(key, request, src, now),
+                    Incoming::Retransmission => {}
+                    Incoming::Ack { request } => self.on_ack(request, now),
+                    Incoming::Cancel { key, invite, request } => self.on_cancel(key, invite, request, now),
+                }
+            }
+            Message::Response(resp) => {
+                if check_response(&resp).is_err() {
+                    self.dropped += 1;
+                    return;
+                }
+                if let Some(stray) = self.tx.on_response(resp, now) {
+                    self.on_stray_response(stray);
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    pub(super) fn reject_stateless(&mut self, req: &Request, src: &Destination, rej: Rejection) {
+        if req.headers.top_via().is_err() {
+            self.dropped += 1;
+            return;
+        }
+        let tag = self.new_tag();
+        let mut resp = make_response(req, rej.status, rej.reason, Some(&tag));
+        for (n, v) in rej.headers {
+            resp.headers.push(n, v);
+        }
+        let dest = response_destination(req, src);
+        self.tx.send_stateless(dest, Message::Response(resp).to_bytes());
+    }
+
+    pub(super) fn respond(&mut self, key: &ServerKey, resp: Response, now: Instant) {
+        // A response on a finished transaction only happens in races we tolerate.
+        let _ = self.tx.respond(key, resp, now);
+    }
+
+    pub(super) fn simple_response(&mut self, key: &ServerKey, req: &Request, status: u16, now: Instant) {
+        let tag = self.new_tag();
+        let mut resp = make_response(req, status, reason_phrase(status), Some(&tag));
+        if matches!(status, 405 | 501) || req.method == Method::Options {
+            resp.headers.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+        }
+        self.respond(key, resp, now);
+    }
+
+    pub(super) fn pump(&mut self, now: Instant) {
+        while let Some(ev) = self.tx.poll_event() {
+            match ev {
+                TxEvent::Response { key, response } => self.on_client_response(key, response, now),
+                TxEvent::ClientTimeout { ref key } | TxEvent::ClientTransportError { ref key } => {
+                    let timeout = matches!(ev, TxEvent::ClientTimeout { .. });
+                    if let Some((call, purpose)) = self.by_client.remove(key) {
+                        if purpose == Purpose::Register {
+                            let status = if timeout { 408 } else { 503 };
+                            self.register_failed(
+                                status,
+                                if timeout { "no response" } else { "transport error" }.into(),
+                                None,
+                                now,
+                            );
+                            continue;
+                        }
+                        if purpose == Purpose::Reinvite {
+                            // No answer to our re-INVITE: the dialog is gone (§14.1).
+                            let _ = self.send_bye(call, now);
+                            self.end_call(call, EndReason::Timeout);
+                            continue;
+                        }
+                        if purpose == Purpose::Refresh {
+                            let _ = self.send_bye(call, now);
+                            self.end_call(call, EndReason::SessionExpired);
+                            continue;
+                        }
+                        let reason = match purpose {
+                            Purpose::Bye => EndReason::LocalBye,
+                            _ if self.calls.get(&call).is_some_and(|c| c.hangup_pending) => EndReason::Cancelled,
+                            _ if timeout => EndReason::Timeout,
+                            _ => EndReason::TransportError,
+                        };
+                        if purpose != Purpose::Other {
+                            self.end_call(call, reason);
+                        }
+                    }
+                }
+                TxEvent::ServerTimeout { .. } | TxEvent::ServerTransportError { .. } => {}
+                TxEvent::Terminated(TxKey::Client(key)) => {
+                    self.by_client.remove(&key);
+                    self.acks.remove(&key);
+                }
+                TxEvent::Terminated(TxKey::Server(key)) => {
+                    self.by_server.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_client_response(&mut self, key: ClientKey, resp: Response, now: Instant) {
+        let Some(&(call, purpose)) = self.by_client.get(&key) else {
+            // A 2xx retransmission for a call already gone: re-ACK.
+            if resp.status >= 200 && resp.status < 300 {
+                if let Some((dest, ack)) = self.acks.get(&key).cloned() {
+                    self.tx.send_stateless(dest, ack);
+                }
+            }
+            return;
+        };
+        match purpose {
+            Purpose::Invite => self.on_invite_response(call, key, resp, now),
+            Purpose::Bye if matches!(resp.status, 401 | 407) && self.retry_bye_with_auth(call, &resp, now) => {}
+            Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
+            Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
+            Purpose::Refresh if resp.status >= 200 => self.on_refresh_response(call, key, resp, now),
+            Purpose::Reinvite if resp.status >= 200 => self.on_reinvite_response(call, key, resp, now),
+            _ => {}
+        }
+    }
+
+    pub(super) fn end_call(&mut self, call: CallRef, reason: EndReason) {
+        if let Some(c) = self.calls.remove(&call) {
+            if let Some(d) = c.dialog {
+                self.by_dialog.remove(&(d.id.call_id.clone(), d.id.local_tag.clone()));
+            }
+            self.events.push_back(UaEvent::Terminated { call, reason });
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------
+
+    /// Advances timers to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        if self.registrar.as_ref().and_then(|r| r.timer).is_some_and(|t| t <= now) {
+            if let Some(r) = self.registrar.as_mut() {
+                r.timer = None;
+            }
+            self.send_register(Vec::new(), now);
+        }
+        while let Some((at, call, timer)) = self.timers.pop_due(now) {
+            let Some(c) = self.calls.get_mut(&call) else { continue };
+            if c.timers.get(timer) != Some(at) {
+                continue; // re-armed or stopped since
+            }
+            c.timers.stop(timer);
+            match timer {
+                Timer::Glare => {
+                    if c.state == State::Confirmed && matches!(c.reinvite, Reinvite::AwaitingRetry(_)) {
+                        self.send_reinvite(call, now);
+                    }
+                }
+                Timer::Session => self.on_session_timer(call, now),
+                Timer::Ok2xx => self.on_ok_timer(call, now),
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Sends a request of `call` (its Via added here) and remembers what it is for, so
+    /// its responses find their way back.
+    pub(super) fn send_in_dialog(
+        &mut self,
+        call: CallRef,
+        mut req: Request,
+        dest: Destination,
+        p: Purpose,
+        now: Instant,
+    ) {
+        let via = self.via(dest.transport);
+        req.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let key = self.tx.send_request(req, dest, now);
+        self.by_client.insert(key, (call, p));
+    }
+
+    /// Sends the ACK for a 2xx to our INVITE `key` (its Via added here), kept to answer
+    /// the 2xx's retransmissions (§13.2.2.4).
+    pub(super) fn send_ack(&mut self, key: ClientKey, mut ack: Request, dest: Destination) {
+        let via = self.via(dest.transport);
+        ack.headers.push_front(HeaderName::Via, SipStr::from(via));
+        let bytes = Message::Request(ack).to_bytes();
+        self.tx.send_stateless(dest, bytes.clone());
+        self.acks.insert(key, (dest, bytes));
+    }
+
+    /// Our 2xx is not ACKed yet: send it again (T1 doubling to T2), or give up after 64·T1
+    /// and end the call with a BYE (§13.3.1.4).
+    pub(super) fn on_ok_timer(&mut self, call: CallRef, now: Instant) {
+        let t2 = self.cfg.timers.t2;
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.state != State::Answered {
+            return;
+        }
+        if now >= c.ok_give_up {
+            c.state = State::Confirmed;
+            let _ = self.send_bye(call, now);
+            return self.end_call(call, EndReason::Timeout);
+        }
+        if let Some(ok) = c.ok.clone() {
+            self.tx.send_stateless(c.peer, ok);
+        }
+        c.ok_interval = (c.ok_interval * 2).min(t2);
+        let next = (now + c.ok_interval).min(c.ok_give_up);
+        self.timers.arm(&mut c.timers, call, Timer::Ok2xx, next);
+    }
+
+    /// The next datagram or stream message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.poll_transmit()
+    }
+
+    /// The next event for the user.
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`UserAgent::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let calls = self.timers.next();
+        let reg = self.registrar.as_ref().and_then(|r| r.timer);
+        let ours = match (calls, reg) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (ours, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A transport failure towards `dest` (a TCP connect or write failed).
+    pub fn transport_error(&mut self, dest: &Destination, now: Instant) {
+        self.tx.transport_error(dest, now);
+        self.pump(now);
+    }
+}
