@@ -36,10 +36,22 @@ pub use crate::wire::{call_json, parse_time, rfc3339, CallOut, Rfc3339, MAX_BODY
 pub fn router(state: ApiState) -> Router {
     let (mut public, mut protected) = (Router::new(), Router::new());
     for r in TABLE {
-        let handler = (r.handler)(r.filter());
-        match r.permission {
-            None => public = public.route(r.path, handler),
-            Some(perm) => protected = protected.route(r.path, handler.route_layer(Extension(Required(perm)))),
+        // Every route is served under `/api/` and `/api/v1/` (the seed `001`'s base); the
+        // seed's `GET|POST /api/v1/calls` are the calls list and create.
+        let mut paths = vec![r.path.to_string(), versioned(r.path)];
+        match (r.method, r.path) {
+            ("GET", "/api/calls/list") | ("POST", "/api/calls/create") => {
+                paths.extend(["/api/calls".to_string(), "/api/v1/calls".to_string()])
+            }
+            _ => {}
+        }
+        paths.dedup();
+        for path in paths {
+            let handler = (r.handler)(r.filter());
+            match r.permission {
+                None => public = public.route(&path, handler),
+                Some(perm) => protected = protected.route(&path, handler.route_layer(Extension(Required(perm)))),
+            }
         }
     }
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
@@ -57,4 +69,13 @@ pub fn router(state: ApiState) -> Router {
             }
         })
         .with_state(state)
+}
+
+/// `/api/x` as `/api/v1/x` (and `/api/v1/x` as `/api/x`).
+fn versioned(path: &str) -> String {
+    match (path.strip_prefix("/api/v1/"), path.strip_prefix("/api/")) {
+        (Some(rest), _) => format!("/api/{rest}"),
+        (None, Some(rest)) => format!("/api/v1/{rest}"),
+        _ => path.to_string(),
+    }
 }

@@ -43,6 +43,9 @@ pub fn spec() -> Value {
             "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" }
         },
         "servers": [{ "url": "http://127.0.0.1:8080", "description": "The default `DIALTONE_HTTP_LISTEN`." }],
+        "x-dialtone-aliases": {
+            "description": "Every path is also served with `/api/v1/` in place of `/api/` (and the login at `/api/auth/user-login`); `GET /api/v1/calls` (and `/api/calls`) lists calls like `GET /api/calls/list`, `POST /api/v1/calls` creates one like `POST /api/calls/create`.",
+        },
         "tags": [
             { "name": "Health", "description": "Liveness, metrics and this document (public)." },
             { "name": "Auth", "description": "Users log in for a JWT." },

@@ -83,8 +83,9 @@ pub async fn create_call(
     };
     let from_number = match o.get("from_number") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if is_e164(s) => Some(s.clone()),
-        Some(_) => return Err(ApiError::field("from_number", "must be an E.164 number such as +14155550123")),
+        // Caller ID handed to the trunk: `+` and 1–15 digits (the seed's `+0987654321`).
+        Some(Value::String(s)) if is_caller_id(s) => Some(s.clone()),
+        Some(_) => return Err(ApiError::field("from_number", "must be + and 1 to 15 digits, such as +14155550123")),
     };
     let record = match o.get("record") {
         None | Some(Value::Null) => false,
@@ -179,4 +180,9 @@ pub async fn get_call(State(st): State<ApiState>, Path(id): Path<String>, _: All
         .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
         .collect::<Vec<_>>());
     Ok(ok(v))
+}
+
+/// A caller ID: `+` and 1–15 digits.
+fn is_caller_id(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -1,0 +1,111 @@
+//! The router driven in process (`tower::ServiceExt::oneshot`, no sockets) with a fake
+//! call engine: shared by the API's tests.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use dialtone_api::http::{router, Action, ApiState, CallControl, Originate, Refusal, Reply};
+use dialtone_api::store::{CallStatus, NewCall, Store};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+pub const INTERNAL: &str = "internal-test-key";
+
+/// What the fake engine does with the next action.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Done,
+    Refuse(Refusal),
+    /// Drops the reply sender: the engine went away.
+    Drop,
+}
+
+/// A call engine that answers as told and remembers what it was asked.
+pub struct Fake {
+    pub answer: Mutex<Answer>,
+    pub acted: Mutex<Vec<(String, Action)>>,
+    pub placed: Mutex<Vec<Originate>>,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Fake> {
+        Arc::new(Fake { answer: Mutex::new(Answer::Done), acted: Mutex::default(), placed: Mutex::default() })
+    }
+
+    pub fn answer(&self, a: Answer) {
+        *self.answer.lock().unwrap() = a;
+    }
+}
+
+impl CallControl for Fake {
+    fn originate(&self, call: Originate) {
+        self.placed.lock().unwrap().push(call);
+    }
+
+    fn act(&self, id: &str, action: Action) -> Reply {
+        self.acted.lock().unwrap().push((id.to_string(), action));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match self.answer.lock().unwrap().clone() {
+            Answer::Done => drop(tx.send(Ok(()))),
+            Answer::Refuse(r) => drop(tx.send(Err(r))),
+            Answer::Drop => drop(tx),
+        }
+        rx
+    }
+}
+
+pub struct App {
+    pub router: Router,
+    pub store: Arc<Mutex<Store>>,
+    pub engine: Arc<Fake>,
+}
+
+impl App {
+    pub fn new() -> App {
+        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        let engine = Fake::new();
+        let control: Arc<dyn CallControl> = engine.clone();
+        let state = ApiState::new(store.clone(), Some(INTERNAL.into()), Some(control), Arc::new(vec![7; 32]));
+        App { router: router(state), store, engine }
+    }
+
+    pub async fn send(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        let r = self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
+        (status, v)
+    }
+
+    /// A new API key holding `perms`, made through the API with the internal key.
+    pub async fn key(&self, perms: &[&str]) -> String {
+        let body = json!({"name": "test", "permissions": perms}).to_string();
+        let (s, v) = self.send("POST", "/api/api-keys", &[("x-internal-key", INTERNAL)], &body).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["data"]["key"].as_str().unwrap().to_string()
+    }
+
+    /// A stored call, answered (`in-progress`).
+    pub fn live_call(&self, id: &str) {
+        let mut s = self.store.lock().unwrap();
+        let c = NewCall {
+            id,
+            contact_id: "c",
+            phone_number: "+15551230000",
+            from_number: None,
+            record: false,
+            created_at: 1,
+        };
+        s.insert_call(&c).unwrap();
+        s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
+    }
+}
