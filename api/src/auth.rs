@@ -67,13 +67,19 @@ pub enum Principal {
         id: String,
         /// Its permissions.
         permissions: Vec<String>,
+        /// Its role is `admin`.
+        admin: bool,
     },
-    /// An API key and what it may do.
+    /// An API key and what it may do: it acts as its creator, within its own permissions.
     Key {
         /// Its id.
         id: String,
         /// Its permissions (normalized).
         permissions: Vec<String>,
+        /// Its creator (a user id, or `internal`).
+        owner: String,
+        /// Its creator is an admin (or the internal key).
+        admin: bool,
     },
 }
 
@@ -96,7 +102,25 @@ impl Principal {
         Err(ApiError { status: StatusCode::FORBIDDEN, code: "forbidden", message: format!("this key lacks {perm}") })
     }
 
-    /// Its id (`internal` for the internal key): whom keys and idempotency records are kept for.
+    /// Whom it acts for: the user (a key acts as its creator), or `internal`. Keys belong
+    /// to this.
+    pub fn owner(&self) -> String {
+        match self {
+            Principal::Internal => "internal".into(),
+            Principal::User { id, .. } => id.clone(),
+            Principal::Key { owner, .. } => owner.clone(),
+        }
+    }
+
+    /// An admin: the internal key, an admin user, or a key an admin created.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Principal::Internal => true,
+            Principal::User { admin, .. } | Principal::Key { admin, .. } => *admin,
+        }
+    }
+
+    /// Its id (`internal` for the internal key): whom idempotency records are kept for.
     pub fn name(&self) -> String {
         match self {
             Principal::Internal => "internal".into(),
@@ -167,11 +191,11 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
             return match check_jwt(&st.jwt_secret, key) {
                 Some(c) => {
                     // A deleted user's tokens stop working at once.
-                    match st.store.lock().map(|s| s.user_exists(&c.sub)) {
-                        Ok(Ok(true)) => {}
+                    let role = match st.store.lock().map(|s| s.user_role(&c.sub)) {
+                        Ok(Ok(Some(role))) => role,
                         _ => return unauthorized("invalid or expired token"),
-                    }
-                    let who = Principal::User { id: c.sub, permissions: c.perms };
+                    };
+                    let who = Principal::User { id: c.sub, permissions: c.perms, admin: role == "admin" };
                     if let Some(r) = limit(&st, &who, &req) {
                         return r;
                     }
@@ -184,8 +208,24 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
         let Ok(mut store) = st.store.lock() else { return unauthorized("the store is unavailable") };
         match store.key_by_hash(&key_hash(key)) {
             Ok(Some(k)) => {
+                // A key acts as its creator: it stops when the creator is deleted. (Keys
+                // made by a key before keys belonged to users name that key: follow it.)
+                let mut owner = k.created_by.clone();
+                for _ in 0..4 {
+                    match owner.starts_with("key_").then(|| store.key(&owner)) {
+                        Some(Ok(Some(parent))) => owner = parent.created_by,
+                        _ => break,
+                    }
+                }
+                let admin = match owner.as_str() {
+                    "internal" => true,
+                    user => match store.user_role(user) {
+                        Ok(Some(role)) => role == "admin",
+                        _ => return unauthorized("invalid credentials (the key's creator is gone)"),
+                    },
+                };
                 let _ = store.touch_key(&k.id, now_ms());
-                Principal::Key { id: k.id, permissions: k.permissions }
+                Principal::Key { id: k.id, permissions: k.permissions, owner, admin }
             }
             _ => return unauthorized("invalid credentials"),
         }

@@ -112,6 +112,11 @@ pub fn create_api_key() -> Value {
 /// `listApiKeys`.
 pub fn list_api_keys() -> Value {
     json!({
+        "description": "The caller's own keys (a key lists its creator's); `scope=organization` lists every key, for admins.",
+        "parameters": [{
+            "name": "scope", "in": "query", "required": false,
+            "schema": { "type": "string", "enum": ["user", "organization"], "default": "user" }
+        }],
         "responses": {
             "200": ok_json("The keys.", json!({
                 "type": "object",
@@ -125,7 +130,7 @@ pub fn list_api_keys() -> Value {
 /// `revokeApiKey`.
 pub fn revoke_api_key() -> Value {
     json!({
-        "description": "The key stops working at once; it stays listed with `revoked_at`.",
+        "description": "The key stops working at once; it stays listed with `revoked_at`. Another user's key answers 404 unless the caller is an admin.",
         "parameters": [parameter("KeyId")],
         "responses": {
             "200": ok_json("Revoked.", json!({

@@ -7,7 +7,7 @@ use crate::model::ApiKey;
 use crate::state::ApiState;
 use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339, MAX_BODY};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: 
         id: format!("key_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
         name,
         permissions,
-        created_by: who.name(),
+        created_by: who.owner(),
         created_at: now_ms(),
         last_used_at: None,
         revoked_at: None,
@@ -47,8 +47,32 @@ pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: 
     Ok((StatusCode::CREATED, ok(data)).into_response())
 }
 
-pub async fn list_keys(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
-    let keys = store(&st)?.list_keys()?;
+/// `?scope=organization`: every key (admins only); else the caller's own.
+#[derive(serde::Deserialize, Default)]
+pub struct KeyScope {
+    scope: Option<String>,
+}
+
+pub async fn list_keys(
+    State(st): State<ApiState>,
+    Query(q): Query<KeyScope>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    let keys = match q.scope.as_deref() {
+        Some("organization") if who.is_admin() => store(&st)?.list_keys()?,
+        Some("organization") => {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "scope=organization is for admins".into(),
+            })
+        }
+        None | Some("user") => match who {
+            crate::auth::Principal::Internal => store(&st)?.list_keys()?,
+            _ => store(&st)?.keys_of(&who.owner())?,
+        },
+        Some(_) => return Err(ApiError::field("scope", "must be user or organization")),
+    };
     let keys: Vec<Value> = keys
         .iter()
         .map(|k| {
@@ -63,8 +87,16 @@ pub async fn list_keys(State(st): State<ApiState>, _: Allowed) -> Result<Respons
     Ok(ok(json!({ "keys": keys })))
 }
 
-pub async fn revoke_key(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    store(&st)?.revoke_key(&id, now_ms()).map_err(|e| match e {
+pub async fn revoke_key(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    // Another user's key is not there for you (404), unless you are an admin.
+    let mut s = store(&st)?;
+    let visible = s.key(&id)?.is_some_and(|k| who.is_admin() || k.created_by == who.owner());
+    let r = if visible { s.revoke_key(&id, now_ms()) } else { Err(StoreError::NotFound) };
+    r.map_err(|e| match e {
         StoreError::NotFound => {
             ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such live key".into() }
         }

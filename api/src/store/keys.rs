@@ -38,6 +38,23 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The keys `owner` created (keys act as their creator), newest first.
+    pub fn keys_of(&self, owner: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE created_by = ?1 ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = st.query_map([owner], key_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The key with this id, revoked or not.
+    pub fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], key_from_row)
+            .optional()?)
+    }
+
     /// The live (not revoked) key with this hash.
     pub fn key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         Ok(self

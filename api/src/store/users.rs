@@ -48,6 +48,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The role of user `id` (`None`: no such user, e.g. deleted).
+    pub fn user_role(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT role FROM users WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Whether the user `id` exists (a deleted user's tokens are refused).
     pub fn user_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?.exists([id])?)
