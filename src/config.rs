@@ -122,6 +122,15 @@ pub struct ServeArgs {
     /// characters), e.g. `sip:queue@10.0.0.5,sip:agent-*@pbx.example.com`.
     #[arg(long, env = "DIALTONE_REFER_ALLOW")]
     pub refer_allow: Option<String>,
+    /// Calls the API (and REFERs) may have up at once; unset: no limit.
+    #[arg(long, env = "DIALTONE_MAX_CONCURRENT_CALLS")]
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls the API (and REFERs) may start a second; unset: no limit.
+    #[arg(long, env = "DIALTONE_MAX_CALLS_PER_SECOND")]
+    pub max_calls_per_second: Option<f64>,
+    /// Comma-separated E.164 prefixes calls may go to (e.g. `+1,+44`); unset: anywhere.
+    #[arg(long, env = "DIALTONE_ALLOWED_DESTINATIONS")]
+    pub allowed_destinations: Option<String>,
 }
 
 /// `dialtone call`.
@@ -216,6 +225,9 @@ struct FileSettings {
     rtp_timeout: Option<u64>,
     refer: Option<String>,
     refer_allow: Option<String>,
+    max_concurrent_calls: Option<u32>,
+    max_calls_per_second: Option<f64>,
+    allowed_destinations: Option<String>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
     session_expires: Option<u32>,
@@ -267,6 +279,12 @@ pub struct Settings {
     pub rtp_timeout_s: u64,
     /// What an inbound REFER may make us call.
     pub refer: ReferPolicy,
+    /// The limits and allowed destinations of the calls we place (the default organization's).
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls a second.
+    pub max_calls_per_second: Option<f64>,
+    /// E.164 prefixes.
+    pub allowed_destinations: Vec<String>,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -343,6 +361,11 @@ impl Settings {
             )?,
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
             rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
+            max_concurrent_calls: serve.and_then(|s| s.max_concurrent_calls).or(file.max_concurrent_calls),
+            max_calls_per_second: serve.and_then(|s| s.max_calls_per_second).or(file.max_calls_per_second),
+            allowed_destinations: destinations(
+                serve.and_then(|s| s.allowed_destinations.clone()).or(file.allowed_destinations).as_deref(),
+            )?,
             refer: ReferPolicy::parse(
                 serve.and_then(|s| s.refer.clone()).or(file.refer).as_deref(),
                 serve.and_then(|s| s.refer_allow.clone()).or(file.refer_allow).as_deref(),
@@ -353,6 +376,19 @@ impl Settings {
             min_se: common.min_se.or(file.min_se).unwrap_or(90).max(1),
         })
     }
+}
+
+/// `DIALTONE_ALLOWED_DESTINATIONS`: `+` and digits, comma-separated.
+fn destinations(v: Option<&str>) -> Result<Vec<String>> {
+    let list: Vec<String> =
+        v.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect();
+    if let Some(bad) = list
+        .iter()
+        .find(|p| !p.strip_prefix('+').is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+    {
+        bail!("DIALTONE_ALLOWED_DESTINATIONS: {bad:?} is not an E.164 prefix such as +1 or +4420");
+    }
+    Ok(list)
 }
 
 /// What an inbound REFER (RFC 3515) may make us call (`DIALTONE_REFER`).

@@ -50,7 +50,20 @@ pub trait CallControl: Send + Sync {
     fn can_originate(&self) -> bool {
         true
     }
+    /// May organization `org` place call `call_id` to `number` now (its limits and allowed
+    /// destinations)? A yes holds the call's place until [`CallControl::originate`] uses it
+    /// or [`CallControl::release`] gives it back. By default, yes.
+    fn admit(&self, _org: &str, _number: &str, _call_id: &str) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok(()));
+        rx
+    }
+    /// Gives back the place [`CallControl::admit`] held for `call_id` (it was not placed).
+    fn release(&self, _call_id: &str) {}
 }
+
+/// The organization every call belongs to until organizations are stored (issue 20).
+pub const DEFAULT_ORG: &str = "org_default";
 
 /// The engine's answer to an action: done (the request went out; its SIP outcome
 /// follows as a call event), or why not.

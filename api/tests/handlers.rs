@@ -238,3 +238,38 @@ async fn the_route_table_the_router_and_the_document_agree() {
         assert!(![401, 403, 405].contains(&s.as_u16()), "{method} {path} with {perm}: {s} {v}");
     }
 }
+
+#[tokio::test]
+async fn the_engine_decides_whether_a_call_may_be_placed_before_it_is_stored() {
+    let app = App::new();
+    let key = app.key(&["calls:write", "calls:read"]).await;
+    let h = [("x-api-key", key.as_str())];
+    // At the organization's limit: 429 with Retry-After, and nothing stored or placed.
+    *app.engine.admit_refusal.lock().unwrap() =
+        Some(Refusal::TooMany("max_concurrent_calls", "the organization has 2 calls up, its limit".into(), 1));
+    let (s, v) = app.send("POST", "/api/calls/create", &h, CREATE).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    error(&v, "max_concurrent_calls");
+    // Retry-After is a header: check it on the raw response.
+    let r = app.raw("POST", "/api/calls/create", &h, CREATE).await;
+    assert_eq!(r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()).as_deref(), Some("1"));
+    // A destination outside the allowed ones: 403 naming the rule.
+    *app.engine.admit_refusal.lock().unwrap() =
+        Some(Refusal::Forbidden("destination_not_allowed", "+14155550123 is not allowed".into()));
+    let (s, v) = app.send("POST", "/api/calls/create", &h, CREATE).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    error(&v, "destination_not_allowed");
+    let (_, v) = app.send("GET", "/api/calls/list", &h, "").await;
+    assert_eq!(v["data"]["total"], 0, "a refused call is not stored: {v}");
+    assert!(app.engine.placed.lock().unwrap().is_empty());
+    // Admitted: stored and placed; a replay (same Idempotency-Key) gives its place back.
+    *app.engine.admit_refusal.lock().unwrap() = None;
+    let h2 = [("x-api-key", key.as_str()), ("idempotency-key", "k1")];
+    let (s, _) = app.send("POST", "/api/calls/create", &h2, CREATE).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app.send("POST", "/api/calls/create", &h2, CREATE).await;
+    assert_eq!(s, StatusCode::OK, "replayed");
+    assert_eq!(app.engine.placed.lock().unwrap().len(), 1);
+    assert_eq!(app.engine.admitted.lock().unwrap().len(), 2);
+    assert_eq!(app.engine.released.lock().unwrap().len(), 1, "the replay's place is given back");
+}

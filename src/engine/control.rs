@@ -19,6 +19,15 @@ impl Engine {
             Command::Originate(o) => self.originate(now, o, ua),
             Command::Act(id, action) => self.act(now, &id, action, ua),
             Command::Dial(d) => self.dial(*d),
+            Command::Admit { org, number, call_id } => self.admit(&org, Some(&number), now).map(|permit| {
+                self.permits.by_call.insert(call_id, permit);
+            }),
+            Command::Release(call_id) => {
+                if let Some(p) = self.permits.by_call.remove(&call_id) {
+                    self.release(p);
+                }
+                Ok(())
+            }
         })
     }
 
@@ -28,7 +37,8 @@ impl Engine {
             return Err(Refusal::Unavailable("no trunk to place calls through: set DIALTONE_TRUNK".into()));
         }
         // The permit the API was given makes this call one of its organization's.
-        let org = o.permit.and_then(|p| self.use_permit(p));
+        let permit = o.permit.or_else(|| self.permits.by_call.remove(&o.id));
+        let org = permit.and_then(|p| self.use_permit(p));
         let then = Opening::Place(Box::new(Placing { id: o.id.clone(), org, o }));
         if let Err(then) = self.open_port(then, 0) {
             self.no_port(now, then, ua);

@@ -59,6 +59,18 @@ pub enum Command {
     Originate(dialtone_api::http::Originate),
     /// Act on the live call the API knows as `id`.
     Act(String, dialtone_api::http::Action),
+    /// May `org` place the API's call `call_id` to `number`? A yes holds its place (the
+    /// permit) until the call's `Originate` uses it, `Release` gives it back, or it lapses.
+    Admit {
+        /// The organization.
+        org: String,
+        /// The number called.
+        number: String,
+        /// The API's id for the call to be.
+        call_id: String,
+    },
+    /// The API could not store the admitted call `call_id`: its place is free again.
+    Release(String),
     /// Place `dialtone call`'s call (the INVITE's fate follows as [`Action::Dialed`]).
     Dial(Box<Dial>),
 }

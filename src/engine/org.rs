@@ -63,6 +63,8 @@ impl OrgState {
 #[derive(Debug, Default)]
 pub struct Permits {
     pub(super) by_id: HashMap<u64, (String, Instant)>,
+    /// The permits the API asked for, by the id of the call to be.
+    pub(super) by_call: HashMap<String, u64>,
     pub(super) next: u64,
 }
 

@@ -85,6 +85,8 @@ impl Engine {
         for id in lapsed {
             self.release(id);
         }
+        let live = &self.permits.by_id;
+        self.permits.by_call.retain(|_, p| live.contains_key(p));
     }
 
     /// Calls `org` has up (and permits it holds).

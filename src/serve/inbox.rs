@@ -70,4 +70,15 @@ impl CallControl for Control {
     fn can_originate(&self) -> bool {
         self.trunk
     }
+
+    fn admit(&self, org: &str, number: &str, call_id: &str) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Admit { org: org.into(), number: number.into(), call_id: call_id.into() };
+        self.inbox.send(Input::Command(cmd, Some(tx)));
+        rx
+    }
+
+    fn release(&self, call_id: &str) {
+        self.inbox.send(Input::Command(Command::Release(call_id.into()), None));
+    }
 }

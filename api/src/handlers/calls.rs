@@ -2,7 +2,7 @@
 
 use super::support::{is_e164, json_body, read, store};
 use crate::auth::{key_hash, Allowed};
-use crate::control::{Originate, AGENT_FORMATS};
+use crate::control::{Originate, Refusal, AGENT_FORMATS, DEFAULT_ORG};
 use crate::errors::ApiError;
 use crate::model::{CallFilter, CallStatus, NewCall};
 use crate::state::ApiState;
@@ -124,6 +124,20 @@ pub async fn create_call(
         });
     };
     let id = format!("call_{:016x}", rand::random::<u64>());
+    // The engine decides whether the organization may place it (limits, destinations),
+    // before anything is stored.
+    match tokio::time::timeout(std::time::Duration::from_secs(10), control.admit(DEFAULT_ORG, &phone_number, &id)).await
+    {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(refusal))) => return Ok(refused(refusal)),
+        _ => {
+            return Err(ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "no_engine",
+                message: "the call engine did not answer".into(),
+            })
+        }
+    }
     // The body as parsed (object keys sorted), so spacing and key order do not matter.
     let request_hash = key_hash(&serde_json::to_string(&o).unwrap_or_default());
     let principal = who.name();
@@ -136,15 +150,25 @@ pub async fn create_call(
         record,
         created_at: now_ms(),
     };
-    let (call, replayed) = store(&st)?.insert_call_once(&new, idem).map_err(|e| match e {
-        StoreError::IdempotencyConflict => ApiError {
-            status: StatusCode::CONFLICT,
-            code: "idempotency_conflict",
-            message: "this Idempotency-Key was used with a different request body".into(),
-        },
-        e => e.into(),
-    })?;
+    let stored = store(&st).and_then(|mut s| {
+        s.insert_call_once(&new, idem).map_err(|e| match e {
+            StoreError::IdempotencyConflict => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "idempotency_conflict",
+                message: "this Idempotency-Key was used with a different request body".into(),
+            },
+            e => e.into(),
+        })
+    });
+    let (call, replayed) = match stored {
+        Ok(r) => r,
+        Err(e) => {
+            control.release(&id);
+            return Err(e);
+        }
+    };
     if replayed {
+        control.release(&id);
         let mut r = ok(call_json(&call));
         r.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
         return Ok(r);
@@ -185,4 +209,17 @@ pub async fn get_call(State(st): State<ApiState>, Path(id): Path<String>, _: All
 /// A caller ID: `+` and 1–15 digits.
 fn is_caller_id(s: &str) -> bool {
     s.strip_prefix('+').is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The engine's refusal of a new call: 403 naming the rule, or 429 with `Retry-After`.
+fn refused(r: Refusal) -> Response {
+    let wait = match &r {
+        Refusal::TooMany(_, _, secs) => Some(*secs),
+        _ => None,
+    };
+    let mut resp = ApiError::from(r).into_response();
+    if let Some(secs) = wait.and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok()) {
+        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs);
+    }
+    resp
 }

@@ -27,11 +27,23 @@ pub struct Fake {
     pub answer: Mutex<Answer>,
     pub acted: Mutex<Vec<(String, Action)>>,
     pub placed: Mutex<Vec<Originate>>,
+    /// What the next admission answers (`None`: yes).
+    pub admit_refusal: Mutex<Option<Refusal>>,
+    /// Calls admitted, and those given back.
+    pub admitted: Mutex<Vec<String>>,
+    pub released: Mutex<Vec<String>>,
 }
 
 impl Fake {
     pub fn new() -> Arc<Fake> {
-        Arc::new(Fake { answer: Mutex::new(Answer::Done), acted: Mutex::default(), placed: Mutex::default() })
+        Arc::new(Fake {
+            answer: Mutex::new(Answer::Done),
+            acted: Mutex::default(),
+            placed: Mutex::default(),
+            admit_refusal: Mutex::default(),
+            admitted: Mutex::default(),
+            released: Mutex::default(),
+        })
     }
 
     pub fn answer(&self, a: Answer) {
@@ -40,6 +52,22 @@ impl Fake {
 }
 
 impl CallControl for Fake {
+    fn admit(&self, _org: &str, _number: &str, call_id: &str) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        match self.admit_refusal.lock().unwrap().clone() {
+            Some(r) => drop(tx.send(Err(r))),
+            None => {
+                self.admitted.lock().unwrap().push(call_id.to_string());
+                drop(tx.send(Ok(())));
+            }
+        }
+        rx
+    }
+
+    fn release(&self, call_id: &str) {
+        self.released.lock().unwrap().push(call_id.to_string());
+    }
+
     fn originate(&self, call: Originate) {
         self.placed.lock().unwrap().push(call);
     }
@@ -69,6 +97,16 @@ impl App {
         let control: Arc<dyn CallControl> = engine.clone();
         let state = ApiState::new(store.clone(), Some(INTERNAL.into()), Some(control), Arc::new(vec![7; 32]));
         App { router: router(state), store, engine }
+    }
+
+    /// The response itself (headers included).
+    pub async fn raw(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> axum::response::Response {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req = req.header("content-type", "application/json");
+        self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap()
     }
 
     pub async fn send(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, Value) {
