@@ -723,3 +723,51 @@ fn users_log_in_with_their_own_permissions_until_deleted() {
     assert_eq!(login("ann@example.test", "ann's password").status, 401);
     assert_eq!(send(http, "DELETE", &format!("/api/users/{id}"), &as_admin, b"").status, 404);
 }
+
+#[test]
+fn the_engine_holds_calls_to_the_limits_and_destinations() {
+    // A SIPp trunk that answers and holds each call until our BYE.
+    let (mut trunk, trunk_port) = holding_trunk("limit-trunk", 2);
+    let http = free_port();
+    let d = Dialtone::serve(
+        "org-limits",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
+            ("DIALTONE_RTP_PORTS", "48700-48799"),
+            ("DIALTONE_MAX_CONCURRENT_CALLS", "1"),
+            ("DIALTONE_ALLOWED_DESTINATIONS", "+1555"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let create = |number: &str| {
+        send(http, "POST", "/api/calls/create", &auth, &body(&json!({"contact_id": "c", "phone_number": number})))
+    };
+    // Outside the allowed destinations: 403, nothing stored, nothing sent to the trunk.
+    let r = create("+19005550100");
+    assert_eq!(r.status, 403, "{:?}", r.json());
+    assert_eq!(r.json()["error"]["code"], "destination_not_allowed");
+    // The first allowed call is placed and answered; a second while it is up: 429.
+    let r = create("+15551230001");
+    assert_eq!(r.status, 201, "{:?}\n{}", r.json(), d.log_text());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+    let r = create("+15551230002");
+    assert_eq!(r.status, 429, "{:?}", r.json());
+    assert_eq!(r.json()["error"]["code"], "max_concurrent_calls");
+    assert!(r.header("retry-after").is_some());
+    let list = send(http, "GET", "/api/calls/list", &auth, b"").json();
+    assert_eq!(list["data"]["total"], 1, "refused calls are not stored: {list}");
+    // Once it ends, the next one goes through.
+    assert_eq!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"").status, 202);
+    wait_status(&d, http, &auth, &id, "completed", Duration::from_secs(10));
+    let r = create("+15551230003");
+    assert_eq!(r.status, 201, "{:?}\n{}", r.json(), d.log_text());
+    let id2 = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &auth, &id2, "in-progress", Duration::from_secs(10));
+    assert_eq!(send(http, "POST", &format!("/api/calls/{id2}/hangup"), &auth, b"").status, 202);
+    wait_status(&d, http, &auth, &id2, "completed", Duration::from_secs(10));
+    let _ = trunk.wait();
+}
