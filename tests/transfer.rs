@@ -24,24 +24,7 @@ fn refer_from_sipp_places_the_new_call_and_ends_the_old() {
             ("DIALTONE_REFER_ALLOW", &allow),
         ],
     );
-    let sip = format!("127.0.0.1:{}", d.port);
-    let run = run_sipp(
-        &args(&[
-            "-sf",
-            &root().join("fixtures/sipp/uac_refer.xml").to_string_lossy(),
-            &sip,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "1",
-            "-key",
-            "target_port",
-            &target.port.to_string(),
-        ]),
-        Duration::from_secs(20),
-    );
+    let run = refer_caller(d.port, "uac_refer.xml", ("target_port", &target.port.to_string()));
     let (code, (ok, failed)) = target.finish(Duration::from_secs(15));
     let log = d.log_text();
     assert_eq!((run.successful, run.failed), (1, 0), "referrer: {run:#?}\ndialtone log:\n{log}");
@@ -102,23 +85,7 @@ impl Counter {
 
 /// A REFER from SIPp naming `refer_to`, with a 403 expected; (SIPp's ok, failed).
 fn refer_refused(d: &Dialtone, refer_to: &str) -> (u64, u64, String) {
-    let run = run_sipp(
-        &args(&[
-            "-sf",
-            &root().join("fixtures/sipp/uac_refer_refused.xml").to_string_lossy(),
-            &format!("127.0.0.1:{}", d.port),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "1",
-            "-key",
-            "refer_to",
-            refer_to,
-        ]),
-        Duration::from_secs(20),
-    );
+    let run = refer_caller(d.port, "uac_refer_refused.xml", ("refer_to", refer_to));
     (run.successful, run.failed, format!("{run:#?}"))
 }
 
@@ -169,11 +136,22 @@ fn uri_policy_calls_only_the_allowed_target() {
         assert_eq!((ok, failed), (1, 0), "the REFER to {target} was not answered 403: {run}\n{}", d.log_text());
     }
     // Allowed: the listed target is called (and answers).
-    let run = run_sipp(
+    let run = refer_caller(d.port, "uac_refer.xml", ("target_port", &target.port.to_string()));
+    let (code, (ok, failed)) = target.finish(Duration::from_secs(15));
+    assert_eq!((run.successful, run.failed), (1, 0), "{run:#?}\n{}", d.log_text());
+    assert_eq!((code, ok, failed), (Some(0), 1, 0), "the allowed target\n{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((trunk.count(), other.count()), (0, 0), "something else was called:\n{}", d.log_text());
+}
+
+/// SIPp calling dialtone on `port` with one REFER scenario of fixtures/sipp, its `-key`
+/// filled (the target's port, or the Refer-To).
+fn refer_caller(port: u16, scenario: &str, (key, value): (&str, &str)) -> SippRun {
+    run_sipp(
         &args(&[
             "-sf",
-            &root().join("fixtures/sipp/uac_refer.xml").to_string_lossy(),
-            &format!("127.0.0.1:{}", d.port),
+            &root().join("fixtures/sipp").join(scenario).to_string_lossy(),
+            &format!("127.0.0.1:{port}"),
             "-i",
             "127.0.0.1",
             "-p",
@@ -181,14 +159,9 @@ fn uri_policy_calls_only_the_allowed_target() {
             "-m",
             "1",
             "-key",
-            "target_port",
-            &target.port.to_string(),
+            key,
+            value,
         ]),
         Duration::from_secs(20),
-    );
-    let (code, (ok, failed)) = target.finish(Duration::from_secs(15));
-    assert_eq!((run.successful, run.failed), (1, 0), "{run:#?}\n{}", d.log_text());
-    assert_eq!((code, ok, failed), (Some(0), 1, 0), "the allowed target\n{}", d.log_text());
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!((trunk.count(), other.count()), (0, 0), "something else was called:\n{}", d.log_text());
+    )
 }
