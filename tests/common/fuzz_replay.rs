@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// A fuzz target: its name (its corpus directory) and the body it runs on one input.
+pub type Target = (&'static str, fn(&[u8]));
+
 fn corpus(fixtures: &Path, target: &str) -> Vec<PathBuf> {
     let dir = fixtures.join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -18,7 +21,7 @@ fn corpus(fixtures: &Path, target: &str) -> Vec<PathBuf> {
 
 /// Every corpus file of every target under `fixtures` (the `fixtures/fuzz` directory)
 /// through its target's body; panics listing the files that fail.
-pub fn replay(fixtures: &Path, targets: &[(&str, fn(&[u8]))]) {
+pub fn replay(fixtures: &Path, targets: &[Target]) {
     let mut failed = Vec::new();
     for (target, body) in targets {
         let files = corpus(fixtures, target);
