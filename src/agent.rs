@@ -45,7 +45,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long connecting (TCP, TLS, WebSocket handshake) may take.
@@ -193,47 +193,28 @@ pub struct CallInfo {
     pub to: Option<String>,
 }
 
-/// How a bridge asks its owner to hang a call up: a queue of (call label, why) and the
-/// SIP loop's waker ([`Driver::waker`](crate::driver::Driver::waker)) for `dialtone call`,
-/// or straight into `serve`'s inbox.
+/// How a bridge asks its owner to hang a call up: `serve` sends it into its inbox,
+/// `dialtone call` flags it and wakes its loop.
 #[derive(Clone)]
 pub struct Hangups {
-    queue: Arc<Mutex<Vec<(u64, String)>>>,
-    wake: Arc<Notify>,
-    sink: Option<Arc<dyn Fn(u64, String) + Send + Sync>>,
+    sink: Arc<dyn Fn(u64, String) + Send + Sync>,
 }
 
 impl std::fmt::Debug for Hangups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hangups").field("sink", &self.sink.is_some()).finish_non_exhaustive()
+        f.debug_struct("Hangups").finish_non_exhaustive()
     }
 }
 
 impl Hangups {
-    /// Requests are queued for [`Hangups::take`] and wake `wake`.
-    pub fn new(wake: Arc<Notify>) -> Hangups {
-        Hangups { queue: Arc::default(), wake, sink: None }
-    }
-
     /// Requests go to `sink` (the call's label, why).
     pub fn to(sink: impl Fn(u64, String) + Send + Sync + 'static) -> Hangups {
-        Hangups { queue: Arc::default(), wake: Arc::default(), sink: Some(Arc::new(sink)) }
+        Hangups { sink: Arc::new(sink) }
     }
 
     /// Asks for the call `label` to be hung up, saying why (for the call's record).
     pub fn request(&self, label: u64, why: String) {
-        if let Some(sink) = &self.sink {
-            return sink(label, why);
-        }
-        if let Ok(mut q) = self.queue.lock() {
-            q.push((label, why));
-        }
-        self.wake.notify_one();
-    }
-
-    /// The calls to hang up, once each, with why.
-    pub fn take(&self) -> Vec<(u64, String)> {
-        self.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
+        (self.sink)(label, why)
     }
 }
 
