@@ -68,6 +68,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             from_number: rng.random_bool(0.8).then_some(from.as_str()),
             record: rng.random_bool(0.2),
             created_at: created,
+            organization_id: dialtone_api::store::DEFAULT_ORG,
         })?;
         let ring = created + rng.random_range(300..3_000);
         let roll = rng.random_range(0..100u32);

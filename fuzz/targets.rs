@@ -55,7 +55,7 @@ pub fn api_bodies(data: &[u8]) {
     let store = Store::in_memory().expect("an in-memory store");
     let mut state = ApiState::new(Arc::new(Mutex::new(store)), Some(KEY.into()), None, Arc::new(b"fuzz".to_vec()));
     let lots = Rate { per_s: 1e12, burst: 1e12 };
-    state.limits = Arc::new(RateLimits::new(Limits { per_key: lots, per_addr: lots, login: lots }));
+    state.limits = Arc::new(RateLimits::new(Limits { per_key: lots, per_org: lots, per_addr: lots, login: lots }));
     let req = Request::post(path)
         .header("x-internal-key", KEY)
         .header("content-type", "application/json")

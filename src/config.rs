@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// API requests a second per key or user (bursts of twice that). Default 50.
     #[arg(long, env = "DIALTONE_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
+    /// API requests a second per organization, all its keys and users together (bursts of
+    /// twice that). Default 200.
+    #[arg(long, env = "DIALTONE_RATE_LIMIT_ORG")]
+    pub rate_limit_org: Option<f64>,
     /// API requests a second per client address (bursts of twice that). Default 200.
     #[arg(long, env = "DIALTONE_RATE_LIMIT_ADDR")]
     pub rate_limit_addr: Option<f64>,
@@ -219,6 +223,7 @@ struct FileSettings {
     admin_password: Option<String>,
     internal_key: Option<String>,
     rate_limit: Option<f64>,
+    rate_limit_org: Option<f64>,
     rate_limit_addr: Option<f64>,
     login_limit: Option<f64>,
     webhook_retry_ms: Option<u64>,
@@ -269,6 +274,8 @@ pub struct Settings {
     pub internal_key: Option<String>,
     /// API requests a second per key.
     pub rate_limit: f64,
+    /// API requests a second per organization.
+    pub rate_limit_org: f64,
     /// API requests a second per address.
     pub rate_limit_addr: f64,
     /// Login attempts a minute per address.
@@ -349,6 +356,11 @@ impl Settings {
             admin_password: serve.and_then(|s| s.admin_password.clone()).or(file.admin_password),
             internal_key: serve.and_then(|s| s.internal_key.clone()).or(file.internal_key),
             rate_limit: positive(serve.and_then(|s| s.rate_limit).or(file.rate_limit), 50.0, "DIALTONE_RATE_LIMIT")?,
+            rate_limit_org: positive(
+                serve.and_then(|s| s.rate_limit_org).or(file.rate_limit_org),
+                200.0,
+                "DIALTONE_RATE_LIMIT_ORG",
+            )?,
             rate_limit_addr: positive(
                 serve.and_then(|s| s.rate_limit_addr).or(file.rate_limit_addr),
                 200.0,

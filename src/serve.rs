@@ -199,14 +199,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         seed: rand::random(),
         refer: settings.refer.clone(),
     });
-    let mut engine = engine;
-    // Until organizations are stored, every call the API places is the default one's.
-    let policy = engine::OrgPolicy {
-        max_concurrent_calls: settings.max_concurrent_calls,
-        max_calls_per_second: settings.max_calls_per_second,
-        allowed_destinations: settings.allowed_destinations.clone(),
-    };
-    engine.set_policy(dialtone_api::http::DEFAULT_ORG, policy);
     let mut app = ServeApp {
         engine,
         effects,

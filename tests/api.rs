@@ -43,6 +43,7 @@ fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
             from_number: Some("+15559870000"),
             record: false,
             created_at: 1_704_830_400_000,
+            organization_id: dialtone_api::store::DEFAULT_ORG,
         };
         s.insert_call(&call("call_done")).unwrap();
         s.set_status("call_done", CallStatus::InProgress, Some(200), None, 1_704_830_401_000).unwrap();

@@ -417,6 +417,7 @@ fn auth_matrix_over_every_endpoint() {
             from_number: None,
             record: false,
             created_at: 1_704_830_400_000,
+            organization_id: dialtone_api::store::DEFAULT_ORG,
         };
         s.insert_call(&c).unwrap();
         s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();

@@ -4,6 +4,7 @@
 
 use crate::errors::ApiError;
 use crate::limits::{client_addr, too_many};
+use crate::model::{Scope, PLATFORM_PERMISSION};
 use crate::state::ApiState;
 use crate::wire::now_ms;
 use axum::extract::{Request, State};
@@ -59,12 +60,21 @@ pub fn check_jwt(secret: &[u8], token: &str) -> Option<Claims> {
 /// Who is asking.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    /// `X-Internal-Key`: everything.
-    Internal,
+    /// `X-Internal-Key`: everything, in every organization, or inside the one
+    /// `X-Organization-Id` names.
+    Internal {
+        /// The organization `X-Organization-Id` named.
+        org: Option<String>,
+        /// Without one, where what it creates goes: the only organization, while there is
+        /// only one (a single-tenant dialtone never needs the header).
+        sole: Option<String>,
+    },
     /// A user with a JWT.
     User {
         /// The user id.
         id: String,
+        /// Its organization.
+        org: String,
         /// Its permissions.
         permissions: Vec<String>,
         /// Its role is `admin`.
@@ -74,6 +84,8 @@ pub enum Principal {
     Key {
         /// Its id.
         id: String,
+        /// Its organization (its creator's).
+        org: String,
         /// Its permissions (normalized).
         permissions: Vec<String>,
         /// Its creator (a user id, or `internal`).
@@ -87,7 +99,7 @@ impl Principal {
     /// Whether it holds `perm`.
     pub fn may(&self, perm: &str) -> bool {
         match self {
-            Principal::Internal => true,
+            Principal::Internal { .. } => true,
             Principal::Key { permissions, .. } | Principal::User { permissions, .. } => {
                 permissions.iter().any(|p| p == perm)
             }
@@ -106,26 +118,60 @@ impl Principal {
     /// to this.
     pub fn owner(&self) -> String {
         match self {
-            Principal::Internal => "internal".into(),
+            Principal::Internal { .. } => "internal".into(),
             Principal::User { id, .. } => id.clone(),
             Principal::Key { owner, .. } => owner.clone(),
         }
     }
 
-    /// An admin: the internal key, an admin user, or a key an admin created.
+    /// An admin of its organization: the internal key, an admin user, or a key an admin
+    /// created.
     pub fn is_admin(&self) -> bool {
         match self {
-            Principal::Internal => true,
+            Principal::Internal { .. } => true,
             Principal::User { admin, .. } | Principal::Key { admin, .. } => *admin,
         }
     }
 
-    /// Its id (`internal` for the internal key): whom idempotency records are kept for.
+    /// Its id (`internal`, or `internal@<org>` inside one, for the internal key): whom
+    /// idempotency records and request limits are kept for.
     pub fn name(&self) -> String {
         match self {
-            Principal::Internal => "internal".into(),
+            Principal::Internal { org: None, .. } => "internal".into(),
+            Principal::Internal { org: Some(o), .. } => format!("internal@{o}"),
             Principal::Key { id, .. } | Principal::User { id, .. } => id.clone(),
         }
+    }
+
+    /// Whose rows it reaches: its organization's; every one for the internal key without
+    /// `X-Organization-Id`.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Principal::Internal { org: None, .. } => Scope::All,
+            Principal::Internal { org: Some(o), .. }
+            | Principal::User { org: o, .. }
+            | Principal::Key { org: o, .. } => Scope::Org(o.clone()),
+        }
+    }
+
+    /// The organization a row it creates belongs to: its own; for the internal key, the
+    /// one `X-Organization-Id` names, or the only one there is (400 naming the header
+    /// when there are several and none is named).
+    pub fn org(&self) -> Result<String, ApiError> {
+        match (self.scope(), self) {
+            (Scope::Org(o), _) => Ok(o),
+            (Scope::All, Principal::Internal { sole: Some(o), .. }) => Ok(o.clone()),
+            (Scope::All, _) => Err(ApiError::field(
+                "X-Organization-Id",
+                "required: the internal key acts across organizations; name the one to create in",
+            )),
+        }
+    }
+
+    /// The platform's owner (the internal key, or the first admin): it holds
+    /// [`PLATFORM_PERMISSION`], creates organizations and reads every one.
+    pub fn is_platform(&self) -> bool {
+        self.may(PLATFORM_PERMISSION)
     }
 }
 
@@ -174,7 +220,10 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
     };
     let principal = if let Some(g) = headers.get("x-internal-key") {
         match st.internal_key.as_deref() {
-            Some(k) if same(g.as_bytes(), k.as_bytes()) => Principal::Internal,
+            Some(k) if same(g.as_bytes(), k.as_bytes()) => match acting_in(&st, &headers) {
+                Ok((org, sole)) => Principal::Internal { org, sole },
+                Err(e) => return e.into_response(),
+            },
             _ => return unauthorized("invalid credentials"),
         }
     } else {
@@ -191,11 +240,16 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
             return match check_jwt(&st.jwt_secret, key) {
                 Some(c) => {
                     // A deleted user's tokens stop working at once.
-                    let role = match st.store.lock().map(|s| s.user_role(&c.sub)) {
-                        Ok(Ok(Some(role))) => role,
+                    let access = match st.store.lock().map(|s| s.user_access(&c.sub)) {
+                        Ok(Ok(Some(a))) => a,
                         _ => return unauthorized("invalid or expired token"),
                     };
-                    let who = Principal::User { id: c.sub, permissions: c.perms, admin: role == "admin" };
+                    let who = Principal::User {
+                        id: c.sub,
+                        org: access.organization_id,
+                        permissions: c.perms,
+                        admin: access.role == "admin",
+                    };
                     if let Some(r) = limit(&st, &who, &req) {
                         return r;
                     }
@@ -212,20 +266,20 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
                 // made by a key before keys belonged to users name that key: follow it.)
                 let mut owner = k.created_by.clone();
                 for _ in 0..4 {
-                    match owner.starts_with("key_").then(|| store.key(&owner)) {
+                    match owner.starts_with("key_").then(|| store.key(&Scope::Org(k.organization_id.clone()), &owner)) {
                         Some(Ok(Some(parent))) => owner = parent.created_by,
                         _ => break,
                     }
                 }
                 let admin = match owner.as_str() {
                     "internal" => true,
-                    user => match store.user_role(user) {
-                        Ok(Some(role)) => role == "admin",
+                    user => match store.user_access(user) {
+                        Ok(Some(a)) if a.organization_id == k.organization_id => a.role == "admin",
                         _ => return unauthorized("invalid credentials (the key's creator is gone)"),
                     },
                 };
                 let _ = store.touch_key(&k.id, now_ms());
-                Principal::Key { id: k.id, permissions: k.permissions, owner, admin }
+                Principal::Key { id: k.id, org: k.organization_id, permissions: k.permissions, owner, admin }
             }
             _ => return unauthorized("invalid credentials"),
         }
@@ -237,15 +291,37 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
     next.run(req).await
 }
 
-/// The per-key and per-address limits (the internal key has none): the 429 to answer.
+/// The organization `X-Organization-Id` names for the internal key (`None`: none named),
+/// and without one the only organization, if there is one only; 400 naming the header if
+/// it names no organization.
+fn acting_in(st: &ApiState, headers: &HeaderMap) -> Result<(Option<String>, Option<String>), ApiError> {
+    let Some(v) = headers.get("x-organization-id") else {
+        let sole = st.store.lock().ok().and_then(|s| s.sole_org().ok()).flatten();
+        return Ok((None, sole));
+    };
+    let id = v.to_str().map(str::trim).unwrap_or_default();
+    let known = st.store.lock().ok().and_then(|s| s.org(&Scope::All, id).ok()).flatten();
+    match known {
+        Some(o) => Ok((Some(o.id), None)),
+        None => Err(ApiError::field("X-Organization-Id", &format!("no organization {id:?}"))),
+    }
+}
+
+/// The per-key, per-organization and per-address limits (the internal key has none): the
+/// 429 to answer.
 fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
-    if matches!(who, Principal::Internal) {
+    if matches!(who, Principal::Internal { .. }) {
         return None;
     }
     let now = std::time::Instant::now();
     let l = st.limits.limits;
     if let Err(s) = st.limits.take(&format!("key:{}", who.name()), l.per_key, now) {
         return Some(too_many(s, "for this key"));
+    }
+    if let Scope::Org(org) = who.scope() {
+        if let Err(s) = st.limits.take(&format!("org:{org}"), l.per_org, now) {
+            return Some(too_many(s, "for this organization"));
+        }
     }
     let ip = client_addr(req)?;
     st.limits.take(&format!("addr:{ip}"), l.per_addr, now).err().map(|s| too_many(s, "from this address"))

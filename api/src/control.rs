@@ -60,10 +60,12 @@ pub trait CallControl: Send + Sync {
     }
     /// Gives back the place [`CallControl::admit`] held for `call_id` (it was not placed).
     fn release(&self, _call_id: &str) {}
+    /// Sets organization `org`'s call policy (its limits and allowed destinations), when it
+    /// is created or changed and for every stored one at start.
+    fn set_policy(&self, _org: &crate::model::Organization) {}
 }
 
-/// The organization every call belongs to until organizations are stored (issue 20).
-pub const DEFAULT_ORG: &str = "org_default";
+pub use crate::model::DEFAULT_ORG;
 
 /// The engine's answer to an action: done (the request went out; its SIP outcome
 /// follows as a call event), or why not.

@@ -22,6 +22,11 @@ impl ApiError {
     pub fn field(field: &str, why: &str) -> ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_request", message: format!("{field}: {why}") }
     }
+
+    /// 404 `not_found`: no such `what` (or one of another organization: the same answer).
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: format!("no such {what}") }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -36,6 +41,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => {
                 ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such call".into() }
+            }
+            StoreError::Conflict(field) => {
+                ApiError { status: StatusCode::CONFLICT, code: "conflict", message: format!("{field}: already taken") }
             }
             e => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() },
         }

@@ -15,7 +15,7 @@ mod errors;
 mod handlers;
 mod limits;
 mod model;
-mod routes;
+pub mod routes;
 mod state;
 mod wire;
 

@@ -17,12 +17,14 @@ pub struct Rate {
     pub burst: f64,
 }
 
-/// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ADDR`,
-/// `DIALTONE_LOGIN_LIMIT`).
+/// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ORG`,
+/// `DIALTONE_RATE_LIMIT_ADDR`, `DIALTONE_LOGIN_LIMIT`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     /// Per API key or user.
     pub per_key: Rate,
+    /// Per organization: all its keys and users together.
+    pub per_org: Rate,
     /// Per client address (authenticated requests other than the internal key's).
     pub per_addr: Rate,
     /// Login attempts per client address.
@@ -33,6 +35,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             per_key: Rate { per_s: 50.0, burst: 100.0 },
+            per_org: Rate { per_s: 200.0, burst: 400.0 },
             per_addr: Rate { per_s: 200.0, burst: 400.0 },
             login: Rate { per_s: 10.0 / 60.0, burst: 10.0 },
         }

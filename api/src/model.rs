@@ -126,6 +126,10 @@ pub struct Call {
     pub recording: Option<RecordingState>,
     /// It came in (rather than being placed by the API).
     pub inbound: bool,
+    /// The organization it belongs to.
+    pub organization_id: String,
+    /// The call whose REFER placed it, if one did.
+    pub referred_by: Option<String>,
 }
 
 /// Where a call's recording is.
@@ -170,6 +174,8 @@ pub struct Webhook {
     pub events: Vec<String>,
     /// Created, ms.
     pub created_at: i64,
+    /// The organization whose events it gets.
+    pub organization_id: String,
 }
 
 /// The webhook events, in a call's life order.
@@ -218,10 +224,14 @@ pub struct NewCall<'a> {
     pub record: bool,
     /// Now, ms.
     pub created_at: i64,
+    /// The organization placing it.
+    pub organization_id: &'a str,
 }
 
-/// An inbound call for [`Op::Inbound`]: `phone_number` is the caller (From's user),
-/// `from_number` the number called (To's user), `contact_id` the caller too.
+/// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the
+/// caller, From's user; `from_number` the number called, To's user; `contact_id` the
+/// caller too), or one a REFER asked for (`referred_by` names the referring call;
+/// `called` is the target, stored as `phone_number`, and the call is outbound).
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundCall {
     /// Its id.
@@ -232,6 +242,10 @@ pub struct InboundCall {
     pub called: Option<String>,
     /// When it came, ms.
     pub at: i64,
+    /// The organization it belongs to.
+    pub organization_id: String,
+    /// The call whose REFER placed it.
+    pub referred_by: Option<String>,
 }
 
 /// Filters for [`Store::list_calls`].
@@ -277,6 +291,8 @@ pub struct User {
     pub permissions: Vec<String>,
     /// Created, ms.
     pub created_at: i64,
+    /// The organization it belongs to.
+    pub organization_id: String,
 }
 
 /// An API key as stored (without its secret).
@@ -296,6 +312,51 @@ pub struct ApiKey {
     pub last_used_at: Option<i64>,
     /// Revoked, ms.
     pub revoked_at: Option<i64>,
+    /// The organization it belongs to (its creator's).
+    pub organization_id: String,
+}
+
+/// Whose rows a store query reaches: one organization's, or every one (only the internal
+/// key without `X-Organization-Id`, and the platform's owner reading organizations).
+/// Every store query on an owned row takes one, so no handler reaches a row without it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// This organization's rows only; another's are as missing.
+    Org(String),
+    /// Every organization's.
+    All,
+}
+
+impl Scope {
+    /// The organization, or `None` for all (what the store binds to
+    /// `(?n IS NULL OR organization_id = ?n)`).
+    pub fn org(&self) -> Option<&str> {
+        match self {
+            Scope::Org(o) => Some(o),
+            Scope::All => None,
+        }
+    }
+}
+
+/// The organization every row belonged to before there were organizations, and inbound
+/// calls belong to until numbers do (issue 15); the platform's owner is in it.
+pub const DEFAULT_ORG: &str = "org_default";
+
+/// An organization: a customer of the platform, owning users, keys, calls, webhooks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Organization {
+    /// `org_<hex>`.
+    pub id: String,
+    /// Its name (unique).
+    pub name: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Calls it may have up at once (`None`: no limit).
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls it may start a second.
+    pub max_calls_per_second: Option<f64>,
+    /// E.164 prefixes its calls may go to (empty: anywhere).
+    pub allowed_destinations: Vec<String>,
 }
 
 /// The permissions a key or user can hold (`resource:action`; `resource.action` is read
@@ -316,7 +377,13 @@ pub const PERMISSIONS: &[&str] = &[
     "webhooks:write",
     "users:read",
     "users:write",
+    "orgs:read",
+    "orgs:write",
 ];
+
+/// The permission only the platform's owner (the first admin) and the internal key hold:
+/// creating organizations, and placing users in one.
+pub const PLATFORM_PERMISSION: &str = "orgs:write";
 
 /// `calls.read` → `calls:read`; `None` for an unknown permission.
 pub fn normalize_permission(p: &str) -> Option<&'static str> {

@@ -6,7 +6,7 @@
 //! lacks.
 
 use crate::doc::operations as op;
-use crate::handlers::{calls, control, health, keys, login, recordings, users, webhooks};
+use crate::handlers::{calls, control, health, keys, login, orgs, recordings, users, webhooks};
 use crate::state::ApiState;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use serde_json::Value;
 /// One route.
 #[derive(Clone, Copy)]
 pub struct Route {
-    /// `GET`, `POST` or `DELETE`.
+    /// `GET`, `POST`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// The path, in axum's syntax (`/api/calls/{id}`), as the document writes it.
     pub path: &'static str,
@@ -39,6 +39,7 @@ impl Route {
             "GET" => MethodFilter::GET,
             "POST" => MethodFilter::POST,
             "DELETE" => MethodFilter::DELETE,
+            "PATCH" => MethodFilter::PATCH,
             m => unreachable!("the route table has no {m} route"),
         }
     }
@@ -295,6 +296,46 @@ pub const TABLE: &[Route] = &[
         summary: "Delete a user; its tokens stop working at once.",
         handler: |m| on(m, users::delete_user),
         doc: op::delete_user,
+    },
+    Route {
+        method: "POST",
+        path: "/api/organizations",
+        permission: Some("orgs:write"),
+        tag: "Organizations",
+        operation_id: "createOrganization",
+        summary: "Create an organization (the platform's owner).",
+        handler: |m| on(m, orgs::create_org),
+        doc: op::create_organization,
+    },
+    Route {
+        method: "GET",
+        path: "/api/organizations",
+        permission: Some("orgs:read"),
+        tag: "Organizations",
+        operation_id: "listOrganizations",
+        summary: "List the organizations (the platform's owner: all; others: their own).",
+        handler: |m| on(m, orgs::list_orgs),
+        doc: op::list_organizations,
+    },
+    Route {
+        method: "GET",
+        path: "/api/organizations/{id}",
+        permission: Some("orgs:read"),
+        tag: "Organizations",
+        operation_id: "getOrganization",
+        summary: "One organization, with its call policy.",
+        handler: |m| on(m, orgs::get_org),
+        doc: op::get_organization,
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/organizations/{id}",
+        permission: Some("orgs:write"),
+        tag: "Organizations",
+        operation_id: "updateOrganization",
+        summary: "Change an organization's call policy (limits, allowed destinations).",
+        handler: |m| on(m, orgs::update_org),
+        doc: op::update_organization,
     },
 ];
 

@@ -104,7 +104,7 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 14)?;
+        let mut o = s.serialize_struct("Call", 16)?;
         o.serialize_field("id", &c.id)?;
         o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
@@ -119,6 +119,8 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("reason", &c.reason)?;
         o.serialize_field("record", &c.record)?;
         o.serialize_field("recording", &c.recording.map(|r| Recording(&c.id, r)))?;
+        o.serialize_field("organization_id", &c.organization_id)?;
+        o.serialize_field("referred_by", &c.referred_by)?;
         o.end()
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use axum::http::StatusCode;
 use common::*;
 use dialtone_api::http::hash_password;
-use dialtone_api::store::User;
+use dialtone_api::store::{Scope, User, DEFAULT_ORG};
 use serde_json::{json, Value};
 
 fn user(app: &App, id: &str, role: &str) {
@@ -18,6 +18,7 @@ fn user(app: &App, id: &str, role: &str) {
         role: role.into(),
         permissions: ["keys:read", "keys:write", "calls:read"].iter().map(|p| p.to_string()).collect(),
         created_at: 1,
+        organization_id: DEFAULT_ORG.into(),
     };
     app.store.lock().unwrap().insert_user(&u).unwrap();
 }
@@ -86,7 +87,7 @@ async fn a_key_stops_when_its_creator_is_deleted() {
     let (_, key) = create_key(&app, &carol, "carol-1").await;
     let (s, _) = app.send("GET", "/api/api-keys", &[("x-api-key", &key)], "").await;
     assert_eq!(s, StatusCode::OK);
-    app.store.lock().unwrap().delete_user("user_carol").unwrap();
+    app.store.lock().unwrap().delete_user(&Scope::All, "user_carol").unwrap();
     let (s, v) = app.send("GET", "/api/api-keys", &[("x-api-key", &key)], "").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
 }
@@ -108,12 +109,13 @@ async fn a_key_made_by_a_key_before_keys_had_owners_acts_for_that_keys_creator()
         created_at: 2,
         last_used_at: None,
         revoked_at: None,
+        organization_id: DEFAULT_ORG.into(),
     };
     app.store.lock().unwrap().insert_key(&old, &key_hash("dk_legacy")).unwrap();
     let (s, v) = app.send("GET", "/api/api-keys", &[("x-api-key", "dk_legacy")], "").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(names(&v), ["dave-1"], "Dave's keys (the legacy one was stored under its parent key)");
-    app.store.lock().unwrap().delete_user("user_dave").unwrap();
+    app.store.lock().unwrap().delete_user(&Scope::All, "user_dave").unwrap();
     let (s, _) = app.send("GET", "/api/api-keys", &[("x-api-key", "dk_legacy")], "").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

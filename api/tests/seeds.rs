@@ -8,7 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use common::*;
 use dialtone_api::http::{hash_password, PERMISSIONS};
-use dialtone_api::store::User;
+use dialtone_api::store::{User, DEFAULT_ORG};
 use serde_json::Value;
 
 const EMAIL: &str = "owner@example.com";
@@ -22,6 +22,7 @@ fn admin(app: &App) {
         role: "admin".into(),
         permissions: PERMISSIONS.iter().map(|p| p.to_string()).collect(),
         created_at: 1,
+        organization_id: DEFAULT_ORG.into(),
     };
     app.store.lock().unwrap().insert_user(&user).unwrap();
 }
@@ -114,7 +115,7 @@ async fn every_route_answers_under_api_v1_too() {
         .send(
             "POST",
             "/api/v1/calls",
-            &[("x-internal-key", INTERNAL)],
+            &[("x-internal-key", INTERNAL), ("x-organization-id", DEFAULT_ORG)],
             r#"{"contact_id": "c", "phone_number": "+14155550123"}"#,
         )
         .await;

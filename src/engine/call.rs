@@ -88,8 +88,13 @@ pub struct Call {
     pub sdp: Negotiation,
     /// The API's id (calls kept in the store).
     pub api_id: Option<String>,
-    /// The organization it counts against (calls it placed, or transfers it asked for).
+    /// The organization it belongs to: one that placed it (the API, a transfer it asked
+    /// for); the default one for calls that came in (until numbers belong to
+    /// organizations, issue 15).
     pub org: Option<String>,
+    /// It holds one of its organization's places (the calls it placed; not calls that
+    /// came in), given back when it ends.
+    pub counted: bool,
     /// The agent it is bridged to once answered.
     pub agent: Option<AgentPlan>,
     /// Record it (`record: true`, `DIALTONE_RECORD`).
@@ -118,6 +123,7 @@ impl Call {
             sdp: Negotiation::None,
             api_id: None,
             org: None,
+            counted: false,
             agent: None,
             record: false,
             answered: false,

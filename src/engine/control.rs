@@ -28,6 +28,10 @@ impl Engine {
                 }
                 Ok(())
             }
+            Command::Policy { org, policy } => {
+                self.set_policy(&org, policy);
+                Ok(())
+            }
         })
     }
 
@@ -87,6 +91,7 @@ impl Engine {
                 c.port = Some(port);
                 c.sdp = Negotiation::Offered(Box::new(offer));
                 c.api_id = Some(o.id.clone());
+                c.counted = p.org.is_some();
                 c.org = p.org;
                 c.record = o.record;
                 c.agent = o.agent_url.map(|url| AgentPlan {
@@ -132,31 +137,35 @@ impl Engine {
             engine.actions.push_back(Action::Media(call, cmd));
             Ok(())
         };
-        let r = match action {
-            A::Hangup => ua.hangup(call, now).map_err(refusal),
-            A::Hold(on) => {
-                let r = ua.hold(call, on, now).map_err(refusal);
-                if r.is_ok() {
-                    if let Some(c) = self.calls.get_mut(&call) {
-                        c.pending = Some(if on { "hold" } else { "unhold" });
+        let r =
+            match action {
+                A::Hangup => ua.hangup(call, now).map_err(refusal),
+                A::Hold(on) => {
+                    let r = ua.hold(call, on, now).map_err(refusal);
+                    if r.is_ok() {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.pending = Some(if on { "hold" } else { "unhold" });
+                        }
+                        // A held peer sends nothing: that is not a dead one.
+                        if running {
+                            self.actions.push_back(Action::Media(call, MediaCommand::ExpectRx(!on)));
+                        }
                     }
-                    // A held peer sends nothing: that is not a dead one.
-                    if running {
-                        self.actions.push_back(Action::Media(call, MediaCommand::ExpectRx(!on)));
+                    r
+                }
+                // The organization is asking: its allowed destinations hold.
+                A::Transfer(dest) => self.may_reach(call, super::refer::number_in(&dest).as_deref()).and_then(|()| {
+                    match (dest.starts_with("sip:"), self.cfg.trunk_host.as_deref()) {
+                        (true, _) => ua.refer(call, &dest, now).map_err(refusal),
+                        (false, Some(host)) => ua.refer(call, &format!("sip:{dest}@{host}"), now).map_err(refusal),
+                        (false, None) => {
+                            Err(Refusal::Unavailable("a transfer to a number needs a trunk: set DIALTONE_TRUNK".into()))
+                        }
                     }
-                }
-                r
-            }
-            A::Transfer(dest) => match (dest.starts_with("sip:"), self.cfg.trunk_host.as_deref()) {
-                (true, _) => ua.refer(call, &dest, now).map_err(refusal),
-                (false, Some(host)) => ua.refer(call, &format!("sip:{dest}@{host}"), now).map_err(refusal),
-                (false, None) => {
-                    Err(Refusal::Unavailable("a transfer to a number needs a trunk: set DIALTONE_TRUNK".into()))
-                }
-            },
-            A::Dtmf(digits) => media(self, MediaCommand::Dtmf(digits)),
-            A::Record(on) => media(self, MediaCommand::Record(on.then(|| RecordAs::Api(id.to_string())))),
-        };
+                }),
+                A::Dtmf(digits) => media(self, MediaCommand::Dtmf(digits)),
+                A::Record(on) => media(self, MediaCommand::Record(on.then(|| RecordAs::Api(id.to_string())))),
+            };
         if let Err(e) = &r {
             tracing::warn!(%call, id, error = ?e, "API action refused");
         }

@@ -327,7 +327,7 @@ impl Engine {
         if let Some(port) = c.port {
             self.ports.give_back(port);
         }
-        if let Some(org) = &c.org {
+        if let Some(org) = c.org.as_deref().filter(|_| c.counted) {
             self.org_call_ended(org);
         }
         Some(c)

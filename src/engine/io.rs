@@ -71,6 +71,13 @@ pub enum Command {
     },
     /// The API could not store the admitted call `call_id`: its place is free again.
     Release(String),
+    /// Organization `org`'s call policy is now this (created, changed, or read at start).
+    Policy {
+        /// The organization.
+        org: String,
+        /// Its limits and allowed destinations.
+        policy: super::org::OrgPolicy,
+    },
     /// Place `dialtone call`'s call (the INVITE's fate follows as [`Action::Dialed`]).
     Dial(Box<Dial>),
 }
@@ -139,7 +146,7 @@ pub enum MediaCommand {
 /// A change to keep in the store (the driver stamps the wall-clock time).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Persist {
-    /// An inbound call's new row.
+    /// A new row for a call the engine started: one that came in, or a REFER's.
     Inbound {
         /// Its API id.
         id: String,
@@ -147,6 +154,10 @@ pub enum Persist {
         caller: String,
         /// The number called.
         called: Option<String>,
+        /// Its organization.
+        org: String,
+        /// The call whose REFER placed it (then `called` is its target and it goes out).
+        referred_by: Option<String>,
     },
     /// A status change.
     Status {

@@ -80,6 +80,21 @@ impl Engine {
         Ok(self.use_permit(permit))
     }
 
+    /// May `call`'s organization send it on to `number` (an API transfer: the far end
+    /// places that call, but the organization asked for it)? 403 `destination_not_allowed`
+    /// outside its allowed destinations.
+    pub(super) fn may_reach(&self, call: CallId, number: Option<&str>) -> Result<(), Refusal> {
+        let org = self.calls.get(&call).and_then(|c| c.org.as_deref());
+        let policy = org.and_then(|o| self.orgs.get(o)).map(|s| &s.policy);
+        match (number, policy) {
+            (Some(n), Some(p)) if !p.allows(n) => Err(Refusal::Forbidden(
+                "destination_not_allowed",
+                format!("{n} is not among the organization's allowed destinations"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn expire_permits(&mut self, now: Instant) {
         let lapsed: Vec<u64> = self.permits.by_id.iter().filter(|(_, (_, at))| *at <= now).map(|(id, _)| *id).collect();
         for id in lapsed {

@@ -56,6 +56,15 @@ pub fn decide(
     }
 }
 
+/// The number a target names: an E.164 number itself, or a SIP URI's user part when it
+/// is a number (`sip:+4420…@host`); `None` for anything else (a queue, an agent).
+pub fn number_in(target: &str) -> Option<String> {
+    if !target.starts_with("sip") {
+        return is_number(target).then(|| target.to_string());
+    }
+    Uri::parse(target).ok()?.as_sip()?.user.filter(|u| is_number(u)).map(str::to_string)
+}
+
 /// `+` and 1–15 digits, or the digits alone.
 fn is_number(s: &str) -> bool {
     let d = s.strip_prefix('+').unwrap_or(s);

@@ -7,7 +7,7 @@ use super::io::{Action, MediaCommand, Persist, Refusal};
 use crate::config::Inbound;
 use crate::session;
 use bytes::Bytes;
-use dialtone_api::store::CallStatus;
+use dialtone_api::store::{CallStatus, DEFAULT_ORG};
 use dialtone_sip::sdp::Direction;
 use dialtone_sip::ua::{EndReason, Outgoing, RegistrationEvent, UaEvent, UserAgent};
 use dialtone_sip::{Destination, HeaderName, Method, NameAddr, Request, Uri};
@@ -88,6 +88,9 @@ impl Engine {
     fn incoming(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
         self.counters.offered += 1;
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
+        // It belongs to the default organization (whose policy its REFERs meet) until
+        // numbers belong to organizations (issue 15).
+        c.org = Some(DEFAULT_ORG.to_string());
         let uri = |h: HeaderName, name: &'static str| {
             req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
         };
@@ -105,7 +108,9 @@ impl Engine {
             let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
             tracing::info!(%call, id = %id, caller = %caller, "inbound call");
             let called = party(req, HeaderName::To, "To");
-            self.actions.push_back(Action::Persist(Persist::Inbound { id: id.clone(), caller, called }));
+            let p =
+                Persist::Inbound { id: id.clone(), caller, called, org: DEFAULT_ORG.to_string(), referred_by: None };
+            self.actions.push_back(Action::Persist(p));
             c.api_id = Some(id);
         }
         self.insert(call, c);
@@ -301,10 +306,7 @@ impl Engine {
             Ok(to) => {
                 // The referring call's organization pays for the new one: its limits and
                 // allowed destinations hold.
-                let number = Uri::parse(&to.uri)
-                    .ok()
-                    .and_then(|u| u.as_sip().and_then(|s| s.user.map(str::to_string)))
-                    .filter(|u| u.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()));
+                let number = super::refer::number_in(&to.uri);
                 let org = match self.admit_for(call, number.as_deref(), now) {
                     Ok(org) => org,
                     Err(why) => {
@@ -360,6 +362,24 @@ impl Engine {
                 c.port = Some(port);
                 c.sdp = Negotiation::Offered(Box::new(offer));
                 c.referrer = Some(old);
+                // A stored call of the referring call's organization, linked to it: its
+                // life shows in the API and the organization's webhooks.
+                let referred_by = self.calls.get(&old).and_then(|r| r.api_id.clone());
+                if let (true, Some(org)) = (self.cfg.store, &org) {
+                    let id = format!("call_{:016x}", self.next_seed());
+                    tracing::info!(call = %new, id = %id, referred_by = ?referred_by, "the REFER's call is kept");
+                    let caller = "dialtone".to_string();
+                    let p = Persist::Inbound {
+                        id: id.clone(),
+                        caller,
+                        called: Some(uri.clone()),
+                        org: org.clone(),
+                        referred_by,
+                    };
+                    self.actions.push_back(Action::Persist(p));
+                    c.api_id = Some(id);
+                }
+                c.counted = org.is_some();
                 c.org = org;
                 self.insert(new, c);
                 let _ = ua.notify_refer(old, 100, "Trying", now);

@@ -198,8 +198,8 @@ impl Effects {
 /// The store's operation for `p`, stamped `at` (ms).
 fn op(p: Persist, at: i64) -> Op {
     match p {
-        Persist::Inbound { id, caller, called } => {
-            Op::Inbound(dialtone_api::store::InboundCall { id, caller, called, at })
+        Persist::Inbound { id, caller, called, org, referred_by } => {
+            Op::Inbound(dialtone_api::store::InboundCall { id, caller, called, at, organization_id: org, referred_by })
         }
         Persist::Status { id, to, sip_status, reason } => Op::Status { id, to, sip_status, reason, at },
         Persist::Dtmf { id, digit } => Op::Dtmf { id, digit, at },

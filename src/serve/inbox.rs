@@ -81,4 +81,13 @@ impl CallControl for Control {
     fn release(&self, call_id: &str) {
         self.inbox.send(Input::Command(Command::Release(call_id.into()), None));
     }
+
+    fn set_policy(&self, org: &dialtone_api::store::Organization) {
+        let policy = crate::engine::OrgPolicy {
+            max_concurrent_calls: org.max_concurrent_calls,
+            max_calls_per_second: org.max_calls_per_second,
+            allowed_destinations: org.allowed_destinations.clone(),
+        };
+        self.inbox.send(Input::Command(Command::Policy { org: org.id.clone(), policy }, None));
+    }
 }

@@ -3,7 +3,7 @@
 use super::inbox::{Control, Inbox};
 use crate::config::Settings;
 use crate::now_seed;
-use dialtone_api::store::Writer;
+use dialtone_api::store::{Scope, Writer, DEFAULT_ORG};
 use dialtone_sip::ua::Registration;
 use dialtone_sip::{Transport, Uri};
 use std::net::SocketAddr;
@@ -71,16 +71,36 @@ pub async fn start_api(
                 role: "admin".into(),
                 permissions: all,
                 created_at: now_ms,
+                organization_id: DEFAULT_ORG.into(),
             };
             store.insert_user(&user)?;
-            tracing::info!(email = %email, "admin user created");
+            tracing::info!(email = %email, "admin user created (the platform's owner, in the default organization)");
+        }
+    }
+    // The default organization's call policy from the settings, when they give one; then
+    // every organization's policy goes to the engine.
+    if settings.max_concurrent_calls.is_some()
+        || settings.max_calls_per_second.is_some()
+        || !settings.allowed_destinations.is_empty()
+    {
+        if let Some(mut org) = store.org(&Scope::All, DEFAULT_ORG)? {
+            org.max_concurrent_calls = settings.max_concurrent_calls.or(org.max_concurrent_calls);
+            org.max_calls_per_second = settings.max_calls_per_second.or(org.max_calls_per_second);
+            if !settings.allowed_destinations.is_empty() {
+                org.allowed_destinations = settings.allowed_destinations.clone();
+            }
+            store.set_org_policy(&Scope::All, &org)?;
         }
     }
     let jwt_secret = Arc::new(jwt_secret(&settings.data_dir)?);
     let store = Arc::new(std::sync::Mutex::new(store));
     // Every call is kept (inbound ones too) and can be steered; calls go out only through
     // a trunk (without one, create answers 503).
-    let control: Option<Arc<dyn dialtone_api::http::CallControl>> = Some(Arc::new(Control { inbox, trunk }));
+    let control: Arc<dyn dialtone_api::http::CallControl> = Arc::new(Control { inbox, trunk });
+    for org in store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.orgs(&Scope::All)? {
+        control.set_policy(&org);
+    }
+    let control = Some(control);
     let writer = Writer::spawn(store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;
     let webhooks_wake = Arc::new(tokio::sync::Notify::new());
     if let Ok(mut s) = store.lock() {
@@ -91,6 +111,7 @@ pub async fn start_api(
     use dialtone_api::http::{Limits, Rate, RateLimits};
     state.limits = Arc::new(RateLimits::new(Limits {
         per_key: Rate { per_s: settings.rate_limit, burst: 2.0 * settings.rate_limit },
+        per_org: Rate { per_s: settings.rate_limit_org, burst: 2.0 * settings.rate_limit_org },
         per_addr: Rate { per_s: settings.rate_limit_addr, burst: 2.0 * settings.rate_limit_addr },
         login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
     }));

@@ -44,6 +44,13 @@ pub fn parameters() -> Value {
             "description": "The call's id.",
             "schema": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] }
         },
+        "OrgId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The organization's id.",
+            "schema": { "type": "string", "examples": ["org_0123456789ab"] }
+        },
         "UserId": {
             "name": "id",
             "in": "path",

@@ -443,3 +443,57 @@ fn action(live: &str, request: Option<Value>) -> Value {
     }
     op
 }
+
+/// `createOrganization`.
+pub fn create_organization() -> Value {
+    json!({
+        "description": "Only the platform's owner (the internal key, or the first admin) holds `orgs:write`. \
+            Users, API keys, calls, webhooks and recordings each belong to one organization; one organization \
+            never sees another's (404). Add its first user with `POST /api/users` and `organization_id`.",
+        "requestBody": body(schema("CreateOrganizationRequest")),
+        "responses": {
+            "201": ok_json("Created.", schema("Organization")),
+            "400": response("BadRequest"),
+            "409": response_as("Conflict", "`conflict`: an organization with that name exists."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listOrganizations`.
+pub fn list_organizations() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The organizations, oldest first: every one for the platform's owner, else the caller's own.", json!({
+                "type": "object",
+                "required": ["organizations"],
+                "properties": { "organizations": { "type": "array", "items": schema("Organization") } }
+            }))
+        }
+    })
+}
+
+/// `getOrganization`.
+pub fn get_organization() -> Value {
+    json!({
+        "parameters": [parameter("OrgId")],
+        "responses": {
+            "200": ok_json("The organization.", schema("Organization")),
+            "404": response_as("NotFound", "`not_found`: no such organization (or not the caller's).")
+        }
+    })
+}
+
+/// `updateOrganization`.
+pub fn update_organization() -> Value {
+    json!({
+        "description": "The fields given replace the stored ones (`null`: no limit); the engine applies them to the next call.",
+        "parameters": [parameter("OrgId")],
+        "requestBody": body(schema("OrganizationPolicy")),
+        "responses": {
+            "200": ok_json("The organization as it is now.", schema("Organization")),
+            "400": response("BadRequest"),
+            "404": response_as("NotFound", "`not_found`: no such organization.")
+        }
+    })
+}

@@ -271,12 +271,56 @@ pub fn account_schemas() -> Value {
         },
         "User": {
             "type": "object",
-            "required": ["id", "email", "role"],
+            "required": ["id", "email", "role", "organization_id"],
             "properties": {
                 "id": { "type": "string" },
                 "email": { "type": "string", "format": "email" },
-                "role": { "type": "string", "examples": ["admin"] }
+                "role": { "type": "string", "examples": ["admin"] },
+                "organization_id": { "type": "string", "examples": ["org_default"] }
             }
+        },
+        "OrganizationPolicy": {
+            "type": "object",
+            "properties": {
+                "max_concurrent_calls": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 1000000,
+                    "description": "Calls it may have up at once (its API calls and the calls its REFERs place); null: no limit. Over it, create answers 429 `max_concurrent_calls` with `Retry-After`."
+                },
+                "max_calls_per_second": {
+                    "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 10000,
+                    "description": "Calls it may start a second; null: no limit. Over it: 429 `max_calls_per_second` with `Retry-After`."
+                },
+                "allowed_destinations": {
+                    "type": "array",
+                    "items": { "type": "string", "pattern": "^\\+[0-9]{1,15}$" },
+                    "description": "E.164 prefixes its calls (API, transfer, REFER) may go to; empty: anywhere. Elsewhere: 403 `destination_not_allowed`."
+                }
+            }
+        },
+        "CreateOrganizationRequest": {
+            "allOf": [
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 128 } }
+                },
+                schema("OrganizationPolicy")
+            ],
+            "examples": [{ "name": "Acme", "max_concurrent_calls": 10, "allowed_destinations": ["+1"] }]
+        },
+        "Organization": {
+            "allOf": [
+                {
+                    "type": "object",
+                    "required": ["id", "name", "created_at"],
+                    "properties": {
+                        "id": { "type": "string", "examples": ["org_0123456789ab"] },
+                        "name": { "type": "string" },
+                        "created_at": time()
+                    }
+                },
+                schema("OrganizationPolicy")
+            ]
         },
         "LoginResult": {
             "type": "object",

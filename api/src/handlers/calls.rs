@@ -2,7 +2,7 @@
 
 use super::support::{is_e164, json_body, read, store};
 use crate::auth::{key_hash, Allowed};
-use crate::control::{Originate, Refusal, AGENT_FORMATS, DEFAULT_ORG};
+use crate::control::{Originate, Refusal, AGENT_FORMATS};
 use crate::errors::ApiError;
 use crate::model::{CallFilter, CallStatus, NewCall};
 use crate::state::ApiState;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub async fn list_calls(
     State(st): State<ApiState>,
     Query(q): Query<HashMap<String, String>>,
-    _: Allowed,
+    Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
     let limit = match q.get("limit") {
         None => 50,
@@ -47,11 +47,12 @@ pub async fn list_calls(
     };
     let (from, to) = (time("from")?, time("to")?);
     let contact = q.get("contact_id").cloned();
+    let scope = who.scope();
     // The rows and their JSON are made on the blocking thread: thousands of calls take
     // milliseconds that the async workers (media ticks) should not wait for.
     let body = read(&st, move |s| {
         let (calls, total) =
-            s.list_calls(&CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })?;
+            s.list_calls(&scope, &CallFilter { status, contact_id: contact.as_deref(), from, to, limit, offset })?;
         Ok(calls_body(&calls, total))
     })
     .await?;
@@ -123,11 +124,11 @@ pub async fn create_call(
             message: "no trunk to place calls through: set DIALTONE_TRUNK".into(),
         });
     };
+    let org = who.org()?;
     let id = format!("call_{:016x}", rand::random::<u64>());
     // The engine decides whether the organization may place it (limits, destinations),
     // before anything is stored.
-    match tokio::time::timeout(std::time::Duration::from_secs(10), control.admit(DEFAULT_ORG, &phone_number, &id)).await
-    {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), control.admit(&org, &phone_number, &id)).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(refusal))) => return Ok(refused(refusal)),
         _ => {
@@ -149,6 +150,7 @@ pub async fn create_call(
         from_number: from_number.as_deref(),
         record,
         created_at: now_ms(),
+        organization_id: &org,
     };
     let stored = store(&st).and_then(|mut s| {
         s.insert_call_once(&new, idem).map_err(|e| match e {
@@ -187,17 +189,23 @@ pub async fn create_call(
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
 
-pub async fn live_calls(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
-    let body = read(&st, |s| {
-        let calls = s.live_calls()?;
+pub async fn live_calls(State(st): State<ApiState>, Allowed(who): Allowed) -> Result<Response, ApiError> {
+    let scope = who.scope();
+    let body = read(&st, move |s| {
+        let calls = s.live_calls(&scope)?;
         Ok(calls_body(&calls, calls.len() as u64))
     })
     .await?;
     Ok(json_bytes(body))
 }
 
-pub async fn get_call(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    let (call, events) = read(&st, move |s| Ok((s.get_call(&id)?, s.events(&id)?))).await?;
+pub async fn get_call(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    let scope = who.scope();
+    let (call, events) = read(&st, move |s| Ok((s.get_call(&scope, &id)?, s.events(&scope, &id)?))).await?;
     let mut v = call_json(&call);
     v["events"] = json!(events
         .iter()

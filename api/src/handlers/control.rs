@@ -2,7 +2,7 @@
 //! answers with what it did.
 
 use super::support::{is_e164, json_body, store};
-use crate::auth::Allowed;
+use crate::auth::{Allowed, Principal};
 use crate::control::Action;
 use crate::errors::ApiError;
 use crate::model::CallStatus;
@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 /// Checks that the call exists and is live, and hands `action` to the engine; answers with
 /// what the engine did (202 once the request is out). The route's permission was checked
 /// ([`Allowed`]).
-async fn act(st: &ApiState, id: &str, action: Action) -> Result<Response, ApiError> {
-    let call = store(st)?.get_call(id)?;
+async fn act(st: &ApiState, who: &Principal, id: &str, action: Action) -> Result<Response, ApiError> {
+    // Another organization's call is not there (404).
+    let call = store(st)?.get_call(&who.scope(), id)?;
     let live = match action {
         Action::Hangup => !call.status.is_final(),
         _ => call.status == CallStatus::InProgress,
@@ -62,22 +63,34 @@ async fn act(st: &ApiState, id: &str, action: Action) -> Result<Response, ApiErr
     }
 }
 
-pub async fn hangup(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    act(&st, &id, Action::Hangup).await
+pub async fn hangup(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &who, &id, Action::Hangup).await
 }
 
-pub async fn hold(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    act(&st, &id, Action::Hold(true)).await
+pub async fn hold(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &who, &id, Action::Hold(true)).await
 }
 
-pub async fn unhold(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    act(&st, &id, Action::Hold(false)).await
+pub async fn unhold(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &who, &id, Action::Hold(false)).await
 }
 
 pub async fn transfer(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    _: Allowed,
+    Allowed(who): Allowed,
     req: Request,
 ) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
@@ -90,13 +103,13 @@ pub async fn transfer(
         Some(_) => return Err(ApiError::field("destination", "must be a sip: URI or an E.164 number")),
         None => return Err(ApiError::field("destination", "required")),
     };
-    act(&st, &id, Action::Transfer(dest)).await
+    act(&st, &who, &id, Action::Transfer(dest)).await
 }
 
 pub async fn dtmf(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    _: Allowed,
+    Allowed(who): Allowed,
     req: Request,
 ) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
@@ -111,21 +124,21 @@ pub async fn dtmf(
         Some(_) => return Err(ApiError::field("digits", "must be 1 to 32 of 0-9 * # A-D")),
         None => return Err(ApiError::field("digits", "required")),
     };
-    act(&st, &id, Action::Dtmf(digits)).await
+    act(&st, &who, &id, Action::Dtmf(digits)).await
 }
 
 pub async fn recording_start(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    _: Allowed,
+    Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    act(&st, &id, Action::Record(true)).await
+    act(&st, &who, &id, Action::Record(true)).await
 }
 
 pub async fn recording_stop(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    _: Allowed,
+    Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    act(&st, &id, Action::Record(false)).await
+    act(&st, &who, &id, Action::Record(false)).await
 }

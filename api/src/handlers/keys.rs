@@ -1,25 +1,20 @@
 //! API keys: created (the secret shown once), listed, revoked.
 
-use super::support::{granted, store};
+use super::support::{granted, json_body, store};
 use crate::auth::{key_hash, Allowed};
 use crate::errors::ApiError;
 use crate::model::ApiKey;
 use crate::state::ApiState;
 use crate::store::StoreError;
-use crate::wire::{now_ms, ok, rfc3339, MAX_BODY};
+use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: Request) -> Result<Response, ApiError> {
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("the body is over {MAX_BODY} bytes"),
-    })?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
+    let organization_id = who.org()?;
+    let v = json_body(req).await?;
     let name = match v.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => s.clone(),
         Some(_) => return Err(ApiError::field("name", "must be a non-empty string of at most 128 characters")),
@@ -38,6 +33,7 @@ pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: 
         created_at: now_ms(),
         last_used_at: None,
         revoked_at: None,
+        organization_id,
     };
     store(&st)?.insert_key(&key, &key_hash(&secret))?;
     let data = json!({
@@ -47,7 +43,8 @@ pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: 
     Ok((StatusCode::CREATED, ok(data)).into_response())
 }
 
-/// `?scope=organization`: every key (admins only); else the caller's own.
+/// `?scope=organization`: every key of the organization (its admins only); else the
+/// caller's own (a key's: its creator's).
 #[derive(serde::Deserialize, Default)]
 pub struct KeyScope {
     scope: Option<String>,
@@ -58,8 +55,9 @@ pub async fn list_keys(
     Query(q): Query<KeyScope>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
+    let scope = who.scope();
     let keys = match q.scope.as_deref() {
-        Some("organization") if who.is_admin() => store(&st)?.list_keys()?,
+        Some("organization") if who.is_admin() => store(&st)?.list_keys(&scope)?,
         Some("organization") => {
             return Err(ApiError {
                 status: StatusCode::FORBIDDEN,
@@ -68,8 +66,8 @@ pub async fn list_keys(
             })
         }
         None | Some("user") => match who {
-            crate::auth::Principal::Internal => store(&st)?.list_keys()?,
-            _ => store(&st)?.keys_of(&who.owner())?,
+            crate::auth::Principal::Internal { .. } => store(&st)?.list_keys(&scope)?,
+            _ => store(&st)?.keys_of(&scope, &who.owner())?,
         },
         Some(_) => return Err(ApiError::field("scope", "must be user or organization")),
     };
@@ -81,6 +79,7 @@ pub async fn list_keys(
                 "created_at": rfc3339(k.created_at),
                 "last_used_at": k.last_used_at.map(rfc3339),
                 "revoked_at": k.revoked_at.map(rfc3339),
+                "organization_id": k.organization_id,
             })
         })
         .collect();
@@ -92,14 +91,14 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    // Another user's key is not there for you (404), unless you are an admin.
+    // Another user's key is not there for you (404), unless you are its organization's
+    // admin; another organization's is not there at all.
+    let scope = who.scope();
     let mut s = store(&st)?;
-    let visible = s.key(&id)?.is_some_and(|k| who.is_admin() || k.created_by == who.owner());
-    let r = if visible { s.revoke_key(&id, now_ms()) } else { Err(StoreError::NotFound) };
+    let visible = s.key(&scope, &id)?.is_some_and(|k| who.is_admin() || k.created_by == who.owner());
+    let r = if visible { s.revoke_key(&scope, &id, now_ms()) } else { Err(StoreError::NotFound) };
     r.map_err(|e| match e {
-        StoreError::NotFound => {
-            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such live key".into() }
-        }
+        StoreError::NotFound => ApiError::not_found("live key"),
         e => e.into(),
     })?;
     Ok(ok(json!({ "id": id, "revoked": true })))

@@ -4,7 +4,7 @@ use super::support::{json_body, store};
 use crate::auth::{issue_jwt, verify_password};
 use crate::errors::ApiError;
 use crate::limits::{client_addr, too_many};
-use crate::model::PERMISSIONS;
+use crate::model::{PERMISSIONS, PLATFORM_PERMISSION};
 use crate::state::ApiState;
 use crate::wire::now_ms;
 use axum::extract::{Request, State};
@@ -50,12 +50,19 @@ pub async fn login(State(st): State<ApiState>, req: Request) -> Result<Response,
         }
     };
     // An admin holds every permission, including ones added after it was created.
+    // An admin holds every permission of its organization; the platform's own
+    // (`orgs:write`) only if it was given it (the first admin).
     let perms = match ok_user.role.as_str() {
-        "admin" => PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+        "admin" => PERMISSIONS
+            .iter()
+            .filter(|p| **p != PLATFORM_PERMISSION || ok_user.permissions.iter().any(|q| q == *p))
+            .map(|p| p.to_string())
+            .collect(),
         _ => ok_user.permissions.clone(),
     };
     let token = issue_jwt(&st.jwt_secret, &ok_user.id, &perms, now_ms() / 1000);
-    let user = json!({"id": ok_user.id, "email": ok_user.email, "role": ok_user.role});
+    let user = json!({"id": ok_user.id, "email": ok_user.email, "role": ok_user.role,
+                      "organization_id": ok_user.organization_id});
     // The seed's shape (`token`, `user` at the top) inside the envelope every answer has.
     Ok(Json(
         json!({"success": true, "data": {"token": token, "user": user}, "error": null, "token": token, "user": user}),

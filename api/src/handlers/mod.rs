@@ -7,6 +7,7 @@ pub mod control;
 pub mod health;
 pub mod keys;
 pub mod login;
+pub mod orgs;
 pub mod recordings;
 pub mod support;
 pub mod users;

@@ -57,12 +57,12 @@ pub async fn recording_download(
     State(st): State<ApiState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    _: Allowed,
+    Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
     use crate::model::RecordingState;
     use axum::http::header;
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let rec = store(&st)?.recording(&id)?;
+    let rec = store(&st)?.recording(&who.scope(), &id)?;
     let path = match rec {
         Some((RecordingState::Ready, p)) => p,
         Some((RecordingState::Recording, _)) => {

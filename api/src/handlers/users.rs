@@ -1,9 +1,10 @@
-//! Users who log in for a JWT.
+//! Users who log in for a JWT: created in the creator's organization (in another only by
+//! the platform's owner), seen and managed by their organization only.
 
 use super::support::{granted, json_body, store};
 use crate::auth::{hash_password, Allowed};
 use crate::errors::ApiError;
-use crate::model::{User, PERMISSIONS};
+use crate::model::{Scope, User, PERMISSIONS, PLATFORM_PERMISSION};
 use crate::state::ApiState;
 use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
@@ -13,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 fn user_json(u: &User) -> Value {
-    json!({"id": u.id, "email": u.email, "role": u.role, "permissions": u.permissions, "created_at": rfc3339(u.created_at)})
+    json!({"id": u.id, "email": u.email, "role": u.role, "permissions": u.permissions,
+           "created_at": rfc3339(u.created_at), "organization_id": u.organization_id})
 }
 
 pub async fn create_user(
@@ -22,6 +24,21 @@ pub async fn create_user(
     req: Request,
 ) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
+    let organization_id = match o.get("organization_id") {
+        None | Some(Value::Null) => who.org()?,
+        Some(Value::String(id)) if who.is_platform() => match store(&st)?.org(&Scope::All, id)? {
+            Some(org) => org.id,
+            None => return Err(ApiError::field("organization_id", "no such organization")),
+        },
+        Some(Value::String(_)) => {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "organization_id: only the platform's owner places users in another organization".into(),
+            })
+        }
+        Some(_) => return Err(ApiError::field("organization_id", "must be an organization id")),
+    };
     let email = match o.get("email") {
         Some(Value::String(e))
             if e.len() <= 254 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')) =>
@@ -41,8 +58,16 @@ pub async fn create_user(
         Some(Value::String(r)) if r == "user" || r == "admin" => r.clone(),
         Some(_) => return Err(ApiError::field("role", "must be user or admin")),
     };
-    // An admin holds every permission; a user those given.
-    let all: Vec<Value> = PERMISSIONS.iter().map(|p| Value::from(*p)).collect();
+    // An admin holds every permission of its organization; a user those given. Only the
+    // platform's owner holds the platform's (`orgs:write`), and gives it to nobody.
+    if o.get("permissions").and_then(Value::as_array).is_some_and(|l| l.iter().any(|p| p == PLATFORM_PERMISSION)) {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!("permissions: {PLATFORM_PERMISSION} belongs to the platform's owner only"),
+        });
+    }
+    let all: Vec<Value> = PERMISSIONS.iter().filter(|p| **p != PLATFORM_PERMISSION).map(|p| Value::from(*p)).collect();
     let list = match (role.as_str(), o.get("permissions")) {
         ("admin", _) => all.as_slice(),
         (_, None) => &[],
@@ -58,6 +83,7 @@ pub async fn create_user(
         role,
         permissions,
         created_at: now_ms(),
+        organization_id,
     };
     if store(&st)?.user_by_email(&user.email)?.is_some() {
         return Err(ApiError {
@@ -70,16 +96,18 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, ok(user_json(&user))).into_response())
 }
 
-pub async fn list_users(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
-    let users = store(&st)?.list_users()?;
+pub async fn list_users(State(st): State<ApiState>, Allowed(who): Allowed) -> Result<Response, ApiError> {
+    let users = store(&st)?.list_users(&who.scope())?;
     Ok(ok(json!({"users": users.iter().map(user_json).collect::<Vec<_>>()})))
 }
 
-pub async fn delete_user(State(st): State<ApiState>, Path(id): Path<String>, _: Allowed) -> Result<Response, ApiError> {
-    store(&st)?.delete_user(&id).map_err(|e| match e {
-        StoreError::NotFound => {
-            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such user".into() }
-        }
+pub async fn delete_user(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    store(&st)?.delete_user(&who.scope(), &id).map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("user"),
         e => e.into(),
     })?;
     Ok(ok(json!({"id": id, "deleted": true})))

@@ -13,10 +13,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 fn webhook_json(w: &Webhook) -> Value {
-    json!({"id": w.id, "url": w.url, "events": w.events, "created_at": rfc3339(w.created_at)})
+    json!({"id": w.id, "url": w.url, "events": w.events, "created_at": rfc3339(w.created_at),
+           "organization_id": w.organization_id})
 }
 
-pub async fn create_webhook(State(st): State<ApiState>, _: Allowed, req: Request) -> Result<Response, ApiError> {
+pub async fn create_webhook(
+    State(st): State<ApiState>,
+    Allowed(who): Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let organization_id = who.org()?;
     let o = json_body(req).await?;
     let url = match o.get("url") {
         Some(Value::String(u))
@@ -60,6 +66,7 @@ pub async fn create_webhook(State(st): State<ApiState>, _: Allowed, req: Request
         secret,
         events,
         created_at: now_ms(),
+        organization_id,
     };
     store(&st)?.insert_webhook(&w)?;
     let mut data = webhook_json(&w);
@@ -67,20 +74,18 @@ pub async fn create_webhook(State(st): State<ApiState>, _: Allowed, req: Request
     Ok((StatusCode::CREATED, ok(data)).into_response())
 }
 
-pub async fn list_webhooks(State(st): State<ApiState>, _: Allowed) -> Result<Response, ApiError> {
-    let hooks = store(&st)?.list_webhooks()?;
+pub async fn list_webhooks(State(st): State<ApiState>, Allowed(who): Allowed) -> Result<Response, ApiError> {
+    let hooks = store(&st)?.list_webhooks(&who.scope())?;
     Ok(ok(json!({"webhooks": hooks.iter().map(webhook_json).collect::<Vec<_>>()})))
 }
 
 pub async fn delete_webhook(
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    _: Allowed,
+    Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_webhook(&id).map_err(|e| match e {
-        StoreError::NotFound => {
-            ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such webhook".into() }
-        }
+    store(&st)?.delete_webhook(&who.scope(), &id).map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("webhook"),
         e => e.into(),
     })?;
     Ok(ok(json!({"id": id, "deleted": true})))

@@ -1,11 +1,13 @@
 //! Calls, their events and their recordings: one row per call, an event row for every
-//! change, in the transaction that queues the change's webhooks.
+//! change, in the transaction that queues the change's webhooks (its organization's).
+//! What the API reads takes a [`Scope`]; the engine's changes name the call by the id it
+//! was given and need none.
 
 use super::db::Store;
 use super::error::StoreError;
 use super::idempotency;
 use super::outbox::enqueue;
-use crate::model::{Call, CallEvent, CallFilter, CallStatus, InboundCall, NewCall, RecordingState};
+use crate::model::{Call, CallEvent, CallFilter, CallStatus, InboundCall, NewCall, RecordingState, Scope};
 use crate::wire::call_json;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -13,6 +15,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub(super) fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
     conn.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
         .query_row([id], call_from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The organization call `id` belongs to.
+fn org_of(conn: &Connection, id: &str) -> Result<String, StoreError> {
+    conn.prepare_cached("SELECT organization_id FROM calls WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()?
         .ok_or(StoreError::NotFound)
 }
@@ -47,28 +57,42 @@ pub(super) fn status_in(
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)")?
         .execute(params![id, at, to.as_str()])?;
     let call = call_in(conn, id)?;
-    let n = enqueue(conn, to.event(), call_json(&call), at)?;
+    let n = enqueue(conn, &call.organization_id, to.event(), call_json(&call), at)?;
     Ok((call, n))
 }
 
 /// [`Op::Inbound`] inside a transaction; the webhooks queued.
 pub(super) fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction)
-         VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound')",
-    )?
-    .execute(params![c.id, c.caller, c.called, c.at])?;
+    match &c.referred_by {
+        None => conn
+            .prepare_cached(
+                "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
+                                    organization_id)
+                 VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound', ?5)",
+            )?
+            .execute(params![c.id, c.caller, c.called, c.at, c.organization_id])?,
+        // A REFER's call goes out, to the target, for the referring call's contact.
+        Some(by) => conn
+            .prepare_cached(
+                "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
+                                    organization_id, referred_by)
+                 VALUES (?1, COALESCE((SELECT contact_id FROM calls WHERE id = ?6), ?2), COALESCE(?3, ''), NULL,
+                         'initiating', 0, ?4, 'outbound', ?5, ?6)",
+            )?
+            .execute(params![c.id, c.caller, c.called, c.at, c.organization_id, by])?,
+    };
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')")?
         .execute(params![c.id, c.at])?;
     let call = call_in(conn, &c.id)?;
-    enqueue(conn, "call.initiated", call_json(&call), c.at)
+    enqueue(conn, &c.organization_id, "call.initiated", call_json(&call), c.at)
 }
 
 /// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
 pub(super) fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
+    let org = org_of(conn, id)?;
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)")?
         .execute(params![id, at, digit.to_string()])?;
-    enqueue(conn, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
+    enqueue(conn, &org, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
 }
 
 /// [`Op::ActionFailed`] inside a transaction; the webhooks queued.
@@ -80,14 +104,11 @@ pub(super) fn action_failed_in(
     at: i64,
 ) -> Result<usize, StoreError> {
     let what = format!("{action}: {detail}");
-    let n = conn
-        .prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, 'action_failed', ?3 FROM calls WHERE id = ?1")?
+    let org = org_of(conn, id)?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'action_failed', ?3)")?
         .execute(params![id, at, what])?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
     let body = serde_json::json!({"call_id": id, "action": action, "detail": detail});
-    enqueue(conn, "call.action_failed", body, at)
+    enqueue(conn, &org, "call.action_failed", body, at)
 }
 
 /// [`Store::set_recording`] inside a transaction; the webhooks queued.
@@ -98,21 +119,18 @@ pub(super) fn recording_in(
     path: Option<&str>,
     at: i64,
 ) -> Result<usize, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
-        )?
-        .execute(params![id, state.as_str(), path])?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let org = org_of(conn, id)?;
+    conn.prepare_cached(
+        "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
+    )?
+    .execute(params![id, state.as_str(), path])?;
     conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)")?
         .execute(params![id, at, state.as_str()])?;
     if state != RecordingState::Ready {
         return Ok(0);
     }
     let data = serde_json::json!({"call_id": id, "url": format!("/api/calls/{id}/recording")});
-    enqueue(conn, "recording.ready", data, at)
+    enqueue(conn, &org, "recording.ready", data, at)
 }
 
 fn status_of(s: String) -> rusqlite::Result<CallStatus> {
@@ -120,7 +138,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 }
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
-     created_at, answered_at, ended_at, recording_state, direction";
+     created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -143,6 +161,8 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         },
         recording: r.get::<_, Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
         inbound: r.get::<_, String>(12)? == "inbound",
+        organization_id: r.get(13)?,
+        referred_by: r.get(14)?,
     })
 }
 
@@ -168,24 +188,35 @@ impl Store {
             }
         }
         tx.execute(
-            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6)",
-            params![c.id, c.contact_id, c.phone_number, c.from_number, c.record as i64, c.created_at],
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7)",
+            params![
+                c.id,
+                c.contact_id,
+                c.phone_number,
+                c.from_number,
+                c.record as i64,
+                c.created_at,
+                c.organization_id
+            ],
         )?;
         tx.execute(
             "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
             params![c.id, c.created_at],
         )?;
         let call = call_in(&tx, c.id)?;
-        let n = enqueue(&tx, "call.initiated", call_json(&call), c.created_at)?;
+        let n = enqueue(&tx, c.organization_id, "call.initiated", call_json(&call), c.created_at)?;
         tx.commit()?;
         self.notify(n);
         Ok((call, false))
     }
 
-    /// One call.
-    pub fn get_call(&self, id: &str) -> Result<Call, StoreError> {
-        call_in(&self.conn, id)
+    /// One call, if it is in `scope` (another organization's is [`StoreError::NotFound`]).
+    pub fn get_call(&self, scope: &Scope, id: &str) -> Result<Call, StoreError> {
+        match call_in(&self.conn, id)? {
+            c if scope.org().is_none_or(|o| o == c.organization_id) => Ok(c),
+            _ => Err(StoreError::NotFound),
+        }
     }
 
     /// Moves a call to `to` at `at` (ms) with its SIP cause, and records the event. Going
@@ -214,17 +245,26 @@ impl Store {
         Ok(())
     }
 
-    /// A call's events, oldest first.
-    pub fn events(&self, id: &str) -> Result<Vec<CallEvent>, StoreError> {
-        let mut st = self.conn.prepare("SELECT at, kind, detail FROM call_events WHERE call_id = ?1 ORDER BY id")?;
-        let rows = st.query_map([id], |r| Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }))?;
+    /// The events of call `id` in `scope`, oldest first (none for another organization's).
+    pub fn events(&self, scope: &Scope, id: &str) -> Result<Vec<CallEvent>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT e.at, e.kind, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id
+             WHERE e.call_id = ?1 AND (?2 IS NULL OR c.organization_id = ?2) ORDER BY e.id",
+        )?;
+        let rows = st.query_map(params![id, scope.org()], |r| {
+            Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Calls matching `f`, newest first, and how many match in all.
-    pub fn list_calls(&self, f: &CallFilter<'_>) -> Result<(Vec<Call>, u64), StoreError> {
+    /// Calls in `scope` matching `f`, newest first, and how many match in all.
+    pub fn list_calls(&self, scope: &Scope, f: &CallFilter<'_>) -> Result<(Vec<Call>, u64), StoreError> {
         let mut cond = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(o) = scope.org() {
+            args.push(o.to_string().into());
+            cond.push(format!("organization_id = ?{}", args.len()));
+        }
         if let Some(s) = f.status {
             args.push(s.as_str().to_string().into());
             cond.push(format!("status = ?{}", args.len()));
@@ -281,7 +321,7 @@ impl Store {
                 params![id, at],
             )?;
             let call = call_in(&tx, id)?;
-            queued += enqueue(&tx, "call.failed", call_json(&call), at)?;
+            queued += enqueue(&tx, &call.organization_id, "call.failed", call_json(&call), at)?;
         }
         // Nothing records before startup: a recording still marked as running was cut off
         // (the recorder rewrote its header every second, so the file plays) or its end was
@@ -299,13 +339,13 @@ impl Store {
         Ok(open.len())
     }
 
-    /// Calls not over yet, newest first.
-    pub fn live_calls(&self) -> Result<Vec<Call>, StoreError> {
+    /// Calls in `scope` not over yet, newest first.
+    pub fn live_calls(&self, scope: &Scope) -> Result<Vec<Call>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
-             ORDER BY created_at DESC, id DESC"
+             AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC"
         ))?;
-        let rows = st.query_map([], call_from_row)?;
+        let rows = st.query_map([scope.org()], call_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -341,13 +381,15 @@ impl Store {
         Ok(())
     }
 
-    /// A call's recording: its state and file.
-    pub fn recording(&self, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
+    /// The recording of call `id` in `scope`: its state and file.
+    pub fn recording(&self, scope: &Scope, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
         let row: (Option<String>, Option<String>) = self
             .conn
-            .query_row("SELECT recording_state, recording_path FROM calls WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT recording_state, recording_path FROM calls WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+                params![id, scope.org()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
             .ok_or(StoreError::NotFound)?;
         Ok(match row {
@@ -370,6 +412,7 @@ pub(crate) mod tests {
             from_number: None,
             record: false,
             created_at: at,
+            organization_id: crate::model::DEFAULT_ORG,
         }
     }
 
@@ -385,7 +428,7 @@ pub(crate) mod tests {
         assert_eq!(c.status, CallStatus::Completed);
         assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
         assert_eq!(c.sip_status, Some(200));
-        let ev: Vec<String> = s.events("call_1").unwrap().into_iter().map(|e| e.detail).collect();
+        let ev: Vec<String> = s.events(&Scope::All, "call_1").unwrap().into_iter().map(|e| e.detail).collect();
         assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
         // Never out of a final state, never backwards.
         assert!(matches!(
@@ -406,7 +449,7 @@ pub(crate) mod tests {
                 s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
             }
         }
-        let (page, total) = s.list_calls(&CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
+        let (page, total) = s.list_calls(&Scope::All, &CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
         assert_eq!((page.len(), total), (5, 30));
         assert_eq!(page[0].id, "call_29", "newest first");
         let f = CallFilter {
@@ -415,11 +458,11 @@ pub(crate) mod tests {
             limit: 50,
             ..CallFilter::default()
         };
-        let (rows, total) = s.list_calls(&f).unwrap();
+        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
         assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
         assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
         let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
-        let (rows, total) = s.list_calls(&f).unwrap();
+        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
         assert_eq!((rows.len(), total), (8, 10));
     }
 
@@ -440,7 +483,7 @@ pub(crate) mod tests {
         }
         let mut s = Store::open(&path).unwrap();
         assert_eq!(s.close_unfinished(10).unwrap(), 2);
-        let (all, total) = s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
+        let (all, total) = s.list_calls(&Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
         assert_eq!(total, 3);
         for c in &all {
             match c.id.as_str() {
@@ -451,7 +494,7 @@ pub(crate) mod tests {
                 ),
             }
         }
-        assert_eq!(s.events("call_live").unwrap().last().unwrap().detail, "failed");
+        assert_eq!(s.events(&Scope::All, "call_live").unwrap().last().unwrap().detail, "failed");
         // Reopening is idempotent: the schema is not applied twice.
         drop(s);
         let s = Store::open(&path).unwrap();

@@ -85,6 +85,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_pending ON webhook_outbox(webhook_id, id) WHERE delivered_at IS NULL AND given_up = 0;",
     // 3: calls that came in are kept too.
     "ALTER TABLE calls ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound';",
+    // 4: organizations; every owned row belongs to one (what there was, to `default`);
+    // the first admin is the platform's owner; a REFER's call names the call that asked.
+    "CREATE TABLE organizations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        max_concurrent_calls INTEGER,
+        max_calls_per_second REAL,
+        allowed_destinations TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO organizations (id, name, created_at) VALUES ('org_default', 'default', 0);
+    ALTER TABLE users ADD COLUMN organization_id TEXT NOT NULL DEFAULT 'org_default';
+    ALTER TABLE api_keys ADD COLUMN organization_id TEXT NOT NULL DEFAULT 'org_default';
+    ALTER TABLE calls ADD COLUMN organization_id TEXT NOT NULL DEFAULT 'org_default';
+    ALTER TABLE calls ADD COLUMN referred_by TEXT;
+    ALTER TABLE webhooks ADD COLUMN organization_id TEXT NOT NULL DEFAULT 'org_default';
+    CREATE INDEX calls_org ON calls(organization_id, created_at);
+    CREATE INDEX users_org ON users(organization_id, created_at);
+    CREATE INDEX api_keys_org ON api_keys(organization_id, created_by);
+    CREATE INDEX webhooks_org ON webhooks(organization_id, active);
+    UPDATE users SET permissions = permissions || ' orgs:read orgs:write'
+     WHERE id = (SELECT id FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1);",
 ];
 
 /// The database.

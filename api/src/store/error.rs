@@ -20,6 +20,9 @@ pub enum StoreError {
     /// No such row.
     #[error("not found")]
     NotFound,
+    /// A unique field (named) that is taken.
+    #[error("{0}: already taken")]
+    Conflict(&'static str),
     /// An `Idempotency-Key` used before with another request body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,

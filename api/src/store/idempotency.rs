@@ -58,6 +58,9 @@ mod tests {
         // Keys are per principal.
         let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
         assert_eq!(c.id, "call_d");
-        assert_eq!(s.list_calls(&CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1, 2);
+        assert_eq!(
+            s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
+            2
+        );
     }
 }

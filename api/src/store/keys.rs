@@ -1,11 +1,12 @@
-//! API keys: stored by the hash of their secret, never the secret.
+//! API keys: stored by the hash of their secret, never the secret; each in its creator's
+//! organization.
 
 use super::db::Store;
 use super::error::StoreError;
-use crate::model::ApiKey;
+use crate::model::{ApiKey, Scope};
 use rusqlite::{params, OptionalExtension};
 
-const KEY_COLUMNS: &str = "id, name, permissions, created_by, created_at, last_used_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, permissions, created_by, created_at, last_used_at, revoked_at, organization_id";
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     let perms: String = r.get(2)?;
@@ -17,6 +18,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         created_at: r.get(4)?,
         last_used_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        organization_id: r.get(7)?,
     })
 }
 
@@ -24,38 +26,47 @@ impl Store {
     /// Stores an API key (its hash only; the key itself is shown once, by the caller).
     pub fn insert_key(&mut self, k: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO api_keys (id, name, key_hash, permissions, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![k.id, k.name, key_hash, k.permissions.join(" "), k.created_by, k.created_at],
+            "INSERT INTO api_keys (id, name, key_hash, permissions, created_by, created_at, organization_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![k.id, k.name, key_hash, k.permissions.join(" "), k.created_by, k.created_at, k.organization_id],
         )?;
         Ok(())
     }
 
-    /// Every key, newest first (revoked ones included, marked).
-    pub fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let mut st =
-            self.conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC"))?;
-        let rows = st.query_map([], key_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The keys `owner` created (keys act as their creator), newest first.
-    pub fn keys_of(&self, owner: &str) -> Result<Vec<ApiKey>, StoreError> {
+    /// The keys in `scope`, newest first (revoked ones included, marked).
+    pub fn list_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>, StoreError> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE created_by = ?1 ORDER BY created_at DESC, id DESC"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE (?1 IS NULL OR organization_id = ?1)
+             ORDER BY created_at DESC, id DESC"
         ))?;
-        let rows = st.query_map([owner], key_from_row)?;
+        let rows = st.query_map([scope.org()], key_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The key with this id, revoked or not.
-    pub fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+    /// The keys in `scope` that `owner` created (keys act as their creator), newest first.
+    pub fn keys_of(&self, scope: &Scope, owner: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE created_by = ?1 AND (?2 IS NULL OR organization_id = ?2)
+             ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = st.query_map(params![owner, scope.org()], key_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The key with this id in `scope`, revoked or not.
+    pub fn key(&self, scope: &Scope, id: &str) -> Result<Option<ApiKey>, StoreError> {
         Ok(self
             .conn
-            .query_row(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"), [id], key_from_row)
+            .query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"),
+                params![id, scope.org()],
+                key_from_row,
+            )
             .optional()?)
     }
 
-    /// The live (not revoked) key with this hash.
+    /// The live (not revoked) key with this hash, in any organization: the credentials
+    /// check, which learns the key's organization from it.
     pub fn key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         Ok(self
             .conn
@@ -67,11 +78,13 @@ impl Store {
             .optional()?)
     }
 
-    /// Revokes a key; `NotFound` if there is no live key with that id.
-    pub fn revoke_key(&mut self, id: &str, at: i64) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at])?;
+    /// Revokes a key; `NotFound` if there is no live key with that id in `scope`.
+    pub fn revoke_key(&mut self, scope: &Scope, id: &str, at: i64) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ?2
+             WHERE id = ?1 AND revoked_at IS NULL AND (?3 IS NULL OR organization_id = ?3)",
+            params![id, at, scope.org()],
+        )?;
         if n == 0 {
             return Err(StoreError::NotFound);
         }

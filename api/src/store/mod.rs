@@ -7,7 +7,7 @@
 
 //!
 //! One module per group of tables: `calls` (calls, their events and recordings),
-//! `idempotency`, `keys`, `users`, `outbox` (webhooks and their deliveries); `db` opens the
+//! `idempotency`, `keys`, `orgs` (organizations), `users`, `outbox` (webhooks and their deliveries); `db` opens the
 //! database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
 //! This file only names them.
 
@@ -16,14 +16,16 @@ mod db;
 mod error;
 mod idempotency;
 mod keys;
+mod orgs;
 mod outbox;
 mod users;
 mod writer;
 
 pub use crate::model::{
-    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, RecordingState, User, Webhook,
-    WEBHOOK_EVENTS,
+    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, Organization, RecordingState,
+    Scope, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
+pub use users::Access;
 pub use writer::{Op, Writer};

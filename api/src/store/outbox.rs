@@ -5,16 +5,24 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::idempotency;
-use crate::model::{Delivery, Webhook};
+use crate::model::{Delivery, Scope, Webhook};
 use crate::wire::rfc3339;
 use rusqlite::{params, Connection};
 
-/// Queues `event` (its body `{id, event, created_at, data}` fixed now) for every active
-/// webhook that takes it, inside the transaction that made it happen. Returns how many.
-pub(super) fn enqueue(conn: &Connection, event: &str, data: serde_json::Value, at: i64) -> Result<usize, StoreError> {
+/// Queues `event` of organization `org` (its body `{id, event, created_at, data}` fixed
+/// now) for every active webhook of that organization that takes it, inside the
+/// transaction that made it happen. Returns how many.
+pub(super) fn enqueue(
+    conn: &Connection,
+    org: &str,
+    event: &str,
+    data: serde_json::Value,
+    at: i64,
+) -> Result<usize, StoreError> {
     let hooks: Vec<(String, String)> = {
-        let mut st = conn.prepare_cached("SELECT id, events FROM webhooks WHERE active = 1")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut st =
+            conn.prepare_cached("SELECT id, events FROM webhooks WHERE organization_id = ?1 AND active = 1")?;
+        let rows = st.query_map([org], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
     let mut n = 0;
@@ -42,18 +50,19 @@ impl Store {
     /// Adds a webhook.
     pub fn insert_webhook(&mut self, w: &Webhook) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO webhooks (id, url, secret, events, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![w.id, w.url, w.secret, w.events.join(" "), w.created_at],
+            "INSERT INTO webhooks (id, url, secret, events, created_at, organization_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![w.id, w.url, w.secret, w.events.join(" "), w.created_at, w.organization_id],
         )?;
         Ok(())
     }
 
-    /// The active webhooks, newest first.
-    pub fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+    /// The active webhooks in `scope`, newest first.
+    pub fn list_webhooks(&self, scope: &Scope) -> Result<Vec<Webhook>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT id, url, secret, events, created_at FROM webhooks WHERE active = 1 ORDER BY created_at DESC, id DESC",
+            "SELECT id, url, secret, events, created_at, organization_id FROM webhooks
+             WHERE active = 1 AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map([scope.org()], |r| {
             let events: String = r.get(3)?;
             Ok(Webhook {
                 id: r.get(0)?,
@@ -61,15 +70,20 @@ impl Store {
                 secret: r.get(2)?,
                 events: events.split_whitespace().map(str::to_string).collect(),
                 created_at: r.get(4)?,
+                organization_id: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Removes a webhook; what it had not been sent yet is dropped.
-    pub fn delete_webhook(&mut self, id: &str) -> Result<(), StoreError> {
+    /// Removes a webhook in `scope`; what it had not been sent yet is dropped.
+    pub fn delete_webhook(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        if tx.execute("UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1", [id])? == 0 {
+        let n = tx.execute(
+            "UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1 AND (?2 IS NULL OR organization_id = ?2)",
+            params![id, scope.org()],
+        )?;
+        if n == 0 {
             return Err(StoreError::NotFound);
         }
         tx.execute(
@@ -172,9 +186,12 @@ mod tests {
             secret: "s".repeat(16),
             events: events.iter().map(|e| e.to_string()).collect(),
             created_at: 0,
+            organization_id: crate::model::DEFAULT_ORG.into(),
         };
         s.insert_webhook(&hook("wh_all", &[])).unwrap();
         s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
+        // Another organization's webhook hears nothing of these calls.
+        s.insert_webhook(&Webhook { organization_id: "org_b".into(), ..hook("wh_other", &[]) }).unwrap();
         s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
         s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
         s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
@@ -200,9 +217,12 @@ mod tests {
         let (due, _) = s.due_deliveries(20_002).unwrap();
         assert!(due.iter().any(|d| d.event == "call.answered"));
         // Given up: skipped; deleting a webhook drops what it had pending.
-        s.delete_webhook("wh_done").unwrap();
+        let other = Scope::Org("org_b".into());
+        assert!(matches!(s.delete_webhook(&other, "wh_done"), Err(StoreError::NotFound)), "not org_b's");
+        assert_eq!(s.list_webhooks(&other).unwrap().len(), 1);
+        s.delete_webhook(&Scope::Org(crate::model::DEFAULT_ORG.into()), "wh_done").unwrap();
         assert_eq!(s.outbox_pending().unwrap(), 2);
-        assert!(matches!(s.delete_webhook("wh_done"), Err(StoreError::NotFound)));
+        assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
         // Pruning keeps what is pending.
         assert_eq!(s.prune(i64::MAX, 0).unwrap(), 2, "the delivered one and the dropped one");
         assert_eq!(s.outbox_pending().unwrap(), 2);

@@ -1,9 +1,11 @@
-//! Users who log in for a JWT.
+//! Users who log in for a JWT, each in one organization.
 
 use super::db::Store;
 use super::error::StoreError;
-use crate::model::User;
+use crate::model::{Scope, User};
 use rusqlite::{params, OptionalExtension};
+
+const USER_COLUMNS: &str = "id, email, password_hash, role, permissions, created_at, organization_id";
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let perms: String = r.get(4)?;
@@ -14,57 +16,76 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         role: r.get(3)?,
         permissions: perms.split_whitespace().map(str::to_string).collect(),
         created_at: r.get(5)?,
+        organization_id: r.get(6)?,
     })
 }
 
+/// Who a user is to the credentials check: its role and organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// `admin` or `user`.
+    pub role: String,
+    /// Its organization.
+    pub organization_id: String,
+}
+
 impl Store {
-    /// Adds a user (`email` is unique).
+    /// Adds a user (`email` is unique across organizations: it is the login).
     pub fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO users (id, email, password_hash, role, permissions, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![u.id, u.email.to_ascii_lowercase(), u.password_hash, u.role, u.permissions.join(" "), u.created_at],
+            &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                u.id,
+                u.email.to_ascii_lowercase(),
+                u.password_hash,
+                u.role,
+                u.permissions.join(" "),
+                u.created_at,
+                u.organization_id
+            ],
         )?;
         Ok(())
     }
 
-    /// The user with this e-mail (compared case-insensitively).
+    /// The user with this e-mail (compared case-insensitively), in any organization: the
+    /// login.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, email, password_hash, role, permissions, created_at FROM users WHERE email = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
                 [email.to_ascii_lowercase()],
                 user_from_row,
             )
             .optional()?)
     }
 
-    /// Every user, oldest first.
-    pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT id, email, password_hash, role, permissions, created_at FROM users ORDER BY created_at, id",
-        )?;
-        let rows = st.query_map([], user_from_row)?;
+    /// The users in `scope`, oldest first.
+    pub fn list_users(&self, scope: &Scope) -> Result<Vec<User>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+        ))?;
+        let rows = st.query_map([scope.org()], user_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The role of user `id` (`None`: no such user, e.g. deleted).
-    pub fn user_role(&self, id: &str) -> Result<Option<String>, StoreError> {
+    /// The role and organization of user `id` (`None`: no such user, e.g. deleted): what
+    /// the credentials check needs on every request.
+    pub fn user_access(&self, id: &str) -> Result<Option<Access>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT role FROM users WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
+            .prepare_cached("SELECT role, organization_id FROM users WHERE id = ?1")?
+            .query_row([id], |r| Ok(Access { role: r.get(0)?, organization_id: r.get(1)? }))
             .optional()?)
     }
 
-    /// Whether the user `id` exists (a deleted user's tokens are refused).
-    pub fn user_exists(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?.exists([id])?)
-    }
-
-    /// Deletes a user; `NotFound` if there is none with that id.
-    pub fn delete_user(&mut self, id: &str) -> Result<(), StoreError> {
-        if self.conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 0 {
+    /// Deletes user `id` if it is in `scope`; `NotFound` otherwise.
+    pub fn delete_user(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM users WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            params![id, scope.org()],
+        )?;
+        if n == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())

@@ -175,9 +175,10 @@ mod tests {
         w.send(status(CallStatus::Completed, 6));
         assert!(w.flush(std::time::Duration::from_secs(5)));
         let s = store.lock().unwrap();
-        let c = s.get_call("call_w").unwrap();
+        let c = s.get_call(&crate::model::Scope::All, "call_w").unwrap();
         assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
-        let ev: Vec<String> = s.events("call_w").unwrap().into_iter().map(|e| e.detail).collect();
+        let ev: Vec<String> =
+            s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
         assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
     }
 }

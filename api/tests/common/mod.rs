@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use dialtone_api::http::{router, Action, ApiState, CallControl, Originate, Refusal, Reply};
-use dialtone_api::store::{CallStatus, NewCall, Store};
+use dialtone_api::store::{CallStatus, NewCall, Organization, Store, DEFAULT_ORG};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
@@ -32,6 +32,8 @@ pub struct Fake {
     /// Calls admitted, and those given back.
     pub admitted: Mutex<Vec<String>>,
     pub released: Mutex<Vec<String>>,
+    /// The organization policies it was told.
+    pub policies: Mutex<Vec<Organization>>,
 }
 
 impl Fake {
@@ -43,6 +45,7 @@ impl Fake {
             admit_refusal: Mutex::default(),
             admitted: Mutex::default(),
             released: Mutex::default(),
+            policies: Mutex::default(),
         })
     }
 
@@ -66,6 +69,10 @@ impl CallControl for Fake {
 
     fn release(&self, call_id: &str) {
         self.released.lock().unwrap().push(call_id.to_string());
+    }
+
+    fn set_policy(&self, org: &Organization) {
+        self.policies.lock().unwrap().push(org.clone());
     }
 
     fn originate(&self, call: Originate) {
@@ -124,10 +131,12 @@ impl App {
         (status, v)
     }
 
-    /// A new API key holding `perms`, made through the API with the internal key.
+    /// A new API key of the default organization holding `perms`, made through the API
+    /// with the internal key.
     pub async fn key(&self, perms: &[&str]) -> String {
         let body = json!({"name": "test", "permissions": perms}).to_string();
-        let (s, v) = self.send("POST", "/api/api-keys", &[("x-internal-key", INTERNAL)], &body).await;
+        let h = [("x-internal-key", INTERNAL), ("x-organization-id", DEFAULT_ORG)];
+        let (s, v) = self.send("POST", "/api/api-keys", &h, &body).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["data"]["key"].as_str().unwrap().to_string()
     }
@@ -142,6 +151,7 @@ impl App {
             from_number: None,
             record: false,
             created_at: 1,
+            organization_id: DEFAULT_ORG,
         };
         s.insert_call(&c).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
