@@ -772,3 +772,108 @@ fn the_engine_holds_calls_to_the_limits_and_destinations() {
     wait_status(&d, http, &auth, &id2, "completed", Duration::from_secs(10));
     let _ = trunk.wait();
 }
+
+/// Issue 20's acceptance over real processes: two organizations made by the internal key,
+/// each with its admin (placed in it by the internal key), a key the admin makes, a webhook
+/// to a receiver of its own, and a recorded call through a SIPp trunk. Each reads only its
+/// own calls and recordings (the other's answer 404, steering them too), each receiver gets
+/// only its organization's events, and the internal key reads both, or one with
+/// `X-Organization-Id`.
+#[test]
+fn two_organizations_share_a_dialtone_and_see_only_their_own() {
+    let (mut trunk, trunk_port) = holding_trunk("orgs-trunk", 2);
+    let receivers = [Receiver::start("orgs-hooks-a", free_port(), 0), Receiver::start("orgs-hooks-b", free_port(), 0)];
+    let http = free_port();
+    let d = Dialtone::serve(
+        "orgs",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
+            ("DIALTONE_RTP_PORTS", "48900-48999"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let internal = [("X-Internal-Key", "k")];
+    // (organization, key, call) for each.
+    let mut tenants: Vec<(String, String, String)> = Vec::new();
+    for (i, (name, receiver)) in ["acme", "globex"].iter().zip(&receivers).enumerate() {
+        let r = send(http, "POST", "/api/organizations", &internal, &body(&json!({"name": name})));
+        assert_eq!(r.status, 201, "{}", r.json());
+        let org = r.json()["data"]["id"].as_str().unwrap().to_string();
+        let email = format!("admin@{name}.test");
+        let admin = json!({"email": email, "password": "a long passphrase", "role": "admin", "organization_id": org});
+        assert_eq!(send(http, "POST", "/api/users", &internal, &body(&admin)).status, 201);
+        let login = json!({"email": email, "password": "a long passphrase"});
+        let r = send(http, "POST", "/api/v1/auth/user-login", &[], &body(&login));
+        assert_eq!((r.status, &r.json()["user"]["organization_id"]), (200, &json!(org)), "{}", r.json());
+        let jwt = format!("Bearer {}", r.json()["token"].as_str().unwrap());
+        let perms = ["calls:read", "calls:write", "calls:hangup", "calls:recording", "webhooks:write"];
+        let made = json!({"name": name, "permissions": perms});
+        let r = send(http, "POST", "/api/api-keys", &[("Authorization", &jwt)], &body(&made));
+        assert_eq!(r.status, 201, "{}", r.json());
+        let key = r.json()["data"]["key"].as_str().unwrap().to_string();
+        let auth = [("X-API-Key", key.as_str())];
+        let hook = json!({"url": format!("http://127.0.0.1:{}/", receiver.port), "secret": SECRET});
+        assert_eq!(send(http, "POST", "/api/webhooks", &auth, &body(&hook)).status, 201);
+        let call = json!({"contact_id": name, "phone_number": format!("+155512300{i:02}"), "record": true});
+        let r = send(http, "POST", "/api/calls/create", &auth, &body(&call));
+        assert_eq!((r.status, &r.json()["data"]["organization_id"]), (201, &json!(org)), "{}", r.json());
+        let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+        wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+        assert_eq!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"").status, 202);
+        wait_status(&d, http, &auth, &id, "completed", Duration::from_secs(10));
+        tenants.push((org, key, id));
+    }
+    // Each receiver hears its own organization's call, from initiated to its recording, and
+    // nothing of the other's.
+    for ((_, _, id), receiver) in tenants.iter().zip(&receivers) {
+        let got = receiver.wait_for(Duration::from_secs(15), |e| e.iter().any(|x| x["event"] == "recording.ready"));
+        let kinds = kinds(&got);
+        assert!(
+            kinds.starts_with(&["call.initiated".into()]) && kinds.contains(&"recording.ready".into()),
+            "{kinds:?}"
+        );
+        for e in &got {
+            let data = &e["body"]["data"];
+            let call = data["id"].as_str().or(data["call_id"].as_str());
+            assert_eq!((call, &e["valid"]), (Some(id.as_str()), &json!(true)), "{e}");
+        }
+    }
+    // Each reads its own call and recording; the other's are as missing, and cannot be
+    // steered; each list shows one call.
+    for (i, (_, key, id)) in tenants.iter().enumerate() {
+        let other = &tenants[1 - i].2;
+        let auth = [("X-API-Key", key.as_str())];
+        assert_eq!(send(http, "GET", &format!("/api/calls/{id}"), &auth, b"").status, 200);
+        let rec = send(http, "GET", &format!("/api/calls/{id}/recording"), &auth, b"");
+        assert_eq!((rec.status, rec.header("content-type")), (200, Some("audio/wav")), "{}", rec.head);
+        assert_eq!(wav(&rec.body).0.channels, 2);
+        for (method, path) in [
+            ("GET", format!("/api/calls/{other}")),
+            ("GET", format!("/api/calls/{other}/recording")),
+            ("POST", format!("/api/calls/{other}/hangup")),
+        ] {
+            let r = send(http, method, &path, &auth, b"");
+            assert_eq!((r.status, &r.json()["error"]["code"]), (404, &json!("not_found")), "{method} {path}");
+        }
+        let list = send(http, "GET", "/api/v1/calls", &auth, b"").json();
+        assert_eq!((&list["data"]["total"], &list["data"]["calls"][0]["id"]), (&json!(1), &json!(id)), "{list}");
+    }
+    // The internal key reads across organizations, or inside the one it names.
+    let all = send(http, "GET", "/api/calls/list", &internal, b"").json();
+    assert_eq!(all["data"]["total"], 2, "{all}");
+    let in_a = [("X-Internal-Key", "k"), ("X-Organization-Id", tenants[0].0.as_str())];
+    let one = send(http, "GET", "/api/calls/list", &in_a, b"").json();
+    assert_eq!((&one["data"]["total"], &one["data"]["calls"][0]["id"]), (&json!(1), &json!(tenants[0].2)), "{one}");
+    assert_eq!(send(http, "GET", &format!("/api/calls/{}", tenants[1].2), &in_a, b"").status, 404);
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &internal,
+        &body(&json!({"contact_id": "c", "phone_number": "+15551230009"})),
+    );
+    assert_eq!(r.status, 400, "several organizations and none named: {}", r.json());
+    let _ = trunk.wait();
+}

@@ -120,9 +120,12 @@ fn uri_policy_calls_only_the_allowed_target() {
         &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()],
     );
     let allow = format!("sip:carol@127.0.0.1:{}", target.port);
+    let http = free_port();
     let d = Dialtone::serve(
         "refer-uri",
         &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
             ("DIALTONE_INBOUND", "echo"),
             ("DIALTONE_RTP_PORTS", "47400-47499"),
             ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port())),
@@ -142,6 +145,48 @@ fn uri_policy_calls_only_the_allowed_target() {
     assert_eq!((code, ok, failed), (Some(0), 1, 0), "the allowed target\n{}", d.log_text());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!((trunk.count(), other.count()), (0, 0), "something else was called:\n{}", d.log_text());
+    // The REFER's call is a stored call of the referring call's organization, linked to it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let calls = loop {
+        let list = http::send(http, "GET", "/api/calls/list?status=completed", &[("X-Internal-Key", "k")], b"").json();
+        if list["data"]["total"].as_u64() >= Some(4) || Instant::now() > deadline {
+            break list["data"]["calls"].as_array().cloned().unwrap_or_default();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let referred: Vec<_> = calls.iter().filter(|c| !c["referred_by"].is_null()).collect();
+    assert_eq!(referred.len(), 1, "{calls:#?}");
+    let by = referred[0]["referred_by"].as_str().unwrap();
+    let referrer = calls.iter().find(|c| c["id"] == by).expect("the referring call is stored");
+    assert_eq!(referrer["direction"], "inbound");
+    assert_eq!(
+        (&referred[0]["direction"], &referred[0]["organization_id"], &referred[0]["phone_number"]),
+        (&serde_json::json!("outbound"), &referrer["organization_id"], &serde_json::json!(allow)),
+        "{calls:#?}"
+    );
+}
+
+#[test]
+fn a_refer_outside_the_allowed_destinations_calls_nobody() {
+    sipp();
+    let trunk = Counter::new();
+    let d = Dialtone::serve(
+        "refer-destinations",
+        &[
+            ("DIALTONE_INBOUND", "echo"),
+            ("DIALTONE_RTP_PORTS", "47500-47599"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port())),
+            ("DIALTONE_REFER", "trunk"),
+            ("DIALTONE_ALLOWED_DESTINATIONS", "+44"),
+        ],
+    );
+    // Numbers through the trunk are allowed (DIALTONE_REFER=trunk), but this one is not
+    // among the organization's destinations: 403, and the trunk hears nothing.
+    let (ok, failed, run) = refer_refused(&d, "sip:+19005550100@any-host");
+    assert_eq!((ok, failed), (1, 0), "the REFER was not answered 403: {run}\n{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(trunk.count(), 0, "the trunk was called:\n{}", d.log_text());
+    assert!(d.log_text().contains("REFER refused by the organization's policy"), "{}", d.log_text());
 }
 
 /// SIPp calling dialtone on `port` with one REFER scenario of fixtures/sipp, its `-key`

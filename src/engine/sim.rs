@@ -715,6 +715,20 @@ fn a_refer_is_refused_by_default_and_followed_when_the_policy_allows() {
         _ => None,
     });
     assert_eq!(invite.as_deref(), Some("sip:+19005550100@127.0.0.1:5070"), "{ev:?}");
+    // The call that came in is the default organization's but holds none of its places;
+    // the REFER's call holds one, and is kept, linked to the referrer.
+    assert_eq!(sim.engine.org_live(dialtone_api::store::DEFAULT_ORG), 1);
+    let kept: Vec<_> = sim
+        .take_actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Persist(Persist::Inbound { referred_by: Some(by), org, called, .. }) => Some((by, org, called)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].1, dialtone_api::store::DEFAULT_ORG);
+    assert_eq!(kept[0].2.as_deref(), Some("sip:+19005550100@127.0.0.1:5070"));
 }
 
 #[test]
@@ -745,6 +759,13 @@ fn an_organization_is_held_to_its_limits_and_destinations() {
     sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
     sim.settle();
     assert_eq!(sim.engine.org_live("org_a"), 1, "the call holds the permit's place");
+    // The API's transfer is the organization asking: its destinations hold.
+    let r = sim.act("call_p", ApiAction::Transfer("+19005550100".into()));
+    assert!(matches!(r, Err(Refusal::Forbidden("destination_not_allowed", _))), "{r:?}");
+    let r = sim.act("call_p", ApiAction::Transfer("sip:+19005550100@elsewhere".into()));
+    assert!(matches!(r, Err(Refusal::Forbidden("destination_not_allowed", _))), "{r:?}");
+    sim.settle();
+    assert!(sim.sent("> REFER").is_empty(), "{:?}", sim.wire);
     sim.act("call_p", ApiAction::Hangup).unwrap();
     sim.settle();
     assert_eq!(sim.engine.org_live("org_a"), 0);
