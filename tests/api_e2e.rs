@@ -798,7 +798,12 @@ fn two_organizations_share_a_dialtone_and_see_only_their_own() {
     // (organization, key, call) for each.
     let mut tenants: Vec<(String, String, String)> = Vec::new();
     for (i, (name, receiver)) in ["acme", "globex"].iter().zip(&receivers).enumerate() {
-        let r = send(http, "POST", "/api/organizations", &internal, &body(&json!({"name": name})));
+        // The second has a call policy: one call at a time, to +1 555 numbers only.
+        let made = match i {
+            0 => json!({"name": name}),
+            _ => json!({"name": name, "max_concurrent_calls": 1, "allowed_destinations": ["+1555"]}),
+        };
+        let r = send(http, "POST", "/api/organizations", &internal, &body(&made));
         assert_eq!(r.status, 201, "{}", r.json());
         let org = r.json()["data"]["id"].as_str().unwrap().to_string();
         let email = format!("admin@{name}.test");
@@ -821,6 +826,16 @@ fn two_organizations_share_a_dialtone_and_see_only_their_own() {
         assert_eq!((r.status, &r.json()["data"]["organization_id"]), (201, &json!(org)), "{}", r.json());
         let id = r.json()["data"]["id"].as_str().unwrap().to_string();
         wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+        if i == 1 {
+            // The engine holds it to its own policy, not the other's.
+            let more = json!({"contact_id": name, "phone_number": "+15551230099"});
+            let r = send(http, "POST", "/api/calls/create", &auth, &body(&more));
+            assert_eq!((r.status, &r.json()["error"]["code"]), (429, &json!("max_concurrent_calls")), "{}", r.json());
+            assert!(r.header("retry-after").is_some());
+            let abroad = json!({"contact_id": name, "phone_number": "+442071234567"});
+            let r = send(http, "POST", "/api/calls/create", &auth, &body(&abroad));
+            assert_eq!((r.status, &r.json()["error"]["code"]), (403, &json!("destination_not_allowed")));
+        }
         assert_eq!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"").status, 202);
         wait_status(&d, http, &auth, &id, "completed", Duration::from_secs(10));
         tenants.push((org, key, id));
