@@ -389,7 +389,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let engine = Engine::new(engine::Config {
         // This port takes no calls: an INVITE to it is declined.
         inbound: crate::config::Inbound::Reject,
-        media_ip: ip,
+        media_ip: settings.media_advertise.unwrap_or(ip),
+        learn_media: false,
         rtp_ports: settings.rtp_ports,
         answer_after: Duration::ZERO,
         record_all: false,

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use dialtone_sip::perimeter::{Cidr, Deny, PerimeterConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the SIP endpoint (and, later, the HTTP API).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Place one call and exit: 0 if it was answered and ended cleanly.
     Call(CallArgs),
 }
@@ -34,9 +35,14 @@ pub struct Common {
     /// SIP listen address, UDP and TCP (host:port).
     #[arg(long, env = "DIALTONE_SIP_LISTEN")]
     pub sip_listen: Option<SocketAddr>,
-    /// Address to advertise in Via/Contact/SDP when listening on 0.0.0.0.
+    /// Address to advertise in Via/Contact (and SDP, unless DIALTONE_MEDIA_ADVERTISE says
+    /// otherwise): a fixed public IP behind 1:1 NAT, or the address to name when listening
+    /// on 0.0.0.0.
     #[arg(long, env = "DIALTONE_SIP_ADVERTISE")]
     pub sip_advertise: Option<std::net::IpAddr>,
+    /// Address to advertise for media (SDP `c=`/`o=`), when it is not the SIP one.
+    #[arg(long, env = "DIALTONE_MEDIA_ADVERTISE")]
+    pub media_advertise: Option<std::net::IpAddr>,
     /// Data directory (recordings, database).
     #[arg(long, env = "DIALTONE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -135,6 +141,19 @@ pub struct ServeArgs {
     /// Comma-separated E.164 prefixes calls may go to (e.g. `+1,+44`); unset: anywhere.
     #[arg(long, env = "DIALTONE_ALLOWED_DESTINATIONS")]
     pub allowed_destinations: Option<String>,
+    /// Who may send SIP requests besides the trunk's own addresses: comma-separated
+    /// addresses and CIDR ranges (a carrier's published ones), or `any`. Default: loopback.
+    #[arg(long, env = "DIALTONE_TRUNK_ALLOW")]
+    pub trunk_allow: Option<String>,
+    /// What a request from anyone else gets: `403` (default) or `drop` (no answer).
+    #[arg(long, env = "DIALTONE_SIP_DENY")]
+    pub sip_deny: Option<String>,
+    /// Refused requests from one address after which it is not answered at all. Default 10.
+    #[arg(long, env = "DIALTONE_SIP_BLOCK_AFTER")]
+    pub sip_block_after: Option<u32>,
+    /// How long such an address is not answered, seconds. Default 600.
+    #[arg(long, env = "DIALTONE_SIP_BLOCK_SECONDS")]
+    pub sip_block_seconds: Option<u64>,
 }
 
 /// `dialtone call`.
@@ -209,6 +228,7 @@ impl std::str::FromStr for Inbound {
 struct FileSettings {
     sip_listen: Option<SocketAddr>,
     sip_advertise: Option<std::net::IpAddr>,
+    media_advertise: Option<std::net::IpAddr>,
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
@@ -233,6 +253,10 @@ struct FileSettings {
     max_concurrent_calls: Option<u32>,
     max_calls_per_second: Option<f64>,
     allowed_destinations: Option<String>,
+    trunk_allow: Option<String>,
+    sip_deny: Option<String>,
+    sip_block_after: Option<u32>,
+    sip_block_seconds: Option<u64>,
     sip_trace: Option<bool>,
     t1_ms: Option<u64>,
     session_expires: Option<u32>,
@@ -244,8 +268,10 @@ struct FileSettings {
 pub struct Settings {
     /// SIP listen address.
     pub sip_listen: SocketAddr,
-    /// Advertised IP when the listen address is unspecified.
+    /// The IP to advertise for SIP (and media, by default).
     pub sip_advertise: Option<std::net::IpAddr>,
+    /// The IP to advertise for media.
+    pub media_advertise: Option<std::net::IpAddr>,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
     /// Data directory.
@@ -292,6 +318,8 @@ pub struct Settings {
     pub max_calls_per_second: Option<f64>,
     /// E.164 prefixes.
     pub allowed_destinations: Vec<String>,
+    /// The inbound perimeter (without the trunk's addresses, which `serve` adds).
+    pub perimeter: PerimeterConfig,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -310,6 +338,44 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16)> {
         bail!("RTP port range {s:?} is empty or reversed");
     }
     Ok((a, b))
+}
+
+/// The perimeter from `DIALTONE_TRUNK_ALLOW` (default loopback; `any` opens it),
+/// `DIALTONE_SIP_DENY`, `DIALTONE_SIP_BLOCK_AFTER` and `DIALTONE_SIP_BLOCK_SECONDS`.
+fn perimeter(
+    allow: Option<&str>,
+    deny: Option<&str>,
+    block_after: Option<u32>,
+    block_seconds: Option<u64>,
+) -> Result<PerimeterConfig> {
+    let allow = match allow.map(str::trim) {
+        None => vec![
+            Cidr::parse("127.0.0.0/8").map_err(anyhow::Error::msg)?,
+            Cidr::parse("::1").map_err(anyhow::Error::msg)?,
+        ],
+        Some(a) if a.eq_ignore_ascii_case("any") => {
+            vec![
+                Cidr::parse("0.0.0.0/0").map_err(anyhow::Error::msg)?,
+                Cidr::parse("::/0").map_err(anyhow::Error::msg)?,
+            ]
+        }
+        Some(list) => list
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| Cidr::parse(p).map_err(|e| anyhow::anyhow!("DIALTONE_TRUNK_ALLOW: {e}")))
+            .collect::<Result<_>>()?,
+    };
+    let deny = match deny.map(|d| d.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("403") | Some("reject") => Deny::Forbidden,
+        Some("drop") => Deny::Drop,
+        Some(d) => bail!("DIALTONE_SIP_DENY must be 403 or drop, not {d:?}"),
+    };
+    Ok(PerimeterConfig {
+        allow,
+        deny,
+        block_after: block_after.unwrap_or(10),
+        block_for: std::time::Duration::from_secs(block_seconds.unwrap_or(600)),
+    })
 }
 
 /// `v` or `default`; a limit must be a positive number.
@@ -337,6 +403,7 @@ impl Settings {
         Ok(Settings {
             sip_listen: common.sip_listen.or(file.sip_listen).unwrap_or(default_sip),
             sip_advertise: common.sip_advertise.or(file.sip_advertise),
+            media_advertise: common.media_advertise.or(file.media_advertise),
             http_listen: serve
                 .and_then(|s| s.http_listen)
                 .or(file.http_listen)
@@ -377,6 +444,12 @@ impl Settings {
             max_calls_per_second: serve.and_then(|s| s.max_calls_per_second).or(file.max_calls_per_second),
             allowed_destinations: destinations(
                 serve.and_then(|s| s.allowed_destinations.clone()).or(file.allowed_destinations).as_deref(),
+            )?,
+            perimeter: perimeter(
+                serve.and_then(|s| s.trunk_allow.clone()).or(file.trunk_allow).as_deref(),
+                serve.and_then(|s| s.sip_deny.clone()).or(file.sip_deny).as_deref(),
+                serve.and_then(|s| s.sip_block_after).or(file.sip_block_after),
+                serve.and_then(|s| s.sip_block_seconds).or(file.sip_block_seconds),
             )?,
             refer: ReferPolicy::parse(
                 serve.and_then(|s| s.refer.clone()).or(file.refer).as_deref(),

@@ -32,6 +32,9 @@ pub trait App {
     fn on_interrupt(&mut self, _ua: &mut UserAgent, _now: Instant) {}
     /// Someone called [`Driver::waker`]'s `notify_one`: commands are waiting (the API).
     fn on_wake(&mut self, _ua: &mut UserAgent, _now: Instant) {}
+    /// After each turn of the loop (a datagram, a frame, a timer, a wake): what the UA
+    /// counted on its own (refusals it answered without an event) can be published.
+    fn after_turn(&mut self, _ua: &UserAgent) {}
     /// Whether the driver loop should stop.
     fn finished(&self) -> bool {
         false
@@ -212,6 +215,7 @@ impl Driver {
                     app.on_interrupt(&mut self.ua, Instant::now());
                 }
             }
+            app.after_turn(&self.ua);
             self.flush(app, Instant::now()).await;
         }
         // Let the last messages (ACK, BYE response) leave.

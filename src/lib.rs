@@ -22,16 +22,16 @@ use dialtone_sip::ua::{UaConfig, UserAgent};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-/// The IP to advertise in Via, Contact and SDP. A concrete listen address is used as
-/// is; for 0.0.0.0 the configured one, else the local address the kernel would route
+/// The IP to advertise in Via, Contact and SDP: the configured one (a public address
+/// behind 1:1 NAT) if any; else a concrete listen address as is; for 0.0.0.0 the local address the kernel would route
 /// from towards `towards` (or, without a peer, towards a documentation address: a
 /// connected UDP socket sends nothing, it only asks the routing table), else loopback.
 pub fn advertised_ip(listen: IpAddr, configured: Option<IpAddr>, towards: Option<SocketAddr>) -> IpAddr {
-    if !listen.is_unspecified() {
-        return listen;
-    }
     if let Some(ip) = configured {
         return ip;
+    }
+    if !listen.is_unspecified() {
+        return listen;
     }
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): only used to look up the default route.
     let peer = towards.unwrap_or_else(|| SocketAddr::from(([192, 0, 2, 1], 9)));

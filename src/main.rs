@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => {
-            let r = Settings::resolve(&args.common, Some(&args), "0.0.0.0:5060".parse().expect("literal"))
+            let r = Settings::resolve(&args.common, Some(args.as_ref()), "0.0.0.0:5060".parse().expect("literal"))
                 .and_then(|s| rt.block_on(dialtone::serve::run(s)));
             match r {
                 Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 use crate::engine::Counters;
 use crate::media_io::Totals;
+use dialtone_sip::perimeter::PerimeterStats;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The engine's figures for `/metrics`, published by the SIP loop.
@@ -16,11 +17,15 @@ pub struct EngineMetrics {
     failed: AtomicU64,
     active: AtomicU64,
     sip_dropped: AtomicU64,
+    perimeter_refused: AtomicU64,
+    perimeter_blocked: AtomicU64,
+    sources_blocked: AtomicU64,
 }
 
 impl EngineMetrics {
-    /// Publishes the engine's counters, the calls up and the SIP messages dropped.
-    pub fn publish(&self, c: &Counters, active: usize, dropped: u64) {
+    /// Publishes the engine's counters, the calls up, the SIP messages dropped and the
+    /// perimeter's counters.
+    pub fn publish(&self, c: &Counters, active: usize, dropped: u64, perimeter: PerimeterStats) {
         let set = |a: &AtomicU64, v: u64| a.store(v, Relaxed);
         set(&self.offered, c.offered);
         set(&self.answered, c.answered);
@@ -30,6 +35,9 @@ impl EngineMetrics {
         set(&self.failed, c.failed);
         set(&self.active, active as u64);
         set(&self.sip_dropped, dropped);
+        set(&self.perimeter_refused, perimeter.refused);
+        set(&self.perimeter_blocked, perimeter.blocked);
+        set(&self.sources_blocked, perimeter.sources_blocked);
     }
 
     /// Appends the Prometheus lines for these figures and the media `totals`.
@@ -60,6 +68,13 @@ impl EngineMetrics {
             "# HELP dialtone_sip_dropped_total SIP messages dropped (malformed, unmatched).\n\
              # TYPE dialtone_sip_dropped_total counter\n\
              dialtone_sip_dropped_total {}\n\
+             # HELP dialtone_sip_perimeter_total SIP requests the perimeter did not let in: refused (403 or dropped) for their source, or ignored from a blocked source.\n\
+             # TYPE dialtone_sip_perimeter_total counter\n\
+             dialtone_sip_perimeter_total{{result=\"refused\"}} {}\n\
+             dialtone_sip_perimeter_total{{result=\"blocked\"}} {}\n\
+             # HELP dialtone_sip_sources_blocked_total Source addresses blocked for too many refused requests.\n\
+             # TYPE dialtone_sip_sources_blocked_total counter\n\
+             dialtone_sip_sources_blocked_total {}\n\
              # HELP dialtone_media_streams Media streams running.\n\
              # TYPE dialtone_media_streams gauge\n\
              dialtone_media_streams {}\n\
@@ -80,6 +95,9 @@ impl EngineMetrics {
              # TYPE dialtone_ring_drops_total counter\n\
              dialtone_ring_drops_total {}\n",
             g(&self.sip_dropped),
+            g(&self.perimeter_refused),
+            g(&self.perimeter_blocked),
+            g(&self.sources_blocked),
             g(&t.running),
             g(&t.rx_packets),
             g(&t.tx_packets),

@@ -55,6 +55,10 @@ impl App for ServeApp {
         self.engine.finished(Instant::now())
     }
 
+    fn after_turn(&mut self, ua: &UserAgent) {
+        self.publish(ua);
+    }
+
     fn on_timeout(&mut self, ua: &mut UserAgent, now: Instant) {
         self.engine.handle_timeout(now, ua);
         self.drain(ua, now);
@@ -78,7 +82,13 @@ impl ServeApp {
                 self.engine.handle(now, ev, ua);
             }
         }
-        self.metrics.publish(&self.engine.counters(), ua.call_count(), ua.dropped);
+        self.publish(ua);
+    }
+
+    /// The figures for `/metrics`: a few atomic stores.
+    fn publish(&self, ua: &UserAgent) {
+        let perimeter = ua.perimeter().map(|p| p.stats()).unwrap_or_default();
+        self.metrics.publish(&self.engine.counters(), ua.call_count(), ua.dropped, perimeter);
     }
 
     /// Feeds everything waiting in the inbox.
@@ -138,7 +148,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let sockets = Sockets::bind(settings.sip_listen).await?;
     let bound = sockets.local_addr();
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, None);
-    let ua = crate::user_agent(&settings, ip, bound.port());
+    let trunk = match settings.trunk.as_deref() {
+        Some(trunk) => match crate::call::destination_of(trunk).await {
+            Ok((transport, addr)) => Some(Destination { transport, addr }),
+            Err(e) => {
+                tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK");
+                None
+            }
+        },
+        None => None,
+    };
+    let perimeter = startup::perimeter(&settings).await;
+    let mut ua = crate::user_agent(&settings, ip, bound.port());
+    ua = ua.with_perimeter(perimeter);
+    // Behind NAT without a configured public address, the registrar tells us ours.
+    ua.learn_address(settings.sip_advertise.is_none());
     tracing::info!(
         sip = %bound, advertised = %ip, inbound = ?settings.inbound,
         rtp = ?settings.rtp_ports, "dialtone serving SIP on UDP and TCP"
@@ -163,16 +187,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         _ => None,
     };
     let bridges = crate::agent::Serving::new(inbound_agent, hangups)?;
-    let trunk = match settings.trunk.as_deref() {
-        Some(trunk) => match crate::call::destination_of(trunk).await {
-            Ok((transport, addr)) => Some(Destination { transport, addr }),
-            Err(e) => {
-                tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK");
-                None
-            }
-        },
-        None => None,
-    };
     let trunk_host = startup::trunk_host(&settings).filter(|_| trunk.is_some());
     let metrics = Arc::new(EngineMetrics::default());
     let totals = Arc::new(crate::media_io::Totals::default());
@@ -187,7 +201,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     effects.totals = totals;
     let engine = Engine::new(engine::Config {
         inbound: settings.inbound.clone(),
-        media_ip: ip,
+        media_ip: settings.media_advertise.unwrap_or(ip),
+        learn_media: settings.sip_advertise.is_none() && settings.media_advertise.is_none(),
         rtp_ports: settings.rtp_ports,
         answer_after: settings.answer_after,
         record_all: settings.record,

@@ -151,6 +151,24 @@ fn create_places_a_real_call_through_the_trunk_and_persists_its_life() {
     assert_error(&post(r#"{"contact_id": "c1", "phone_number": "+15551230000", "record": "yes"}"#), 400, "record");
     assert_error(&post(r#"{"contact_id": "#), 400, "body");
     assert_error(&post(&format!(r#"{{"contact_id": "{}"}}"#, "x".repeat(70_000))), 413, "bytes");
+    // Far over the limit (4 MiB): the client sends all of it without its connection being
+    // reset under it, and reads the 413 envelope.
+    {
+        use std::io::{Read, Write};
+        let big = format!(r#"{{"contact_id": "{}"}}"#, "x".repeat(4 << 20));
+        let mut s = TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let head = format!(
+            "POST /api/calls/create HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Internal-Key: k\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            big.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(big.as_bytes()).expect("the connection was reset while the body was being sent");
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).expect("the answer");
+        assert!(raw.starts_with("HTTP/1.1 413") && raw.contains("payload_too_large"), "{raw}");
+    }
     assert_error(&request(http_port, "POST", "/api/calls/create", None, "{}"), 401, "credentials");
     let (_, none) = http(http_port, "GET", "/api/calls/list", key);
     assert_eq!(none["data"]["total"], 0, "a refused create stored a call: {none}");

@@ -18,6 +18,7 @@ pub mod method;
 pub mod msg;
 pub mod name;
 pub mod parse;
+pub mod perimeter;
 pub mod sdp;
 pub mod testing;
 pub mod text;

@@ -205,6 +205,9 @@ pub struct Config {
     pub inbound: Inbound,
     /// The address in our SDP.
     pub media_ip: IpAddr,
+    /// Take the public address a registrar reports (`UaEvent::AddressLearned`) for media
+    /// too (no `DIALTONE_MEDIA_ADVERTISE`).
+    pub learn_media: bool,
     /// `DIALTONE_RTP_PORTS`.
     pub rtp_ports: (u16, u16),
     /// `DIALTONE_ANSWER_AFTER_MS`.

@@ -55,6 +55,7 @@ fn config() -> Config {
     Config {
         inbound: crate::config::Inbound::Echo,
         media_ip: "127.0.0.1".parse().unwrap(),
+        learn_media: false,
         rtp_ports: (20000, 20099),
         answer_after: Duration::ZERO,
         record_all: false,

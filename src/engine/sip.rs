@@ -72,6 +72,16 @@ impl Engine {
                     self.actions.push_back(Action::Persist(p));
                 }
             }
+            UaEvent::AddressLearned { addr } => {
+                tracing::info!(%addr, "public address learned from the registrar (received/rport); Via and Contact use it");
+                if self.cfg.learn_media {
+                    self.cfg.media_ip = addr.ip();
+                }
+            }
+            UaEvent::SourceBlocked { addr, until } => {
+                let seconds = until.saturating_duration_since(now).as_secs();
+                tracing::warn!(%addr, seconds, "SIP source blocked: too many refused requests; not answered for a while");
+            }
             UaEvent::Registration(ev) => {
                 if matches!(ev, RegistrationEvent::Unregistered { .. }) {
                     self.unregistering = false;

@@ -38,6 +38,31 @@ pub async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registrat
     })
 }
 
+/// The inbound perimeter: `DIALTONE_TRUNK_ALLOW` (default loopback) and every address
+/// the trunk's host resolves to.
+pub async fn perimeter(settings: &Settings) -> dialtone_sip::perimeter::PerimeterConfig {
+    use dialtone_sip::perimeter::Cidr;
+    let mut p = settings.perimeter.clone();
+    if let Some(sip) = settings.trunk.as_deref().and_then(|t| Uri::parse(t).ok()) {
+        if let Some(sip) = sip.as_sip() {
+            let port = sip.port.unwrap_or(5060);
+            match sip.host.ip() {
+                Some(ip) => p.allow.push(Cidr::host(ip)),
+                None => match tokio::net::lookup_host((sip.host.to_string(), port)).await {
+                    Ok(addrs) => p.allow.extend(addrs.map(|a| Cidr::host(a.ip()))),
+                    Err(e) => {
+                        tracing::warn!(host = %sip.host, error = %e, "cannot resolve the trunk for the perimeter")
+                    }
+                },
+            }
+        }
+    }
+    let allowed: Vec<String> = p.allow.iter().map(|c| c.to_string()).collect();
+    tracing::info!(allow = %allowed.join(","), deny = ?p.deny, block_after = p.block_after,
+        block_s = p.block_for.as_secs(), "SIP requests are taken only from these addresses");
+    p
+}
+
 /// Opens the store under `DIALTONE_DATA_DIR` (closing calls a crash left open) and serves
 /// the HTTP API on `DIALTONE_HTTP_LISTEN`, its call commands going into `inbox`. Returns
 /// the store's writer thread.

@@ -43,13 +43,48 @@ pub async fn read<T: Send + 'static>(
     Ok(r?)
 }
 
+/// How much of a body over [`MAX_BODY`] is still read (and thrown away), within
+/// [`DRAIN_TIME`], so that a client still sending reads the 413 rather than a reset
+/// connection; past it the connection closes.
+const DRAIN_LIMIT: usize = 8 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body's bytes, at most [`MAX_BODY`]: 413 over it (after draining the rest, up to
+/// [`DRAIN_LIMIT`]), 400 naming `body` if it breaks off.
+async fn body_bytes(req: Request) -> Result<Vec<u8>, ApiError> {
+    use axum::body::HttpBody;
+    let mut body = req.into_body();
+    let (mut got, mut total) = (Vec::new(), 0usize);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+        match tokio::time::timeout_at(deadline, next).await {
+            Ok(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else { continue };
+                total += data.len();
+                if total <= MAX_BODY {
+                    got.extend_from_slice(&data);
+                } else if total > DRAIN_LIMIT {
+                    break;
+                }
+            }
+            Ok(Some(Err(e))) => return Err(ApiError::field("body", &format!("could not be read ({e})"))),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if total > MAX_BODY {
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!("the body is over {MAX_BODY} bytes"),
+        });
+    }
+    Ok(got)
+}
+
 /// The body as a JSON object: 413 over [`MAX_BODY`], 400 naming `body` otherwise.
 pub async fn json_body(req: Request) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: format!("the body is over {MAX_BODY} bytes"),
-    })?;
+    let body = body_bytes(req).await?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::field("body", &format!("not valid JSON ({e})")))?;
     match v {

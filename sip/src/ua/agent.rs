@@ -8,6 +8,7 @@ use crate::method::Method;
 use crate::msg::{reason_phrase, Message, Request, Response};
 use crate::name::HeaderName;
 use crate::parse::{parse_datagram, Malformed};
+use crate::perimeter::{Deny, Perimeter, Verdict};
 use crate::text::SipStr;
 use crate::transaction::{branch_from, ClientKey, Incoming, ServerKey, TransactionLayer, TxEvent, TxKey};
 use crate::transport::{Destination, Transmit, Transport};
@@ -35,11 +36,14 @@ pub struct UserAgent {
     pub(super) registrar: Option<Registrar>,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
+    /// Who may send us requests outside our dialogs.
+    pub(super) perimeter: Option<Perimeter>,
 }
 
 impl UserAgent {
     /// A UA with the given settings.
     pub fn new(cfg: UaConfig) -> UserAgent {
+        let cfg_perimeter = cfg.perimeter.clone().map(Perimeter::new);
         UserAgent {
             tx: TransactionLayer::new(cfg.timers),
             cfg,
@@ -54,7 +58,26 @@ impl UserAgent {
             next_call: 1,
             registrar: None,
             dropped: 0,
+            perimeter: cfg_perimeter,
         }
+    }
+
+    /// This UA with an inbound perimeter (replacing [`UaConfig::perimeter`]).
+    pub fn with_perimeter(mut self, cfg: crate::perimeter::PerimeterConfig) -> UserAgent {
+        self.cfg.perimeter = Some(cfg.clone());
+        self.perimeter = Some(Perimeter::new(cfg));
+        self
+    }
+
+    /// Whether to learn our public address from a registrar's `received`/`rport`
+    /// ([`UaConfig::learn_address`]).
+    pub fn learn_address(&mut self, on: bool) {
+        self.cfg.learn_address = on;
+    }
+
+    /// The inbound perimeter, if one is set: its counters for metrics.
+    pub fn perimeter(&self) -> Option<&Perimeter> {
+        self.perimeter.as_ref()
     }
 
     /// The settings.
@@ -139,6 +162,9 @@ impl UserAgent {
     pub fn on_message(&mut self, msg: Message, src: Destination, now: Instant) {
         match msg {
             Message::Request(mut req) => {
+                if !self.admitted(&req, &src, now) {
+                    return;
+                }
                 if let Err(rej) = check_request(&req, &self.cfg.policy) {
                     if req.method == Method::Ack {
                         self.dropped += 1;
@@ -167,6 +193,32 @@ impl UserAgent {
             }
         }
         self.pump(now);
+    }
+
+    /// Whether the perimeter lets `req` from `src` in: anything inside a dialog of ours,
+    /// else what its source is allowed. A refused request is answered (403) or dropped here.
+    fn admitted(&mut self, req: &Request, src: &Destination, now: Instant) -> bool {
+        let Some(p) = self.perimeter.as_mut() else { return true };
+        let ours =
+            req.headers.to().ok().and_then(|t| t.tag().map(SipStr::from)).is_some_and(|tag| {
+                req.headers.call_id().is_ok_and(|id| self.by_dialog.contains_key(&(id.clone(), tag)))
+            });
+        let verdict = if ours { Verdict::Allow } else { p.check(src.addr.ip(), now) };
+        let deny = match verdict {
+            Verdict::Allow => return true,
+            Verdict::Blocked => return false,
+            Verdict::Refuse(deny) => deny,
+            Verdict::Block(deny) => {
+                let until = now + p.config().block_for;
+                self.events.push_back(UaEvent::SourceBlocked { addr: src.addr.ip(), until });
+                deny
+            }
+        };
+        if deny == Deny::Forbidden && req.method != Method::Ack {
+            let rej = Rejection { status: 403, reason: "Forbidden", headers: Vec::new() };
+            self.reject_stateless(req, src, rej);
+        }
+        false
     }
 
     pub(super) fn reject_stateless(&mut self, req: &Request, src: &Destination, rej: Rejection) {

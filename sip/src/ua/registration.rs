@@ -8,6 +8,8 @@ use crate::method::Method;
 use crate::msg::{Request, Response};
 use crate::name::HeaderName;
 use crate::text::SipStr;
+use crate::transport::Transport;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 impl UserAgent {
@@ -102,6 +104,11 @@ impl UserAgent {
         let contact = self.contact(transport);
         let Some(r) = self.registrar.as_mut() else { return };
         let status = resp.status;
+        if (200..300).contains(&status) && !r.removing && self.learned_address(transport, &resp) {
+            // Renew the binding at the address the registrar can reach.
+            return self.send_register(Vec::new(), now);
+        }
+        let Some(r) = self.registrar.as_mut() else { return };
         if (200..300).contains(&status) {
             r.backoff = REGISTER_RETRY_MIN;
             r.raised = false;
@@ -150,6 +157,30 @@ impl UserAgent {
             .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<u64>().ok()))
             .map(Duration::from_secs);
         self.register_failed(status, resp.reason.to_string(), retry_after, now);
+    }
+
+    /// With [`UaConfig::learn_address`]: the address the registrar saw us at, if it is not
+    /// the one we advertise, becomes ours (`true`).
+    fn learned_address(&mut self, transport: Transport, resp: &Response) -> bool {
+        if !self.cfg.learn_address || transport != Transport::Udp {
+            return false;
+        }
+        let Ok(via) = resp.headers.top_via() else { return false };
+        let Some(ip) = via.received().and_then(|r| r.trim_matches(['[', ']']).parse::<IpAddr>().ok()) else {
+            return false;
+        };
+        let Ok(ours) = self.local_addr(transport) else { return false };
+        let port = match via.rport() {
+            Some(Some(p)) => p,
+            _ => ours.port(),
+        };
+        let seen = SocketAddr::new(ip, port);
+        if seen == ours {
+            return false;
+        }
+        self.cfg.udp_addr = Some(seen);
+        self.events.push_back(UaEvent::AddressLearned { addr: seen });
+        true
     }
 
     pub(super) fn register_failed(&mut self, status: u16, reason: String, retry_after: Option<Duration>, now: Instant) {

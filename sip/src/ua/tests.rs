@@ -765,3 +765,60 @@ fn an_unanswered_invite_is_retransmitted_then_times_out_with_timer_b() {
         "{ended:?}"
     );
 }
+
+#[test]
+fn the_perimeter_answers_strangers_403_then_not_at_all_but_lets_our_dialogs_in() {
+    use crate::perimeter::{Cidr, Deny, PerimeterConfig};
+    let now = Instant::now();
+    let a: SocketAddr = UAS.parse().unwrap();
+    let perimeter = PerimeterConfig {
+        allow: vec![Cidr::parse("127.0.0.2").unwrap()],
+        deny: Deny::Forbidden,
+        block_after: 3,
+        block_for: Duration::from_secs(60),
+    };
+    let cfg =
+        UaConfig { udp_addr: Some(a), tcp_addr: Some(a), seed: 41, perimeter: Some(perimeter), ..UaConfig::default() };
+    let mut ours = UserAgent::new(cfg);
+    let mut stranger = ua(UAC, 42);
+    // The stranger's INVITE: a stateless 403, no call, nothing for our user.
+    let call = stranger.invite(out("sip:bob@127.0.0.1", "<sip:x@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+    let (es, eo) = exchange(&mut stranger, UAC, &mut ours, UAS, now);
+    assert!(eo.is_empty(), "{eo:?}");
+    assert!(
+        matches!(es.last(), Some(UaEvent::Terminated { call: c, reason: EndReason::Rejected { status: 403, .. } }) if *c == call),
+        "{es:?}"
+    );
+    assert_eq!(ours.call_count(), 0);
+    // A call we place to it is ours: its answer and its BYE come in.
+    let mut o = out("sip:x@127.0.0.1:5070", "<sip:bob@127.0.0.1>", "<sip:x@127.0.0.1:5070>");
+    o.dest = dest(UAC);
+    let placed = ours.invite(o, now).unwrap();
+    let (es, _) = exchange(&mut stranger, UAC, &mut ours, UAS, now);
+    let Some(UaEvent::IncomingCall { call: theirs, .. }) = es.into_iter().next() else { panic!("no call") };
+    stranger.answer(theirs, sdp(), now).unwrap();
+    exchange(&mut stranger, UAC, &mut ours, UAS, now);
+    stranger.hangup(theirs, now).unwrap();
+    let (_, eo) = exchange(&mut stranger, UAC, &mut ours, UAS, now);
+    assert!(
+        matches!(eo.last(), Some(UaEvent::Terminated { call: c, reason: EndReason::RemoteBye }) if *c == placed),
+        "{eo:?}"
+    );
+    // Refused again (the first INVITE counted once): blocked on the third, then no answer.
+    let options = |n: u32| {
+        request(&format!(
+            "OPTIONS sip:bob@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKprobe{n}\n\
+             From: <sip:100@127.0.0.1>;tag=p{n}\nTo: <sip:100@127.0.0.1>\nCall-ID: probe{n}\n\
+             CSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n"
+        ))
+    };
+    ours.on_datagram(options(1), dest(UAC), now);
+    assert_eq!(drain(&mut ours).iter().filter_map(status_of).collect::<Vec<_>>(), [403]);
+    assert!(events(&mut ours).iter().any(|e| matches!(e, UaEvent::SourceBlocked { .. })));
+    ours.on_datagram(options(2), dest(UAC), now);
+    assert!(drain(&mut ours).is_empty(), "blocked: no answer");
+    assert_eq!(ours.perimeter().unwrap().stats().blocked, 1);
+    // An allowed address is answered.
+    ours.on_datagram(options(3), dest("127.0.0.2:5999"), now);
+    assert_eq!(drain(&mut ours).iter().filter_map(status_of).collect::<Vec<_>>(), [200]);
+}

@@ -51,6 +51,12 @@ pub struct UaConfig {
     /// The smallest session interval we accept (Min-SE); RFC 4028 §4 makes it at least
     /// 90 s between conforming peers. Lower only for tests.
     pub min_se: u32,
+    /// Who may send us requests outside our dialogs; `None`: anyone.
+    pub perimeter: Option<crate::perimeter::PerimeterConfig>,
+    /// Learn our public address from the `received`/`rport` a registrar stamps on our
+    /// REGISTER's Via (RFC 3581) and advertise it from then on (behind NAT, when no
+    /// address is configured).
+    pub learn_address: bool,
 }
 
 impl Default for UaConfig {
@@ -66,6 +72,8 @@ impl Default for UaConfig {
             credentials: None,
             session_expires: Some(1800),
             min_se: 90,
+            perimeter: None,
+            learn_address: false,
         }
     }
 }
@@ -204,6 +212,21 @@ pub enum UaEvent {
     },
     /// The registration's state changed (see [`UserAgent::register`]).
     Registration(RegistrationEvent),
+    /// A registrar saw us at `addr` (its `received`/`rport`), not the address we
+    /// advertised: Via and Contact name it from now on, and the registration is renewed
+    /// with it.
+    AddressLearned {
+        /// Our address as the far side sees it.
+        addr: SocketAddr,
+    },
+    /// The perimeter stopped answering `addr` for a while (its requests were refused too
+    /// often); told once per block.
+    SourceBlocked {
+        /// The source.
+        addr: std::net::IpAddr,
+        /// For how long.
+        until: std::time::Instant,
+    },
     /// The call is over; the handle is no longer valid.
     Terminated {
         /// The call.
