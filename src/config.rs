@@ -23,7 +23,7 @@ pub enum Command {
     /// Run the SIP endpoint (and, later, the HTTP API).
     Serve(Box<ServeArgs>),
     /// Place one call and exit: 0 if it was answered and ended cleanly.
-    Call(CallArgs),
+    Call(Box<CallArgs>),
 }
 
 /// Settings shared by `serve` and `call`.

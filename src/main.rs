@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         }
         // Exit codes: 0 answered and ended cleanly; 1 could not place the call;
         // 3, 4, 5, 6 the class of the final SIP status (printed on stderr).
-        Command::Call(args) => match rt.block_on(dialtone::call::run(args)) {
+        Command::Call(args) => match rt.block_on(dialtone::call::run(*args)) {
             Ok(Outcome::Completed) => {
                 eprintln!("call: completed");
                 ExitCode::SUCCESS
