@@ -145,6 +145,14 @@ pub struct ServeArgs {
     /// addresses and CIDR ranges (a carrier's published ones), or `any`. Default: loopback.
     #[arg(long, env = "DIALTONE_TRUNK_ALLOW")]
     pub trunk_allow: Option<String>,
+    /// The realm of SIP users' digest credentials. Default `dialtone`; changing it
+    /// invalidates every SIP user's stored credentials.
+    #[arg(long, env = "DIALTONE_SIP_REALM")]
+    pub sip_realm: Option<String>,
+    /// The digest algorithms SIP users are challenged with, most preferred first:
+    /// `sha-256,md5` (default), `md5,sha-256`, `sha-256` or `md5`.
+    #[arg(long, env = "DIALTONE_SIP_DIGEST")]
+    pub sip_digest: Option<String>,
     /// What a request from anyone else gets: `403` (default) or `drop` (no answer).
     #[arg(long, env = "DIALTONE_SIP_DENY")]
     pub sip_deny: Option<String>,
@@ -254,6 +262,8 @@ struct FileSettings {
     max_calls_per_second: Option<f64>,
     allowed_destinations: Option<String>,
     trunk_allow: Option<String>,
+    sip_realm: Option<String>,
+    sip_digest: Option<String>,
     sip_deny: Option<String>,
     sip_block_after: Option<u32>,
     sip_block_seconds: Option<u64>,
@@ -320,6 +330,10 @@ pub struct Settings {
     pub allowed_destinations: Vec<String>,
     /// The inbound perimeter (without the trunk's addresses, which `serve` adds).
     pub perimeter: PerimeterConfig,
+    /// The SIP users' realm.
+    pub sip_realm: String,
+    /// Their digest algorithms, most preferred first.
+    pub sip_digest: Vec<dialtone_sip::auth::Algorithm>,
     /// Print SIP messages.
     pub sip_trace: bool,
     /// T1.
@@ -338,6 +352,18 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16)> {
         bail!("RTP port range {s:?} is empty or reversed");
     }
     Ok((a, b))
+}
+
+/// `DIALTONE_SIP_DIGEST`: MD5 and SHA-256 in the order given.
+fn digest(v: Option<&str>) -> Result<Vec<dialtone_sip::auth::Algorithm>> {
+    use dialtone_sip::auth::Algorithm;
+    let Some(v) = v else { return Ok(vec![Algorithm::Sha256, Algorithm::Md5]) };
+    v.split(',')
+        .map(|a| match Algorithm::parse(a.trim()) {
+            Some(a @ (Algorithm::Md5 | Algorithm::Sha256)) => Ok(a),
+            _ => bail!("DIALTONE_SIP_DIGEST: {a:?} is not sha-256 or md5"),
+        })
+        .collect()
 }
 
 /// The perimeter from `DIALTONE_TRUNK_ALLOW` (default loopback; `any` opens it),
@@ -445,6 +471,12 @@ impl Settings {
             allowed_destinations: destinations(
                 serve.and_then(|s| s.allowed_destinations.clone()).or(file.allowed_destinations).as_deref(),
             )?,
+            sip_realm: serve
+                .and_then(|s| s.sip_realm.clone())
+                .or(file.sip_realm)
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| "dialtone".into()),
+            sip_digest: digest(serve.and_then(|s| s.sip_digest.clone()).or(file.sip_digest).as_deref())?,
             perimeter: perimeter(
                 serve.and_then(|s| s.trunk_allow.clone()).or(file.trunk_allow).as_deref(),
                 serve.and_then(|s| s.sip_deny.clone()).or(file.sip_deny).as_deref(),

@@ -63,6 +63,8 @@ pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAge
         seed: rand::random(),
         session_expires: (settings.session_expires > 0).then_some(settings.session_expires),
         min_se: settings.min_se,
+        realm: settings.sip_realm.clone(),
+        digest: settings.sip_digest.clone(),
         credentials: match (&settings.trunk_user, &settings.trunk_password) {
             (Some(user), Some(password)) => Some(dialtone_sip::auth::Credentials::new(user, password)),
             _ => None,

@@ -63,6 +63,9 @@ pub trait CallControl: Send + Sync {
     /// Sets organization `org`'s call policy (its limits and allowed destinations), when it
     /// is created or changed and for every stored one at start.
     fn set_policy(&self, _org: &crate::model::Organization) {}
+    /// Every SIP user, when one is added or deleted, and at start: they may REGISTER and
+    /// call with their digest credentials.
+    fn set_sip_users(&self, _users: Vec<crate::model::SipUserRow>) {}
 }
 
 pub use crate::model::DEFAULT_ORG;

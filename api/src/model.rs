@@ -316,6 +316,27 @@ pub struct ApiKey {
     pub organization_id: String,
 }
 
+/// A SIP user (a softphone's account): it may REGISTER to dialtone and call from
+/// anywhere with its digest credentials. The password is kept only as HA1 for MD5 and
+/// SHA-256 (RFC 8760), for the realm it was made in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SipUserRow {
+    /// `sipu_<hex>`.
+    pub id: String,
+    /// Its user name (unique: it is the digest username and its address's user part).
+    pub username: String,
+    /// H(username:realm:password) with MD5, hex.
+    pub ha1_md5: String,
+    /// The same with SHA-256, hex.
+    pub ha1_sha256: String,
+    /// The realm the HA1s are for.
+    pub realm: String,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Its organization.
+    pub organization_id: String,
+}
+
 /// Whose rows a store query reaches: one organization's, or every one (only the internal
 /// key without `X-Organization-Id`, and the platform's owner reading organizations).
 /// Every store query on an owned row takes one, so no handler reaches a row without it.
@@ -379,6 +400,8 @@ pub const PERMISSIONS: &[&str] = &[
     "users:write",
     "orgs:read",
     "orgs:write",
+    "sip_users:read",
+    "sip_users:write",
 ];
 
 /// The permission only the platform's owner (the first admin) and the internal key hold:

@@ -55,6 +55,7 @@ pub fn spec() -> Value {
             { "name": "Recordings", "description": "A call's recording." },
             { "name": "Webhooks", "description": format!("Signed event deliveries. {delivery}") },
             { "name": "Users", "description": "People who log in for a JWT." },
+            { "name": "SIP users", "description": "Softphones' accounts: they REGISTER to dialtone and call with digest credentials." },
             { "name": "Organizations", "description": "The platform's customers: every user, key, call, webhook and recording belongs to one, and one never sees another's (404). The internal key acts in every one, or in the one `X-Organization-Id` names." }
         ],
         "security": [{ "bearer": [] }, { "apiKey": [] }, { "internalKey": [] }],

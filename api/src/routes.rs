@@ -6,7 +6,7 @@
 //! lacks.
 
 use crate::doc::operations as op;
-use crate::handlers::{calls, control, health, keys, login, orgs, recordings, users, webhooks};
+use crate::handlers::{calls, control, health, keys, login, orgs, recordings, sip_users, users, webhooks};
 use crate::state::ApiState;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use serde_json::Value;
@@ -296,6 +296,36 @@ pub const TABLE: &[Route] = &[
         summary: "Delete a user; its tokens stop working at once.",
         handler: |m| on(m, users::delete_user),
         doc: op::delete_user,
+    },
+    Route {
+        method: "POST",
+        path: "/api/sip-users",
+        permission: Some("sip_users:write"),
+        tag: "SIP users",
+        operation_id: "createSipUser",
+        summary: "Add a SIP user (a softphone's account).",
+        handler: |m| on(m, sip_users::create_sip_user),
+        doc: op::create_sip_user,
+    },
+    Route {
+        method: "GET",
+        path: "/api/sip-users",
+        permission: Some("sip_users:read"),
+        tag: "SIP users",
+        operation_id: "listSipUsers",
+        summary: "List the SIP users (never their secrets).",
+        handler: |m| on(m, sip_users::list_sip_users),
+        doc: op::list_sip_users,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/sip-users/{id}",
+        permission: Some("sip_users:write"),
+        tag: "SIP users",
+        operation_id: "deleteSipUser",
+        summary: "Delete a SIP user; it can no longer register or call.",
+        handler: |m| on(m, sip_users::delete_sip_user),
+        doc: op::delete_sip_user,
     },
     Route {
         method: "POST",

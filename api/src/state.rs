@@ -24,6 +24,8 @@ pub struct ApiState {
     pub engine_metrics: Option<EngineMetricsFn>,
     /// Read-only connections for queries (`None`: read through the writer).
     pub readers: Option<Arc<Readers>>,
+    /// The realm SIP users' digest credentials are for (`DIALTONE_SIP_REALM`).
+    pub sip_realm: Arc<str>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -46,6 +48,7 @@ impl ApiState {
             webhook_stats: Arc::default(),
             engine_metrics: None,
             readers: None,
+            sip_realm: Arc::from("dialtone"),
         }
     }
 }

@@ -15,7 +15,8 @@ use dialtone_api::store::{CallStatus, RecordingState, DEFAULT_ORG};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// One organization's rows, by kind (`call`, `key`, `webhook`, `user`, `organization`),
+/// One organization's rows, by kind (`call`, `key`, `webhook`, `user`, `organization`,
+/// `sip_user`),
 /// and how its admin authenticates.
 struct Org {
     id: String,
@@ -55,6 +56,9 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
     let perms: Vec<&str> = PERMISSIONS.iter().copied().filter(|p| *p != "orgs:write").collect();
     let key = created(app, "/api/api-keys", &auth, json!({"name": name, "permissions": perms})).await;
     let hook = created(app, "/api/webhooks", &auth, json!({"url": format!("http://127.0.0.1:9/{name}")})).await;
+    let phone = json!({"username": format!("{name}-desk"), "password": "a long phone secret"});
+    let phone = created(app, "/api/sip-users", &auth, phone).await;
+    assert_eq!(phone["organization_id"], id.as_str());
     let call =
         created(app, "/api/calls/create", &auth, json!({"contact_id": name, "phone_number": "+14155550123"})).await;
     assert_eq!(call["organization_id"], id.as_str());
@@ -72,6 +76,7 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
         ("webhook", hook["id"].as_str().unwrap().to_string()),
         ("user", user["id"].as_str().unwrap().to_string()),
         ("organization", id.clone()),
+        ("sip_user", phone["id"].as_str().unwrap().to_string()),
     ]);
     Org { id, admin, ids }
 }
@@ -86,6 +91,7 @@ fn kind(path: &str) -> &'static str {
         Some("webhooks") => "webhook",
         Some("users") => "user",
         Some("organizations") => "organization",
+        Some("sip-users") => "sip_user",
         _ => panic!("{path} takes an id of a kind this test does not know: add it, scoped"),
     }
 }

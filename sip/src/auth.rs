@@ -162,7 +162,7 @@ impl Algorithm {
     }
 
     /// H(p1 ":" p2 ":" …) as lowercase hex.
-    fn hash(self, parts: &[&[u8]]) -> String {
+    pub(crate) fn hash(self, parts: &[&[u8]]) -> String {
         fn run<D: Digest>(parts: &[&[u8]]) -> String {
             let mut d = D::new();
             for (i, p) in parts.iter().enumerate() {

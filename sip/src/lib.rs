@@ -26,6 +26,7 @@ pub mod transaction;
 pub mod transport;
 pub mod ua;
 pub mod uri;
+pub mod userauth;
 pub mod validate;
 
 pub use error::ParseError;

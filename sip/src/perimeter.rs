@@ -209,6 +209,15 @@ impl Perimeter {
         Verdict::Refuse(cfg.deny)
     }
 
+    /// Whether `ip` is blocked now (if so, its request is counted as ignored).
+    pub fn is_blocked(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let blocked = self.sources.get(&ip).is_some_and(|s| s.blocked_until.is_some_and(|u| now < u));
+        if blocked {
+            self.stats.blocked += 1;
+        }
+        blocked
+    }
+
     /// Sources blocked now.
     pub fn blocked_now(&self, now: Instant) -> usize {
         self.sources.values().filter(|s| s.blocked_until.is_some_and(|u| now < u)).count()

@@ -28,6 +28,11 @@ impl Engine {
                 }
                 Ok(())
             }
+            Command::SipUsers(users) => {
+                tracing::info!(users = users.len(), "SIP users");
+                ua.set_sip_users(users);
+                Ok(())
+            }
             Command::Policy { org, policy } => {
                 self.set_policy(&org, policy);
                 Ok(())

@@ -16,9 +16,12 @@ use std::time::Instant;
 impl Engine {
     pub(super) fn on_sip(&mut self, now: Instant, ev: UaEvent, ua: &mut UserAgent) {
         match ev {
-            UaEvent::IncomingCall { call, request, source } => {
+            UaEvent::IncomingCall { call, request, source, user } => {
                 tracing::debug!(%call, from = %source, "incoming call");
-                self.incoming(now, call, &request, ua);
+                if let Some(u) = &user {
+                    tracing::info!(%call, user = %u.username, org = %u.owner, "a SIP user's call");
+                }
+                self.incoming(now, call, &request, user.map(|u| u.owner), ua);
             }
             UaEvent::Confirmed { call, ack } => {
                 tracing::debug!(%call, "call confirmed");
@@ -72,6 +75,9 @@ impl Engine {
                     self.actions.push_back(Action::Persist(p));
                 }
             }
+            UaEvent::UserRegistered { user, owner, bindings } => {
+                tracing::info!(user, org = %owner, bindings, "SIP user registered");
+            }
             UaEvent::AddressLearned { addr } => {
                 tracing::info!(%addr, "public address learned from the registrar (received/rport); Via and Contact use it");
                 if self.cfg.learn_media {
@@ -95,12 +101,13 @@ impl Engine {
 
     /// A new INVITE: kept in the store, then refused, or rung and answered per
     /// `DIALTONE_INBOUND` once a port is bound.
-    fn incoming(&mut self, now: Instant, call: CallId, req: &Request, ua: &mut UserAgent) {
+    fn incoming(&mut self, now: Instant, call: CallId, req: &Request, owner: Option<String>, ua: &mut UserAgent) {
         self.counters.offered += 1;
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
-        // It belongs to the default organization (whose policy its REFERs meet) until
-        // numbers belong to organizations (issue 15).
-        c.org = Some(DEFAULT_ORG.to_string());
+        // A SIP user's call belongs to its organization; any other to the default one
+        // (whose policy its REFERs meet) until numbers belong to organizations (issue 15).
+        let org = owner.unwrap_or_else(|| DEFAULT_ORG.to_string());
+        c.org = Some(org.clone());
         let uri = |h: HeaderName, name: &'static str| {
             req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
         };
@@ -118,8 +125,7 @@ impl Engine {
             let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
             tracing::info!(%call, id = %id, caller = %caller, "inbound call");
             let called = party(req, HeaderName::To, "To");
-            let p =
-                Persist::Inbound { id: id.clone(), caller, called, org: DEFAULT_ORG.to_string(), referred_by: None };
+            let p = Persist::Inbound { id: id.clone(), caller, called, org, referred_by: None };
             self.actions.push_back(Action::Persist(p));
             c.api_id = Some(id);
         }

@@ -53,6 +53,8 @@ pub struct Control {
     pub inbox: Inbox,
     /// A trunk is set: calls can be placed.
     pub trunk: bool,
+    /// The realm SIP users' credentials are for.
+    pub realm: String,
 }
 
 impl CallControl for Control {
@@ -80,6 +82,24 @@ impl CallControl for Control {
 
     fn release(&self, call_id: &str) {
         self.inbox.send(Input::Command(Command::Release(call_id.into()), None));
+    }
+
+    fn set_sip_users(&self, users: Vec<dialtone_api::store::SipUserRow>) {
+        // Only those made for the realm in force can answer its challenges.
+        let (ok, stale): (Vec<_>, Vec<_>) = users.into_iter().partition(|u| u.realm == self.realm);
+        for u in &stale {
+            tracing::warn!(user = %u.username, realm = %u.realm, "a SIP user of another realm cannot log in: make it again");
+        }
+        let users = ok
+            .into_iter()
+            .map(|u| dialtone_sip::userauth::SipUser {
+                username: u.username,
+                ha1_md5: u.ha1_md5,
+                ha1_sha256: u.ha1_sha256,
+                owner: u.organization_id,
+            })
+            .collect();
+        self.inbox.send(Input::Command(Command::SipUsers(users), None));
     }
 
     fn set_policy(&self, org: &dialtone_api::store::Organization) {

@@ -121,9 +121,14 @@ pub async fn start_api(
     let store = Arc::new(std::sync::Mutex::new(store));
     // Every call is kept (inbound ones too) and can be steered; calls go out only through
     // a trunk (without one, create answers 503).
-    let control: Arc<dyn dialtone_api::http::CallControl> = Arc::new(Control { inbox, trunk });
-    for org in store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.orgs(&Scope::All)? {
-        control.set_policy(&org);
+    let control: Arc<dyn dialtone_api::http::CallControl> =
+        Arc::new(Control { inbox, trunk, realm: settings.sip_realm.clone() });
+    {
+        let s = store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?;
+        for org in s.orgs(&Scope::All)? {
+            control.set_policy(&org);
+        }
+        control.set_sip_users(s.sip_users(&Scope::All)?);
     }
     let control = Some(control);
     let writer = Writer::spawn(store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;
@@ -140,6 +145,7 @@ pub async fn start_api(
         per_addr: Rate { per_s: settings.rate_limit_addr, burst: 2.0 * settings.rate_limit_addr },
         login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
     }));
+    state.sip_realm = Arc::from(settings.sip_realm.as_str());
     state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
     state.engine_metrics = Some(engine_metrics);
     dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());

@@ -44,6 +44,13 @@ pub fn parameters() -> Value {
             "description": "The call's id.",
             "schema": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] }
         },
+        "SipUserId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The SIP user's id.",
+            "schema": { "type": "string", "examples": ["sipu_0123456789ab"] }
+        },
         "OrgId": {
             "name": "id",
             "in": "path",

@@ -497,3 +497,54 @@ pub fn update_organization() -> Value {
         }
     })
 }
+
+/// `createSipUser`.
+pub fn create_sip_user() -> Value {
+    json!({
+        "description": "A softphone's account in the caller's organization: it may REGISTER to dialtone (digest, \
+            SHA-256 or MD5, realm `DIALTONE_SIP_REALM`) and call from any address; its calls belong to the \
+            organization. The password is kept only as HA1 and is never shown again.",
+        "requestBody": body(json!({
+            "type": "object",
+            "required": ["username", "password"],
+            "properties": {
+                "username": { "type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$" },
+                "password": { "type": "string", "minLength": 12, "maxLength": 256 }
+            }
+        })),
+        "responses": {
+            "201": ok_json("Created.", schema("SipUser")),
+            "400": response("BadRequest"),
+            "409": response_as("Conflict", "`conflict`: that username is taken."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listSipUsers`.
+pub fn list_sip_users() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The organization's SIP users.", json!({
+                "type": "object",
+                "required": ["sip_users"],
+                "properties": { "sip_users": { "type": "array", "items": schema("SipUser") } }
+            }))
+        }
+    })
+}
+
+/// `deleteSipUser`.
+pub fn delete_sip_user() -> Value {
+    json!({
+        "parameters": [parameter("SipUserId")],
+        "responses": {
+            "200": ok_json("Deleted.", json!({
+                "type": "object",
+                "required": ["id", "deleted"],
+                "properties": { "id": { "type": "string" }, "deleted": { "const": true } }
+            })),
+            "404": response_as("NotFound", "`not_found`: no such SIP user.")
+        }
+    })
+}

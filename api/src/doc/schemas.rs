@@ -279,6 +279,17 @@ pub fn account_schemas() -> Value {
                 "organization_id": { "type": "string", "examples": ["org_default"] }
             }
         },
+        "SipUser": {
+            "type": "object",
+            "required": ["id", "username", "realm", "organization_id", "created_at"],
+            "properties": {
+                "id": { "type": "string", "examples": ["sipu_0123456789ab"] },
+                "username": { "type": "string" },
+                "realm": { "type": "string", "examples": ["dialtone"] },
+                "organization_id": { "type": "string" },
+                "created_at": time()
+            }
+        },
         "OrganizationPolicy": {
             "type": "object",
             "properties": {

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod login;
 pub mod orgs;
 pub mod recordings;
+pub mod sip_users;
 pub mod support;
 pub mod users;
 pub mod webhooks;

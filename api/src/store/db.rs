@@ -107,6 +107,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhooks_org ON webhooks(organization_id, active);
     UPDATE users SET permissions = permissions || ' orgs:read orgs:write'
      WHERE id = (SELECT id FROM users WHERE role = 'admin' ORDER BY created_at, id LIMIT 1);",
+    // 5: SIP users (softphones' accounts), by organization; the admins may manage them.
+    "CREATE TABLE sip_users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        ha1_md5 TEXT NOT NULL,
+        ha1_sha256 TEXT NOT NULL,
+        realm TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        organization_id TEXT NOT NULL
+    );
+    CREATE INDEX sip_users_org ON sip_users(organization_id, created_at);",
 ];
 
 /// The database.

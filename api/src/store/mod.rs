@@ -18,12 +18,13 @@ mod idempotency;
 mod keys;
 mod orgs;
 mod outbox;
+mod sip_users;
 mod users;
 mod writer;
 
 pub use crate::model::{
     ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, Organization, RecordingState,
-    Scope, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
+    Scope, SipUserRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;

@@ -12,6 +12,7 @@ use crate::perimeter::{Deny, Perimeter, Verdict};
 use crate::text::SipStr;
 use crate::transaction::{branch_from, ClientKey, Incoming, ServerKey, TransactionLayer, TxEvent, TxKey};
 use crate::transport::{Destination, Transmit, Transport};
+use crate::userauth::{Authenticator, Check, SipUser};
 use crate::validate::{check_request, check_response, Rejection};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -38,12 +39,21 @@ pub struct UserAgent {
     pub dropped: u64,
     /// Who may send us requests outside our dialogs.
     pub(super) perimeter: Option<Perimeter>,
+    /// Our SIP users and their digest challenges.
+    pub(super) users: Authenticator,
+    /// The SIP user the request being handled authenticated as.
+    pub(super) current_user: Option<SipUser>,
+    /// Where our SIP users are registered.
+    pub(super) bindings: Bindings,
 }
 
 impl UserAgent {
     /// A UA with the given settings.
     pub fn new(cfg: UaConfig) -> UserAgent {
         let cfg_perimeter = cfg.perimeter.clone().map(Perimeter::new);
+        let (cfg_realm, cfg_seed) = (cfg.realm.clone(), cfg.seed);
+        let mut users = Authenticator::new(&cfg_realm, cfg_seed ^ 0x7573_6572);
+        users.offer(&cfg.digest);
         UserAgent {
             tx: TransactionLayer::new(cfg.timers),
             cfg,
@@ -59,6 +69,9 @@ impl UserAgent {
             registrar: None,
             dropped: 0,
             perimeter: cfg_perimeter,
+            users,
+            current_user: None,
+            bindings: Bindings::default(),
         }
     }
 
@@ -197,16 +210,84 @@ impl UserAgent {
 
     /// Whether the perimeter lets `req` from `src` in: anything inside a dialog of ours,
     /// else what its source is allowed. A refused request is answered (403) or dropped here.
+    ///
+    /// With SIP users ([`UserAgent::set_sip_users`]), a REGISTER from anywhere, and any
+    /// other request from outside the allowed addresses, must carry their digest
+    /// credentials: without them it is challenged (401), with good ones it is let in as
+    /// that user (`UaEvent::IncomingCall`'s `user`), with bad ones it counts against its source
+    /// like a refusal (and is challenged again, until the source is blocked).
     fn admitted(&mut self, req: &Request, src: &Destination, now: Instant) -> bool {
-        let Some(p) = self.perimeter.as_mut() else { return true };
+        self.current_user = None;
         let ours =
             req.headers.to().ok().and_then(|t| t.tag().map(SipStr::from)).is_some_and(|tag| {
                 req.headers.call_id().is_ok_and(|id| self.by_dialog.contains_key(&(id.clone(), tag)))
             });
-        let verdict = if ours { Verdict::Allow } else { p.check(src.addr.ip(), now) };
+        if ours {
+            return true;
+        }
+        let ip = src.addr.ip();
+        if self.perimeter.as_mut().is_some_and(|p| p.is_blocked(ip, now)) {
+            return false;
+        }
+        let allowed = self.perimeter.as_ref().is_none_or(|p| p.allows(ip));
+        if !self.users.is_empty() && req.method != Method::Ack && req.method != Method::Cancel {
+            if req.method == Method::Register || !allowed {
+                return self.authenticated(req, src, now);
+            }
+        } else if !self.users.is_empty() {
+            // An ACK or CANCEL carries no credentials: it matches a transaction (an
+            // authenticated INVITE's) or gets nothing done (481).
+            return true;
+        }
+        if allowed {
+            return true;
+        }
+        let Some(p) = self.perimeter.as_mut() else { return true };
+        let verdict = p.refuse(ip, now);
+        self.refused(req, src, verdict, now);
+        false
+    }
+
+    /// Checks the SIP user's credentials on `req` (see [`UserAgent::admitted`]).
+    fn authenticated(&mut self, req: &Request, src: &Destination, now: Instant) -> bool {
+        match self.users.check(req, now) {
+            Check::Ok(user) => {
+                self.current_user = Some(user);
+                true
+            }
+            Check::Missing => {
+                self.challenge(req, src, false, now);
+                false
+            }
+            Check::Stale => {
+                self.challenge(req, src, true, now);
+                false
+            }
+            Check::Bad(_) => {
+                let verdict = match self.perimeter.as_mut() {
+                    Some(p) => p.refuse(src.addr.ip(), now),
+                    None => Verdict::Refuse(Deny::Forbidden),
+                };
+                match verdict {
+                    Verdict::Refuse(_) => self.challenge(req, src, false, now),
+                    v => self.refused(req, src, v, now),
+                }
+                false
+            }
+        }
+    }
+
+    /// A stateless 401 with our challenges (RFC 3261 §22.2: a UAS challenges with 401).
+    fn challenge(&mut self, req: &Request, src: &Destination, stale: bool, now: Instant) {
+        let headers = self.users.challenges(now, stale).into_iter().map(|c| (HeaderName::WwwAuthenticate, c)).collect();
+        self.reject_stateless(req, src, Rejection { status: 401, reason: "Unauthorized", headers });
+    }
+
+    /// Answers a refused request as the perimeter's verdict says.
+    fn refused(&mut self, req: &Request, src: &Destination, verdict: Verdict, now: Instant) {
+        let Some(p) = self.perimeter.as_ref() else { return };
         let deny = match verdict {
-            Verdict::Allow => return true,
-            Verdict::Blocked => return false,
+            Verdict::Allow | Verdict::Blocked => return,
             Verdict::Refuse(deny) => deny,
             Verdict::Block(deny) => {
                 let until = now + p.config().block_for;
@@ -218,7 +299,12 @@ impl UserAgent {
             let rej = Rejection { status: 403, reason: "Forbidden", headers: Vec::new() };
             self.reject_stateless(req, src, rej);
         }
-        false
+    }
+
+    /// Our SIP users (softphones that may REGISTER and call from anywhere, with digest
+    /// credentials); none by default.
+    pub fn set_sip_users(&mut self, users: Vec<SipUser>) {
+        self.users.set_users(users);
     }
 
     pub(super) fn reject_stateless(&mut self, req: &Request, src: &Destination, rej: Rejection) {

@@ -171,3 +171,9 @@ pub(super) fn granted_expires(resp: &Response, our_contact: &str) -> Option<u32>
     }
     resp.headers.get(&HeaderName::Expires).and_then(|v| v.trim().parse().ok())
 }
+
+/// Every SIP user's bindings, by user name.
+#[derive(Debug, Default)]
+pub struct Bindings {
+    pub(super) by_user: std::collections::HashMap<String, Vec<Binding>>,
+}

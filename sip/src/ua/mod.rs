@@ -13,6 +13,7 @@
 //! not implement, and the 4xx/5xx a malformed request earns.
 
 mod agent;
+mod bindings;
 mod call;
 mod helpers;
 mod in_dialog;
@@ -24,6 +25,7 @@ mod uac;
 mod uas;
 
 pub use agent::UserAgent;
+pub use bindings::{DEFAULT_EXPIRES, MAX_EXPIRES, MIN_EXPIRES};
 pub use helpers::make_response;
 pub use types::*;
 

@@ -822,3 +822,73 @@ fn the_perimeter_answers_strangers_403_then_not_at_all_but_lets_our_dialogs_in()
     ours.on_datagram(options(3), dest("127.0.0.2:5999"), now);
     assert_eq!(drain(&mut ours).iter().filter_map(status_of).collect::<Vec<_>>(), [200]);
 }
+
+#[test]
+fn a_sip_user_registers_and_calls_from_outside_the_perimeter_with_its_credentials() {
+    use crate::auth::Algorithm;
+    use crate::perimeter::{Cidr, Deny, PerimeterConfig};
+    use crate::userauth::{ha1, SipUser};
+    let now = Instant::now();
+    let a: SocketAddr = UAS.parse().unwrap();
+    let perimeter = PerimeterConfig {
+        allow: vec![Cidr::parse("127.0.0.2").unwrap()],
+        deny: Deny::Forbidden,
+        block_after: 3,
+        block_for: Duration::from_secs(60),
+    };
+    let cfg =
+        UaConfig { udp_addr: Some(a), tcp_addr: Some(a), seed: 51, perimeter: Some(perimeter), ..UaConfig::default() };
+    let mut ours = UserAgent::new(cfg);
+    let alice = SipUser {
+        username: "alice".into(),
+        ha1_md5: ha1(Algorithm::Md5, "alice", "dialtone", "a long secret"),
+        ha1_sha256: ha1(Algorithm::Sha256, "alice", "dialtone", "a long secret"),
+        owner: "org_a".into(),
+    };
+    ours.set_sip_users(vec![alice.clone()]);
+    let phone = |password: &str, seed: u64| {
+        let b: SocketAddr = UAC.parse().unwrap();
+        UserAgent::new(UaConfig {
+            udp_addr: Some(b),
+            tcp_addr: Some(b),
+            seed,
+            credentials: Some(Credentials::new("alice", password)),
+            ..UaConfig::default()
+        })
+    };
+    let registration = Registration {
+        registrar: "sip:127.0.0.1".into(),
+        aor: "sip:alice@127.0.0.1".into(),
+        dest: dest(UAS),
+        expires: 600,
+    };
+    // Registers (challenged once, SHA-256 chosen), and the binding is there.
+    let mut good = phone("a long secret", 52);
+    good.register(registration.clone(), now).unwrap();
+    let (eg, eo) = exchange(&mut good, UAC, &mut ours, UAS, now);
+    assert!(
+        eg.iter().any(|e| matches!(e, UaEvent::Registration(RegistrationEvent::Registered { expires: 600 }))),
+        "{eg:?}"
+    );
+    assert!(
+        eo.iter().any(|e| matches!(e, UaEvent::UserRegistered { user, bindings: 1, .. } if user == "alice")),
+        "{eo:?}"
+    );
+    assert_eq!(ours.bindings("alice", now).len(), 1);
+    // Its call comes in as alice's.
+    good.invite(out("sip:+15551230000@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:+15551230000@127.0.0.1>"), now)
+        .unwrap();
+    let (_, eo) = exchange(&mut good, UAC, &mut ours, UAS, now);
+    let user = eo.iter().find_map(|e| match e {
+        UaEvent::IncomingCall { user, .. } => Some(user.clone()),
+        _ => None,
+    });
+    assert_eq!(user, Some(Some(alice)), "{eo:?}");
+    // A wrong password is challenged again and counted against its address.
+    let mut bad = phone("guess", 53);
+    bad.register(registration, now).unwrap();
+    let (eb, eo) = exchange(&mut bad, UAC, &mut ours, UAS, now);
+    assert!(eb.iter().any(|e| matches!(e, UaEvent::Registration(RegistrationEvent::Failed { .. }))), "{eb:?}");
+    assert!(!eo.iter().any(|e| matches!(e, UaEvent::UserRegistered { .. })), "{eo:?}");
+    assert_eq!(ours.perimeter().unwrap().stats().refused, 1);
+}

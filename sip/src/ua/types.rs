@@ -57,6 +57,11 @@ pub struct UaConfig {
     /// REGISTER's Via (RFC 3581) and advertise it from then on (behind NAT, when no
     /// address is configured).
     pub learn_address: bool,
+    /// The realm our SIP users' digest credentials are for.
+    pub realm: String,
+    /// The digest algorithms our SIP users are challenged with, most preferred first
+    /// (MD5 and SHA-256; empty: SHA-256 then MD5).
+    pub digest: Vec<crate::auth::Algorithm>,
 }
 
 impl Default for UaConfig {
@@ -74,6 +79,8 @@ impl Default for UaConfig {
             min_se: 90,
             perimeter: None,
             learn_address: false,
+            realm: "dialtone".into(),
+            digest: Vec::new(),
         }
     }
 }
@@ -155,6 +162,8 @@ pub enum UaEvent {
         request: Box<Request>,
         /// Where it came from.
         source: Destination,
+        /// The SIP user it authenticated as (a softphone of ours), if it did.
+        user: Option<crate::userauth::SipUser>,
     },
     /// A provisional response (> 100) to our INVITE.
     Progress {
@@ -212,6 +221,15 @@ pub enum UaEvent {
     },
     /// The registration's state changed (see [`UserAgent::register`]).
     Registration(RegistrationEvent),
+    /// One of our SIP users registered (or removed) its bindings.
+    UserRegistered {
+        /// The user.
+        user: String,
+        /// Whose it is.
+        owner: String,
+        /// How many bindings it has now (0: unregistered).
+        bindings: usize,
+    },
     /// A registrar saw us at `addr` (its `received`/`rport`), not the address we
     /// advertised: Via and Contact name it from now on, and the registration is renewed
     /// with it.
@@ -306,4 +324,15 @@ pub fn refresh_after(expires: u32) -> Duration {
     } else {
         Duration::from_secs(u64::from(expires - 60))
     }
+}
+
+/// Where one of a SIP user's devices is (a REGISTER's binding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Its Contact URI.
+    pub contact: String,
+    /// Where its REGISTER came from (behind NAT, where to send).
+    pub source: Destination,
+    /// When it lapses.
+    pub expires_at: std::time::Instant,
 }

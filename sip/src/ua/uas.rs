@@ -24,6 +24,10 @@ impl UserAgent {
         }
         match req.method {
             Method::Invite => self.on_invite(key, req, src, now),
+            Method::Register => match self.current_user.clone() {
+                Some(user) => self.on_register(key, req, user, src, now),
+                None => self.simple_response(&key, &req, 405, now),
+            },
             Method::Options => {
                 let tag = self.new_tag();
                 let mut resp = make_response(&req, 200, "OK", Some(&tag));
@@ -92,7 +96,8 @@ impl UserAgent {
                 reinvite: Reinvite::Idle,
             },
         );
-        self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src });
+        let user = self.current_user.clone();
+        self.events.push_back(UaEvent::IncomingCall { call, request: Box::new(req), source: src, user });
     }
 
     pub(super) fn on_ack(&mut self, ack: Request, now: Instant) {
