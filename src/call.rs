@@ -1,7 +1,7 @@
 //! `dialtone call`: one outbound call from the command line.
 
 use crate::config::{CallArgs, Settings};
-use crate::driver::{App, Driver, Sockets};
+use crate::driver::{App, Driver};
 use crate::engine::{self, Action, Command, Engine, Event, MediaStart, RecordAs, Refusal, SourceSpec};
 use crate::media_io::{self, MediaOptions, MediaTask, Source};
 use anyhow::{bail, Context};
@@ -271,11 +271,13 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 pub(crate) async fn destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
     let parsed = Uri::parse(uri).map_err(|e| anyhow::anyhow!("{uri:?} is not a valid SIP URI: {e}"))?;
     let Some(sip) = parsed.as_sip() else { bail!("{uri:?}: only sip: URIs can be called") };
-    let transport = match sip.params.value("transport") {
-        Some(t) => Transport::parse(t).with_context(|| format!("unsupported transport {t:?}"))?,
-        None => Transport::Udp,
+    // `sips:` is TLS all the way (RFC 3261 §26.2.2); `;transport=tls` says TLS too.
+    let transport = match (sip.secure, sip.params.value("transport")) {
+        (true, _) => Transport::Tls,
+        (false, Some(t)) => Transport::parse(t).with_context(|| format!("unsupported transport {t:?}"))?,
+        (false, None) => Transport::Udp,
     };
-    let port = sip.port.unwrap_or(5060);
+    let port = sip.port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
     let addr = match sip.host.ip() {
         Some(ip) => SocketAddr::new(ip, port),
         None => resolve(&sip.host.to_string(), port).await?,
@@ -369,10 +371,11 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         dialtone_sip::Uri::parse(t).map_err(|e| anyhow::anyhow!("--transfer {t:?}: {e}"))?;
     }
     let target = target_of(&args.target, settings.trunk.as_deref()).await?;
-    let sockets = Sockets::bind(settings.sip_listen).await?;
+    let sockets = crate::bind_sockets(&settings).await?;
     let bound = sockets.local_addr();
+    let tls_port = sockets.tls_addr().map(|a| a.port());
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, Some(target.dest.addr));
-    let ua = crate::user_agent(&settings, ip, bound.port());
+    let ua = crate::user_agent(&settings, ip, bound.port(), tls_port);
     let host = host_literal(ip);
     let from = match (&args.from, &settings.trunk_user) {
         (Some(f), _) => format!("<{f}>"),
@@ -438,6 +441,17 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     };
     app.talk = app.talk.max(app.media.dtmf_time());
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    let tls = crate::tls::Client::new(settings.tls_ca.as_deref())?;
+    if let Some(name) = Uri::parse(&target.uri)
+        .ok()
+        .and_then(|u| u.as_sip().filter(|s| s.host.ip().is_none()).map(|s| s.host.to_string()))
+    {
+        // The certificate must name the host the URI names (not a trunk behind `;lr`).
+        if target.route.is_none() {
+            tls.name(target.dest.addr, &name);
+        }
+    }
+    driver.set_tls_client(tls);
     if let Some(url) = &args.agent {
         let wake = driver.waker();
         let hangups = crate::agent::Hangups::to(move |_, _| {

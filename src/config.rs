@@ -43,6 +43,20 @@ pub struct Common {
     /// Address to advertise for media (SDP `c=`/`o=`), when it is not the SIP one.
     #[arg(long, env = "DIALTONE_MEDIA_ADVERTISE")]
     pub media_advertise: Option<std::net::IpAddr>,
+    /// SIP over TLS listen address (e.g. 0.0.0.0:5061); needs DIALTONE_TLS_CERT and
+    /// DIALTONE_TLS_KEY.
+    #[arg(long, env = "DIALTONE_SIP_TLS_LISTEN")]
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// Our TLS certificate chain (PEM), reloaded on SIGHUP.
+    #[arg(long, env = "DIALTONE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "DIALTONE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// More certificates to trust (PEM) besides Mozilla's roots, for TLS peers with a
+    /// private CA.
+    #[arg(long, env = "DIALTONE_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Data directory (recordings, database).
     #[arg(long, env = "DIALTONE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -237,6 +251,10 @@ struct FileSettings {
     sip_listen: Option<SocketAddr>,
     sip_advertise: Option<std::net::IpAddr>,
     media_advertise: Option<std::net::IpAddr>,
+    sip_tls_listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
@@ -282,6 +300,14 @@ pub struct Settings {
     pub sip_advertise: Option<std::net::IpAddr>,
     /// The IP to advertise for media.
     pub media_advertise: Option<std::net::IpAddr>,
+    /// SIP over TLS listen address.
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// Our certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// Its key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Extra trusted certificates (PEM).
+    pub tls_ca: Option<PathBuf>,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
     /// Data directory.
@@ -430,6 +456,10 @@ impl Settings {
             sip_listen: common.sip_listen.or(file.sip_listen).unwrap_or(default_sip),
             sip_advertise: common.sip_advertise.or(file.sip_advertise),
             media_advertise: common.media_advertise.or(file.media_advertise),
+            sip_tls_listen: common.sip_tls_listen.or(file.sip_tls_listen),
+            tls_cert: common.tls_cert.clone().or(file.tls_cert),
+            tls_key: common.tls_key.clone().or(file.tls_key),
+            tls_ca: common.tls_ca.clone().or(file.tls_ca),
             http_listen: serve
                 .and_then(|s| s.http_listen)
                 .or(file.http_listen)

@@ -3,8 +3,9 @@
 //!
 //! One task runs the loop: it `select!`s over the UDP socket, frames from TCP connection
 //! tasks, the application's commands and the next timer, feeds one input, then drains
-//! every transmit and event. TCP connections are reused for every message to the same
-//! peer address, whichever side opened them.
+//! every transmit and event. TCP and TLS connections are reused for every message to the
+//! same peer address, whichever side opened them; the ones we open send an RFC 5626
+//! CRLFCRLF keep-alive every 30 s.
 
 use bytes::Bytes;
 use dialtone_sip::ua::{UaEvent, UserAgent};
@@ -42,11 +43,14 @@ pub trait App {
 }
 
 enum Input {
-    Frame { peer: SocketAddr, frame: Result<Message, Malformed> },
-    Opened { peer: SocketAddr, tx: mpsc::UnboundedSender<Bytes> },
-    Closed { peer: SocketAddr },
-    ConnectFailed { peer: SocketAddr },
+    Frame { peer: Destination, frame: Result<Message, Malformed> },
+    Opened { peer: Destination, tx: mpsc::UnboundedSender<Bytes> },
+    Closed { peer: Destination },
+    ConnectFailed { peer: Destination },
 }
+
+/// How often a connection we opened sends a CRLFCRLF keep-alive (RFC 5626 §3.5.1).
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The bound sockets, before the loop starts.
 pub struct Sockets {
@@ -54,6 +58,8 @@ pub struct Sockets {
     pub udp: Arc<UdpSocket>,
     /// TCP listener.
     pub tcp: TcpListener,
+    /// TLS listener and its certificate, if SIP over TLS is served.
+    pub tls: Option<(TcpListener, crate::tls::Server)>,
 }
 
 impl Sockets {
@@ -63,7 +69,19 @@ impl Sockets {
         let port = udp.local_addr()?.port();
         let tcp_addr = SocketAddr::new(addr.ip(), port);
         let tcp = TcpListener::bind(tcp_addr).await.map_err(|e| anyhow::anyhow!("binding TCP {tcp_addr}: {e}"))?;
-        Ok(Sockets { udp: Arc::new(udp), tcp })
+        Ok(Sockets { udp: Arc::new(udp), tcp, tls: None })
+    }
+
+    /// Also serves SIP over TLS on `addr` with `server`'s certificate.
+    pub async fn with_tls(mut self, addr: SocketAddr, server: crate::tls::Server) -> anyhow::Result<Sockets> {
+        let l = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("binding TLS {addr}: {e}"))?;
+        self.tls = Some((l, server));
+        Ok(self)
+    }
+
+    /// The bound TLS address, if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The bound UDP address.
@@ -89,8 +107,9 @@ pub struct Driver {
     ua: UserAgent,
     udp: Arc<UdpSocket>,
     trace: bool,
-    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
-    connecting: HashMap<SocketAddr, Vec<Bytes>>,
+    conns: HashMap<Destination, mpsc::UnboundedSender<Bytes>>,
+    connecting: HashMap<Destination, Vec<Bytes>>,
+    tls: Option<crate::tls::Client>,
     in_tx: mpsc::UnboundedSender<Input>,
     in_rx: mpsc::UnboundedReceiver<Input>,
     linger: std::time::Duration,
@@ -121,7 +140,8 @@ impl Driver {
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(connection(stream, peer, tx.clone()));
+                        let peer = Destination { transport: Transport::Tcp, addr: peer };
+                        tokio::spawn(connection(stream, peer, tx.clone(), false));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "TCP accept failed");
@@ -130,17 +150,51 @@ impl Driver {
                 }
             }
         });
+        if let Some((listener, server)) = sockets.tls {
+            let tx = in_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            let (acceptor, tx) = (server.acceptor(), tx.clone());
+                            tokio::spawn(async move {
+                                let handshake = acceptor.accept(stream);
+                                match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
+                                    Ok(Ok(tls)) => {
+                                        let peer = Destination { transport: Transport::Tls, addr: peer };
+                                        connection(tls, peer, tx, false).await
+                                    }
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "TLS accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            });
+        }
         Driver {
             ua,
             udp: sockets.udp,
             trace,
             conns: HashMap::new(),
             connecting: HashMap::new(),
+            tls: None,
             in_tx,
             in_rx,
             linger: std::time::Duration::ZERO,
             wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Opens TLS connections with `client` (without one, a TLS destination fails).
+    pub fn set_tls_client(&mut self, client: crate::tls::Client) {
+        self.tls = Some(client);
     }
 
     /// How long [`Driver::run`] keeps TCP connections open once the app has finished.
@@ -240,7 +294,7 @@ impl Driver {
     fn on_input(&mut self, input: Input, now: Instant) {
         match input {
             Input::Frame { peer, frame } => {
-                let src = Destination { transport: Transport::Tcp, addr: peer };
+                let src = peer;
                 match frame {
                     Ok(msg) => {
                         if self.trace {
@@ -262,7 +316,7 @@ impl Driver {
             }
             Input::ConnectFailed { peer } => {
                 self.connecting.remove(&peer);
-                self.ua.transport_error(&Destination { transport: Transport::Tcp, addr: peer }, now);
+                self.ua.transport_error(&peer, now);
             }
         }
     }
@@ -298,28 +352,48 @@ impl Driver {
                     tracing::debug!(error = %e, to = %dest.addr, "UDP send failed");
                 }
             }
-            Transport::Tcp => {
-                if let Some(tx) = self.conns.get(&dest.addr) {
+            Transport::Tcp | Transport::Tls => {
+                if let Some(tx) = self.conns.get(&dest) {
                     if tx.send(data.clone()).is_ok() {
                         return;
                     }
-                    self.conns.remove(&dest.addr);
+                    self.conns.remove(&dest);
                 }
-                if let Some(q) = self.connecting.get_mut(&dest.addr) {
+                if let Some(q) = self.connecting.get_mut(&dest) {
                     q.push(data);
                     return;
                 }
-                self.connecting.insert(dest.addr, vec![data]);
+                let tls = match (dest.transport, &self.tls) {
+                    (Transport::Tls, Some(c)) => Some(c.for_peer(dest.addr)),
+                    (Transport::Tls, None) => {
+                        tracing::warn!(to = %dest.addr, "no TLS client configured");
+                        let _ = self.in_tx.send(Input::ConnectFailed { peer: dest });
+                        return;
+                    }
+                    _ => None,
+                };
+                self.connecting.insert(dest, vec![data]);
                 let in_tx = self.in_tx.clone();
-                let peer = dest.addr;
                 tokio::spawn(async move {
-                    match tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(peer)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = stream.set_nodelay(true);
-                            connection(stream, peer, in_tx).await
-                        }
+                    let limit = std::time::Duration::from_secs(10);
+                    let stream = match tokio::time::timeout(limit, TcpStream::connect(dest.addr)).await {
+                        Ok(Ok(stream)) => stream,
                         _ => {
-                            let _ = in_tx.send(Input::ConnectFailed { peer });
+                            let _ = in_tx.send(Input::ConnectFailed { peer: dest });
+                            return;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let Some((connector, name)) = tls else { return connection(stream, dest, in_tx, true).await };
+                    match tokio::time::timeout(limit, connector.connect(name.clone(), stream)).await {
+                        Ok(Ok(tls)) => connection(tls, dest, in_tx, true).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(to = %dest.addr, name = ?name, error = %e, "TLS connection refused");
+                            let _ = in_tx.send(Input::ConnectFailed { peer: dest });
+                        }
+                        Err(_) => {
+                            tracing::warn!(to = %dest.addr, "TLS handshake timed out");
+                            let _ = in_tx.send(Input::ConnectFailed { peer: dest });
                         }
                     }
                 });
@@ -329,15 +403,27 @@ impl Driver {
     }
 }
 
-/// Runs one TCP connection: frames what it reads, writes what the driver queues.
-async fn connection(stream: TcpStream, peer: SocketAddr, in_tx: mpsc::UnboundedSender<Input>) {
-    let (mut rd, mut wr) = stream.into_split();
+/// Runs one TCP or TLS connection: frames what it reads, writes what the driver queues;
+/// one we opened (`keepalive`) sends a CRLFCRLF every [`KEEPALIVE`].
+async fn connection<S>(stream: S, peer: Destination, in_tx: mpsc::UnboundedSender<Input>, keepalive: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     if in_tx.send(Input::Opened { peer, tx: tx.clone() }).is_err() {
         return;
     }
     let writer = tokio::spawn(async move {
-        while let Some(data) = rx.recv().await {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+        loop {
+            let data = tokio::select! {
+                d = rx.recv() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+                _ = tick.tick(), if keepalive => Bytes::from_static(b"\r\n\r\n"),
+            };
             if wr.write_all(&data).await.is_err() {
                 break;
             }

@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod serve;
 pub mod session;
 pub mod taps;
+pub mod tls;
 
 use dialtone_sip::transaction::TimerConfig;
 use dialtone_sip::ua::{UaConfig, UserAgent};
@@ -51,8 +52,33 @@ pub fn advertised_ip(listen: IpAddr, configured: Option<IpAddr>, towards: Option
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
-/// A UA configured from the settings, advertising `ip:port` on UDP and TCP.
-pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAgent {
+/// Binds UDP and TCP on `DIALTONE_SIP_LISTEN` and, with `DIALTONE_SIP_TLS_LISTEN`, TLS with
+/// `DIALTONE_TLS_CERT`/`DIALTONE_TLS_KEY` (reloaded on SIGHUP).
+pub async fn bind_sockets(settings: &config::Settings) -> anyhow::Result<driver::Sockets> {
+    let sockets = driver::Sockets::bind(settings.sip_listen).await?;
+    let Some(addr) = settings.sip_tls_listen else { return Ok(sockets) };
+    let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) else {
+        anyhow::bail!("DIALTONE_SIP_TLS_LISTEN needs DIALTONE_TLS_CERT and DIALTONE_TLS_KEY (PEM files)");
+    };
+    let server = tls::Server::load(cert, key)?;
+    let reload = server.clone();
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match reload.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded (SIGHUP); connections up keep theirs"),
+                    Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded; the old one stays"),
+                }
+            }
+        });
+    }
+    sockets.with_tls(addr, server).await
+}
+
+/// A UA configured from the settings, advertising `ip:port` on UDP and TCP, and on TLS
+/// `ip:tls_port` (our TLS listener's; without one, the TCP port, for the connections we
+/// open, on which the peer answers).
+pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16, tls_port: Option<u16>) -> UserAgent {
     let t1 = Duration::from_millis(settings.t1_ms.max(1));
     let timers = TimerConfig { t1, ..TimerConfig::default() };
     let addr = SocketAddr::new(ip, port);
@@ -60,6 +86,7 @@ pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16) -> UserAge
         timers,
         udp_addr: Some(addr),
         tcp_addr: Some(addr),
+        tls_addr: Some(SocketAddr::new(ip, tls_port.unwrap_or(port))),
         seed: rand::random(),
         session_expires: (settings.session_expires > 0).then_some(settings.session_expires),
         min_se: settings.min_se,

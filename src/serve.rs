@@ -8,7 +8,7 @@ mod inbox;
 mod startup;
 
 use crate::config::{Inbound, Settings};
-use crate::driver::{App, Driver, Sockets};
+use crate::driver::{App, Driver};
 use crate::engine::{self, Engine, Event};
 use crate::metrics::EngineMetrics;
 use dialtone_media::player::Prompt;
@@ -145,8 +145,9 @@ fn load_prompts(inbound: &Inbound) -> anyhow::Result<Option<(Arc<Prompt>, Arc<Pr
 
 /// Runs `serve` until interrupted.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let sockets = Sockets::bind(settings.sip_listen).await?;
+    let sockets = crate::bind_sockets(&settings).await?;
     let bound = sockets.local_addr();
+    let tls_bound = sockets.tls_addr();
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, None);
     let trunk = match settings.trunk.as_deref() {
         Some(trunk) => match crate::call::destination_of(trunk).await {
@@ -159,7 +160,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     let perimeter = startup::perimeter(&settings).await;
-    let mut ua = crate::user_agent(&settings, ip, bound.port());
+    let mut ua = crate::user_agent(&settings, ip, bound.port(), tls_bound.map(|a| a.port()));
     ua = ua.with_perimeter(perimeter);
     // Behind NAT without a configured public address, the registrar tells us ours.
     ua.learn_address(settings.sip_advertise.is_none());
@@ -172,6 +173,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         false => None,
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
+    let tls = crate::tls::Client::new(settings.tls_ca.as_deref())?;
+    if let (Some(t), Some(host)) = (trunk, startup::trunk_name(&settings)) {
+        tls.name(t.addr, &host);
+    }
+    driver.set_tls_client(tls);
+    if let Some(a) = tls_bound {
+        tracing::info!(tls = %a, "SIP over TLS");
+    }
     if let Some(reg) = registration {
         tracing::info!(aor = %reg.aor, registrar = %reg.registrar, to = %reg.dest.addr, "registering");
         driver.ua().register(reg, Instant::now())?;

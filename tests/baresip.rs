@@ -356,6 +356,89 @@ fn baresip_dtmf_reaches_dialtone() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// How baresip does TLS.
+enum BaresipTls {
+    /// Not at all.
+    None,
+    /// It calls over TLS (its account says `;transport=tls`); baresip 1.0 checks no
+    /// certificate.
+    Client,
+    /// It serves TLS on its SIP port + 1 with this PEM file (certificate and key).
+    Server(PathBuf),
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with `openssl`: (the CA's
+/// certificate, the leaf certificate, its key, leaf and key in one file as baresip wants).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let openssl = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(ok.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dialtone test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    let pem = [std::fs::read(p("cert.pem")).unwrap(), std::fs::read(p("key.pem")).unwrap()].concat();
+    std::fs::write(p("combined.pem"), pem).unwrap();
+    (p("ca.pem"), p("cert.pem"), p("key.pem"), p("combined.pem"))
+}
+
 fn baresip_present() {
     let found = Command::new("baresip").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     assert!(found, "baresip is not installed: run `./dev test`, which installs Debian's baresip-core");
@@ -382,11 +465,24 @@ impl Baresip {
     /// Writes a config for `codec` into `dir` (audio source `src`, RTP on `rtp_ports`, the
     /// account's extra `account_params`) and starts `baresip -f dir args…`.
     fn start(dir: &Path, src: &Path, codec: &Codec, rtp_ports: &str, account_params: &str, args: &[&str]) -> Self {
+        Baresip::launch(dir, src, codec, rtp_ports, account_params, args, &BaresipTls::None)
+    }
+
+    /// [`Baresip::start`], with TLS set up as `tls` says.
+    fn launch(
+        dir: &Path,
+        src: &Path,
+        codec: &Codec,
+        rtp_ports: &str,
+        account_params: &str,
+        args: &[&str],
+        tls: &BaresipTls,
+    ) -> Self {
         baresip_present();
         let snd = dir.join("snd");
         std::fs::create_dir_all(&snd).unwrap();
         let (sip_port, cons_port) = (free_sip_port(), free_port());
-        write_config(dir, src, &snd, codec, rtp_ports, sip_port, cons_port, account_params);
+        write_config(dir, src, &snd, codec, rtp_ports, sip_port, cons_port, account_params, tls);
         let log = dir.join("baresip.log");
         let logf = std::fs::File::create(&log).unwrap();
         let started = Instant::now();
@@ -490,11 +586,18 @@ fn free_sip_port() -> u16 {
 /// baresip (its own RTP ports `rtp_ports`) calls dialtone with `codec`, sends silence then the
 /// tone, and the decoded audio it receives must hold the tone.
 fn call_and_check(d: &mut Dialtone, codec: &Codec, rtp_ports: &str) {
+    let target = format!("sip:echo@127.0.0.1:{}", d.port);
+    call_and_check_to(d, codec, rtp_ports, &target, &BaresipTls::None);
+}
+
+/// [`call_and_check`] calling `target`, baresip set up for TLS as `tls` says.
+fn call_and_check_to(d: &mut Dialtone, codec: &Codec, rtp_ports: &str, target: &str, tls: &BaresipTls) {
     let dir = temp_dir(&format!("baresip-{}-ua", codec.name));
     let src = dir.join("src.wav");
     write_tone(&src, codec.rate, codec.channels, LEAD_IN, (LEAD_IN + TALK_SECS + 2) as f32, codec.tone);
-    let dial = format!("/dial sip:echo@127.0.0.1:{}", d.port);
-    let mut b = Baresip::start(&dir, &src, codec, rtp_ports, "", &["-e", &dial, "-t", &TALK_SECS.to_string()]);
+    let dial = format!("/dial {target}");
+    let talk = TALK_SECS.to_string();
+    let mut b = Baresip::launch(&dir, &src, codec, rtp_ports, "", &["-e", &dial, "-t", &talk], tls);
 
     // Watch the two dumps grow until baresip quits: (when, size) at every change.
     let (mut enc, mut dec) = (Growth::default(), Growth::default());
@@ -629,8 +732,9 @@ fn write_config(
     sip_port: u16,
     cons_port: u16,
     account_params: &str,
+    tls: &BaresipTls,
 ) {
-    let config = format!(
+    let mut config = format!(
         "sip_listen 127.0.0.1:{sip_port}\n\
          net_interface 127.0.0.1\n\
          audio_source aufile,{src}\n\
@@ -650,12 +754,21 @@ fn write_config(
         module = codec.module,
         snd = snd.display(),
     );
+    let transport = match tls {
+        BaresipTls::None => "",
+        BaresipTls::Client => ";transport=tls",
+        BaresipTls::Server(combined) => {
+            // baresip serves TLS on its SIP port + 1 with this certificate and key.
+            config.push_str(&format!("sip_certificate {}\n", combined.display()));
+            ""
+        }
+    };
     std::fs::write(dir.join("config"), config).unwrap();
     // The second account takes the calls a trunk-side test sends to an E.164 number
     // (baresip answers only Request-URIs whose user is one of its accounts').
     let accounts: String = ["baresip", API_NUMBER]
         .iter()
-        .map(|user| format!("<sip:{user}@127.0.0.1>;regint=0{account_params};audio_codecs={}\n", codec.sdp))
+        .map(|user| format!("<sip:{user}@127.0.0.1{transport}>;regint=0{account_params};audio_codecs={}\n", codec.sdp))
         .collect();
     std::fs::write(dir.join("accounts"), accounts).unwrap();
 }
@@ -790,4 +903,157 @@ fn tone_onset(x: &[i16], rate: u32, freq: f32) -> Option<usize> {
 fn tail(s: &str, n: usize) -> String {
     let skip = s.chars().count().saturating_sub(n);
     s.chars().skip(skip).collect()
+}
+
+#[test]
+fn baresip_calls_dialtone_over_tls_and_gets_its_tone_back() {
+    // dialtone serves SIP over TLS with its own certificate; baresip (a TLS client) calls
+    // `;transport=tls`. The SIP trace shows the INVITE came over TLS.
+    let dir = temp_dir("baresip-tls-server");
+    let (_, cert, key, _) = private_ca(&dir);
+    let tls_port = free_port();
+    let mut d = Dialtone::serve(
+        "baresip-tls-in",
+        &[
+            ("DIALTONE_RTP_PORTS", "43900-43949"),
+            ("DIALTONE_SIP_TLS_LISTEN", &format!("127.0.0.1:{tls_port}")),
+            ("DIALTONE_TLS_CERT", cert.to_str().unwrap()),
+            ("DIALTONE_TLS_KEY", key.to_str().unwrap()),
+            ("DIALTONE_SIP_TRACE", "true"),
+        ],
+    );
+    let target = format!("sip:echo@127.0.0.1:{tls_port};transport=tls");
+    call_and_check_to(&mut d, &PCMU, "43950-43999", &target, &BaresipTls::Client);
+    let log = d.log_text();
+    assert!(
+        log.contains("<<< recv TLS") && log.contains("INVITE sip:echo@"),
+        "the INVITE did not come over TLS\n{}",
+        tail(&log, 3000)
+    );
+    // A new certificate on SIGHUP: new connections get it, dialtone goes on.
+    let served = || {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{tls_port}")])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let start = text.find("-----BEGIN CERTIFICATE-----").unwrap_or(0);
+        let end = text.find("-----END CERTIFICATE-----").map_or(0, |e| e + 25);
+        text.get(start..end).unwrap_or("").to_string()
+    };
+    let pem = |p: &Path| std::fs::read_to_string(p).unwrap().trim().to_string();
+    assert_eq!(served(), pem(&cert), "the certificate served");
+    let renewed = temp_dir("baresip-tls-renewed");
+    let (_, cert2, key2, _) = private_ca(&renewed);
+    std::fs::copy(&cert2, &cert).unwrap();
+    std::fs::copy(&key2, &key).unwrap();
+    let hup = Command::new("kill").args(["-HUP", &d.child.id().to_string()]).status().unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d.log_text().contains("TLS certificate reloaded") {
+        assert!(Instant::now() < deadline, "{}", tail(&d.log_text(), 2000));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(served(), pem(&cert2), "the renewed certificate is served");
+    assert!(d.alive(), "dialtone exited on SIGHUP");
+    let _ = std::fs::remove_dir_all(&renewed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dialtone_call_reaches_baresip_over_tls_and_checks_its_certificate() {
+    let dir = temp_dir("baresip-tls-callee");
+    let (ca, _, _, combined) = private_ca(&dir);
+    let (src, tone) = (dir.join("silence.wav"), dir.join("tone.wav"));
+    write_silence(&src, &PCMU);
+    write_tone(&tone, 8000, 1, 0, 4.0, CALL_TONE);
+    let server = BaresipTls::Server(combined);
+    let mut b = Baresip::launch(&dir, &src, &PCMU, "44000-44049", ";answermode=auto", &["-t", "14"], &server);
+    b.wait_listening();
+    let target = format!("sips:baresip@127.0.0.1:{}", b.sip_port + 1);
+    let call = |ca: Option<&Path>, rtp: &str| {
+        let mut c = Command::new(dialtone_bin());
+        c.arg("call")
+            .arg(&target)
+            .args(["--duration", "3", "--play"])
+            .arg(&tone)
+            .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("DIALTONE_RTP_PORTS", rtp);
+        if let Some(ca) = ca {
+            c.env("DIALTONE_TLS_CA", ca);
+        }
+        let out = run_bounded(c, Duration::from_secs(12));
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    // Its certificate is from a private CA: without trusting it, nothing is sent.
+    let (code, said) = call(None, "44050-44099");
+    assert_ne!(code, Some(0), "a call to an untrusted certificate went through\n{said}");
+    assert!(said.contains("TLS connection refused"), "{said}");
+    // Trusting the CA (DIALTONE_TLS_CA), the call goes over TLS and its audio arrives.
+    let (code, said) = call(Some(&ca), "44100-44149");
+    b.quit();
+    let _ = b.wait(LIMIT);
+    let diag = b.diag(&said);
+    assert_eq!(code, Some(0), "dialtone call failed\n{diag}");
+    assert!(said.contains("via TLS:"), "{diag}");
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump\n{diag}") };
+    let got = first_channel(&dec, &PCMU);
+    let w = tone_windows(&got, PCMU.rate, CALL_TONE, CALL_OFF);
+    let toned = w.iter().filter(|t| **t).count();
+    assert!(
+        toned as f32 >= 0.8 * w.len() as f32 && !w.is_empty(),
+        "{CALL_TONE} Hz in {toned} of {} windows\n{diag}",
+        w.len()
+    );
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_api_call_goes_out_through_a_tls_trunk() {
+    // baresip is the trunk, over TLS only (`;transport=tls`), its certificate from a CA
+    // dialtone is told to trust.
+    let dir = temp_dir("baresip-tls-trunk");
+    let (ca, _, _, combined) = private_ca(&dir);
+    let src = dir.join("silence.wav");
+    write_silence(&src, &PCMU);
+    let server = BaresipTls::Server(combined);
+    let mut b = Baresip::launch(&dir, &src, &PCMU, "44150-44199", ";answermode=auto", &["-t", "14"], &server);
+    b.wait_listening();
+    let http = free_port();
+    let d = Dialtone::serve(
+        "baresip-tls-trunk",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{};transport=tls", b.sip_port + 1)),
+            ("DIALTONE_TLS_CA", ca.to_str().unwrap()),
+            ("DIALTONE_RTP_PORTS", "44200-44249"),
+            ("DIALTONE_SIP_TRACE", "true"),
+        ],
+    );
+    assert!(common::http::wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let key = [("X-Internal-Key", "k")];
+    let body = format!(r#"{{"contact_id": "tls", "phone_number": "{API_NUMBER}"}}"#);
+    let r = common::http::send(http, "POST", "/api/calls/create", &key, body.as_bytes());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let status =
+        || common::http::send(http, "GET", &format!("/api/calls/{id}"), &key, b"").json()["data"]["status"].clone();
+    let wait = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while status() != want {
+            assert!(Instant::now() < deadline, "{} not {want}\n{}", status(), b.diag(&d.log_text()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("in-progress");
+    let r = common::http::send(http, "POST", &format!("/api/calls/{id}/hangup"), &key, b"");
+    assert_eq!(r.status, 202);
+    wait("completed");
+    assert!(d.log_text().contains(">>> send TLS"), "the INVITE did not go over TLS\n{}", tail(&d.log_text(), 2000));
+    b.quit();
+    let _ = b.wait(LIMIT);
+    let _ = std::fs::remove_dir_all(&dir);
 }

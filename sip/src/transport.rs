@@ -11,6 +11,8 @@ pub enum Transport {
     Udp,
     /// TCP: reliable, framed by Content-Length.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2, RFC 5630): framed like TCP.
+    Tls,
 }
 
 impl Transport {
@@ -19,11 +21,12 @@ impl Transport {
         !matches!(self, Transport::Udp)
     }
 
-    /// The name used in Via (`UDP`, `TCP`).
+    /// The name used in Via (`UDP`, `TCP`, `TLS`).
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
@@ -33,6 +36,8 @@ impl Transport {
             Some(Transport::Udp)
         } else if s.eq_ignore_ascii_case("tcp") {
             Some(Transport::Tcp)
+        } else if s.eq_ignore_ascii_case("tls") {
+            Some(Transport::Tls)
         } else {
             None
         }

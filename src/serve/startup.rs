@@ -163,6 +163,13 @@ pub async fn start_api(
     Ok(writer)
 }
 
+/// The trunk's host name (not an IP address), which its TLS certificate must carry.
+pub fn trunk_name(settings: &Settings) -> Option<String> {
+    let uri = Uri::parse(settings.trunk.as_deref()?).ok()?;
+    let sip = uri.as_sip()?;
+    sip.host.ip().is_none().then(|| sip.host.to_string())
+}
+
 /// The trunk's host\[:port\] from `DIALTONE_TRUNK`, for Request-URIs and From.
 pub fn trunk_host(settings: &Settings) -> Option<String> {
     let uri = Uri::parse(settings.trunk.as_deref()?).ok()?;

@@ -121,6 +121,7 @@ impl UserAgent {
         match t {
             Transport::Udp => self.cfg.udp_addr,
             Transport::Tcp => self.cfg.tcp_addr,
+            Transport::Tls => self.cfg.tls_addr,
         }
         .ok_or(UaError::NoTransport(t))
     }

@@ -40,6 +40,9 @@ pub struct UaConfig {
     pub udp_addr: Option<SocketAddr>,
     /// The address we advertise for TCP.
     pub tcp_addr: Option<SocketAddr>,
+    /// The address we advertise for TLS (our TLS listener; without one, peers can answer
+    /// on the connections we open but cannot open one to us).
+    pub tls_addr: Option<SocketAddr>,
     /// Seed for tags, branches and Call-IDs (the driver passes randomness).
     pub seed: u64,
     /// Digest credentials for 401/407 challenges (RFC 3261 §22) to our requests: the
@@ -73,6 +76,7 @@ impl Default for UaConfig {
             contact_user: "dialtone".into(),
             udp_addr: None,
             tcp_addr: None,
+            tls_addr: None,
             seed: 0x5eed,
             credentials: None,
             session_expires: Some(1800),
