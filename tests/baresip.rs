@@ -948,7 +948,7 @@ fn baresip_calls_dialtone_over_tls_and_gets_its_tone_back() {
     let (_, cert2, key2, _) = private_ca(&renewed);
     std::fs::copy(&cert2, &cert).unwrap();
     std::fs::copy(&key2, &key).unwrap();
-    let hup = Command::new("kill").args(["-HUP", &d.child.id().to_string()]).status().unwrap();
+    let hup = Command::new("sh").arg("-c").arg(format!("kill -HUP {}", d.child.id())).status().unwrap();
     assert!(hup.success());
     let deadline = Instant::now() + Duration::from_secs(5);
     while !d.log_text().contains("TLS certificate reloaded") {
