@@ -32,6 +32,7 @@ fn config(codec: AudioCodec, pt: u8, remote: SocketAddr, seed: u64) -> SessionCo
         seed,
         cname: "bench".into(),
         opus_complexity: 5,
+        srtp: None,
     }
 }
 

@@ -404,6 +404,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         rtp_timeout: None,
         seed: rand::random(),
         refer: Default::default(),
+        srtp: settings.srtp,
+        srtp_any_transport: settings.srtp_any_transport,
     });
     let out_from = from.clone();
     let dial = engine::Dial {

@@ -57,6 +57,14 @@ pub struct Common {
     /// private CA.
     #[arg(long, env = "DIALTONE_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// SRTP (SDES, RFC 4568): `off` (default), `optional` (offer keys in RTP/AVP, take
+    /// either), `mandatory` (RTP/SAVP only). Keys go only over TLS unless
+    /// DIALTONE_SRTP_ANY_TRANSPORT=true.
+    #[arg(long, env = "DIALTONE_SRTP")]
+    pub srtp: Option<String>,
+    /// Send SDES keys over plain (not TLS) signalling too.
+    #[arg(long, env = "DIALTONE_SRTP_ANY_TRANSPORT")]
+    pub srtp_any_transport: Option<bool>,
     /// Data directory (recordings, database).
     #[arg(long, env = "DIALTONE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -255,6 +263,8 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    srtp: Option<String>,
+    srtp_any_transport: Option<bool>,
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
@@ -308,6 +318,10 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// Extra trusted certificates (PEM).
     pub tls_ca: Option<PathBuf>,
+    /// SRTP: `None` off, or optional / mandatory.
+    pub srtp: Option<dialtone_sip::sdp::sdes::SrtpMode>,
+    /// SDES keys over plain signalling too.
+    pub srtp_any_transport: bool,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
     /// Data directory.
@@ -378,6 +392,17 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16)> {
         bail!("RTP port range {s:?} is empty or reversed");
     }
     Ok((a, b))
+}
+
+/// `DIALTONE_SRTP`: off, optional or mandatory.
+fn srtp_mode(v: Option<&str>) -> Result<Option<dialtone_sip::sdp::sdes::SrtpMode>> {
+    use dialtone_sip::sdp::sdes::SrtpMode;
+    match v.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("off") | Some("") => Ok(None),
+        Some("optional") => Ok(Some(SrtpMode::Optional)),
+        Some("mandatory") => Ok(Some(SrtpMode::Mandatory)),
+        Some(other) => bail!("DIALTONE_SRTP must be off, optional or mandatory, not {other:?}"),
+    }
 }
 
 /// `DIALTONE_SIP_DIGEST`: MD5 and SHA-256 in the order given.
@@ -460,6 +485,8 @@ impl Settings {
             tls_cert: common.tls_cert.clone().or(file.tls_cert),
             tls_key: common.tls_key.clone().or(file.tls_key),
             tls_ca: common.tls_ca.clone().or(file.tls_ca),
+            srtp: srtp_mode(common.srtp.clone().or(file.srtp).as_deref())?,
+            srtp_any_transport: common.srtp_any_transport.or(file.srtp_any_transport).unwrap_or(false),
             http_listen: serve
                 .and_then(|s| s.http_listen)
                 .or(file.http_listen)

@@ -222,6 +222,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         rtp_timeout: (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s)),
         seed: rand::random(),
         refer: settings.refer.clone(),
+        srtp: settings.srtp,
+        srtp_any_transport: settings.srtp_any_transport,
     });
     let mut app = ServeApp {
         engine,

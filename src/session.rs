@@ -1,8 +1,10 @@
 //! The glue between the UA and SDP offer/answer: what we offer, how we answer.
 
 use bytes::Bytes;
-use dialtone_media::session::{AudioCodec, SessionConfig};
+use dialtone_media::session::{AudioCodec, SessionConfig, SrtpKeys};
+use dialtone_media::srtp::{MasterKey, Suite};
 use dialtone_sip::sdp;
+use dialtone_sip::sdp::sdes::{Sdes, SrtpMode};
 use dialtone_sip::sdp::Negotiated;
 use std::net::{IpAddr, SocketAddr};
 
@@ -12,19 +14,27 @@ fn session_id(port: u16) -> u64 {
     t ^ u64::from(port) << 32
 }
 
-/// Our codecs, in preference order.
-pub fn capabilities(ip: IpAddr, port: u16) -> sdp::LocalCapabilities {
-    sdp::LocalCapabilities::new(ip, port)
+/// Our codecs, in preference order, and SDES-SRTP as `srtp` says.
+pub fn capabilities(ip: IpAddr, port: u16, srtp: Option<Sdes>) -> sdp::LocalCapabilities {
+    let mut caps = sdp::LocalCapabilities::new(ip, port);
+    caps.srtp = srtp;
+    caps
+}
+
+/// Fresh SDES master keys (a CSPRNG's, one per suite, most preferred first) for `mode`.
+pub fn sdes(mode: SrtpMode) -> Sdes {
+    let keys = sdp::sdes::SUITES.iter().map(|s| (*s, rand::random::<[u8; 30]>())).collect();
+    Sdes { mode, keys }
 }
 
 /// An offer for an outbound call.
 pub fn offer(ip: IpAddr, port: u16) -> Bytes {
-    Bytes::from(offer_sdp(ip, port).to_string())
+    Bytes::from(offer_sdp(ip, port, None).to_string())
 }
 
 /// The same offer, kept to read the answer against.
-pub fn offer_sdp(ip: IpAddr, port: u16) -> sdp::SessionDescription {
-    sdp::create_offer(&capabilities(ip, port), session_id(port), 1)
+pub fn offer_sdp(ip: IpAddr, port: u16, srtp: Option<Sdes>) -> sdp::SessionDescription {
+    sdp::create_offer(&capabilities(ip, port, srtp), session_id(port), 1)
 }
 
 /// What an answer to our `offer` settles; `Err` says why it cannot be used.
@@ -74,10 +84,10 @@ pub fn info_dtmf(content_type: &str, body: &[u8]) -> Option<(char, Option<u32>)>
 
 /// Answers an offer; `Err` carries the status to refuse with (488 when nothing matches,
 /// 400 when the body is not SDP we can read).
-pub fn answer(offer: &[u8], ip: IpAddr, port: u16) -> Result<(Bytes, sdp::Negotiated), u16> {
+pub fn answer(offer: &[u8], ip: IpAddr, port: u16, srtp: Option<Sdes>) -> Result<(Bytes, sdp::Negotiated), u16> {
     let text = std::str::from_utf8(offer).map_err(|_| 400u16)?;
     let parsed = sdp::SessionDescription::parse(text).map_err(|_| 400u16)?;
-    let caps = capabilities(ip, port);
+    let caps = capabilities(ip, port, srtp);
     match sdp::create_answer(&parsed, &caps, session_id(port), 1) {
         Ok(a) => Ok((Bytes::from(a.sdp.to_string()), a.negotiated)),
         Err(_) => Err(488),
@@ -98,6 +108,14 @@ pub fn session_config(n: &Negotiated, seed: u64, cname: &str) -> Result<SessionC
         seed,
         cname: cname.to_string(),
         opus_complexity: 5,
+        srtp: match &n.srtp {
+            None => None,
+            Some(k) => Some(SrtpKeys {
+                suite: Suite::parse(k.suite).ok_or_else(|| format!("no SRTP engine for {}", k.suite))?,
+                ours: MasterKey::from_bytes(&k.ours).ok_or("a bad SRTP key")?,
+                theirs: MasterKey::from_bytes(&k.theirs).ok_or("a bad SRTP key")?,
+            }),
+        },
     })
 }
 

@@ -587,17 +587,25 @@ fn free_sip_port() -> u16 {
 /// tone, and the decoded audio it receives must hold the tone.
 fn call_and_check(d: &mut Dialtone, codec: &Codec, rtp_ports: &str) {
     let target = format!("sip:echo@127.0.0.1:{}", d.port);
-    call_and_check_to(d, codec, rtp_ports, &target, &BaresipTls::None);
+    call_and_check_to(d, codec, rtp_ports, &target, &BaresipTls::None, "");
 }
 
-/// [`call_and_check`] calling `target`, baresip set up for TLS as `tls` says.
-fn call_and_check_to(d: &mut Dialtone, codec: &Codec, rtp_ports: &str, target: &str, tls: &BaresipTls) {
+/// [`call_and_check`] calling `target`, baresip set up for TLS as `tls` says, its account
+/// with `account_params`.
+fn call_and_check_to(
+    d: &mut Dialtone,
+    codec: &Codec,
+    rtp_ports: &str,
+    target: &str,
+    tls: &BaresipTls,
+    account_params: &str,
+) -> String {
     let dir = temp_dir(&format!("baresip-{}-ua", codec.name));
     let src = dir.join("src.wav");
     write_tone(&src, codec.rate, codec.channels, LEAD_IN, (LEAD_IN + TALK_SECS + 2) as f32, codec.tone);
     let dial = format!("/dial {target}");
     let talk = TALK_SECS.to_string();
-    let mut b = Baresip::launch(&dir, &src, codec, rtp_ports, "", &["-e", &dial, "-t", &talk], tls);
+    let mut b = Baresip::launch(&dir, &src, codec, rtp_ports, account_params, &["-e", &dial, "-t", &talk], tls);
 
     // Watch the two dumps grow until baresip quits: (when, size) at every change.
     let (mut enc, mut dec) = (Growth::default(), Growth::default());
@@ -684,8 +692,10 @@ fn call_and_check_to(d: &mut Dialtone, codec: &Codec, rtp_ports: &str, target: &
     );
     assert!(rtt < Duration::from_secs(2), "round trip {rtt:?}");
     assert!(dialtone_alive, "dialtone exited during the call\n{}", diag());
+    let log = b.log_text();
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
+    log
 }
 
 /// A 16-bit WAV of `lead_in` s of silence, then a tone of `freq` at `AMPLITUDE` (in every
@@ -745,6 +755,7 @@ fn write_config(
          module {module}\n\
          module aufile.so\n\
          module sndfile.so\n\
+         module srtp.so\n\
          module cons.so\n\
          cons_listen 127.0.0.1:{cons_port}\n\
          module_tmp account.so\n\
@@ -923,7 +934,7 @@ fn baresip_calls_dialtone_over_tls_and_gets_its_tone_back() {
         ],
     );
     let target = format!("sip:echo@127.0.0.1:{tls_port};transport=tls");
-    call_and_check_to(&mut d, &PCMU, "43950-43999", &target, &BaresipTls::Client);
+    call_and_check_to(&mut d, &PCMU, "43950-43999", &target, &BaresipTls::Client, "");
     let log = d.log_text();
     assert!(
         log.contains("<<< recv TLS") && log.contains("INVITE sip:echo@"),
@@ -1055,5 +1066,72 @@ fn an_api_call_goes_out_through_a_tls_trunk() {
     assert!(d.log_text().contains(">>> send TLS"), "the INVITE did not go over TLS\n{}", tail(&d.log_text(), 2000));
     b.quit();
     let _ = b.wait(LIMIT);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn baresip_calls_dialtone_over_tls_with_mandatory_srtp() {
+    // Both insist on SRTP (baresip `mediaenc=srtp-mand` offers RTP/SAVP with a=crypto;
+    // dialtone DIALTONE_SRTP=mandatory), keys over TLS: the tone comes back through
+    // dialtone's SRTP (baresip drops anything not SRTP from it).
+    let dir = temp_dir("baresip-srtp-in");
+    let (_, cert, key, _) = private_ca(&dir);
+    let tls_port = free_port();
+    let mut d = Dialtone::serve(
+        "baresip-srtp-in",
+        &[
+            ("DIALTONE_RTP_PORTS", "44250-44299"),
+            ("DIALTONE_SIP_TLS_LISTEN", &format!("127.0.0.1:{tls_port}")),
+            ("DIALTONE_TLS_CERT", cert.to_str().unwrap()),
+            ("DIALTONE_TLS_KEY", key.to_str().unwrap()),
+            ("DIALTONE_SRTP", "mandatory"),
+            ("DIALTONE_SIP_TRACE", "true"),
+        ],
+    );
+    let target = format!("sip:echo@127.0.0.1:{tls_port};transport=tls");
+    let blog = call_and_check_to(&mut d, &PCMU, "44300-44349", &target, &BaresipTls::Client, ";mediaenc=srtp-mand");
+    let log = d.log_text();
+    assert!(log.contains("RTP/SAVP") && log.contains("a=crypto:"), "no SDES in the trace\n{}", tail(&log, 3000));
+    assert!(blog.contains("SRTP is Enabled"), "baresip did not run SRTP\n{}", tail(&blog, 3000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dialtone_call_with_mandatory_srtp_reaches_baresip_over_tls() {
+    let dir = temp_dir("baresip-srtp-out");
+    let (ca, _, _, combined) = private_ca(&dir);
+    let (src, tone) = (dir.join("silence.wav"), dir.join("tone.wav"));
+    write_silence(&src, &PCMU);
+    write_tone(&tone, 8000, 1, 0, 4.0, CALL_TONE);
+    let server = BaresipTls::Server(combined);
+    let params = ";answermode=auto;mediaenc=srtp-mand";
+    let mut b = Baresip::launch(&dir, &src, &PCMU, "44350-44399", params, &["-t", "14"], &server);
+    b.wait_listening();
+    let mut c = Command::new(dialtone_bin());
+    c.arg("call")
+        .arg(format!("sips:baresip@127.0.0.1:{}", b.sip_port + 1))
+        .args(["--duration", "3", "--play"])
+        .arg(&tone)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "44400-44449")
+        .env("DIALTONE_TLS_CA", &ca)
+        .env("DIALTONE_SRTP", "mandatory");
+    let out = run_bounded(c, Duration::from_secs(12));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    b.quit();
+    let _ = b.wait(LIMIT);
+    let diag = b.diag(&said);
+    assert_eq!(out.status.code(), Some(0), "dialtone call failed\n{diag}");
+    assert!(b.log_text().contains("SRTP is Enabled"), "baresip did not run SRTP\n{diag}");
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump\n{diag}") };
+    let got = first_channel(&dec, &PCMU);
+    let w = tone_windows(&got, PCMU.rate, CALL_TONE, CALL_OFF);
+    let toned = w.iter().filter(|t| **t).count();
+    assert!(
+        !w.is_empty() && toned as f32 >= 0.8 * w.len() as f32,
+        "{CALL_TONE} Hz in {toned} of {} windows\n{diag}",
+        w.len()
+    );
+    drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,6 +29,7 @@ use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::opus::{OpusConfig, OpusDecoder, OpusEncoder, OpusError};
 use crate::rtcp::{is_rtcp, RemoteReport, RtcpEvent, RtcpSession};
 use crate::rtp::{Latch, ReceiveStats, ReceiverConfig, RtpReceiver, RtpSender};
+use crate::srtp::Context;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -113,6 +114,20 @@ pub struct SessionConfig {
     pub cname: String,
     /// Opus encoder complexity 0..=10.
     pub opus_complexity: u8,
+    /// SRTP (SDES): everything sent is protected with our key, everything received must
+    /// be the peer's (the rest is dropped). `None`: plain RTP.
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// The SDES keys of a call: the suite, our master key (we send with it), the peer's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The suite both use.
+    pub suite: crate::srtp::Suite,
+    /// Ours.
+    pub ours: crate::srtp::MasterKey,
+    /// The peer's.
+    pub theirs: crate::srtp::MasterKey,
 }
 
 /// A datagram to send.
@@ -173,6 +188,8 @@ pub struct MediaStats {
     pub rtcp_received: u64,
     /// The peer's last report on our stream.
     pub remote: Option<RemoteReport>,
+    /// SRTP/SRTCP packets refused (a bad tag, a replay, too short).
+    pub srtp_refused: u64,
 }
 
 /// Why a session cannot start.
@@ -251,6 +268,8 @@ pub struct MediaSession {
     closed: bool,
     /// No audio packet of the current source has arrived yet.
     awaiting_stream: bool,
+    /// SRTP: (what we send with, what we receive with).
+    srtp: Option<Box<(Context, Context)>>,
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -331,6 +350,7 @@ impl MediaSession {
             stats: MediaStats::default(),
             closed: false,
             awaiting_stream: true,
+            srtp: config.srtp.map(|k| Box::new((Context::new(k.suite, &k.ours), Context::new(k.suite, &k.theirs)))),
         })
     }
 
@@ -366,6 +386,16 @@ impl MediaSession {
             self.handle_rtcp(&data, from, now);
             return;
         }
+        let data = match self.srtp.as_mut() {
+            None => data,
+            Some(s) => match s.1.unprotect_rtp(&data) {
+                Ok(plain) => Bytes::from(plain),
+                Err(_) => {
+                    self.stats.srtp_refused += 1;
+                    return;
+                }
+            },
+        };
         let Ok(pkt) = self.receiver.receive(&data, now) else { return };
         if self.latch.on_valid_packet(from) {
             self.events.push_back(MediaEvent::Latched(from));
@@ -395,6 +425,20 @@ impl MediaSession {
 
     /// A datagram arrived on the RTCP port (or was demultiplexed as RTCP).
     pub fn handle_rtcp(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        let plain;
+        let data = match self.srtp.as_mut() {
+            None => data,
+            Some(s) => match s.1.unprotect_rtcp(data) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                Err(_) => {
+                    self.stats.srtp_refused += 1;
+                    return;
+                }
+            },
+        };
         if self.rtcp.handle_packet(data, now).is_err() {
             return;
         }
@@ -656,7 +700,15 @@ impl MediaSession {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let mut t = self.transmits.pop_front()?;
+        if let Some(s) = self.srtp.as_mut() {
+            let sealed = if t.rtcp || is_rtcp(&t.data) { s.0.protect_rtcp(&t.data) } else { s.0.protect_rtp(&t.data) };
+            match sealed {
+                Ok(p) => t.data = Bytes::from(p),
+                Err(_) => return self.poll_transmit(),
+            }
+        }
+        Some(t)
     }
 
     /// The next thing to tell the call's owner.
@@ -697,6 +749,7 @@ mod tests {
             seed,
             cname: "test".into(),
             opus_complexity: 5,
+            srtp: None,
         }
     }
 

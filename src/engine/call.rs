@@ -95,6 +95,8 @@ pub struct Call {
     /// It holds one of its organization's places (the calls it placed; not calls that
     /// came in), given back when it ends.
     pub counted: bool,
+    /// The transport its signalling came over (SDES keys go only over TLS).
+    pub transport: dialtone_sip::Transport,
     /// The agent it is bridged to once answered.
     pub agent: Option<AgentPlan>,
     /// Record it (`record: true`, `DIALTONE_RECORD`).
@@ -124,6 +126,7 @@ impl Call {
             api_id: None,
             org: None,
             counted: false,
+            transport: dialtone_sip::Transport::Udp,
             agent: None,
             record: false,
             answered: false,

@@ -78,7 +78,18 @@ impl Engine {
             return self.originate_failed(&p.id, "no trunk");
         };
         let o = p.o;
-        let offer = session::offer_sdp(self.cfg.media_ip, port);
+        let srtp = match self.sdes_for(dest.transport) {
+            Ok(s) => s,
+            Err(why) => {
+                self.ports.give_back(port);
+                self.actions.push_back(Action::ClosePort(port));
+                if let Some(org) = &p.org {
+                    self.org_call_ended(org);
+                }
+                return self.originate_failed(&o.id, why);
+            }
+        };
+        let offer = session::offer_sdp(self.cfg.media_ip, port, srtp);
         let uri = format!("sip:{}@{host}", o.phone_number);
         let from_user = o.from_number.clone().or(self.cfg.trunk_user.clone()).unwrap_or_else(|| "dialtone".into());
         let out = Outgoing {

@@ -234,6 +234,28 @@ impl Engine {
         self.cfg.seed ^ self.sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
+    /// The SDES-SRTP side of an offer or answer on signalling over `transport`: none with
+    /// SRTP off; fresh keys when they may travel there (TLS, or
+    /// `DIALTONE_SRTP_ANY_TRANSPORT`); else none if SRTP is optional, and `Err` if it is
+    /// mandatory (the keys would go in the clear).
+    pub(super) fn sdes_for(
+        &self,
+        transport: dialtone_sip::Transport,
+    ) -> Result<Option<dialtone_sip::sdp::sdes::Sdes>, &'static str> {
+        use dialtone_sip::sdp::sdes::SrtpMode;
+        let Some(mode) = self.cfg.srtp else { return Ok(None) };
+        if transport == dialtone_sip::Transport::Tls || self.cfg.srtp_any_transport {
+            return Ok(Some(crate::session::sdes(mode)));
+        }
+        match mode {
+            SrtpMode::Optional => Ok(None),
+            SrtpMode::Mandatory => {
+                Err("SRTP is mandatory but the signalling is not TLS, so the keys would go in the clear \
+                 (DIALTONE_SRTP_ANY_TRANSPORT=true sends them anyway)")
+            }
+        }
+    }
+
     /// The media settings offer/answer settled.
     pub(super) fn media_config(
         &mut self,

@@ -19,7 +19,16 @@ impl Engine {
 
     /// The port is bound: send the INVITE.
     pub(super) fn place_dial(&mut self, now: Instant, d: Dial, port: u16, ua: &mut UserAgent) {
-        let offer = session::offer_sdp(self.cfg.media_ip, port);
+        let srtp = match self.sdes_for(d.dest.transport) {
+            Ok(s) => s,
+            Err(why) => {
+                self.ports.give_back(port);
+                self.actions.push_back(Action::ClosePort(port));
+                self.actions.push_back(Action::Dialed(Err(Refusal::Unavailable(why.into()))));
+                return;
+            }
+        };
+        let offer = session::offer_sdp(self.cfg.media_ip, port, srtp);
         let out = Outgoing {
             request_uri: d.uri.clone(),
             from: d.from,

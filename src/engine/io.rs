@@ -230,6 +230,10 @@ pub struct Config {
     pub seed: u64,
     /// `DIALTONE_REFER`, `DIALTONE_REFER_ALLOW`.
     pub refer: crate::config::ReferPolicy,
+    /// `DIALTONE_SRTP`: SDES-SRTP offered and accepted (`None`: plain RTP).
+    pub srtp: Option<dialtone_sip::sdp::sdes::SrtpMode>,
+    /// `DIALTONE_SRTP_ANY_TRANSPORT`: SDES keys may go over plain SIP, not only TLS.
+    pub srtp_any_transport: bool,
 }
 
 /// Counters for the status line and `/metrics`.

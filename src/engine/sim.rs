@@ -66,6 +66,8 @@ fn config() -> Config {
         rtp_timeout: Some(Duration::from_secs(60)),
         seed: 7,
         refer: crate::config::ReferPolicy::default(),
+        srtp: None,
+        srtp_any_transport: false,
     }
 }
 

@@ -21,7 +21,7 @@ impl Engine {
                 if let Some(u) = &user {
                     tracing::info!(%call, user = %u.username, org = %u.owner, "a SIP user's call");
                 }
-                self.incoming(now, call, &request, user.map(|u| u.owner), ua);
+                self.incoming(now, call, &request, source.transport, user.map(|u| u.owner), ua);
             }
             UaEvent::Confirmed { call, ack } => {
                 tracing::debug!(%call, "call confirmed");
@@ -101,9 +101,18 @@ impl Engine {
 
     /// A new INVITE: kept in the store, then refused, or rung and answered per
     /// `DIALTONE_INBOUND` once a port is bound.
-    fn incoming(&mut self, now: Instant, call: CallId, req: &Request, owner: Option<String>, ua: &mut UserAgent) {
+    fn incoming(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        req: &Request,
+        transport: dialtone_sip::Transport,
+        owner: Option<String>,
+        ua: &mut UserAgent,
+    ) {
         self.counters.offered += 1;
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
+        c.transport = transport;
         // A SIP user's call belongs to its organization; any other to the default one
         // (whose policy its REFERs meet) until numbers belong to organizations (issue 15).
         let org = owner.unwrap_or_else(|| DEFAULT_ORG.to_string());
@@ -154,15 +163,26 @@ impl Engine {
         };
         c.port = Some(port);
         let ip = self.cfg.media_ip;
+        let transport = c.transport;
+        let srtp = self.sdes_for(transport);
+        let srtp = match srtp {
+            Ok(s) => s,
+            Err(why) => {
+                tracing::warn!(%call, why, "refusing the call (488)");
+                return self.refuse_offer(now, call, port, 488, ua);
+            }
+        };
         let sdp = if offer.is_empty() {
             // No offer in the INVITE: we offer in the 2xx, the answer comes in the ACK
             // (RFC 3261 §13.2.1); the media starts then.
-            let ours = session::offer_sdp(ip, port);
+            let ours = session::offer_sdp(ip, port, srtp);
             let text = Bytes::from(ours.to_string());
-            c.sdp = Negotiation::Offered(Box::new(ours));
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.sdp = Negotiation::Offered(Box::new(ours));
+            }
             text
         } else {
-            match session::answer(&offer, ip, port) {
+            match session::answer(&offer, ip, port, srtp) {
                 Ok((sdp, negotiated)) => {
                     match self.media_config(call, &negotiated) {
                         Ok(config) => {
@@ -174,17 +194,7 @@ impl Engine {
                     }
                     sdp
                 }
-                Err(status) => {
-                    if let Some(c) = self.calls.get_mut(&call) {
-                        c.port = None;
-                    }
-                    self.ports.give_back(port);
-                    self.actions.push_back(Action::ClosePort(port));
-                    self.counters.refused += 1;
-                    tracing::info!(%call, status, "refusing the offer");
-                    let _ = ua.reject(call, status, now);
-                    return;
-                }
+                Err(status) => return self.refuse_offer(now, call, port, status, ua),
             }
         };
         // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
@@ -199,6 +209,18 @@ impl Engine {
         } else {
             self.answer_at.push_back((now + self.cfg.answer_after, call));
         }
+    }
+
+    /// Refuses an inbound call's offer with `status`; its port goes back.
+    fn refuse_offer(&mut self, now: Instant, call: CallId, port: u16, status: u16, ua: &mut UserAgent) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.port = None;
+        }
+        self.ports.give_back(port);
+        self.actions.push_back(Action::ClosePort(port));
+        self.counters.refused += 1;
+        tracing::info!(%call, status, "refusing the offer");
+        let _ = ua.reject(call, status, now);
     }
 
     /// Answers a ringing inbound call (the caller may have cancelled meanwhile).
@@ -362,7 +384,8 @@ impl Engine {
     /// The port for a transfer's call is bound: place it.
     pub(super) fn place_transfer(&mut self, now: Instant, t: Transferring, port: u16, ua: &mut UserAgent) {
         let Transferring { referrer: old, uri, dest, org } = t;
-        let offer = session::offer_sdp(self.cfg.media_ip, port);
+        // A transfer's call is as secure as it can be; where keys cannot go, plain.
+        let offer = session::offer_sdp(self.cfg.media_ip, port, self.sdes_for(dest.transport).unwrap_or(None));
         let out = Outgoing {
             request_uri: uri.clone(),
             from: format!("<sip:dialtone@{}>", crate::call::host_literal(self.cfg.media_ip)),

@@ -160,6 +160,8 @@ pub struct LocalCapabilities {
     pub username: String,
     /// `s=` value (default `dialtone`).
     pub session_name: String,
+    /// SDES-SRTP (RFC 4568): offered and accepted as it says; `None`: plain RTP only.
+    pub srtp: Option<super::sdes::Sdes>,
 }
 
 impl MediaDescription {

@@ -56,6 +56,10 @@ pub enum OfferAnswerError {
         /// m= lines in the answer.
         answered: usize,
     },
+    /// SRTP was required (by us, or by the offer's `RTP/SAVP`) and no `a=crypto` line was
+    /// usable (a UAS answers 488).
+    #[error("no usable a=crypto for SRTP")]
+    NoCrypto,
     /// The chosen stream has no `c=` line at media or session level.
     #[error("no connection address for the audio stream")]
     MissingConnection,

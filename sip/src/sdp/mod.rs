@@ -18,6 +18,7 @@ mod error;
 mod model;
 mod offer_answer;
 mod parse;
+pub mod sdes;
 mod write;
 
 pub use codec::*;

@@ -1,6 +1,7 @@
 //! RFC 3264 offer/answer for one audio stream: our offer, our answer to theirs, what their
 //! answer settles, and new offers inside a call (hold, resume).
 
+use super::sdes::{self, SdesKeys, SrtpMode};
 use super::{codec::*, error::*, model::*};
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,6 +17,7 @@ impl LocalCapabilities {
             rtcp_mux: false,
             username: "dialtone".to_string(),
             session_name: "dialtone".to_string(),
+            srtp: None,
         }
     }
 
@@ -48,6 +50,8 @@ pub struct Negotiated {
     pub remote_direction: Direction,
     /// RTP and RTCP share one port (RFC 5761).
     pub rtcp_mux: bool,
+    /// SRTP's suite and keys, when SDES settled it; `None`: plain RTP.
+    pub srtp: Option<SdesKeys>,
 }
 
 impl Negotiated {
@@ -86,7 +90,11 @@ pub fn create_offer(caps: &LocalCapabilities, session_id: u64, version: u64) -> 
     sdp.connection = Some(Connection::from_ip(caps.address));
 
     let mut seen = Vec::new();
-    let mut m = MediaDescription::new("audio", caps.port, "RTP/AVP", Vec::new());
+    let proto = match caps.srtp.as_ref().map(|s| s.mode) {
+        Some(SrtpMode::Mandatory) => "RTP/SAVP",
+        _ => "RTP/AVP",
+    };
+    let mut m = MediaDescription::new("audio", caps.port, proto, Vec::new());
     for c in &caps.codecs {
         if seen.contains(&c.payload_type) {
             continue;
@@ -98,6 +106,9 @@ pub fn create_offer(caps: &LocalCapabilities, session_id: u64, version: u64) -> 
     m.attributes.push(Attribute::Ptime(caps.ptime));
     if caps.rtcp_mux {
         m.attributes.push(Attribute::RtcpMux);
+    }
+    for (i, (suite, key)) in caps.srtp.iter().flat_map(|s| &s.keys).enumerate() {
+        m.attributes.push(sdes::attribute(i as u32 + 1, suite, key));
     }
     m.attributes.push(Attribute::Direction(caps.direction));
     sdp.media.push(m);
@@ -159,6 +170,18 @@ pub(super) fn answer_stream(
     let Some((primary, _)) = common.first() else {
         return Ok(None);
     };
+    // SDES: the first offered crypto line of a suite we have a key for. An `RTP/SAVP` offer
+    // needs one; so does any offer when SRTP is mandatory for us.
+    let crypto = caps.srtp.as_ref().and_then(|ours| {
+        sdes::cryptos(m)
+            .into_iter()
+            .find_map(|c| ours.keys.iter().find(|(s, _)| *s == c.suite).map(|(_, k)| (c.clone(), *k)))
+    });
+    let needs_crypto =
+        sdes::is_secure_proto(&m.proto) || caps.srtp.as_ref().is_some_and(|s| s.mode == SrtpMode::Mandatory);
+    if needs_crypto && crypto.is_none() {
+        return Err(OfferAnswerError::NoCrypto);
+    }
     let (ip, legacy_hold) = remote_endpoint(offer, m)?;
     let te = pick_telephone_event(&offered, primary, |c| caps.supports(c).is_some());
 
@@ -186,6 +209,9 @@ pub(super) fn answer_stream(
     if rtcp_mux {
         answer.attributes.push(Attribute::RtcpMux);
     }
+    if let Some((c, key)) = &crypto {
+        answer.attributes.push(sdes::attribute(c.tag, c.suite, key));
+    }
     answer.attributes.push(Attribute::Direction(local_direction));
 
     let negotiated = Negotiated {
@@ -199,6 +225,7 @@ pub(super) fn answer_stream(
         local_direction,
         remote_direction,
         rtcp_mux,
+        srtp: crypto.map(|(c, ours)| SdesKeys { suite: c.suite, ours, theirs: c.key }),
     };
     Ok(Some((answer, negotiated)))
 }
@@ -217,18 +244,28 @@ pub fn create_answer(
     sdp.session_name = caps.session_name.clone();
     sdp.connection = Some(Connection::from_ip(caps.address));
 
-    let mut negotiated = None;
+    let (mut negotiated, mut refused_crypto) = (None, false);
     for (index, m) in offer.media.iter().enumerate() {
-        if negotiated.is_none() && m.port != 0 && m.is_audio() && is_supported_proto(&m.proto) {
-            if let Some((answer_m, n)) = answer_stream(offer, m, index, caps)? {
-                sdp.media.push(answer_m);
-                negotiated = Some(n);
-                continue;
+        let secure_ok = caps.srtp.is_some() && sdes::is_secure_proto(&m.proto);
+        if negotiated.is_none() && m.port != 0 && m.is_audio() && (is_supported_proto(&m.proto) || secure_ok) {
+            match answer_stream(offer, m, index, caps) {
+                Ok(Some((answer_m, n))) => {
+                    sdp.media.push(answer_m);
+                    negotiated = Some(n);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(OfferAnswerError::NoCrypto) => refused_crypto = true,
+                Err(e) => return Err(e),
             }
         }
         sdp.media.push(rejected(m));
     }
-    let negotiated = negotiated.ok_or(OfferAnswerError::NoCommonCodec)?;
+    let negotiated = match negotiated {
+        Some(n) => n,
+        None if refused_crypto => return Err(OfferAnswerError::NoCrypto),
+        None => return Err(OfferAnswerError::NoCommonCodec),
+    };
     Ok(Answer { sdp, negotiated })
 }
 
@@ -273,6 +310,19 @@ pub fn negotiate_from_answer(
         }
         let rtcp_mux = om.rtcp_mux() && am.rtcp_mux();
         let remote_rtp = SocketAddr::new(ip, am.port);
+        // SDES: the answer's crypto line must name one of ours (tag and suite); required
+        // when we offered RTP/SAVP.
+        let offered_keys = sdes::cryptos(om);
+        let srtp = sdes::cryptos(am).into_iter().find_map(|a| {
+            offered_keys.iter().find(|o| o.tag == a.tag && o.suite == a.suite).map(|o| SdesKeys {
+                suite: o.suite,
+                ours: o.key,
+                theirs: a.key,
+            })
+        });
+        if srtp.is_none() && sdes::is_secure_proto(&om.proto) {
+            return Err(OfferAnswerError::NoCrypto);
+        }
         return Ok(Negotiated {
             media_index: index,
             remote_rtp,
@@ -284,6 +334,7 @@ pub fn negotiate_from_answer(
             local_direction,
             remote_direction,
             rtcp_mux,
+            srtp,
         });
     }
     Err(OfferAnswerError::NoCommonCodec)

@@ -556,3 +556,45 @@ fn reanswer_mirrors_hold_and_resume_and_bumps_the_version_on_change() {
     let r = reanswer(ours, &offer("recvonly")).unwrap();
     assert_eq!(r.media[0].direction(), Some(Direction::SendOnly));
 }
+
+#[test]
+fn sdes_keys_cross_over_in_an_offer_and_its_answer() {
+    use super::sdes::{Sdes, SrtpMode, SUITES};
+    let with = |mode, seed: u8| {
+        let mut c = caps();
+        let keys = SUITES.iter().enumerate().map(|(i, s)| (*s, [seed + i as u8; 30])).collect();
+        c.srtp = Some(Sdes { mode, keys });
+        c
+    };
+    // Mandatory: RTP/SAVP with one crypto line per suite.
+    let offer = create_offer(&with(SrtpMode::Mandatory, 1), 1, 1);
+    let text = offer.to_string();
+    assert!(text.contains("RTP/SAVP") && text.matches("a=crypto:").count() == 2, "{text}");
+    // The answerer (optional) takes the first suite, answering with its own key.
+    let a = create_answer(&sdp(&text), &with(SrtpMode::Optional, 50), 2, 1).unwrap();
+    let theirs = a.negotiated.srtp.clone().expect("SRTP settled");
+    assert_eq!((theirs.suite, theirs.ours, theirs.theirs), (SUITES[0], [50; 30], [1; 30]));
+    let answer_text = a.sdp.to_string();
+    assert!(answer_text.contains("RTP/SAVP") && answer_text.matches("a=crypto:1 ").count() == 1, "{answer_text}");
+    let ours = negotiate_from_answer(&offer, &sdp(&answer_text)).unwrap().srtp.expect("SRTP settled");
+    assert_eq!((ours.ours, ours.theirs), ([1; 30], [50; 30]), "each sends with its own key");
+    // An RTP/SAVP offer to a plain dialtone, or a plain offer to a mandatory one: 488.
+    assert_eq!(create_answer(&sdp(&text), &caps(), 2, 1).unwrap_err(), OfferAnswerError::NoCommonCodec);
+    let plain = create_offer(&caps(), 1, 1).to_string();
+    assert_eq!(
+        create_answer(&sdp(&plain), &with(SrtpMode::Mandatory, 9), 2, 1).unwrap_err(),
+        OfferAnswerError::NoCrypto
+    );
+    // Optional to optional over RTP/AVP (best effort): SRTP all the same; optional to a
+    // plain peer: plain.
+    let best = create_offer(&with(SrtpMode::Optional, 3), 1, 1);
+    assert!(best.to_string().contains("RTP/AVP "), "{best}");
+    assert!(create_answer(&sdp(&best.to_string()), &with(SrtpMode::Optional, 4), 2, 1)
+        .unwrap()
+        .negotiated
+        .srtp
+        .is_some());
+    let plain_answer = create_answer(&sdp(&best.to_string()), &caps(), 2, 1).unwrap();
+    assert!(plain_answer.negotiated.srtp.is_none());
+    assert!(negotiate_from_answer(&best, &plain_answer.sdp).unwrap().srtp.is_none());
+}
