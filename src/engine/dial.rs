@@ -36,6 +36,7 @@ impl Engine {
             dest: d.dest,
             body: Some(Bytes::from(offer.to_string())),
             extra: d.route.into_iter().map(|r| (HeaderName::Route, r)).collect(),
+            alternates: Vec::new(),
         };
         match ua.invite(out, now) {
             Ok(call) => {

@@ -276,6 +276,7 @@ fn to_us(body: &'static [u8]) -> Outgoing {
         dest: dest(OURS),
         body: (!body.is_empty()).then(|| Bytes::from_static(body)),
         extra: vec![],
+        alternates: Vec::new(),
     }
 }
 

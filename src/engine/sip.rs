@@ -393,6 +393,7 @@ impl Engine {
             dest,
             body: Some(Bytes::from(offer.to_string())),
             extra: Vec::new(),
+            alternates: Vec::new(),
         };
         match ua.invite(out, now) {
             Ok(new) => {

@@ -364,6 +364,12 @@ impl UserAgent {
                             self.end_call(call, EndReason::SessionExpired);
                             continue;
                         }
+                        if purpose == Purpose::Invite {
+                            let why = if timeout { "timeout" } else { "transport error" };
+                            if self.fail_over(call, why.into(), now) {
+                                continue;
+                            }
+                        }
                         let reason = match purpose {
                             Purpose::Bye => EndReason::LocalBye,
                             _ if self.calls.get(&call).is_some_and(|c| c.hangup_pending) => EndReason::Cancelled,

@@ -38,6 +38,8 @@ pub(super) struct Call {
     /// UAC: our INVITE (for CANCEL and ACK). UAS: the received INVITE.
     pub(super) invite: Request,
     pub(super) invite_seq: u32,
+    /// UAC: the targets left to try if this one fails (RFC 3263 §4.3).
+    pub(super) alternates: std::collections::VecDeque<Destination>,
     pub(super) server_key: Option<ServerKey>,
     /// The peer we exchanged the INVITE with (for UAS: where responses go).
     pub(super) peer: Destination,

@@ -79,6 +79,7 @@ fn out(uri: &str, from: &str, to: &str) -> Outgoing {
         dest: dest(UAS),
         body: Some(sdp()),
         extra: vec![],
+        alternates: Vec::new(),
     }
 }
 
@@ -891,4 +892,47 @@ fn a_sip_user_registers_and_calls_from_outside_the_perimeter_with_its_credential
     assert!(eb.iter().any(|e| matches!(e, UaEvent::Registration(RegistrationEvent::Failed { .. }))), "{eb:?}");
     assert!(!eo.iter().any(|e| matches!(e, UaEvent::UserRegistered { .. })), "{eo:?}");
     assert_eq!(ours.perimeter().unwrap().stats().refused, 1);
+}
+
+#[test]
+fn an_invite_fails_over_to_the_next_target_on_503_and_on_timeout() {
+    let now = Instant::now();
+    let (mut caller, mut callee) = (ua(UAC, 61), ua(UAS, 62));
+    let mut o = out("sip:bob@trunk.test", "<sip:a@127.0.0.1>", "<sip:bob@trunk.test>");
+    o.dest = dest("127.0.0.1:5999");
+    o.alternates = vec![dest("127.0.0.1:5998"), dest(UAS)];
+    let call = caller.invite(o, now).unwrap();
+    // The first target answers 503: the INVITE goes to the second (new branch, CSeq 2).
+    let first = drain(&mut caller);
+    assert_eq!(first[0].dest, dest("127.0.0.1:5999"));
+    let Message::Request(inv) = parse(&first[0].data) else { panic!() };
+    let busy = crate::ua::make_response(&inv, 503, "Service Unavailable", Some("x"));
+    caller.on_message(Message::Response(busy), dest("127.0.0.1:5999"), now);
+    let ev = events(&mut caller);
+    assert!(matches!(&ev[..], [UaEvent::Failover { why, .. }] if why.starts_with("503")), "{ev:?}");
+    let second = drain(&mut caller);
+    assert_eq!(second.iter().filter(|t| t.dest == dest("127.0.0.1:5998")).count(), 1, "{second:?}");
+    // The second never answers: after Timer B (64·T1) the third is tried, and answers.
+    let mut t = now;
+    let mut moved = false;
+    for _ in 0..200 {
+        t += Duration::from_millis(500);
+        caller.handle_timeout(t);
+        if events(&mut caller).iter().any(|e| matches!(e, UaEvent::Failover { why, .. } if why == "timeout")) {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved && t - now >= Duration::from_secs(32), "failed over after {:?}", t - now);
+    let sent = drain(&mut caller);
+    let to_callee: Vec<_> = sent.into_iter().filter(|t| t.dest == dest(UAS)).collect();
+    assert!(!to_callee.is_empty());
+    for tr in to_callee {
+        callee.on_datagram(tr.data, dest(UAC), t);
+    }
+    let Some(UaEvent::IncomingCall { call: inbound, request, .. }) = callee.poll_event() else { panic!("no call") };
+    assert_eq!(request.headers.cseq().unwrap().seq, 3, "a new transaction each time");
+    callee.answer(inbound, sdp(), t).unwrap();
+    let (ea, _) = exchange(&mut caller, UAC, &mut callee, UAS, t);
+    assert!(ea.iter().any(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call)), "{ea:?}");
 }

@@ -104,6 +104,9 @@ pub struct Outgoing {
     pub body: Option<Bytes>,
     /// Extra headers.
     pub extra: Vec<(HeaderName, String)>,
+    /// Where to try next, in order, if `dest` times out, fails or answers 503 before
+    /// anything else (RFC 3263 §4.3: the next of the targets DNS gave).
+    pub alternates: Vec<Destination>,
 }
 
 /// A handle on one call (one INVITE dialog) of this UA.
@@ -240,6 +243,18 @@ pub enum UaEvent {
     AddressLearned {
         /// Our address as the far side sees it.
         addr: SocketAddr,
+    },
+    /// Our INVITE moved to the next target (RFC 3263 §4.3): `from` timed out, failed or
+    /// answered 503.
+    Failover {
+        /// The call.
+        call: CallRef,
+        /// The target given up.
+        from: Destination,
+        /// The one tried now.
+        to: Destination,
+        /// Why (`timeout`, `transport error`, `503 Service Unavailable`).
+        why: String,
     },
     /// The perimeter stopped answering `addr` for a while (its requests were refused too
     /// often); told once per block.

@@ -60,6 +60,13 @@ impl UserAgent {
                 return self.resend_invite(call, req, now);
             }
         }
+        if status == 503 && !c.hangup_pending && !c.alternates.is_empty() {
+            let why = format!("503 {}", resp.reason);
+            if self.fail_over(call, why, now) {
+                return;
+            }
+        }
+        let Some(c) = self.calls.get_mut(&call) else { return };
         if status >= 300 {
             let reason = if status == 487 && c.hangup_pending {
                 EndReason::Cancelled
@@ -120,7 +127,7 @@ impl UserAgent {
 
     /// Places a call: an INVITE to `out.request_uri` sent to `out.dest`.
     pub fn invite(&mut self, out: Outgoing, now: Instant) -> Result<CallRef, UaError> {
-        let Outgoing { request_uri, from, to, dest, body, extra } = out;
+        let Outgoing { request_uri, from, to, dest, body, extra, alternates } = out;
         let (request_uri, from, to) = (request_uri.as_str(), from.as_str(), to.as_str());
         crate::uri::Uri::parse(request_uri).map_err(|_| UaError::Invalid("request URI"))?;
         crate::header::NameAddr::parse(from, "From").map_err(|_| UaError::Invalid("From"))?;
@@ -163,6 +170,7 @@ impl UserAgent {
                 state: State::Calling,
                 invite: req,
                 invite_seq: 1,
+                alternates: alternates.into(),
                 server_key: None,
                 peer: dest,
                 dialog: None,
@@ -261,6 +269,21 @@ impl UserAgent {
         let realms = headers.iter().map(|h| h.realm.clone()).collect();
         self.events.push_back(UaEvent::Challenged { call, status: resp.status, realms });
         self.resend_invite(call, req, now);
+    }
+
+    /// Moves the call's INVITE to its next target, if it has one and nothing was settled
+    /// with this one: `true` when it did.
+    pub(super) fn fail_over(&mut self, call: CallRef, why: String, now: Instant) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else { return false };
+        if c.hangup_pending || c.state == State::Confirmed {
+            return false;
+        }
+        let Some(next) = c.alternates.pop_front() else { return false };
+        let from = std::mem::replace(&mut c.peer, next);
+        let req = c.invite.clone();
+        self.events.push_back(UaEvent::Failover { call, from, to: next, why });
+        self.resend_invite(call, req, now);
+        true
     }
 
     /// Sends the call's INVITE again as `req` (changed headers) in a new transaction: same

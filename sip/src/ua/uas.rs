@@ -75,6 +75,7 @@ impl UserAgent {
                 state: State::Calling,
                 invite: req.clone(),
                 invite_seq,
+                alternates: Default::default(),
                 server_key: Some(key),
                 peer,
                 dialog: Some(dialog),
