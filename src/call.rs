@@ -251,6 +251,8 @@ pub struct Target {
     pub dest: Destination,
     /// A Route header for the INVITE: the trunk as a loose-routing outbound proxy.
     pub route: Option<String>,
+    /// The other servers to try, in order, if `dest` fails (RFC 3263).
+    pub alternates: Vec<Destination>,
 }
 
 /// Whether `s` looks like an E.164 number (`+` then 1–15 digits; a bare digit string is
@@ -268,7 +270,24 @@ async fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{host} has no address"))
 }
 
+/// Every server `uri` resolves to, in the order to try them (RFC 3263).
+pub(crate) async fn targets_of(uri: &str) -> anyhow::Result<Vec<Destination>> {
+    let t = crate::dns::global()?.targets(uri).await?;
+    if t.targets.is_empty() {
+        bail!("{uri}: no server found");
+    }
+    Ok(t.targets)
+}
+
+/// The first server `uri` resolves to (RFC 3263).
 pub(crate) async fn destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
+    let first = targets_of(uri).await?[0];
+    Ok((first.transport, first.addr))
+}
+
+/// `uri`'s next hop without DNS beyond the host's address (kept for reference).
+#[allow(dead_code)]
+async fn plain_destination_of(uri: &str) -> anyhow::Result<(Transport, SocketAddr)> {
     let parsed = Uri::parse(uri).map_err(|e| anyhow::anyhow!("{uri:?} is not a valid SIP URI: {e}"))?;
     let Some(sip) = parsed.as_sip() else { bail!("{uri:?}: only sip: URIs can be called") };
     // `sips:` is TLS all the way (RFC 3261 §26.2.2); `;transport=tls` says TLS too.
@@ -314,23 +333,25 @@ pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Targ
             Some(p) => format!("{}:{p}", t.host),
             None => t.host.to_string(),
         };
-        let (transport, addr) = destination_of(trunk).await?;
+        let mut all = targets_of(trunk).await?;
+        let Destination { transport, addr } = all.remove(0);
         let uri = match transport {
             Transport::Udp => format!("sip:+{digits}@{host}"),
             _ => format!("sip:+{digits}@{host};transport={}", transport.as_str().to_lowercase()),
         };
-        return Ok(Target { uri, dest: Destination { transport, addr }, route });
+        return Ok(Target { uri, dest: Destination { transport, addr }, route, alternates: all });
     }
     let uri = if target.starts_with("sip:") || target.starts_with("sips:") {
         target.to_string()
     } else {
         format!("sip:{target}")
     };
-    let (transport, addr) = match (&route, trunk) {
-        (Some(_), Some(proxy)) => destination_of(proxy).await?,
-        _ => destination_of(&uri).await?,
+    let mut all = match (&route, trunk) {
+        (Some(_), Some(proxy)) => targets_of(proxy).await?,
+        _ => targets_of(&uri).await?,
     };
-    Ok(Target { uri, dest: Destination { transport, addr }, route })
+    let dest = all.remove(0);
+    Ok(Target { uri, dest, route, alternates: all })
 }
 
 /// Places the call; returns how it ended.
@@ -370,6 +391,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     if let Some(t) = &args.transfer {
         dialtone_sip::Uri::parse(t).map_err(|e| anyhow::anyhow!("--transfer {t:?}: {e}"))?;
     }
+    crate::dns::use_nameserver(settings.dns)?;
     let target = target_of(&args.target, settings.trunk.as_deref()).await?;
     let sockets = crate::bind_sockets(&settings).await?;
     let bound = sockets.local_addr();
@@ -399,6 +421,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         record_all: false,
         store: false,
         trunk: None,
+        trunk_alternates: Vec::new(),
         trunk_host: None,
         trunk_user: None,
         rtp_timeout: None,
@@ -411,6 +434,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     let dial = engine::Dial {
         uri: target.uri.clone(),
         dest: target.dest,
+        alternates: target.alternates.clone(),
         from,
         route: target.route.clone(),
         source,

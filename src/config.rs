@@ -43,6 +43,10 @@ pub struct Common {
     /// Address to advertise for media (SDP `c=`/`o=`), when it is not the SIP one.
     #[arg(long, env = "DIALTONE_MEDIA_ADVERTISE")]
     pub media_advertise: Option<std::net::IpAddr>,
+    /// The nameserver for RFC 3263 lookups (NAPTR, SRV, A/AAAA), e.g. 127.0.0.1:5353; the
+    /// system's otherwise.
+    #[arg(long, env = "DIALTONE_DNS")]
+    pub dns: Option<SocketAddr>,
     /// SIP over TLS listen address (e.g. 0.0.0.0:5061); needs DIALTONE_TLS_CERT and
     /// DIALTONE_TLS_KEY.
     #[arg(long, env = "DIALTONE_SIP_TLS_LISTEN")]
@@ -259,6 +263,7 @@ struct FileSettings {
     sip_listen: Option<SocketAddr>,
     sip_advertise: Option<std::net::IpAddr>,
     media_advertise: Option<std::net::IpAddr>,
+    dns: Option<SocketAddr>,
     sip_tls_listen: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -310,6 +315,8 @@ pub struct Settings {
     pub sip_advertise: Option<std::net::IpAddr>,
     /// The IP to advertise for media.
     pub media_advertise: Option<std::net::IpAddr>,
+    /// The RFC 3263 nameserver.
+    pub dns: Option<SocketAddr>,
     /// SIP over TLS listen address.
     pub sip_tls_listen: Option<SocketAddr>,
     /// Our certificate chain (PEM).
@@ -481,6 +488,7 @@ impl Settings {
             sip_listen: common.sip_listen.or(file.sip_listen).unwrap_or(default_sip),
             sip_advertise: common.sip_advertise.or(file.sip_advertise),
             media_advertise: common.media_advertise.or(file.media_advertise),
+            dns: common.dns.or(file.dns),
             sip_tls_listen: common.sip_tls_listen.or(file.sip_tls_listen),
             tls_cert: common.tls_cert.clone().or(file.tls_cert),
             tls_key: common.tls_key.clone().or(file.tls_key),

@@ -7,6 +7,7 @@ pub mod call;
 pub mod config;
 #[cfg(feature = "device")]
 pub mod device;
+pub mod dns;
 pub mod driver;
 pub mod engine;
 pub mod media_io;

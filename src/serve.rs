@@ -13,7 +13,6 @@ use crate::engine::{self, Engine, Event};
 use crate::metrics::EngineMetrics;
 use dialtone_media::player::Prompt;
 use dialtone_sip::ua::{UaEvent, UserAgent};
-use dialtone_sip::Destination;
 use effects::Effects;
 use inbox::{Inbox, Input};
 use std::sync::Arc;
@@ -149,17 +148,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let bound = sockets.local_addr();
     let tls_bound = sockets.tls_addr();
     let ip = crate::advertised_ip(bound.ip(), settings.sip_advertise, None);
-    let trunk = match settings.trunk.as_deref() {
-        Some(trunk) => match crate::call::destination_of(trunk).await {
-            Ok((transport, addr)) => Some(Destination { transport, addr }),
+    crate::dns::use_nameserver(settings.dns)?;
+    // Every server of the trunk, in order (RFC 3263); the first is used, the others on failure.
+    let mut trunk_targets = match settings.trunk.as_deref() {
+        Some(trunk) => match crate::call::targets_of(trunk).await {
+            Ok(t) => {
+                let shown: Vec<String> = t.iter().map(|d| d.to_string()).collect();
+                tracing::info!(trunk, servers = %shown.join(", "), "trunk resolved");
+                t
+            }
             Err(e) => {
                 tracing::warn!(trunk, error = %e, "cannot resolve DIALTONE_TRUNK");
-                None
+                Vec::new()
             }
         },
-        None => None,
+        None => Vec::new(),
     };
-    let perimeter = startup::perimeter(&settings).await;
+    let trunk = (!trunk_targets.is_empty()).then(|| trunk_targets.remove(0));
+    let trunk_alternates = trunk_targets;
+    let servers: Vec<std::net::IpAddr> = trunk.iter().chain(&trunk_alternates).map(|d| d.addr.ip()).collect();
+    let perimeter = startup::perimeter(&settings, &servers).await;
     let mut ua = crate::user_agent(&settings, ip, bound.port(), tls_bound.map(|a| a.port()));
     ua = ua.with_perimeter(perimeter);
     // Behind NAT without a configured public address, the registrar tells us ours.
@@ -174,8 +182,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
     let tls = crate::tls::Client::new(settings.tls_ca.as_deref())?;
-    if let (Some(t), Some(host)) = (trunk, startup::trunk_name(&settings)) {
-        tls.name(t.addr, &host);
+    if let Some(host) = startup::trunk_name(&settings) {
+        // RFC 5922 §4: every server of the trunk answers for the trunk's domain.
+        for t in trunk.iter().chain(&trunk_alternates) {
+            tls.name(t.addr, &host);
+        }
     }
     driver.set_tls_client(tls);
     if let Some(a) = tls_bound {
@@ -217,6 +228,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         record_all: settings.record,
         store: true,
         trunk,
+        trunk_alternates: trunk_alternates.clone(),
         trunk_host,
         trunk_user: settings.trunk_user.clone(),
         rtp_timeout: (settings.rtp_timeout_s > 0).then(|| Duration::from_secs(settings.rtp_timeout_s)),

@@ -188,6 +188,8 @@ pub struct Dial {
     pub uri: String,
     /// Where the INVITE goes.
     pub dest: Destination,
+    /// Where it goes next if that server fails (RFC 3263).
+    pub alternates: Vec<Destination>,
     /// From, as a name-addr.
     pub from: String,
     /// A Route header (the trunk as a loose-routing outbound proxy).

@@ -99,7 +99,7 @@ impl Engine {
             dest,
             body: Some(Bytes::from(offer.to_string())),
             extra: Vec::new(),
-            alternates: Vec::new(),
+            alternates: self.cfg.trunk_alternates.clone(),
         };
         match ua.invite(out, now) {
             Ok(call) => {

@@ -36,7 +36,7 @@ impl Engine {
             dest: d.dest,
             body: Some(Bytes::from(offer.to_string())),
             extra: d.route.into_iter().map(|r| (HeaderName::Route, r)).collect(),
-            alternates: Vec::new(),
+            alternates: d.alternates.clone(),
         };
         match ua.invite(out, now) {
             Ok(call) => {

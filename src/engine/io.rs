@@ -198,6 +198,15 @@ pub enum Persist {
         /// The status line that said no.
         detail: String,
     },
+    /// Another event in the call's life (`failover`).
+    Event {
+        /// The call.
+        id: String,
+        /// What kind.
+        kind: String,
+        /// What happened.
+        detail: String,
+    },
 }
 
 /// How the engine places calls and what inbound calls get.
@@ -230,6 +239,8 @@ pub struct Config {
     pub seed: u64,
     /// `DIALTONE_REFER`, `DIALTONE_REFER_ALLOW`.
     pub refer: crate::config::ReferPolicy,
+    /// The trunk's other servers, in order (RFC 3263), for failover.
+    pub trunk_alternates: Vec<Destination>,
     /// `DIALTONE_SRTP`: SDES-SRTP offered and accepted (`None`: plain RTP).
     pub srtp: Option<dialtone_sip::sdp::sdes::SrtpMode>,
     /// `DIALTONE_SRTP_ANY_TRANSPORT`: SDES keys may go over plain SIP, not only TLS.

@@ -66,6 +66,7 @@ fn config() -> Config {
         rtp_timeout: Some(Duration::from_secs(60)),
         seed: 7,
         refer: crate::config::ReferPolicy::default(),
+        trunk_alternates: Vec::new(),
         srtp: None,
         srtp_any_transport: false,
     }
@@ -604,6 +605,7 @@ fn dial(transfer: Option<&str>) -> Command {
     Command::Dial(Box::new(crate::engine::Dial {
         uri: format!("sip:bob@{PEER}"),
         dest: dest(PEER),
+        alternates: Vec::new(),
         from: format!("<sip:alice@{OURS}>"),
         route: None,
         source: SourceSpec::Silence,

@@ -75,6 +75,17 @@ impl Engine {
                     self.actions.push_back(Action::Persist(p));
                 }
             }
+            UaEvent::Failover { call, from, to, why } => {
+                tracing::warn!(%call, %from, %to, why, "the server failed; trying the next one (RFC 3263)");
+                let detail = format!("{from} {why}; now {to}");
+                if let Some(id) = self.calls.get(&call).and_then(|c| c.api_id.clone()) {
+                    let p = Persist::Event { id, kind: "failover".into(), detail: detail.clone() };
+                    self.actions.push_back(Action::Persist(p));
+                }
+                if self.calls.get(&call).is_some_and(|c| c.dial.is_some()) {
+                    self.actions.push_back(Action::DialNote(call, format!("failover: {detail}")));
+                }
+            }
             UaEvent::UserRegistered { user, owner, bindings } => {
                 tracing::info!(user, org = %owner, bindings, "SIP user registered");
             }

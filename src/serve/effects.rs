@@ -205,5 +205,6 @@ fn op(p: Persist, at: i64) -> Op {
         Persist::Dtmf { id, digit } => Op::Dtmf { id, digit, at },
         Persist::Recording { id, state, path } => Op::Recording { id, state, path, at },
         Persist::ActionFailed { id, action, detail } => Op::ActionFailed { id, action, detail, at },
+        Persist::Event { id, kind, detail } => Op::Event { id, kind, detail, at },
     }
 }

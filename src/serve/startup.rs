@@ -38,11 +38,12 @@ pub async fn trunk_registration(settings: &Settings) -> anyhow::Result<Registrat
     })
 }
 
-/// The inbound perimeter: `DIALTONE_TRUNK_ALLOW` (default loopback) and every address
-/// the trunk's host resolves to.
-pub async fn perimeter(settings: &Settings) -> dialtone_sip::perimeter::PerimeterConfig {
+/// The inbound perimeter: `DIALTONE_TRUNK_ALLOW` (default loopback), the trunk's servers
+/// (`servers`, RFC 3263) and every address the trunk's host resolves to.
+pub async fn perimeter(settings: &Settings, servers: &[std::net::IpAddr]) -> dialtone_sip::perimeter::PerimeterConfig {
     use dialtone_sip::perimeter::Cidr;
     let mut p = settings.perimeter.clone();
+    p.allow.extend(servers.iter().map(|ip| Cidr::host(*ip)));
     if let Some(sip) = settings.trunk.as_deref().and_then(|t| Uri::parse(t).ok()) {
         if let Some(sip) = sip.as_sip() {
             let port = sip.port.unwrap_or(5060);

@@ -55,6 +55,17 @@ pub enum Op {
         /// When, ms.
         at: i64,
     },
+    /// Another event in a call's life (`failover`: its INVITE moved to the next server).
+    Event {
+        /// The call.
+        id: String,
+        /// What kind.
+        kind: String,
+        /// What happened.
+        detail: String,
+        /// When, ms.
+        at: i64,
+    },
 }
 
 enum Job {
@@ -145,6 +156,13 @@ impl Store {
                 Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
                 Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
                 Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
+                Op::Event { id, kind, detail, at } => tx
+                    .execute(
+                        "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",
+                        rusqlite::params![id, at, kind, detail],
+                    )
+                    .map(|_| 0)
+                    .map_err(StoreError::from),
             };
             match r {
                 Ok(n) => queued += n,
