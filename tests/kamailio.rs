@@ -36,21 +36,33 @@ struct Kamailio {
 
 impl Kamailio {
     fn start(name: &str) -> Kamailio {
+        let port = free_port();
+        let listen = [format!("udp:127.0.0.1:{port}"), format!("tcp:127.0.0.1:{port}")];
+        Kamailio::launch(name, "kamailio.cfg", port, &listen, &[])
+    }
+
+    /// Kamailio running `fixtures/kamailio/<cfg>` on the `listen` sockets (the first TCP or
+    /// TLS one on `port` is waited for), with `-A` defines.
+    fn launch(name: &str, cfg: &str, port: u16, listen: &[String], defines: &[String]) -> Kamailio {
         use std::os::unix::process::CommandExt;
         let bin = kamailio_bin();
-        let port = free_port();
         let dir = temp_dir(name);
         let log = dir.join("kamailio.log");
         let logf = std::fs::File::create(&log).unwrap();
-        let cfg = root().join("fixtures/kamailio/kamailio.cfg");
+        let cfg = root().join("fixtures/kamailio").join(cfg);
         let mut cmd = Command::new(bin);
+        for l in listen {
+            cmd.args(["-l", l]);
+        }
+        for d in defines {
+            cmd.args(["-A", d]);
+        }
         cmd.arg("-f")
             .arg(&cfg)
             // Foreground, log to stderr, no SCTP, small memory. One UDP worker: with two, a
             // 180 and the 200 right behind it are relayed by different processes and may
             // reach SIPp reordered, which its scenario counts as an unexpected message.
             .args(["-DD", "-E", "-n", "1", "-N", "1", "-S", "-m", "32", "-M", "4"])
-            .args(["-l", &format!("udp:127.0.0.1:{port}"), "-l", &format!("tcp:127.0.0.1:{port}")])
             .arg("-w")
             .arg(&dir)
             .arg("-Y")
@@ -306,4 +318,87 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// A 16-bit mono WAV of `secs` of `freq` Hz at 8 kHz.
+fn tone_wav(path: &std::path::Path, secs: f32, freq: f32) {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for n in 0..(secs * 8000.0) as u32 {
+        w.write_sample((8000.0 * (2.0 * std::f32::consts::PI * freq * n as f32 / 8000.0).sin()) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn a_call_goes_out_through_a_tls_carrier_that_challenges_it_with_srtp_end_to_end() {
+    // The carrier: Kamailio on TLS (its certificate from a private CA dialtone is told to
+    // trust), challenging every INVITE, relaying over UDP to the far end: a `dialtone serve`
+    // that echoes, SRTP mandatory (keys allowed over that UDP leg). `dialtone call` plays a
+    // tone through it, SRTP mandatory, and records: the echoed tone comes back decrypted.
+    let dir = temp_dir("kamailio-tls");
+    let (ca, cert, key, _) = private_ca(&dir);
+    let tls_cfg = dir.join("tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\ncertificate = {}\nprivate_key = {}\nverify_certificate = no\n\
+             require_certificate = no\n\n[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let far = Dialtone::serve(
+        "kamailio-tls-far",
+        &[
+            ("DIALTONE_SRTP", "mandatory"),
+            ("DIALTONE_SRTP_ANY_TRANSPORT", "true"),
+            ("DIALTONE_RTP_PORTS", "47900-47949"),
+        ],
+    );
+    let (udp, tls) = (free_port(), free_port());
+    let listen = [format!("udp:127.0.0.1:{udp}"), format!("tls:127.0.0.1:{tls}")];
+    let defines = [
+        format!("UAS_TARGET=\"sip:127.0.0.1:{};transport=udp\"", far.port),
+        format!("TLS_CFG=\"{}\"", tls_cfg.display()),
+    ];
+    let mut k = Kamailio::launch("kamailio-tls-carrier", "kamailio-tls.cfg", tls, &listen, &defines);
+    let (tone, rec) = (dir.join("tone.wav"), dir.join("received.wav"));
+    tone_wav(&tone, 4.0, 700.0);
+    let mut call = Command::new(dialtone_bin());
+    call.arg("call")
+        .arg("+15551230000")
+        .args(["--duration", "3", "--play"])
+        .arg(&tone)
+        .arg("--record")
+        .arg(&rec)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "47950-47999")
+        .env("DIALTONE_TRUNK", format!("sip:127.0.0.1:{tls};transport=tls"))
+        .env("DIALTONE_TRUNK_USER", USER)
+        .env("DIALTONE_TRUNK_PASSWORD", PASSWORD)
+        .env("DIALTONE_TLS_CA", &ca)
+        .env("DIALTONE_SRTP", "mandatory");
+    let out = run_bounded(call, Duration::from_secs(20));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let diag = || format!("dialtone call:\n{said}\nkamailio:\n{}\nfar end:\n{}", k.log_text(), far.log_text());
+    assert_eq!(out.status.code(), Some(0), "{}", diag());
+    assert!(said.contains("via TLS:") && said.contains("407"), "not over TLS, or not challenged\n{}", diag());
+    assert!(k.log_text().contains("fixture: challenging INVITE"), "{}", diag());
+    // The far end's echo of our tone, in the recording's left (received) channel.
+    let mut r = hound::WavReader::open(&rec).expect("the recording");
+    let channels = r.spec().channels as usize;
+    let samples: Vec<i16> = r.samples::<i16>().map_while(Result::ok).step_by(channels).collect();
+    let toned = samples
+        .chunks_exact(160)
+        .filter(|w| {
+            let p = dialtone_media::resample::goertzel_power(w, 8000, 700.0);
+            p > 1e6 && p > 20.0 * dialtone_media::resample::goertzel_power(w, 8000, 1100.0)
+        })
+        .count();
+    assert!(toned >= 50, "only {toned} windows of 20 ms held the echoed tone\n{}", diag());
+    assert!(k.stop(), "kamailio left processes behind");
+    let _ = std::fs::remove_dir_all(&dir);
 }

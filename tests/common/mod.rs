@@ -260,3 +260,75 @@ pub fn dialtone_call(uri: &str, extra: &[&str], limit: Duration) -> Output {
     call.arg("call").arg(uri).args(extra).env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()));
     run_bounded(call, limit)
 }
+
+/// A private CA and a certificate it signed for 127.0.0.1, made with `openssl`: (the CA's
+/// certificate, the leaf certificate, its key, leaf and key in one file as baresip wants).
+pub fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let openssl = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(ok.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dialtone test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    let pem = [std::fs::read(p("cert.pem")).unwrap(), std::fs::read(p("key.pem")).unwrap()].concat();
+    std::fs::write(p("combined.pem"), pem).unwrap();
+    (p("ca.pem"), p("cert.pem"), p("key.pem"), p("combined.pem"))
+}
