@@ -198,6 +198,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let prompts = load_prompts(&settings.inbound)?;
     let (inbox, inputs) = Inbox::new(driver.waker());
+    startup::refresh_trunk(&settings, inbox.clone(), trunk.iter().chain(&trunk_alternates).copied().collect());
     let hangups = {
         let inbox = inbox.clone();
         crate::agent::Hangups::to(move |call, why| inbox.send(Input::AgentHangup(dialtone_sip::ua::CallRef(call), why)))

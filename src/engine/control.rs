@@ -37,6 +37,13 @@ impl Engine {
                 self.set_policy(&org, policy);
                 Ok(())
             }
+            Command::Trunk(mut servers) => {
+                if !servers.is_empty() {
+                    self.cfg.trunk = Some(servers.remove(0));
+                    self.cfg.trunk_alternates = servers;
+                }
+                Ok(())
+            }
         })
     }
 

@@ -71,6 +71,8 @@ pub enum Command {
     },
     /// The API could not store the admitted call `call_id`: its place is free again.
     Release(String),
+    /// The trunk's servers are now these, in order (its DNS records changed).
+    Trunk(Vec<Destination>),
     /// Our SIP users are now these (added, deleted, or read at start).
     SipUsers(Vec<dialtone_sip::userauth::SipUser>),
     /// Organization `org`'s call policy is now this (created, changed, or read at start).

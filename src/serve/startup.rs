@@ -164,6 +164,33 @@ pub async fn start_api(
     Ok(writer)
 }
 
+/// Looks the trunk up again as its DNS records expire (their TTL, between 30 s and an hour),
+/// and hands the engine its servers when they change (RFC 3263 §4: results are cached per
+/// TTL). `servers` is what the first lookup gave.
+pub fn refresh_trunk(settings: &Settings, inbox: Inbox, mut servers: Vec<dialtone_sip::Destination>) {
+    let Some(trunk) = settings.trunk.clone().filter(|_| trunk_name(settings).is_some()) else { return };
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_secs(30);
+        loop {
+            if let Ok(dns) = crate::dns::global() {
+                match dns.targets(&trunk).await {
+                    Ok(t) => {
+                        wait = t.ttl.unwrap_or(std::time::Duration::from_secs(300));
+                        if !t.targets.is_empty() && t.targets != servers {
+                            let shown: Vec<String> = t.targets.iter().map(|d| d.to_string()).collect();
+                            tracing::info!(trunk, servers = %shown.join(", "), "trunk servers changed");
+                            servers = t.targets.clone();
+                            inbox.send(super::inbox::Input::Command(crate::engine::Command::Trunk(t.targets), None));
+                        }
+                    }
+                    Err(e) => tracing::warn!(trunk, error = %e, "cannot look the trunk up again; keeping its servers"),
+                }
+            }
+            tokio::time::sleep(wait.clamp(std::time::Duration::from_secs(30), std::time::Duration::from_secs(3600))).await;
+        }
+    });
+}
+
 /// The trunk's host name (not an IP address), which its TLS certificate must carry.
 pub fn trunk_name(settings: &Settings) -> Option<String> {
     let uri = Uri::parse(settings.trunk.as_deref()?).ok()?;
