@@ -105,3 +105,57 @@ fn a_call_fails_over_to_the_next_srv_target() {
     assert_eq!((code, ok, failed), (Some(0), 1, 0), "the second server\n{}", d.log_text());
     drop(dead);
 }
+
+#[test]
+fn the_trunk_is_looked_up_again_when_its_records_expire() {
+    sipp();
+    // First the trunk's one server is `old` (answers 503); dnsmasq (TTL 1 s) is restarted
+    // with `new` (answers); once dialtone has looked again, calls go to `new`.
+    let old = SippPeer::start("dns-old", &["-sf", &root().join("fixtures/sipp/uas_busy.xml").to_string_lossy()]);
+    let new = SippPeer::start("dns-new", &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()]);
+    let dns_port = free_port();
+    let records = |port: u16| {
+        vec![
+            "--local-ttl=1".to_string(),
+            format!("--srv-host=_sip._udp.trunk.test,srv.trunk.test,{port},10,10"),
+            "--host-record=srv.trunk.test,127.0.0.1".into(),
+        ]
+    };
+    let dns = Dnsmasq::start(dns_port, &records(old.port));
+    let http = free_port();
+    let d = Dialtone::serve(
+        "dns-refresh",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", "sip:trunk.test"),
+            ("DIALTONE_DNS", &format!("127.0.0.1:{dns_port}")),
+            ("DIALTONE_RTP_PORTS", "48000-48099"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    assert!(d.log_text().contains(&format!("UDP:127.0.0.1:{}", old.port)), "{}", d.log_text());
+    drop(dns);
+    let _dns = Dnsmasq::start(dns_port, &records(new.port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log_text().contains("trunk servers changed") {
+        assert!(Instant::now() < deadline, "never looked again\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(http, "POST", "/api/calls/create", &auth, br#"{"contact_id": "c", "phone_number": "+15551230000"}"#);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let c = send(http, "GET", &format!("/api/calls/{id}"), &auth, b"").json()["data"].clone();
+        if c["status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{c}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, (ok, _)) = new.finish(Duration::from_secs(10));
+    assert_eq!((code, ok), (Some(0), 1), "the new server took the call");
+    drop(old);
+}

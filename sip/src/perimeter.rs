@@ -167,6 +167,13 @@ impl Perimeter {
         self.stats
     }
 
+    /// Adds a range to the allow-list (once).
+    pub fn allow(&mut self, range: Cidr) {
+        if !self.cfg.allow.contains(&range) {
+            self.cfg.allow.push(range);
+        }
+    }
+
     /// Whether `ip` is on the allow-list.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.cfg.allow.iter().any(|c| c.contains(ip))

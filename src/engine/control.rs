@@ -38,6 +38,10 @@ impl Engine {
                 Ok(())
             }
             Command::Trunk(mut servers) => {
+                // The trunk's new servers may send us requests too.
+                for s in &servers {
+                    ua.allow_source(s.addr.ip());
+                }
                 if !servers.is_empty() {
                     self.cfg.trunk = Some(servers.remove(0));
                     self.cfg.trunk_alternates = servers;

@@ -164,13 +164,13 @@ pub async fn start_api(
     Ok(writer)
 }
 
-/// Looks the trunk up again as its DNS records expire (their TTL, between 30 s and an hour),
+/// Looks the trunk up again as its DNS records expire (their TTL, between 1 s and an hour),
 /// and hands the engine its servers when they change (RFC 3263 §4: results are cached per
 /// TTL). `servers` is what the first lookup gave.
 pub fn refresh_trunk(settings: &Settings, inbox: Inbox, mut servers: Vec<dialtone_sip::Destination>) {
     let Some(trunk) = settings.trunk.clone().filter(|_| trunk_name(settings).is_some()) else { return };
     tokio::spawn(async move {
-        let mut wait = std::time::Duration::from_secs(30);
+        let mut wait = std::time::Duration::from_secs(1);
         loop {
             if let Ok(dns) = crate::dns::global() {
                 match dns.targets(&trunk).await {
@@ -186,7 +186,8 @@ pub fn refresh_trunk(settings: &Settings, inbox: Inbox, mut servers: Vec<dialton
                     Err(e) => tracing::warn!(trunk, error = %e, "cannot look the trunk up again; keeping its servers"),
                 }
             }
-            tokio::time::sleep(wait.clamp(std::time::Duration::from_secs(30), std::time::Duration::from_secs(3600))).await;
+            tokio::time::sleep(wait.clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600)))
+                .await;
         }
     });
 }

@@ -82,6 +82,13 @@ impl UserAgent {
         self
     }
 
+    /// Lets `ip` through the perimeter from now on (a trunk server found later).
+    pub fn allow_source(&mut self, ip: std::net::IpAddr) {
+        if let Some(p) = self.perimeter.as_mut() {
+            p.allow(crate::perimeter::Cidr::host(ip));
+        }
+    }
+
     /// Whether to learn our public address from a registrar's `received`/`rport`
     /// ([`UaConfig::learn_address`]).
     pub fn learn_address(&mut self, on: bool) {
