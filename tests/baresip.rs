@@ -1063,3 +1063,86 @@ fn dialtone_call_with_mandatory_srtp_reaches_baresip_over_tls() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_api_call_goes_through_a_tls_carrier_to_a_softphone_with_mandatory_srtp() {
+    // POST /api/calls/create → TLS to a carrier (Kamailio, challenging the INVITE) → UDP to
+    // baresip (srtp-mand, auto-answer), SRTP end to end. The call is bridged to an echoing
+    // voice agent, so baresip's tone comes back to it: its decode dump holds the tone (dialtone
+    // → baresip) and dialtone's recording holds it (baresip → dialtone), both through SRTP.
+    use common::agent::Agent;
+    use common::kamailio::Kamailio;
+    let dir = temp_dir("carrier-srtp");
+    let (ca, cert, key, _) = private_ca(&dir);
+    let src = dir.join("tone.wav");
+    write_tone(&src, PCMU.rate, PCMU.channels, 1, 16.0, PCMU.tone);
+    let params = ";answermode=auto;mediaenc=srtp-mand";
+    let mut b = Baresip::launch(&dir, &src, &PCMU, "44450-44499", params, &["-t", "14"], &BaresipTls::None);
+    b.wait_listening();
+    let mut k = Kamailio::tls_carrier("carrier-srtp-kamailio", &cert, &key, b.sip_port);
+    let agent = Agent::start("carrier-srtp-agent", "echo");
+    let http = free_port();
+    let d = Dialtone::serve(
+        "carrier-srtp",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{};transport=tls", k.port)),
+            ("DIALTONE_TRUNK_USER", "alice"),
+            ("DIALTONE_TRUNK_PASSWORD", "s3cret"),
+            ("DIALTONE_TLS_CA", ca.to_str().unwrap()),
+            ("DIALTONE_SRTP", "mandatory"),
+            ("DIALTONE_RTP_PORTS", "44500-44549"),
+        ],
+    );
+    assert!(common::http::wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let key_h = [("X-Internal-Key", "k")];
+    let body = format!(
+        r#"{{"contact_id": "carrier", "phone_number": "{API_NUMBER}", "record": true, "agent_url": "{}"}}"#,
+        agent.url()
+    );
+    let r = common::http::send(http, "POST", "/api/calls/create", &key_h, body.as_bytes());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let status = || common::http::send(http, "GET", &format!("/api/calls/{id}"), &key_h, b"").json()["data"].clone();
+    let wait = |want: &str, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            let c = status();
+            if c["status"] == want {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "{c}\n{}\nkamailio:\n{}", b.diag(&d.log_text()), k.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("in-progress", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(common::http::send(http, "POST", &format!("/api/calls/{id}/hangup"), &key_h, b"").status, 202);
+    wait("completed", Duration::from_secs(10));
+    assert!(k.log_text().contains("fixture: challenging INVITE"), "{}", k.log_text());
+    b.quit();
+    let _ = b.wait(LIMIT);
+    let diag = b.diag(&d.log_text());
+    assert!(b.log_text().contains("SRTP is Enabled"), "baresip did not run SRTP\n{diag}");
+    // dialtone → baresip: the echoed tone in baresip's decode dump.
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump\n{diag}") };
+    let got = first_channel(&dec, &PCMU);
+    let heard = tone_windows(&got, PCMU.rate, PCMU.tone, PCMU.off).iter().filter(|t| **t).count();
+    assert!(heard >= 50, "baresip heard its tone back in only {heard} windows\n{diag}");
+    // baresip → dialtone: the tone in the recording's left (received) channel.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status()["recording"]["state"] != "ready" {
+        assert!(Instant::now() < deadline, "{}", status());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rec = common::http::send(http, "GET", &format!("/api/calls/{id}/recording"), &key_h, b"");
+    let mut r = hound::WavReader::new(std::io::Cursor::new(rec.body)).expect("a WAV");
+    let channels = r.spec().channels as usize;
+    let left: Vec<i16> = r.samples::<i16>().map_while(Result::ok).step_by(channels).collect();
+    let recorded = tone_windows(&left, 8000, PCMU.tone, PCMU.off).iter().filter(|t| **t).count();
+    assert!(recorded >= 50, "the recording holds baresip's tone in only {recorded} windows\n{diag}");
+    assert!(k.stop());
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,9 @@
 //! Everything talks to 127.0.0.1 only, and every wait is bounded.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod http;
+pub mod kamailio;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
