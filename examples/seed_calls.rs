@@ -69,6 +69,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             record: rng.random_bool(0.2),
             created_at: created,
             organization_id: dialtone_api::store::DEFAULT_ORG,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
         })?;
         let ring = created + rng.random_range(300..3_000);
         let roll = rng.random_range(0..100u32);

@@ -44,6 +44,9 @@ fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
             record: false,
             created_at: 1_704_830_400_000,
             organization_id: dialtone_api::store::DEFAULT_ORG,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
         };
         s.insert_call(&call("call_done")).unwrap();
         s.set_status("call_done", CallStatus::InProgress, Some(200), None, 1_704_830_401_000).unwrap();

@@ -418,6 +418,9 @@ fn auth_matrix_over_every_endpoint() {
             record: false,
             created_at: 1_704_830_400_000,
             organization_id: dialtone_api::store::DEFAULT_ORG,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
         };
         s.insert_call(&c).unwrap();
         s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();
@@ -891,4 +894,43 @@ fn two_organizations_share_a_dialtone_and_see_only_their_own() {
     );
     assert_eq!(r.status, 400, "several organizations and none named: {}", r.json());
     let _ = trunk.wait();
+}
+
+/// Issue 15's first step: `sip_headers` on create reach the INVITE a SIPp trunk receives (it
+/// checks `X-Customer-Id`), and `ring_timeout` cancels a call nobody answers, which ends
+/// `no-answer` with the reason.
+#[test]
+fn custom_headers_reach_the_trunk_and_ring_timeout_cancels() {
+    sipp();
+    let trunk = SippPeer::start(
+        "ring-timeout-trunk",
+        &["-sf", &root().join("fixtures/sipp/uas_ring_check_header.xml").to_string_lossy()],
+    );
+    let http = free_port();
+    let d = Dialtone::serve(
+        "ring-timeout",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "48600-48649"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let body = json!({"contact_id": "c", "phone_number": "+15551230000", "sip_headers": {"X-Customer-Id": "c-42"}, "ring_timeout": 2});
+    let started = Instant::now();
+    let r = send(http, "POST", "/api/calls/create", &auth, &body.to_string().into_bytes());
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let done = wait_status(&d, http, &auth, &id, "no-answer", Duration::from_secs(10));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(
+        (&done["reason"], &done["sip_headers"]["X-Customer-Id"]),
+        (&json!("ring_timeout"), &json!("c-42")),
+        "{done}"
+    );
+    let (code, (ok, failed)) = trunk.finish(Duration::from_secs(10));
+    assert_eq!((code, ok, failed), (Some(0), 1, 0), "the trunk's check of the header\n{}", d.log_text());
 }

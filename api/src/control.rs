@@ -20,6 +20,12 @@ pub struct Originate {
     pub contact_id: Option<String>,
     /// The engine's permit for this call ([`CallControl`]'s admission), if one was asked for.
     pub permit: Option<u64>,
+    /// `X-` headers for the INVITE.
+    pub sip_headers: Vec<(String, String)>,
+    /// Cancel it (`no-answer`) if not answered within this many seconds.
+    pub ring_timeout: Option<u32>,
+    /// Hang up this many seconds after the answer.
+    pub max_duration: Option<u32>,
 }
 
 /// The agent audio formats `agent_format` takes.

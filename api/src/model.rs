@@ -130,6 +130,12 @@ pub struct Call {
     pub organization_id: String,
     /// The call whose REFER placed it, if one did.
     pub referred_by: Option<String>,
+    /// The `X-` headers its INVITE carried (placed calls), name and value.
+    pub sip_headers: Vec<(String, String)>,
+    /// Seconds it may ring before it is cancelled (`no-answer`).
+    pub ring_timeout: Option<u32>,
+    /// Seconds it may talk before dialtone hangs up.
+    pub max_duration: Option<u32>,
 }
 
 /// Where a call's recording is.
@@ -226,6 +232,12 @@ pub struct NewCall<'a> {
     pub created_at: i64,
     /// The organization placing it.
     pub organization_id: &'a str,
+    /// `X-` headers for its INVITE.
+    pub sip_headers: &'a [(String, String)],
+    /// Ring timeout, s.
+    pub ring_timeout: Option<u32>,
+    /// Longest talk, s.
+    pub max_duration: Option<u32>,
 }
 
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the

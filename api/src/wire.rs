@@ -104,7 +104,7 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 16)?;
+        let mut o = s.serialize_struct("Call", 19)?;
         o.serialize_field("id", &c.id)?;
         o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
@@ -121,6 +121,9 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("recording", &c.recording.map(|r| Recording(&c.id, r)))?;
         o.serialize_field("organization_id", &c.organization_id)?;
         o.serialize_field("referred_by", &c.referred_by)?;
+        o.serialize_field("sip_headers", &c.sip_headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>())?;
+        o.serialize_field("ring_timeout", &c.ring_timeout)?;
+        o.serialize_field("max_duration", &c.max_duration)?;
         o.end()
     }
 }

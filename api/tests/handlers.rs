@@ -82,12 +82,38 @@ async fn a_bad_field_is_400_naming_it() {
         (json!({"phone_number": "+14155550123"}), "contact_id"),
         (json!({"contact_id": "c", "phone_number": "+14155550123", "record": "yes"}), "record"),
         (json!({"contact_id": "c", "phone_number": "+14155550123", "agent_url": "http://x"}), "agent_url"),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "sip_headers": {"Via": "x"}}), "sip_headers"),
+        (
+            json!({"contact_id": "c", "phone_number": "+14155550123", "sip_headers": {"X-A": "a\r\nVia: x"}}),
+            "sip_headers",
+        ),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "sip_headers": ["X-A"]}), "sip_headers"),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "ring_timeout": 0}), "ring_timeout"),
+        (json!({"contact_id": "c", "phone_number": "+14155550123", "max_duration": "60"}), "max_duration"),
     ] {
         let (s, v) = app.send("POST", "/api/calls/create", &h, &body.to_string()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
         assert!(error(&v, "invalid_request").starts_with(&format!("{field}: ")), "{body}: {v}");
     }
     assert!(app.engine.placed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn custom_headers_and_time_limits_reach_the_engine_and_the_record() {
+    let app = App::new();
+    let key = app.key(&["calls:write", "calls:read"]).await;
+    let h = [("x-api-key", key.as_str())];
+    let body = json!({"contact_id": "c", "phone_number": "+14155550123", "sip_headers": {"X-Customer-Id": "c-42"},
+                      "ring_timeout": 20, "max_duration": 600});
+    let (s, v) = app.send("POST", "/api/calls/create", &h, &body.to_string()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let placed = app.engine.placed.lock().unwrap().clone();
+    assert_eq!(placed[0].sip_headers, vec![("X-Customer-Id".to_string(), "c-42".to_string())]);
+    assert_eq!((placed[0].ring_timeout, placed[0].max_duration), (Some(20), Some(600)));
+    let id = v["data"]["id"].as_str().unwrap();
+    let (_, got) = app.send("GET", &format!("/api/calls/{id}"), &h, "").await;
+    assert_eq!(got["data"]["sip_headers"], json!({"X-Customer-Id": "c-42"}), "{got}");
+    assert_eq!((got["data"]["ring_timeout"].as_u64(), got["data"]["max_duration"].as_u64()), (Some(20), Some(600)));
 }
 
 #[tokio::test]

@@ -111,6 +111,8 @@ pub struct Call {
     pub referrer: Option<CallId>,
     /// Its own deadline (a placed call's ring timeout or talk time).
     pub deadline: Option<std::time::Instant>,
+    /// An API call's longest talk (`max_duration`), counted from the answer.
+    pub max_duration: Option<std::time::Duration>,
     /// What `dialtone call` asked of it.
     pub dial: Option<Box<Dialing>>,
 }
@@ -134,6 +136,7 @@ impl Call {
             pending: None,
             referrer: None,
             deadline: None,
+            max_duration: None,
             dial: None,
         }
     }

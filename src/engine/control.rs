@@ -109,7 +109,7 @@ impl Engine {
             to: format!("<{uri}>"),
             dest,
             body: Some(Bytes::from(offer.to_string())),
-            extra: Vec::new(),
+            extra: o.sip_headers.iter().map(|(n, v)| (dialtone_sip::HeaderName::parse(n), v.clone())).collect(),
             alternates: self.cfg.trunk_alternates.clone(),
         };
         match ua.invite(out, now) {
@@ -130,7 +130,11 @@ impl Engine {
                     from: Some(format!("sip:{from_user}@{host}")),
                     to: Some(uri),
                 });
+                c.max_duration = o.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
                 self.insert(call, c);
+                if let Some(ring) = o.ring_timeout {
+                    self.set_deadline(call, now + std::time::Duration::from_secs(u64::from(ring)));
+                }
             }
             Err(e) => {
                 self.ports.give_back(port);

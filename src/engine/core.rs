@@ -105,7 +105,11 @@ impl Engine {
                 Some(c) if c.deadline == Some(at) => c.deadline = None,
                 _ => continue,
             }
-            self.dial_deadline(now, call, ua);
+            if self.calls.get(&call).is_some_and(|c| c.dial.is_some()) {
+                self.dial_deadline(now, call, ua);
+            } else {
+                self.api_deadline(now, call, ua);
+            }
         }
         while self.answer_at.front().is_some_and(|(due, _)| *due <= now) {
             if let Some((_, call)) = self.answer_at.pop_front() {

@@ -63,11 +63,25 @@ impl Engine {
         }
     }
 
-    /// A placed call was answered: talk until the talk time is up.
+    /// A placed call was answered: talk until the talk time (`dialtone call`) or its
+    /// `max_duration` (the API) is up; its ring timeout no longer applies.
     pub(super) fn dial_answered(&mut self, now: Instant, call: CallId) {
-        if let Some(talk) = self.calls.get(&call).and_then(|c| c.dial.as_ref()).map(|d| d.talk) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.deadline = None;
+        let talk = c.dial.as_ref().map(|d| d.talk).or(c.max_duration);
+        if let Some(talk) = talk {
             self.set_deadline(call, now + talk);
         }
+    }
+
+    /// An API call's deadline: not answered within its `ring_timeout` (cancel: `no-answer`),
+    /// or its `max_duration` is up (BYE).
+    pub(super) fn api_deadline(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let why = if c.answered { "max_duration" } else { "ring_timeout" };
+        tracing::info!(%call, why, "the call's time is up");
+        c.ended_why = Some(why.into());
+        let _ = ua.hangup(call, now);
     }
 
     /// The call's deadline: not answered in time (cancel), or the talk time is up (hang
@@ -123,7 +137,7 @@ impl Engine {
         self.actions.push_back(Action::DialEnded(call, outcome));
     }
 
-    fn set_deadline(&mut self, call: CallId, at: Instant) {
+    pub(super) fn set_deadline(&mut self, call: CallId, at: Instant) {
         if let Some(c) = self.calls.get_mut(&call) {
             c.deadline = Some(at);
             self.deadlines.insert((at, call));

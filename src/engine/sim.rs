@@ -266,6 +266,9 @@ fn originate(id: &str) -> Originate {
         agent_format: None,
         contact_id: Some("c-1".into()),
         permit: None,
+        sip_headers: Vec::new(),
+        ring_timeout: None,
+        max_duration: None,
     }
 }
 
@@ -792,4 +795,48 @@ fn calls_a_second_are_limited_with_a_retry_after() {
     let r = sim.engine.admit("org_b", None, now);
     assert!(matches!(r, Err(Refusal::TooMany("max_calls_per_second", _, 1))), "{r:?}");
     assert!(sim.engine.admit("org_b", None, now + Duration::from_secs(1)).is_ok());
+}
+
+#[test]
+fn an_api_call_carries_its_headers_and_keeps_to_its_ring_timeout_and_max_duration() {
+    let mut sim = EngineSim::default();
+    // Not answered within 2 s: cancelled, stored as no-answer.
+    let mut o = originate("call_ring");
+    o.sip_headers = vec![("X-Customer-Id".into(), "c-42".into())];
+    o.ring_timeout = Some(2);
+    sim.command(Command::Originate(o)).unwrap();
+    sim.settle();
+    let Some(UaEvent::IncomingCall { call: theirs, request, .. }) =
+        sim.take_peer_events().into_iter().find(|e| matches!(e, UaEvent::IncomingCall { .. }))
+    else {
+        panic!("no INVITE")
+    };
+    assert_eq!(
+        request.headers.get(&HeaderName::parse("X-Customer-Id")).map(|v| v.to_string()).as_deref(),
+        Some("c-42")
+    );
+    sim.peer.ring(theirs, 180, None, sim.now).unwrap();
+    sim.settle();
+    sim.advance(Duration::from_secs(3));
+    sim.settle();
+    assert_eq!(
+        sim.statuses("call_ring").last().map(|s| s.0),
+        Some(CallStatus::NoAnswer),
+        "{:?}",
+        sim.statuses("call_ring")
+    );
+    // Answered, talking 1 s at most: hung up, completed with its reason.
+    let mut o = originate("call_talk");
+    o.ring_timeout = Some(2);
+    o.max_duration = Some(1);
+    sim.command(Command::Originate(o)).unwrap();
+    sim.settle();
+    let theirs = sim.peer_incoming();
+    sim.peer.answer(theirs, Bytes::from_static(SDP), sim.now).unwrap();
+    sim.settle();
+    sim.advance(Duration::from_millis(2500));
+    sim.settle();
+    let st = sim.statuses("call_talk");
+    assert_eq!(st.last().map(|s| s.0), Some(CallStatus::Completed), "{st:?}");
+    assert!(!sim.sent("> BYE").is_empty());
 }

@@ -498,6 +498,7 @@ pub fn end_status(reason: &EndReason, answered: bool, ours: Option<String>) -> (
         (EndReason::LocalBye, false) => (S::Canceled, Some("answered as it was cancelled; ended by BYE".into())),
         (EndReason::Rejected { status: 486 | 600, reason }, _) => (S::Busy, Some(reason.clone())),
         (EndReason::Rejected { status: 408 | 480, reason }, _) => (S::NoAnswer, Some(reason.clone())),
+        (EndReason::Cancelled, false) if ours.as_deref() == Some("ring_timeout") => (S::NoAnswer, ours),
         (EndReason::Cancelled, _) => (S::Canceled, None),
         (EndReason::Rejected { reason, .. }, _) => (S::Failed, Some(reason.clone())),
         (r, _) => (S::Failed, Some(format!("{r:?}"))),

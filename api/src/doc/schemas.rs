@@ -209,6 +209,22 @@ pub fn call_schemas() -> Value {
                     "default": "twilio",
                     "description": "`twilio`: the Twilio Media Streams messages (base64 µ-law 8 kHz in JSON \
                         text frames). `l16-16k`: PCM16LE 16 kHz in binary frames, events as JSON text."
+                },
+                "sip_headers": {
+                    "type": "object",
+                    "maxProperties": 20,
+                    "propertyNames": { "pattern": "^[Xx]-[A-Za-z0-9.!%*_+`'~-]{1,62}$" },
+                    "additionalProperties": { "type": "string", "maxLength": 256 },
+                    "description": "Custom `X-` headers the INVITE carries (context for the far end or its bot).",
+                    "examples": [{ "X-Customer-Id": "c-42" }]
+                },
+                "ring_timeout": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 300,
+                    "description": "Seconds it may ring; then it is cancelled and ends `no-answer`."
+                },
+                "max_duration": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 86400,
+                    "description": "Seconds it may talk after the answer; then dialtone hangs up (`completed`, reason `max_duration`)."
                 }
             },
             "examples": [{

@@ -111,6 +111,18 @@ pub async fn create_call(
             return Err(ApiError::field("agent_format", &format!("must be one of {}", AGENT_FORMATS.join(", "))))
         }
     };
+    let sip_headers = sip_headers(o.get("sip_headers"))?;
+    let seconds = |name: &str, max: u32| -> Result<Option<u32>, ApiError> {
+        match o.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64().filter(|n| (1..=u64::from(max)).contains(n)) {
+                Some(n) => Ok(Some(n as u32)),
+                None => Err(ApiError::field(name, &format!("must be a whole number of seconds from 1 to {max}"))),
+            },
+        }
+    };
+    let ring_timeout = seconds("ring_timeout", 300)?;
+    let max_duration = seconds("max_duration", 86_400)?;
     if agent_format.is_some() && agent_url.is_none() {
         return Err(ApiError::field("agent_format", "needs agent_url"));
     }
@@ -151,6 +163,9 @@ pub async fn create_call(
         record,
         created_at: now_ms(),
         organization_id: &org,
+        sip_headers: &sip_headers,
+        ring_timeout,
+        max_duration,
     };
     let stored = store(&st).and_then(|mut s| {
         s.insert_call_once(&new, idem).map_err(|e| match e {
@@ -185,6 +200,9 @@ pub async fn create_call(
         agent_format,
         contact_id,
         permit: None,
+        sip_headers,
+        ring_timeout,
+        max_duration,
     });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }
@@ -212,6 +230,33 @@ pub async fn get_call(
         .map(|e| json!({"at": rfc3339(e.at), "kind": e.kind, "detail": e.detail}))
         .collect::<Vec<_>>());
     Ok(ok(v))
+}
+
+/// `sip_headers`: at most 20 `X-` headers (a token name, a value of printable characters
+/// without CR or LF, at most 256), for the INVITE.
+fn sip_headers(v: Option<&Value>) -> Result<Vec<(String, String)>, ApiError> {
+    let bad = |why: &str| ApiError::field("sip_headers", why);
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let Some(map) = v.as_object() else { return Err(bad("must be an object of X- header names and string values")) };
+    if map.len() > 20 {
+        return Err(bad("at most 20 headers"));
+    }
+    let mut out = Vec::new();
+    for (name, value) in map {
+        let token = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+        if !(name.len() > 2 && name.len() <= 64 && name[..2].eq_ignore_ascii_case("x-") && name.chars().all(token)) {
+            return Err(bad(&format!("{name:?} is not an X- header name")));
+        }
+        let Some(value) = value.as_str().filter(|s| {
+            s.len() <= 256
+                && s.chars()
+                    .all(|c| c == ' ' || c == '\t' || (c.is_ascii_graphic()) || (!c.is_ascii() && !c.is_control()))
+        }) else {
+            return Err(bad(&format!("{name}: the value must be a string of at most 256 printable characters")));
+        };
+        out.push((name.clone(), value.trim().to_string()));
+    }
+    Ok(out)
 }
 
 /// A caller ID: `+` and 1–15 digits.

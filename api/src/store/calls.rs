@@ -138,7 +138,8 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 }
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
-     created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by";
+     created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
+     ring_timeout, max_duration";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -163,6 +164,12 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         inbound: r.get::<_, String>(12)? == "inbound",
         organization_id: r.get(13)?,
         referred_by: r.get(14)?,
+        sip_headers: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|j| serde_json::from_str::<Vec<(String, String)>>(&j).ok())
+            .unwrap_or_default(),
+        ring_timeout: r.get::<_, Option<i64>>(16)?.and_then(|n| u32::try_from(n).ok()),
+        max_duration: r.get::<_, Option<i64>>(17)?.and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -188,8 +195,9 @@ impl Store {
             }
         }
         tx.execute(
-            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7)",
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
+                                sip_headers, ring_timeout, max_duration)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 c.id,
                 c.contact_id,
@@ -197,7 +205,10 @@ impl Store {
                 c.from_number,
                 c.record as i64,
                 c.created_at,
-                c.organization_id
+                c.organization_id,
+                (!c.sip_headers.is_empty()).then(|| serde_json::to_string(c.sip_headers).unwrap_or_default()),
+                c.ring_timeout.map(i64::from),
+                c.max_duration.map(i64::from)
             ],
         )?;
         tx.execute(
@@ -413,6 +424,9 @@ pub(crate) mod tests {
             record: false,
             created_at: at,
             organization_id: crate::model::DEFAULT_ORG,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
         }
     }
 

@@ -118,6 +118,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         organization_id TEXT NOT NULL
     );
     CREATE INDEX sip_users_org ON sip_users(organization_id, created_at);",
+    // 6: what a call was placed with: custom X- headers (JSON), ring timeout, longest talk.
+    "ALTER TABLE calls ADD COLUMN sip_headers TEXT;
+    ALTER TABLE calls ADD COLUMN ring_timeout INTEGER;
+    ALTER TABLE calls ADD COLUMN max_duration INTEGER;",
 ];
 
 /// The database.

@@ -152,6 +152,9 @@ impl App {
             record: false,
             created_at: 1,
             organization_id: DEFAULT_ORG,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
         };
         s.insert_call(&c).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
