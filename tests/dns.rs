@@ -13,6 +13,10 @@ use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tests here run one at a time: each restarts or stops peers whose ports another
+/// test's `free_port` could otherwise be handed meanwhile.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// dnsmasq serving `args` on 127.0.0.1:`port` (UDP and TCP), killed on drop.
 struct Dnsmasq(Child);
 
@@ -43,6 +47,7 @@ impl Drop for Dnsmasq {
 
 #[test]
 fn a_call_fails_over_to_the_next_srv_target() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     sipp();
     // The first server: a UDP socket nobody reads (no answer, no ICMP).
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -108,10 +113,12 @@ fn a_call_fails_over_to_the_next_srv_target() {
 
 #[test]
 fn the_trunk_is_looked_up_again_when_its_records_expire() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     sipp();
-    // First the trunk's one server is `old` (answers 503); dnsmasq (TTL 1 s) is restarted
-    // with `new` (answers); once dialtone has looked again, calls go to `new`.
-    let old = SippPeer::start("dns-old", &["-sf", &root().join("fixtures/sipp/uas_busy.xml").to_string_lossy()]);
+    // First the trunk's one server is `old` (a socket that never answers); dnsmasq (TTL 1 s)
+    // is restarted with `new` (answers); once dialtone has looked again, calls go to `new`.
+    let old = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let old_port = old.local_addr().unwrap().port();
     let new = SippPeer::start("dns-new", &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()]);
     let dns_port = free_port();
     let records = |port: u16| {
@@ -121,7 +128,7 @@ fn the_trunk_is_looked_up_again_when_its_records_expire() {
             "--host-record=srv.trunk.test,127.0.0.1".into(),
         ]
     };
-    let dns = Dnsmasq::start(dns_port, &records(old.port));
+    let dns = Dnsmasq::start(dns_port, &records(old_port));
     let http = free_port();
     let d = Dialtone::serve(
         "dns-refresh",
@@ -134,7 +141,7 @@ fn the_trunk_is_looked_up_again_when_its_records_expire() {
         ],
     );
     assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
-    assert!(d.log_text().contains(&format!("UDP:127.0.0.1:{}", old.port)), "{}", d.log_text());
+    assert!(d.log_text().contains(&format!("UDP:127.0.0.1:{old_port}")), "{}", d.log_text());
     drop(dns);
     let _dns = Dnsmasq::start(dns_port, &records(new.port));
     let deadline = Instant::now() + Duration::from_secs(10);
