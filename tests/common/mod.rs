@@ -23,10 +23,19 @@ pub fn dialtone_bin() -> PathBuf {
 
 /// A port free on 127.0.0.1 for both UDP and TCP (and, when `pair`, the next one too).
 pub fn free_port() -> u16 {
+    // Never the same port twice in one test process: the kernel may hand a released port
+    // out again before the peer it was picked for binds it (two SIPp peers of parallel
+    // tests once got the same one).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..200 {
         let Ok(t) = TcpListener::bind("127.0.0.1:0") else { continue };
         let port = t.local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
         if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
