@@ -72,6 +72,35 @@ pub trait CallControl: Send + Sync {
     /// Every SIP user, when one is added or deleted, and at start: they may REGISTER and
     /// call with their digest credentials.
     fn set_sip_users(&self, _users: Vec<crate::model::SipUserRow>) {}
+    /// Every organization's trunks, when one is added, changed or deleted, and at start.
+    fn set_trunks(&self, _trunks: Vec<crate::model::TrunkRow>) {}
+    /// Every number, when one is added, changed or deleted, and at start.
+    fn set_numbers(&self, _numbers: Vec<crate::model::NumberRow>) {}
+    /// How every trunk is doing now (the settings' and the organizations').
+    fn trunk_status(&self) -> Vec<TrunkStatus> {
+        Vec::new()
+    }
+}
+
+/// How a trunk is doing, as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TrunkStatus {
+    /// Its id (`default` and the names of the settings' trunks, `trk_…` for stored ones).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its organization; `None`: the platform's (from the settings), any organization's calls use it.
+    pub organization_id: Option<String>,
+    /// Its URI.
+    pub uri: String,
+    /// Answering (its OPTIONS are answered, or it is not probed).
+    pub up: bool,
+    /// Registered with it (`None`: it is not registered with).
+    pub registered: Option<bool>,
+    /// The last OPTIONS round trip, ms.
+    pub options_rtt_ms: Option<u64>,
+    /// Calls on it now (and places held for calls about to go out).
+    pub calls: u32,
 }
 
 pub use crate::model::DEFAULT_ORG;

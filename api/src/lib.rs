@@ -21,5 +21,6 @@ mod wire;
 
 pub mod http;
 pub mod openapi;
+pub mod routing;
 pub mod store;
 pub mod webhooks;

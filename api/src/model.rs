@@ -349,6 +349,73 @@ pub struct SipUserRow {
     pub organization_id: String,
 }
 
+/// A SIP trunk an organization places its calls through (issue 15). The trunks from the
+/// settings (`DIALTONE_TRUNK*`, the TOML file's `[[trunk]]`) are the platform's and are not
+/// stored; these are the organizations' own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrunkRow {
+    /// `trk_<hex>`.
+    pub id: String,
+    /// Its organization (only its calls use it).
+    pub organization_id: String,
+    /// Its name (unique in the organization).
+    pub name: String,
+    /// Where INVITEs go: a `sip:`/`sips:` URI, `;transport=udp|tcp|tls`.
+    pub uri: String,
+    /// Digest user for its challenges.
+    pub username: Option<String>,
+    /// Digest password (kept as given: a digest client needs it).
+    pub password: Option<String>,
+    /// Addresses it may send us requests from (CIDRs), besides its own.
+    pub allowed_cidrs: Vec<String>,
+    /// E.164 prefixes of the numbers it serves (`+44`); empty: every number.
+    pub prefixes: Vec<String>,
+    /// Among trunks matching as long a prefix, lower first.
+    pub priority: u32,
+    /// Calls it may carry at once.
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls it may start a second.
+    pub max_calls_per_second: Option<f64>,
+    /// Codecs offered, in this order (`opus`, `PCMU`, `PCMA`); empty: all, ours.
+    pub codecs: Vec<String>,
+    /// `off`, `optional`, `mandatory`; `None`: `DIALTONE_SRTP`.
+    pub srtp: Option<String>,
+    /// Send `P-Asserted-Identity` with the caller's number (RFC 3325).
+    pub asserted_identity: bool,
+    /// Send `Privacy: id` (RFC 3325): the carrier withholds the caller's number.
+    pub privacy: bool,
+    /// Send OPTIONS this often (seconds) and mark it down when unanswered; `None`: never.
+    pub options_interval: Option<u32>,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
+/// A phone number (or a pattern of them) of an organization, and what its inbound calls do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NumberRow {
+    /// `num_<hex>`.
+    pub id: String,
+    /// Its organization: the calls to it are its calls.
+    pub organization_id: String,
+    /// E.164 (`+15550100`), or a prefix ending in `*` (`+1555*`), or `*`; unique.
+    pub number: String,
+    /// What its calls do.
+    pub action: crate::routing::InboundAction,
+    /// What they do when the call webhook does not answer in time or answers badly
+    /// (`None`: 480).
+    pub fallback: Option<crate::routing::InboundAction>,
+    /// The call webhook's signing secret (`whsec_<hex>`), for a `webhook` action.
+    pub webhook_secret: Option<String>,
+    /// How long the call webhook has to answer, ms.
+    pub webhook_timeout_ms: u32,
+    /// Record its calls.
+    pub record: bool,
+    /// Hang its calls up after this many seconds of talk.
+    pub max_duration: Option<u32>,
+    /// Created, ms.
+    pub created_at: i64,
+}
+
 /// Whose rows a store query reaches: one organization's, or every one (only the internal
 /// key without `X-Organization-Id`, and the platform's owner reading organizations).
 /// Every store query on an owned row takes one, so no handler reaches a row without it.
@@ -414,6 +481,10 @@ pub const PERMISSIONS: &[&str] = &[
     "orgs:write",
     "sip_users:read",
     "sip_users:write",
+    "trunks:read",
+    "trunks:write",
+    "numbers:read",
+    "numbers:write",
 ];
 
 /// The permission only the platform's owner (the first admin) and the internal key hold:

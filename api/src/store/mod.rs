@@ -24,7 +24,7 @@ mod writer;
 
 pub use crate::model::{
     ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, Organization, RecordingState,
-    Scope, SipUserRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
+    NumberRow, Scope, SipUserRow, TrunkRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
