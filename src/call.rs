@@ -429,6 +429,8 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         refer: Default::default(),
         srtp: settings.srtp,
         srtp_any_transport: settings.srtp_any_transport,
+        max_calls: None,
+        trunks: Vec::new(),
     });
     let out_from = from.clone();
     let dial = engine::Dial {

@@ -158,6 +158,10 @@ pub struct ServeArgs {
     /// characters), e.g. `sip:queue@10.0.0.5,sip:agent-*@pbx.example.com`.
     #[arg(long, env = "DIALTONE_REFER_ALLOW")]
     pub refer_allow: Option<String>,
+    /// Calls of every kind (inbound, API, transfers) up at once; past it inbound calls get
+    /// 503 and the API 429. Unset: as many as the RTP ports allow.
+    #[arg(long, env = "DIALTONE_MAX_CALLS")]
+    pub max_calls: Option<u32>,
     /// Calls the API (and REFERs) may have up at once; unset: no limit.
     #[arg(long, env = "DIALTONE_MAX_CONCURRENT_CALLS")]
     pub max_concurrent_calls: Option<u32>,
@@ -291,6 +295,7 @@ struct FileSettings {
     rtp_timeout: Option<u64>,
     refer: Option<String>,
     refer_allow: Option<String>,
+    max_calls: Option<u32>,
     max_concurrent_calls: Option<u32>,
     max_calls_per_second: Option<f64>,
     allowed_destinations: Option<String>,
@@ -369,6 +374,8 @@ pub struct Settings {
     pub rtp_timeout_s: u64,
     /// What an inbound REFER may make us call.
     pub refer: ReferPolicy,
+    /// Calls of every kind at once.
+    pub max_calls: Option<u32>,
     /// The limits and allowed destinations of the calls we place (the default organization's).
     pub max_concurrent_calls: Option<u32>,
     /// Calls a second.
@@ -531,6 +538,7 @@ impl Settings {
             )?,
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
             rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
+            max_calls: serve.and_then(|s| s.max_calls).or(file.max_calls),
             max_concurrent_calls: serve.and_then(|s| s.max_concurrent_calls).or(file.max_concurrent_calls),
             max_calls_per_second: serve.and_then(|s| s.max_calls_per_second).or(file.max_calls_per_second),
             allowed_destinations: destinations(

@@ -20,9 +20,34 @@ pub struct EngineMetrics {
     perimeter_refused: AtomicU64,
     perimeter_blocked: AtomicU64,
     sources_blocked: AtomicU64,
+    /// Every trunk's status (the API's `GET /api/trunks` reads it too).
+    pub trunks: std::sync::Arc<std::sync::Mutex<Vec<dialtone_api::http::TrunkStatus>>>,
 }
 
 impl EngineMetrics {
+    /// Per trunk: up, calls on it, the last OPTIONS round trip.
+    fn render_trunks(&self, out: &mut String) {
+        use std::fmt::Write;
+        let Ok(trunks) = self.trunks.lock() else { return };
+        if trunks.is_empty() {
+            return;
+        }
+        let label = |s: &dialtone_api::http::TrunkStatus| s.name.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str("# HELP dialtone_trunk_up Whether the trunk answers (its OPTIONS, when probed).\n# TYPE dialtone_trunk_up gauge\n");
+        for s in trunks.iter() {
+            let _ = writeln!(out, "dialtone_trunk_up{{trunk=\"{}\"}} {}", label(s), u8::from(s.up));
+        }
+        out.push_str("# HELP dialtone_trunk_calls Calls on the trunk now.\n# TYPE dialtone_trunk_calls gauge\n");
+        for s in trunks.iter() {
+            let _ = writeln!(out, "dialtone_trunk_calls{{trunk=\"{}\"}} {}", label(s), s.calls);
+        }
+        out.push_str("# HELP dialtone_trunk_options_rtt_seconds The last OPTIONS round trip.\n# TYPE dialtone_trunk_options_rtt_seconds gauge\n");
+        for s in trunks.iter().filter(|s| s.options_rtt_ms.is_some()) {
+            let rtt = s.options_rtt_ms.unwrap_or(0) as f64 / 1000.0;
+            let _ = writeln!(out, "dialtone_trunk_options_rtt_seconds{{trunk=\"{}\"}} {rtt}", label(s));
+        }
+    }
+
     /// Publishes the engine's counters, the calls up, the SIP messages dropped and the
     /// perimeter's counters.
     pub fn publish(&self, c: &Counters, active: usize, dropped: u64, perimeter: PerimeterStats) {
@@ -43,6 +68,7 @@ impl EngineMetrics {
     /// Appends the Prometheus lines for these figures and the media `totals`.
     pub fn render(&self, t: &Totals, out: &mut String) {
         use std::fmt::Write;
+        self.render_trunks(out);
         let g = |a: &AtomicU64| a.load(Relaxed);
         let _ = write!(
             out,

@@ -6,6 +6,7 @@
 mod effects;
 mod inbox;
 mod startup;
+mod trunks;
 
 use crate::config::{Inbound, Settings};
 use crate::driver::{App, Driver};
@@ -85,7 +86,12 @@ impl ServeApp {
     }
 
     /// The figures for `/metrics`: a few atomic stores.
-    fn publish(&self, ua: &UserAgent) {
+    fn publish(&mut self, ua: &UserAgent) {
+        if let Some(status) = self.engine.trunk_status_changed() {
+            if let Ok(mut s) = self.metrics.trunks.lock() {
+                *s = status;
+            }
+        }
         let perimeter = ua.perimeter().map(|p| p.stats()).unwrap_or_default();
         self.metrics.publish(&self.engine.counters(), ua.call_count(), ua.dropped, perimeter);
     }
@@ -188,7 +194,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tls.name(t.addr, &host);
         }
     }
-    driver.set_tls_client(tls);
+    driver.set_tls_client(tls.clone());
     if let Some(a) = tls_bound {
         tracing::info!(tls = %a, "SIP over TLS");
     }
@@ -215,7 +221,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let (metrics, totals) = (metrics.clone(), totals.clone());
         Arc::new(move |out: &mut String| metrics.render(&totals, out))
     };
-    let writer = startup::start_api(&settings, inbox.clone(), trunk_host.is_some(), render).await?;
+    let control = Arc::new(inbox::Control::new(
+        inbox.clone(),
+        trunk_host.is_some(),
+        settings.sip_realm.clone(),
+        Some(tls),
+        metrics.trunks.clone(),
+    ));
+    let writer = startup::start_api(&settings, control, render).await?;
     let recordings = settings.data_dir.join("recordings");
     let mut effects = Effects::new(bound.ip(), recordings, bridges, writer, inbox);
     effects.prompts = prompts;
@@ -237,6 +250,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         refer: settings.refer.clone(),
         srtp: settings.srtp,
         srtp_any_transport: settings.srtp_any_transport,
+        max_calls: settings.max_calls,
+        trunks: Vec::new(),
     });
     let mut app = ServeApp {
         engine,

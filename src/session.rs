@@ -32,6 +32,21 @@ pub fn offer(ip: IpAddr, port: u16) -> Bytes {
     Bytes::from(offer_sdp(ip, port, None).to_string())
 }
 
+/// An offer with only `codecs` (encoding names, in this order; empty: all ours, in our
+/// order) and `telephone-event`.
+pub fn offer_with_codecs(ip: IpAddr, port: u16, srtp: Option<Sdes>, codecs: &[String]) -> sdp::SessionDescription {
+    let mut caps = capabilities(ip, port, srtp);
+    if !codecs.is_empty() {
+        let mut ordered = Vec::new();
+        for want in codecs {
+            ordered.extend(caps.codecs.iter().filter(|c| c.name.eq_ignore_ascii_case(want)).cloned());
+        }
+        ordered.extend(caps.codecs.iter().filter(|c| c.name.eq_ignore_ascii_case("telephone-event")).cloned());
+        caps.codecs = ordered;
+    }
+    sdp::create_offer(&caps, session_id(port), 1)
+}
+
 /// The same offer, kept to read the answer against.
 pub fn offer_sdp(ip: IpAddr, port: u16, srtp: Option<Sdes>) -> sdp::SessionDescription {
     sdp::create_offer(&capabilities(ip, port, srtp), session_id(port), 1)

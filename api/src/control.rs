@@ -10,6 +10,8 @@ pub struct Originate {
     pub phone_number: String,
     /// E.164 number to call from.
     pub from_number: Option<String>,
+    /// The caller's name for From (and `P-Asserted-Identity`).
+    pub from_display_name: Option<String>,
     /// Record the call.
     pub record: bool,
     /// Bridge the answered call to this voice agent (`ws://` or `wss://`).

@@ -147,6 +147,8 @@ const MAX_SOURCES: usize = 100_000;
 #[derive(Debug)]
 pub struct Perimeter {
     cfg: PerimeterConfig,
+    /// The trunks' `allowed_cidrs`, replaced whenever the trunks change.
+    trunk_ranges: Vec<Cidr>,
     sources: HashMap<IpAddr, Source>,
     stats: PerimeterStats,
 }
@@ -154,7 +156,7 @@ pub struct Perimeter {
 impl Perimeter {
     /// A perimeter with these settings.
     pub fn new(cfg: PerimeterConfig) -> Perimeter {
-        Perimeter { cfg, sources: HashMap::new(), stats: PerimeterStats::default() }
+        Perimeter { cfg, trunk_ranges: Vec::new(), sources: HashMap::new(), stats: PerimeterStats::default() }
     }
 
     /// Its settings.
@@ -174,9 +176,14 @@ impl Perimeter {
         }
     }
 
+    /// Replaces the trunks' ranges (a trunk's `allowed_cidrs`; a deleted trunk's go).
+    pub fn set_trunk_ranges(&mut self, ranges: Vec<Cidr>) {
+        self.trunk_ranges = ranges;
+    }
+
     /// Whether `ip` is on the allow-list.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        self.cfg.allow.iter().any(|c| c.contains(ip))
+        self.cfg.allow.iter().chain(&self.trunk_ranges).any(|c| c.contains(ip))
     }
 
     /// Decides a request from `ip` at `now`.

@@ -73,6 +73,9 @@ pub struct AgentPlan {
     pub from: Option<String>,
     /// To's URI.
     pub to: Option<String>,
+    /// More `start.customParameters`: the inbound INVITE's `X-` headers, a call
+    /// webhook's `custom_parameters`.
+    pub custom: Vec<(String, String)>,
 }
 
 /// One call.
@@ -115,6 +118,19 @@ pub struct Call {
     pub max_duration: Option<std::time::Duration>,
     /// What `dialtone call` asked of it.
     pub dial: Option<Box<Dialing>>,
+    /// An API call's trunk and what it was placed with (for the next trunk).
+    pub route: Option<Box<Route>>,
+}
+
+/// An API call's way out: the trunk it is on, those it tried, what it asked for.
+#[derive(Debug)]
+pub struct Route {
+    /// The trunk holding its place.
+    pub trunk: String,
+    /// The trunks that failed it.
+    pub tried: Vec<String>,
+    /// What the API asked for.
+    pub o: dialtone_api::http::Originate,
 }
 
 impl Call {
@@ -138,6 +154,7 @@ impl Call {
             deadline: None,
             max_duration: None,
             dial: None,
+            route: None,
         }
     }
 }
@@ -180,6 +197,8 @@ pub struct Placing {
     pub id: String,
     /// The organization it counts against.
     pub org: Option<String>,
+    /// The trunk holding its place.
+    pub trunk: String,
     /// What the API asked for.
     pub o: dialtone_api::http::Originate,
 }

@@ -3,13 +3,11 @@
 //! from here and not from a guess in the handler.
 
 use super::call::RecordAs;
-use super::call::{AgentPlan, Call, Negotiation, Opening, Origin, Phase, Placing};
+use super::call::{Negotiation, Opening, Placing};
 use super::core::Engine;
 use super::io::{Action, Command, MediaCommand, Persist, Refusal};
-use crate::session;
-use bytes::Bytes;
 use dialtone_api::store::CallStatus;
-use dialtone_sip::ua::{Outgoing, UaError, UserAgent};
+use dialtone_sip::ua::{UaError, UserAgent};
 use std::time::Instant;
 
 impl Engine {
@@ -19,9 +17,7 @@ impl Engine {
             Command::Originate(o) => self.originate(now, o, ua),
             Command::Act(id, action) => self.act(now, &id, action, ua),
             Command::Dial(d) => self.dial(*d),
-            Command::Admit { org, number, call_id } => self.admit(&org, Some(&number), now).map(|permit| {
-                self.permits.by_call.insert(call_id, permit);
-            }),
+            Command::Admit { org, number, call_id } => self.admit_call(&org, &number, &call_id, now),
             Command::Release(call_id) => {
                 if let Some(p) = self.permits.by_call.remove(&call_id) {
                     self.release(p);
@@ -43,23 +39,53 @@ impl Engine {
                     ua.allow_source(s.addr.ip());
                 }
                 if !servers.is_empty() {
+                    self.trunks.set_servers("default", servers.clone());
                     self.cfg.trunk = Some(servers.remove(0));
                     self.cfg.trunk_alternates = servers;
                 }
+                Ok(())
+            }
+            Command::Trunks(trunks) => {
+                for t in &trunks {
+                    for s in &t.servers {
+                        ua.allow_source(s.addr.ip());
+                    }
+                }
+                tracing::info!(trunks = trunks.len(), "the organizations' trunks");
+                self.trunks.replace(true, trunks);
+                self.probe_trunks(now, ua);
+                Ok(())
+            }
+            Command::TrunkRanges(ranges) => {
+                ua.set_trunk_ranges(ranges);
                 Ok(())
             }
         })
     }
 
     fn originate(&mut self, now: Instant, o: dialtone_api::http::Originate, ua: &mut UserAgent) -> Result<(), Refusal> {
-        if self.cfg.trunk.is_none() || self.cfg.trunk_host.is_none() {
-            self.originate_failed(&o.id, "no trunk");
-            return Err(Refusal::Unavailable("no trunk to place calls through: set DIALTONE_TRUNK".into()));
-        }
-        // The permit the API was given makes this call one of its organization's.
+        // The permit the API was given makes this call one of its organization's, with
+        // its place on a trunk.
         let permit = o.permit.or_else(|| self.permits.by_call.remove(&o.id));
+        let reserved = permit.and_then(|p| self.permits.trunk.remove(&p));
         let org = permit.and_then(|p| self.use_permit(p));
-        let then = Opening::Place(Box::new(Placing { id: o.id.clone(), org, o }));
+        let trunk = match reserved {
+            Some(t) => t,
+            None => {
+                let candidates = self.trunks.candidates(org.as_deref(), &o.phone_number);
+                match self.trunks.reserve(&candidates, &[], now) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        if let Some(org) = &org {
+                            self.org_call_ended(org);
+                        }
+                        self.originate_failed(&o.id, "no trunk");
+                        return Err(Refusal::Unavailable("no trunk to place calls through: set DIALTONE_TRUNK".into()));
+                    }
+                }
+            }
+        };
+        let then = Opening::Place(Box::new(Placing { id: o.id.clone(), org, trunk, o }));
         if let Err(then) = self.open_port(then, 0) {
             self.no_port(now, then, ua);
             return Err(Refusal::Unavailable("no free RTP port".into()));
@@ -76,75 +102,6 @@ impl Engine {
             reason: Some(why.to_string()),
         };
         self.actions.push_back(Action::Persist(p));
-    }
-
-    /// The port for an API call is bound: send the INVITE through the trunk.
-    pub(super) fn place(&mut self, now: Instant, p: Placing, port: u16, ua: &mut UserAgent) {
-        let (Some(dest), Some(host)) = (self.cfg.trunk, self.cfg.trunk_host.clone()) else {
-            self.ports.give_back(port);
-            self.actions.push_back(Action::ClosePort(port));
-            if let Some(org) = &p.org {
-                self.org_call_ended(org);
-            }
-            return self.originate_failed(&p.id, "no trunk");
-        };
-        let o = p.o;
-        let srtp = match self.sdes_for(dest.transport) {
-            Ok(s) => s,
-            Err(why) => {
-                self.ports.give_back(port);
-                self.actions.push_back(Action::ClosePort(port));
-                if let Some(org) = &p.org {
-                    self.org_call_ended(org);
-                }
-                return self.originate_failed(&o.id, why);
-            }
-        };
-        let offer = session::offer_sdp(self.cfg.media_ip, port, srtp);
-        let uri = format!("sip:{}@{host}", o.phone_number);
-        let from_user = o.from_number.clone().or(self.cfg.trunk_user.clone()).unwrap_or_else(|| "dialtone".into());
-        let out = Outgoing {
-            request_uri: uri.clone(),
-            from: format!("<sip:{from_user}@{host}>"),
-            to: format!("<{uri}>"),
-            dest,
-            body: Some(Bytes::from(offer.to_string())),
-            extra: o.sip_headers.iter().map(|(n, v)| (dialtone_sip::HeaderName::parse(n), v.clone())).collect(),
-            alternates: self.cfg.trunk_alternates.clone(),
-        };
-        match ua.invite(out, now) {
-            Ok(call) => {
-                tracing::info!(%call, id = %o.id, to = %uri, "placing an API call");
-                let mut c = Call::new(Origin::Api, Phase::Calling);
-                c.port = Some(port);
-                c.sdp = Negotiation::Offered(Box::new(offer));
-                c.api_id = Some(o.id.clone());
-                c.counted = p.org.is_some();
-                c.org = p.org;
-                c.record = o.record;
-                c.agent = o.agent_url.map(|url| AgentPlan {
-                    url: Some(url),
-                    format: o.agent_format,
-                    call_id: o.id.clone(),
-                    contact_id: o.contact_id,
-                    from: Some(format!("sip:{from_user}@{host}")),
-                    to: Some(uri),
-                });
-                c.max_duration = o.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
-                self.insert(call, c);
-                if let Some(ring) = o.ring_timeout {
-                    self.set_deadline(call, now + std::time::Duration::from_secs(u64::from(ring)));
-                }
-            }
-            Err(e) => {
-                self.ports.give_back(port);
-                self.actions.push_back(Action::ClosePort(port));
-                if let Some(org) = &p.org {
-                    self.org_call_ended(org);
-                }
-                self.originate_failed(&o.id, &e.to_string());
-            }
-        }
     }
 
     /// An API action on a live call.

@@ -38,6 +38,10 @@ pub struct Engine {
     pub(super) orgs: HashMap<String, OrgState>,
     /// Permits handed out by [`Engine::admit`], not yet used.
     pub(super) permits: Permits,
+    /// The trunks and their standing.
+    pub(super) trunks: super::trunk::Trunks,
+    /// OPTIONS probes out: probe → trunk.
+    pub(super) probes: HashMap<u64, String>,
 }
 
 /// Bind attempts before a call is refused for want of a port.
@@ -47,6 +51,17 @@ impl Engine {
     /// An engine with no calls.
     pub fn new(cfg: Config) -> Engine {
         let ports = PortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1);
+        let mut trunks = super::trunk::Trunks::default();
+        let mut settings = Vec::new();
+        if let (Some(dest), Some(host)) = (cfg.trunk, &cfg.trunk_host) {
+            // `DIALTONE_TRUNK*`: the platform's trunk named `default`, every number's.
+            let servers = std::iter::once(dest).chain(cfg.trunk_alternates.iter().copied()).collect();
+            let mut t = super::trunk::Trunk::new("default", &format!("sip:{host}"), host, servers);
+            t.from_user = cfg.trunk_user.clone();
+            settings.push(t);
+        }
+        settings.extend(cfg.trunks.iter().cloned());
+        trunks.replace(false, settings);
         Engine {
             cfg,
             calls: HashMap::new(),
@@ -63,6 +78,8 @@ impl Engine {
             sequence: 0,
             orgs: HashMap::new(),
             permits: Permits::default(),
+            trunks,
+            probes: HashMap::new(),
         }
     }
 
@@ -94,11 +111,14 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let answer = self.answer_at.front().map(|(t, _)| *t);
         let deadline = self.deadlines.first().map(|(t, _)| *t);
-        [answer, deadline, self.stop_by].into_iter().flatten().min()
+        [answer, deadline, self.stop_by, self.trunks.next_probe()].into_iter().flatten().min()
     }
 
     /// Answers the inbound calls whose time has come; acts on calls' deadlines.
     pub fn handle_timeout(&mut self, now: Instant, ua: &mut UserAgent) {
+        if self.trunks.next_probe().is_some_and(|t| t <= now) {
+            self.probe_trunks(now, ua);
+        }
         while let Some(&(at, call)) = self.deadlines.first().filter(|(at, _)| *at <= now) {
             self.deadlines.pop_first();
             match self.calls.get_mut(&call) {
@@ -136,6 +156,11 @@ impl Engine {
     /// The call the API knows as `id`.
     pub fn by_api_id(&self, id: &str) -> Option<CallId> {
         self.by_api.get(id).copied()
+    }
+
+    /// Every trunk's status, when it changed since the last time asked.
+    pub fn trunk_status_changed(&mut self) -> Option<Vec<dialtone_api::http::TrunkStatus>> {
+        self.trunks.take_changed()
     }
 
     /// RTP ports free.
@@ -246,8 +271,17 @@ impl Engine {
         &self,
         transport: dialtone_sip::Transport,
     ) -> Result<Option<dialtone_sip::sdp::sdes::Sdes>, &'static str> {
+        self.sdes_with(self.cfg.srtp, transport)
+    }
+
+    /// [`Engine::sdes_for`] with SRTP `mode` (a trunk's own policy) instead of `DIALTONE_SRTP`.
+    pub(super) fn sdes_with(
+        &self,
+        mode: Option<dialtone_sip::sdp::sdes::SrtpMode>,
+        transport: dialtone_sip::Transport,
+    ) -> Result<Option<dialtone_sip::sdp::sdes::Sdes>, &'static str> {
         use dialtone_sip::sdp::sdes::SrtpMode;
-        let Some(mode) = self.cfg.srtp else { return Ok(None) };
+        let Some(mode) = mode else { return Ok(None) };
         if transport == dialtone_sip::Transport::Tls || self.cfg.srtp_any_transport {
             return Ok(Some(crate::session::sdes(mode)));
         }
@@ -356,6 +390,7 @@ impl Engine {
         if let Some(org) = c.org.as_deref().filter(|_| c.counted) {
             self.org_call_ended(org);
         }
+        self.route_ended(&c);
         Some(c)
     }
 }

@@ -37,6 +37,7 @@ impl Engine {
             body: Some(Bytes::from(offer.to_string())),
             extra: d.route.into_iter().map(|r| (HeaderName::Route, r)).collect(),
             alternates: d.alternates.clone(),
+            credentials: None,
         };
         match ua.invite(out, now) {
             Ok(call) => {

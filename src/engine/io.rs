@@ -73,6 +73,10 @@ pub enum Command {
     Release(String),
     /// The trunk's servers are now these, in order (its DNS records changed).
     Trunk(Vec<Destination>),
+    /// The organizations' trunks are now these (resolved).
+    Trunks(Vec<super::trunk::Trunk>),
+    /// Requests from these ranges are the trunks' (their `allowed_cidrs`).
+    TrunkRanges(Vec<dialtone_sip::perimeter::Cidr>),
     /// Our SIP users are now these (added, deleted, or read at start).
     SipUsers(Vec<dialtone_sip::userauth::SipUser>),
     /// Organization `org`'s call policy is now this (created, changed, or read at start).
@@ -247,6 +251,10 @@ pub struct Config {
     pub srtp: Option<dialtone_sip::sdp::sdes::SrtpMode>,
     /// `DIALTONE_SRTP_ANY_TRANSPORT`: SDES keys may go over plain SIP, not only TLS.
     pub srtp_any_transport: bool,
+    /// `DIALTONE_MAX_CALLS`: calls up at once, every kind (`None`: as many as ports allow).
+    pub max_calls: Option<u32>,
+    /// The settings' other trunks (the TOML file's `[[trunk]]`), besides `default`.
+    pub trunks: Vec<super::trunk::Trunk>,
 }
 
 /// Counters for the status line and `/metrics`.

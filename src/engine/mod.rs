@@ -23,7 +23,9 @@ mod io;
 mod org;
 mod policy;
 mod refer;
+mod route;
 mod sip;
+mod trunk;
 
 #[cfg(test)]
 mod sim;
@@ -34,3 +36,4 @@ pub use io::{
     Action, Command, Config, Counters, DialOutcome, Event, MediaCommand, MediaEvent, MediaStart, Persist, Refusal,
 };
 pub use org::{OrgPolicy, PERMIT_TTL};
+pub use trunk::Trunk;

@@ -38,15 +38,28 @@ pub struct OrgState {
     pub(super) policy: OrgPolicy,
     /// Calls up, and permits not yet used.
     pub(super) live: u32,
-    /// Tokens for new calls, and when they were last topped up.
-    tokens: f64,
-    topped: Option<Instant>,
+    /// Its new calls' tokens.
+    bucket: Bucket,
 }
 
 impl OrgState {
     /// Takes one call's token, or says how long until one is there.
     pub(super) fn take_token(&mut self, now: Instant) -> Result<(), Duration> {
-        let Some(rate) = self.policy.max_calls_per_second.filter(|r| *r > 0.0) else { return Ok(()) };
+        self.bucket.take(self.policy.max_calls_per_second, now)
+    }
+}
+
+/// A token bucket for new calls: `rate` a second, a burst of one second's worth.
+#[derive(Debug, Default, Clone)]
+pub struct Bucket {
+    tokens: f64,
+    topped: Option<Instant>,
+}
+
+impl Bucket {
+    /// Takes one token at `rate` a second (`None`: no limit), or says how long until one is there.
+    pub fn take(&mut self, rate: Option<f64>, now: Instant) -> Result<(), Duration> {
+        let Some(rate) = rate.filter(|r| *r > 0.0) else { return Ok(()) };
         let burst = rate.max(1.0);
         let elapsed = self.topped.map_or(f64::INFINITY, |t| now.saturating_duration_since(t).as_secs_f64());
         self.tokens = (self.tokens + elapsed * rate).min(burst);
@@ -66,6 +79,8 @@ pub struct Permits {
     /// The permits the API asked for, by the id of the call to be.
     pub(super) by_call: HashMap<String, u64>,
     pub(super) next: u64,
+    /// The trunk a permit holds a place on.
+    pub(super) trunk: HashMap<u64, String>,
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ impl Engine {
 
     /// Gives a permit back unused (the API could not store its call).
     pub fn release(&mut self, permit: u64) {
+        if let Some(trunk) = self.permits.trunk.remove(&permit) {
+            self.trunks.give_back(&trunk);
+        }
         if let Some((org, _)) = self.permits.by_id.remove(&permit) {
             self.org_call_ended(&org);
         }

@@ -69,6 +69,8 @@ fn config() -> Config {
         trunk_alternates: Vec::new(),
         srtp: None,
         srtp_any_transport: false,
+        max_calls: None,
+        trunks: Vec::new(),
     }
 }
 
@@ -258,6 +260,7 @@ fn first_line(b: &[u8]) -> String {
 
 fn originate(id: &str) -> Originate {
     Originate {
+        from_display_name: None,
         id: id.into(),
         phone_number: "+15551234567".into(),
         from_number: None,
@@ -281,6 +284,7 @@ fn to_us(body: &'static [u8]) -> Outgoing {
         body: (!body.is_empty()).then(|| Bytes::from_static(body)),
         extra: vec![],
         alternates: Vec::new(),
+        credentials: None,
     }
 }
 

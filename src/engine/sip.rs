@@ -103,9 +103,17 @@ impl Engine {
                 if matches!(ev, RegistrationEvent::Unregistered { .. }) {
                     self.unregistering = false;
                 }
+                match &ev {
+                    RegistrationEvent::Registered { .. } => self.trunks.set_registered("default", true),
+                    RegistrationEvent::Failed { .. } | RegistrationEvent::Unregistered { .. } => {
+                        self.trunks.set_registered("default", false)
+                    }
+                    _ => {}
+                }
                 log_registration(&ev);
             }
             UaEvent::Terminated { call, reason } => self.terminated(now, call, reason, ua),
+            UaEvent::OptionsAnswered { probe, status } => self.probe_answered(now, probe, status),
             _ => {}
         }
     }
@@ -405,6 +413,7 @@ impl Engine {
             body: Some(Bytes::from(offer.to_string())),
             extra: Vec::new(),
             alternates: Vec::new(),
+            credentials: None,
         };
         match ua.invite(out, now) {
             Ok(new) => {
@@ -450,6 +459,9 @@ impl Engine {
     /// The call is over: its record gets its final status, its media and port go.
     fn terminated(&mut self, now: Instant, call: CallId, reason: EndReason, ua: &mut UserAgent) {
         tracing::debug!(%call, ?reason, "call ended");
+        if self.retry_elsewhere(now, call, &reason, ua) {
+            return;
+        }
         let Some(c) = self.remove(call) else { return };
         if let Some(old) = c.referrer {
             // The transfer failed: the referrer hears why; its call goes on.

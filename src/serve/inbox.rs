@@ -55,6 +55,38 @@ pub struct Control {
     pub trunk: bool,
     /// The realm SIP users' credentials are for.
     pub realm: String,
+    /// Some organization has a trunk.
+    pub stored_trunks: std::sync::atomic::AtomicBool,
+    /// Every trunk's status, as the engine last reported it.
+    pub trunk_status: Arc<std::sync::Mutex<Vec<dialtone_api::http::TrunkStatus>>>,
+    /// Hands the stored trunks to the engine one set at a time, in order.
+    pub trunk_updates: mpsc::UnboundedSender<Vec<dialtone_api::store::TrunkRow>>,
+}
+
+impl Control {
+    /// A control sending into `inbox`; the resolver of stored trunks runs as a task.
+    pub fn new(
+        inbox: Inbox,
+        trunk: bool,
+        realm: String,
+        tls: Option<crate::tls::Client>,
+        trunk_status: Arc<std::sync::Mutex<Vec<dialtone_api::http::TrunkStatus>>>,
+    ) -> Control {
+        let (trunk_updates, mut rows) = mpsc::unbounded_channel::<Vec<dialtone_api::store::TrunkRow>>();
+        let (to, client) = (inbox.clone(), tls);
+        tokio::spawn(async move {
+            while let Some(mut latest) = rows.recv().await {
+                // Only the newest set matters.
+                while let Ok(newer) = rows.try_recv() {
+                    latest = newer;
+                }
+                let (trunks, ranges) = super::trunks::resolve(latest, client.as_ref()).await;
+                to.send(Input::Command(Command::TrunkRanges(ranges), None));
+                to.send(Input::Command(Command::Trunks(trunks), None));
+            }
+        });
+        Control { inbox, trunk, realm, stored_trunks: false.into(), trunk_status, trunk_updates }
+    }
 }
 
 impl CallControl for Control {
@@ -70,7 +102,16 @@ impl CallControl for Control {
     }
 
     fn can_originate(&self) -> bool {
-        self.trunk
+        self.trunk || self.stored_trunks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_trunks(&self, trunks: Vec<dialtone_api::store::TrunkRow>) {
+        self.stored_trunks.store(!trunks.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        let _ = self.trunk_updates.send(trunks);
+    }
+
+    fn trunk_status(&self) -> Vec<dialtone_api::http::TrunkStatus> {
+        self.trunk_status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     fn admit(&self, org: &str, number: &str, call_id: &str) -> Reply {

@@ -69,8 +69,7 @@ pub async fn perimeter(settings: &Settings, servers: &[std::net::IpAddr]) -> dia
 /// the store's writer thread.
 pub async fn start_api(
     settings: &Settings,
-    inbox: Inbox,
-    trunk: bool,
+    control: Arc<Control>,
     engine_metrics: dialtone_api::http::EngineMetricsFn,
 ) -> anyhow::Result<Writer> {
     use dialtone_api::store::Store;
@@ -122,8 +121,7 @@ pub async fn start_api(
     let store = Arc::new(std::sync::Mutex::new(store));
     // Every call is kept (inbound ones too) and can be steered; calls go out only through
     // a trunk (without one, create answers 503).
-    let control: Arc<dyn dialtone_api::http::CallControl> =
-        Arc::new(Control { inbox, trunk, realm: settings.sip_realm.clone() });
+    let control: Arc<dyn dialtone_api::http::CallControl> = control;
     {
         let s = store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?;
         for org in s.orgs(&Scope::All)? {

@@ -88,6 +88,15 @@ pub async fn create_call(
         Some(Value::String(s)) if is_caller_id(s) => Some(s.clone()),
         Some(_) => return Err(ApiError::field("from_number", "must be + and 1 to 15 digits, such as +14155550123")),
     };
+    let from_display_name = match o.get("from_display_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control) => {
+            Some(s.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::field("from_display_name", "must be 1 to 64 characters without control characters"))
+        }
+    };
     let record = match o.get("record") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -195,6 +204,7 @@ pub async fn create_call(
         id,
         phone_number,
         from_number,
+        from_display_name,
         record,
         agent_url,
         agent_format,

@@ -23,8 +23,8 @@ mod users;
 mod writer;
 
 pub use crate::model::{
-    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, Organization, RecordingState,
-    NumberRow, Scope, SipUserRow, TrunkRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
+    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, NumberRow, Organization,
+    RecordingState, Scope, SipUserRow, TrunkRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;

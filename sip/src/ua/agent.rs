@@ -89,6 +89,14 @@ impl UserAgent {
         }
     }
 
+    /// Requests from these ranges are let in too (the trunks' `allowed_cidrs`), replacing
+    /// the last ones given.
+    pub fn set_trunk_ranges(&mut self, ranges: Vec<crate::perimeter::Cidr>) {
+        if let Some(p) = self.perimeter.as_mut() {
+            p.set_trunk_ranges(ranges);
+        }
+    }
+
     /// Whether to learn our public address from a registrar's `received`/`rport`
     /// ([`UaConfig::learn_address`]).
     pub fn learn_address(&mut self, on: bool) {
@@ -350,6 +358,10 @@ impl UserAgent {
                 TxEvent::ClientTimeout { ref key } | TxEvent::ClientTransportError { ref key } => {
                     let timeout = matches!(ev, TxEvent::ClientTimeout { .. });
                     if let Some((call, purpose)) = self.by_client.remove(key) {
+                        if purpose == Purpose::Options {
+                            self.options_answered(call, None);
+                            continue;
+                        }
                         if purpose == Purpose::Register {
                             let status = if timeout { 408 } else { 503 };
                             self.register_failed(
@@ -417,6 +429,10 @@ impl UserAgent {
             Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
             Purpose::Refresh if resp.status >= 200 => self.on_refresh_response(call, key, resp, now),
             Purpose::Reinvite if resp.status >= 200 => self.on_reinvite_response(call, key, resp, now),
+            Purpose::Options if resp.status >= 200 => {
+                self.by_client.remove(&key);
+                self.options_answered(call, Some(resp.status));
+            }
             _ => {}
         }
     }

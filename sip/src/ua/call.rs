@@ -84,6 +84,8 @@ pub(super) enum Purpose {
     Refresh,
     /// A re-INVITE with a new offer (hold, resume).
     Reinvite,
+    /// An OPTIONS probe (the CallRef is its number).
+    Options,
     Other,
 }
 

@@ -17,6 +17,7 @@ mod bindings;
 mod call;
 mod helpers;
 mod in_dialog;
+mod probe;
 mod registration;
 mod session_timer;
 mod timers;

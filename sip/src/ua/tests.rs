@@ -80,6 +80,7 @@ fn out(uri: &str, from: &str, to: &str) -> Outgoing {
         body: Some(sdp()),
         extra: vec![],
         alternates: Vec::new(),
+        credentials: None,
     }
 }
 

@@ -107,6 +107,8 @@ pub struct Outgoing {
     /// Where to try next, in order, if `dest` times out, fails or answers 503 before
     /// anything else (RFC 3263 §4.3: the next of the targets DNS gave).
     pub alternates: Vec<Destination>,
+    /// Digest credentials for this call's challenges (a trunk's own); `None`: the UA's.
+    pub credentials: Option<crate::auth::Credentials>,
 }
 
 /// A handle on one call (one INVITE dialog) of this UA.
@@ -160,6 +162,14 @@ impl EndReason {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum UaEvent {
+    /// The answer to [`UserAgent::options`]: its final status, or `None` (no answer
+    /// within Timer F, or the transport failed).
+    OptionsAnswered {
+        /// The probe's number.
+        probe: u64,
+        /// The status.
+        status: Option<u16>,
+    },
     /// A new INVITE arrived; answer with [`UserAgent::ring`], [`UserAgent::answer`] or
     /// [`UserAgent::reject`].
     IncomingCall {

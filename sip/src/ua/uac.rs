@@ -45,7 +45,7 @@ impl UserAgent {
             }
             return;
         }
-        if matches!(status, 401 | 407) && !c.hangup_pending && self.cfg.credentials.is_some() {
+        if matches!(status, 401 | 407) && !c.hangup_pending && (self.cfg.credentials.is_some() || c.auth.is_some()) {
             return self.retry_invite_with_auth(call, resp, now);
         }
         if status == 422 && !c.hangup_pending {
@@ -127,7 +127,7 @@ impl UserAgent {
 
     /// Places a call: an INVITE to `out.request_uri` sent to `out.dest`.
     pub fn invite(&mut self, out: Outgoing, now: Instant) -> Result<CallRef, UaError> {
-        let Outgoing { request_uri, from, to, dest, body, extra, alternates } = out;
+        let Outgoing { request_uri, from, to, dest, body, extra, alternates, credentials } = out;
         let (request_uri, from, to) = (request_uri.as_str(), from.as_str(), to.as_str());
         crate::uri::Uri::parse(request_uri).map_err(|_| UaError::Invalid("request URI"))?;
         crate::header::NameAddr::parse(from, "From").map_err(|_| UaError::Invalid("From"))?;
@@ -163,6 +163,7 @@ impl UserAgent {
         }
         let key = self.tx.send_request(req.clone(), dest, now);
         self.by_client.insert(key, (call, Purpose::Invite));
+        let auth = credentials.map(|c| DigestClient::new(c, self.random()));
         self.calls.insert(
             call,
             Call {
@@ -182,7 +183,7 @@ impl UserAgent {
                 ok_give_up: now,
                 local_sdp: body,
                 timers: TimerTable::default(),
-                auth: None,
+                auth,
                 last_bye: None,
                 last_rseq: None,
                 session_timer: None,
