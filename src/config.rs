@@ -260,6 +260,54 @@ impl std::str::FromStr for Inbound {
     }
 }
 
+/// `trunk` in the TOML file: the `default` trunk's URI, or `[[trunk]]` tables (the
+/// platform's trunks, every organization's calls may use them).
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+enum TrunkEntry {
+    Uri(String),
+    Tables(Vec<TrunkTable>),
+}
+
+/// One `[[trunk]]` of the TOML file: the fields of `POST /api/trunks`.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkTable {
+    /// Its name (unique).
+    pub name: String,
+    /// Its URI.
+    pub uri: String,
+    /// Digest user.
+    pub username: Option<String>,
+    /// Digest password.
+    pub password: Option<String>,
+    /// Ranges it may send requests from.
+    #[serde(default)]
+    pub allowed_cidrs: Vec<String>,
+    /// Prefixes it serves.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Lower first.
+    pub priority: Option<u32>,
+    /// Calls at once.
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls a second.
+    pub max_calls_per_second: Option<f64>,
+    /// Codec order.
+    #[serde(default)]
+    pub codecs: Vec<String>,
+    /// `off`, `optional`, `mandatory`.
+    pub srtp: Option<String>,
+    /// Send P-Asserted-Identity.
+    #[serde(default)]
+    pub asserted_identity: bool,
+    /// Send Privacy: id.
+    #[serde(default)]
+    pub privacy: bool,
+    /// OPTIONS keep-alive, seconds.
+    pub options_interval: Option<u32>,
+}
+
 /// The TOML file's keys.
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
@@ -277,7 +325,7 @@ struct FileSettings {
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
-    trunk: Option<String>,
+    trunk: Option<TrunkEntry>,
     trunk_user: Option<String>,
     trunk_password: Option<String>,
     register: Option<bool>,
@@ -342,6 +390,8 @@ pub struct Settings {
     pub rtp_ports: (u16, u16),
     /// Trunk URI.
     pub trunk: Option<String>,
+    /// The TOML file's `[[trunk]]` tables.
+    pub trunks: Vec<TrunkTable>,
     /// Trunk user.
     pub trunk_user: Option<String>,
     /// Trunk password.
@@ -508,7 +558,14 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir: common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             rtp_ports: parse_port_range(&rtp).context("DIALTONE_RTP_PORTS")?,
-            trunk: common.trunk.clone().or(file.trunk),
+            trunk: common.trunk.clone().or(match &file.trunk {
+                Some(TrunkEntry::Uri(u)) => Some(u.clone()),
+                _ => None,
+            }),
+            trunks: match file.trunk {
+                Some(TrunkEntry::Tables(t)) => t,
+                _ => Vec::new(),
+            },
             trunk_user: common.trunk_user.clone().or(file.trunk_user),
             trunk_password: common.trunk_password.clone().or(file.trunk_password),
             register: common.register.or(file.register).unwrap_or(false),

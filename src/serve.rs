@@ -172,8 +172,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let trunk = (!trunk_targets.is_empty()).then(|| trunk_targets.remove(0));
     let trunk_alternates = trunk_targets;
-    let servers: Vec<std::net::IpAddr> = trunk.iter().chain(&trunk_alternates).map(|d| d.addr.ip()).collect();
-    let perimeter = startup::perimeter(&settings, &servers).await;
+    let tls = crate::tls::Client::new(settings.tls_ca.as_deref())?;
+    // The TOML file's `[[trunk]]`s: the platform's, besides `default`.
+    let (settings_trunks, ranges) = trunks::resolve(startup::trunk_rows(&settings.trunks), Some(&tls)).await;
+    let settings_trunks: Vec<engine::Trunk> =
+        settings_trunks.into_iter().map(|t| engine::Trunk { org: None, id: t.name.clone(), ..t }).collect();
+    let servers: Vec<std::net::IpAddr> = trunk
+        .iter()
+        .chain(&trunk_alternates)
+        .chain(settings_trunks.iter().flat_map(|t| &t.servers))
+        .map(|d| d.addr.ip())
+        .collect();
+    let mut perimeter = startup::perimeter(&settings, &servers).await;
+    perimeter.allow.extend(ranges);
     let mut ua = crate::user_agent(&settings, ip, bound.port(), tls_bound.map(|a| a.port()));
     ua = ua.with_perimeter(perimeter);
     // Behind NAT without a configured public address, the registrar tells us ours.
@@ -187,7 +198,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         false => None,
     };
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
-    let tls = crate::tls::Client::new(settings.tls_ca.as_deref())?;
     if let Some(host) = startup::trunk_name(&settings) {
         // RFC 5922 §4: every server of the trunk answers for the trunk's domain.
         for t in trunk.iter().chain(&trunk_alternates) {
@@ -223,7 +233,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let control = Arc::new(inbox::Control::new(
         inbox.clone(),
-        trunk_host.is_some(),
+        trunk_host.is_some() || !settings.trunks.is_empty(),
         settings.sip_realm.clone(),
         Some(tls),
         metrics.trunks.clone(),
@@ -251,7 +261,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         srtp: settings.srtp,
         srtp_any_transport: settings.srtp_any_transport,
         max_calls: settings.max_calls,
-        trunks: Vec::new(),
+        trunks: settings_trunks,
     });
     let mut app = ServeApp {
         engine,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::http::{send, wait_port, Reply};
+use common::http::{send, wait_port, wait_status, Reply};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::{json, Value};
@@ -72,19 +72,6 @@ fn media_port() -> u16 {
 
 fn body(v: &Value) -> Vec<u8> {
     v.to_string().into_bytes()
-}
-
-/// Polls `GET /api/calls/{id}` until its status is `want` (bounded).
-fn wait_status(d: &Dialtone, port: u16, auth: &[(&str, &str)], id: &str, want: &str, limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let c = send(port, "GET", &format!("/api/calls/{id}"), auth, b"").json();
-        if c["data"]["status"] == want {
-            return c["data"].clone();
-        }
-        assert!(Instant::now() < deadline, "call {id} never {want}: {c}\n{}", d.log_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// 20 ms windows of `samples` (8 kHz) where 1 kHz clearly dominates.

@@ -130,6 +130,13 @@ impl Engine {
         ua: &mut UserAgent,
     ) {
         self.counters.offered += 1;
+        if self.cfg.max_calls.is_some_and(|m| self.calls.len() + self.permits.by_id.len() >= m as usize) {
+            // DIALTONE_MAX_CALLS: busy here, try elsewhere (RFC 3261 §21.5.4).
+            tracing::warn!(%call, "at DIALTONE_MAX_CALLS: 503");
+            self.counters.refused += 1;
+            let _ = ua.reject(call, 503, now);
+            return;
+        }
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
         c.transport = transport;
         // A SIP user's call belongs to its organization; any other to the default one

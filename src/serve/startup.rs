@@ -234,3 +234,30 @@ fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::io::Write::write_all(&mut f, &secret)?;
     Ok(secret.to_vec())
 }
+
+/// The TOML file's `[[trunk]]`s as the rows the API would store (the platform's: no
+/// organization).
+pub fn trunk_rows(tables: &[crate::config::TrunkTable]) -> Vec<dialtone_api::store::TrunkRow> {
+    tables
+        .iter()
+        .map(|t| dialtone_api::store::TrunkRow {
+            id: t.name.clone(),
+            organization_id: String::new(),
+            name: t.name.clone(),
+            uri: t.uri.clone(),
+            username: t.username.clone(),
+            password: t.password.clone(),
+            allowed_cidrs: t.allowed_cidrs.clone(),
+            prefixes: t.prefixes.clone(),
+            priority: t.priority.unwrap_or(100),
+            max_concurrent_calls: t.max_concurrent_calls,
+            max_calls_per_second: t.max_calls_per_second,
+            codecs: t.codecs.clone(),
+            srtp: t.srtp.clone(),
+            asserted_identity: t.asserted_identity,
+            privacy: t.privacy,
+            options_interval: t.options_interval,
+            created_at: 0,
+        })
+        .collect()
+}

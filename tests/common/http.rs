@@ -62,3 +62,23 @@ pub fn wait_port(port: u16, limit: Duration) -> bool {
     }
     true
 }
+
+/// Polls `GET /api/calls/{id}` until its status is `want` (bounded).
+pub fn wait_status(
+    d: &super::Dialtone,
+    port: u16,
+    auth: &[(&str, &str)],
+    id: &str,
+    want: &str,
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = send(port, "GET", &format!("/api/calls/{id}"), auth, b"").json();
+        if c["data"]["status"] == want {
+            return c["data"].clone();
+        }
+        assert!(Instant::now() < deadline, "call {id} never {want}: {c}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -230,12 +230,17 @@ impl SippPeer {
     /// Starts `sipp <scenario> -i 127.0.0.1 -p <free port> -m 1` (bounded by a 20–30 s
     /// SIPp timeout) and gives it a moment to bind.
     pub fn start(name: &str, scenario: &[&str]) -> SippPeer {
+        SippPeer::start_calls(name, scenario, 1)
+    }
+
+    /// [`SippPeer::start`] for `calls` calls.
+    pub fn start_calls(name: &str, scenario: &[&str], calls: u32) -> SippPeer {
         let port = free_port();
         let dir = temp_dir(name);
         let stats = dir.join("stats.csv");
         let mut cmd = Command::new(sipp());
         cmd.args(scenario)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-timeout", "30s"])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", &calls.to_string(), "-nostdin", "-timeout", "30s"])
             .arg("-trace_stat")
             .arg("-stf")
             .arg(&stats)

@@ -1,0 +1,150 @@
+//! Issue 15's outbound acceptance against real carriers (SIPp on loopback): trunks from
+//! the TOML file's `[[trunk]]`, failover from a carrier that answers 503 and from one that
+//! never answers (within Timer B), each attempt an event on the call, caller ID asserted
+//! as the trunk says, and the per-trunk limit that moves a call to the next trunk, then
+//! answers 429 with `Retry-After` when none has room.
+
+mod common;
+
+use common::http::{send, wait_port, wait_status};
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
+
+/// `dialtone serve` with `toml` as its configuration file (and the internal key `k`).
+fn serve(name: &str, toml: &str, env: &[(&str, &str)]) -> (Dialtone, u16) {
+    let dir = temp_dir(&format!("{name}-conf"));
+    let conf = dir.join("dialtone.toml");
+    std::fs::write(&conf, toml).unwrap();
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let conf = conf.to_string_lossy().to_string();
+    let mut all = vec![
+        ("DIALTONE_CONFIG", conf.as_str()),
+        ("DIALTONE_HTTP_LISTEN", listen.as_str()),
+        ("DIALTONE_INTERNAL_KEY", "k"),
+    ];
+    all.extend_from_slice(env);
+    let d = Dialtone::serve(name, &all);
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    (d, http)
+}
+
+fn create(http: u16, body: Value) -> common::http::Reply {
+    send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes())
+}
+
+/// The call's events of `kind`, their details.
+fn events(http: u16, id: &str, kind: &str) -> Vec<String> {
+    let c = send(http, "GET", &format!("/api/calls/{id}"), &AUTH, b"").json();
+    let list = c["data"]["events"].as_array().cloned().unwrap_or_default();
+    list.iter().filter(|e| e["kind"] == kind).map(|e| e["detail"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[test]
+fn a_carrier_answering_503_hands_the_call_to_the_next_with_the_identity_asserted() {
+    sipp();
+    let down = SippPeer::start("carrier-503", &["-sf", &root().join("fixtures/sipp/uas_503.xml").to_string_lossy()]);
+    let up = SippPeer::start(
+        "carrier-pai",
+        &["-sf", &root().join("fixtures/sipp/uas_answer_check_pai.xml").to_string_lossy()],
+    );
+    let toml = format!(
+        "[[trunk]]\nname = \"first\"\nuri = \"sip:127.0.0.1:{}\"\npriority = 1\n\n\
+         [[trunk]]\nname = \"second\"\nuri = \"sip:127.0.0.1:{}\"\npriority = 2\nprivacy = true\n",
+        down.port, up.port
+    );
+    let (d, http) = serve("carrier-503", &toml, &[("DIALTONE_RTP_PORTS", "48700-48719")]);
+    let r = create(
+        http,
+        json!({"contact_id": "c", "phone_number": "+15550100", "from_number": "+15550199",
+               "sip_headers": {"X-Customer-Id": "c-42"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(15));
+    let attempts = events(http, &id, "attempt");
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(attempts[0].starts_with("trunk first") && attempts[1].starts_with("trunk second"), "{attempts:?}");
+    let moves = events(http, &id, "failover");
+    assert!(moves.len() == 1 && moves[0].contains("503") && moves[0].contains("trying trunk second"), "{moves:?}");
+    assert_eq!(down.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "the 503 carrier\n{}", d.log_text());
+    assert_eq!(up.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "the carrier checking PAI\n{}", d.log_text());
+}
+
+#[test]
+fn a_dead_carrier_is_left_after_timer_b() {
+    sipp();
+    // A carrier that never answers: a bound socket nobody reads.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let up =
+        SippPeer::start("carrier-up", &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()]);
+    let toml = format!(
+        "[[trunk]]\nname = \"dead\"\nuri = \"sip:{}\"\npriority = 1\n\n\
+         [[trunk]]\nname = \"alive\"\nuri = \"sip:127.0.0.1:{}\"\npriority = 2\n",
+        dead.local_addr().unwrap(),
+        up.port
+    );
+    // T1 = 100 ms: Timer B (64·T1) is 6.4 s.
+    let (d, http) =
+        serve("carrier-dead", &toml, &[("DIALTONE_RTP_PORTS", "48720-48739"), ("DIALTONE_SIP_T1_MS", "100")]);
+    let started = Instant::now();
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &AUTH, &id, "in-progress", Duration::from_secs(15));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(6400) && took < Duration::from_secs(12), "answered after {took:?}");
+    wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(10));
+    let moves = events(http, &id, "failover");
+    assert!(moves.len() == 1 && moves[0].contains("Timer B") && moves[0].contains("trying trunk alive"), "{moves:?}");
+    assert_eq!(events(http, &id, "attempt").len(), 2);
+    assert_eq!(up.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "{}", d.log_text());
+}
+
+#[test]
+fn a_full_trunk_sends_the_call_to_the_next_then_429() {
+    sipp();
+    let ring = root().join("fixtures/sipp/uas_ring_forever.xml");
+    let a = SippPeer::start_calls("carrier-a", &["-sf", &ring.to_string_lossy()], 2);
+    let b = SippPeer::start("carrier-b", &["-sf", &ring.to_string_lossy()]);
+    let toml = format!(
+        "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{}\"\npriority = 1\nmax_concurrent_calls = 2\n\n\
+         [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{}\"\npriority = 2\nmax_concurrent_calls = 1\n",
+        a.port, b.port
+    );
+    let (d, http) = serve("carrier-limits", &toml, &[("DIALTONE_RTP_PORTS", "48740-48779")]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+        assert_eq!(r.status, 201, "{}", r.json());
+        let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+        wait_status(&d, http, &AUTH, &id, "ringing", Duration::from_secs(10));
+        ids.push(id);
+    }
+    let trunk_of = |id: &str| events(http, id, "attempt").first().cloned().unwrap_or_default();
+    assert!(trunk_of(&ids[0]).starts_with("trunk a") && trunk_of(&ids[1]).starts_with("trunk a"));
+    assert!(trunk_of(&ids[2]).starts_with("trunk b"), "the third goes to the next trunk: {}", trunk_of(&ids[2]));
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 429, "{}", r.json());
+    assert_eq!(r.json()["error"]["code"], "trunk_limit", "{}", r.json());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let listed = send(http, "GET", "/api/calls/list", &AUTH, b"").json();
+    assert_eq!(listed["data"]["total"], 3, "the refused call is not stored: {listed}");
+    let m = send(http, "GET", "/metrics", &AUTH, b"");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("dialtone_trunk_calls{trunk=\"a\"} 2"), "{text}");
+    assert!(text.contains("dialtone_trunk_calls{trunk=\"b\"} 1"), "{text}");
+    for id in &ids {
+        let r = send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"");
+        assert!(r.status < 300, "{}", r.json());
+        wait_status(&d, http, &AUTH, id, "canceled", Duration::from_secs(10));
+    }
+    // Their places are free again.
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(a.finish(Duration::from_secs(10)).1, (2, 0), "{}", d.log_text());
+    assert_eq!(b.finish(Duration::from_secs(10)).1, (1, 0), "{}", d.log_text());
+}
