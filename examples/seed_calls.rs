@@ -72,6 +72,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             sip_headers: &[],
             ring_timeout: None,
             max_duration: None,
+            from_display_name: None,
         })?;
         let ring = created + rng.random_range(300..3_000);
         let roll = rng.random_range(0..100u32);

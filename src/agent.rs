@@ -191,6 +191,9 @@ pub struct CallInfo {
     pub from: Option<String>,
     /// The callee (To).
     pub to: Option<String>,
+    /// More parameters: an inbound INVITE's `X-` headers, a call webhook's
+    /// `custom_parameters` (never turned into SIP headers).
+    pub custom: Vec<(String, String)>,
 }
 
 /// How a bridge asks its owner to hang a call up: `serve` sends it into its inbox,
@@ -779,6 +782,9 @@ impl Session {
 
     fn start_message(&mut self) -> Value {
         let mut params = serde_json::Map::new();
+        for (k, v) in &self.info.custom {
+            params.insert(k.clone(), json!(v));
+        }
         params.insert("call_id".into(), json!(self.info.call_id));
         for (k, v) in [("contact_id", &self.info.contact_id), ("from", &self.info.from), ("to", &self.info.to)] {
             if let Some(v) = v {

@@ -213,6 +213,8 @@ impl CallApp {
                     self.engine.handle(now, ev, ua);
                 }
                 Action::StartMedia(m) => self.media.start(*m, now),
+                // `dialtone call` places calls; nothing comes in to route.
+                Action::Ask(_) => {}
                 Action::ClosePort(_) => self.media.sockets = None,
                 Action::Dialed(Ok(call)) => self.call = Some(call),
                 Action::DialNote(_, note) => eprintln!("call: {note}"),
@@ -431,6 +433,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         srtp_any_transport: settings.srtp_any_transport,
         max_calls: None,
         trunks: Vec::new(),
+        inbound_explicit: false,
     });
     let out_from = from.clone();
     let dial = engine::Dial {
@@ -488,8 +491,13 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         });
         let cfg = crate::agent::AgentConfig { url: url.clone(), format, fallback, hangups, print: true };
         let from = dialtone_sip::NameAddr::parse(&out_from, "From").ok().map(|n| n.uri_text.to_string());
-        let info =
-            crate::agent::CallInfo { call_id: "call-0".into(), contact_id: None, from, to: Some(target.uri.clone()) };
+        let info = crate::agent::CallInfo {
+            call_id: "call-0".into(),
+            contact_id: None,
+            from,
+            to: Some(target.uri.clone()),
+            custom: Vec::new(),
+        };
         app.media.agent = Some((cfg, info));
     }
     let now = Instant::now();

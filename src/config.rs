@@ -400,6 +400,8 @@ pub struct Settings {
     pub register: bool,
     /// Inbound handling.
     pub inbound: Inbound,
+    /// `DIALTONE_INBOUND` was given (then calls to unknown numbers get it, not 404).
+    pub inbound_explicit: bool,
     /// Ring this long before answering inbound calls.
     pub answer_after: std::time::Duration,
     /// Record every call.
@@ -539,7 +541,9 @@ impl Settings {
             }
             None => FileSettings::default(),
         };
-        let inbound = serve.and_then(|s| s.inbound.clone()).or(file.inbound).unwrap_or_else(|| "echo".into());
+        let inbound_given = serve.and_then(|s| s.inbound.clone()).or(file.inbound);
+        let inbound_explicit = inbound_given.is_some();
+        let inbound = inbound_given.unwrap_or_else(|| "echo".into());
         let rtp = common.rtp_ports.clone().or(file.rtp_ports).unwrap_or_else(|| "20000-20999".into());
         Ok(Settings {
             sip_listen: common.sip_listen.or(file.sip_listen).unwrap_or(default_sip),
@@ -570,6 +574,7 @@ impl Settings {
             trunk_password: common.trunk_password.clone().or(file.trunk_password),
             register: common.register.or(file.register).unwrap_or(false),
             inbound: inbound.parse().context("DIALTONE_INBOUND")?,
+            inbound_explicit,
             answer_after: std::time::Duration::from_millis(
                 serve.and_then(|s| s.answer_after_ms).or(file.answer_after_ms).unwrap_or(0),
             ),

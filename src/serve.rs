@@ -109,6 +109,7 @@ impl ServeApp {
                 }
                 Input::Media { call, api_id, event } => Event::Media { call, api_id, event },
                 Input::AgentHangup(call, why) => Event::AgentHangup(call, why),
+                Input::Decided(call, answer) => Event::Decided(call, answer),
             };
             self.feed(now, ev, ua);
         }
@@ -262,6 +263,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         srtp_any_transport: settings.srtp_any_transport,
         max_calls: settings.max_calls,
         trunks: settings_trunks,
+        inbound_explicit: settings.inbound_explicit,
     });
     let mut app = ServeApp {
         engine,

@@ -130,12 +130,18 @@ pub struct Call {
     pub organization_id: String,
     /// The call whose REFER placed it, if one did.
     pub referred_by: Option<String>,
-    /// The `X-` headers its INVITE carried (placed calls), name and value.
+    /// The `X-` headers its INVITE carried (placed or received), name and value.
     pub sip_headers: Vec<(String, String)>,
     /// Seconds it may ring before it is cancelled (`no-answer`).
     pub ring_timeout: Option<u32>,
     /// Seconds it may talk before dialtone hangs up.
     pub max_duration: Option<u32>,
+    /// The caller's name it was placed with.
+    pub from_display_name: Option<String>,
+    /// An inbound call's asserted caller (RFC 3325 P-Asserted-Identity, or Remote-Party-ID).
+    pub asserted_identity: Option<String>,
+    /// The number an inbound call reached (`num_…`).
+    pub number_id: Option<String>,
 }
 
 /// Where a call's recording is.
@@ -238,6 +244,8 @@ pub struct NewCall<'a> {
     pub ring_timeout: Option<u32>,
     /// Longest talk, s.
     pub max_duration: Option<u32>,
+    /// The caller's name for From.
+    pub from_display_name: Option<&'a str>,
 }
 
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the
@@ -258,6 +266,12 @@ pub struct InboundCall {
     pub organization_id: String,
     /// The call whose REFER placed it.
     pub referred_by: Option<String>,
+    /// Its INVITE's `X-` headers.
+    pub sip_headers: Vec<(String, String)>,
+    /// The caller's asserted identity (P-Asserted-Identity, Remote-Party-ID).
+    pub asserted_identity: Option<String>,
+    /// The number it called (`num_…`).
+    pub number_id: Option<String>,
 }
 
 /// Filters for [`Store::list_calls`].

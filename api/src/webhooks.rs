@@ -142,6 +142,40 @@ pub fn spawn(store: Arc<Mutex<Store>>, wake: Arc<Notify>, base_backoff_ms: i64, 
     });
 }
 
+/// Asks a number's call webhook what to do with a call (issue 15): `body` POSTed and
+/// signed as the event webhooks are (`X-Dialtone-Event: call.incoming`), within
+/// `timeout`; the answer read by [`crate::routing::parse_answer`]. `Err` says why there is
+/// no usable answer (late, unreachable, not 2xx, not a decision).
+pub async fn ask(
+    url: &str,
+    secret: &str,
+    body: String,
+    timeout: std::time::Duration,
+) -> Result<crate::routing::Decision, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| reqwest::Client::builder().build().unwrap_or_default());
+    let ts = now_ms() / 1000;
+    let sent = client
+        .post(url)
+        .timeout(timeout)
+        .header("content-type", "application/json")
+        .header("x-dialtone-event", "call.incoming")
+        .header("x-dialtone-timestamp", ts.to_string())
+        .header("x-dialtone-signature", sign(secret.as_bytes(), ts, body.as_bytes()))
+        .body(body);
+    let r =
+        sent.send().await.map_err(|e| if e.is_timeout() { "no answer in time".to_string() } else { format!("{e}") })?;
+    if !r.status().is_success() {
+        return Err(format!("HTTP {}", r.status().as_u16()));
+    }
+    let bytes =
+        r.bytes().await.map_err(|e| if e.is_timeout() { "no answer in time".to_string() } else { format!("{e}") })?;
+    if bytes.len() > 64 * 1024 {
+        return Err("the answer is over 64 KiB".into());
+    }
+    crate::routing::parse_answer(&bytes)
+}
+
 /// One POST; `Err` with why unless the receiver answered 2xx.
 async fn deliver(client: &reqwest::Client, d: &Delivery) -> Result<(), String> {
     let ts = now_ms() / 1000;

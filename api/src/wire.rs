@@ -104,7 +104,7 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 19)?;
+        let mut o = s.serialize_struct("Call", 22)?;
         o.serialize_field("id", &c.id)?;
         o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
@@ -124,6 +124,9 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("sip_headers", &c.sip_headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>())?;
         o.serialize_field("ring_timeout", &c.ring_timeout)?;
         o.serialize_field("max_duration", &c.max_duration)?;
+        o.serialize_field("from_display_name", &c.from_display_name)?;
+        o.serialize_field("asserted_identity", &c.asserted_identity)?;
+        o.serialize_field("number_id", &c.number_id)?;
         o.end()
     }
 }

@@ -42,6 +42,12 @@ pub enum Phase {
     Live,
     /// Refused by us; its `Terminated` is still to come.
     Refused,
+    /// An inbound call rung while its number's call webhook decides; the INVITE's offer
+    /// waits here.
+    Asking {
+        /// The INVITE's body.
+        offer: Bytes,
+    },
 }
 
 /// The offer/answer state of a call's media.
@@ -120,6 +126,16 @@ pub struct Call {
     pub dial: Option<Box<Dialing>>,
     /// An API call's trunk and what it was placed with (for the next trunk).
     pub route: Option<Box<Route>>,
+    /// An inbound call's number (the organization's routing of it).
+    pub number: Option<Box<dialtone_api::store::NumberRow>>,
+    /// The E.164 number an inbound call called.
+    pub called: Option<String>,
+    /// The trunk an inbound call came through (its name), if from one.
+    pub trunk: Option<String>,
+    /// The caller's asserted identity (P-Asserted-Identity, Remote-Party-ID).
+    pub asserted: Option<String>,
+    /// What an inbound call hears once answered, when its number decided it.
+    pub answer_with: Option<SourceSpec>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -155,6 +171,11 @@ impl Call {
             max_duration: None,
             dial: None,
             route: None,
+            number: None,
+            called: None,
+            trunk: None,
+            asserted: None,
+            answer_with: None,
         }
     }
 }
@@ -267,6 +288,8 @@ pub enum SourceSpec {
     Echo,
     /// The `play:` prompt.
     Prompt,
+    /// A prompt of `DATA_DIR/prompts` by name (a number's or a call webhook's).
+    Play(String),
     /// A voice agent.
     Agent(AgentPlan),
     /// The sound card (`dialtone call --device`).

@@ -56,6 +56,11 @@ impl Engine {
                 self.probe_trunks(now, ua);
                 Ok(())
             }
+            Command::Numbers(numbers) => {
+                tracing::info!(numbers = numbers.len(), "numbers");
+                self.numbers = numbers;
+                Ok(())
+            }
             Command::TrunkRanges(ranges) => {
                 ua.set_trunk_ranges(ranges);
                 Ok(())

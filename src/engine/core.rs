@@ -42,6 +42,8 @@ pub struct Engine {
     pub(super) trunks: super::trunk::Trunks,
     /// OPTIONS probes out: probe → trunk.
     pub(super) probes: HashMap<u64, String>,
+    /// The numbers and what their calls do.
+    pub(super) numbers: Vec<dialtone_api::store::NumberRow>,
 }
 
 /// Bind attempts before a call is refused for want of a port.
@@ -80,6 +82,7 @@ impl Engine {
             permits: Permits::default(),
             trunks,
             probes: HashMap::new(),
+            numbers: Vec::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Engine {
                 }
             }
             Event::Shutdown => self.shutdown(now, ua),
+            Event::Decided(call, answer) => self.decided(now, call, answer, ua),
         }
     }
 
@@ -127,6 +131,8 @@ impl Engine {
             }
             if self.calls.get(&call).is_some_and(|c| c.dial.is_some()) {
                 self.dial_deadline(now, call, ua);
+            } else if self.calls.get(&call).is_some_and(|c| matches!(c.phase, super::call::Phase::Asking { .. })) {
+                self.decided(now, call, Err("no answer in time".into()), ua);
             } else {
                 self.api_deadline(now, call, ua);
             }
@@ -320,7 +326,19 @@ impl Engine {
             return;
         }
         let agent = c.agent.take().filter(|a| a.url.is_some() || (inbound_agent && !api_placed));
+        let decided = c.answer_with.take();
         let source = match (agent, &self.cfg.inbound) {
+            // The number (or its webhook) decided what the call hears.
+            _ if decided.is_some() => match decided {
+                Some(SourceSpec::Agent(mut plan)) => {
+                    if let Some(id) = &c.api_id {
+                        plan.call_id = id.clone();
+                    }
+                    SourceSpec::Agent(plan)
+                }
+                Some(other) => other,
+                None => SourceSpec::Silence,
+            },
             (Some(mut plan), _) => {
                 if let Some(id) = &c.api_id {
                     plan.call_id = id.clone();

@@ -36,6 +36,8 @@ pub enum Event {
     Command(u64, Command),
     /// Ctrl-C / SIGTERM: end every call and the registration, then stop.
     Shutdown,
+    /// A call webhook's answer to [`Action::Ask`], or why there is none.
+    Decided(CallId, Result<dialtone_api::routing::Decision, String>),
 }
 
 /// What a call's media task reports.
@@ -77,6 +79,8 @@ pub enum Command {
     Trunks(Vec<super::trunk::Trunk>),
     /// Requests from these ranges are the trunks' (their `allowed_cidrs`).
     TrunkRanges(Vec<dialtone_sip::perimeter::Cidr>),
+    /// The numbers are now these (added, changed, deleted, or read at start).
+    Numbers(Vec<dialtone_api::store::NumberRow>),
     /// Our SIP users are now these (added, deleted, or read at start).
     SipUsers(Vec<dialtone_sip::userauth::SipUser>),
     /// Organization `org`'s call policy is now this (created, changed, or read at start).
@@ -117,6 +121,23 @@ pub enum Action {
     /// What a dialled call's user is told of the engine's own steps (`dialtone call`
     /// prints it).
     DialNote(CallId, String),
+    /// POST this to a number's call webhook (signed), and answer with [`Event::Decided`].
+    Ask(Box<Ask>),
+}
+
+/// A call webhook request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// The call waiting for it.
+    pub call: CallId,
+    /// Where to POST.
+    pub url: String,
+    /// The number's signing secret.
+    pub secret: String,
+    /// How long it may take.
+    pub timeout: Duration,
+    /// The JSON body.
+    pub body: String,
 }
 
 /// Everything a call's media task needs besides its sockets.
@@ -166,6 +187,12 @@ pub enum Persist {
         org: String,
         /// The call whose REFER placed it (then `called` is its target and it goes out).
         referred_by: Option<String>,
+        /// Its INVITE's `X-` headers.
+        sip_headers: Vec<(String, String)>,
+        /// The caller's asserted identity.
+        asserted_identity: Option<String>,
+        /// The number it called (its id).
+        number_id: Option<String>,
     },
     /// A status change.
     Status {
@@ -253,6 +280,9 @@ pub struct Config {
     pub srtp_any_transport: bool,
     /// `DIALTONE_MAX_CALLS`: calls up at once, every kind (`None`: as many as ports allow).
     pub max_calls: Option<u32>,
+    /// `DIALTONE_INBOUND` was set: calls to numbers nobody has get it; otherwise (once
+    /// there are numbers) they get 404.
+    pub inbound_explicit: bool,
     /// The settings' other trunks (the TOML file's `[[trunk]]`), besides `default`.
     pub trunks: Vec<super::trunk::Trunk>,
 }

@@ -19,6 +19,7 @@ mod call;
 mod control;
 mod core;
 mod dial;
+mod inbound;
 mod io;
 mod org;
 mod policy;
@@ -33,7 +34,7 @@ mod sim;
 pub use call::{AgentPlan, Call, CallId, Dial, Negotiation, Origin, Phase, RecordAs, SourceSpec};
 pub use core::Engine;
 pub use io::{
-    Action, Command, Config, Counters, DialOutcome, Event, MediaCommand, MediaEvent, MediaStart, Persist, Refusal,
+    Action, Ask, Command, Config, Counters, DialOutcome, Event, MediaCommand, MediaEvent, MediaStart, Persist, Refusal,
 };
 pub use org::{OrgPolicy, PERMIT_TTL};
 pub use trunk::Trunk;

@@ -71,6 +71,7 @@ fn config() -> Config {
         srtp_any_transport: false,
         max_calls: None,
         trunks: Vec::new(),
+        inbound_explicit: false,
     }
 }
 
@@ -307,7 +308,7 @@ fn inbound_call_is_answered_with_echo_then_ended_by_the_callers_bye() {
     let id = actions
         .iter()
         .find_map(|a| match a {
-            Action::Persist(Persist::Inbound { id, caller, called, org, referred_by }) => {
+            Action::Persist(Persist::Inbound { id, caller, called, org, referred_by, .. }) => {
                 assert_eq!((caller.as_str(), called.as_deref()), ("alice", Some("+15550001111")));
                 assert_eq!((org.as_str(), referred_by), (dialtone_api::store::DEFAULT_ORG, &None));
                 Some(id.clone())

@@ -4,7 +4,6 @@
 use super::call::{AgentPlan, Call, CallId, Negotiation, Opening, Origin, Phase, Transferring};
 use super::core::Engine;
 use super::io::{Action, MediaCommand, Persist, Refusal};
-use crate::config::Inbound;
 use crate::session;
 use bytes::Bytes;
 use dialtone_api::store::{CallStatus, DEFAULT_ORG};
@@ -21,7 +20,7 @@ impl Engine {
                 if let Some(u) = &user {
                     tracing::info!(%call, user = %u.username, org = %u.owner, "a SIP user's call");
                 }
-                self.incoming(now, call, &request, source.transport, user.map(|u| u.owner), ua);
+                self.incoming(now, call, &request, source, user.map(|u| u.owner), ua);
             }
             UaEvent::Confirmed { call, ack } => {
                 tracing::debug!(%call, "call confirmed");
@@ -125,7 +124,7 @@ impl Engine {
         now: Instant,
         call: CallId,
         req: &Request,
-        transport: dialtone_sip::Transport,
+        source: Destination,
         owner: Option<String>,
         ua: &mut UserAgent,
     ) {
@@ -138,11 +137,19 @@ impl Engine {
             return;
         }
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
-        c.transport = transport;
-        // A SIP user's call belongs to its organization; any other to the default one
-        // (whose policy its REFERs meet) until numbers belong to organizations (issue 15).
-        let org = owner.unwrap_or_else(|| DEFAULT_ORG.to_string());
+        c.transport = source.transport;
+        let facts = super::inbound::Facts::of(req);
+        let found = super::inbound::find(&self.numbers, &facts.called);
+        let number = found.as_ref().map(|(row, _)| Box::new((*row).clone()));
+        // The number's organization owns the call; a SIP user's call is its own
+        // organization's; any other the default one's (whose policy its REFERs meet).
+        let org = owner
+            .or_else(|| number.as_ref().map(|n| n.organization_id.clone()))
+            .unwrap_or_else(|| DEFAULT_ORG.to_string());
         c.org = Some(org.clone());
+        c.called = found.map(|(_, n)| n).or_else(|| facts.called.first().cloned());
+        c.trunk = self.trunks.by_source(source.addr.ip());
+        c.asserted = facts.asserted.clone();
         let uri = |h: HeaderName, name: &'static str| {
             req.headers.get(&h).and_then(|v| NameAddr::parse(v, name).ok().map(|n| n.uri_text.to_string()))
         };
@@ -150,33 +157,46 @@ impl Engine {
             call_id: format!("call-{}", call.0),
             from: uri(HeaderName::From, "From"),
             to: uri(HeaderName::To, "To"),
+            // The INVITE's X- headers reach the agent as Twilio's customParameters do.
+            custom: facts.headers.clone(),
             ..AgentPlan::default()
         });
+        if let Some(n) = &number {
+            c.record = n.record;
+            c.max_duration = n.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
+        }
         if self.cfg.store {
-            // Kept as `direction: inbound`: the caller (From's user, else its URI) as
-            // `phone_number` and `contact_id`, the number called (To's user) as
-            // `from_number`. Its life follows as an API call's does.
+            // Kept as `direction: inbound`: the caller (From's user, as E.164 when it is
+            // a number, else its URI) as `phone_number` and `contact_id`, the number called
+            // as `from_number`. Its life follows as an API call's does.
             let id = format!("call_{:016x}", self.next_seed());
             let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
-            tracing::info!(%call, id = %id, caller = %caller, "inbound call");
-            let called = party(req, HeaderName::To, "To");
-            let p = Persist::Inbound { id: id.clone(), caller, called, org, referred_by: None };
+            let caller = dialtone_api::routing::e164(&caller).unwrap_or(caller);
+            tracing::info!(%call, id = %id, caller = %caller, number = ?number.as_ref().map(|n| &n.number), "inbound call");
+            let called = c.called.clone().or_else(|| party(req, HeaderName::To, "To"));
+            let p = Persist::Inbound {
+                id: id.clone(),
+                caller,
+                called,
+                org,
+                referred_by: None,
+                sip_headers: facts.headers,
+                asserted_identity: facts.asserted,
+                number_id: number.as_ref().map(|n| n.id.clone()),
+            };
             self.actions.push_back(Action::Persist(p));
             c.api_id = Some(id);
         }
+        // A number's action; a number nobody has: DIALTONE_INBOUND while there are no
+        // numbers or when it was set, else 404.
+        let action = match &number {
+            Some(n) => Some(n.action.clone()),
+            None if self.numbers.is_empty() || self.cfg.inbound_explicit => None,
+            None => Some(dialtone_api::routing::InboundAction::Reject { status: 404 }),
+        };
+        c.number = number;
         self.insert(call, c);
-        if self.cfg.inbound == Inbound::Reject {
-            self.counters.refused += 1;
-            if let Some(c) = self.calls.get_mut(&call) {
-                c.phase = Phase::Refused;
-            }
-            let _ = ua.reject(call, 603, now);
-            return;
-        }
-        if let Err(then) = self.open_port(Opening::Answer { call, offer: req.body.clone() }, 0) {
-            tracing::warn!(%call, "no free RTP port: 503");
-            self.no_port(now, then, ua);
-        }
+        self.act_inbound(now, call, action, req.body.clone(), ua);
     }
 
     /// The port for an inbound call is bound: answer its offer (or offer in the 2xx).
@@ -256,6 +276,9 @@ impl Engine {
         if ua.answer(call, sdp, now).is_ok() {
             self.counters.answered += 1;
             c.answered = true;
+            if let Some(talk) = c.max_duration {
+                self.set_deadline(call, now + talk);
+            }
             self.persist_status(call, CallStatus::InProgress, Some(200), None);
             self.start_media(call);
         }
@@ -442,6 +465,9 @@ impl Engine {
                         called: Some(uri.clone()),
                         org: org.clone(),
                         referred_by,
+                        sip_headers: Vec::new(),
+                        asserted_identity: None,
+                        number_id: None,
                     };
                     self.actions.push_back(Action::Persist(p));
                     c.api_id = Some(id);

@@ -163,6 +163,11 @@ impl Trunks {
         }
     }
 
+    /// The name of the trunk one of whose servers is `ip`, if any.
+    pub fn by_source(&self, ip: std::net::IpAddr) -> Option<String> {
+        self.list.iter().find(|s| s.trunk.servers.iter().any(|d| d.addr.ip() == ip)).map(|s| s.trunk.name.clone())
+    }
+
     /// The trunks that may carry `org`'s call to `number`, best first: the longest
     /// matching prefix, then the lowest priority, then the order they were given in.
     pub fn candidates(&self, org: Option<&str>, number: &str) -> Vec<String> {

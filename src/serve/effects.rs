@@ -38,6 +38,8 @@ pub struct Effects {
     pub totals: Arc<Totals>,
     /// Where media reports go.
     pub inbox: Inbox,
+    /// Numbers' prompts, loaded (by name and rate).
+    loaded: HashMap<(String, u32), Arc<Prompt>>,
 }
 
 impl Effects {
@@ -54,6 +56,7 @@ impl Effects {
             writer,
             totals: Arc::default(),
             inbox,
+            loaded: HashMap::new(),
         }
     }
 
@@ -94,6 +97,14 @@ impl Effects {
             }
             // `serve` dials nothing itself.
             Action::Dialed(_) | Action::DialEnded(..) | Action::DialNote(..) => {}
+            Action::Ask(ask) => {
+                // The call rings meanwhile; the answer (or why none) goes back in.
+                let inbox = self.inbox.clone();
+                tokio::spawn(async move {
+                    let answer = dialtone_api::webhooks::ask(&ask.url, &ask.secret, ask.body, ask.timeout).await;
+                    inbox.send(Input::Decided(ask.call, answer));
+                });
+            }
         }
         None
     }
@@ -102,6 +113,32 @@ impl Effects {
     pub fn stop_all(&mut self) {
         self.media.clear();
         self.sockets.clear();
+    }
+
+    /// `DATA_DIR/prompts/<name>` at `rate`, loaded once.
+    fn prompt(&mut self, name: &str, rate: u32) -> Option<Arc<Prompt>> {
+        if !dialtone_api::routing::is_prompt_name(name) {
+            return None;
+        }
+        let key = (name.to_string(), rate);
+        if let Some(p) = self.loaded.get(&key) {
+            return Some(p.clone());
+        }
+        let path = self.recordings.with_file_name("prompts").join(name);
+        match Prompt::load(&path, rate) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                if self.loaded.len() >= 64 {
+                    self.loaded.clear();
+                }
+                self.loaded.insert(key, p.clone());
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot play the prompt; the call hears silence");
+                None
+            }
+        }
     }
 
     fn start(&mut self, m: MediaStart) {
@@ -113,12 +150,21 @@ impl Effects {
         let mut agent = None;
         let source = match (m.source, &self.prompts) {
             (SourceSpec::Agent(plan), _) => {
-                let info =
-                    CallInfo { call_id: plan.call_id, contact_id: plan.contact_id, from: plan.from, to: plan.to };
+                let info = CallInfo {
+                    call_id: plan.call_id,
+                    contact_id: plan.contact_id,
+                    from: plan.from,
+                    to: plan.to,
+                    custom: plan.custom,
+                };
                 agent = self.bridges.start(call.0, rate, plan.url.as_deref(), plan.format.as_deref(), info);
                 agent.clone().map_or(Source::Silence, Source::Agent)
             }
             (SourceSpec::Prompt, Some((p8, p16))) => Source::Play(if rate == 8000 { p8.clone() } else { p16.clone() }),
+            (SourceSpec::Play(name), _) => match self.prompt(&name, rate) {
+                Some(p) => Source::Play(p),
+                None => Source::Silence,
+            },
             (SourceSpec::Echo, _) => Source::Echo,
             _ => Source::Silence,
         };
@@ -198,8 +244,18 @@ impl Effects {
 /// The store's operation for `p`, stamped `at` (ms).
 fn op(p: Persist, at: i64) -> Op {
     match p {
-        Persist::Inbound { id, caller, called, org, referred_by } => {
-            Op::Inbound(dialtone_api::store::InboundCall { id, caller, called, at, organization_id: org, referred_by })
+        Persist::Inbound { id, caller, called, org, referred_by, sip_headers, asserted_identity, number_id } => {
+            Op::Inbound(dialtone_api::store::InboundCall {
+                id,
+                caller,
+                called,
+                at,
+                organization_id: org,
+                referred_by,
+                sip_headers,
+                asserted_identity,
+                number_id,
+            })
         }
         Persist::Status { id, to, sip_status, reason } => Op::Status { id, to, sip_status, reason, at },
         Persist::Dtmf { id, digit } => Op::Dtmf { id, digit, at },

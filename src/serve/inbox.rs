@@ -23,6 +23,8 @@ pub enum Input {
     },
     /// A call's agent bridge asks for the hang-up.
     AgentHangup(CallId, String),
+    /// A call webhook's answer.
+    Decided(CallId, Result<dialtone_api::routing::Decision, String>),
 }
 
 /// The sending side; cheap to clone.
@@ -103,6 +105,10 @@ impl CallControl for Control {
 
     fn can_originate(&self) -> bool {
         self.trunk || self.stored_trunks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_numbers(&self, numbers: Vec<dialtone_api::store::NumberRow>) {
+        self.inbox.send(Input::Command(Command::Numbers(numbers), None));
     }
 
     fn set_trunks(&self, trunks: Vec<dialtone_api::store::TrunkRow>) {

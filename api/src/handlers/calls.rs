@@ -175,6 +175,7 @@ pub async fn create_call(
         sip_headers: &sip_headers,
         ring_timeout,
         max_duration,
+        from_display_name: from_display_name.as_deref(),
     };
     let stored = store(&st).and_then(|mut s| {
         s.insert_call_once(&new, idem).map_err(|e| match e {

@@ -67,10 +67,19 @@ pub(super) fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, St
         None => conn
             .prepare_cached(
                 "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
-                                    organization_id)
-                 VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound', ?5)",
+                                    organization_id, sip_headers, asserted_identity, number_id)
+                 VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound', ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![c.id, c.caller, c.called, c.at, c.organization_id])?,
+            .execute(params![
+                c.id,
+                c.caller,
+                c.called,
+                c.at,
+                c.organization_id,
+                (!c.sip_headers.is_empty()).then(|| serde_json::to_string(&c.sip_headers).unwrap_or_default()),
+                c.asserted_identity,
+                c.number_id
+            ])?,
         // A REFER's call goes out, to the target, for the referring call's contact.
         Some(by) => conn
             .prepare_cached(
@@ -139,7 +148,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
      created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
-     ring_timeout, max_duration";
+     ring_timeout, max_duration, from_display_name, asserted_identity, number_id";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -170,6 +179,9 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
             .unwrap_or_default(),
         ring_timeout: r.get::<_, Option<i64>>(16)?.and_then(|n| u32::try_from(n).ok()),
         max_duration: r.get::<_, Option<i64>>(17)?.and_then(|n| u32::try_from(n).ok()),
+        from_display_name: r.get(18)?,
+        asserted_identity: r.get(19)?,
+        number_id: r.get(20)?,
     })
 }
 
@@ -196,8 +208,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
-                                sip_headers, ring_timeout, max_duration)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10)",
+                                sip_headers, ring_timeout, max_duration, from_display_name)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 c.id,
                 c.contact_id,
@@ -208,7 +220,8 @@ impl Store {
                 c.organization_id,
                 (!c.sip_headers.is_empty()).then(|| serde_json::to_string(c.sip_headers).unwrap_or_default()),
                 c.ring_timeout.map(i64::from),
-                c.max_duration.map(i64::from)
+                c.max_duration.map(i64::from),
+                c.from_display_name
             ],
         )?;
         tx.execute(
@@ -427,6 +440,7 @@ pub(crate) mod tests {
             sip_headers: &[],
             ring_timeout: None,
             max_duration: None,
+            from_display_name: None,
         }
     }
 

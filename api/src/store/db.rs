@@ -122,6 +122,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE calls ADD COLUMN sip_headers TEXT;
     ALTER TABLE calls ADD COLUMN ring_timeout INTEGER;
     ALTER TABLE calls ADD COLUMN max_duration INTEGER;",
+    // 8: caller ID: the display name an API call was placed with; an inbound call's
+    // asserted identity (RFC 3325) and the number it called.
+    "ALTER TABLE calls ADD COLUMN from_display_name TEXT;
+    ALTER TABLE calls ADD COLUMN asserted_identity TEXT;
+    ALTER TABLE calls ADD COLUMN number_id TEXT;",
 ];
 
 /// The database.

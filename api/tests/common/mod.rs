@@ -155,6 +155,7 @@ impl App {
             sip_headers: &[],
             ring_timeout: None,
             max_duration: None,
+            from_display_name: None,
         };
         s.insert_call(&c).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();

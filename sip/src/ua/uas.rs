@@ -232,11 +232,24 @@ impl UserAgent {
 
     /// Refuses an incoming call with a final status (4xx–6xx).
     pub fn reject(&mut self, call: CallRef, status: u16, now: Instant) -> Result<(), UaError> {
+        self.reject_with(call, status, None, now)
+    }
+
+    /// Sends the caller to `target` (302 Moved Temporarily, RFC 3261 §21.3.3: its Contact).
+    pub fn redirect(&mut self, call: CallRef, target: &str, now: Instant) -> Result<(), UaError> {
+        crate::uri::Uri::parse(target).map_err(|_| UaError::Invalid("redirect target"))?;
+        self.reject_with(call, 302, Some(target), now)
+    }
+
+    fn reject_with(&mut self, call: CallRef, status: u16, contact: Option<&str>, now: Instant) -> Result<(), UaError> {
         if !(300..700).contains(&status) {
             return Err(UaError::Invalid("final status"));
         }
         let c = self.uas_call(call)?;
-        let resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
+        let mut resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
+        if let Some(target) = contact {
+            resp.headers.push(HeaderName::Contact, SipStr::from(format!("<{target}>")));
+        }
         let key = c.server_key.clone().ok_or(UaError::WrongState)?;
         self.respond(&key, resp, now);
         self.end_call(call, EndReason::Rejected { status, reason: reason_phrase(status).into() });
