@@ -84,7 +84,8 @@ pub fn parse_action(v: &Value, allow_webhook: bool) -> Result<InboundAction, Str
             Ok(InboundAction::Agent { url: url.into(), format })
         }
         "webhook" if allow_webhook => {
-            let url = text("url").filter(|u| is_http_url(u)).ok_or("webhook: url must be an http:// or https:// URL")?;
+            let url =
+                text("url").filter(|u| is_http_url(u)).ok_or("webhook: url must be an http:// or https:// URL")?;
             Ok(InboundAction::Webhook { url: url.into() })
         }
         "webhook" => Err("webhook is not allowed here".into()),
@@ -223,7 +224,10 @@ pub fn is_sip_uri(s: &str) -> bool {
     let rest = s.strip_prefix("sips:").or_else(|| s.strip_prefix("sip:"));
     rest.is_some_and(|r| {
         let host = r.rsplit('@').next().unwrap_or("");
-        s.len() <= 256 && !host.is_empty() && !host.starts_with(';') && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        s.len() <= 256
+            && !host.is_empty()
+            && !host.starts_with(';')
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
     })
 }
 
