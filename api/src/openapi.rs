@@ -10,7 +10,7 @@ use crate::auth::JWT_LIFETIME_S;
 use crate::doc::components::{headers, parameters, responses, security_schemes};
 use crate::doc::events::{delivery, webhooks};
 use crate::doc::parts::{merge, response};
-use crate::doc::schemas::{account_schemas, call_schemas, common_schemas};
+use crate::doc::schemas::{account_schemas, call_schemas, common_schemas, routing_schemas};
 use crate::routes::TABLE;
 use crate::wire::MAX_BODY;
 use serde_json::{json, Map, Value};
@@ -56,6 +56,8 @@ pub fn spec() -> Value {
             { "name": "Webhooks", "description": format!("Signed event deliveries. {delivery}") },
             { "name": "Users", "description": "People who log in for a JWT." },
             { "name": "SIP users", "description": "Softphones' accounts: they REGISTER to dialtone and call with digest credentials." },
+            { "name": "Trunks", "description": "An organization's own SIP trunks, for its calls; the platform's (from the settings) are listed too." },
+            { "name": "Numbers", "description": "An organization's phone numbers and what their inbound calls do: an agent, a call webhook (`CallWebhookRequest`, answered by a `CallWebhookAnswer`), a prompt, echo, reject or forward." },
             { "name": "Organizations", "description": "The platform's customers: every user, key, call, webhook and recording belongs to one, and one never sees another's (404). The internal key acts in every one, or in the one `X-Organization-Id` names." }
         ],
         "security": [{ "bearer": [] }, { "apiKey": [] }, { "internalKey": [] }],
@@ -66,7 +68,7 @@ pub fn spec() -> Value {
             "parameters": parameters(),
             "headers": headers(),
             "responses": responses(),
-            "schemas": merge([common_schemas(), call_schemas(), account_schemas()])
+            "schemas": merge([common_schemas(), call_schemas(), account_schemas(), routing_schemas()])
         }
     })
 }
@@ -114,7 +116,7 @@ fn protected(perm: &str, mut op: Value) -> Value {
 mod tests {
     use super::*;
     use crate::doc::events::webhook_operation_id;
-    use crate::doc::schemas::{account_schemas, call_schemas, common_schemas};
+    use crate::doc::schemas::{account_schemas, call_schemas, common_schemas, routing_schemas};
     use crate::model::{CallStatus, PERMISSIONS, WEBHOOK_EVENTS};
     use std::collections::{BTreeSet, HashSet};
 
@@ -217,7 +219,7 @@ mod tests {
     #[test]
     fn merged_parts_do_not_overlap() {
         let count = |v: Value| v.as_object().map_or(0, |o| o.len());
-        let n = count(common_schemas()) + count(call_schemas()) + count(account_schemas());
+        let n = count(common_schemas()) + count(call_schemas()) + count(account_schemas()) + count(routing_schemas());
         assert_eq!(n, spec()["components"]["schemas"].as_object().unwrap().len());
     }
 

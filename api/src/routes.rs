@@ -6,7 +6,9 @@
 //! lacks.
 
 use crate::doc::operations as op;
-use crate::handlers::{calls, control, health, keys, login, orgs, recordings, sip_users, users, webhooks};
+use crate::handlers::{
+    calls, control, health, keys, login, numbers, orgs, recordings, sip_users, trunks, users, webhooks,
+};
 use crate::state::ApiState;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use serde_json::Value;
@@ -366,6 +368,106 @@ pub const TABLE: &[Route] = &[
         summary: "Change an organization's call policy (limits, allowed destinations).",
         handler: |m| on(m, orgs::update_org),
         doc: op::update_organization,
+    },
+    Route {
+        method: "POST",
+        path: "/api/trunks",
+        permission: Some("trunks:write"),
+        tag: "Trunks",
+        operation_id: "createTrunk",
+        summary: "Add a SIP trunk of the organization.",
+        handler: |m| on(m, trunks::create_trunk),
+        doc: op::create_trunk,
+    },
+    Route {
+        method: "GET",
+        path: "/api/trunks",
+        permission: Some("trunks:read"),
+        tag: "Trunks",
+        operation_id: "listTrunks",
+        summary: "List the organization's trunks, and the platform's, with their status (never passwords).",
+        handler: |m| on(m, trunks::list_trunks),
+        doc: op::list_trunks,
+    },
+    Route {
+        method: "GET",
+        path: "/api/trunks/{id}",
+        permission: Some("trunks:read"),
+        tag: "Trunks",
+        operation_id: "getTrunk",
+        summary: "One trunk, with its status.",
+        handler: |m| on(m, trunks::get_trunk),
+        doc: op::get_trunk,
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/trunks/{id}",
+        permission: Some("trunks:write"),
+        tag: "Trunks",
+        operation_id: "updateTrunk",
+        summary: "Change a trunk (the fields given; null clears an optional one).",
+        handler: |m| on(m, trunks::update_trunk),
+        doc: op::update_trunk,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/trunks/{id}",
+        permission: Some("trunks:write"),
+        tag: "Trunks",
+        operation_id: "deleteTrunk",
+        summary: "Delete a trunk; its organization's calls no longer use it.",
+        handler: |m| on(m, trunks::delete_trunk),
+        doc: op::delete_trunk,
+    },
+    Route {
+        method: "POST",
+        path: "/api/numbers",
+        permission: Some("numbers:write"),
+        tag: "Numbers",
+        operation_id: "createNumber",
+        summary: "Add a phone number (or pattern) and what its inbound calls do.",
+        handler: |m| on(m, numbers::create_number),
+        doc: op::create_number,
+    },
+    Route {
+        method: "GET",
+        path: "/api/numbers",
+        permission: Some("numbers:read"),
+        tag: "Numbers",
+        operation_id: "listNumbers",
+        summary: "List the organization's numbers.",
+        handler: |m| on(m, numbers::list_numbers),
+        doc: op::list_numbers,
+    },
+    Route {
+        method: "GET",
+        path: "/api/numbers/{id}",
+        permission: Some("numbers:read"),
+        tag: "Numbers",
+        operation_id: "getNumber",
+        summary: "One number.",
+        handler: |m| on(m, numbers::get_number),
+        doc: op::get_number,
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/numbers/{id}",
+        permission: Some("numbers:write"),
+        tag: "Numbers",
+        operation_id: "updateNumber",
+        summary: "Change a number (the fields given; null clears an optional one).",
+        handler: |m| on(m, numbers::update_number),
+        doc: op::update_number,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/numbers/{id}",
+        permission: Some("numbers:write"),
+        tag: "Numbers",
+        operation_id: "deleteNumber",
+        summary: "Delete a number; its calls are no longer answered.",
+        handler: |m| on(m, numbers::delete_number),
+        doc: op::delete_number,
     },
 ];
 

@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// One organization's rows, by kind (`call`, `key`, `webhook`, `user`, `organization`,
-/// `sip_user`),
-/// and how its admin authenticates.
+/// `sip_user`, `trunk`, `number`), and how its admin authenticates.
 struct Org {
     id: String,
     admin: String,
@@ -59,6 +58,12 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
     let phone = json!({"username": format!("{name}-desk"), "password": "a long phone secret"});
     let phone = created(app, "/api/sip-users", &auth, phone).await;
     assert_eq!(phone["organization_id"], id.as_str());
+    let trunk = json!({"name": "carrier", "uri": format!("sip:{name}.carrier.example"), "password": "pw"});
+    let trunk = created(app, "/api/trunks", &auth, trunk).await;
+    assert_eq!(trunk["organization_id"], id.as_str());
+    let digits = if name == "acme" { "+15550100" } else { "+15550200" };
+    let number = created(app, "/api/numbers", &auth, json!({"number": digits, "action": {"type": "echo"}})).await;
+    assert_eq!(number["organization_id"], id.as_str());
     let call =
         created(app, "/api/calls/create", &auth, json!({"contact_id": name, "phone_number": "+14155550123"})).await;
     assert_eq!(call["organization_id"], id.as_str());
@@ -77,6 +82,8 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
         ("user", user["id"].as_str().unwrap().to_string()),
         ("organization", id.clone()),
         ("sip_user", phone["id"].as_str().unwrap().to_string()),
+        ("trunk", trunk["id"].as_str().unwrap().to_string()),
+        ("number", number["id"].as_str().unwrap().to_string()),
     ]);
     Org { id, admin, ids }
 }
@@ -92,6 +99,8 @@ fn kind(path: &str) -> &'static str {
         Some("users") => "user",
         Some("organizations") => "organization",
         Some("sip-users") => "sip_user",
+        Some("trunks") => "trunk",
+        Some("numbers") => "number",
         _ => panic!("{path} takes an id of a kind this test does not know: add it, scoped"),
     }
 }

@@ -128,6 +128,8 @@ pub async fn start_api(
             control.set_policy(&org);
         }
         control.set_sip_users(s.sip_users(&Scope::All)?);
+        control.set_trunks(s.trunks(&Scope::All)?);
+        control.set_numbers(s.numbers(&Scope::All)?);
     }
     let control = Some(control);
     let writer = Writer::spawn(store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;

@@ -51,6 +51,20 @@ pub fn parameters() -> Value {
             "description": "The SIP user's id.",
             "schema": { "type": "string", "examples": ["sipu_0123456789ab"] }
         },
+        "TrunkId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The trunk's id.",
+            "schema": { "type": "string", "examples": ["trk_0123456789ab"] }
+        },
+        "NumberId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The number's id.",
+            "schema": { "type": "string", "examples": ["num_0123456789ab"] }
+        },
         "OrgId": {
             "name": "id",
             "in": "path",
@@ -159,7 +173,7 @@ pub fn responses() -> Value {
         },
         "Conflict": {
             "description": "The resource is not in a state that allows this (`call_not_live`, \
-                `idempotency_conflict`, `recording_not_ready`).",
+                `idempotency_conflict`, `recording_not_ready`), or a unique field is taken (`conflict`).",
             "content": { "application/json": { "schema": schema("ErrorEnvelope") } }
         },
         "PayloadTooLarge": {

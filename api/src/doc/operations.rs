@@ -548,3 +548,160 @@ pub fn delete_sip_user() -> Value {
         }
     })
 }
+
+/// A delete's answer: `{"id", "deleted": true}`.
+fn deleted() -> Value {
+    ok_json(
+        "Deleted.",
+        json!({
+            "type": "object",
+            "required": ["id", "deleted"],
+            "properties": { "id": { "type": "string" }, "deleted": { "const": true } }
+        }),
+    )
+}
+
+/// `createTrunk`.
+pub fn create_trunk() -> Value {
+    json!({
+        "description": "A SIP trunk of the caller's organization: only its calls go out through it (the \
+            platform's trunks, from the settings, serve every organization). The password is kept for digest \
+            challenges and never shown: the trunk says `has_password`. The engine learns every trunk at once.",
+        "requestBody": body(schema("TrunkRequest")),
+        "responses": {
+            "201": ok_json("Created.", schema("Trunk")),
+            "400": response("BadRequest"),
+            "409": response_as("Conflict", "`conflict`: the organization has a trunk of that name."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listTrunks`.
+pub fn list_trunks() -> Value {
+    json!({
+        "description": "The organization's trunks, oldest first (`source: api`), then the platform's from the \
+            settings (`source: settings`, `organization_id` null, read-only: only their id, name, URI and status).",
+        "responses": {
+            "200": ok_json("The trunks.", json!({
+                "type": "object",
+                "required": ["trunks"],
+                "properties": {
+                    "trunks": {
+                        "type": "array",
+                        "items": { "oneOf": [schema("Trunk"), schema("SettingsTrunk")] }
+                    }
+                }
+            }))
+        }
+    })
+}
+
+/// `getTrunk`.
+pub fn get_trunk() -> Value {
+    json!({
+        "parameters": [parameter("TrunkId")],
+        "responses": {
+            "200": ok_json("The trunk.", schema("Trunk")),
+            "404": response_as("NotFound", "`not_found`: no such trunk (or not the caller's).")
+        }
+    })
+}
+
+/// `updateTrunk`.
+pub fn update_trunk() -> Value {
+    json!({
+        "description": "The fields given replace the stored ones; `null` clears an optional one (and empties a \
+            list). The engine applies the change to the next call.",
+        "parameters": [parameter("TrunkId")],
+        "requestBody": body(schema("TrunkFields")),
+        "responses": {
+            "200": ok_json("The trunk as it is now.", schema("Trunk")),
+            "400": response("BadRequest"),
+            "404": response_as("NotFound", "`not_found`: no such trunk."),
+            "409": response_as("Conflict", "`conflict`: the organization has another trunk of that name."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `deleteTrunk`.
+pub fn delete_trunk() -> Value {
+    json!({
+        "parameters": [parameter("TrunkId")],
+        "responses": {
+            "200": deleted(),
+            "404": response_as("NotFound", "`not_found`: no such trunk.")
+        }
+    })
+}
+
+/// `createNumber`.
+pub fn create_number() -> Value {
+    json!({
+        "description": "A phone number of the caller's organization (or a pattern: `+1555*`, `*`), and what its \
+            inbound calls do. The exact number beats every pattern, a longer prefix a shorter one. A number is \
+            one organization's: taken by any, it is a 409. With a `webhook` action dialtone asks the URL what \
+            to do (`CallWebhookRequest`, signed with `webhook_secret`; it answers a `CallWebhookAnswer` within \
+            `webhook_timeout_ms`, else the `fallback` holds, else 480).",
+        "requestBody": body(schema("NumberRequest")),
+        "responses": {
+            "201": ok_json("Created.", schema("Number")),
+            "400": response("BadRequest"),
+            "409": response_as("Conflict", "`conflict`: that number is taken."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `listNumbers`.
+pub fn list_numbers() -> Value {
+    json!({
+        "responses": {
+            "200": ok_json("The organization's numbers, oldest first.", json!({
+                "type": "object",
+                "required": ["numbers"],
+                "properties": { "numbers": { "type": "array", "items": schema("Number") } }
+            }))
+        }
+    })
+}
+
+/// `getNumber`.
+pub fn get_number() -> Value {
+    json!({
+        "parameters": [parameter("NumberId")],
+        "responses": {
+            "200": ok_json("The number.", schema("Number")),
+            "404": response_as("NotFound", "`not_found`: no such number (or not the caller's).")
+        }
+    })
+}
+
+/// `updateNumber`.
+pub fn update_number() -> Value {
+    json!({
+        "description": "The fields given replace the stored ones; `null` clears an optional one. Its webhook \
+            secret stays while the action stays a `webhook`, is made when it becomes one, and goes otherwise.",
+        "parameters": [parameter("NumberId")],
+        "requestBody": body(schema("NumberFields")),
+        "responses": {
+            "200": ok_json("The number as it is now.", schema("Number")),
+            "400": response("BadRequest"),
+            "404": response_as("NotFound", "`not_found`: no such number."),
+            "409": response_as("Conflict", "`conflict`: that number is taken."),
+            "413": response("PayloadTooLarge")
+        }
+    })
+}
+
+/// `deleteNumber`.
+pub fn delete_number() -> Value {
+    json!({
+        "parameters": [parameter("NumberId")],
+        "responses": {
+            "200": deleted(),
+            "404": response_as("NotFound", "`not_found`: no such number.")
+        }
+    })
+}

@@ -1,6 +1,8 @@
-//! `components.schemas`: the envelope, calls, accounts, webhooks.
+//! `components.schemas`: the envelope, calls, accounts, webhooks, inbound routing (trunks,
+//! numbers, the call webhook).
 
 use super::parts::{schema, time, time_or_null};
+use crate::control::AGENT_FORMATS;
 use crate::model::{CallStatus, PERMISSIONS, WEBHOOK_EVENTS};
 use serde_json::{json, Value};
 
@@ -54,7 +56,7 @@ pub fn common_schemas() -> Value {
                 "code": {
                     "type": "string",
                     "description": "Stable, for programs: `invalid_request`, `unauthorized`, `forbidden`, \
-                        `not_found`, `method_not_allowed`, `call_not_live`, `idempotency_conflict`, \
+                        `not_found`, `method_not_allowed`, `conflict`, `call_not_live`, `idempotency_conflict`, \
                         `recording_not_ready`, `payload_too_large`, `range_not_satisfiable`, \
                         `rate_limited`, `internal`, `no_trunk`, `no_engine`.",
                     "examples": ["invalid_request"]
@@ -465,5 +467,346 @@ pub fn account_schemas() -> Value {
             }
         },
         "Wav": { "type": "string", "contentMediaType": "audio/wav" }
+    })
+}
+
+/// A number pattern: E.164, a prefix ending in `*`, or `*` (as `routing::is_pattern`).
+const PATTERN: &str = r"^(\+[1-9][0-9]{1,14}|(\+[1-9][0-9]{0,14})?\*)$";
+
+/// Trunks, numbers, inbound actions, and the call webhook's request and answer.
+pub fn routing_schemas() -> Value {
+    json!({
+        "TrunkFields": {
+            "type": "object",
+            "description": "A trunk's settable fields. In a PATCH, the ones given replace the stored ones and \
+                `null` clears an optional one (a list: empties it).",
+            "properties": {
+                "name": {
+                    "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$",
+                    "description": "Unique in the organization."
+                },
+                "uri": {
+                    "type": "string", "pattern": "^sips?:", "maxLength": 256,
+                    "description": "Where INVITEs go; `;transport=` udp, tcp or tls.",
+                    "examples": ["sip:sip.carrier.example;transport=tls"]
+                },
+                "username": {
+                    "type": ["string", "null"], "minLength": 1, "maxLength": 128,
+                    "description": "The digest user for its challenges."
+                },
+                "password": {
+                    "type": ["string", "null"], "minLength": 1, "maxLength": 128, "writeOnly": true,
+                    "description": "The digest password: never shown (`has_password`)."
+                },
+                "allowed_cidrs": {
+                    "type": ["array", "null"], "maxItems": 50,
+                    "items": { "type": "string", "examples": ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"] },
+                    "description": "IPv4/IPv6 addresses or CIDRs it may send us requests from, besides its own."
+                },
+                "prefixes": {
+                    "type": ["array", "null"], "maxItems": 100,
+                    "items": { "type": "string", "pattern": "^\\+[0-9]{1,15}$" },
+                    "description": "The E.164 prefixes it serves (the longest match wins); empty: every number."
+                },
+                "priority": {
+                    "type": "integer", "minimum": 0, "maximum": 1000, "default": 100,
+                    "description": "Among trunks matching as long a prefix, lower first."
+                },
+                "max_concurrent_calls": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 100000,
+                    "description": "Calls it may carry at once; null: no limit."
+                },
+                "max_calls_per_second": {
+                    "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 10000,
+                    "description": "Calls it may start a second; null: no limit."
+                },
+                "codecs": {
+                    "type": ["array", "null"], "uniqueItems": true,
+                    "items": { "enum": ["opus", "PCMU", "PCMA"] },
+                    "default": [],
+                    "description": "Codecs offered, in this order; empty: all, dialtone's order."
+                },
+                "srtp": {
+                    "enum": ["off", "optional", "mandatory", null],
+                    "description": "null: `DIALTONE_SRTP`."
+                },
+                "asserted_identity": {
+                    "type": "boolean", "default": false,
+                    "description": "Send `P-Asserted-Identity` with the caller's number (RFC 3325)."
+                },
+                "privacy": {
+                    "type": "boolean", "default": false,
+                    "description": "Send `Privacy: id` (RFC 3325): the carrier withholds the caller's number."
+                },
+                "options_interval": {
+                    "type": ["integer", "null"], "minimum": 5, "maximum": 3600,
+                    "description": "Send OPTIONS this often (seconds) and mark it down when unanswered; null: never."
+                }
+            }
+        },
+        "TrunkRequest": {
+            "allOf": [schema("TrunkFields"), { "type": "object", "required": ["name", "uri"] }],
+            "examples": [{
+                "name": "carrier-eu", "uri": "sip:sip.carrier.example;transport=tls", "username": "acct-1",
+                "password": "s3cret", "prefixes": ["+44", "+33"], "codecs": ["opus", "PCMA"], "srtp": "mandatory"
+            }]
+        },
+        "TrunkStatus": {
+            "type": "object",
+            "description": "How the engine sees the trunk now.",
+            "required": ["up", "registered", "options_rtt_ms", "calls"],
+            "properties": {
+                "up": { "type": "boolean", "description": "Answering (its OPTIONS are answered, or it is not probed)." },
+                "registered": {
+                    "type": ["boolean", "null"],
+                    "description": "Registered with it; null: it is not registered with."
+                },
+                "options_rtt_ms": {
+                    "type": ["integer", "null"], "minimum": 0,
+                    "description": "The last OPTIONS round trip."
+                },
+                "calls": {
+                    "type": "integer", "minimum": 0,
+                    "description": "Calls on it now (and places held for calls about to go out)."
+                }
+            }
+        },
+        "Trunk": {
+            "type": "object",
+            "description": "A stored trunk of an organization (`source: api`).",
+            "required": [
+                "id", "organization_id", "source", "name", "uri", "username", "has_password", "allowed_cidrs",
+                "prefixes", "priority", "max_concurrent_calls", "max_calls_per_second", "codecs", "srtp",
+                "asserted_identity", "privacy", "options_interval", "created_at", "status"
+            ],
+            "properties": {
+                "id": { "type": "string", "examples": ["trk_0123456789ab"] },
+                "organization_id": { "type": "string" },
+                "source": { "const": "api" },
+                "name": { "type": "string" },
+                "uri": { "type": "string" },
+                "username": { "type": ["string", "null"] },
+                "has_password": { "type": "boolean", "description": "A password is set (it is never shown)." },
+                "allowed_cidrs": { "type": "array", "items": { "type": "string" } },
+                "prefixes": { "type": "array", "items": { "type": "string" } },
+                "priority": { "type": "integer" },
+                "max_concurrent_calls": { "type": ["integer", "null"] },
+                "max_calls_per_second": { "type": ["number", "null"] },
+                "codecs": { "type": "array", "items": { "enum": ["opus", "PCMU", "PCMA"] } },
+                "srtp": { "enum": ["off", "optional", "mandatory", null] },
+                "asserted_identity": { "type": "boolean" },
+                "privacy": { "type": "boolean" },
+                "options_interval": { "type": ["integer", "null"] },
+                "created_at": time(),
+                "status": {
+                    "oneOf": [{ "type": "null" }, schema("TrunkStatus")],
+                    "description": "null: the engine does not report it (yet)."
+                }
+            }
+        },
+        "SettingsTrunk": {
+            "type": "object",
+            "description": "A trunk of the platform (`DIALTONE_TRUNK*`, the settings file's `[[trunk]]`): every \
+                organization's calls may use it; read-only here.",
+            "required": ["id", "name", "uri", "source", "organization_id", "status"],
+            "properties": {
+                "id": { "type": "string", "examples": ["default"] },
+                "name": { "type": "string" },
+                "uri": { "type": "string" },
+                "source": { "const": "settings" },
+                "organization_id": { "type": "null" },
+                "status": schema("TrunkStatus")
+            }
+        },
+        "InboundAction": {
+            "description": "What an inbound call to a number does.",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "title": "agent",
+                    "description": "Answer and bridge to a voice agent over WebSocket.",
+                    "required": ["type", "url"],
+                    "properties": {
+                        "type": { "const": "agent" },
+                        "url": { "type": "string", "pattern": "^wss?://" },
+                        "format": { "enum": AGENT_FORMATS, "default": "twilio" }
+                    }
+                },
+                {
+                    "type": "object",
+                    "title": "webhook",
+                    "description": "Ask this URL what to do (`CallWebhookRequest`, answered by a \
+                        `CallWebhookAnswer`) while the caller hears ringing. Not as a fallback.",
+                    "required": ["type", "url"],
+                    "properties": {
+                        "type": { "const": "webhook" },
+                        "url": { "type": "string", "pattern": "^https?://", "maxLength": 2048 }
+                    }
+                },
+                {
+                    "type": "object",
+                    "title": "play",
+                    "description": "Answer and play a WAV prompt from `DATA_DIR/prompts/`.",
+                    "required": ["type", "prompt"],
+                    "properties": {
+                        "type": { "const": "play" },
+                        "prompt": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*\\.[Ww][Aa][Vv]$", "maxLength": 128 }
+                    }
+                },
+                {
+                    "type": "object",
+                    "title": "echo",
+                    "description": "Answer and send the caller's audio back.",
+                    "required": ["type"],
+                    "properties": { "type": { "const": "echo" } }
+                },
+                {
+                    "type": "object",
+                    "title": "reject",
+                    "description": "Refuse with a SIP status.",
+                    "required": ["type"],
+                    "properties": {
+                        "type": { "const": "reject" },
+                        "status": { "type": "integer", "minimum": 400, "maximum": 699, "default": 603 }
+                    }
+                },
+                {
+                    "type": "object",
+                    "title": "forward",
+                    "description": "Send the caller elsewhere (a 302 to the target).",
+                    "required": ["type", "to"],
+                    "properties": {
+                        "type": { "const": "forward" },
+                        "to": {
+                            "anyOf": [{ "type": "string", "pattern": "^sips?:" }, schema("E164")],
+                            "examples": ["sip:desk@pbx.example", "+14155550199"]
+                        }
+                    }
+                }
+            ],
+            "discriminator": { "propertyName": "type" }
+        },
+        "NumberFields": {
+            "type": "object",
+            "description": "A number's settable fields. In a PATCH, the ones given replace the stored ones and \
+                `null` clears an optional one.",
+            "properties": {
+                "number": {
+                    "type": "string", "pattern": PATTERN,
+                    "description": "E.164, a prefix ending in `*`, or `*`; unique across organizations.",
+                    "examples": ["+14155550100", "+1415*"]
+                },
+                "action": schema("InboundAction"),
+                "fallback": {
+                    "oneOf": [{ "type": "null" }, schema("InboundAction")],
+                    "description": "What the call does when the call webhook does not answer in time or answers \
+                        badly (not a `webhook`); null: 480."
+                },
+                "webhook_timeout_ms": {
+                    "type": "integer", "minimum": 100, "maximum": 10000, "default": 3000,
+                    "description": "How long the call webhook has to answer."
+                },
+                "record": { "type": "boolean", "default": false, "description": "Record its calls." },
+                "max_duration": {
+                    "type": ["integer", "null"], "minimum": 1, "maximum": 86400,
+                    "description": "Hang its calls up after this many seconds of talk."
+                }
+            }
+        },
+        "NumberRequest": {
+            "allOf": [schema("NumberFields"), { "type": "object", "required": ["number", "action"] }],
+            "examples": [{
+                "number": "+14155550100",
+                "action": { "type": "webhook", "url": "https://app.example/calls/incoming" },
+                "fallback": { "type": "agent", "url": "wss://agent.example/media" }
+            }]
+        },
+        "Number": {
+            "type": "object",
+            "required": [
+                "id", "organization_id", "number", "action", "fallback", "webhook_secret", "webhook_timeout_ms",
+                "record", "max_duration", "created_at"
+            ],
+            "properties": {
+                "id": { "type": "string", "examples": ["num_0123456789ab"] },
+                "organization_id": { "type": "string" },
+                "number": { "type": "string", "pattern": PATTERN },
+                "action": schema("InboundAction"),
+                "fallback": { "oneOf": [{ "type": "null" }, schema("InboundAction")] },
+                "webhook_secret": {
+                    "type": ["string", "null"], "pattern": "^whsec_[0-9a-f]{32}$",
+                    "description": "For a `webhook` action: the key of the call webhook's signature \
+                        (`X-Dialtone-Signature`); null otherwise."
+                },
+                "webhook_timeout_ms": { "type": "integer" },
+                "record": { "type": "boolean" },
+                "max_duration": { "type": ["integer", "null"] },
+                "created_at": time()
+            }
+        },
+        "CallWebhookRequest": {
+            "type": "object",
+            "description": "What dialtone POSTs to a number's `webhook` URL when a call to it comes in, while the \
+                caller hears ringing. Signed like the event webhooks, with the number's `webhook_secret`: \
+                `X-Dialtone-Timestamp` (Unix seconds) and `X-Dialtone-Signature: sha256=<hex>`, the HMAC-SHA256 of \
+                `\"<timestamp>.<raw body>\"`. Answer 200 with a `CallWebhookAnswer` within the number's \
+                `webhook_timeout_ms`; otherwise (or answered badly) its `fallback` holds, else 480.",
+            "required": ["event", "call_id", "from", "to", "number", "trunk", "sip_headers", "asserted_identity"],
+            "properties": {
+                "event": { "const": "call.incoming" },
+                "call_id": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] },
+                "from": { "type": "string", "description": "The caller (From's user, E.164 when it reads as one)." },
+                "to": { "type": "string", "description": "The number called (To's or the Request-URI's user)." },
+                "number": { "type": "string", "description": "The number (or pattern) that matched.", "pattern": PATTERN },
+                "trunk": {
+                    "type": ["string", "null"],
+                    "description": "The id of the trunk the call came from; null: not from a known trunk."
+                },
+                "sip_headers": {
+                    "type": "object",
+                    "additionalProperties": { "type": "string" },
+                    "description": "The `X-` headers the INVITE carried.",
+                    "examples": [{ "X-Customer-Id": "c-42" }]
+                },
+                "asserted_identity": {
+                    "type": ["string", "null"],
+                    "description": "The `P-Asserted-Identity` the trunk vouched for, if any."
+                }
+            }
+        },
+        "CallWebhookAnswer": {
+            "type": "object",
+            "description": "What a call webhook answers: what the call does.",
+            "required": ["action"],
+            "properties": {
+                "action": {
+                    "enum": ["answer", "play", "echo", "forward", "reject"],
+                    "description": "`answer`: bridge to the voice agent `agent_url`. `play`: play `prompt`. \
+                        `echo`. `forward`: to `to`. `reject`: with `status`."
+                },
+                "agent_url": { "type": "string", "pattern": "^wss?://", "description": "For `answer`." },
+                "agent_format": { "enum": AGENT_FORMATS, "default": "twilio", "description": "For `answer`." },
+                "custom_parameters": {
+                    "type": "object", "maxProperties": 20,
+                    "propertyNames": { "maxLength": 64 },
+                    "additionalProperties": { "type": "string", "maxLength": 1024 },
+                    "description": "Handed to the agent in `start.customParameters` (never SIP headers)."
+                },
+                "record": { "type": ["boolean", "null"], "default": false, "description": "Record the call." },
+                "prompt": { "type": "string", "description": "For `play`: a `.wav` file in `DATA_DIR/prompts/`." },
+                "to": { "type": "string", "description": "For `forward`: a `sip:`/`sips:` URI or an E.164 number." },
+                "status": {
+                    "type": "integer", "minimum": 400, "maximum": 699, "default": 603,
+                    "description": "For `reject`."
+                }
+            },
+            "examples": [
+                {
+                    "action": "answer", "agent_url": "wss://agent.example/media",
+                    "custom_parameters": { "tier": "gold" }, "record": true
+                },
+                { "action": "reject", "status": 486 }
+            ]
+        }
     })
 }

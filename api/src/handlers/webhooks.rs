@@ -17,6 +17,11 @@ fn webhook_json(w: &Webhook) -> Value {
            "organization_id": w.organization_id})
 }
 
+/// A new signing secret: `whsec_` and 32 random hex digits.
+pub fn new_secret() -> String {
+    format!("whsec_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>())
+}
+
 pub async fn create_webhook(
     State(st): State<ApiState>,
     Allowed(who): Allowed,
@@ -56,7 +61,7 @@ pub async fn create_webhook(
         Some(_) => return Err(ApiError::field("events", "must be a list of event names")),
     };
     let secret = match o.get("secret") {
-        None | Some(Value::Null) => format!("whsec_{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()),
+        None | Some(Value::Null) => new_secret(),
         Some(Value::String(s)) if (16..=256).contains(&s.len()) => s.clone(),
         Some(_) => return Err(ApiError::field("secret", "must be a string of 16 to 256 characters")),
     };

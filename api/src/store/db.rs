@@ -122,6 +122,42 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE calls ADD COLUMN sip_headers TEXT;
     ALTER TABLE calls ADD COLUMN ring_timeout INTEGER;
     ALTER TABLE calls ADD COLUMN max_duration INTEGER;",
+    // 7: the organizations' own SIP trunks and their phone numbers (issue 15); lists and
+    // actions as JSON.
+    "CREATE TABLE trunks (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        username TEXT,
+        password TEXT,
+        allowed_cidrs TEXT NOT NULL DEFAULT '[]',
+        prefixes TEXT NOT NULL DEFAULT '[]',
+        priority INTEGER NOT NULL DEFAULT 100,
+        max_concurrent_calls INTEGER,
+        max_calls_per_second REAL,
+        codecs TEXT NOT NULL DEFAULT '[]',
+        srtp TEXT,
+        asserted_identity INTEGER NOT NULL DEFAULT 0,
+        privacy INTEGER NOT NULL DEFAULT 0,
+        options_interval INTEGER,
+        created_at INTEGER NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE INDEX trunks_org ON trunks(organization_id, created_at);
+    CREATE TABLE numbers (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        number TEXT NOT NULL UNIQUE,
+        action TEXT NOT NULL,
+        fallback TEXT,
+        webhook_secret TEXT,
+        webhook_timeout_ms INTEGER NOT NULL DEFAULT 3000,
+        record INTEGER NOT NULL DEFAULT 0,
+        max_duration INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX numbers_org ON numbers(organization_id, created_at);",
     // 8: caller ID: the display name an API call was placed with; an inbound call's
     // asserted identity (RFC 3325) and the number it called.
     "ALTER TABLE calls ADD COLUMN from_display_name TEXT;

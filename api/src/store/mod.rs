@@ -7,7 +7,8 @@
 
 //!
 //! One module per group of tables: `calls` (calls, their events and recordings),
-//! `idempotency`, `keys`, `orgs` (organizations), `users`, `outbox` (webhooks and their deliveries); `db` opens the
+//! `idempotency`, `keys`, `orgs` (organizations), `sip_users`, `trunks` and `numbers`
+//! (inbound routing), `users`, `outbox` (webhooks and their deliveries); `db` opens the
 //! database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
 //! This file only names them.
 
@@ -16,9 +17,11 @@ mod db;
 mod error;
 mod idempotency;
 mod keys;
+mod numbers;
 mod orgs;
 mod outbox;
 mod sip_users;
+mod trunks;
 mod users;
 mod writer;
 

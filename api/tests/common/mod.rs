@@ -5,8 +5,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use dialtone_api::http::{router, Action, ApiState, CallControl, Originate, Refusal, Reply};
-use dialtone_api::store::{CallStatus, NewCall, Organization, Store, DEFAULT_ORG};
+use dialtone_api::http::{router, Action, ApiState, CallControl, Originate, Refusal, Reply, TrunkStatus};
+use dialtone_api::store::{CallStatus, NewCall, NumberRow, Organization, Store, TrunkRow, DEFAULT_ORG};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
@@ -34,6 +34,11 @@ pub struct Fake {
     pub released: Mutex<Vec<String>>,
     /// The organization policies it was told.
     pub policies: Mutex<Vec<Organization>>,
+    /// Every list of trunks and of numbers it was handed, in order.
+    pub trunks: Mutex<Vec<Vec<TrunkRow>>>,
+    pub numbers: Mutex<Vec<Vec<NumberRow>>>,
+    /// What `trunk_status` answers.
+    pub trunk_status: Mutex<Vec<TrunkStatus>>,
 }
 
 impl Fake {
@@ -46,6 +51,9 @@ impl Fake {
             admitted: Mutex::default(),
             released: Mutex::default(),
             policies: Mutex::default(),
+            trunks: Mutex::default(),
+            numbers: Mutex::default(),
+            trunk_status: Mutex::default(),
         })
     }
 
@@ -73,6 +81,18 @@ impl CallControl for Fake {
 
     fn set_policy(&self, org: &Organization) {
         self.policies.lock().unwrap().push(org.clone());
+    }
+
+    fn set_trunks(&self, trunks: Vec<TrunkRow>) {
+        self.trunks.lock().unwrap().push(trunks);
+    }
+
+    fn set_numbers(&self, numbers: Vec<NumberRow>) {
+        self.numbers.lock().unwrap().push(numbers);
+    }
+
+    fn trunk_status(&self) -> Vec<TrunkStatus> {
+        self.trunk_status.lock().unwrap().clone()
     }
 
     fn originate(&self, call: Originate) {
