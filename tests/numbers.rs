@@ -171,7 +171,12 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     let secret = b["webhook_secret"].as_str().unwrap();
     assert_eq!(header(h, "x-dialtone-signature"), dialtone_api::webhooks::sign(secret.as_bytes(), ts, body));
     let facts: Value = serde_json::from_slice(body).unwrap();
-    assert_eq!((&facts["number"], &facts["called"]), (&json!("+1555020*"), &json!("+15550201")), "{facts}");
+    assert_eq!(
+        (&facts["number"], &facts["to"], &facts["from"]),
+        (&json!("+1555020*"), &json!("+15550201"), &json!("+15550199")),
+        "{facts}"
+    );
+    assert_eq!(facts["number_id"], b["id"], "{facts}");
     assert_eq!(facts["sip_headers"]["X-Customer-Id"], "c-42", "{facts}");
     let rec = call_to(http, b["id"].as_str().unwrap());
     let id = rec["id"].as_str().unwrap().to_string();

@@ -130,7 +130,9 @@ pub struct Call {
     pub number: Option<Box<dialtone_api::store::NumberRow>>,
     /// The E.164 number an inbound call called.
     pub called: Option<String>,
-    /// The trunk an inbound call came through (its name), if from one.
+    /// An inbound call's caller (From's user, E.164 when it reads as one).
+    pub caller: Option<String>,
+    /// The trunk an inbound call came through (its id), if from one.
     pub trunk: Option<String>,
     /// The caller's asserted identity (P-Asserted-Identity, Remote-Party-ID).
     pub asserted: Option<String>,
@@ -173,6 +175,7 @@ impl Call {
             route: None,
             number: None,
             called: None,
+            caller: None,
             trunk: None,
             asserted: None,
             answer_with: None,

@@ -166,11 +166,10 @@ impl Engine {
         let body = serde_json::json!({
             "event": "call.incoming",
             "call_id": c.api_id.clone().unwrap_or_else(|| plan.call_id.clone()),
-            "from": plan.from,
-            "to": plan.to,
+            "from": c.caller,
+            "to": c.called,
             "number": number.number,
             "number_id": number.id,
-            "called": c.called,
             "trunk": c.trunk,
             "sip_headers": plan.custom.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "asserted_identity": c.asserted,

@@ -165,13 +165,14 @@ impl Engine {
             c.record = n.record;
             c.max_duration = n.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
         }
+        let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
+        let caller = dialtone_api::routing::e164(&caller).unwrap_or(caller);
+        c.caller = Some(caller.clone());
         if self.cfg.store {
             // Kept as `direction: inbound`: the caller (From's user, as E.164 when it is
             // a number, else its URI) as `phone_number` and `contact_id`, the number called
             // as `from_number`. Its life follows as an API call's does.
             let id = format!("call_{:016x}", self.next_seed());
-            let caller = party(req, HeaderName::From, "From").unwrap_or_else(|| "unknown".into());
-            let caller = dialtone_api::routing::e164(&caller).unwrap_or(caller);
             tracing::info!(%call, id = %id, caller = %caller, number = ?number.as_ref().map(|n| &n.number), "inbound call");
             let called = c.called.clone().or_else(|| party(req, HeaderName::To, "To"));
             let p = Persist::Inbound {

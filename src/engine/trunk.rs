@@ -163,9 +163,9 @@ impl Trunks {
         }
     }
 
-    /// The name of the trunk one of whose servers is `ip`, if any.
+    /// The id of the trunk one of whose servers is `ip`, if any.
     pub fn by_source(&self, ip: std::net::IpAddr) -> Option<String> {
-        self.list.iter().find(|s| s.trunk.servers.iter().any(|d| d.addr.ip() == ip)).map(|s| s.trunk.name.clone())
+        self.list.iter().find(|s| s.trunk.servers.iter().any(|d| d.addr.ip() == ip)).map(|s| s.trunk.id.clone())
     }
 
     /// The trunks that may carry `org`'s call to `number`, best first: the longest

@@ -751,12 +751,14 @@ pub fn routing_schemas() -> Value {
                 `X-Dialtone-Timestamp` (Unix seconds) and `X-Dialtone-Signature: sha256=<hex>`, the HMAC-SHA256 of \
                 `\"<timestamp>.<raw body>\"`. Answer 200 with a `CallWebhookAnswer` within the number's \
                 `webhook_timeout_ms`; otherwise (or answered badly) its `fallback` holds, else 480.",
-            "required": ["event", "call_id", "from", "to", "number", "trunk", "sip_headers", "asserted_identity"],
+            "required": ["event", "call_id", "from", "to", "number", "number_id", "trunk", "sip_headers", "asserted_identity"],
             "properties": {
                 "event": { "const": "call.incoming" },
                 "call_id": { "type": "string", "examples": ["call_5f0c2a9d1e3b4c7a"] },
                 "from": { "type": "string", "description": "The caller (From's user, E.164 when it reads as one)." },
-                "to": { "type": "string", "description": "The number called (To's or the Request-URI's user)." },
+                "to": { "type": "string", "description": "The number called, as E.164 (from the Request-URI, To, \
+                    P-Called-Party-ID or Diversion, the first that matches a number)." },
+                "number_id": { "type": "string", "description": "The number's id (`num_…`)." },
                 "number": { "type": "string", "description": "The number (or pattern) that matched.", "pattern": PATTERN },
                 "trunk": {
                     "type": ["string", "null"],

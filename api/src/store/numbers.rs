@@ -79,7 +79,7 @@ impl Store {
     /// The numbers in `scope`, oldest first.
     pub fn numbers(&self, scope: &Scope) -> Result<Vec<NumberRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM numbers WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM numbers WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
         ))?;
         let rows = st.query_map([scope.org()], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)

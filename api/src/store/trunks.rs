@@ -88,7 +88,7 @@ impl Store {
     /// The trunks in `scope`, oldest first.
     pub fn trunks(&self, scope: &Scope) -> Result<Vec<TrunkRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM trunks WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM trunks WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
         ))?;
         let rows = st.query_map([scope.org()], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
