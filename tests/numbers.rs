@@ -19,11 +19,14 @@ use std::time::Duration;
 
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
 
+/// One request a hook got: its headers (names lower-cased) and body.
+type Got = (Vec<(String, String)>, Vec<u8>);
+
 /// A call webhook: answers every POST with `answer` after `delay`, keeping what it got
 /// (the headers, lower-cased, and the body).
 struct Hook {
     port: u16,
-    got: Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>,
+    got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Hook {
@@ -65,7 +68,7 @@ impl Hook {
         format!("http://127.0.0.1:{}/call", self.port)
     }
 
-    fn requests(&self) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+    fn requests(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 }
