@@ -148,3 +148,107 @@ fn a_full_trunk_sends_the_call_to_the_next_then_429() {
     assert_eq!(a.finish(Duration::from_secs(10)).1, (2, 0), "{}", d.log_text());
     assert_eq!(b.finish(Duration::from_secs(10)).1, (1, 0), "{}", d.log_text());
 }
+
+/// Polls `GET /api/trunks` until the trunk named `name` satisfies `ok` (bounded).
+fn wait_trunk(d: &Dialtone, http: u16, name: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = send(http, "GET", "/api/trunks", &AUTH, b"").json();
+        let found = list["data"]["trunks"].as_array().and_then(|l| l.iter().find(|t| t["name"] == name).cloned());
+        if let Some(t) = found.filter(|t| ok(t)) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "trunk {name} never as wanted: {list}\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_organizations_trunk_made_through_the_api_carries_the_numbers_of_its_prefix() {
+    sipp();
+    let carrier =
+        SippPeer::start("carrier-api", &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()]);
+    let (d, http) = serve("carrier-api", "", &[("DIALTONE_RTP_PORTS", "48780-48799")]);
+    let body = json!({"name": "uk", "uri": format!("sip:127.0.0.1:{}", carrier.port), "prefixes": ["+44"],
+                      "codecs": ["PCMU"], "max_concurrent_calls": 5});
+    let r = send(http, "POST", "/api/trunks", &AUTH, body.to_string().as_bytes());
+    assert_eq!(r.status, 201, "{}", r.json());
+    // The engine has it once it reports its status.
+    wait_trunk(&d, http, "uk", |t| t["status"].is_object());
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 503, "no trunk serves +1: {}", r.json());
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+442071234567"}));
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &AUTH, &id, "in-progress", Duration::from_secs(10));
+    wait_trunk(&d, http, "uk", |t| t["status"]["calls"] == 1);
+    wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(10));
+    assert!(events(http, &id, "attempt")[0].starts_with("trunk uk"));
+    wait_trunk(&d, http, "uk", |t| t["status"]["calls"] == 0);
+    assert_eq!(carrier.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "{}", d.log_text());
+}
+
+#[test]
+fn options_keep_alives_mark_a_trunk_up_then_down() {
+    sipp();
+    let carrier = SippPeer::start_calls(
+        "carrier-options",
+        &["-sf", &root().join("fixtures/sipp/uas_options.xml").to_string_lossy()],
+        3,
+    );
+    let toml =
+        format!("[[trunk]]\nname = \"probed\"\nuri = \"sip:127.0.0.1:{}\"\noptions_interval = 1\n", carrier.port);
+    let (d, http) = serve("carrier-options", &toml, &[("DIALTONE_RTP_PORTS", "48800-48819")]);
+    let t = wait_trunk(&d, http, "probed", |t| t["status"]["options_rtt_ms"].is_number());
+    assert_eq!((&t["source"], &t["status"]["up"]), (&json!("settings"), &json!(true)), "{t}");
+    // After three answers the carrier is gone: the next probe finds the last unanswered.
+    let t = wait_trunk(&d, http, "probed", |t| t["status"]["up"] == false);
+    assert_eq!(t["status"]["up"], false);
+    let m = send(http, "GET", "/metrics", &AUTH, b"");
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("dialtone_trunk_up{trunk=\"probed\"} 0"), "{text}");
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 503, "the only trunk is down: {}", r.json());
+    assert_eq!(carrier.finish(Duration::from_secs(10)), (Some(0), (3, 0)), "{}", d.log_text());
+}
+
+#[test]
+fn dialtone_max_calls_caps_calls_of_every_kind() {
+    sipp();
+    let ring = root().join("fixtures/sipp/uas_ring_forever.xml");
+    let carrier = SippPeer::start("carrier-max-calls", &["-sf", &ring.to_string_lossy()]);
+    let toml = format!("[[trunk]]\nname = \"only\"\nuri = \"sip:127.0.0.1:{}\"\n", carrier.port);
+    let (d, http) = serve("max-calls", &toml, &[("DIALTONE_RTP_PORTS", "48820-48839"), ("DIALTONE_MAX_CALLS", "1")]);
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &AUTH, &id, "ringing", Duration::from_secs(10));
+    let r = create(http, json!({"contact_id": "c", "phone_number": "+15550100"}));
+    assert_eq!((r.status, &r.json()["error"]["code"]), (429, &json!("max_calls")), "{}", r.json());
+    // A call coming in meanwhile is turned away too (503).
+    let dir = temp_dir("max-calls-uac");
+    let scenario = dir.join("uac.xml");
+    let text = std::fs::read_to_string(root().join("fixtures/sipp/uac_expect_final.xml")).unwrap();
+    std::fs::write(&scenario, text.replace("STATUS", "503")).unwrap();
+    let run = run_sipp(
+        &args(&[
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-s",
+            "+15550100",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{}", d.port),
+        ]),
+        Duration::from_secs(15),
+    );
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, d.log_text());
+    let r = send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"");
+    assert!(r.status < 300);
+    wait_status(&d, http, &AUTH, &id, "canceled", Duration::from_secs(10));
+    assert_eq!(carrier.finish(Duration::from_secs(10)).1, (1, 0), "{}", d.log_text());
+}

@@ -39,11 +39,17 @@ impl Engine {
             }
             Err(no) => {
                 self.release(permit);
-                let secs = match no {
-                    NoTrunk::Full(wait) => wait.as_secs_f64().ceil().max(1.0) as u64,
-                    NoTrunk::None => 1,
-                };
-                Err(Refusal::TooMany("trunk_limit", format!("every trunk for {number} is at its limit"), secs))
+                match no {
+                    NoTrunk::Full(wait) => Err(Refusal::TooMany(
+                        "trunk_limit",
+                        format!("every trunk for {number} is at its limit"),
+                        wait.as_secs_f64().ceil().max(1.0) as u64,
+                    )),
+                    NoTrunk::Down => Err(Refusal::Unavailable(format!(
+                        "every trunk for {number} is down (its OPTIONS go unanswered)"
+                    ))),
+                    NoTrunk::None => Err(Refusal::Unavailable(format!("no trunk serves {number}"))),
+                }
             }
         }
     }

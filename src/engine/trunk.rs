@@ -121,8 +121,10 @@ pub struct Trunks {
 pub enum NoTrunk {
     /// None serves the number (for this organization).
     None,
-    /// Those that do are at their limits (or down); one has room in about this long.
+    /// Those that do are at their limits; one has room in about this long.
     Full(Duration),
+    /// Those that do are all down (their OPTIONS go unanswered).
+    Down,
 }
 
 impl Trunks {
@@ -186,14 +188,14 @@ impl Trunks {
     /// token), skipping those in `skip`.
     pub fn reserve(&mut self, ids: &[String], skip: &[String], now: Instant) -> Result<String, NoTrunk> {
         let mut wait: Option<Duration> = None;
-        let mut any = false;
+        let (mut any, mut up) = (false, false);
         for id in ids.iter().filter(|i| !skip.contains(i)) {
             let Some(s) = self.list.iter_mut().find(|s| &s.trunk.id == id) else { continue };
             any = true;
             if !s.up {
-                wait = Some(wait.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1))));
                 continue;
             }
+            up = true;
             if s.trunk.max_concurrent_calls.is_some_and(|m| s.live >= m) {
                 wait = Some(wait.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1))));
                 continue;
@@ -207,7 +209,11 @@ impl Trunks {
                 Err(w) => wait = Some(wait.map_or(w, |x| x.min(w))),
             }
         }
-        Err(if any { NoTrunk::Full(wait.unwrap_or(Duration::from_secs(1))) } else { NoTrunk::None })
+        Err(match (any, up) {
+            (false, _) => NoTrunk::None,
+            (true, false) => NoTrunk::Down,
+            (true, true) => NoTrunk::Full(wait.unwrap_or(Duration::from_secs(1))),
+        })
     }
 
     /// A call (or a place held for one) on `id` is over.
@@ -377,7 +383,7 @@ mod tests {
         assert_eq!(ts.due_probes(t0).len(), 1);
         ts.probed("a", None, t0 + Duration::from_secs(1));
         assert!(!ts.status()[0].up);
-        assert!(ts.reserve(&["a".into()], &[], t0).is_err(), "a trunk that is down takes no calls");
+        assert_eq!(ts.reserve(&["a".into()], &[], t0), Err(NoTrunk::Down), "a trunk that is down takes no calls");
         assert_eq!(ts.due_probes(t0 + Duration::from_secs(5)).len(), 1);
         ts.probed("a", Some(200), t0 + Duration::from_millis(5020));
         let st = &ts.status()[0];

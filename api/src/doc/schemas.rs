@@ -105,8 +105,9 @@ pub fn call_schemas() -> Value {
                 "direction": {
                     "enum": ["outbound", "inbound"],
                     "description": "`outbound`: placed with create. `inbound`: came in over SIP; then \
-                                    `phone_number` and `contact_id` are the caller (From's user part, not \
-                                    always E.164) and `from_number` the number called (To's user part)."
+                                    `phone_number` and `contact_id` are the caller (From's user part, as \
+                                    E.164 when it reads as a number) and `from_number` the number called (E.164: \
+                                    the Request-URI's, To's, P-Called-Party-ID's or Diversion's user)."
                 },
                 "status": schema("CallStatus"),
                 "contact_id": { "type": "string" },
@@ -146,7 +147,24 @@ pub fn call_schemas() -> Value {
                             }
                         }
                     ]
-                }
+                },
+                "organization_id": { "type": "string" },
+                "referred_by": { "type": ["string", "null"], "description": "The call whose REFER placed it." },
+                "sip_headers": {
+                    "type": "object",
+                    "additionalProperties": { "type": "string" },
+                    "description": "The `X-` headers of its INVITE: those create put on it, or those an inbound \
+                        call came with."
+                },
+                "ring_timeout": { "type": ["integer", "null"] },
+                "max_duration": { "type": ["integer", "null"] },
+                "from_display_name": { "type": ["string", "null"], "description": "The caller's name it was placed with." },
+                "asserted_identity": {
+                    "type": ["string", "null"],
+                    "description": "An inbound call's caller as its trunk asserted it (RFC 3325 `P-Asserted-Identity`, \
+                        else `Remote-Party-ID`): a URI."
+                },
+                "number_id": { "type": ["string", "null"], "description": "The number an inbound call reached." }
             }
         },
         "CallEvent": {
@@ -197,6 +215,10 @@ pub fn call_schemas() -> Value {
                 "contact_id": { "type": "string", "minLength": 1, "maxLength": 128 },
                 "phone_number": schema("E164"),
                 "from_number": { "oneOf": [{ "type": "null" }, schema("E164")] },
+                "from_display_name": {
+                    "type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                    "description": "The caller's name in From (and in `P-Asserted-Identity` where the trunk asserts it)."
+                },
                 "record": { "type": ["boolean", "null"], "default": false, "description": "Record the call." },
                 "agent_url": {
                     "type": "string",
