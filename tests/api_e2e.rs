@@ -647,7 +647,8 @@ fn inbound_calls_are_kept_and_sent_to_webhooks() {
     };
     assert_eq!(
         (&call["direction"], &call["phone_number"], &call["from_number"]),
-        (&json!("inbound"), &json!("sipp"), &json!("15551230000")),
+        // The number called, as E.164 (issue 15); the caller is no number, kept as it came.
+        (&json!("inbound"), &json!("sipp"), &json!("+15551230000")),
         "{call}"
     );
     assert!(call["duration"].as_f64().unwrap() >= 0.9, "{call}");

@@ -209,9 +209,9 @@ mod tests {
         assert!(matches!(s.insert_trunk(&trunk("trk_3", "main", "org_a", 3)), Err(StoreError::Conflict("name"))));
         s.insert_trunk(&trunk("trk_3", "main", "org_b", 1)).unwrap();
         let ids = |v: Vec<TrunkRow>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
-        assert_eq!(ids(s.trunks(&Scope::All).unwrap()), ["trk_3", "trk_1", "trk_2"], "by created_at, id");
+        assert_eq!(ids(s.trunks(&Scope::All).unwrap()), ["trk_3", "trk_2", "trk_1"], "by created_at, then as made");
         let (a, b) = (Scope::Org("org_a".into()), Scope::Org("org_b".into()));
-        assert_eq!(ids(s.trunks(&a).unwrap()), ["trk_1", "trk_2"]);
+        assert_eq!(ids(s.trunks(&a).unwrap()), ["trk_2", "trk_1"]);
         assert_eq!(ids(s.trunks(&b).unwrap()), ["trk_3"], "another's are absent from the list");
         assert!(matches!(s.trunk(&b, "trk_1"), Err(StoreError::NotFound)));
         let renamed = TrunkRow { name: "hijacked".into(), ..trunk("trk_1", "backup", "org_a", 2) };
