@@ -306,6 +306,9 @@ pub struct TrunkTable {
     pub privacy: bool,
     /// OPTIONS keep-alive, seconds.
     pub options_interval: Option<u32>,
+    /// Register with it.
+    #[serde(default)]
+    pub register: bool,
 }
 
 /// The TOML file's keys.

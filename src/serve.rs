@@ -275,6 +275,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         reported: (0, 0),
         reported_media: String::new(),
     };
+    app.engine.start(Instant::now(), driver.ua());
     let r = driver.run(&mut app).await;
     app.effects.stop_all();
     // The media tasks end on their next turn (RTCP BYE, recordings handed to the writer);

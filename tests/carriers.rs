@@ -252,3 +252,30 @@ fn dialtone_max_calls_caps_calls_of_every_kind() {
     wait_status(&d, http, &AUTH, &id, "canceled", Duration::from_secs(10));
     assert_eq!(carrier.finish(Duration::from_secs(10)).1, (1, 0), "{}", d.log_text());
 }
+
+#[test]
+fn an_organizations_trunk_registers_and_unregisters_when_deleted() {
+    sipp();
+    // The registrar challenges (alice / s3cret), grants 4 s, wants a refresh within 6 s and
+    // the un-REGISTER at the end; its call succeeds only with all of them.
+    let registrar =
+        SippPeer::start("trunk-registrar", &["-sf", &root().join("fixtures/sipp/uas_registrar.xml").to_string_lossy()]);
+    let (d, http) = serve("trunk-register", "", &[]);
+    let body = json!({"name": "registered", "uri": format!("sip:127.0.0.1:{}", registrar.port),
+                      "username": "alice", "password": "s3cret", "register": true});
+    let r = send(http, "POST", "/api/trunks", &AUTH, body.to_string().as_bytes());
+    assert_eq!(r.status, 201, "{}", r.json());
+    assert_eq!(r.json()["data"]["register"], true);
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_trunk(&d, http, "registered", |t| t["status"]["registered"] == true);
+    // Refreshed within the grant: still registered 5 s on.
+    std::thread::sleep(Duration::from_secs(5));
+    wait_trunk(&d, http, "registered", |t| t["status"]["registered"] == true);
+    let r = send(http, "DELETE", &format!("/api/trunks/{id}"), &AUTH, b"");
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(registrar.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "{}", d.log_text());
+    let bad = json!({"name": "x", "uri": "sip:127.0.0.1", "register": true});
+    let r = send(http, "POST", "/api/trunks", &AUTH, bad.to_string().as_bytes());
+    assert_eq!(r.status, 400, "{}", r.json());
+    assert!(r.json()["error"]["message"].as_str().unwrap_or("").starts_with("register:"), "{}", r.json());
+}

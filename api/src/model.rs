@@ -402,6 +402,8 @@ pub struct TrunkRow {
     pub options_interval: Option<u32>,
     /// Created, ms.
     pub created_at: i64,
+    /// Keep a registration with it (`sip:<username>@<host>`, with its credentials).
+    pub register: bool,
 }
 
 /// A phone number (or a pattern of them) of an organization, and what its inbound calls do.

@@ -54,6 +54,7 @@ impl Engine {
                 tracing::info!(trunks = trunks.len(), "the organizations' trunks");
                 self.trunks.replace(true, trunks);
                 self.probe_trunks(now, ua);
+                self.sync_registrations(now, ua);
                 Ok(())
             }
             Command::Numbers(numbers) => {

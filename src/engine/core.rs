@@ -44,6 +44,8 @@ pub struct Engine {
     pub(super) probes: HashMap<u64, String>,
     /// The numbers and what their calls do.
     pub(super) numbers: Vec<dialtone_api::store::NumberRow>,
+    /// The first input was handled (the settings' trunks are registered and probed).
+    pub(super) started: bool,
 }
 
 /// Bind attempts before a call is refused for want of a port.
@@ -83,11 +85,23 @@ impl Engine {
             trunks,
             probes: HashMap::new(),
             numbers: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Starts what the settings' trunks ask for: their registrations and first OPTIONS
+    /// (done by the first input otherwise).
+    pub fn start(&mut self, now: Instant, ua: &mut UserAgent) {
+        if !self.started {
+            self.started = true;
+            self.sync_registrations(now, ua);
+            self.probe_trunks(now, ua);
         }
     }
 
     /// Feeds one input.
     pub fn handle(&mut self, now: Instant, ev: Event, ua: &mut UserAgent) {
+        self.start(now, ua);
         match ev {
             Event::Sip(ev) => self.on_sip(now, ev, ua),
             Event::PortOpened(port) => self.port_opened(now, port, ua),

@@ -221,6 +221,28 @@ impl Engine {
         false
     }
 
+    /// Registers with the trunks that ask for it and are not yet, and un-registers from
+    /// those gone or no longer asking (the settings' `default` registration is `serve`'s).
+    pub(super) fn sync_registrations(&mut self, now: Instant, ua: &mut UserAgent) {
+        let wanted = self.trunks.registrations();
+        let have = ua.registrations();
+        for key in have.iter().filter(|k| k.as_str() != "default") {
+            if !wanted.iter().any(|(id, ..)| id == key) {
+                tracing::info!(trunk = %key, "un-registering from a trunk");
+                ua.unregister_key(key, now);
+            }
+        }
+        for (id, reg, creds) in wanted {
+            if have.contains(&id) {
+                continue;
+            }
+            tracing::info!(trunk = %id, aor = %reg.aor, registrar = %reg.registrar, "registering with a trunk");
+            if let Err(e) = ua.register_as(&id, reg, Some(creds), now) {
+                tracing::warn!(trunk = %id, error = %e, "cannot register");
+            }
+        }
+    }
+
     /// Sends the OPTIONS keep-alives that are due.
     pub(super) fn probe_trunks(&mut self, now: Instant, ua: &mut UserAgent) {
         for (id, dest, host) in self.trunks.due_probes(now) {

@@ -113,6 +113,16 @@ impl Engine {
             }
             UaEvent::Terminated { call, reason } => self.terminated(now, call, reason, ua),
             UaEvent::OptionsAnswered { probe, status } => self.probe_answered(now, probe, status),
+            UaEvent::TrunkRegistration { key, event } => {
+                match &event {
+                    RegistrationEvent::Registered { .. } => self.trunks.set_registered(&key, true),
+                    RegistrationEvent::Failed { .. } | RegistrationEvent::Unregistered { .. } => {
+                        self.trunks.set_registered(&key, false)
+                    }
+                    _ => {}
+                }
+                tracing::info!(trunk = %key, event = ?event, "trunk registration");
+            }
             _ => {}
         }
     }

@@ -47,6 +47,8 @@ pub struct Trunk {
     pub privacy: bool,
     /// OPTIONS keep-alive interval.
     pub options_interval: Option<Duration>,
+    /// Keep a registration with it (needs its credentials).
+    pub register: bool,
 }
 
 impl Trunk {
@@ -70,6 +72,7 @@ impl Trunk {
             asserted_identity: false,
             privacy: false,
             options_interval: None,
+            register: false,
         }
     }
 
@@ -222,6 +225,27 @@ impl Trunks {
             s.live = s.live.saturating_sub(1);
             self.changed = true;
         }
+    }
+
+    /// The trunks to be registered with: id, registration, credentials.
+    pub fn registrations(&self) -> Vec<(String, dialtone_sip::ua::Registration, Credentials)> {
+        self.list
+            .iter()
+            .filter(|s| s.trunk.register)
+            .filter_map(|s| {
+                let t = &s.trunk;
+                let (creds, dest) = (t.credentials.clone()?, *t.servers.first()?);
+                // RFC 3261 §10.2: the Request-URI is the domain, the AOR the user there.
+                let domain = t.host.split(':').next().unwrap_or(&t.host).to_string();
+                let registrar = match dest.transport {
+                    dialtone_sip::Transport::Udp => format!("sip:{}", t.host),
+                    other => format!("sip:{};transport={}", t.host, other.as_str().to_lowercase()),
+                };
+                let aor = format!("sip:{}@{domain}", creds.username());
+                let reg = dialtone_sip::ua::Registration { registrar, aor, dest, expires: 3600 };
+                Some((t.id.clone(), reg, creds))
+            })
+            .collect()
     }
 
     /// The trunks due an OPTIONS now: their id and first server. Each is marked as

@@ -260,6 +260,7 @@ pub fn trunk_rows(tables: &[crate::config::TrunkTable]) -> Vec<dialtone_api::sto
             privacy: t.privacy,
             options_interval: t.options_interval,
             created_at: 0,
+            register: t.register,
         })
         .collect()
 }

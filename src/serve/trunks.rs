@@ -60,6 +60,7 @@ pub async fn resolve(rows: Vec<TrunkRow>, tls: Option<&crate::tls::Client>) -> (
         t.asserted_identity = row.asserted_identity;
         t.privacy = row.privacy;
         t.options_interval = row.options_interval.map(|s| Duration::from_secs(u64::from(s)));
+        t.register = row.register;
         trunks.push(t);
     }
     (trunks, ranges)

@@ -560,6 +560,11 @@ pub fn routing_schemas() -> Value {
                     "type": "boolean", "default": false,
                     "description": "Send `Privacy: id` (RFC 3325): the carrier withholds the caller's number."
                 },
+                "register": {
+                    "type": "boolean", "default": false,
+                    "description": "Keep a registration with it (`sip:<username>@<host>`, RFC 3261 §10); needs \
+                        `username` and `password`. Its state is `status.registered`."
+                },
                 "options_interval": {
                     "type": ["integer", "null"], "minimum": 5, "maximum": 3600,
                     "description": "Send OPTIONS this often (seconds) and mark it down when unanswered; null: never."
@@ -599,7 +604,7 @@ pub fn routing_schemas() -> Value {
             "required": [
                 "id", "organization_id", "source", "name", "uri", "username", "has_password", "allowed_cidrs",
                 "prefixes", "priority", "max_concurrent_calls", "max_calls_per_second", "codecs", "srtp",
-                "asserted_identity", "privacy", "options_interval", "created_at", "status"
+                "asserted_identity", "privacy", "register", "options_interval", "created_at", "status"
             ],
             "properties": {
                 "id": { "type": "string", "examples": ["trk_0123456789ab"] },
@@ -618,6 +623,7 @@ pub fn routing_schemas() -> Value {
                 "srtp": { "enum": ["off", "optional", "mandatory", null] },
                 "asserted_identity": { "type": "boolean" },
                 "privacy": { "type": "boolean" },
+                "register": { "type": "boolean" },
                 "options_interval": { "type": ["integer", "null"] },
                 "created_at": time(),
                 "status": {

@@ -37,7 +37,7 @@ fn trunk_json(t: &TrunkRow, statuses: &[TrunkStatus]) -> Value {
         "username": t.username, "has_password": t.password.is_some(),
         "allowed_cidrs": t.allowed_cidrs, "prefixes": t.prefixes, "priority": t.priority,
         "max_concurrent_calls": t.max_concurrent_calls, "max_calls_per_second": t.max_calls_per_second,
-        "codecs": t.codecs, "srtp": t.srtp, "asserted_identity": t.asserted_identity, "privacy": t.privacy,
+        "codecs": t.codecs, "srtp": t.srtp, "asserted_identity": t.asserted_identity, "privacy": t.privacy, "register": t.register,
         "options_interval": t.options_interval, "created_at": rfc3339(t.created_at), "status": status,
     })
 }
@@ -223,6 +223,10 @@ fn fields(o: &Map<String, Value>, base: &mut TrunkRow) -> Result<(), ApiError> {
     }
     boolean(o, "asserted_identity", &mut base.asserted_identity)?;
     boolean(o, "privacy", &mut base.privacy)?;
+    boolean(o, "register", &mut base.register)?;
+    if base.register && (base.username.is_none() || base.password.is_none()) {
+        return Err(ApiError::field("register", "needs username and password"));
+    }
     opt_int(o, "options_interval", 5, 3600, &mut base.options_interval)?;
     Ok(())
 }
@@ -257,6 +261,7 @@ pub async fn create_trunk(
         srtp: None,
         asserted_identity: false,
         privacy: false,
+        register: false,
         options_interval: None,
         created_at: now_ms(),
     };
@@ -344,6 +349,8 @@ mod tests {
             srtp: None,
             asserted_identity: false,
             privacy: false,
+            register: false,
+            register: false,
             options_interval: None,
             created_at: 0,
         };

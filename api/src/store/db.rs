@@ -142,6 +142,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         privacy INTEGER NOT NULL DEFAULT 0,
         options_interval INTEGER,
         created_at INTEGER NOT NULL,
+        register INTEGER NOT NULL DEFAULT 0,
         UNIQUE (organization_id, name)
     );
     CREATE INDEX trunks_org ON trunks(organization_id, created_at);

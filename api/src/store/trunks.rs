@@ -7,7 +7,7 @@ use crate::model::{Scope, TrunkRow};
 use rusqlite::{params, OptionalExtension};
 
 const COLUMNS: &str = "id, organization_id, name, uri, username, password, allowed_cidrs, prefixes, priority, \
-    max_concurrent_calls, max_calls_per_second, codecs, srtp, asserted_identity, privacy, options_interval, created_at";
+    max_concurrent_calls, max_calls_per_second, codecs, srtp, asserted_identity, privacy, options_interval, created_at, register";
 
 /// A JSON array of strings as stored (an unreadable one as empty).
 fn list(text: String) -> Vec<String> {
@@ -38,6 +38,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrunkRow> {
         privacy: r.get(14)?,
         options_interval: u32_of(r.get(15)?),
         created_at: r.get(16)?,
+        register: r.get(17)?,
     })
 }
 
@@ -48,7 +49,7 @@ impl Store {
         self.conn.execute(
             &format!(
                 "INSERT INTO trunks ({COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
             ),
             params![
                 t.id,
@@ -68,6 +69,7 @@ impl Store {
                 t.privacy,
                 t.options_interval.map(i64::from),
                 t.created_at,
+                t.register,
             ],
         )?;
         Ok(())
@@ -113,7 +115,7 @@ impl Store {
         let n = self.conn.execute(
             "UPDATE trunks SET name = ?2, uri = ?3, username = ?4, password = ?5, allowed_cidrs = ?6, prefixes = ?7,
                     priority = ?8, max_concurrent_calls = ?9, max_calls_per_second = ?10, codecs = ?11, srtp = ?12,
-                    asserted_identity = ?13, privacy = ?14, options_interval = ?15
+                    asserted_identity = ?13, privacy = ?14, options_interval = ?15, register = ?17
              WHERE id = ?1 AND (?16 IS NULL OR organization_id = ?16)",
             params![
                 t.id,
@@ -132,6 +134,7 @@ impl Store {
                 t.privacy,
                 t.options_interval.map(i64::from),
                 scope.org(),
+                t.register,
             ],
         )?;
         if n == 0 {
@@ -174,6 +177,7 @@ mod tests {
             srtp: Some("mandatory".into()),
             asserted_identity: true,
             privacy: false,
+            register: false,
             options_interval: Some(30),
             created_at: at,
         }

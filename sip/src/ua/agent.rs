@@ -34,7 +34,8 @@ pub struct UserAgent {
     pub(super) events: VecDeque<UaEvent>,
     pub(super) counter: u64,
     pub(super) next_call: u64,
-    pub(super) registrar: Option<Registrar>,
+    pub(super) registrars: Vec<Registrar>,
+    pub(super) next_registrar: u64,
     /// Messages dropped as malformed (counted for metrics).
     pub dropped: u64,
     /// Who may send us requests outside our dialogs.
@@ -66,7 +67,8 @@ impl UserAgent {
             events: VecDeque::new(),
             counter: 0,
             next_call: 1,
-            registrar: None,
+            registrars: Vec::new(),
+            next_registrar: 0,
             dropped: 0,
             perimeter: cfg_perimeter,
             users,
@@ -365,6 +367,7 @@ impl UserAgent {
                         if purpose == Purpose::Register {
                             let status = if timeout { 408 } else { 503 };
                             self.register_failed(
+                                call.0,
                                 status,
                                 if timeout { "no response" } else { "transport error" }.into(),
                                 None,
@@ -426,7 +429,7 @@ impl UserAgent {
             Purpose::Invite => self.on_invite_response(call, key, resp, now),
             Purpose::Bye if matches!(resp.status, 401 | 407) && self.retry_bye_with_auth(call, &resp, now) => {}
             Purpose::Bye if resp.status >= 200 => self.end_call(call, EndReason::LocalBye),
-            Purpose::Register if resp.status >= 200 => self.on_register_response(resp, now),
+            Purpose::Register if resp.status >= 200 => self.on_register_response(call.0, resp, now),
             Purpose::Refresh if resp.status >= 200 => self.on_refresh_response(call, key, resp, now),
             Purpose::Reinvite if resp.status >= 200 => self.on_reinvite_response(call, key, resp, now),
             Purpose::Options if resp.status >= 200 => {
@@ -451,11 +454,12 @@ impl UserAgent {
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
-        if self.registrar.as_ref().and_then(|r| r.timer).is_some_and(|t| t <= now) {
-            if let Some(r) = self.registrar.as_mut() {
+        let due: Vec<u64> = self.registrars.iter().filter(|r| r.timer.is_some_and(|t| t <= now)).map(|r| r.n).collect();
+        for n in due {
+            if let Some(r) = self.registrars.iter_mut().find(|r| r.n == n) {
                 r.timer = None;
             }
-            self.send_register(Vec::new(), now);
+            self.send_register(n, Vec::new(), now);
         }
         while let Some((at, call, timer)) = self.timers.pop_due(now) {
             let Some(c) = self.calls.get_mut(&call) else { continue };
@@ -537,7 +541,7 @@ impl UserAgent {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.timers.next();
-        let reg = self.registrar.as_ref().and_then(|r| r.timer);
+        let reg = self.registrars.iter().filter_map(|r| r.timer).min();
         let ours = match (calls, reg) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -145,6 +145,10 @@ pub(super) fn session_expires(h: &crate::msg::Headers) -> Option<(u32, Option<St
 }
 
 pub(super) struct Registrar {
+    /// Its number (what its REGISTERs' transactions are filed under).
+    pub(super) n: u64,
+    /// Whose it is (`default`: [`super::UserAgent::register`]'s; a trunk's id).
+    pub(super) key: String,
     pub(super) reg: Registration,
     pub(super) call_id: String,
     pub(super) from_tag: String,

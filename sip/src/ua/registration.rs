@@ -12,19 +12,43 @@ use crate::transport::Transport;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// The key of [`UserAgent::register`]'s registration.
+const DEFAULT_KEY: &str = "default";
+
 impl UserAgent {
     /// Registers `reg` now and keeps it registered: refreshed before the granted expiry
     /// runs out, retried with backoff after failures (honouring Retry-After), 423 answered
     /// with the registrar's Min-Expires, challenges answered with the credentials. Events
     /// come as [`UaEvent::Registration`]. Replaces an earlier registration.
     pub fn register(&mut self, reg: Registration, now: Instant) -> Result<(), UaError> {
+        self.register_as(DEFAULT_KEY, reg, None, now)
+    }
+
+    /// Another registration, kept as `key` (a trunk's), with its own `credentials` (`None`:
+    /// the UA's); its events come as [`UaEvent::TrunkRegistration`]. Replaces an earlier
+    /// registration of that key.
+    pub fn register_as(
+        &mut self,
+        key: &str,
+        reg: Registration,
+        credentials: Option<crate::auth::Credentials>,
+        now: Instant,
+    ) -> Result<(), UaError> {
         crate::uri::Uri::parse(&reg.registrar).map_err(|_| UaError::Invalid("registrar URI"))?;
         crate::uri::Uri::parse(&reg.aor).map_err(|_| UaError::Invalid("address of record"))?;
         let host = self.local_addr(reg.dest.transport)?.ip();
         let call_id = format!("{:016x}@{}", self.random(), host);
         let from_tag = self.new_tag();
-        let auth = self.digest();
-        self.registrar = Some(Registrar {
+        let auth = match credentials {
+            Some(c) => Some(crate::auth::DigestClient::new(c, self.random())),
+            None => self.digest(),
+        };
+        self.registrars.retain(|r| r.key != key);
+        self.next_registrar += 1;
+        let n = self.next_registrar;
+        self.registrars.push(Registrar {
+            n,
+            key: key.to_string(),
             reg,
             call_id,
             from_tag,
@@ -37,38 +61,74 @@ impl UserAgent {
             registered: false,
             raised: false,
         });
-        self.send_register(Vec::new(), now);
+        self.send_register(n, Vec::new(), now);
         Ok(())
     }
 
-    /// Removes the binding (`Expires: 0`) and stops refreshing. Returns whether an
+    /// Removes every binding (`Expires: 0`) and stops refreshing. Returns whether an
     /// un-REGISTER went out ([`RegistrationEvent::Unregistered`] follows).
     pub fn unregister(&mut self, now: Instant) -> bool {
-        let Some(r) = self.registrar.as_mut() else { return false };
+        let keys: Vec<String> = self.registrars.iter().map(|r| r.key.clone()).collect();
+        let mut any = false;
+        for k in keys {
+            any |= self.unregister_key(&k, now);
+        }
+        any
+    }
+
+    /// Removes the registration `key` (a deleted trunk's); whether an un-REGISTER went out.
+    pub fn unregister_key(&mut self, key: &str, now: Instant) -> bool {
+        let Some(r) = self.registrars.iter_mut().find(|r| r.key == key) else { return false };
         if r.removing {
             return true;
         }
         r.removing = true;
         r.timer = None;
+        let n = r.n;
         if !r.registered && r.last.is_none() {
-            self.registrar = None;
+            self.registrars.retain(|r| r.n != n);
             return false;
         }
-        self.send_register(Vec::new(), now);
+        self.send_register(n, Vec::new(), now);
         true
     }
 
-    /// Whether a binding is in place.
+    /// Whether the main binding ([`UserAgent::register`]'s) is in place.
     pub fn is_registered(&self) -> bool {
-        self.registrar.as_ref().is_some_and(|r| r.registered)
+        self.registered(DEFAULT_KEY)
     }
 
-    pub(super) fn send_register(&mut self, challenged: Vec<AuthHeader>, now: Instant) {
-        let Some(transport) = self.registrar.as_ref().map(|r| r.reg.dest.transport) else { return };
+    /// Whether registration `key` is in place.
+    pub fn registered(&self, key: &str) -> bool {
+        self.registrars.iter().any(|r| r.key == key && r.registered)
+    }
+
+    /// The registrations' keys.
+    pub fn registrations(&self) -> Vec<String> {
+        self.registrars.iter().filter(|r| !r.removing).map(|r| r.key.clone()).collect()
+    }
+
+    /// Tells the registration's user: [`UaEvent::Registration`] for the main one,
+    /// [`UaEvent::TrunkRegistration`] for the others.
+    fn registration_event(&mut self, key: &str, event: RegistrationEvent) {
+        self.events.push_back(if key == DEFAULT_KEY {
+            UaEvent::Registration(event)
+        } else {
+            UaEvent::TrunkRegistration { key: key.to_string(), event }
+        });
+    }
+
+    /// The registrar `n`.
+    fn registrar(&mut self, n: u64) -> Option<&mut Registrar> {
+        self.registrars.iter_mut().find(|r| r.n == n)
+    }
+
+    pub(super) fn send_register(&mut self, n: u64, challenged: Vec<AuthHeader>, now: Instant) {
+        let Some(transport) = self.registrar(n).map(|r| r.reg.dest.transport) else { return };
         let via = self.via(transport);
         let contact = self.contact(transport);
         let ua = self.cfg.user_agent.clone();
-        let Some(r) = self.registrar.as_mut() else { return };
+        let Some(r) = self.registrar(n) else { return };
         r.cseq += 1;
         let expires = if r.removing { 0 } else { r.reg.expires };
         let mut req = Request::new(Method::Register, SipStr::from(r.reg.registrar.as_str()));
@@ -96,36 +156,38 @@ impl UserAgent {
         r.last = Some(req.clone());
         let dest = r.reg.dest;
         let key = self.tx.send_request(req, dest, now);
-        self.by_client.insert(key, (CallRef(0), Purpose::Register));
+        self.by_client.insert(key, (CallRef(n), Purpose::Register));
     }
 
-    pub(super) fn on_register_response(&mut self, resp: Response, now: Instant) {
-        let Some(transport) = self.registrar.as_ref().map(|r| r.reg.dest.transport) else { return };
+    pub(super) fn on_register_response(&mut self, n: u64, resp: Response, now: Instant) {
+        let Some(transport) = self.registrar(n).map(|r| r.reg.dest.transport) else { return };
         let contact = self.contact(transport);
-        let Some(r) = self.registrar.as_mut() else { return };
+        let Some(r) = self.registrar(n) else { return };
         let status = resp.status;
         if (200..300).contains(&status) && !r.removing && self.learned_address(transport, &resp) {
             // Renew the binding at the address the registrar can reach.
-            return self.send_register(Vec::new(), now);
+            return self.send_register(n, Vec::new(), now);
         }
-        let Some(r) = self.registrar.as_mut() else { return };
+        let Some(r) = self.registrar(n) else { return };
         if (200..300).contains(&status) {
             r.backoff = REGISTER_RETRY_MIN;
             r.raised = false;
             if r.removing {
-                self.registrar = None;
-                self.events.push_back(UaEvent::Registration(RegistrationEvent::Unregistered { status }));
+                let key = r.key.clone();
+                self.registrars.retain(|r| r.n != n);
+                self.registration_event(&key, RegistrationEvent::Unregistered { status });
                 return;
             }
             let expires = granted_expires(&resp, &contact).unwrap_or(r.reg.expires);
             if expires == 0 {
                 // The registrar kept no binding of ours: try again later.
-                return self.register_failed(status, "registrar granted no binding".into(), None, now);
+                return self.register_failed(n, status, "registrar granted no binding".into(), None, now);
             }
-            let Some(r) = self.registrar.as_mut() else { return };
+            let Some(r) = self.registrar(n) else { return };
             r.registered = true;
             r.timer = Some(now + refresh_after(expires));
-            self.events.push_back(UaEvent::Registration(RegistrationEvent::Registered { expires }));
+            let key = r.key.clone();
+            self.registration_event(&key, RegistrationEvent::Registered { expires });
             return;
         }
         if matches!(status, 401 | 407) {
@@ -134,12 +196,12 @@ impl UserAgent {
                 _ => Err("no credentials (set DIALTONE_TRUNK_USER and DIALTONE_TRUNK_PASSWORD)".into()),
             };
             return match answered {
-                Ok(headers) => self.send_register(headers, now),
+                Ok(headers) => self.send_register(n, headers, now),
                 Err(why) => {
                     if let Some(a) = r.auth.as_mut() {
                         a.clear();
                     }
-                    self.register_failed(status, why, None, now)
+                    self.register_failed(n, status, why, None, now)
                 }
             };
         }
@@ -148,7 +210,7 @@ impl UserAgent {
             if let Some(min) = min.filter(|m| *m > r.reg.expires) {
                 r.reg.expires = min;
                 r.raised = true;
-                return self.send_register(Vec::new(), now);
+                return self.send_register(n, Vec::new(), now);
             }
         }
         let retry_after = resp
@@ -156,7 +218,7 @@ impl UserAgent {
             .get(&HeaderName::RetryAfter)
             .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<u64>().ok()))
             .map(Duration::from_secs);
-        self.register_failed(status, resp.reason.to_string(), retry_after, now);
+        self.register_failed(n, status, resp.reason.to_string(), retry_after, now);
     }
 
     /// With [`UaConfig::learn_address`]: the address the registrar saw us at, if it is not
@@ -183,11 +245,19 @@ impl UserAgent {
         true
     }
 
-    pub(super) fn register_failed(&mut self, status: u16, reason: String, retry_after: Option<Duration>, now: Instant) {
-        let Some(r) = self.registrar.as_mut() else { return };
+    pub(super) fn register_failed(
+        &mut self,
+        n: u64,
+        status: u16,
+        reason: String,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        let Some(r) = self.registrar(n) else { return };
         if r.removing {
-            self.registrar = None;
-            self.events.push_back(UaEvent::Registration(RegistrationEvent::Unregistered { status }));
+            let key = r.key.clone();
+            self.registrars.retain(|r| r.n != n);
+            self.registration_event(&key, RegistrationEvent::Unregistered { status });
             return;
         }
         r.registered = false;
@@ -195,6 +265,7 @@ impl UserAgent {
         let retry_in = retry_after.unwrap_or(r.backoff).clamp(Duration::from_secs(1), REGISTER_RETRY_MAX);
         r.backoff = (r.backoff * 2).min(REGISTER_RETRY_MAX);
         r.timer = Some(now + retry_in);
-        self.events.push_back(UaEvent::Registration(RegistrationEvent::Failed { status, reason, retry_in }));
+        let key = r.key.clone();
+        self.registration_event(&key, RegistrationEvent::Failed { status, reason, retry_in });
     }
 }

@@ -162,6 +162,13 @@ impl EndReason {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum UaEvent {
+    /// A registration of [`UserAgent::register_as`] (a trunk's) changed.
+    TrunkRegistration {
+        /// Its key.
+        key: String,
+        /// What happened.
+        event: RegistrationEvent,
+    },
     /// The answer to [`UserAgent::options`]: its final status, or `None` (no answer
     /// within Timer F, or the transport failed).
     OptionsAnswered {
