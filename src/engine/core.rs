@@ -46,6 +46,8 @@ pub struct Engine {
     pub(super) numbers: Vec<dialtone_api::store::NumberRow>,
     /// The first input was handled (the settings' trunks are registered and probed).
     pub(super) started: bool,
+    /// What each trunk's registration was made with.
+    pub(super) registered_as: HashMap<String, (String, dialtone_sip::auth::Credentials)>,
 }
 
 /// Bind attempts before a call is refused for want of a port.
@@ -86,6 +88,7 @@ impl Engine {
             probes: HashMap::new(),
             numbers: Vec::new(),
             started: false,
+            registered_as: HashMap::new(),
         }
     }
 

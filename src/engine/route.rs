@@ -233,9 +233,12 @@ impl Engine {
             }
         }
         for (id, reg, creds) in wanted {
-            if have.contains(&id) {
+            // A trunk whose registrar, address of record or credentials changed registers anew.
+            let what = (format!("{} {} {}", reg.registrar, reg.aor, reg.dest), creds.clone());
+            if have.contains(&id) && self.registered_as.get(&id) == Some(&what) {
                 continue;
             }
+            self.registered_as.insert(id.clone(), what);
             tracing::info!(trunk = %id, aor = %reg.aor, registrar = %reg.registrar, "registering with a trunk");
             if let Err(e) = ua.register_as(&id, reg, Some(creds), now) {
                 tracing::warn!(trunk = %id, error = %e, "cannot register");
