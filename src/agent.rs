@@ -754,13 +754,15 @@ struct Session {
 impl Session {
     fn new(label: u64, rate: u32, info: CallInfo, format: AgentFormat) -> Session {
         let conv = |from, to| Resampler::new(from, to).expect("8 and 16 kHz are supported rates");
+        // The API call's own sid, which the Twilio-compatible call update takes back.
+        let call_sid = dialtone_api::twilio::call_sid(&info.call_id).unwrap_or_else(|| sid("CA"));
         Session {
             label,
             rate,
             format,
             info,
             stream_sid: sid("MZ"),
-            call_sid: sid("CA"),
+            call_sid,
             account_sid: format!("AC{:032x}", 0),
             seq: 0,
             chunk: 0,

@@ -231,9 +231,24 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        let key = bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        // HTTP Basic: an API key's id as the user, the key as the password (Twilio's API
+        // key SID and secret).
+        let basic = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|b| {
+                use base64::Engine;
+                let text = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+                let text = String::from_utf8(text).ok()?;
+                let (user, pass) = text.split_once(':')?;
+                Some((user.to_string(), pass.to_string()))
+            });
+        let key = bearer
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .or(basic.as_ref().map(|(_, pass)| pass.as_str()));
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
-            return unauthorized("missing credentials (Authorization: Bearer, X-API-Key or X-Internal-Key)");
+            return unauthorized("missing credentials (Authorization: Bearer or Basic, X-API-Key or X-Internal-Key)");
         };
         if key.matches('.').count() == 2 {
             // A JWT (header.payload.signature); API keys have no dots.
@@ -261,6 +276,10 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
         }
         let Ok(mut store) = st.store.lock() else { return unauthorized("the store is unavailable") };
         match store.key_by_hash(&key_hash(key)) {
+            // Basic credentials name the key they carry.
+            Ok(Some(k)) if basic.as_ref().is_some_and(|(user, _)| *user != k.id) => {
+                return unauthorized("invalid credentials (the user name is not the key's id)");
+            }
             Ok(Some(k)) => {
                 // A key acts as its creator: it stops when the creator is deleted. (Keys
                 // made by a key before keys belonged to users name that key: follow it.)

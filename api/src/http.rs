@@ -55,6 +55,8 @@ pub fn router(state: ApiState) -> Router {
         }
     }
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
+    // Under Twilio's prefix only the call update is there; the rest answers Twilio's 404.
+    let public = public.route("/2010-04-01/{*rest}", axum::routing::any(crate::handlers::twilio::elsewhere));
     public
         .route_layer(Extension(Document(Arc::new(crate::openapi::spec()))))
         .merge(protected)

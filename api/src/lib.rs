@@ -23,4 +23,5 @@ pub mod http;
 pub mod openapi;
 pub mod routing;
 pub mod store;
+pub mod twilio;
 pub mod webhooks;

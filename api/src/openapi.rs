@@ -60,7 +60,7 @@ pub fn spec() -> Value {
             { "name": "Numbers", "description": "An organization's phone numbers and what their inbound calls do: an agent, a call webhook (`CallWebhookRequest`, answered by a `CallWebhookAnswer`), a prompt, echo, reject or forward." },
             { "name": "Organizations", "description": "The platform's customers: every user, key, call, webhook and recording belongs to one, and one never sees another's (404). The internal key acts in every one, or in the one `X-Organization-Id` names." }
         ],
-        "security": [{ "bearer": [] }, { "apiKey": [] }, { "internalKey": [] }],
+        "security": [{ "bearer": [] }, { "apiKey": [] }, { "basic": [] }, { "internalKey": [] }],
         "paths": paths(),
         "webhooks": webhooks(),
         "components": {

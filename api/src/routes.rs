@@ -7,7 +7,7 @@
 
 use crate::doc::operations as op;
 use crate::handlers::{
-    calls, control, health, keys, login, numbers, orgs, recordings, sip_users, trunks, users, webhooks,
+    calls, control, health, keys, login, numbers, orgs, recordings, sip_users, trunks, twilio, users, webhooks,
 };
 use crate::state::ApiState;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -468,6 +468,16 @@ pub const TABLE: &[Route] = &[
         summary: "Delete a number; its calls are no longer answered.",
         handler: |m| on(m, numbers::delete_number),
         doc: op::delete_number,
+    },
+    Route {
+        method: "POST",
+        path: "/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}",
+        permission: Some("calls:hangup"),
+        tag: "Twilio compatibility",
+        operation_id: "updateCallTwilio",
+        summary: "End a call the Twilio way (Status=completed), for bots written for Twilio.",
+        handler: |m| on(m, twilio::update_call),
+        doc: op::twilio_update_call,
     },
 ];
 

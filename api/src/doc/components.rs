@@ -24,6 +24,12 @@ pub fn security_schemes() -> Value {
             "name": "X-API-Key",
             "description": "An API key."
         },
+        "basic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An API key as HTTP Basic credentials: the key's id (`key_…`) as the user name, \
+                the key itself as the password (how Twilio clients send an API key SID and secret)."
+        },
         "internalKey": {
             "type": "apiKey",
             "in": "header",

@@ -705,3 +705,68 @@ pub fn delete_number() -> Value {
         }
     })
 }
+
+pub fn twilio_update_call() -> Value {
+    let twilio_error = |what: &str| {
+        json!({
+            "description": what,
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["code", "message", "more_info", "status"],
+                "properties": {
+                    "code": { "type": "integer", "examples": [20404] },
+                    "message": { "type": "string" },
+                    "more_info": { "type": "string" },
+                    "status": { "type": "integer" }
+                }
+            } } }
+        })
+    };
+    json!({
+        "description": "For voice-agent frameworks written for Twilio (Pipecat's Twilio serializer, for one), \
+            which end their call by POSTing `Status=completed` to Twilio's REST API at a configurable base URL: \
+            point it at dialtone. `CallSid` is the `start.callSid` dialtone gave the agent (`CA` and the API \
+            call id's 16 hex digits twice). Authentication is HTTP Basic with an API key holding \
+            `calls:hangup`: the user name is the key's id (`key_…`, where Twilio's API key SID goes) and the \
+            password is the key itself (where Twilio's secret or auth token goes); `AccountSid` in the path \
+            is that key id or the key's organization id. `Status=completed` hangs up (BYE), `canceled` \
+            cancels a call not yet answered. Every other path under `/2010-04-01/` answers Twilio's 404.",
+        "parameters": [
+            { "name": "account_sid", "in": "path", "required": true, "schema": { "type": "string" },
+              "description": "The API key's id, or its organization's id." },
+            { "name": "call_sid", "in": "path", "required": true,
+              "schema": { "type": "string", "pattern": "^CA[0-9a-f]{32}\\.json$" },
+              "description": "The call's sid and `.json`." }
+        ],
+        "requestBody": {
+            "required": true,
+            "content": { "application/x-www-form-urlencoded": { "schema": {
+                "type": "object",
+                "required": ["Status"],
+                "properties": { "Status": { "enum": ["completed", "canceled"] } }
+            } } }
+        },
+        "responses": {
+            "200": {
+                "description": "Twilio's call resource, its status the one asked for.",
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["sid", "account_sid", "status", "direction", "uri"],
+                    "properties": {
+                        "sid": { "type": "string" }, "account_sid": { "type": "string" },
+                        "api_version": { "const": "2010-04-01" },
+                        "to": { "type": ["string", "null"] }, "from": { "type": ["string", "null"] },
+                        "status": { "enum": ["completed", "canceled"] },
+                        "direction": { "enum": ["inbound", "outbound-api"] },
+                        "date_created": { "type": "string" }, "date_updated": { "type": "string" },
+                        "start_time": { "type": ["string", "null"] }, "end_time": { "type": ["string", "null"] },
+                        "duration": { "type": ["string", "null"] }, "uri": { "type": "string" }
+                    }
+                } } }
+            },
+            "400": twilio_error("21218: `Status` missing or not `completed`/`canceled`."),
+            "401": response_as("Unauthorized", "No valid credentials."),
+            "404": twilio_error("20404: no such call for these credentials, or it is over.")
+        }
+    })
+}

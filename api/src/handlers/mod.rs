@@ -13,5 +13,6 @@ pub mod recordings;
 pub mod sip_users;
 pub mod support;
 pub mod trunks;
+pub mod twilio;
 pub mod users;
 pub mod webhooks;

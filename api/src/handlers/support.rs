@@ -51,7 +51,7 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The body's bytes, at most [`MAX_BODY`]: 413 over it (after draining the rest, up to
 /// [`DRAIN_LIMIT`]), 400 naming `body` if it breaks off.
-async fn body_bytes(req: Request) -> Result<Vec<u8>, ApiError> {
+pub async fn body_bytes(req: Request) -> Result<Vec<u8>, ApiError> {
     use axum::body::HttpBody;
     let mut body = req.into_body();
     let (mut got, mut total) = (Vec::new(), 0usize);

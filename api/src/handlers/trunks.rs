@@ -350,7 +350,6 @@ mod tests {
             asserted_identity: false,
             privacy: false,
             register: false,
-            register: false,
             options_interval: None,
             created_at: 0,
         };
