@@ -213,8 +213,8 @@ impl CallApp {
                     self.engine.handle(now, ev, ua);
                 }
                 Action::StartMedia(m) => self.media.start(*m, now),
-                // `dialtone call` places calls; nothing comes in to route.
-                Action::Ask(_) => {}
+                // `dialtone call` places calls; nothing comes in to route, nothing to join.
+                Action::Ask(_) | Action::Bridge(..) | Action::Unbridge(_) => {}
                 Action::ClosePort(_) => self.media.sockets = None,
                 Action::Dialed(Ok(call)) => self.call = Some(call),
                 Action::DialNote(_, note) => eprintln!("call: {note}"),

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod bridge;
 pub mod call;
 pub mod config;
 #[cfg(feature = "device")]

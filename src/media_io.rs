@@ -141,6 +141,8 @@ enum Control {
     Record(Option<PathBuf>),
     /// Whether the peer is expected to send (not while it is on hold).
     ExpectRx(bool),
+    /// Send this instead of the source (one end of a bridge), or the source again (`None`).
+    Bridge(Option<Box<dyn Tap>>),
     Stop,
 }
 
@@ -171,6 +173,11 @@ impl MediaTask {
     /// Starts recording into `path` (nothing if already recording), or stops (`None`).
     pub fn record(&self, path: Option<PathBuf>) {
         let _ = self.ctl.send(Control::Record(path));
+    }
+
+    /// Sends `end` (a bridge's) instead of the call's source, or the source again (`None`).
+    pub fn bridge(&self, end: Option<Box<dyn Tap>>) {
+        let _ = self.ctl.send(Control::Bridge(end));
     }
 
     /// Ends the media and waits for its final figures (the recording is finalized).
@@ -283,6 +290,8 @@ async fn run(
             None => Box::new(taps::Silence),
         },
     };
+    // The call's own source while it is bridged to another call.
+    let mut parked: Option<Box<dyn Tap>> = None;
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -340,6 +349,16 @@ async fn run(
                 Some(Control::Record(None)) => {
                     if let Some(r) = recorder.take() {
                         finish_recording(&opts, r);
+                    }
+                }
+                Some(Control::Bridge(Some(end))) => {
+                    let own = std::mem::replace(&mut source, end);
+                    // A second bridge replaces the first; the call's own source waits.
+                    parked.get_or_insert(own);
+                }
+                Some(Control::Bridge(None)) => {
+                    if let Some(own) = parked.take() {
+                        source = own;
                     }
                 }
                 Some(Control::Stop) | None => break,

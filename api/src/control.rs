@@ -28,6 +28,8 @@ pub struct Originate {
     pub ring_timeout: Option<u32>,
     /// Hang up this many seconds after the answer.
     pub max_duration: Option<u32>,
+    /// Start the media at a 183 with SDP (recorded, and to the agent), before the answer.
+    pub early_media: bool,
 }
 
 /// The agent audio formats `agent_format` takes.
@@ -46,6 +48,10 @@ pub enum Action {
     Dtmf(String),
     /// Start (`true`) or stop recording.
     Record(bool),
+    /// Join this call's media with the live call of this id (each hears the other).
+    Bridge(String),
+    /// End the call's bridge: it hears its own source again (its agent, or silence).
+    Unbridge,
 }
 
 /// The engine side of the API: places and steers calls.

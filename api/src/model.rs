@@ -12,6 +12,8 @@ pub enum CallStatus {
     Initiating,
     /// The far end is ringing (18x).
     Ringing,
+    /// Media flows before the answer (a 183 with SDP: ringback, announcements).
+    EarlyMedia,
     /// Answered.
     InProgress,
     /// Ended after an answer.
@@ -28,9 +30,10 @@ pub enum CallStatus {
 
 impl CallStatus {
     /// Every status, in life order.
-    pub const ALL: [CallStatus; 8] = [
+    pub const ALL: [CallStatus; 9] = [
         CallStatus::Initiating,
         CallStatus::Ringing,
+        CallStatus::EarlyMedia,
         CallStatus::InProgress,
         CallStatus::Completed,
         CallStatus::Busy,
@@ -44,6 +47,7 @@ impl CallStatus {
         match self {
             CallStatus::Initiating => "initiating",
             CallStatus::Ringing => "ringing",
+            CallStatus::EarlyMedia => "early-media",
             CallStatus::InProgress => "in-progress",
             CallStatus::Completed => "completed",
             CallStatus::Busy => "busy",
@@ -62,7 +66,7 @@ impl CallStatus {
     pub fn event(self) -> &'static str {
         match self {
             CallStatus::Initiating => "call.initiated",
-            CallStatus::Ringing => "call.ringing",
+            CallStatus::Ringing | CallStatus::EarlyMedia => "call.ringing",
             CallStatus::InProgress => "call.answered",
             CallStatus::Completed => "call.completed",
             CallStatus::Busy | CallStatus::NoAnswer | CallStatus::Failed | CallStatus::Canceled => "call.failed",
@@ -71,7 +75,7 @@ impl CallStatus {
 
     /// Whether the call is over.
     pub fn is_final(self) -> bool {
-        !matches!(self, CallStatus::Initiating | CallStatus::Ringing | CallStatus::InProgress)
+        !matches!(self, CallStatus::Initiating | CallStatus::Ringing | CallStatus::EarlyMedia | CallStatus::InProgress)
     }
 
     /// Whether a call may go from `self` to `to`: forward only, never out of a final state.
@@ -83,6 +87,8 @@ impl CallStatus {
             (Initiating, _) => true,
             (Ringing, Initiating) => false,
             (Ringing, _) => true,
+            (EarlyMedia, Initiating | Ringing) => false,
+            (EarlyMedia, _) => true,
             (InProgress, Completed | Failed) => true,
             _ => false,
         }

@@ -111,6 +111,8 @@ fn body_for(path: &str) -> &'static str {
         r#"{"destination": "+14155550100"}"#
     } else if path.ends_with("/dtmf") {
         r#"{"digits": "1"}"#
+    } else if path.ends_with("/bridge") {
+        r#"{"call_id": "call_0000000000000000"}"#
     } else {
         "{}"
     }
@@ -171,7 +173,9 @@ async fn one_organization_never_reaches_anothers_rows() {
     own.sort_by_key(|r| r.method == "DELETE");
     let a_auth = [("authorization", a.admin.as_str())];
     for r in own {
-        if r.permission == Some("orgs:write") {
+        // A bridge needs a second live call of A's (tests/bridge.rs joins two); here the
+        // body names none that exists.
+        if r.permission == Some("orgs:write") || r.path.ends_with("/bridge") {
             continue;
         }
         let uri = r.path.replace("{id}", &a.ids[kind(r.path)]);

@@ -138,6 +138,12 @@ pub struct Call {
     pub asserted: Option<String>,
     /// What an inbound call hears once answered, when its number decided it.
     pub answer_with: Option<SourceSpec>,
+    /// A placed call's media may start at a 183 with SDP (before the answer).
+    pub early_media: bool,
+    /// Its media started before the answer.
+    pub early: bool,
+    /// The call its media is joined to.
+    pub bridged: Option<CallId>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -179,6 +185,9 @@ impl Call {
             trunk: None,
             asserted: None,
             answer_with: None,
+            early_media: false,
+            early: false,
+            bridged: None,
         }
     }
 }

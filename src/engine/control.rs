@@ -3,7 +3,7 @@
 //! from here and not from a guess in the handler.
 
 use super::call::RecordAs;
-use super::call::{Negotiation, Opening, Placing};
+use super::call::{CallId, Negotiation, Opening, Placing};
 use super::core::Engine;
 use super::io::{Action, Command, MediaCommand, Persist, Refusal};
 use dialtone_api::store::CallStatus;
@@ -160,11 +160,68 @@ impl Engine {
                 }),
                 A::Dtmf(digits) => media(self, MediaCommand::Dtmf(digits)),
                 A::Record(on) => media(self, MediaCommand::Record(on.then(|| RecordAs::Api(id.to_string())))),
+                A::Bridge(other) => self.bridge(call, &other),
+                A::Unbridge => self.unbridge(call, true),
             };
         if let Err(e) = &r {
             tracing::warn!(%call, id, error = ?e, "API action refused");
         }
         r
+    }
+}
+
+impl Engine {
+    /// Joins `call`'s media with the live call the API knows as `other` (both answered,
+    /// with media running; a bridge either had ends first).
+    fn bridge(&mut self, call: CallId, other: &str) -> Result<(), Refusal> {
+        let Some(peer) = self.by_api_id(other).filter(|p| *p != call) else {
+            return Err(Refusal::NotLive(format!("{other} is not a live call")));
+        };
+        let running = |e: &Engine, c: CallId| e.calls.get(&c).is_some_and(|c| matches!(c.sdp, Negotiation::Running));
+        if !running(self, call) || !running(self, peer) {
+            return Err(Refusal::NotLive("both calls need their media running (answered)".into()));
+        }
+        let _ = self.unbridge(call, false);
+        let _ = self.unbridge(peer, false);
+        for (a, b) in [(call, peer), (peer, call)] {
+            if let Some(c) = self.calls.get_mut(&a) {
+                c.bridged = Some(b);
+            }
+        }
+        tracing::info!(%call, %peer, "bridging");
+        self.actions.push_back(Action::Bridge(call, peer));
+        for (a, b) in [(call, peer), (peer, call)] {
+            let (ida, idb) =
+                (self.calls.get(&a).and_then(|c| c.api_id.clone()), self.calls.get(&b).and_then(|c| c.api_id.clone()));
+            if let (Some(ida), Some(idb)) = (ida, idb) {
+                self.persist_event(&ida, "bridged", idb);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `call`'s bridge, if it has one: both calls hear their own sources again.
+    /// `asked`: the API asked (a call without a bridge is then refused).
+    pub(super) fn unbridge(&mut self, call: CallId, asked: bool) -> Result<(), Refusal> {
+        let Some(peer) = self.calls.get_mut(&call).and_then(|c| c.bridged.take()) else {
+            return if asked { Err(Refusal::NotLive("the call is not bridged".into())) } else { Ok(()) };
+        };
+        if let Some(p) = self.calls.get_mut(&peer) {
+            p.bridged = None;
+        }
+        for (a, b) in [(call, peer), (peer, call)] {
+            if self.calls.contains_key(&a) {
+                self.actions.push_back(Action::Unbridge(a));
+                let (ida, idb) = (
+                    self.calls.get(&a).and_then(|c| c.api_id.clone()),
+                    self.calls.get(&b).and_then(|c| c.api_id.clone()),
+                );
+                if let (Some(ida), Some(idb)) = (ida, idb) {
+                    self.persist_event(&ida, "unbridged", idb);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -123,6 +123,10 @@ pub enum Action {
     DialNote(CallId, String),
     /// POST this to a number's call webhook (signed), and answer with [`Event::Decided`].
     Ask(Box<Ask>),
+    /// Join the two calls' media: each is sent what the other hears.
+    Bridge(CallId, CallId),
+    /// The call is sent its own source again (its bridge is over).
+    Unbridge(CallId),
 }
 
 /// A call webhook request.

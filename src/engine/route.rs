@@ -76,6 +76,9 @@ impl Engine {
         c.counted = org.is_some();
         c.org = org;
         c.record = route.o.record;
+        // Early media (a 183's): recorded, and to the agent when asked; a call with an agent
+        // that did not ask starts its media at the answer, with its agent.
+        c.early_media = route.o.early_media || route.o.agent_url.is_none();
         c.max_duration = route.o.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
         let deadline = route.o.ring_timeout.map(|s| now + std::time::Duration::from_secs(u64::from(s)));
         loop {
@@ -351,6 +354,7 @@ mod tests {
             sip_headers: vec![("X-Customer-Id".into(), "c-42".into())],
             ring_timeout: None,
             max_duration: None,
+            early_media: false,
         }
     }
 

@@ -273,6 +273,7 @@ fn originate(id: &str) -> Originate {
         sip_headers: Vec::new(),
         ring_timeout: None,
         max_duration: None,
+        early_media: false,
     }
 }
 

@@ -30,7 +30,18 @@ impl Engine {
             UaEvent::InDialog { call, request } => self.in_dialog(now, call, &request, ua),
             UaEvent::Refer { call, request } => self.on_refer(now, call, &request, ua),
             UaEvent::Progress { call, response } => {
-                if matches!(response.status, 180 | 183) {
+                let early = !response.body.is_empty()
+                    && self.calls.get(&call).is_some_and(|c| c.early_media && matches!(c.sdp, Negotiation::Offered(_)));
+                if early {
+                    // RFC 3261 §13.2.1 / RFC 3960: the 18x's SDP is the answer to our offer;
+                    // its media (ringback, an announcement) flows before the 2xx.
+                    tracing::info!(%call, status = response.status, "early media");
+                    self.settle(call, &response.body, "the 18x's answer gives no media");
+                    if let Some(c) = self.calls.get_mut(&call).filter(|c| matches!(c.sdp, Negotiation::Running)) {
+                        c.early = true;
+                    }
+                    self.persist_status(call, CallStatus::EarlyMedia, Some(response.status), None);
+                } else if matches!(response.status, 180 | 183) {
                     self.persist_status(call, CallStatus::Ringing, Some(response.status), None);
                 }
                 if let Some(old) = self.calls.get(&call).and_then(|c| c.referrer) {
@@ -38,6 +49,12 @@ impl Engine {
                 }
             }
             UaEvent::Answered { call, response } => {
+                if self.calls.get(&call).is_some_and(|c| c.early) && !response.body.is_empty() {
+                    // The media runs since the 18x: the 2xx's SDP may move it.
+                    if let Some((remote, dir)) = session::reoffer(&response.body) {
+                        self.actions.push_back(Action::Media(call, MediaCommand::Update(remote, dir.sends())));
+                    }
+                }
                 self.settle(call, &response.body, "the 2xx's answer gives no media");
                 self.counters.answered += 1;
                 let referrer = match self.calls.get_mut(&call) {
@@ -506,6 +523,8 @@ impl Engine {
         if self.retry_elsewhere(now, call, &reason, ua) {
             return;
         }
+        // Its bridge ends with it: the other call hears its own source again.
+        let _ = self.unbridge(call, false);
         let Some(c) = self.remove(call) else { return };
         if let Some(old) = c.referrer {
             // The transfer failed: the referrer hears why; its call goes on.

@@ -40,6 +40,8 @@ pub struct Effects {
     pub inbox: Inbox,
     /// Numbers' prompts, loaded (by name and rate).
     loaded: HashMap<(String, u32), Arc<Prompt>>,
+    /// Each running call's audio rate (a bridge resamples between two).
+    rates: HashMap<CallId, u32>,
 }
 
 impl Effects {
@@ -57,6 +59,7 @@ impl Effects {
             totals: Arc::default(),
             inbox,
             loaded: HashMap::new(),
+            rates: HashMap::new(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Effects {
             Action::Media(call, cmd) => self.steer(call, cmd),
             Action::EndMedia(call, port) => {
                 self.media.remove(&call);
+                self.rates.remove(&call);
                 if let Some(port) = port {
                     self.sockets.remove(&port);
                 }
@@ -97,6 +101,21 @@ impl Effects {
             }
             // `serve` dials nothing itself.
             Action::Dialed(_) | Action::DialEnded(..) | Action::DialNote(..) => {}
+            Action::Bridge(a, b) => {
+                let rate = |m: &HashMap<CallId, u32>, c: CallId| m.get(&c).copied();
+                if let (Some(ra), Some(rb)) = (rate(&self.rates, a), rate(&self.rates, b)) {
+                    let (ea, eb) = crate::bridge::pair(ra, rb);
+                    if let (Some((ta, _)), Some((tb, _))) = (self.media.get(&a), self.media.get(&b)) {
+                        ta.bridge(Some(Box::new(ea)));
+                        tb.bridge(Some(Box::new(eb)));
+                    }
+                }
+            }
+            Action::Unbridge(call) => {
+                if let Some((task, _)) = self.media.get(&call) {
+                    task.bridge(None);
+                }
+            }
             Action::Ask(ask) => {
                 // The call rings meanwhile; the answer (or why none) goes back in.
                 let inbox = self.inbox.clone();
@@ -147,6 +166,7 @@ impl Effects {
         };
         let call = m.call;
         let rate = m.config.codec.audio_rate();
+        self.rates.insert(call, rate);
         let mut agent = None;
         let source = match (m.source, &self.prompts) {
             (SourceSpec::Agent(plan), _) => {

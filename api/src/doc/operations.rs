@@ -407,6 +407,30 @@ pub fn transfer_call() -> Value {
     action("in-progress", Some(schema("TransferRequest")))
 }
 
+/// `bridgeCall`.
+pub fn bridge_call() -> Value {
+    let mut op = action(
+        "in-progress",
+        Some(json!({
+            "type": "object",
+            "required": ["call_id"],
+            "properties": { "call_id": { "type": "string", "description": "The other live call (404 if not yours)." } }
+        })),
+    );
+    op["description"] = json!(
+        "Relays media between this call and `call_id`, both answered: each is sent what the \
+        other's far end says (resampled when their rates differ), instead of its own agent or silence; each call's \
+        recording holds both sides. A call already bridged leaves its old bridge. A `bridged` event goes on both \
+        calls; when either ends (or `unbridge`), the other hears its own source again (`unbridged`)."
+    );
+    op
+}
+
+/// `unbridgeCall`.
+pub fn unbridge_call() -> Value {
+    action("in-progress and bridged", None)
+}
+
 /// `sendDtmf`.
 pub fn send_dtmf() -> Value {
     action("in-progress", Some(schema("DtmfRequest")))

@@ -84,8 +84,9 @@ pub fn common_schemas() -> Value {
         },
         "CallStatus": {
             "type": "string",
-            "description": "Forward only: initiating → ringing → in-progress → completed, or a failure \
-                (busy, no-answer, failed, canceled).",
+            "description": "Forward only: initiating → ringing → early-media (a 183 with SDP: media before \
+                the answer, for calls made with `early_media`) → in-progress → completed, or a failure (busy, \
+                no-answer, failed, canceled).",
             "enum": statuses
         }
     })
@@ -220,6 +221,12 @@ pub fn call_schemas() -> Value {
                     "description": "The caller's name in From (and in `P-Asserted-Identity` where the trunk asserts it)."
                 },
                 "record": { "type": ["boolean", "null"], "default": false, "description": "Record the call." },
+                "early_media": {
+                    "type": ["boolean", "null"], "default": false,
+                    "description": "Start the media at a 183 with SDP, before the answer: the carrier's ringback or \
+                        announcement is recorded and sent to `agent_url`. Without an agent the early media is \
+                        always recorded; with one that did not ask, the media starts at the answer."
+                },
                 "agent_url": {
                     "type": "string",
                     "format": "uri",

@@ -97,6 +97,11 @@ pub async fn create_call(
             return Err(ApiError::field("from_display_name", "must be 1 to 64 characters without control characters"))
         }
     };
+    let early_media = match o.get("early_media") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::field("early_media", "must be true or false")),
+    };
     let record = match o.get("record") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -214,6 +219,7 @@ pub async fn create_call(
         sip_headers,
         ring_timeout,
         max_duration,
+        early_media,
     });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }

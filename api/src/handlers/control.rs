@@ -45,6 +45,8 @@ async fn act(st: &ApiState, who: &Principal, id: &str, action: Action) -> Result
         Action::Dtmf(_) => "dtmf",
         Action::Record(true) => "recording_start",
         Action::Record(false) => "recording_stop",
+        Action::Bridge(_) => "bridge",
+        Action::Unbridge => "unbridge",
     };
     let reply = control.act(id, action);
     match tokio::time::timeout(std::time::Duration::from_secs(10), reply).await {
@@ -104,6 +106,41 @@ pub async fn transfer(
         None => return Err(ApiError::field("destination", "required")),
     };
     act(&st, &who, &id, Action::Transfer(dest)).await
+}
+
+pub async fn bridge(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+    req: Request,
+) -> Result<Response, ApiError> {
+    // Another organization's call is not there, whatever the body says.
+    store(&st)?.get_call(&who.scope(), &id)?;
+    let o = json_body(req).await?;
+    let other = match o.get("call_id") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 && *s != id => s.clone(),
+        Some(_) => return Err(ApiError::field("call_id", "must be another call's id")),
+        None => return Err(ApiError::field("call_id", "required")),
+    };
+    // The other call must be one the caller may see (another organization's is not
+    // there: 404), and answered.
+    let peer = store(&st)?.get_call(&who.scope(), &other)?;
+    if peer.status != CallStatus::InProgress {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "call_not_live",
+            message: format!("call {other} is {}", peer.status),
+        });
+    }
+    act(&st, &who, &id, Action::Bridge(other)).await
+}
+
+pub async fn unbridge(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    act(&st, &who, &id, Action::Unbridge).await
 }
 
 pub async fn dtmf(
