@@ -210,3 +210,71 @@ fn refer_caller(port: u16, scenario: &str, (key, value): (&str, &str)) -> SippRu
         Duration::from_secs(20),
     )
 }
+
+#[test]
+fn an_attended_transfer_refers_the_far_end_with_replaces() {
+    use common::http::{send, wait_port, wait_status};
+    use serde_json::json;
+    sipp();
+    // Call A's far end is the transferee: it wants a REFER whose Refer-To carries Replaces.
+    let transferee = SippPeer::start(
+        "attended-transferee",
+        &["-sf", &root().join("fixtures/sipp/uas_transferee.xml").to_string_lossy()],
+    );
+    // Call B's far end is the target; it leaves after 1 s, as a replaced dialog would.
+    let target = SippPeer::start(
+        "attended-target",
+        &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()],
+    );
+    let dir = temp_dir("attended-conf");
+    let conf = dir.join("dialtone.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555001\"]\n\n\
+             [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555002\"]\n",
+            transferee.port, target.port
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let d = Dialtone::serve(
+        "attended",
+        &[
+            ("DIALTONE_CONFIG", &conf.to_string_lossy()),
+            ("DIALTONE_HTTP_LISTEN", &listen),
+            ("DIALTONE_INTERNAL_KEY", "k"),
+            ("DIALTONE_RTP_PORTS", "47300-47319"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let auth = [("X-Internal-Key", "k")];
+    let place = |number: &str| {
+        let body = json!({"contact_id": "c", "phone_number": number});
+        let r = send(http, "POST", "/api/calls/create", &auth, body.to_string().as_bytes());
+        assert_eq!(r.status, 201, "{}", r.json());
+        r.json()["data"]["id"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (place("+15550010000"), place("+15550020000"));
+    wait_status(&d, http, &auth, &a, "in-progress", Duration::from_secs(10));
+    wait_status(&d, http, &auth, &b, "in-progress", Duration::from_secs(10));
+    let body = json!({"replaces_call_id": b});
+    let r = send(http, "POST", &format!("/api/calls/{a}/transfer"), &auth, body.to_string().as_bytes());
+    assert_eq!(r.status, 202, "{}", r.json());
+    // The transferee reports success: dialtone leaves call A; the target leaves call B.
+    wait_status(&d, http, &auth, &a, "completed", Duration::from_secs(10));
+    wait_status(&d, http, &auth, &b, "completed", Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!(transferee.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "the transferee\n{log}");
+    assert_eq!(target.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "the target\n{log}");
+    // Naming no live call: 404; itself: 400.
+    let r = send(
+        http,
+        "POST",
+        &format!("/api/calls/{a}/transfer"),
+        &auth,
+        json!({"replaces_call_id": a}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.json());
+}

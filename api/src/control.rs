@@ -44,6 +44,9 @@ pub enum Action {
     Hold(bool),
     /// Blind transfer to this SIP URI (REFER).
     Transfer(String),
+    /// Attended transfer (RFC 5589): REFER the far end to the far end of the live call of
+    /// this id, with `Replaces` (RFC 3891) so that it takes that call's place.
+    TransferReplacing(String),
     /// RFC 4733 digits.
     Dtmf(String),
     /// Start (`true`) or stop recording.

@@ -160,6 +160,15 @@ impl Engine {
                 }),
                 A::Dtmf(digits) => media(self, MediaCommand::Dtmf(digits)),
                 A::Record(on) => media(self, MediaCommand::Record(on.then(|| RecordAs::Api(id.to_string())))),
+                A::TransferReplacing(other) => match self.by_api_id(&other).filter(|o| *o != call) {
+                    Some(peer) => match ua.replacing_uri(peer) {
+                        // The referring call's organization asked; the target is already
+                        // one of its calls, so no new destination is reached.
+                        Some(target) => ua.refer(call, &target, now).map_err(refusal),
+                        None => Err(Refusal::NotLive(format!("{other} is not confirmed"))),
+                    },
+                    None => Err(Refusal::NotLive(format!("{other} is not a live call"))),
+                },
                 A::Bridge(other) => self.bridge(call, &other),
                 A::Unbridge => self.unbridge(call, true),
             };

@@ -266,8 +266,11 @@ pub fn call_schemas() -> Value {
         },
         "TransferRequest": {
             "type": "object",
-            "required": ["destination"],
+            "description": "Blind (`destination`) or attended (`replaces_call_id`: the far end is REFERred to the \
+                other call's far end with `Replaces`, RFC 3891/5589, and takes that call's place).",
+            "oneOf": [{ "required": ["destination"] }, { "required": ["replaces_call_id"] }],
             "properties": {
+                "replaces_call_id": { "type": "string", "description": "Another live call of yours." },
                 "destination": {
                     "description": "A `sip:` URI or an E.164 number.",
                     "anyOf": [

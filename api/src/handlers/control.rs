@@ -41,7 +41,7 @@ async fn act(st: &ApiState, who: &Principal, id: &str, action: Action) -> Result
         Action::Hangup => "hangup",
         Action::Hold(true) => "hold",
         Action::Hold(false) => "unhold",
-        Action::Transfer(_) => "transfer",
+        Action::Transfer(_) | Action::TransferReplacing(_) => "transfer",
         Action::Dtmf(_) => "dtmf",
         Action::Record(true) => "recording_start",
         Action::Record(false) => "recording_stop",
@@ -95,7 +95,28 @@ pub async fn transfer(
     Allowed(who): Allowed,
     req: Request,
 ) -> Result<Response, ApiError> {
+    // Another organization's call is not there, whatever the body says.
+    store(&st)?.get_call(&who.scope(), &id)?;
     let o = json_body(req).await?;
+    if let Some(v) = o.get("replaces_call_id") {
+        // Attended: the far end takes the other call's place (REFER with Replaces).
+        let other = match v {
+            Value::String(s) if !s.is_empty() && s.len() <= 64 && *s != id => s.clone(),
+            _ => return Err(ApiError::field("replaces_call_id", "must be another live call's id")),
+        };
+        if o.get("destination").is_some() {
+            return Err(ApiError::field("destination", "not with replaces_call_id"));
+        }
+        let peer = store(&st)?.get_call(&who.scope(), &other)?;
+        if peer.status != CallStatus::InProgress {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "call_not_live",
+                message: format!("call {other} is {}", peer.status),
+            });
+        }
+        return act(&st, &who, &id, Action::TransferReplacing(other)).await;
+    }
     let dest = match o.get("destination") {
         Some(Value::String(s))
             if (s.starts_with("sip:") && s.len() > 4 && !s.contains(['<', '>', '\r', '\n'])) || is_e164(s) =>

@@ -240,6 +240,39 @@ impl UserAgent {
         Ok(())
     }
 
+    /// The URI that makes whoever is sent it take `call`'s place (an attended transfer's
+    /// Refer-To, RFC 3891 §5 and RFC 5589): the peer's Contact with an escaped `Replaces`
+    /// header naming our dialog with it as the peer sees it (`to-tag` its tag, `from-tag`
+    /// ours). `None` unless the call is confirmed.
+    pub fn replacing_uri(&self, call: CallRef) -> Option<String> {
+        let c = self.calls.get(&call).filter(|c| c.state == State::Confirmed)?;
+        let d = c.dialog.as_ref()?;
+        let escape = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z'
+                    | b'a'..=b'z'
+                    | b'0'..=b'9'
+                    | b'-'
+                    | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'~'
+                    | b'*'
+                    | b'\''
+                    | b'('
+                    | b')' => (b as char).to_string(),
+                    other => format!("%{other:02X}"),
+                })
+                .collect()
+        };
+        let replaces = format!("{};to-tag={};from-tag={}", d.id.call_id, d.id.remote_tag, d.id.local_tag);
+        let target = d.remote_target.as_str();
+        // The Contact's URI without its own headers (`?…`), then ours.
+        let target = target.split('?').next().unwrap_or(target);
+        Some(format!("{target}?Replaces={}", escape(&replaces)))
+    }
+
     /// Sends a new offer in the call (a re-INVITE, §14.1): hold (`a=sendonly`), resume,
     /// a new address. The answer comes as [`UaEvent::Reinvited`]. Refused while another
     /// of ours is pending; a 491 (glare, §14.2) is retried after the §14.1 delay.
