@@ -1,6 +1,6 @@
 //! API keys: created (the secret shown once), listed, revoked.
 
-use super::support::{granted, json_body, store};
+use super::support::{granted, json_body, missing, store};
 use crate::auth::{key_hash, Allowed};
 use crate::errors::ApiError;
 use crate::model::ApiKey;
@@ -97,9 +97,6 @@ pub async fn revoke_key(
     let mut s = store(&st)?;
     let visible = s.key(&scope, &id)?.is_some_and(|k| who.is_admin() || k.created_by == who.owner());
     let r = if visible { s.revoke_key(&scope, &id, now_ms()) } else { Err(StoreError::NotFound) };
-    r.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("live key"),
-        e => e.into(),
-    })?;
+    r.map_err(missing("live key"))?;
     Ok(ok(json!({ "id": id, "revoked": true })))
 }

@@ -3,14 +3,13 @@
 //! taking it is a 409. A `webhook` action gets a signing secret (`whsec_…`), shown to the
 //! number's organization; the engine learns every number each time one changes.
 
-use super::support::{json_body, store};
+use super::support::{json_body, missing, store};
 use super::webhooks::new_secret;
 use crate::auth::Allowed;
 use crate::errors::ApiError;
 use crate::model::{NumberRow, Scope};
 use crate::routing::{is_pattern, parse_action, InboundAction};
 use crate::state::ApiState;
-use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -89,13 +88,6 @@ fn fields(o: &Map<String, Value>, base: &mut NumberRow, is_new: bool) -> Result<
     Ok(())
 }
 
-fn not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("number"),
-        e => e.into(),
-    }
-}
-
 pub async fn create_number(
     State(st): State<ApiState>,
     Allowed(who): Allowed,
@@ -131,7 +123,7 @@ pub async fn get_number(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    let n = store(&st)?.number(&who.scope(), &id).map_err(not_found)?;
+    let n = store(&st)?.number(&who.scope(), &id).map_err(missing("number"))?;
     Ok(ok(number_json(&n)))
 }
 
@@ -142,10 +134,10 @@ pub async fn update_number(
     req: Request,
 ) -> Result<Response, ApiError> {
     let scope = who.scope();
-    let mut n = store(&st)?.number(&scope, &id).map_err(not_found)?;
+    let mut n = store(&st)?.number(&scope, &id).map_err(missing("number"))?;
     let o = json_body(req).await?;
     fields(&o, &mut n, false)?;
-    store(&st)?.update_number(&scope, &n).map_err(not_found)?;
+    store(&st)?.update_number(&scope, &n).map_err(missing("number"))?;
     tell_engine(&st);
     Ok(ok(number_json(&n)))
 }
@@ -155,7 +147,7 @@ pub async fn delete_number(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_number(&who.scope(), &id).map_err(not_found)?;
+    store(&st)?.delete_number(&who.scope(), &id).map_err(missing("number"))?;
     tell_engine(&st);
     Ok(ok(json!({"id": id, "deleted": true})))
 }

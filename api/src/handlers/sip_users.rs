@@ -2,12 +2,11 @@
 //! only as HA1 (MD5 and SHA-256, for the realm); the engine learns the whole list each
 //! time it changes.
 
-use super::support::{json_body, store};
+use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
 use crate::errors::ApiError;
 use crate::model::{Scope, SipUserRow};
 use crate::state::ApiState;
-use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -84,10 +83,7 @@ pub async fn delete_sip_user(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_sip_user(&who.scope(), &id).map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("SIP user"),
-        e => e.into(),
-    })?;
+    store(&st)?.delete_sip_user(&who.scope(), &id).map_err(missing("SIP user"))?;
     tell_engine(&st);
     Ok(ok(json!({"id": id, "deleted": true})))
 }

@@ -93,6 +93,15 @@ pub async fn json_body(req: Request) -> Result<serde_json::Map<String, Value>, A
     }
 }
 
+/// A store error as the API's: `NotFound` is 404 naming `what` (another organization's
+/// row included: it is not there for the caller), anything else as usual.
+pub fn missing(what: &'static str) -> impl Fn(crate::store::StoreError) -> ApiError {
+    move |e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found(what),
+        e => e.into(),
+    }
+}
+
 /// E.164: `+`, then 2–15 digits, the first not 0.
 pub fn is_e164(s: &str) -> bool {
     let Some(d) = s.strip_prefix('+') else { return false };

@@ -4,14 +4,13 @@
 //! settings, read-only) with how the engine sees each; the engine learns every stored
 //! trunk each time one changes.
 
-use super::support::{json_body, store};
+use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
 use crate::control::TrunkStatus;
 use crate::errors::ApiError;
 use crate::model::{Scope, TrunkRow};
 use crate::routing::is_sip_uri;
 use crate::state::ApiState;
-use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -231,13 +230,6 @@ fn fields(o: &Map<String, Value>, base: &mut TrunkRow) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found("trunk"),
-        e => e.into(),
-    }
-}
-
 pub async fn create_trunk(
     State(st): State<ApiState>,
     Allowed(who): Allowed,
@@ -284,7 +276,7 @@ pub async fn get_trunk(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    let t = store(&st)?.trunk(&who.scope(), &id).map_err(not_found)?;
+    let t = store(&st)?.trunk(&who.scope(), &id).map_err(missing("trunk"))?;
     Ok(ok(trunk_json(&t, &statuses(&st))))
 }
 
@@ -295,10 +287,10 @@ pub async fn update_trunk(
     req: Request,
 ) -> Result<Response, ApiError> {
     let scope = who.scope();
-    let mut t = store(&st)?.trunk(&scope, &id).map_err(not_found)?;
+    let mut t = store(&st)?.trunk(&scope, &id).map_err(missing("trunk"))?;
     let o = json_body(req).await?;
     fields(&o, &mut t)?;
-    store(&st)?.update_trunk(&scope, &t).map_err(not_found)?;
+    store(&st)?.update_trunk(&scope, &t).map_err(missing("trunk"))?;
     tell_engine(&st);
     Ok(ok(trunk_json(&t, &statuses(&st))))
 }
@@ -308,7 +300,7 @@ pub async fn delete_trunk(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_trunk(&who.scope(), &id).map_err(not_found)?;
+    store(&st)?.delete_trunk(&who.scope(), &id).map_err(missing("trunk"))?;
     tell_engine(&st);
     Ok(ok(json!({"id": id, "deleted": true})))
 }

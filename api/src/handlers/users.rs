@@ -1,12 +1,11 @@
 //! Users who log in for a JWT: created in the creator's organization (in another only by
 //! the platform's owner), seen and managed by their organization only.
 
-use super::support::{granted, json_body, store};
+use super::support::{granted, json_body, missing, store};
 use crate::auth::{hash_password, Allowed};
 use crate::errors::ApiError;
 use crate::model::{Scope, User, PERMISSIONS, PLATFORM_PERMISSION};
 use crate::state::ApiState;
-use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -106,9 +105,6 @@ pub async fn delete_user(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_user(&who.scope(), &id).map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("user"),
-        e => e.into(),
-    })?;
+    store(&st)?.delete_user(&who.scope(), &id).map_err(missing("user"))?;
     Ok(ok(json!({"id": id, "deleted": true})))
 }

@@ -1,11 +1,10 @@
 //! Webhook subscriptions.
 
-use super::support::{json_body, store};
+use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
 use crate::errors::ApiError;
 use crate::model::{Webhook, WEBHOOK_EVENTS};
 use crate::state::ApiState;
-use crate::store::StoreError;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -89,9 +88,6 @@ pub async fn delete_webhook(
     Path(id): Path<String>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    store(&st)?.delete_webhook(&who.scope(), &id).map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("webhook"),
-        e => e.into(),
-    })?;
+    store(&st)?.delete_webhook(&who.scope(), &id).map_err(missing("webhook"))?;
     Ok(ok(json!({"id": id, "deleted": true})))
 }
