@@ -36,7 +36,7 @@ impl Store {
     /// The SIP users in `scope`, oldest first.
     pub fn sip_users(&self, scope: &Scope) -> Result<Vec<SipUserRow>, StoreError> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM sip_users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM sip_users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
         ))?;
         let rows = st.query_map([scope.org()], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -937,3 +937,25 @@ fn an_invite_fails_over_to_the_next_target_on_503_and_on_timeout() {
     let (ea, _) = exchange(&mut caller, UAC, &mut callee, UAS, t);
     assert!(ea.iter().any(|e| matches!(e, UaEvent::Answered { call: c, .. } if *c == call)), "{ea:?}");
 }
+
+#[test]
+fn the_replacing_uri_names_the_dialog_as_the_peer_sees_it() {
+    let now = Instant::now();
+    let (mut caller, mut callee) = (ua(UAC, 35), ua(UAS, 36));
+    let (out_call, in_call) = established(&mut caller, &mut callee, now);
+    // The caller's dialog, seen from the callee: its to-tag is the callee's own tag.
+    let uri = caller.replacing_uri(out_call).unwrap();
+    let (target, replaces) = uri.split_once("?Replaces=").unwrap();
+    assert!(target.starts_with("sip:") && !target.contains('?'), "{uri}");
+    let decoded = replaces.replace("%40", "@").replace("%3B", ";").replace("%3D", "=");
+    let (call_id, tags) = decoded.split_once(';').unwrap();
+    let callee_tag = callee.replacing_uri(in_call).unwrap();
+    // Both sides name the same Call-ID; each one's from-tag is the other's to-tag.
+    let other =
+        callee_tag.split_once("?Replaces=").unwrap().1.replace("%40", "@").replace("%3B", ";").replace("%3D", "=");
+    assert!(other.starts_with(call_id), "{other} vs {decoded}");
+    let tag = |s: &str, k: &str| s.split(';').find_map(|p| p.strip_prefix(k)).unwrap().to_string();
+    assert_eq!(tag(tags, "to-tag="), tag(&other, "from-tag="));
+    assert_eq!(tag(tags, "from-tag="), tag(&other, "to-tag="));
+    assert!(!replaces.contains(';') && !replaces.contains('@'), "escaped: {replaces}");
+}
