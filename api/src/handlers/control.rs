@@ -95,8 +95,6 @@ pub async fn transfer(
     Allowed(who): Allowed,
     req: Request,
 ) -> Result<Response, ApiError> {
-    // Another organization's call is not there, whatever the body says.
-    store(&st)?.get_call(&who.scope(), &id)?;
     let o = json_body(req).await?;
     if let Some(v) = o.get("replaces_call_id") {
         // Attended: the far end takes the other call's place (REFER with Replaces).
@@ -135,14 +133,14 @@ pub async fn bridge(
     Allowed(who): Allowed,
     req: Request,
 ) -> Result<Response, ApiError> {
-    // Another organization's call is not there, whatever the body says.
-    store(&st)?.get_call(&who.scope(), &id)?;
     let o = json_body(req).await?;
     let other = match o.get("call_id") {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 && *s != id => s.clone(),
         Some(_) => return Err(ApiError::field("call_id", "must be another call's id")),
         None => return Err(ApiError::field("call_id", "required")),
     };
+    // Another organization's call is not there (404), before anything of the other's is said.
+    store(&st)?.get_call(&who.scope(), &id)?;
     // The other call must be one the caller may see (another organization's is not
     // there: 404), and answered.
     let peer = store(&st)?.get_call(&who.scope(), &other)?;
