@@ -73,6 +73,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             ring_timeout: None,
             max_duration: None,
             from_display_name: None,
+            early_media: false,
         })?;
         let ring = created + rng.random_range(300..3_000);
         let roll = rng.random_range(0..100u32);

@@ -409,6 +409,7 @@ fn auth_matrix_over_every_endpoint() {
             ring_timeout: None,
             max_duration: None,
             from_display_name: None,
+            early_media: false,
         };
         s.insert_call(&c).unwrap();
         s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();

@@ -49,6 +49,7 @@ fn a_183s_tone_is_recorded_before_the_answer() {
     assert_eq!(r.status, 201, "{}", r.json());
     let id = r.json()["data"]["id"].as_str().unwrap().to_string();
     let done = wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(20));
+    assert_eq!(done["early_media"], true, "{done}");
     let statuses: Vec<String> = send(http, "GET", &format!("/api/calls/{id}"), &AUTH, b"").json()["data"]["events"]
         .as_array()
         .unwrap()

@@ -148,6 +148,8 @@ pub struct Call {
     pub asserted_identity: Option<String>,
     /// The number an inbound call reached (`num_…`).
     pub number_id: Option<String>,
+    /// Its media was asked to start at a 183 with SDP.
+    pub early_media: bool,
 }
 
 /// Where a call's recording is.
@@ -252,6 +254,8 @@ pub struct NewCall<'a> {
     pub max_duration: Option<u32>,
     /// The caller's name for From.
     pub from_display_name: Option<&'a str>,
+    /// Start the media at a 183 with SDP.
+    pub early_media: bool,
 }
 
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the

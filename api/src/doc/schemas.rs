@@ -165,7 +165,8 @@ pub fn call_schemas() -> Value {
                     "description": "An inbound call's caller as its trunk asserted it (RFC 3325 `P-Asserted-Identity`, \
                         else `Remote-Party-ID`): a URI."
                 },
-                "number_id": { "type": ["string", "null"], "description": "The number an inbound call reached." }
+                "number_id": { "type": ["string", "null"], "description": "The number an inbound call reached." },
+                "early_media": { "type": "boolean", "description": "Created with `early_media`." }
             }
         },
         "CallEvent": {

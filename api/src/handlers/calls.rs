@@ -181,6 +181,7 @@ pub async fn create_call(
         ring_timeout,
         max_duration,
         from_display_name: from_display_name.as_deref(),
+        early_media,
     };
     let stored = store(&st).and_then(|mut s| {
         s.insert_call_once(&new, idem).map_err(|e| match e {

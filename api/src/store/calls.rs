@@ -148,7 +148,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
      created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
-     ring_timeout, max_duration, from_display_name, asserted_identity, number_id";
+     ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -182,6 +182,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         from_display_name: r.get(18)?,
         asserted_identity: r.get(19)?,
         number_id: r.get(20)?,
+        early_media: r.get::<_, i64>(21)? != 0,
     })
 }
 
@@ -208,8 +209,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
-                                sip_headers, ring_timeout, max_duration, from_display_name)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                sip_headers, ring_timeout, max_duration, from_display_name, early_media)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 c.id,
                 c.contact_id,
@@ -221,7 +222,8 @@ impl Store {
                 (!c.sip_headers.is_empty()).then(|| serde_json::to_string(c.sip_headers).unwrap_or_default()),
                 c.ring_timeout.map(i64::from),
                 c.max_duration.map(i64::from),
-                c.from_display_name
+                c.from_display_name,
+                c.early_media as i64
             ],
         )?;
         tx.execute(
@@ -441,6 +443,7 @@ pub(crate) mod tests {
             ring_timeout: None,
             max_duration: None,
             from_display_name: None,
+            early_media: false,
         }
     }
 

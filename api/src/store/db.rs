@@ -160,10 +160,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX numbers_org ON numbers(organization_id, created_at);",
     // 8: caller ID: the display name an API call was placed with; an inbound call's
-    // asserted identity (RFC 3325) and the number it called.
+    // asserted identity (RFC 3325) and the number it called; early media asked for.
     "ALTER TABLE calls ADD COLUMN from_display_name TEXT;
     ALTER TABLE calls ADD COLUMN asserted_identity TEXT;
-    ALTER TABLE calls ADD COLUMN number_id TEXT;",
+    ALTER TABLE calls ADD COLUMN number_id TEXT;
+    ALTER TABLE calls ADD COLUMN early_media INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The database.

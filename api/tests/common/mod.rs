@@ -176,6 +176,7 @@ impl App {
             ring_timeout: None,
             max_duration: None,
             from_display_name: None,
+            early_media: false,
         };
         s.insert_call(&c).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
