@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::{send, wait_port, wait_status};
+use common::http::{send, serve_configured, two_trunks, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::{json, Value};
@@ -59,29 +59,7 @@ fn recording(d: &Dialtone, http: u16, id: &str) -> Vec<i16> {
 fn two_bridged_calls_hear_each_other() {
     sipp();
     let (a, b) = (carrier("bridge-a", "tone_1k_pcmu.pcap"), carrier("bridge-b", "tone_600_pcmu.pcap"));
-    let dir = temp_dir("bridge-conf");
-    let conf = dir.join("dialtone.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555001\"]\n\n\
-             [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555002\"]\n",
-            a.port, b.port
-        ),
-    )
-    .unwrap();
-    let http = free_port();
-    let listen = format!("127.0.0.1:{http}");
-    let d = Dialtone::serve(
-        "bridge",
-        &[
-            ("DIALTONE_CONFIG", &conf.to_string_lossy()),
-            ("DIALTONE_HTTP_LISTEN", &listen),
-            ("DIALTONE_INTERNAL_KEY", "k"),
-            ("DIALTONE_RTP_PORTS", "48880-48899"),
-        ],
-    );
-    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let (d, http) = serve_configured("bridge", &two_trunks(a.port, b.port), &[("DIALTONE_RTP_PORTS", "48880-48899")]);
     let place = |number: &str| {
         let body = json!({"contact_id": "c", "phone_number": number, "record": true});
         let r = send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes());

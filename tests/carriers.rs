@@ -6,31 +6,12 @@
 
 mod common;
 
-use common::http::{send, wait_port, wait_status};
+use common::http::{send, serve_configured as serve, wait_status};
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
-
-/// `dialtone serve` with `toml` as its configuration file (and the internal key `k`).
-fn serve(name: &str, toml: &str, env: &[(&str, &str)]) -> (Dialtone, u16) {
-    let dir = temp_dir(&format!("{name}-conf"));
-    let conf = dir.join("dialtone.toml");
-    std::fs::write(&conf, toml).unwrap();
-    let http = free_port();
-    let listen = format!("127.0.0.1:{http}");
-    let conf = conf.to_string_lossy().to_string();
-    let mut all = vec![
-        ("DIALTONE_CONFIG", conf.as_str()),
-        ("DIALTONE_HTTP_LISTEN", listen.as_str()),
-        ("DIALTONE_INTERNAL_KEY", "k"),
-    ];
-    all.extend_from_slice(env);
-    let d = Dialtone::serve(name, &all);
-    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
-    (d, http)
-}
 
 fn create(http: u16, body: Value) -> common::http::Reply {
     send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes())

@@ -213,7 +213,7 @@ fn refer_caller(port: u16, scenario: &str, (key, value): (&str, &str)) -> SippRu
 
 #[test]
 fn an_attended_transfer_refers_the_far_end_with_replaces() {
-    use common::http::{send, wait_port, wait_status};
+    use common::http::{send, serve_configured, two_trunks, wait_status};
     use serde_json::json;
     sipp();
     // Call A's far end is the transferee: it wants a REFER whose Refer-To carries Replaces.
@@ -226,29 +226,11 @@ fn an_attended_transfer_refers_the_far_end_with_replaces() {
         "attended-target",
         &["-sf", &root().join("fixtures/sipp/uas_answer_bye.xml").to_string_lossy()],
     );
-    let dir = temp_dir("attended-conf");
-    let conf = dir.join("dialtone.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555001\"]\n\n\
-             [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{}\"\nprefixes = [\"+1555002\"]\n",
-            transferee.port, target.port
-        ),
-    )
-    .unwrap();
-    let http = free_port();
-    let listen = format!("127.0.0.1:{http}");
-    let d = Dialtone::serve(
+    let (d, http) = serve_configured(
         "attended",
-        &[
-            ("DIALTONE_CONFIG", &conf.to_string_lossy()),
-            ("DIALTONE_HTTP_LISTEN", &listen),
-            ("DIALTONE_INTERNAL_KEY", "k"),
-            ("DIALTONE_RTP_PORTS", "47300-47319"),
-        ],
+        &two_trunks(transferee.port, target.port),
+        &[("DIALTONE_RTP_PORTS", "47300-47319")],
     );
-    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
     let auth = [("X-Internal-Key", "k")];
     let place = |number: &str| {
         let body = json!({"contact_id": "c", "phone_number": number});

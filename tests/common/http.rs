@@ -82,3 +82,32 @@ pub fn wait_status(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `dialtone serve` with `toml` as its configuration file, the internal key `k` and the
+/// API on a port of its own: the process and that port.
+pub fn serve_configured(name: &str, toml: &str, env: &[(&str, &str)]) -> (super::Dialtone, u16) {
+    let dir = super::temp_dir(&format!("{name}-conf"));
+    let conf = dir.join("dialtone.toml");
+    std::fs::write(&conf, toml).unwrap();
+    let http = super::free_port();
+    let listen = format!("127.0.0.1:{http}");
+    let conf = conf.to_string_lossy().to_string();
+    let mut all = vec![
+        ("DIALTONE_CONFIG", conf.as_str()),
+        ("DIALTONE_HTTP_LISTEN", listen.as_str()),
+        ("DIALTONE_INTERNAL_KEY", "k"),
+    ];
+    all.extend_from_slice(env);
+    let d = super::Dialtone::serve(name, &all);
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    (d, http)
+}
+
+/// The TOML of two platform trunks: `a` (numbers `+1555001…`) at 127.0.0.1:`a`, `b`
+/// (`+1555002…`) at 127.0.0.1:`b`.
+pub fn two_trunks(a: u16, b: u16) -> String {
+    format!(
+        "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{a}\"\nprefixes = [\"+1555001\"]\n\n\
+         [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{b}\"\nprefixes = [\"+1555002\"]\n"
+    )
+}

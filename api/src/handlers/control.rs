@@ -105,14 +105,7 @@ pub async fn transfer(
         if o.get("destination").is_some() {
             return Err(ApiError::field("destination", "not with replaces_call_id"));
         }
-        let peer = store(&st)?.get_call(&who.scope(), &other)?;
-        if peer.status != CallStatus::InProgress {
-            return Err(ApiError {
-                status: StatusCode::CONFLICT,
-                code: "call_not_live",
-                message: format!("call {other} is {}", peer.status),
-            });
-        }
+        answered_peer(&st, &who, &other)?;
         return act(&st, &who, &id, Action::TransferReplacing(other)).await;
     }
     let dest = match o.get("destination") {
@@ -141,9 +134,14 @@ pub async fn bridge(
     };
     // Another organization's call is not there (404), before anything of the other's is said.
     store(&st)?.get_call(&who.scope(), &id)?;
-    // The other call must be one the caller may see (another organization's is not
-    // there: 404), and answered.
-    let peer = store(&st)?.get_call(&who.scope(), &other)?;
+    answered_peer(&st, &who, &other)?;
+    act(&st, &who, &id, Action::Bridge(other)).await
+}
+
+/// The other call an action names (a bridge's, an attended transfer's): one the caller may
+/// see (another organization's is not there: 404), and answered (409 otherwise).
+fn answered_peer(st: &ApiState, who: &Principal, other: &str) -> Result<(), ApiError> {
+    let peer = store(st)?.get_call(&who.scope(), other)?;
     if peer.status != CallStatus::InProgress {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
@@ -151,7 +149,7 @@ pub async fn bridge(
             message: format!("call {other} is {}", peer.status),
         });
     }
-    act(&st, &who, &id, Action::Bridge(other)).await
+    Ok(())
 }
 
 pub async fn unbridge(
