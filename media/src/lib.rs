@@ -5,6 +5,7 @@
 //! RTP sockets, the pacing timer and the consumer threads (recorder, sound card).
 #![deny(missing_docs)]
 
+pub mod amd;
 pub mod dtmf;
 pub mod echo;
 pub mod g711;
