@@ -36,7 +36,9 @@ struct Labelled {
     half: String,
     class: String,
     path: String,
+    speech_start: Option<u32>,
     speech_end: Option<u32>,
+    beep_start: Option<u32>,
     beep_end: Option<u32>,
     audio: Vec<i16>,
 }
@@ -67,8 +69,9 @@ fn load(dir: &Path, rate: u32) -> Vec<Labelled> {
     let mut lines = text.lines();
     let header = csv_fields(lines.next().expect("a header"));
     let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
-    let (half, class, path, speech_end, beep_end) =
-        (col("half"), col("cls"), col("path"), col("speech_end"), col("beep_end"));
+    let (half, class, path) = (col("half"), col("cls"), col("path"));
+    let (speech_start, speech_end, beep_start, beep_end) =
+        (col("speech_start"), col("speech_end"), col("beep_start"), col("beep_end"));
     lines
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -87,7 +90,9 @@ fn load(dir: &Path, rate: u32) -> Vec<Labelled> {
                 half: f[half].clone(),
                 class: f[class].clone(),
                 path: f[path].clone(),
+                speech_start: f[speech_start].parse().ok(),
                 speech_end: f[speech_end].parse().ok(),
+                beep_start: f[beep_start].parse().ok(),
                 beep_end: f[beep_end].parse().ok(),
                 audio,
             }
@@ -158,6 +163,7 @@ fn report(files: &[&Labelled], rate: u32, config: AmdConfig, list: bool, frames:
     let mut matrix: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     let mut times: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     let (mut beep_lag, mut silence_lag) = (Vec::new(), Vec::new());
+    let (mut human_lag, mut machine_lag) = (Vec::new(), Vec::new());
     let mut right = 0;
     let mut wrong = Vec::new();
     for f in files {
@@ -166,9 +172,12 @@ fn report(files: &[&Labelled], rate: u32, config: AmdConfig, list: bool, frames:
         times.entry(f.class.as_str()).or_default().push(o.after_ms);
         if correct(&f.class, o.answered_by, mode) {
             right += 1;
-            match (o.answered_by, f.beep_end, f.speech_end) {
-                (AnsweredBy::MachineEndBeep, Some(b), _) => beep_lag.push(o.after_ms as i64 - b as i64),
-                (AnsweredBy::MachineEndSilence, _, Some(s)) => silence_lag.push(o.after_ms as i64 - s as i64),
+            let after = |t: u32| i64::from(o.after_ms) - i64::from(t);
+            match (o.answered_by, f.beep_end, f.speech_start, f.speech_end) {
+                (AnsweredBy::MachineEndBeep, Some(b), _, _) => beep_lag.push(after(b)),
+                (AnsweredBy::MachineEndSilence, _, _, Some(e)) => silence_lag.push(after(e)),
+                (AnsweredBy::Human, _, _, Some(e)) => human_lag.push(after(e)),
+                (AnsweredBy::MachineStart, _, Some(s), _) => machine_lag.push(after(s)),
                 _ => {}
             }
         } else {
@@ -204,15 +213,55 @@ fn report(files: &[&Labelled], rate: u32, config: AmdConfig, list: bool, frames:
         let mean = v.iter().sum::<i64>() as f64 / v.len().max(1) as f64;
         format!("mean {mean:.0} ms, min {} ms, max {} ms", v.iter().min().unwrap_or(&0), v.iter().max().unwrap_or(&0))
     };
-    if mode == AmdMode::DetectMessageEnd {
-        println!(
-            "machine_end_beep after the beep's end: {} ({} files); machine_end_silence after the greeting's end: {} ({} files).",
-            lag(&beep_lag),
-            beep_lag.len(),
-            lag(&silence_lag),
-            silence_lag.len()
-        );
+    let mut lags = vec![("human after the end of speech", human_lag)];
+    if mode == AmdMode::Detect {
+        lags.push(("machine_start after the start of speech", machine_lag));
+    } else {
+        lags.push(("machine_end_beep after the end of the beep", beep_lag));
+        lags.push(("machine_end_silence after the end of the greeting", silence_lag));
     }
+    for (what, v) in lags {
+        println!("- {what}: {} ({} files)", lag(&v), v.len());
+    }
+    if list {
+        for w in wrong {
+            println!("- wrong: {w}");
+        }
+    }
+    println!();
+}
+
+/// Every speech file scanned for beeps from its first 20 ms of voice: a detector that takes
+/// anything for a machine at once (one word of 20 ms) and never ends the greeting on silence.
+/// Prints the files where it reports a beep before the real one (or where there is none).
+fn beep_stress(files: &[&Labelled], rate: u32, list: bool, frames: &mut u64) {
+    let config = AmdConfig {
+        max_words: 1,
+        min_word_ms: 20,
+        initial_silence_ms: 600_000,
+        after_greeting_silence_ms: 600_000,
+        total_analysis_ms: 600_000,
+        mode: AmdMode::DetectMessageEnd,
+        ..AmdConfig::default()
+    };
+    let speech: Vec<&&Labelled> =
+        files.iter().filter(|f| f.class.starts_with("machine") || f.class == "human").collect();
+    let mut wrong = Vec::new();
+    let mut speech_ms = 0u64;
+    for f in &speech {
+        let end = f.beep_start.unwrap_or(u32::MAX);
+        speech_ms += u64::from(f.speech_end.unwrap_or(0).saturating_sub(f.speech_start.unwrap_or(0)));
+        let o = detect(&f.audio, rate, config, frames);
+        if o.answered_by == AnsweredBy::MachineEndBeep && o.after_ms < end {
+            wrong.push(format!("{} → beep at {} ms", f.path, o.after_ms));
+        }
+    }
+    println!(
+        "Speech scanned for beeps: {} files, {:.0} s of speech; a beep found in the speech of {}.",
+        speech.len(),
+        speech_ms as f64 / 1000.0,
+        wrong.len()
+    );
     if list {
         for w in wrong {
             println!("- {w}");
@@ -259,6 +308,17 @@ fn main() {
         } // else: cargo bench's own flags (--bench)
     }
     let dir = dir.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/amd-set"));
+    if dir.extension().is_some_and(|e| e == "wav") {
+        // One file (e.g. fixtures/amd/machine.wav): what each mode says, and when.
+        let mut r = hound::WavReader::open(&dir).expect("a WAV file");
+        let from = r.spec().sample_rate;
+        let audio: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+        for mode in [AmdMode::Detect, AmdMode::DetectMessageEnd] {
+            let o = detect(&audio, from, AmdConfig { mode, ..config }, &mut 0);
+            println!("{}: {mode:?}: {} ({}) at {} ms", dir.display(), o.answered_by.as_str(), o.cause, o.after_ms);
+        }
+        return;
+    }
     let files = load(&dir, rate);
     println!("{} files from {}, at {rate} Hz; {config:?}\n", files.len(), dir.display());
     let mut frames = 0u64;
@@ -272,6 +332,7 @@ fn main() {
             println!("### `{h}` half, {mode:?}\n");
             report(&subset, rate, AmdConfig { mode, ..config }, list, &mut frames);
         }
+        beep_stress(&subset, rate, list, &mut frames);
     }
     let elapsed = t.elapsed();
     println!(
