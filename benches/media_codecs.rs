@@ -1,12 +1,16 @@
 //! Codec hot paths, per 20 ms frame: G.711 µ-law/A-law encode and decode of 160 samples
 //! (8 kHz), Opus encode and decode of 960 samples (48 kHz mono, 32 kbit/s, in-band FEC on,
-//! 10 % expected loss) at complexity 5 (the default) and 10, and the 8 ↔ 48 kHz resampler.
+//! 10 % expected loss) at complexity 5 (the default) and 10, the 8 ↔ 48 kHz resampler, and
+//! answering-machine detection (`amd::Amd::push` of one 20 ms frame of silence, of the
+//! two-tone signal below, and of a 1000 Hz beep, at 8 and 16 kHz, with limits that never let
+//! it decide; its accuracy is `benches/amd_eval.rs`).
 //!
 //! Run: `cargo bench --bench media_codecs`
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dialtone_media::amd::{Amd, AmdConfig};
 use dialtone_media::g711;
 use dialtone_media::opus::{OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES, SAMPLE_RATE};
 use dialtone_media::resample::Resampler;
@@ -93,5 +97,30 @@ fn bench_resample(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_g711, bench_opus, bench_resample);
+fn bench_amd(c: &mut Criterion) {
+    let mut g = c.benchmark_group("amd_push");
+    g.throughput(Throughput::Elements(1));
+    let never = AmdConfig {
+        initial_silence_ms: u32::MAX,
+        greeting_ms: u32::MAX,
+        after_greeting_silence_ms: u32::MAX,
+        total_analysis_ms: u32::MAX,
+        max_words: u32::MAX,
+        max_word_ms: u32::MAX,
+        ..AmdConfig::default()
+    };
+    for rate in [8000u32, 16_000] {
+        let n = rate as usize / 50;
+        let beep: Vec<i16> = (0..n)
+            .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / rate as f64).sin()) as i16)
+            .collect();
+        for (name, frame) in [("silence", vec![0i16; n]), ("voice", signal(rate, n, 0)), ("beep", beep)] {
+            let mut amd = Amd::new(never, rate);
+            g.bench_function(format!("{name}_{}k", rate / 1000), |b| b.iter(|| black_box(amd.push(black_box(&frame)))));
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_g711, bench_opus, bench_resample, bench_amd);
 criterion_main!(benches);
