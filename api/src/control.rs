@@ -55,6 +55,16 @@ pub enum Action {
     Bridge(String),
     /// End the call's bridge: it hears its own source again (its agent, or silence).
     Unbridge,
+    /// Seat the call in conference `id` (it is sent the sum of the other members; it is
+    /// heard unless `muted`). A call already there only changes whether it is heard.
+    Conference {
+        /// The conference.
+        id: String,
+        /// Not heard by the others.
+        muted: bool,
+    },
+    /// Take the call out of its conference: it hears its own source again.
+    LeaveConference,
 }
 
 /// The engine side of the API: places and steers calls.

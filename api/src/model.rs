@@ -485,6 +485,43 @@ pub struct Organization {
     pub allowed_destinations: Vec<String>,
 }
 
+/// A conference: a room live calls are seated in (each hears the others).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConferenceRow {
+    /// `conf_<hex>`.
+    pub id: String,
+    /// Its organization (only its calls sit in it).
+    pub organization_id: String,
+    /// A name of the caller's choosing.
+    pub name: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once ended (`DELETE`): nobody sits in it any more.
+    pub ended_at: Option<i64>,
+    /// Everyone who sat in it, in the order they came.
+    pub participants: Vec<ParticipantRow>,
+}
+
+/// A call's seat in a conference, from its join to its leave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantRow {
+    /// The call.
+    pub call_id: String,
+    /// Not heard by the others.
+    pub muted: bool,
+    /// Unix ms.
+    pub joined_at: i64,
+    /// Unix ms: it was taken out, the conference ended, or the call ended (its end).
+    pub left_at: Option<i64>,
+}
+
+impl ParticipantRow {
+    /// Still seated.
+    pub fn active(&self) -> bool {
+        self.left_at.is_none()
+    }
+}
+
 /// The permissions a key or user can hold (`resource:action`; `resource.action` is read
 /// as the same).
 pub const PERMISSIONS: &[&str] = &[
@@ -511,6 +548,8 @@ pub const PERMISSIONS: &[&str] = &[
     "trunks:write",
     "numbers:read",
     "numbers:write",
+    "conferences:read",
+    "conferences:write",
 ];
 
 /// The permission only the platform's owner (the first admin) and the internal key hold:

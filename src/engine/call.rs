@@ -144,6 +144,8 @@ pub struct Call {
     pub early: bool,
     /// The call its media is joined to.
     pub bridged: Option<CallId>,
+    /// The conference it is seated in, and whether it is muted there.
+    pub conference: Option<(String, bool)>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -188,6 +190,7 @@ impl Call {
             early_media: false,
             early: false,
             bridged: None,
+            conference: None,
         }
     }
 }

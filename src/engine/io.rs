@@ -125,8 +125,12 @@ pub enum Action {
     Ask(Box<Ask>),
     /// Join the two calls' media: each is sent what the other hears.
     Bridge(CallId, CallId),
-    /// The call is sent its own source again (its bridge is over).
+    /// The call is sent its own source again (its bridge or conference is over).
     Unbridge(CallId),
+    /// Seat the call in this conference's room (its media's source becomes the room's mix).
+    Join(CallId, String, bool),
+    /// The call, in a conference, is heard (`false`) or not (`true`).
+    Mute(CallId, bool),
 }
 
 /// A call webhook request.

@@ -42,6 +42,10 @@ pub struct Effects {
     loaded: HashMap<(String, u32), Arc<Prompt>>,
     /// Each running call's audio rate (a bridge resamples between two).
     rates: HashMap<CallId, u32>,
+    /// The conferences' rooms, by conference id.
+    rooms: HashMap<String, crate::conference::Room>,
+    /// The conference each seated call is in.
+    seated: HashMap<CallId, String>,
 }
 
 impl Effects {
@@ -60,6 +64,8 @@ impl Effects {
             inbox,
             loaded: HashMap::new(),
             rates: HashMap::new(),
+            rooms: HashMap::new(),
+            seated: HashMap::new(),
         }
     }
 
@@ -81,6 +87,7 @@ impl Effects {
             Action::EndMedia(call, port) => {
                 self.media.remove(&call);
                 self.rates.remove(&call);
+                self.seated.remove(&call);
                 if let Some(port) = port {
                     self.sockets.remove(&port);
                 }
@@ -112,8 +119,23 @@ impl Effects {
                 }
             }
             Action::Unbridge(call) => {
+                self.seated.remove(&call);
                 if let Some((task, _)) = self.media.get(&call) {
                     task.bridge(None);
+                }
+            }
+            Action::Join(call, conf, muted) => {
+                // Rooms nobody sits in any more go (their last seat has been dropped).
+                self.rooms.retain(|_, room| room.in_use());
+                if let (Some((task, _)), Some(rate)) = (self.media.get(&call), self.rates.get(&call)) {
+                    let room = self.rooms.entry(conf.clone()).or_default();
+                    task.bridge(Some(Box::new(room.seat(call.0, *rate, muted))));
+                    self.seated.insert(call, conf);
+                }
+            }
+            Action::Mute(call, muted) => {
+                if let Some(room) = self.seated.get(&call).and_then(|conf| self.rooms.get(conf)) {
+                    room.set_muted(call.0, muted);
                 }
             }
             Action::Ask(ask) => {

@@ -165,6 +165,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN asserted_identity TEXT;
     ALTER TABLE calls ADD COLUMN number_id TEXT;
     ALTER TABLE calls ADD COLUMN early_media INTEGER NOT NULL DEFAULT 0;",
+    // 9: conferences and who sat in them (a seat per join: a call may leave and come back).
+    "CREATE TABLE conferences (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        name TEXT,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    CREATE INDEX conferences_org ON conferences(organization_id, created_at);
+    CREATE TABLE conference_participants (
+        id INTEGER PRIMARY KEY,
+        conference_id TEXT NOT NULL REFERENCES conferences(id),
+        call_id TEXT NOT NULL REFERENCES calls(id),
+        muted INTEGER NOT NULL DEFAULT 0,
+        joined_at INTEGER NOT NULL,
+        left_at INTEGER
+    );
+    CREATE INDEX conference_participants_conf ON conference_participants(conference_id, id);
+    CREATE INDEX conference_participants_call ON conference_participants(call_id, left_at);",
 ];
 
 /// The database.
