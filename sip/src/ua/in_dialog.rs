@@ -89,6 +89,7 @@ impl UserAgent {
                 self.respond(&key, resp, now);
                 self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
             }
+            Method::Prack => self.on_prack(call, key, req, now),
             Method::Info | Method::Options | Method::Notify => {
                 let resp = make_response(&req, 200, "OK", None);
                 self.respond(&key, resp, now);
