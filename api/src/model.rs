@@ -440,6 +440,10 @@ pub struct NumberRow {
     pub max_duration: Option<u32>,
     /// Created, ms.
     pub created_at: i64,
+    /// A prompt (in `DATA_DIR/prompts/`, by name) its callers hear before the answer, as
+    /// early media in a 183 (reliable where they support it, RFC 3262); then the action
+    /// answers, or a `reject` refuses with its status.
+    pub pre_answer: Option<String>,
 }
 
 /// Whose rows a store query reaches: one organization's, or every one (only the internal

@@ -146,6 +146,11 @@ pub struct Call {
     pub bridged: Option<CallId>,
     /// The conference it is seated in, and whether it is muted there.
     pub conference: Option<(String, bool)>,
+    /// An inbound call's announcement before the answer (its number's `pre_answer`),
+    /// until it has been played; then it is answered, or refused with `refuse_after`.
+    pub pre_answer: Option<String>,
+    /// The status to refuse with once the announcement is over (a `reject` number).
+    pub refuse_after: Option<u16>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -191,6 +196,8 @@ impl Call {
             early: false,
             bridged: None,
             conference: None,
+            pre_answer: None,
+            refuse_after: None,
         }
     }
 }

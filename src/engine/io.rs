@@ -51,6 +51,8 @@ pub enum MediaEvent {
     RecordingDone(String, Result<u64, String>),
     /// Nothing came from the peer for this long.
     RtpTimeout(Duration),
+    /// What the call is sent (a prompt, an announcement) has ended.
+    SourceFinished,
 }
 
 /// What the API asks of the engine.
@@ -131,6 +133,9 @@ pub enum Action {
     Join(CallId, String, bool),
     /// The call, in a conference, is heard (`false`) or not (`true`).
     Mute(CallId, bool),
+    /// Send the call this prompt (by name) before its own source, which it hears again
+    /// after [`Action::Unbridge`].
+    Announce(CallId, String),
 }
 
 /// A call webhook request.

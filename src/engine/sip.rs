@@ -271,10 +271,27 @@ impl Engine {
                 Err(status) => return self.refuse_offer(now, call, port, status, ua),
             }
         };
-        // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
         if let Some(c) = self.calls.get_mut(&call) {
-            c.phase = Phase::Ringing { sdp };
+            c.phase = Phase::Ringing { sdp: sdp.clone() };
         }
+        if let Some(prompt) = self.calls.get(&call).and_then(|c| c.pre_answer.clone()) {
+            // The number's announcement as early media: a 183 with our answer (reliable
+            // where the caller supports it), the media now, the prompt before the call's
+            // own source; the answer, or the refusal, when it has played.
+            if ua.ring(call, 183, Some(sdp), now).is_ok() {
+                self.persist_status(call, CallStatus::EarlyMedia, Some(183), None);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.early = true;
+                }
+                self.start_media(call);
+                self.actions.push_back(Action::Announce(call, prompt));
+                return;
+            }
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.pre_answer = None;
+            }
+        }
+        // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
         if ua.ring(call, 180, None, now).is_ok() {
             self.persist_status(call, CallStatus::Ringing, Some(180), None);
         }
@@ -295,6 +312,22 @@ impl Engine {
         self.counters.refused += 1;
         tracing::info!(%call, status, "refusing the offer");
         let _ = ua.reject(call, status, now);
+    }
+
+    /// An inbound call's announcement (its number's `pre_answer`) has played: it is refused
+    /// with its number's status, or answered and hears its own source.
+    pub(super) fn announced(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if !matches!(c.phase, Phase::Ringing { .. }) || c.pre_answer.take().is_none() {
+            return;
+        }
+        if let Some(status) = c.refuse_after.take() {
+            tracing::info!(%call, status, "announcement played: refusing the call");
+            return self.refuse(now, call, status, ua);
+        }
+        tracing::info!(%call, "announcement played: answering");
+        self.actions.push_back(Action::Unbridge(call));
+        self.answer(now, call, ua);
     }
 
     /// Answers a ringing inbound call (the caller may have cancelled meanwhile).

@@ -133,6 +133,16 @@ impl Effects {
                     self.seated.insert(call, conf);
                 }
             }
+            Action::Announce(call, prompt) => {
+                let rate = self.rates.get(&call).copied();
+                let player = rate.and_then(|rate| self.prompt(&prompt, rate)).map(dialtone_media::player::Player::new);
+                if let (Some((task, _)), Some(player)) = (self.media.get(&call), player) {
+                    task.bridge(Some(Box::new(player)));
+                } else {
+                    // Nothing to play: the call goes on as if it had been played.
+                    self.inbox.send(Input::Media { call, api_id: None, event: MediaEvent::SourceFinished });
+                }
+            }
             Action::Mute(call, muted) => {
                 if let Some(room) = self.seated.get(&call).and_then(|conf| self.rooms.get(conf)) {
                     room.set_muted(call.0, muted);
@@ -229,6 +239,7 @@ impl Effects {
                     MediaEvent::RecordingDone(p.display().to_string(), r.map_err(|e| e.to_string()))
                 }
                 media_io::MediaNotice::RtpTimeout(d) => MediaEvent::RtpTimeout(d),
+                media_io::MediaNotice::SourceFinished => MediaEvent::SourceFinished,
             };
             inbox.send(Input::Media { call, api_id: api_id.clone(), event });
         });

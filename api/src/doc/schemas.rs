@@ -749,6 +749,12 @@ pub fn routing_schemas() -> Value {
                 "max_duration": {
                     "type": ["integer", "null"], "minimum": 1, "maximum": 86400,
                     "description": "Hang its calls up after this many seconds of talk."
+                },
+                "pre_answer": {
+                    "type": ["string", "null"], "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*\\.[Ww][Aa][Vv]$", "maxLength": 128,
+                    "description": "A prompt in `DATA_DIR/prompts/` its callers hear before the answer, as early \
+                        media in a 183 with SDP (reliable, RFC 3262, when the caller supports 100rel: the 200 waits \
+                        for its PRACK); then the action answers, or a `reject` refuses with its status."
                 }
             }
         },
@@ -764,7 +770,7 @@ pub fn routing_schemas() -> Value {
             "type": "object",
             "required": [
                 "id", "organization_id", "number", "action", "fallback", "webhook_secret", "webhook_timeout_ms",
-                "record", "max_duration", "created_at"
+                "record", "max_duration", "pre_answer", "created_at"
             ],
             "properties": {
                 "id": { "type": "string", "examples": ["num_0123456789ab"] },
@@ -780,6 +786,7 @@ pub fn routing_schemas() -> Value {
                 "webhook_timeout_ms": { "type": "integer" },
                 "record": { "type": "boolean" },
                 "max_duration": { "type": ["integer", "null"] },
+                "pre_answer": { "type": ["string", "null"] },
                 "created_at": time()
             }
         },

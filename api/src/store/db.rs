@@ -184,6 +184,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX conference_participants_conf ON conference_participants(conference_id, id);
     CREATE INDEX conference_participants_call ON conference_participants(call_id, left_at);",
+    // 10: an announcement a number's callers hear before the answer (early media).
+    "ALTER TABLE numbers ADD COLUMN pre_answer TEXT;",
 ];
 
 /// The database.
