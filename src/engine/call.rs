@@ -151,6 +151,8 @@ pub struct Call {
     pub pre_answer: Option<String>,
     /// The status to refuse with once the announcement is over (a `reject` number).
     pub refuse_after: Option<u16>,
+    /// The call whose dialog this one's INVITE replaces (RFC 3891), until it takes its place.
+    pub replaces: Option<CallId>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -198,6 +200,7 @@ impl Call {
             conference: None,
             pre_answer: None,
             refuse_after: None,
+            replaces: None,
         }
     }
 }

@@ -188,6 +188,11 @@ impl Engine {
         let Some(peer) = self.by_api_id(other).filter(|p| *p != call) else {
             return Err(Refusal::NotLive(format!("{other} is not a live call")));
         };
+        self.bridge_calls(call, peer)
+    }
+
+    /// Joins two calls' media (both answered, with media running).
+    pub(super) fn bridge_calls(&mut self, call: CallId, peer: CallId) -> Result<(), Refusal> {
         let running = |e: &Engine, c: CallId| e.calls.get(&c).is_some_and(|c| matches!(c.sdp, Negotiation::Running));
         if !running(self, call) || !running(self, peer) {
             return Err(Refusal::NotLive("both calls need their media running (answered)".into()));
@@ -243,7 +248,7 @@ impl Engine {
 impl Engine {
     /// Seats `call` (answered, media running) in conference `conf`; a call already there
     /// only changes whether it is heard. A bridge or another conference it was in ends.
-    fn seat(&mut self, call: CallId, conf: String, muted: bool) -> Result<(), Refusal> {
+    pub(super) fn seat(&mut self, call: CallId, conf: String, muted: bool) -> Result<(), Refusal> {
         let Some(c) = self.calls.get(&call) else {
             return Err(Refusal::NotLive("the call has ended".into()));
         };
