@@ -30,7 +30,13 @@ pub struct Originate {
     pub max_duration: Option<u32>,
     /// Start the media at a 183 with SDP (recorded, and to the agent), before the answer.
     pub early_media: bool,
+    /// Answering-machine detection: `detect` or `detect_message_end` ([`MACHINE_DETECTION`]).
+    pub machine_detection: Option<String>,
 }
+
+/// What `machine_detection` takes: `detect` (the result as soon as it is known) or
+/// `detect_message_end` (for a machine, wait for the end of its greeting: the beep).
+pub const MACHINE_DETECTION: &[&str] = &["detect", "detect_message_end"];
 
 /// The agent audio formats `agent_format` takes.
 pub const AGENT_FORMATS: &[&str] = &["twilio", "l16-16k"];

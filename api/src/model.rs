@@ -150,6 +150,13 @@ pub struct Call {
     pub number_id: Option<String>,
     /// Its media was asked to start at a 183 with SDP.
     pub early_media: bool,
+    /// Answering-machine detection asked for (`detect`, `detect_message_end`).
+    pub machine_detection: Option<String>,
+    /// Who answered, as detected: `human`, `machine_start`, `machine_end_beep`,
+    /// `machine_end_silence`, `fax`, `unknown`.
+    pub answered_by: Option<String>,
+    /// How long after the answer it was decided, ms.
+    pub answered_by_ms: Option<u32>,
 }
 
 /// Where a call's recording is.
@@ -208,6 +215,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "recording.ready",
     "dtmf.received",
     "call.action_failed",
+    "call.answered_by",
 ];
 
 /// One event due for delivery to one webhook.
@@ -256,6 +264,8 @@ pub struct NewCall<'a> {
     pub from_display_name: Option<&'a str>,
     /// Start the media at a 183 with SDP.
     pub early_media: bool,
+    /// Answering-machine detection (`detect`, `detect_message_end`).
+    pub machine_detection: Option<&'a str>,
 }
 
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the

@@ -253,6 +253,15 @@ pub enum Persist {
         /// What happened.
         detail: String,
     },
+    /// Who answered, as answering-machine detection decided.
+    AnsweredBy {
+        /// The call.
+        id: String,
+        /// `human`, `machine_start`, …
+        answered_by: String,
+        /// How long after the media started it was decided, ms.
+        after_ms: u32,
+    },
 }
 
 /// How the engine places calls and what inbound calls get.

@@ -315,5 +315,6 @@ fn op(p: Persist, at: i64) -> Op {
         Persist::Recording { id, state, path } => Op::Recording { id, state, path, at },
         Persist::ActionFailed { id, action, detail } => Op::ActionFailed { id, action, detail, at },
         Persist::Event { id, kind, detail } => Op::Event { id, kind, detail, at },
+        Persist::AnsweredBy { id, answered_by, after_ms } => Op::AnsweredBy { id, answered_by, after_ms, at },
     }
 }

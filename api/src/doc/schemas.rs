@@ -166,7 +166,17 @@ pub fn call_schemas() -> Value {
                         else `Remote-Party-ID`): a URI."
                 },
                 "number_id": { "type": ["string", "null"], "description": "The number an inbound call reached." },
-                "early_media": { "type": "boolean", "description": "Created with `early_media`." }
+                "early_media": { "type": "boolean", "description": "Created with `early_media`." },
+                "machine_detection": { "enum": ["detect", "detect_message_end", null] },
+                "answered_by": {
+                    "oneOf": [{ "enum": super::events::ANSWERED_BY }, { "type": "null" }],
+                    "description": "Who answered, once answering-machine detection has decided (also the \
+                        `call.answered_by` webhook event and an `answered_by` call event)."
+                },
+                "answered_by_ms": {
+                    "type": ["integer", "null"],
+                    "description": "How much of the answered call's audio the decision took, ms."
+                }
             }
         },
         "CallEvent": {
@@ -227,6 +237,14 @@ pub fn call_schemas() -> Value {
                     "description": "Start the media at a 183 with SDP, before the answer: the carrier's ringback or \
                         announcement is recorded and sent to `agent_url`. Without an agent the early media is \
                         always recorded; with one that did not ask, the media starts at the answer."
+                },
+                "machine_detection": {
+                    "enum": ["detect", "detect_message_end", null],
+                    "description": "Answering-machine detection on the callee's audio once answered: `detect` \
+                        decides `human`, `machine_start`, `fax` or `unknown` as soon as it can; `detect_message_end` \
+                        waits, for a machine, for the end of its greeting (`machine_end_beep`, \
+                        `machine_end_silence`). The result is kept on the call (`answered_by`), sent as the \
+                        `call.answered_by` webhook event, and to the agent as an `answered_by` message."
                 },
                 "agent_url": {
                     "type": "string",

@@ -186,6 +186,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX conference_participants_call ON conference_participants(call_id, left_at);",
     // 10: an announcement a number's callers hear before the answer (early media).
     "ALTER TABLE numbers ADD COLUMN pre_answer TEXT;",
+    // 11: answering-machine detection: asked for, and who answered (and when it was known).
+    "ALTER TABLE calls ADD COLUMN machine_detection TEXT;
+    ALTER TABLE calls ADD COLUMN answered_by TEXT;
+    ALTER TABLE calls ADD COLUMN answered_by_ms INTEGER;",
 ];
 
 /// The database.
