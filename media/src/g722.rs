@@ -59,10 +59,16 @@ fn sub(a: i16, b: i16) -> i16 {
     a.saturating_sub(b)
 }
 
-/// Fractional product `(a × b) >> 15` (`mult`; −1 × −1 saturates to 32767).
+/// Fractional product `(a × b) >> 15` (`mult`; −1 × −1, the one product out of range,
+/// saturates to 32767).
 #[inline(always)]
 fn mult(a: i16, b: i16) -> i16 {
-    sat((i32::from(a) * i32::from(b)) >> 15)
+    let p = i32::from(a) * i32::from(b);
+    if p == 1 << 30 {
+        i16::MAX
+    } else {
+        (p >> 15) as i16
+    }
 }
 
 /// Limits a reconstructed sub-band signal to 15 bits (the Recommendation's LIMIT).
@@ -301,10 +307,9 @@ impl Band {
         // The magnitude, one's complement for negative values as the Recommendation has it.
         let wd = if e < 0 { -i32::from(e) - 1 } else { i32::from(e) };
         let det = i32::from(self.det);
-        let mut mil = 1;
-        while mil < 30 && (Q6[mil] * 8 * det) >> 15 <= wd {
-            mil += 1;
-        }
+        // The first interval 1…30 whose upper level is above |e| (30 when none is): the
+        // levels rise with the index, so a binary search finds it.
+        let mil = 1 + Q6[1..30].partition_point(|q| (q * 8 * det) >> 15 <= wd);
         if e < 0 {
             ILN[mil]
         } else {
@@ -326,32 +331,45 @@ impl Band {
     }
 }
 
-/// The QMF's delay line: the last 24 values, newest first, as the filter consumes them in
-/// pairs (index 2k holds the newer sample of pair k, 2k + 1 the older, at the transmit
-/// side; at the receive side 2k the difference and 2k + 1 the sum of sub-band pair k).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Pairs the QMF's delay line takes before it moves its last 22 values back to the start.
+const QMF_RUN: usize = 64;
+
+/// The QMF's delay line, oldest first: the last 24 values end at `pos`. At the transmit
+/// side a pair is (older sample, newer sample); at the receive side (sum, difference) of a
+/// pair of sub-band samples. Written forwards and moved back once every [`QMF_RUN`] pairs,
+/// rather than shifted at every pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Qmf {
-    x: [i32; 24],
+    x: [i32; 24 + 2 * QMF_RUN],
+    pos: usize,
 }
 
 impl Qmf {
     const fn new() -> Qmf {
-        Qmf { x: [0; 24] }
+        Qmf { x: [0; 24 + 2 * QMF_RUN], pos: 24 }
     }
 
-    /// Pushes a pair (`even` to index 0, `odd` to index 1) and returns the two filter
-    /// sums: Σ h(2i)·x(2i) and Σ h(2i+1)·x(2i+1).
+    /// Pushes a pair (`older`, then `newer`) and returns the two filter sums: over the even
+    /// taps from the newest value on, Σ h(2i)·x(n − 2i), and over the odd ones,
+    /// Σ h(2i+1)·x(n − 2i − 1). (The window is oldest first, so value k is at age 23 − k:
+    /// its tap is h(23 − k), which is h(k) since the filter is symmetric.)
     #[inline(always)]
-    fn push(&mut self, even: i32, odd: i32) -> (i32, i32) {
-        self.x.copy_within(0..22, 2);
-        self.x[0] = even;
-        self.x[1] = odd;
-        let (mut a, mut b) = (0i32, 0i32);
-        for i in 0..12 {
-            a += QMF[2 * i] * self.x[2 * i];
-            b += QMF[2 * i + 1] * self.x[2 * i + 1];
+    fn push(&mut self, older: i32, newer: i32) -> (i32, i32) {
+        if self.pos == self.x.len() {
+            self.x.copy_within(self.pos - 22.., 0);
+            self.pos = 22;
         }
-        (a, b)
+        self.x[self.pos] = older;
+        self.x[self.pos + 1] = newer;
+        self.pos += 2;
+        let w: &[i32; 24] = self.x[self.pos - 24..self.pos].try_into().expect("24 values");
+        let (mut even, mut odd) = (0i32, 0i32);
+        for i in 0..12 {
+            // Value 2i + 1 is at an even age, value 2i at an odd one.
+            even += QMF[2 * i + 1] * w[2 * i + 1];
+            odd += QMF[2 * i] * w[2 * i];
+        }
+        (even, odd)
     }
 }
 
@@ -399,7 +417,7 @@ impl G722Encoder {
     pub fn encode_pair(&mut self, first: i16, second: i16) -> u8 {
         // Transmit QMF: x_L = (x_A + x_B), x_H = (x_A − x_B), with x_A over the even taps
         // from the newest sample on and x_B over the odd ones, descaled to 15 bits.
-        let (xa, xb) = self.qmf.push(i32::from(second), i32::from(first));
+        let (xa, xb) = self.qmf.push(i32::from(first), i32::from(second));
         let xl = limit(sat((xa + xb) >> 14));
         let xh = limit(sat((xa - xb) >> 14));
 
@@ -465,7 +483,7 @@ impl G722Decoder {
         // Receive QMF: x_d = r_L − r_H through the even taps gives the first output sample,
         // x_s = r_L + r_H through the odd taps the second; ×2 and descaled (2¹³ of the
         // coefficients, 2⁻¹ of the 15-bit sub-bands: >> 11 in all).
-        let (a, b) = self.qmf.push(i32::from(sub(rl, rh)), i32::from(add(rl, rh)));
+        let (a, b) = self.qmf.push(i32::from(add(rl, rh)), i32::from(sub(rl, rh)));
         (sat(a >> 11), sat(b >> 11))
     }
 }
