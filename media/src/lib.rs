@@ -8,6 +8,7 @@
 pub mod dtmf;
 pub mod echo;
 pub mod g711;
+pub mod g722;
 pub mod jitter;
 pub mod opus;
 pub mod player;

@@ -573,7 +573,7 @@ pub fn routing_schemas() -> Value {
                 },
                 "codecs": {
                     "type": ["array", "null"], "uniqueItems": true,
-                    "items": { "enum": ["opus", "PCMU", "PCMA"] },
+                    "items": { "enum": ["opus", "G722", "PCMU", "PCMA"] },
                     "default": [],
                     "description": "Codecs offered, in this order; empty: all, dialtone's order."
                 },
@@ -648,7 +648,7 @@ pub fn routing_schemas() -> Value {
                 "priority": { "type": "integer" },
                 "max_concurrent_calls": { "type": ["integer", "null"] },
                 "max_calls_per_second": { "type": ["number", "null"] },
-                "codecs": { "type": "array", "items": { "enum": ["opus", "PCMU", "PCMA"] } },
+                "codecs": { "type": "array", "items": { "enum": ["opus", "G722", "PCMU", "PCMA"] } },
                 "srtp": { "enum": ["off", "optional", "mandatory", null] },
                 "asserted_identity": { "type": "boolean" },
                 "privacy": { "type": "boolean" },
