@@ -1,5 +1,5 @@
 //! Codec hot paths, per 20 ms frame: G.711 µ-law/A-law encode and decode of 160 samples
-//! (8 kHz), Opus encode and decode of 960 samples (48 kHz mono, 32 kbit/s, in-band FEC on,
+//! (8 kHz), G.722 encode and decode of 320 samples (16 kHz, 160 octets), Opus encode and decode of 960 samples (48 kHz mono, 32 kbit/s, in-band FEC on,
 //! 10 % expected loss) at complexity 5 (the default) and 10, the 8 ↔ 48 kHz resampler, and
 //! answering-machine detection (`amd::Amd::push` of one 20 ms frame of silence, of the
 //! two-tone signal below, and of a 1000 Hz beep, at 8 and 16 kHz, with limits that never let
@@ -12,6 +12,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dialtone_media::amd::{Amd, AmdConfig};
 use dialtone_media::g711;
+use dialtone_media::g722::{G722Decoder, G722Encoder, FRAME_BYTES, FRAME_SAMPLES as G722_FRAME};
 use dialtone_media::opus::{OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES, SAMPLE_RATE};
 use dialtone_media::resample::Resampler;
 
@@ -43,6 +44,41 @@ fn bench_g711(c: &mut Criterion) {
     group.bench_function("alaw_encode", |b| b.iter(|| g711::encode_alaw(black_box(&pcm), black_box(&mut code))));
     g711::encode_alaw(&pcm, &mut code);
     group.bench_function("alaw_decode", |b| b.iter(|| g711::decode_alaw(black_box(&code), black_box(&mut out))));
+    group.finish();
+}
+
+fn bench_g722(c: &mut Criterion) {
+    // 50 distinct frames (one second), cycled: the ADPCM state carries on as in a call.
+    let frames: Vec<Vec<i16>> = (0..50).map(|f| signal(16_000, G722_FRAME, f * G722_FRAME)).collect();
+    let mut enc = G722Encoder::new();
+    let packets: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut p = vec![0u8; FRAME_BYTES];
+            enc.encode(f, &mut p);
+            p
+        })
+        .collect();
+    let mut group = c.benchmark_group("g722_20ms_16k");
+    group.throughput(Throughput::Elements(G722_FRAME as u64));
+    let mut enc = G722Encoder::new();
+    let mut code = [0u8; FRAME_BYTES];
+    let mut i = 0;
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            enc.encode(black_box(&frames[i]), black_box(&mut code))
+        })
+    });
+    let mut dec = G722Decoder::new();
+    let mut out = [0i16; G722_FRAME];
+    let mut j = 0;
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            j = (j + 1) % packets.len();
+            dec.decode(black_box(&packets[j]), black_box(&mut out))
+        })
+    });
     group.finish();
 }
 
@@ -122,5 +158,5 @@ fn bench_amd(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_g711, bench_opus, bench_resample, bench_amd);
+criterion_group!(benches, bench_g711, bench_g722, bench_opus, bench_resample, bench_amd);
 criterion_main!(benches);

@@ -1,8 +1,8 @@
 //! The whole per-packet media path of one call, as the media task runs it:
 //!
 //! - `receive/<codec>`: one RTP packet in — parse and validate (RFC 3550 A.1), latch,
-//!   jitter buffer push — then the 20 ms tick's receive half: jitter pop, decode (Opus at
-//!   48 kHz resampled to 16 kHz), and the push of both directions into an SPSC ring that a
+//!   jitter buffer push — then the 20 ms tick's receive half: jitter pop, decode (G.711,
+//!   G.722 at 16 kHz, Opus at 16 kHz), and the push of both directions into an SPSC ring that a
 //!   second thread drains (the recorder's shape, without the disk).
 //! - `echo_call/<codec>`: everything one echo call costs per 20 ms: the above plus
 //!   encoding the echoed frame (Opus: 16 → 48 kHz and encode at complexity 5), packetizing
@@ -133,6 +133,7 @@ fn bench(c: &mut Criterion, codec: AudioCodec, pt: u8) {
 
 fn sessions(c: &mut Criterion) {
     bench(c, AudioCodec::Pcmu, 0);
+    bench(c, AudioCodec::G722, 9);
     bench(c, AudioCodec::Opus, 111);
 }
 

@@ -74,6 +74,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             max_duration: None,
             from_display_name: None,
             early_media: false,
+            machine_detection: None,
         })?;
         let ring = created + rng.random_range(300..3_000);
         let roll = rng.random_range(0..100u32);

@@ -489,7 +489,17 @@ impl Drop for MediaEnd {
 #[derive(Debug)]
 pub struct AgentPort {
     media: Mutex<Option<MediaEnd>>,
-    digits: mpsc::UnboundedSender<char>,
+    digits: mpsc::UnboundedSender<Note>,
+}
+
+/// What the engine tells a bridge besides audio.
+#[derive(Debug)]
+enum Note {
+    /// A digit the caller sent by SIP INFO: a `dtmf` message.
+    Digit(char),
+    /// Who answered (answering-machine detection) and after how much audio (ms): an
+    /// `answered_by` message.
+    AnsweredBy(String, u32),
 }
 
 impl AgentPort {
@@ -500,7 +510,13 @@ impl AgentPort {
 
     /// A digit the caller sent by SIP INFO, for a `dtmf` message.
     pub fn digit(&self, digit: char) {
-        let _ = self.digits.send(digit);
+        let _ = self.digits.send(Note::Digit(digit));
+    }
+
+    /// Who answered the call, as answering-machine detection decided `after_ms` into it:
+    /// the agent gets an `answered_by` message.
+    pub fn answered_by(&self, who: &str, after_ms: u32) {
+        let _ = self.digits.send(Note::AnsweredBy(who.to_string(), after_ms));
     }
 }
 
@@ -514,7 +530,7 @@ struct BridgeEnd {
     /// Samples pushed into the playout ring so far.
     fed: u64,
     /// Digits from SIP INFO.
-    digits: Option<mpsc::UnboundedReceiver<char>>,
+    digits: Option<mpsc::UnboundedReceiver<Note>>,
 }
 
 /// Starts the bridge of call `label` at the call's audio `rate` (8000 or 16000): connects
@@ -570,7 +586,7 @@ fn sid(prefix: &str) -> String {
 }
 
 /// The next SIP INFO digit; never, once there are no more.
-async fn recv_digit(rx: &mut Option<mpsc::UnboundedReceiver<char>>) -> Option<char> {
+async fn recv_digit(rx: &mut Option<mpsc::UnboundedReceiver<Note>>) -> Option<Note> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -864,8 +880,17 @@ impl Session {
                     None => break End::Closed("connection closed".into()),
                 },
                 // The media task heard a frame: send it now rather than at our next tick.
-                Some(d) = recv_digit(&mut digits) => {
-                    let m = self.dtmf_message(d);
+                Some(note) = recv_digit(&mut digits) => {
+                    let m = match note {
+                        Note::Digit(d) => self.dtmf_message(d),
+                        Note::AnsweredBy(who, ms) => json!({
+                            "event": "answered_by",
+                            "sequenceNumber": self.next_seq(),
+                            "streamSid": self.stream_sid,
+                            "answeredBy": who,
+                            "decisionMs": ms,
+                        }),
+                    };
                     self.send(&wtx, m);
                 }
                 _ = shared.heard() => self.pump(b, &wtx, &mut heard, &mut down),

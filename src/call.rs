@@ -214,7 +214,12 @@ impl CallApp {
                 }
                 Action::StartMedia(m) => self.media.start(*m, now),
                 // `dialtone call` places calls; nothing comes in to route, nothing to join.
-                Action::Ask(_) | Action::Bridge(..) | Action::Unbridge(_) => {}
+                Action::Ask(_)
+                | Action::Bridge(..)
+                | Action::Unbridge(_)
+                | Action::Join(..)
+                | Action::Mute(..)
+                | Action::Announce(..) => {}
                 Action::ClosePort(_) => self.media.sockets = None,
                 Action::Dialed(Ok(call)) => self.call = Some(call),
                 Action::DialNote(_, note) => eprintln!("call: {note}"),

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod bridge;
 pub mod call;
+pub mod conference;
 pub mod config;
 #[cfg(feature = "device")]
 pub mod device;

@@ -111,6 +111,8 @@ pub enum MediaNotice {
     RecordingDone(PathBuf, std::io::Result<u64>),
     /// Nothing (RTP or RTCP) came from the peer for this long: it is gone.
     RtpTimeout(std::time::Duration),
+    /// What the call is sent has an end (a prompt, an announcement) and it came.
+    SourceFinished,
 }
 
 /// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
@@ -292,6 +294,8 @@ async fn run(
     };
     // The call's own source while it is bridged to another call.
     let mut parked: Option<Box<dyn Tap>> = None;
+    // The source's end was reported (once per source).
+    let mut finished = false;
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -352,6 +356,7 @@ async fn run(
                     }
                 }
                 Some(Control::Bridge(Some(end))) => {
+                    finished = false;
                     let own = std::mem::replace(&mut source, end);
                     // A second bridge replaces the first; the call's own source waits.
                     parked.get_or_insert(own);
@@ -359,6 +364,7 @@ async fn run(
                 Some(Control::Bridge(None)) => {
                     if let Some(own) = parked.take() {
                         source = own;
+                        finished = false;
                     }
                 }
                 Some(Control::Stop) | None => break,
@@ -386,6 +392,12 @@ async fn run(
                     r.tick(&remote, &local);
                 }
                 ticks += 1;
+                if !finished && source.finished() {
+                    finished = true;
+                    if let Some(hook) = &opts.notice {
+                        hook(MediaNotice::SourceFinished);
+                    }
+                }
                 if let (Some(limit), Some(hook), false, true) = (opts.rtp_timeout, &opts.notice, timed_out, expect_rx) {
                     if last_heard.elapsed() >= limit {
                         timed_out = true;

@@ -22,6 +22,10 @@ pub trait Tap: Send {
     fn dropped(&self) -> u64 {
         0
     }
+    /// A source with an end (a prompt) has sent all it had.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Silence: the stream keeps flowing.
@@ -41,6 +45,10 @@ impl Tap for Echo {
 impl Tap for Player {
     fn fill(&mut self, _heard: &[i16], out: &mut [i16]) {
         Player::fill(self, out);
+    }
+
+    fn finished(&self) -> bool {
+        Player::finished(self)
     }
 }
 

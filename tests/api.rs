@@ -49,6 +49,7 @@ fn api_serves_calls_from_the_store_with_the_envelope_and_auth() {
             max_duration: None,
             from_display_name: None,
             early_media: false,
+            machine_detection: None,
         };
         s.insert_call(&call("call_done")).unwrap();
         s.set_status("call_done", CallStatus::InProgress, Some(200), None, 1_704_830_401_000).unwrap();

@@ -410,6 +410,7 @@ fn auth_matrix_over_every_endpoint() {
             max_duration: None,
             from_display_name: None,
             early_media: false,
+            machine_detection: None,
         };
         s.insert_call(&c).unwrap();
         s.set_status("call_seed", dialtone_api::store::CallStatus::Failed, Some(503), None, 1_704_830_401_000).unwrap();

@@ -1,10 +1,13 @@
 //! Interop with a real softphone, baresip, over 127.0.0.1:
 //!
-//! - baresip calls `dialtone serve` (inbound `echo`), once with Opus only and once with PCMU
-//!   only. It sends 1 s of silence and then a tone; what it receives must hold that tone
-//!   (checked by frequency, not bytes, so any echo path — reflected packets or decode →
-//!   re-encode — passes). The round trip is measured and printed, not asserted beyond a sanity
-//!   bound.
+//! - baresip calls `dialtone serve` (inbound `echo`), once with Opus only, once with PCMU
+//!   only and once with G.722 only. It sends 1 s of silence and then a tone; what it receives
+//!   must hold that tone (checked by frequency, not bytes, so any echo path — reflected
+//!   packets or decode → re-encode — passes). The round trip is measured and printed, not
+//!   asserted beyond a sanity bound. The G.722 tone is at 5 kHz, which only a wideband path
+//!   carries, and serve must log the call's codec as G722.
+//! - `dialtone call` calls baresip (auto-answer) with G.722 only: the call runs G722/8000
+//!   and baresip decodes the 5 kHz tone dialtone plays.
 //! - baresip calls `dialtone serve` with `DIALTONE_INBOUND=play:<wav>` (a 44.1 kHz stereo WAV,
 //!   which dialtone converts to the call's 8 kHz): what baresip decodes starts with the
 //!   prompt's tone, for the prompt's length, then silence.
@@ -61,6 +64,11 @@ const OPUS: Codec =
     Codec { name: "opus", module: "opus.so", sdp: "opus/48000/2", rate: 48000, channels: 2, tone: 700.0, off: 1100.0 };
 const PCMU: Codec =
     Codec { name: "pcmu", module: "g711.so", sdp: "pcmu", rate: 8000, channels: 1, tone: 1000.0, off: 1300.0 };
+/// G.722: `G722/8000` in SDP (RFC 3551's RTP clock), audio at 16 kHz (baresip's g722 module
+/// is spandsp's codec). The tone is above 4 kHz, out of reach of a narrowband path; the off
+/// frequency is where an 8 kHz path would alias it.
+const G722: Codec =
+    Codec { name: "g722", module: "g722.so", sdp: "G722", rate: 16_000, channels: 1, tone: 5000.0, off: 3000.0 };
 
 /// Amplitude of the sent tone (about −12 dBFS).
 const AMPLITUDE: f32 = 8000.0;
@@ -101,6 +109,83 @@ fn baresip_opus_call_gets_its_tone_back() {
 fn baresip_pcmu_call_gets_its_tone_back() {
     let mut d = Dialtone::serve("baresip-pcmu", &[("DIALTONE_RTP_PORTS", "43100-43199")]);
     call_and_check(&mut d, &PCMU, "43250-43299");
+}
+
+#[test]
+fn baresip_g722_call_gets_its_tone_back() {
+    let mut d = Dialtone::serve("baresip-g722", &[("DIALTONE_RTP_PORTS", "45000-45099")]);
+    call_and_check(&mut d, &G722, "45100-45149");
+    // serve logs the call's media summary, with its codec, when the call ends.
+    let logged = |log: &str| log.lines().any(|l| l.contains("call media") && l.contains("codec=\"G722\""));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !logged(&d.log_text()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = d.log_text();
+    assert!(logged(&log), "serve did not log the call's codec as G722\n{}", tail(&log, 4000));
+}
+
+#[test]
+fn dialtone_call_to_baresip_negotiates_g722() {
+    // baresip offers nothing: it answers our offer (PCMU PCMA opus G722) with G.722, the only
+    // codec it has; `dialtone call` plays a 16 kHz tone at 5 kHz for 3 s.
+    let dir = temp_dir("baresip-g722-callee");
+    let (src, tone) = (dir.join("silence.wav"), dir.join("tone.wav"));
+    write_silence(&src, &G722);
+    write_tone(&tone, 16_000, 1, 0, 4.0, G722.tone);
+    let mut b = Baresip::start(&dir, &src, &G722, "45150-45199", ";answermode=auto", &["-t", "14"]);
+    b.wait_listening();
+
+    let mut call = Command::new(dialtone_bin());
+    call.arg("call")
+        .arg(format!("sip:baresip@127.0.0.1:{}", b.sip_port))
+        .args(["--duration", "3", "--play"])
+        .arg(&tone)
+        .env("DIALTONE_SIP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("DIALTONE_RTP_PORTS", "45200-45299");
+    let out = run_bounded(call, Duration::from_secs(12));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    b.quit();
+    let status = b.wait(LIMIT);
+    let diag = || b.diag(&said);
+    assert!(status.is_some(), "baresip still running after {LIMIT:?}; killed\n{}", diag());
+    assert_eq!(out.status.code(), Some(0), "dialtone call failed\n{}", diag());
+    assert!(said.contains("call: media G722/8000"), "the call did not run G.722\n{}", diag());
+    assert!(said.contains("call: media G722: received"), "{}", diag());
+
+    let Some(dec) = b.dumps().1 else { panic!("baresip wrote no decode dump (call not established?)\n{}", diag()) };
+    let got = first_channel(&dec, &G722);
+    let rate = G722.rate;
+    let secs = got.len() as f32 / rate as f32;
+    let w = tone_windows(&got, rate, G722.tone, G722.off);
+    let toned = w.iter().filter(|t| **t).count();
+    let (p_tone, p_off) = (goertzel_power(&got, rate, G722.tone), goertzel_power(&got, rate, G722.off));
+    eprintln!(
+        "baresip G.722 callee: decoded {secs:.2} s of audio, {} Hz in {toned} windows of {WINDOW_MS} ms ({:.0}x \
+         the power at {} Hz); baresip ran {:.1} s",
+        G722.tone,
+        p_tone / p_off.max(1.0),
+        G722.off,
+        b.started.elapsed().as_secs_f32()
+    );
+    assert!(secs >= 2.5, "baresip decoded only {secs:.2} s of audio\n{}", diag());
+    assert!(
+        toned as f32 >= 0.9 * w.len() as f32,
+        "{} Hz in only {toned} of {} windows\n{}\n{}",
+        G722.tone,
+        w.len(),
+        window_map(&w),
+        diag()
+    );
+    assert!(
+        p_tone > DOMINANCE * p_off && p_tone > TONE_FLOOR,
+        "received {} Hz power {p_tone:.0} (floor {TONE_FLOOR:.0}), {} Hz power {p_off:.0}\n{}",
+        G722.tone,
+        G722.off,
+        diag()
+    );
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

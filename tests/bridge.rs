@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::{send, serve_configured, two_trunks, wait_status};
+use common::http::{recording, send, serve_configured, two_trunks, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::{json, Value};
@@ -43,18 +43,6 @@ fn carrier(name: &str, pcap: &str) -> SippPeer {
     )
 }
 
-fn recording(d: &Dialtone, http: u16, id: &str) -> Vec<i16> {
-    for _ in 0..100 {
-        let r = send(http, "GET", &format!("/api/calls/{id}/recording"), &AUTH, b"");
-        if r.status == 200 {
-            let reader = hound::WavReader::new(std::io::Cursor::new(r.body)).unwrap();
-            return reader.into_samples::<i16>().map(Result::unwrap).collect();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no recording of {id}\n{}", d.log_text());
-}
-
 #[test]
 fn two_bridged_calls_hear_each_other() {
     sipp();
@@ -89,7 +77,7 @@ fn two_bridged_calls_hear_each_other() {
     assert!(ev.iter().any(|e| e["kind"] == "bridged" && e["detail"] == idb.as_str()), "{ev:?}");
     assert!(ev.iter().any(|e| e["kind"] == "unbridged"), "{ev:?}");
     // Right channel: what dialtone sent the call.
-    let sent = |id: &str| -> Vec<i16> { recording(&d, http, id).iter().skip(1).step_by(2).copied().collect() };
+    let sent = |id: &str| -> Vec<i16> { recording(&d, http, &AUTH, id).iter().skip(1).step_by(2).copied().collect() };
     let (to_a, to_b) = (sent(&ida), sent(&idb));
     let (a_got_b, a_got_own) = (windows_of(&to_a, 600.0, 1000.0), windows_of(&to_a, 1000.0, 600.0));
     let (b_got_a, b_got_own) = (windows_of(&to_b, 1000.0, 600.0), windows_of(&to_b, 600.0, 1000.0));

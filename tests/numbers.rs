@@ -77,18 +77,6 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
     h.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
-/// A mono 1 kHz tone WAV at 8 kHz.
-fn write_tone(path: &std::path::Path, secs: f64) {
-    let spec =
-        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..(8000.0 * secs) as usize {
-        let v = 12000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 8000.0).sin();
-        w.write_sample(v as i16).unwrap();
-    }
-    w.finalize().unwrap();
-}
-
 fn number(http: u16, body: Value) -> Value {
     let r = send(http, "POST", "/api/numbers", &AUTH, body.to_string().as_bytes());
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -133,7 +121,7 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     );
     assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
     std::fs::create_dir_all(d.data.join("prompts")).unwrap();
-    write_tone(&d.data.join("prompts/tone.wav"), 5.0);
+    write_tone_wav(&d.data.join("prompts/tone.wav"), 5.0, 1000.0);
 
     let agent = Agent::start("numbers-agent", "echo");
     let a = number(http, json!({"number": "+15550100", "action": {"type": "agent", "url": agent.url()}}));

@@ -30,7 +30,13 @@ pub struct Originate {
     pub max_duration: Option<u32>,
     /// Start the media at a 183 with SDP (recorded, and to the agent), before the answer.
     pub early_media: bool,
+    /// Answering-machine detection: `detect` or `detect_message_end` ([`MACHINE_DETECTION`]).
+    pub machine_detection: Option<String>,
 }
+
+/// What `machine_detection` takes: `detect` (the result as soon as it is known) or
+/// `detect_message_end` (for a machine, wait for the end of its greeting: the beep).
+pub const MACHINE_DETECTION: &[&str] = &["detect", "detect_message_end"];
 
 /// The agent audio formats `agent_format` takes.
 pub const AGENT_FORMATS: &[&str] = &["twilio", "l16-16k"];
@@ -55,6 +61,16 @@ pub enum Action {
     Bridge(String),
     /// End the call's bridge: it hears its own source again (its agent, or silence).
     Unbridge,
+    /// Seat the call in conference `id` (it is sent the sum of the other members; it is
+    /// heard unless `muted`). A call already there only changes whether it is heard.
+    Conference {
+        /// The conference.
+        id: String,
+        /// Not heard by the others.
+        muted: bool,
+    },
+    /// Take the call out of its conference: it hears its own source again.
+    LeaveConference,
 }
 
 /// The engine side of the API: places and steers calls.

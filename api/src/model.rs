@@ -150,6 +150,13 @@ pub struct Call {
     pub number_id: Option<String>,
     /// Its media was asked to start at a 183 with SDP.
     pub early_media: bool,
+    /// Answering-machine detection asked for (`detect`, `detect_message_end`).
+    pub machine_detection: Option<String>,
+    /// Who answered, as detected: `human`, `machine_start`, `machine_end_beep`,
+    /// `machine_end_silence`, `fax`, `unknown`.
+    pub answered_by: Option<String>,
+    /// How long after the answer it was decided, ms.
+    pub answered_by_ms: Option<u32>,
 }
 
 /// Where a call's recording is.
@@ -208,6 +215,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "recording.ready",
     "dtmf.received",
     "call.action_failed",
+    "call.answered_by",
 ];
 
 /// One event due for delivery to one webhook.
@@ -256,6 +264,8 @@ pub struct NewCall<'a> {
     pub from_display_name: Option<&'a str>,
     /// Start the media at a 183 with SDP.
     pub early_media: bool,
+    /// Answering-machine detection (`detect`, `detect_message_end`).
+    pub machine_detection: Option<&'a str>,
 }
 
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the
@@ -440,6 +450,10 @@ pub struct NumberRow {
     pub max_duration: Option<u32>,
     /// Created, ms.
     pub created_at: i64,
+    /// A prompt (in `DATA_DIR/prompts/`, by name) its callers hear before the answer, as
+    /// early media in a 183 (reliable where they support it, RFC 3262); then the action
+    /// answers, or a `reject` refuses with its status.
+    pub pre_answer: Option<String>,
 }
 
 /// Whose rows a store query reaches: one organization's, or every one (only the internal
@@ -485,6 +499,43 @@ pub struct Organization {
     pub allowed_destinations: Vec<String>,
 }
 
+/// A conference: a room live calls are seated in (each hears the others).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConferenceRow {
+    /// `conf_<hex>`.
+    pub id: String,
+    /// Its organization (only its calls sit in it).
+    pub organization_id: String,
+    /// A name of the caller's choosing.
+    pub name: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, once ended (`DELETE`): nobody sits in it any more.
+    pub ended_at: Option<i64>,
+    /// Everyone who sat in it, in the order they came.
+    pub participants: Vec<ParticipantRow>,
+}
+
+/// A call's seat in a conference, from its join to its leave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantRow {
+    /// The call.
+    pub call_id: String,
+    /// Not heard by the others.
+    pub muted: bool,
+    /// Unix ms.
+    pub joined_at: i64,
+    /// Unix ms: it was taken out, the conference ended, or the call ended (its end).
+    pub left_at: Option<i64>,
+}
+
+impl ParticipantRow {
+    /// Still seated.
+    pub fn active(&self) -> bool {
+        self.left_at.is_none()
+    }
+}
+
 /// The permissions a key or user can hold (`resource:action`; `resource.action` is read
 /// as the same).
 pub const PERMISSIONS: &[&str] = &[
@@ -511,6 +562,8 @@ pub const PERMISSIONS: &[&str] = &[
     "trunks:write",
     "numbers:read",
     "numbers:write",
+    "conferences:read",
+    "conferences:write",
 ];
 
 /// The permission only the platform's owner (the first admin) and the internal key hold:

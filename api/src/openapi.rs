@@ -8,6 +8,7 @@
 
 use crate::auth::JWT_LIFETIME_S;
 use crate::doc::components::{headers, parameters, responses, security_schemes};
+use crate::doc::conferences::conference_schemas;
 use crate::doc::events::{delivery, webhooks};
 use crate::doc::parts::{merge, response};
 use crate::doc::schemas::{account_schemas, call_schemas, common_schemas, routing_schemas};
@@ -58,6 +59,7 @@ pub fn spec() -> Value {
             { "name": "SIP users", "description": "Softphones' accounts: they REGISTER to dialtone and call with digest credentials." },
             { "name": "Trunks", "description": "An organization's own SIP trunks, for its calls; the platform's (from the settings) are listed too." },
             { "name": "Numbers", "description": "An organization's phone numbers and what their inbound calls do: an agent, a call webhook (`CallWebhookRequest`, answered by a `CallWebhookAnswer`), a prompt, echo, reject or forward." },
+            { "name": "Conferences", "description": "Rooms an organization seats its live calls in: each call is sent the sum of the others (never itself), mixed at 16 kHz and sent at each call's own rate; a muted call hears but is not heard." },
             { "name": "Organizations", "description": "The platform's customers: every user, key, call, webhook and recording belongs to one, and one never sees another's (404). The internal key acts in every one, or in the one `X-Organization-Id` names." }
         ],
         "security": [{ "bearer": [] }, { "apiKey": [] }, { "basic": [] }, { "internalKey": [] }],
@@ -68,7 +70,7 @@ pub fn spec() -> Value {
             "parameters": parameters(),
             "headers": headers(),
             "responses": responses(),
-            "schemas": merge([common_schemas(), call_schemas(), account_schemas(), routing_schemas()])
+            "schemas": merge([common_schemas(), call_schemas(), account_schemas(), routing_schemas(), conference_schemas()])
         }
     })
 }
@@ -219,7 +221,11 @@ mod tests {
     #[test]
     fn merged_parts_do_not_overlap() {
         let count = |v: Value| v.as_object().map_or(0, |o| o.len());
-        let n = count(common_schemas()) + count(call_schemas()) + count(account_schemas()) + count(routing_schemas());
+        let n = count(common_schemas())
+            + count(call_schemas())
+            + count(account_schemas())
+            + count(routing_schemas())
+            + count(crate::doc::conferences::conference_schemas());
         assert_eq!(n, spec()["components"]["schemas"].as_object().unwrap().len());
     }
 

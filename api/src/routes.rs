@@ -5,9 +5,11 @@
 //! (`x-permission`), tag, `operationId` and summary. Neither can list a route the other
 //! lacks.
 
+use crate::doc::conferences as conf_doc;
 use crate::doc::operations as op;
 use crate::handlers::{
-    calls, control, health, keys, login, numbers, orgs, recordings, sip_users, trunks, twilio, users, webhooks,
+    calls, conferences, control, health, keys, login, numbers, orgs, recordings, sip_users, trunks, twilio, users,
+    webhooks,
 };
 use crate::state::ApiState;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -488,6 +490,76 @@ pub const TABLE: &[Route] = &[
         summary: "Delete a number; its calls are no longer answered.",
         handler: |m| on(m, numbers::delete_number),
         doc: op::delete_number,
+    },
+    Route {
+        method: "POST",
+        path: "/api/conferences",
+        permission: Some("conferences:write"),
+        tag: "Conferences",
+        operation_id: "createConference",
+        summary: "Create a conference (a room to seat live calls in).",
+        handler: |m| on(m, conferences::create_conference),
+        doc: conf_doc::create_conference,
+    },
+    Route {
+        method: "GET",
+        path: "/api/conferences",
+        permission: Some("conferences:read"),
+        tag: "Conferences",
+        operation_id: "listConferences",
+        summary: "List the organization's conferences, newest first, with their participants.",
+        handler: |m| on(m, conferences::list_conferences),
+        doc: conf_doc::list_conferences,
+    },
+    Route {
+        method: "GET",
+        path: "/api/conferences/{id}",
+        permission: Some("conferences:read"),
+        tag: "Conferences",
+        operation_id: "getConference",
+        summary: "A conference and everyone who sat in it.",
+        handler: |m| on(m, conferences::get_conference),
+        doc: conf_doc::get_conference,
+    },
+    Route {
+        method: "POST",
+        path: "/api/conferences/{id}/participants",
+        permission: Some("conferences:write"),
+        tag: "Conferences",
+        operation_id: "addConferenceParticipant",
+        summary: "Seat a live call in the conference: it hears the others, and they hear it unless muted.",
+        handler: |m| on(m, conferences::add_participant),
+        doc: conf_doc::add_conference_participant,
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/conferences/{id}/participants/{call_id}",
+        permission: Some("conferences:write"),
+        tag: "Conferences",
+        operation_id: "updateConferenceParticipant",
+        summary: "Mute or unmute a seated call.",
+        handler: |m| on(m, conferences::update_participant),
+        doc: conf_doc::update_conference_participant,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/conferences/{id}/participants/{call_id}",
+        permission: Some("conferences:write"),
+        tag: "Conferences",
+        operation_id: "removeConferenceParticipant",
+        summary: "Take a call out of the conference: it hears its own source again.",
+        handler: |m| on(m, conferences::remove_participant),
+        doc: conf_doc::remove_conference_participant,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/conferences/{id}",
+        permission: Some("conferences:write"),
+        tag: "Conferences",
+        operation_id: "endConference",
+        summary: "End a conference: every seated call leaves it (none is hung up).",
+        handler: |m| on(m, conferences::end_conference),
+        doc: conf_doc::end_conference,
     },
     Route {
         method: "POST",

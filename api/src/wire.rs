@@ -104,7 +104,7 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 23)?;
+        let mut o = s.serialize_struct("Call", 26)?;
         o.serialize_field("id", &c.id)?;
         o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
@@ -128,6 +128,9 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("asserted_identity", &c.asserted_identity)?;
         o.serialize_field("number_id", &c.number_id)?;
         o.serialize_field("early_media", &c.early_media)?;
+        o.serialize_field("machine_detection", &c.machine_detection)?;
+        o.serialize_field("answered_by", &c.answered_by)?;
+        o.serialize_field("answered_by_ms", &c.answered_by_ms)?;
         o.end()
     }
 }

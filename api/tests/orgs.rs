@@ -68,6 +68,8 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
         created(app, "/api/calls/create", &auth, json!({"contact_id": name, "phone_number": "+14155550123"})).await;
     assert_eq!(call["organization_id"], id.as_str());
     let call_id = call["id"].as_str().unwrap().to_string();
+    let conference = created(app, "/api/conferences", &auth, json!({"name": "standup"})).await;
+    assert_eq!(conference["organization_id"], id.as_str());
     {
         let mut s = app.store.lock().unwrap();
         s.set_status(&call_id, CallStatus::InProgress, Some(200), None, 2).unwrap();
@@ -84,6 +86,7 @@ async fn organization(app: &App, name: &str, dir: &std::path::Path) -> Org {
         ("sip_user", phone["id"].as_str().unwrap().to_string()),
         ("trunk", trunk["id"].as_str().unwrap().to_string()),
         ("number", number["id"].as_str().unwrap().to_string()),
+        ("conference", conference["id"].as_str().unwrap().to_string()),
     ]);
     Org { id, admin, ids }
 }
@@ -101,21 +104,32 @@ fn kind(path: &str) -> &'static str {
         Some("sip-users") => "sip_user",
         Some("trunks") => "trunk",
         Some("numbers") => "number",
+        Some("conferences") => "conference",
         _ => panic!("{path} takes an id of a kind this test does not know: add it, scoped"),
     }
 }
 
-/// A body that passes the route's field checks, so the answer is about the id.
-fn body_for(path: &str) -> &'static str {
+/// A body that passes the route's field checks, so the answer is about the id; `call` is
+/// the acting organization's call.
+fn body_for(path: &str, call: &str) -> String {
     if path.ends_with("/transfer") {
-        r#"{"destination": "+14155550100"}"#
+        r#"{"destination": "+14155550100"}"#.into()
     } else if path.ends_with("/dtmf") {
-        r#"{"digits": "1"}"#
+        r#"{"digits": "1"}"#.into()
     } else if path.ends_with("/bridge") {
-        r#"{"call_id": "call_0000000000000000"}"#
+        r#"{"call_id": "call_0000000000000000"}"#.into()
+    } else if path.ends_with("/participants") {
+        json!({"call_id": call}).to_string()
+    } else if path.ends_with("/participants/{call_id}") {
+        r#"{"muted": true}"#.into()
     } else {
-        "{}"
+        "{}".into()
     }
+}
+
+/// `path` with its ids: `{id}` a row of the kind the path names, `{call_id}` a call.
+fn uri_of(path: &str, ids: &HashMap<&'static str, String>) -> String {
+    path.replace("{id}", &ids[kind(path)]).replace("{call_id}", &ids["call"])
 }
 
 #[tokio::test]
@@ -144,8 +158,8 @@ async fn one_organization_never_reaches_anothers_rows() {
     assert!(id_routes.len() >= 12, "the table's id routes: {}", id_routes.len());
     for (who, auth) in &guises {
         for r in &id_routes {
-            let uri = r.path.replace("{id}", &a.ids[kind(r.path)]);
-            let (s, v) = app.send(r.method, &uri, auth, body_for(r.path)).await;
+            let uri = uri_of(r.path, &a.ids);
+            let (s, v) = app.send(r.method, &uri, auth, &body_for(r.path, &b.ids["call"])).await;
             let platform_only = r.permission == Some("orgs:write") && !who.starts_with("the internal key");
             let want = if platform_only { StatusCode::FORBIDDEN } else { StatusCode::NOT_FOUND };
             assert_eq!(s, want, "{who}: {} {uri}: {v}", r.method);
@@ -167,19 +181,23 @@ async fn one_organization_never_reaches_anothers_rows() {
         let (s, v) = app.send("GET", "/api/v1/calls", auth, "").await;
         assert_eq!((s, v["data"]["total"].as_u64()), (StatusCode::OK, Some(1)), "{who}: {v}");
     }
+    // Nor can A seat B's call in its own conference: B's call is not there for A.
+    let a_auth = [("authorization", a.admin.as_str())];
+    let uri = format!("/api/conferences/{}/participants", a.ids["conference"]);
+    let (s, v) = app.send("POST", &uri, &a_auth, &json!({"call_id": b.ids["call"]}).to_string()).await;
+    assert_eq!((s, &v["error"]["code"]), (StatusCode::NOT_FOUND, &json!("not_found")), "{v}");
     // A reaches its own rows by every id route: nothing above was refused for want of
     // a row that is there. Destructive routes go last.
     let mut own: Vec<_> = id_routes.clone();
     own.sort_by_key(|r| r.method == "DELETE");
-    let a_auth = [("authorization", a.admin.as_str())];
     for r in own {
         // A bridge needs a second live call of A's (tests/bridge.rs joins two); here the
         // body names none that exists.
         if r.permission == Some("orgs:write") || r.path.ends_with("/bridge") {
             continue;
         }
-        let uri = r.path.replace("{id}", &a.ids[kind(r.path)]);
-        let (s, v) = app.send(r.method, &uri, &a_auth, body_for(r.path)).await;
+        let uri = uri_of(r.path, &a.ids);
+        let (s, v) = app.send(r.method, &uri, &a_auth, &body_for(r.path, &a.ids["call"])).await;
         assert!(s.is_success(), "A: {} {uri}: {s} {v}", r.method);
     }
     // The internal key without X-Organization-Id reads across organizations.

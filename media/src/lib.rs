@@ -9,6 +9,7 @@ pub mod amd;
 pub mod dtmf;
 pub mod echo;
 pub mod g711;
+pub mod g722;
 pub mod jitter;
 pub mod opus;
 pub mod player;

@@ -12,10 +12,12 @@
 //! Receive: [`RtpReceiver`] validates (RFC 3550 A.1 probation, SSRC changes) and counts,
 //! the [`Latch`] moves our destination to where the peer's packets come from (symmetric
 //! RTP), telephone-event packets go to the [`DtmfReceiver`], audio to the [`JitterBuffer`].
-//! Each tick pops the jitter buffer and decodes: G.711, or Opus, which libopus decodes
-//! straight to the call's 16 kHz audio rate (and encodes from it). A lost frame is concealed: Opus with the next packet's in-band
-//! FEC when it is already buffered, else libopus PLC; G.711 by repeating the last frame
-//! with a fading gain (after ITU-T G.711 Appendix I's idea, much simplified).
+//! Each tick pops the jitter buffer and decodes: G.711 (8 kHz), G.722 (16 kHz audio on an
+//! 8 kHz RTP clock, RFC 3551 §4.5.2), or Opus, which libopus decodes straight to the call's
+//! 16 kHz audio rate (and encodes from it). A lost frame is concealed: Opus with the next
+//! packet's in-band FEC when it is already buffered, else libopus PLC; G.711 and G.722 by
+//! repeating the last frame with a fading gain (after ITU-T G.711 Appendix I's idea, much
+//! simplified; the G.722 decoder's ADPCM state is left as it was and re-adapts).
 //!
 //! Send: each tick encodes the local frame into one packet of our [`RtpSender`] stream
 //! (continuous sequence numbers and timestamps, marker at a talkspurt start), or, while a
@@ -25,6 +27,7 @@
 
 use crate::dtmf::{DtmfError, DtmfEvent, DtmfReceiver, DtmfSender};
 use crate::g711::Law;
+use crate::g722::{G722Decoder, G722Encoder};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::opus::{OpusConfig, OpusDecoder, OpusEncoder, OpusError};
 use crate::rtcp::{is_rtcp, RemoteReport, RtcpEvent, RtcpSession};
@@ -39,8 +42,8 @@ use std::time::{Duration, Instant};
 pub const TICK: Duration = Duration::from_millis(20);
 /// Without a telephone-event packet for this long, an event in progress is ended.
 const DTMF_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Frames of fading repetition for G.711 concealment before silence.
-const G711_PLC_FRAMES: u32 = 5;
+/// Frames of fading repetition for G.711 and G.722 concealment before silence.
+const REPEAT_PLC_FRAMES: u32 = 5;
 
 /// The audio codecs a session can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,8 @@ pub enum AudioCodec {
     Pcmu,
     /// G.711 A-law.
     Pcma,
+    /// G.722 at 64 kbit/s (16 kHz audio, RTP clock 8000).
+    G722,
     /// Opus (RFC 7587), mono to and from the call.
     Opus,
 }
@@ -59,25 +64,27 @@ impl AudioCodec {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" => Some(AudioCodec::Pcmu),
             "pcma" => Some(AudioCodec::Pcma),
+            "g722" => Some(AudioCodec::G722),
             "opus" => Some(AudioCodec::Opus),
             _ => None,
         }
     }
 
-    /// Its RTP clock rate.
+    /// Its RTP clock rate (8000 for G.722 too, RFC 3551 §4.5.2, though it samples at
+    /// 16 kHz).
     pub fn clock_rate(self) -> u32 {
         match self {
-            AudioCodec::Pcmu | AudioCodec::Pcma => 8000,
+            AudioCodec::Pcmu | AudioCodec::Pcma | AudioCodec::G722 => 8000,
             AudioCodec::Opus => 48_000,
         }
     }
 
     /// The rate of the PCM frames the session exchanges with its consumers: 8 kHz for
-    /// G.711, 16 kHz (wideband) for Opus.
+    /// G.711, 16 kHz (wideband) for G.722 and Opus.
     pub fn audio_rate(self) -> u32 {
         match self {
             AudioCodec::Pcmu | AudioCodec::Pcma => 8000,
-            AudioCodec::Opus => 16_000,
+            AudioCodec::G722 | AudioCodec::Opus => 16_000,
         }
     }
 
@@ -86,6 +93,7 @@ impl AudioCodec {
         match self {
             AudioCodec::Pcmu => "PCMU",
             AudioCodec::Pcma => "PCMA",
+            AudioCodec::G722 => "G722",
             AudioCodec::Opus => "opus",
         }
     }
@@ -204,8 +212,43 @@ pub enum SessionError {
 }
 
 enum Codec {
-    G711 { law: Law, last: Vec<i16>, last_len: usize, plc_run: u32 },
+    G711 { law: Law, plc: Repeat },
+    G722(Box<G722Codec>),
     Opus(Box<OpusCodec>),
+}
+
+struct G722Codec {
+    enc: G722Encoder,
+    dec: G722Decoder,
+    plc: Repeat,
+}
+
+/// Concealment by repetition: the last decoded frame, repeated with a fading gain.
+struct Repeat {
+    /// Room for the longest packet (120 ms).
+    last: Vec<i16>,
+    last_len: usize,
+    run: u32,
+}
+
+impl Repeat {
+    fn new(frame: usize) -> Repeat {
+        Repeat { last: vec![0; frame * 6], last_len: 0, run: 0 }
+    }
+
+    /// The frame just decoded into `last[..n]` is the one to repeat.
+    fn decoded(&mut self, n: usize) {
+        self.last_len = n;
+        self.run = 0;
+    }
+
+    /// One lost packet's worth of the last frame, fading, into `fifo`.
+    fn conceal(&mut self, frame: usize, fifo: &mut Vec<i16>) {
+        let n = if self.last_len == 0 { frame } else { self.last_len };
+        self.run += 1;
+        let gain = if self.run > REPEAT_PLC_FRAMES { 0.0 } else { 1.0 - self.run as f32 / 6.0 };
+        fifo.extend(self.last[..n].iter().map(|s| (f32::from(*s) * gain) as i16));
+    }
 }
 
 struct OpusCodec {
@@ -305,10 +348,13 @@ impl MediaSession {
         let codec = match config.codec {
             AudioCodec::Pcmu | AudioCodec::Pcma => Codec::G711 {
                 law: if config.codec == AudioCodec::Pcmu { Law::Ulaw } else { Law::Alaw },
-                last: vec![0; frame * 6],
-                last_len: 0,
-                plc_run: 0,
+                plc: Repeat::new(frame),
             },
+            AudioCodec::G722 => Codec::G722(Box::new(G722Codec {
+                enc: G722Encoder::new(),
+                dec: G722Decoder::new(),
+                plc: Repeat::new(frame),
+            })),
             AudioCodec::Opus => {
                 let oc = OpusConfig { complexity: config.opus_complexity.min(10), ..OpusConfig::default() };
                 Codec::Opus(Box::new(OpusCodec {
@@ -517,12 +563,17 @@ impl MediaSession {
 
     fn decode(&mut self, payload: &[u8]) {
         match &mut self.codec {
-            Codec::G711 { law, last, last_len, plc_run } => {
-                let len = payload.len().min(last.len());
-                let n = law.decode(&payload[..len], &mut last[..len]);
-                self.fifo.extend_from_slice(&last[..n]);
-                *last_len = n;
-                *plc_run = 0;
+            Codec::G711 { law, plc } => {
+                let len = payload.len().min(plc.last.len());
+                let n = law.decode(&payload[..len], &mut plc.last[..len]);
+                self.fifo.extend_from_slice(&plc.last[..n]);
+                plc.decoded(n);
+            }
+            Codec::G722(g) => {
+                // Two samples per octet.
+                let n = g.dec.decode(payload, &mut g.plc.last);
+                self.fifo.extend_from_slice(&g.plc.last[..n]);
+                g.plc.decoded(n);
             }
             Codec::Opus(o) => match o.dec.decode(payload) {
                 Ok(pcm) => self.fifo.extend_from_slice(pcm),
@@ -537,12 +588,8 @@ impl MediaSession {
     fn conceal(&mut self) {
         let frame = self.frame;
         match &mut self.codec {
-            Codec::G711 { last, last_len, plc_run, .. } => {
-                let n = if *last_len == 0 { frame } else { *last_len };
-                *plc_run += 1;
-                let gain = if *plc_run > G711_PLC_FRAMES { 0.0 } else { 1.0 - *plc_run as f32 / 6.0 };
-                self.fifo.extend(last[..n].iter().map(|s| (f32::from(*s) * gain) as i16));
-            }
+            Codec::G711 { plc, .. } => plc.conceal(frame, &mut self.fifo),
+            Codec::G722(g) => g.plc.conceal(frame, &mut self.fifo),
             Codec::Opus(o) => {
                 // In-band FEC when the next packet is already here (RFC 7587 §3.1.1 LBRR).
                 let pcm = match self.jitter.peek_next() {
@@ -594,6 +641,7 @@ impl MediaSession {
         let frame = &local[..self.frame.min(local.len())];
         let len = match &mut self.codec {
             Codec::G711 { law, .. } => law.encode(frame, &mut self.payload),
+            Codec::G722(g) => g.enc.encode(frame, &mut self.payload),
             Codec::Opus(o) => match o.enc.encode(frame) {
                 Ok(p) => {
                     let l = p.len().min(self.payload.len());
@@ -818,6 +866,39 @@ mod tests {
         assert!(s.rx.lost >= 10, "lost {}", s.rx.lost);
         assert!(s.fec_recovered >= 5, "fec {}", s.fec_recovered);
         assert_eq!(s.decode_errors, 0);
+    }
+
+    #[test]
+    fn g722_carries_a_wideband_tone_on_an_8k_clock() {
+        let (heard, b) = run(AudioCodec::G722, 9, 100, |n| n == 60);
+        assert_eq!(b.audio_rate(), 16_000);
+        assert_eq!(b.frame_samples(), 320);
+        assert_eq!(b.clock_rate(), 8000);
+        assert_tone(&heard, 16_000);
+        let s = b.stats();
+        assert_eq!(s.jitter.concealed, 1);
+        assert_eq!(s.decode_errors, 0);
+        // The concealed frame repeats the tone: no 20 ms gap.
+        let mid = &heard[60 * 320..90 * 320];
+        assert!(mid.chunks(320).all(|c| c.iter().any(|s| s.unsigned_abs() > 1000)));
+
+        // 160 octets per 20 ms packet, timestamps 160 apart (RFC 3551 §4.5.2).
+        let remote: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let t0 = Instant::now();
+        let mut a = MediaSession::new(config(AudioCodec::G722, 9, remote, 7), t0, 0).unwrap();
+        let local = tone(16_000, 1000.0, 0, 320);
+        let mut out = vec![0i16; 320];
+        let mut stamps = Vec::new();
+        for t in 0..3u32 {
+            a.tick(t0 + TICK * t, &local, &mut out);
+            while let Some(tx) = a.poll_transmit() {
+                let p = rtp_rs::RtpReader::new(&tx.data).unwrap();
+                assert_eq!((p.payload_type(), p.payload().len()), (9, 160));
+                stamps.push(p.timestamp());
+            }
+        }
+        assert_eq!(stamps.len(), 3);
+        assert!(stamps.windows(2).all(|w| w[1].wrapping_sub(w[0]) == 160), "{stamps:?}");
     }
 
     #[test]

@@ -144,6 +144,15 @@ pub struct Call {
     pub early: bool,
     /// The call its media is joined to.
     pub bridged: Option<CallId>,
+    /// The conference it is seated in, and whether it is muted there.
+    pub conference: Option<(String, bool)>,
+    /// An inbound call's announcement before the answer (its number's `pre_answer`),
+    /// until it has been played; then it is answered, or refused with `refuse_after`.
+    pub pre_answer: Option<String>,
+    /// The status to refuse with once the announcement is over (a `reject` number).
+    pub refuse_after: Option<u16>,
+    /// The call whose dialog this one's INVITE replaces (RFC 3891), until it takes its place.
+    pub replaces: Option<CallId>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -188,6 +197,10 @@ impl Call {
             early_media: false,
             early: false,
             bridged: None,
+            conference: None,
+            pre_answer: None,
+            refuse_after: None,
+            replaces: None,
         }
     }
 }

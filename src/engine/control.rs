@@ -171,6 +171,8 @@ impl Engine {
                 },
                 A::Bridge(other) => self.bridge(call, &other),
                 A::Unbridge => self.unbridge(call, true),
+                A::Conference { id: conf, muted } => self.seat(call, conf, muted),
+                A::LeaveConference => self.unseat(call, true),
             };
         if let Err(e) = &r {
             tracing::warn!(%call, id, error = ?e, "API action refused");
@@ -186,12 +188,21 @@ impl Engine {
         let Some(peer) = self.by_api_id(other).filter(|p| *p != call) else {
             return Err(Refusal::NotLive(format!("{other} is not a live call")));
         };
+        self.bridge_calls(call, peer)
+    }
+
+    /// Joins two calls' media (both answered, with media running).
+    pub(super) fn bridge_calls(&mut self, call: CallId, peer: CallId) -> Result<(), Refusal> {
         let running = |e: &Engine, c: CallId| e.calls.get(&c).is_some_and(|c| matches!(c.sdp, Negotiation::Running));
         if !running(self, call) || !running(self, peer) {
             return Err(Refusal::NotLive("both calls need their media running (answered)".into()));
         }
         let _ = self.unbridge(call, false);
         let _ = self.unbridge(peer, false);
+        // A bridge takes the calls out of their conferences (their seats are replaced).
+        for c in [call, peer] {
+            self.left_conference(c);
+        }
         for (a, b) in [(call, peer), (peer, call)] {
             if let Some(c) = self.calls.get_mut(&a) {
                 c.bridged = Some(b);
@@ -231,6 +242,61 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Seats `call` (answered, media running) in conference `conf`; a call already there
+    /// only changes whether it is heard. A bridge or another conference it was in ends.
+    pub(super) fn seat(&mut self, call: CallId, conf: String, muted: bool) -> Result<(), Refusal> {
+        let Some(c) = self.calls.get(&call) else {
+            return Err(Refusal::NotLive("the call has ended".into()));
+        };
+        if !matches!(c.sdp, Negotiation::Running) {
+            return Err(Refusal::NotLive("the call needs its media running (answered)".into()));
+        }
+        let api_id = c.api_id.clone();
+        let already = c.conference.as_ref().is_some_and(|(id, _)| *id == conf);
+        if already {
+            self.actions.push_back(Action::Mute(call, muted));
+        } else {
+            let _ = self.unbridge(call, false);
+            self.left_conference(call);
+            tracing::info!(%call, conference = %conf, muted, "seated in a conference");
+            self.actions.push_back(Action::Join(call, conf.clone(), muted));
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.conference = Some((conf.clone(), muted));
+        }
+        if let Some(id) = api_id {
+            let kind = match (already, muted) {
+                (false, _) => "conference_joined",
+                (true, true) => "conference_muted",
+                (true, false) => "conference_unmuted",
+            };
+            self.persist_event(&id, kind, conf);
+        }
+        Ok(())
+    }
+
+    /// Takes `call` out of its conference. `asked`: the API asked (a call in none is then
+    /// refused).
+    fn unseat(&mut self, call: CallId, asked: bool) -> Result<(), Refusal> {
+        if self.calls.get(&call).is_none_or(|c| c.conference.is_none()) {
+            return if asked { Err(Refusal::NotLive("the call is in no conference".into())) } else { Ok(()) };
+        }
+        self.left_conference(call);
+        self.actions.push_back(Action::Unbridge(call));
+        Ok(())
+    }
+
+    /// `call` is no longer in its conference (if it was): noted on the call and its record.
+    fn left_conference(&mut self, call: CallId) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some((conf, _)) = c.conference.take() else { return };
+        if let Some(id) = c.api_id.clone() {
+            self.persist_event(&id, "conference_left", conf);
+        }
     }
 }
 

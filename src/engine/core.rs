@@ -204,6 +204,9 @@ impl Engine {
             let why = format!("rtp timeout ({} s without media)", after.as_secs());
             return self.hang_up_for(now, call, why, ua);
         }
+        if let MediaEvent::SourceFinished = ev {
+            return self.announced(now, call, ua);
+        }
         let Some(id) = api_id else { return };
         let recording = |state, path| Persist::Recording { id: id.clone(), state, path };
         let p = match ev {
@@ -217,7 +220,7 @@ impl Engine {
                 tracing::warn!(id = %id, path, error = %e, "recording failed");
                 recording(RecordingState::Failed, None)
             }
-            MediaEvent::RtpTimeout(_) => return,
+            MediaEvent::RtpTimeout(_) | MediaEvent::SourceFinished => return,
         };
         self.actions.push_back(Action::Persist(p));
     }

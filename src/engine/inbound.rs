@@ -96,9 +96,19 @@ impl Engine {
         offer: bytes::Bytes,
         ua: &mut UserAgent,
     ) {
+        // The number's announcement before the answer (early media, when there is an offer
+        // to answer in a 183): then a `reject` refuses, anything else answers.
+        let pre_answer = self.calls.get(&call).and_then(|c| c.number.as_ref()?.pre_answer.clone());
+        let pre_answer = pre_answer.filter(|_| !offer.is_empty());
         let answer_with = match action {
             None if self.cfg.inbound == crate::config::Inbound::Reject => return self.refuse(now, call, 603, ua),
             None => None,
+            Some(InboundAction::Reject { status }) if pre_answer.is_some() => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.refuse_after = Some(status);
+                }
+                None
+            }
             Some(InboundAction::Reject { status }) => return self.refuse(now, call, status, ua),
             Some(InboundAction::Forward { to }) => return self.forward(now, call, &to, ua),
             Some(InboundAction::Webhook { url }) => return self.ask_webhook(now, call, url, offer, ua),
@@ -111,6 +121,7 @@ impl Engine {
         };
         if let Some(c) = self.calls.get_mut(&call) {
             c.answer_with = answer_with;
+            c.pre_answer = pre_answer;
             c.phase = Phase::Opening;
         }
         if let Err(then) = self.open_port(Opening::Answer { call, offer }, 0) {
@@ -120,7 +131,7 @@ impl Engine {
     }
 
     /// Refuses an inbound call with `status`.
-    fn refuse(&mut self, now: Instant, call: CallId, status: u16, ua: &mut UserAgent) {
+    pub(super) fn refuse(&mut self, now: Instant, call: CallId, status: u16, ua: &mut UserAgent) {
         self.counters.refused += 1;
         if let Some(c) = self.calls.get_mut(&call) {
             c.phase = Phase::Refused;
@@ -257,6 +268,7 @@ mod tests {
             record: false,
             max_duration: None,
             created_at: 0,
+            pre_answer: None,
         };
         let numbers = [row("all", "*"), row("us", "+1555*"), row("one", "+15550111")];
         let called = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

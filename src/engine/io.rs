@@ -51,6 +51,8 @@ pub enum MediaEvent {
     RecordingDone(String, Result<u64, String>),
     /// Nothing came from the peer for this long.
     RtpTimeout(Duration),
+    /// What the call is sent (a prompt, an announcement) has ended.
+    SourceFinished,
 }
 
 /// What the API asks of the engine.
@@ -125,8 +127,15 @@ pub enum Action {
     Ask(Box<Ask>),
     /// Join the two calls' media: each is sent what the other hears.
     Bridge(CallId, CallId),
-    /// The call is sent its own source again (its bridge is over).
+    /// The call is sent its own source again (its bridge or conference is over).
     Unbridge(CallId),
+    /// Seat the call in this conference's room (its media's source becomes the room's mix).
+    Join(CallId, String, bool),
+    /// The call, in a conference, is heard (`false`) or not (`true`).
+    Mute(CallId, bool),
+    /// Send the call this prompt (by name) before its own source, which it hears again
+    /// after [`Action::Unbridge`].
+    Announce(CallId, String),
 }
 
 /// A call webhook request.
@@ -243,6 +252,15 @@ pub enum Persist {
         kind: String,
         /// What happened.
         detail: String,
+    },
+    /// Who answered, as answering-machine detection decided.
+    AnsweredBy {
+        /// The call.
+        id: String,
+        /// `human`, `machine_start`, …
+        answered_by: String,
+        /// How long after the media started it was decided, ms.
+        after_ms: u32,
     },
 }
 

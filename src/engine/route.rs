@@ -355,6 +355,7 @@ mod tests {
             ring_timeout: None,
             max_duration: None,
             early_media: false,
+            machine_detection: None,
         }
     }
 

@@ -274,6 +274,7 @@ fn originate(id: &str) -> Originate {
         ring_timeout: None,
         max_duration: None,
         early_media: false,
+        machine_detection: None,
     }
 }
 

@@ -163,6 +163,17 @@ impl Engine {
             let _ = ua.reject(call, 503, now);
             return;
         }
+        // RFC 3891: an INVITE that replaces one of our confirmed dialogs takes that call's
+        // place; one naming no such dialog is refused.
+        let replaces = match ua.replaced_call(req) {
+            Ok(r) => r.filter(|old| self.calls.contains_key(old)),
+            Err(status) => {
+                tracing::info!(%call, status, "refusing an INVITE whose Replaces names no call of ours");
+                self.counters.refused += 1;
+                let _ = ua.reject(call, status, now);
+                return;
+            }
+        };
         let mut c = Call::new(Origin::Inbound, Phase::Opening);
         c.transport = source.transport;
         let facts = super::inbound::Facts::of(req);
@@ -171,6 +182,7 @@ impl Engine {
         // The number's organization owns the call; a SIP user's call is its own
         // organization's; any other the default one's (whose policy its REFERs meet).
         let org = owner
+            .or_else(|| replaces.and_then(|old| self.calls.get(&old)?.org.clone()))
             .or_else(|| number.as_ref().map(|n| n.organization_id.clone()))
             .unwrap_or_else(|| DEFAULT_ORG.to_string());
         c.org = Some(org.clone());
@@ -214,6 +226,23 @@ impl Engine {
             };
             self.actions.push_back(Action::Persist(p));
             c.api_id = Some(id);
+        }
+        if let Some(old) = replaces {
+            // It takes the old call's place: answered, joined to what the old one was
+            // joined to (its bridge, its conference); the old one is hung up then.
+            tracing::info!(%call, %old, "INVITE with Replaces: taking the call's place");
+            c.replaces = Some(old);
+            if let (Some(id), Some(old_id)) = (&c.api_id, self.calls.get(&old).and_then(|o| o.api_id.clone())) {
+                self.persist_event(id, "replaces", old_id);
+            }
+            self.insert(call, c);
+            // Answered whatever DIALTONE_INBOUND says (the old call was let in); until it is
+            // joined, it hears silence.
+            self.act_inbound(now, call, Some(dialtone_api::routing::InboundAction::Echo), req.body.clone(), ua);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.answer_with = Some(super::SourceSpec::Silence);
+            }
+            return;
         }
         // A number's action; a number nobody has: DIALTONE_INBOUND while there are no
         // numbers or when it was set, else 404.
@@ -271,10 +300,27 @@ impl Engine {
                 Err(status) => return self.refuse_offer(now, call, port, status, ua),
             }
         };
-        // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
         if let Some(c) = self.calls.get_mut(&call) {
-            c.phase = Phase::Ringing { sdp };
+            c.phase = Phase::Ringing { sdp: sdp.clone() };
         }
+        if let Some(prompt) = self.calls.get(&call).and_then(|c| c.pre_answer.clone()) {
+            // The number's announcement as early media: a 183 with our answer (reliable
+            // where the caller supports it), the media now, the prompt before the call's
+            // own source; the answer, or the refusal, when it has played.
+            if ua.ring(call, 183, Some(sdp), now).is_ok() {
+                self.persist_status(call, CallStatus::EarlyMedia, Some(183), None);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.early = true;
+                }
+                self.start_media(call);
+                self.actions.push_back(Action::Announce(call, prompt));
+                return;
+            }
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.pre_answer = None;
+            }
+        }
+        // Ring (180), then answer at once or after `DIALTONE_ANSWER_AFTER_MS`.
         if ua.ring(call, 180, None, now).is_ok() {
             self.persist_status(call, CallStatus::Ringing, Some(180), None);
         }
@@ -297,6 +343,22 @@ impl Engine {
         let _ = ua.reject(call, status, now);
     }
 
+    /// An inbound call's announcement (its number's `pre_answer`) has played: it is refused
+    /// with its number's status, or answered and hears its own source.
+    pub(super) fn announced(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if !matches!(c.phase, Phase::Ringing { .. }) || c.pre_answer.take().is_none() {
+            return;
+        }
+        if let Some(status) = c.refuse_after.take() {
+            tracing::info!(%call, status, "announcement played: refusing the call");
+            return self.refuse(now, call, status, ua);
+        }
+        tracing::info!(%call, "announcement played: answering");
+        self.actions.push_back(Action::Unbridge(call));
+        self.answer(now, call, ua);
+    }
+
     /// Answers a ringing inbound call (the caller may have cancelled meanwhile).
     pub(super) fn answer(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
         let Some(c) = self.calls.get_mut(&call) else { return };
@@ -309,7 +371,37 @@ impl Engine {
             }
             self.persist_status(call, CallStatus::InProgress, Some(200), None);
             self.start_media(call);
+            self.take_place(now, call, ua);
         }
+    }
+
+    /// A call whose INVITE replaced another's dialog (RFC 3891) is answered: it is joined
+    /// to what the old call was joined to (its bridge, its conference), and the old call
+    /// is hung up (`replaced`).
+    fn take_place(&mut self, now: Instant, call: CallId, ua: &mut UserAgent) {
+        let Some(old) = self.calls.get_mut(&call).and_then(|c| c.replaces.take()) else { return };
+        let Some(o) = self.calls.get(&old) else { return };
+        let (partner, conference, old_id) = (o.bridged, o.conference.clone(), o.api_id.clone());
+        if let Some(p) = partner {
+            let _ = self.unbridge(old, false);
+            if let Err(e) = self.bridge_calls(call, p) {
+                tracing::warn!(%call, %p, error = ?e, "the replacing call cannot take the bridge");
+            }
+        }
+        if let Some((conf, muted)) = conference {
+            if let Err(e) = self.seat(call, conf, muted) {
+                tracing::warn!(%call, error = ?e, "the replacing call cannot take the conference seat");
+            }
+        }
+        if let Some(id) = old_id {
+            self.persist_event(
+                &id,
+                "replaced",
+                self.calls.get(&call).and_then(|c| c.api_id.clone()).unwrap_or_default(),
+            );
+        }
+        tracing::info!(%call, %old, "replaced: hanging up the old call");
+        self.hang_up_for(now, old, "replaced".into(), ua);
     }
 
     /// The answer to our offer arrived (2xx or ACK): the media can start.

@@ -42,6 +42,10 @@ pub struct Effects {
     loaded: HashMap<(String, u32), Arc<Prompt>>,
     /// Each running call's audio rate (a bridge resamples between two).
     rates: HashMap<CallId, u32>,
+    /// The conferences' rooms, by conference id.
+    rooms: HashMap<String, crate::conference::Room>,
+    /// The conference each seated call is in.
+    seated: HashMap<CallId, String>,
 }
 
 impl Effects {
@@ -60,6 +64,8 @@ impl Effects {
             inbox,
             loaded: HashMap::new(),
             rates: HashMap::new(),
+            rooms: HashMap::new(),
+            seated: HashMap::new(),
         }
     }
 
@@ -81,6 +87,7 @@ impl Effects {
             Action::EndMedia(call, port) => {
                 self.media.remove(&call);
                 self.rates.remove(&call);
+                self.seated.remove(&call);
                 if let Some(port) = port {
                     self.sockets.remove(&port);
                 }
@@ -112,8 +119,33 @@ impl Effects {
                 }
             }
             Action::Unbridge(call) => {
+                self.seated.remove(&call);
                 if let Some((task, _)) = self.media.get(&call) {
                     task.bridge(None);
+                }
+            }
+            Action::Join(call, conf, muted) => {
+                // Rooms nobody sits in any more go (their last seat has been dropped).
+                self.rooms.retain(|_, room| room.in_use());
+                if let (Some((task, _)), Some(rate)) = (self.media.get(&call), self.rates.get(&call)) {
+                    let room = self.rooms.entry(conf.clone()).or_default();
+                    task.bridge(Some(Box::new(room.seat(call.0, *rate, muted))));
+                    self.seated.insert(call, conf);
+                }
+            }
+            Action::Announce(call, prompt) => {
+                let rate = self.rates.get(&call).copied();
+                let player = rate.and_then(|rate| self.prompt(&prompt, rate)).map(dialtone_media::player::Player::new);
+                if let (Some((task, _)), Some(player)) = (self.media.get(&call), player) {
+                    task.bridge(Some(Box::new(player)));
+                } else {
+                    // Nothing to play: the call goes on as if it had been played.
+                    self.inbox.send(Input::Media { call, api_id: None, event: MediaEvent::SourceFinished });
+                }
+            }
+            Action::Mute(call, muted) => {
+                if let Some(room) = self.seated.get(&call).and_then(|conf| self.rooms.get(conf)) {
+                    room.set_muted(call.0, muted);
                 }
             }
             Action::Ask(ask) => {
@@ -207,6 +239,7 @@ impl Effects {
                     MediaEvent::RecordingDone(p.display().to_string(), r.map_err(|e| e.to_string()))
                 }
                 media_io::MediaNotice::RtpTimeout(d) => MediaEvent::RtpTimeout(d),
+                media_io::MediaNotice::SourceFinished => MediaEvent::SourceFinished,
             };
             inbox.send(Input::Media { call, api_id: api_id.clone(), event });
         });
@@ -282,5 +315,6 @@ fn op(p: Persist, at: i64) -> Op {
         Persist::Recording { id, state, path } => Op::Recording { id, state, path, at },
         Persist::ActionFailed { id, action, detail } => Op::ActionFailed { id, action, detail, at },
         Persist::Event { id, kind, detail } => Op::Event { id, kind, detail, at },
+        Persist::AnsweredBy { id, answered_by, after_ms } => Op::AnsweredBy { id, answered_by, after_ms, at },
     }
 }

@@ -106,8 +106,29 @@ pub fn serve_configured(name: &str, toml: &str, env: &[(&str, &str)]) -> (super:
 /// The TOML of two platform trunks: `a` (numbers `+1555001…`) at 127.0.0.1:`a`, `b`
 /// (`+1555002…`) at 127.0.0.1:`b`.
 pub fn two_trunks(a: u16, b: u16) -> String {
-    format!(
-        "[[trunk]]\nname = \"a\"\nuri = \"sip:127.0.0.1:{a}\"\nprefixes = [\"+1555001\"]\n\n\
-         [[trunk]]\nname = \"b\"\nuri = \"sip:127.0.0.1:{b}\"\nprefixes = [\"+1555002\"]\n"
-    )
+    trunks_at(&[a, b])
+}
+
+/// The TOML of a platform trunk at each of 127.0.0.1:`ports`: the first named `a` takes
+/// the numbers `+1555001…`, the second `b` `+1555002…`, and so on.
+pub fn trunks_at(ports: &[u16]) -> String {
+    let table = |(i, port): (usize, &u16)| {
+        let name = char::from(b'a' + i as u8);
+        format!("[[trunk]]\nname = \"{name}\"\nuri = \"sip:127.0.0.1:{port}\"\nprefixes = [\"+155500{}\"]\n", i + 1)
+    };
+    ports.iter().enumerate().map(table).collect::<Vec<_>>().join("\n")
+}
+
+/// A call's recording (`GET /api/calls/{id}/recording`, waited for: it is finished after
+/// the call ends), as interleaved samples: left what the peer said, right what we sent.
+pub fn recording(d: &super::Dialtone, port: u16, auth: &[(&str, &str)], id: &str) -> Vec<i16> {
+    for _ in 0..100 {
+        let r = send(port, "GET", &format!("/api/calls/{id}/recording"), auth, b"");
+        if r.status == 200 {
+            let reader = hound::WavReader::new(std::io::Cursor::new(r.body)).unwrap();
+            return reader.into_samples::<i16>().map(Result::unwrap).collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no recording of {id}\n{}", d.log_text());
 }

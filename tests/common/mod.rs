@@ -348,3 +348,15 @@ pub fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     std::fs::write(p("combined.pem"), pem).unwrap();
     (p("ca.pem"), p("cert.pem"), p("key.pem"), p("combined.pem"))
 }
+
+/// A mono WAV at 8 kHz: a `hz` tone (amplitude 12000) for `secs`.
+pub fn write_tone_wav(path: &Path, secs: f64, hz: f64) {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(8000.0 * secs) as usize {
+        let v = 12000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 8000.0).sin();
+        w.write_sample(v as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}

@@ -71,6 +71,13 @@ pub fn parameters() -> Value {
             "description": "The number's id.",
             "schema": { "type": "string", "examples": ["num_0123456789ab"] }
         },
+        "ConferenceId": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The conference's id.",
+            "schema": { "type": "string", "examples": ["conf_0123456789abcdef"] }
+        },
         "OrgId": {
             "name": "id",
             "in": "path",

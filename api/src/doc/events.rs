@@ -5,6 +5,10 @@ use crate::model::WEBHOOK_EVENTS;
 use crate::webhooks::{MAX_ATTEMPTS, MAX_BACKOFF_MS};
 use serde_json::{json, Value};
 
+/// What answering-machine detection says answered.
+pub const ANSWERED_BY: [&str; 6] =
+    ["human", "machine_start", "machine_end_beep", "machine_end_silence", "fax", "unknown"];
+
 /// `call.completed` → `onCallCompleted`.
 pub fn webhook_operation_id(event: &str) -> String {
     let mut id = String::from("on");
@@ -30,6 +34,18 @@ pub fn webhooks() -> Value {
             "call.answered" => (schema("Call"), "The call was answered."),
             "call.completed" => (schema("Call"), "The call ended after an answer."),
             "call.failed" => (schema("Call"), "The call ended unanswered: busy, no-answer, failed or canceled."),
+            "call.answered_by" => (
+                json!({
+                    "type": "object",
+                    "required": ["call_id", "answered_by", "decision_ms"],
+                    "properties": {
+                        "call_id": { "type": "string" },
+                        "answered_by": { "enum": ANSWERED_BY },
+                        "decision_ms": { "type": "integer", "description": "Audio analysed after the answer, ms." }
+                    }
+                }),
+                "Answering-machine detection decided who answered a call made with `machine_detection`.",
+            ),
             _ => (json!({ "type": "object" }), "An event."),
         };
         let op = json!({

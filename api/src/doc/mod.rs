@@ -3,6 +3,7 @@
 //! the schemas, and the webhook events. This file only names them.
 
 pub mod components;
+pub mod conferences;
 pub mod events;
 pub mod operations;
 pub mod parts;

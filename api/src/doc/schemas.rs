@@ -166,7 +166,17 @@ pub fn call_schemas() -> Value {
                         else `Remote-Party-ID`): a URI."
                 },
                 "number_id": { "type": ["string", "null"], "description": "The number an inbound call reached." },
-                "early_media": { "type": "boolean", "description": "Created with `early_media`." }
+                "early_media": { "type": "boolean", "description": "Created with `early_media`." },
+                "machine_detection": { "enum": ["detect", "detect_message_end", null] },
+                "answered_by": {
+                    "oneOf": [{ "enum": super::events::ANSWERED_BY }, { "type": "null" }],
+                    "description": "Who answered, once answering-machine detection has decided (also the \
+                        `call.answered_by` webhook event and an `answered_by` call event)."
+                },
+                "answered_by_ms": {
+                    "type": ["integer", "null"],
+                    "description": "How much of the answered call's audio the decision took, ms."
+                }
             }
         },
         "CallEvent": {
@@ -227,6 +237,14 @@ pub fn call_schemas() -> Value {
                     "description": "Start the media at a 183 with SDP, before the answer: the carrier's ringback or \
                         announcement is recorded and sent to `agent_url`. Without an agent the early media is \
                         always recorded; with one that did not ask, the media starts at the answer."
+                },
+                "machine_detection": {
+                    "enum": ["detect", "detect_message_end", null],
+                    "description": "Answering-machine detection on the callee's audio once answered: `detect` \
+                        decides `human`, `machine_start`, `fax` or `unknown` as soon as it can; `detect_message_end` \
+                        waits, for a machine, for the end of its greeting (`machine_end_beep`, \
+                        `machine_end_silence`). The result is kept on the call (`answered_by`), sent as the \
+                        `call.answered_by` webhook event, and to the agent as an `answered_by` message."
                 },
                 "agent_url": {
                     "type": "string",
@@ -555,7 +573,7 @@ pub fn routing_schemas() -> Value {
                 },
                 "codecs": {
                     "type": ["array", "null"], "uniqueItems": true,
-                    "items": { "enum": ["opus", "PCMU", "PCMA"] },
+                    "items": { "enum": ["opus", "G722", "PCMU", "PCMA"] },
                     "default": [],
                     "description": "Codecs offered, in this order; empty: all, dialtone's order."
                 },
@@ -630,7 +648,7 @@ pub fn routing_schemas() -> Value {
                 "priority": { "type": "integer" },
                 "max_concurrent_calls": { "type": ["integer", "null"] },
                 "max_calls_per_second": { "type": ["number", "null"] },
-                "codecs": { "type": "array", "items": { "enum": ["opus", "PCMU", "PCMA"] } },
+                "codecs": { "type": "array", "items": { "enum": ["opus", "G722", "PCMU", "PCMA"] } },
                 "srtp": { "enum": ["off", "optional", "mandatory", null] },
                 "asserted_identity": { "type": "boolean" },
                 "privacy": { "type": "boolean" },
@@ -749,6 +767,12 @@ pub fn routing_schemas() -> Value {
                 "max_duration": {
                     "type": ["integer", "null"], "minimum": 1, "maximum": 86400,
                     "description": "Hang its calls up after this many seconds of talk."
+                },
+                "pre_answer": {
+                    "type": ["string", "null"], "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*\\.[Ww][Aa][Vv]$", "maxLength": 128,
+                    "description": "A prompt in `DATA_DIR/prompts/` its callers hear before the answer, as early \
+                        media in a 183 with SDP (reliable, RFC 3262, when the caller supports 100rel: the 200 waits \
+                        for its PRACK); then the action answers, or a `reject` refuses with its status."
                 }
             }
         },
@@ -764,7 +788,7 @@ pub fn routing_schemas() -> Value {
             "type": "object",
             "required": [
                 "id", "organization_id", "number", "action", "fallback", "webhook_secret", "webhook_timeout_ms",
-                "record", "max_duration", "created_at"
+                "record", "max_duration", "pre_answer", "created_at"
             ],
             "properties": {
                 "id": { "type": "string", "examples": ["num_0123456789ab"] },
@@ -780,6 +804,7 @@ pub fn routing_schemas() -> Value {
                 "webhook_timeout_ms": { "type": "integer" },
                 "record": { "type": "boolean" },
                 "max_duration": { "type": ["integer", "null"] },
+                "pre_answer": { "type": ["string", "null"] },
                 "created_at": time()
             }
         },

@@ -102,6 +102,11 @@ pub async fn create_call(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::field("early_media", "must be true or false")),
     };
+    let machine_detection = match o.get("machine_detection") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) if crate::control::MACHINE_DETECTION.contains(&m.as_str()) => Some(m.clone()),
+        Some(_) => return Err(ApiError::field("machine_detection", "must be \"detect\" or \"detect_message_end\"")),
+    };
     let record = match o.get("record") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -182,6 +187,7 @@ pub async fn create_call(
         max_duration,
         from_display_name: from_display_name.as_deref(),
         early_media,
+        machine_detection: machine_detection.as_deref(),
     };
     let stored = store(&st).and_then(|mut s| {
         s.insert_call_once(&new, idem).map_err(|e| match e {
@@ -221,6 +227,7 @@ pub async fn create_call(
         ring_timeout,
         max_duration,
         early_media,
+        machine_detection,
     });
     Ok((StatusCode::CREATED, ok(call_json(&call))).into_response())
 }

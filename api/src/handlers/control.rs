@@ -17,6 +17,17 @@ use serde_json::{json, Value};
 /// what the engine did (202 once the request is out). The route's permission was checked
 /// ([`Allowed`]).
 async fn act(st: &ApiState, who: &Principal, id: &str, action: Action) -> Result<Response, ApiError> {
+    let name = engine_act(st, who, id, action).await?;
+    Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response())
+}
+
+/// [`act`]'s steps up to the engine's answer: the action's name once the engine did it.
+pub(super) async fn engine_act(
+    st: &ApiState,
+    who: &Principal,
+    id: &str,
+    action: Action,
+) -> Result<&'static str, ApiError> {
     // Another organization's call is not there (404).
     let call = store(st)?.get_call(&who.scope(), id)?;
     let live = match action {
@@ -47,10 +58,12 @@ async fn act(st: &ApiState, who: &Principal, id: &str, action: Action) -> Result
         Action::Record(false) => "recording_stop",
         Action::Bridge(_) => "bridge",
         Action::Unbridge => "unbridge",
+        Action::Conference { .. } => "conference",
+        Action::LeaveConference => "conference_leave",
     };
     let reply = control.act(id, action);
     match tokio::time::timeout(std::time::Duration::from_secs(10), reply).await {
-        Ok(Ok(Ok(()))) => Ok((StatusCode::ACCEPTED, ok(json!({"id": id, "action": name}))).into_response()),
+        Ok(Ok(Ok(()))) => Ok(name),
         Ok(Ok(Err(refusal))) => Err(refusal.into()),
         Ok(Err(_)) => Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -135,12 +148,18 @@ pub async fn bridge(
     // Another organization's call is not there (404), before anything of the other's is said.
     store(&st)?.get_call(&who.scope(), &id)?;
     answered_peer(&st, &who, &other)?;
-    act(&st, &who, &id, Action::Bridge(other)).await
+    let answer = act(&st, &who, &id, Action::Bridge(other.clone())).await?;
+    // A bridge takes both calls out of any conference they sat in.
+    let mut s = store(&st)?;
+    for call in [&id, &other] {
+        s.leave_conference(None, call, crate::wire::now_ms())?;
+    }
+    Ok(answer)
 }
 
 /// The other call an action names (a bridge's, an attended transfer's): one the caller may
 /// see (another organization's is not there: 404), and answered (409 otherwise).
-fn answered_peer(st: &ApiState, who: &Principal, other: &str) -> Result<(), ApiError> {
+pub(super) fn answered_peer(st: &ApiState, who: &Principal, other: &str) -> Result<(), ApiError> {
     let peer = store(st)?.get_call(&who.scope(), other)?;
     if peer.status != CallStatus::InProgress {
         return Err(ApiError {

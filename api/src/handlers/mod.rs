@@ -3,6 +3,7 @@
 //! only names them.
 
 pub mod calls;
+pub mod conferences;
 pub mod control;
 pub mod health;
 pub mod keys;

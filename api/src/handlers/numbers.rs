@@ -21,7 +21,7 @@ fn number_json(n: &NumberRow) -> Value {
         "id": n.id, "organization_id": n.organization_id, "number": n.number, "action": n.action.to_json(),
         "fallback": n.fallback.as_ref().map(InboundAction::to_json), "webhook_secret": n.webhook_secret,
         "webhook_timeout_ms": n.webhook_timeout_ms, "record": n.record, "max_duration": n.max_duration,
-        "created_at": rfc3339(n.created_at),
+        "pre_answer": n.pre_answer, "created_at": rfc3339(n.created_at),
     })
 }
 
@@ -80,6 +80,14 @@ fn fields(o: &Map<String, Value>, base: &mut NumberRow, is_new: bool) -> Result<
             None => return Err(ApiError::field("max_duration", "must be an integer from 1 to 86400, or null")),
         },
     }
+    match o.get("pre_answer") {
+        None => {}
+        Some(Value::Null) => base.pre_answer = None,
+        Some(Value::String(p)) if crate::routing::is_prompt_name(p) => base.pre_answer = Some(p.clone()),
+        Some(_) => {
+            return Err(ApiError::field("pre_answer", "must be a prompt's file name ([A-Za-z0-9._-], .wav), or null"))
+        }
+    }
     match (&base.action, &base.webhook_secret) {
         (InboundAction::Webhook { .. }, Some(_)) => {}
         (InboundAction::Webhook { .. }, None) => base.webhook_secret = Some(new_secret()),
@@ -106,6 +114,7 @@ pub async fn create_number(
         record: false,
         max_duration: None,
         created_at: now_ms(),
+        pre_answer: None,
     };
     fields(&o, &mut n, true)?;
     store(&st)?.insert_number(&n)?;
@@ -168,6 +177,7 @@ mod tests {
             record: false,
             max_duration: None,
             created_at: 0,
+            pre_answer: None,
         }
     }
 

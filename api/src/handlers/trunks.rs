@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 
 /// The codecs a trunk may offer.
-pub const CODECS: &[&str] = &["opus", "PCMU", "PCMA"];
+pub const CODECS: &[&str] = &["opus", "G722", "PCMU", "PCMA"];
 /// The SRTP modes.
 pub const SRTP_MODES: &[&str] = &["off", "optional", "mandatory"];
 /// The transports a trunk's URI may name.
@@ -213,7 +213,7 @@ fn fields(o: &Map<String, Value>, base: &mut TrunkRow) -> Result<(), ApiError> {
         },
     }
     let codec = |c: &str| CODECS.contains(&c);
-    list(o, "codecs", CODECS.len(), "opus, PCMU or PCMA", codec, true, &mut base.codecs)?;
+    list(o, "codecs", CODECS.len(), "opus, G722, PCMU or PCMA", codec, true, &mut base.codecs)?;
     match o.get("srtp") {
         None => {}
         Some(Value::Null) => base.srtp = None,

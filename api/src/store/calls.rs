@@ -120,6 +120,27 @@ pub(super) fn action_failed_in(
     enqueue(conn, &org, "call.action_failed", body, at)
 }
 
+/// Who answered call `id` (answering-machine detection), decided `after_ms` after the
+/// answer: kept on the call, an `answered_by` event, and `call.answered_by` queued.
+pub(super) fn answered_by_in(
+    conn: &Connection,
+    id: &str,
+    answered_by: &str,
+    after_ms: u32,
+    at: i64,
+) -> Result<usize, StoreError> {
+    let org = org_of(conn, id)?;
+    conn.prepare_cached("UPDATE calls SET answered_by = ?2, answered_by_ms = ?3 WHERE id = ?1")?.execute(params![
+        id,
+        answered_by,
+        i64::from(after_ms)
+    ])?;
+    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'answered_by', ?3)")?
+        .execute(params![id, at, answered_by])?;
+    let body = serde_json::json!({"call_id": id, "answered_by": answered_by, "decision_ms": after_ms});
+    enqueue(conn, &org, "call.answered_by", body, at)
+}
+
 /// [`Store::set_recording`] inside a transaction; the webhooks queued.
 pub(super) fn recording_in(
     conn: &Connection,
@@ -148,7 +169,8 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
      created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
-     ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media";
+     ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media, machine_detection, \
+     answered_by, answered_by_ms";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -183,6 +205,9 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         asserted_identity: r.get(19)?,
         number_id: r.get(20)?,
         early_media: r.get::<_, i64>(21)? != 0,
+        machine_detection: r.get(22)?,
+        answered_by: r.get(23)?,
+        answered_by_ms: r.get::<_, Option<i64>>(24)?.and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -209,8 +234,9 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
-                                sip_headers, ring_timeout, max_duration, from_display_name, early_media)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                sip_headers, ring_timeout, max_duration, from_display_name, early_media,
+                                machine_detection)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 c.id,
                 c.contact_id,
@@ -223,7 +249,8 @@ impl Store {
                 c.ring_timeout.map(i64::from),
                 c.max_duration.map(i64::from),
                 c.from_display_name,
-                c.early_media as i64
+                c.early_media as i64,
+                c.machine_detection
             ],
         )?;
         tx.execute(
@@ -444,6 +471,7 @@ pub(crate) mod tests {
             max_duration: None,
             from_display_name: None,
             early_media: false,
+            machine_detection: None,
         }
     }
 

@@ -165,6 +165,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN asserted_identity TEXT;
     ALTER TABLE calls ADD COLUMN number_id TEXT;
     ALTER TABLE calls ADD COLUMN early_media INTEGER NOT NULL DEFAULT 0;",
+    // 9: conferences and who sat in them (a seat per join: a call may leave and come back).
+    "CREATE TABLE conferences (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        name TEXT,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    CREATE INDEX conferences_org ON conferences(organization_id, created_at);
+    CREATE TABLE conference_participants (
+        id INTEGER PRIMARY KEY,
+        conference_id TEXT NOT NULL REFERENCES conferences(id),
+        call_id TEXT NOT NULL REFERENCES calls(id),
+        muted INTEGER NOT NULL DEFAULT 0,
+        joined_at INTEGER NOT NULL,
+        left_at INTEGER
+    );
+    CREATE INDEX conference_participants_conf ON conference_participants(conference_id, id);
+    CREATE INDEX conference_participants_call ON conference_participants(call_id, left_at);",
+    // 10: an announcement a number's callers hear before the answer (early media).
+    "ALTER TABLE numbers ADD COLUMN pre_answer TEXT;",
+    // 11: answering-machine detection: asked for, and who answered (and when it was known).
+    "ALTER TABLE calls ADD COLUMN machine_detection TEXT;
+    ALTER TABLE calls ADD COLUMN answered_by TEXT;
+    ALTER TABLE calls ADD COLUMN answered_by_ms INTEGER;",
 ];
 
 /// The database.

@@ -7,12 +7,13 @@
 
 //!
 //! One module per group of tables: `calls` (calls, their events and recordings),
-//! `idempotency`, `keys`, `orgs` (organizations), `sip_users`, `trunks` and `numbers`
+//! `conferences` (and their participants), `idempotency`, `keys`, `orgs` (organizations), `sip_users`, `trunks` and `numbers`
 //! (inbound routing), `users`, `outbox` (webhooks and their deliveries); `db` opens the
 //! database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
 //! This file only names them.
 
 mod calls;
+mod conferences;
 mod db;
 mod error;
 mod idempotency;
@@ -26,8 +27,9 @@ mod users;
 mod writer;
 
 pub use crate::model::{
-    ApiKey, Call, CallEvent, CallFilter, CallStatus, Delivery, InboundCall, NewCall, NumberRow, Organization,
-    RecordingState, Scope, SipUserRow, TrunkRow, User, Webhook, DEFAULT_ORG, WEBHOOK_EVENTS,
+    ApiKey, Call, CallEvent, CallFilter, CallStatus, ConferenceRow, Delivery, InboundCall, NewCall, NumberRow,
+    Organization, ParticipantRow, RecordingState, Scope, SipUserRow, TrunkRow, User, Webhook, DEFAULT_ORG,
+    WEBHOOK_EVENTS,
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;

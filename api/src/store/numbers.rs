@@ -8,8 +8,8 @@ use crate::model::{NumberRow, Scope};
 use crate::routing::InboundAction;
 use rusqlite::{params, OptionalExtension};
 
-const COLUMNS: &str =
-    "id, organization_id, number, action, fallback, webhook_secret, webhook_timeout_ms, record, max_duration, created_at";
+const COLUMNS: &str = "id, organization_id, number, action, fallback, webhook_secret, webhook_timeout_ms, record, \
+                       max_duration, created_at, pre_answer";
 
 fn action(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<InboundAction>> {
     let Some(text) = r.get::<_, Option<String>>(i)? else { return Ok(None) };
@@ -35,6 +35,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NumberRow> {
         record: r.get(7)?,
         max_duration: u32_of(r.get(8)?),
         created_at: r.get(9)?,
+        pre_answer: r.get(10)?,
     })
 }
 
@@ -47,7 +48,7 @@ impl Store {
     pub fn insert_number(&mut self, n: &NumberRow) -> Result<(), StoreError> {
         self.check_number_free(n)?;
         self.conn.execute(
-            &format!("INSERT INTO numbers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!("INSERT INTO numbers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
                 n.id,
                 n.organization_id,
@@ -59,6 +60,7 @@ impl Store {
                 n.record,
                 n.max_duration.map(i64::from),
                 n.created_at,
+                n.pre_answer,
             ],
         )?;
         Ok(())
@@ -103,7 +105,7 @@ impl Store {
         self.check_number_free(n)?;
         let changed = self.conn.execute(
             "UPDATE numbers SET number = ?2, action = ?3, fallback = ?4, webhook_secret = ?5,
-                    webhook_timeout_ms = ?6, record = ?7, max_duration = ?8
+                    webhook_timeout_ms = ?6, record = ?7, max_duration = ?8, pre_answer = ?10
              WHERE id = ?1 AND (?9 IS NULL OR organization_id = ?9)",
             params![
                 n.id,
@@ -115,6 +117,7 @@ impl Store {
                 n.record,
                 n.max_duration.map(i64::from),
                 scope.org(),
+                n.pre_answer,
             ],
         )?;
         if changed == 0 {
@@ -152,6 +155,7 @@ mod tests {
             record: true,
             max_duration: Some(600),
             created_at: at,
+            pre_answer: Some("welcome.wav".into()),
         }
     }
 

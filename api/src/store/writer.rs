@@ -1,6 +1,6 @@
 //! The store's one writer for the engine: [`Op`]s applied in batches on a thread.
 
-use super::calls::{action_failed_in, dtmf_in, inbound_in, recording_in, status_in};
+use super::calls::{action_failed_in, answered_by_in, dtmf_in, inbound_in, recording_in, status_in};
 use super::db::Store;
 use super::error::StoreError;
 use crate::model::{CallStatus, InboundCall, RecordingState};
@@ -52,6 +52,18 @@ pub enum Op {
         action: String,
         /// The status line that said no.
         detail: String,
+        /// When, ms.
+        at: i64,
+    },
+    /// Who answered, as answering-machine detection decided: kept on the call, an event,
+    /// and `call.answered_by`.
+    AnsweredBy {
+        /// The call.
+        id: String,
+        /// `human`, `machine_start`, … (`AnsweredBy`'s names).
+        answered_by: String,
+        /// How long after the answer it was decided, ms.
+        after_ms: u32,
         /// When, ms.
         at: i64,
     },
@@ -156,6 +168,9 @@ impl Store {
                 Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
                 Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
                 Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
+                Op::AnsweredBy { id, answered_by, after_ms, at } => {
+                    answered_by_in(&tx, id, answered_by, *after_ms, *at)
+                }
                 Op::Event { id, kind, detail, at } => tx
                     .execute(
                         "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",

@@ -177,6 +177,7 @@ impl App {
             max_duration: None,
             from_display_name: None,
             early_media: false,
+            machine_detection: None,
         };
         s.insert_call(&c).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();

@@ -6,10 +6,16 @@ use super::{codec::*, error::*, model::*};
 use std::net::{IpAddr, SocketAddr};
 
 impl LocalCapabilities {
-    /// Defaults: PCMU 0, PCMA 8, opus 111, telephone-event 101; ptime 20; sendrecv.
+    /// Defaults: PCMU 0, PCMA 8, opus 111, G722 9, telephone-event 101; ptime 20;
+    /// sendrecv.
+    ///
+    /// The order is our preference in offers: G.711 first, which every peer and carrier
+    /// has (so offers pick what they always did), then the wideband codecs, Opus before
+    /// G.722 (better at a third of the rate, with FEC). Answers keep the offerer's order, so
+    /// a phone that prefers G.722 gets it; a trunk's `codecs` setting reorders offers.
     pub fn new(address: IpAddr, port: u16) -> Self {
         LocalCapabilities {
-            codecs: vec![Codec::pcmu(), Codec::pcma(), Codec::opus(), Codec::telephone_event()],
+            codecs: vec![Codec::pcmu(), Codec::pcma(), Codec::opus(), Codec::g722(), Codec::telephone_event()],
             address,
             port,
             ptime: 20,

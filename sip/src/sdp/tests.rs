@@ -281,9 +281,9 @@ fn default_offer() {
     assert_eq!(
         text,
         "v=0\r\no=dialtone 42 1 IN IP4 192.0.2.200\r\ns=dialtone\r\nc=IN IP4 192.0.2.200\r\n\
-         t=0 0\r\nm=audio 40000 RTP/AVP 0 8 111 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         t=0 0\r\nm=audio 40000 RTP/AVP 0 8 111 9 101\r\na=rtpmap:0 PCMU/8000\r\n\
          a=rtpmap:8 PCMA/8000\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
+         a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n\
          a=sendrecv\r\n"
     );
     assert_eq!(sdp(&text), offer);
@@ -298,7 +298,7 @@ fn hold_offer_and_rtcp_mux_option() {
     let offer = create_offer(&c, 42, 2);
     assert_eq!(offer.media[0].direction(), Some(Direction::SendOnly));
     assert!(offer.media[0].rtcp_mux());
-    assert_eq!(offer.media[0].formats, ["0", "8", "111", "101"]);
+    assert_eq!(offer.media[0].formats, ["0", "8", "111", "9", "101"]);
 }
 
 // ---- answer -------------------------------------------------------------------------
@@ -476,15 +476,42 @@ fn baresip_offer_answer() {
     let n = &a.negotiated;
     assert_eq!((n.codec.name.as_str(), n.codec.payload_type), ("opus", 96));
     let pts: Vec<u8> = n.codecs.iter().map(|c| c.payload_type).collect();
-    assert_eq!(pts, [96, 0, 8], "G722 not in caps, offerer order kept");
+    assert_eq!(pts, [96, 9, 0, 8], "offerer order kept");
     assert_eq!(n.telephone_event_pt(), Some(101));
     assert_eq!(n.remote_rtcp, "192.0.2.10:10267".parse().unwrap());
-    assert_eq!(a.sdp.media[0].formats, ["96", "0", "8", "101"]);
+    assert_eq!(a.sdp.media[0].formats, ["96", "9", "0", "8", "101"]);
     let reparsed = sdp(&a.sdp.to_string());
     assert_eq!(reparsed, a.sdp);
 }
 
+#[test]
+fn g722_offers_are_answered_with_g722() {
+    // A phone offering G.722 alone, by its static payload type (no rtpmap), with DTMF.
+    let a = answer(&offer_with("m=audio 4000 RTP/AVP 9 101", "a=rtpmap:101 telephone-event/8000\r\n"));
+    let n = &a.negotiated;
+    assert_eq!(n.codec, Codec::g722());
+    assert_eq!(n.codec.clock_rate, 8000, "RFC 3551 §4.5.2");
+    assert_eq!(n.telephone_event_pt(), Some(101));
+    assert!(a.sdp.to_string().contains("m=audio 40000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\n"));
+    // Offered next to G.711 and Opus, the offerer's order decides.
+    let a = answer(&offer_with("m=audio 4000 RTP/AVP 9 0 8", ""));
+    assert_eq!(a.negotiated.codec.name, "G722");
+    let a = answer(&offer_with("m=audio 4000 RTP/AVP 0 9", ""));
+    assert_eq!(a.negotiated.codec.name, "PCMU");
+}
+
 // ---- UAC side -----------------------------------------------------------------------
+
+#[test]
+fn negotiate_g722_from_answer() {
+    let offer = create_offer(&caps(), 1, 1);
+    let ans = "v=0\r\no=peer 9 9 IN IP4 198.51.100.20\r\ns=-\r\nt=0 0\r\n\
+               m=audio 30000 RTP/AVP 9 101\r\nc=IN IP4 198.51.100.20\r\na=rtpmap:9 G722/8000\r\n\
+               a=rtpmap:101 telephone-event/8000\r\n";
+    let n = negotiate_from_answer(&offer, &sdp(ans)).unwrap();
+    assert_eq!(n.codec, Codec::g722());
+    assert_eq!(n.telephone_event_pt(), Some(101));
+}
 
 #[test]
 fn negotiate_from_answer_uac() {

@@ -475,6 +475,7 @@ impl UserAgent {
                 }
                 Timer::Session => self.on_session_timer(call, now),
                 Timer::Ok2xx => self.on_ok_timer(call, now),
+                Timer::Reliable1xx => self.on_reliable_timer(call, now),
             }
         }
         self.pump(now);

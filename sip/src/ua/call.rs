@@ -73,6 +73,22 @@ pub(super) struct Call {
     pub(super) refer_pending: Option<(ServerKey, Box<Request>, u32)>,
     /// Our re-INVITE, if one is under way.
     pub(super) reinvite: Reinvite,
+    /// UAS: our reliable provisional responses (RFC 3262).
+    pub(super) reliable: Reliable,
+}
+
+/// UAS: the reliable provisional responses of a call (RFC 3262 §3): one unacknowledged at a
+/// time, sent again (T1 doubling) until its PRACK; a 2xx waits for the PRACK of one that
+/// carried a session description.
+#[derive(Debug, Default)]
+pub(super) struct Reliable {
+    /// The RSeq of the next one (random start, §3; kept below 2^31).
+    pub(super) next_rseq: u32,
+    /// The one not yet PRACKed: itself, its RSeq, whether it has SDP, the next interval,
+    /// and when to give up.
+    pub(super) unacked: Option<(Response, u32, bool, Duration, Instant)>,
+    /// Our 2xx's SDP, held until that PRACK comes.
+    pub(super) pending_answer: Option<Bytes>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -89,6 +89,7 @@ impl UserAgent {
                 self.respond(&key, resp, now);
                 self.events.push_back(UaEvent::InDialog { call, request: Box::new(req) });
             }
+            Method::Prack => self.on_prack(call, key, req, now),
             Method::Info | Method::Options | Method::Notify => {
                 let resp = make_response(&req, 200, "OK", None);
                 self.respond(&key, resp, now);
@@ -271,6 +272,38 @@ impl UserAgent {
         // The Contact's URI without its own headers (`?…`), then ours.
         let target = target.split('?').next().unwrap_or(target);
         Some(format!("{target}?Replaces={}", escape(&replaces)))
+    }
+
+    /// The call an INVITE's `Replaces` header (RFC 3891 §6.1) names: `Ok(None)` without
+    /// one; the call when it names one of our dialogs (its `to-tag` ours, its `from-tag` the
+    /// peer's) that is confirmed; otherwise the status to refuse the INVITE with: 400 for a
+    /// header that does not parse, 481 for no such dialog (or an early one), 486 for a
+    /// confirmed one the header wants only while early (`early-only`).
+    pub fn replaced_call(&self, invite: &Request) -> Result<Option<CallRef>, u16> {
+        let Some(v) = invite.headers.get(&HeaderName::Replaces) else { return Ok(None) };
+        let mut parts = v.split(';').map(str::trim);
+        let call_id = parts.next().filter(|c| !c.is_empty()).ok_or(400u16)?;
+        let (mut to_tag, mut from_tag, mut early_only) = (None, None, false);
+        for p in parts {
+            match p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim())) {
+                Some((k, v)) if k == "to-tag" => to_tag = Some(v),
+                Some((k, v)) if k == "from-tag" => from_tag = Some(v),
+                None if p.eq_ignore_ascii_case("early-only") => early_only = true,
+                _ => {}
+            }
+        }
+        let (Some(to_tag), Some(from_tag)) = (to_tag, from_tag) else { return Err(400) };
+        let key = (SipStr::from(call_id.to_string()), SipStr::from(to_tag.to_string()));
+        let call = *self.by_dialog.get(&key).ok_or(481u16)?;
+        let c = self.calls.get(&call).ok_or(481u16)?;
+        let d = c.dialog.as_ref().ok_or(481u16)?;
+        if d.id.remote_tag.as_str() != from_tag || c.state != State::Confirmed {
+            return Err(481);
+        }
+        if early_only {
+            return Err(486);
+        }
+        Ok(Some(call))
     }
 
     /// Sends a new offer in the call (a re-INVITE, §14.1): hold (`a=sendonly`), resume,

@@ -959,3 +959,86 @@ fn the_replacing_uri_names_the_dialog_as_the_peer_sees_it() {
     assert_eq!(tag(tags, "from-tag="), tag(&other, "to-tag="));
     assert!(!replaces.contains(';') && !replaces.contains('@'), "escaped: {replaces}");
 }
+
+/// The callee's 183 with SDP to a caller that supports 100rel, and what the callee sent.
+fn early_183(caller: &mut UserAgent, callee: &mut UserAgent, now: Instant) -> (CallRef, Response) {
+    caller.invite(out("sip:bob@127.0.0.1", "<sip:alice@127.0.0.1>", "<sip:bob@127.0.0.1>"), now).unwrap();
+    for t in drain(caller) {
+        callee.on_datagram(t.data, dest(UAC), now);
+    }
+    let Some(UaEvent::IncomingCall { call, .. }) = callee.poll_event() else { panic!("no call") };
+    drain(callee);
+    callee.ring(call, 183, Some(sdp()), now).unwrap();
+    let sent = drain(callee);
+    assert_eq!(sent.len(), 1);
+    let Message::Response(r) = parse(&sent[0].data) else { panic!("not a response") };
+    (call, r)
+}
+
+#[test]
+fn early_media_goes_reliably_and_the_2xx_waits_for_its_prack() {
+    let now = Instant::now();
+    let (mut caller, mut callee) = (ua(UAC, 40), ua(UAS, 41));
+    let (call, r183) = early_183(&mut caller, &mut callee, now);
+    assert_eq!(r183.status, 183);
+    assert!(has_option_tag(&r183.headers, &HeaderName::Require, "100rel"), "RFC 3262: reliable");
+    let rseq: u32 = r183.headers.get(&HeaderName::RSeq).unwrap().trim().parse().unwrap();
+    assert!((1..1 << 31).contains(&rseq));
+    // A second reliable one before the first is PRACKed: refused (one at a time).
+    assert_eq!(callee.ring(call, 183, Some(sdp()), now), Err(UaError::WrongState));
+    // The answer is held: no 2xx before the PRACK of a provisional with SDP.
+    callee.answer(call, sdp(), now).unwrap();
+    assert!(drain(&mut callee).is_empty(), "a 2xx went out before the PRACK");
+    // The caller PRACKs (RAck: RSeq, the INVITE's CSeq); the callee answers it and the
+    // held 200 goes; the caller ACKs and both are confirmed.
+    caller.on_datagram(Bytes::from(Message::Response(r183).to_bytes()), dest(UAS), now);
+    let prack = request_of(&drain(&mut caller)[0]);
+    assert_eq!(prack.method, Method::Prack);
+    assert_eq!(prack.headers.get(&HeaderName::RAck).map(|v| v.to_string()), Some(format!("{rseq} 1 INVITE")));
+    callee.on_datagram(Bytes::from(Message::Request(prack).to_bytes()), dest(UAC), now);
+    let statuses: Vec<u16> = drain(&mut callee)
+        .iter()
+        .filter_map(|t| match parse(&t.data) {
+            Message::Response(r) => Some(r.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, vec![200, 200], "the PRACK's 200, then the INVITE's");
+}
+
+#[test]
+fn an_unpracked_reliable_provisional_is_resent_then_the_call_refused_with_504() {
+    let now = Instant::now();
+    let (mut caller, mut callee) = (ua(UAC, 42), ua(UAS, 43));
+    let (_, r183) = early_183(&mut caller, &mut callee, now);
+    let t1 = UaConfig::default().timers.t1;
+    // T1, then doubling: the same 183 (same RSeq) again.
+    callee.handle_timeout(now + t1);
+    let again = drain(&mut callee);
+    assert_eq!(again.len(), 1);
+    let Message::Response(r) = parse(&again[0].data) else { panic!() };
+    assert_eq!((r.status, r.headers.get(&HeaderName::RSeq)), (183, r183.headers.get(&HeaderName::RSeq)));
+    callee.handle_timeout(now + t1 * 2);
+    assert!(drain(&mut callee).is_empty(), "the next one is 2·T1 after the last");
+    callee.handle_timeout(now + t1 * 3);
+    assert_eq!(drain(&mut callee).len(), 1);
+    // 64·T1 without a PRACK: 504, and the call is over.
+    callee.handle_timeout(now + t1 * 64);
+    let last: Vec<u16> = drain(&mut callee).iter().filter_map(status_of).collect();
+    assert!(last.contains(&504), "{last:?}");
+    assert!(events(&mut callee).iter().any(|e| matches!(e, UaEvent::Terminated { .. })));
+}
+
+#[test]
+fn a_prack_for_nothing_outstanding_gets_481() {
+    let now = Instant::now();
+    let (mut caller, mut callee) = (ua(UAC, 44), ua(UAS, 45));
+    let (_, r183) = early_183(&mut caller, &mut callee, now);
+    caller.on_datagram(Bytes::from(Message::Response(r183).to_bytes()), dest(UAS), now);
+    let mut prack = request_of(&drain(&mut caller)[0]);
+    let rack = prack.headers.get(&HeaderName::RAck).unwrap().to_string();
+    let wrong = rack.replacen(rack.split(' ').next().unwrap(), "1", 1);
+    prack.headers.set(HeaderName::RAck, SipStr::from(wrong));
+    callee.on_datagram(Bytes::from(Message::Request(prack).to_bytes()), dest(UAC), now);
+    assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![481]);
+}

@@ -17,11 +17,13 @@ pub(super) enum Timer {
     Session = 1,
     /// Send our re-INVITE again after a 491 (RFC 3261 §14.1).
     Glare = 2,
+    /// Send our reliable provisional response again until its PRACK, or give up (RFC 3262 §3).
+    Reliable1xx = 3,
 }
 
 /// One call's deadlines, one per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct TimerTable([Option<Instant>; 3]);
+pub(super) struct TimerTable([Option<Instant>; 4]);
 
 impl TimerTable {
     /// When `t` is due, if armed.

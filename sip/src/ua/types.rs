@@ -15,8 +15,9 @@ use std::time::Duration;
 /// Methods we implement, for Allow (§20.5).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK";
 
-/// Option tags we support, for Supported.
-pub const SUPPORTED: &str = "replaces, timer";
+/// Option tags we support, for Supported (as a UAS we send reliable provisional
+/// responses, RFC 3262, when the caller supports them and there is early media).
+pub const SUPPORTED: &str = "100rel, replaces, timer";
 
 /// What our INVITEs say we support: as a UAC we also answer reliable provisional
 /// responses with PRACK (RFC 3262).

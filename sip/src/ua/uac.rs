@@ -191,6 +191,7 @@ impl UserAgent {
                 refer_seq: None,
                 refer_pending: None,
                 reinvite: Reinvite::Idle,
+                reliable: Reliable::default(),
             },
         );
         Ok(call)

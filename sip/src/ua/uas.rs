@@ -95,6 +95,7 @@ impl UserAgent {
                 refer_seq: None,
                 refer_pending: None,
                 reinvite: Reinvite::Idle,
+                reliable: Reliable::default(),
             },
         );
         let user = self.current_user.clone();
@@ -159,32 +160,104 @@ impl UserAgent {
     }
 
     /// Sends a provisional response (180 Ringing, or 183 with an early SDP answer).
+    ///
+    /// RFC 3262: when the caller requires `100rel`, every provisional response we send is
+    /// reliable, so one without SDP is not sent at all (a UAS need send none but 100); when
+    /// it supports `100rel`, one with SDP (early media) is sent reliably, so the early
+    /// session cannot be lost. A reliable one carries `Require: 100rel` and an `RSeq`, is
+    /// sent again until its PRACK, and only one may be unacknowledged at a time
+    /// ([`UaError::WrongState`] otherwise).
     pub fn ring(&mut self, call: CallRef, status: u16, sdp: Option<Bytes>, now: Instant) -> Result<(), UaError> {
         if !(101..200).contains(&status) {
             return Err(UaError::Invalid("provisional status"));
         }
-        let contact = {
-            let c = self.uas_call(call)?;
-            c.peer.transport
-        };
-        let contact = self.contact(contact);
-        let c = self.uas_call(call)?;
-        if has_option_tag(&c.invite.headers, &HeaderName::Require, "100rel") {
-            // The caller requires provisional responses to be reliable (RFC 3262); we send
-            // none beyond 100 Trying (allowed: a UAS need not send any) and answer directly.
+        let transport = self.uas_call(call)?.peer.transport;
+        let contact = self.contact(transport);
+        let t1 = self.cfg.timers.t1;
+        let first_rseq = 1 + (self.random() % 0x3fff_ffff) as u32;
+        self.uas_call(call)?;
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        let required = has_option_tag(&c.invite.headers, &HeaderName::Require, "100rel");
+        let supported = required || has_option_tag(&c.invite.headers, &HeaderName::Supported, "100rel");
+        let reliable = required || (supported && sdp.is_some());
+        if required && sdp.is_none() {
             return Ok(());
+        }
+        if reliable && c.reliable.unacked.is_some() {
+            return Err(UaError::WrongState);
         }
         let mut resp = make_response(&c.invite, status, reason_phrase(status), Some(&c.local_tag));
         copy_record_route(&c.invite, &mut resp);
         resp.headers.push(HeaderName::Contact, SipStr::from(contact));
+        let has_sdp = sdp.is_some();
         if let Some(sdp) = sdp {
             resp.headers.push(HeaderName::ContentType, SipStr::from_static("application/sdp"));
             resp.body = sdp;
+        }
+        if reliable {
+            if c.reliable.next_rseq == 0 {
+                c.reliable.next_rseq = first_rseq;
+            }
+            let rseq = c.reliable.next_rseq;
+            c.reliable.next_rseq += 1;
+            resp.headers.push(HeaderName::Require, SipStr::from_static("100rel"));
+            resp.headers.push(HeaderName::RSeq, SipStr::from(rseq.to_string()));
+            resp.headers.push(HeaderName::Allow, SipStr::from_static(ALLOW));
+            c.reliable.unacked = Some((resp.clone(), rseq, has_sdp, t1, now + t1 * 64));
+            // Over a stream the transport does not lose it; the give-up still holds.
+            let next = if transport.is_reliable() { now + t1 * 64 } else { now + t1 };
+            self.timers.arm(&mut c.timers, call, Timer::Reliable1xx, next);
         }
         c.state = State::Early;
         let key = c.server_key.clone().ok_or(UaError::WrongState)?;
         self.respond(&key, resp, now);
         Ok(())
+    }
+
+    /// Our reliable provisional response is not PRACKed yet: send it again (T1 doubling),
+    /// or after 64·T1 refuse the call with 504 (RFC 3262 §3: "SHOULD reject … with a 5xx").
+    pub(super) fn on_reliable_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some((resp, _, _, interval, give_up)) = c.reliable.unacked.as_mut() else { return };
+        if now >= *give_up {
+            c.reliable.unacked = None;
+            c.reliable.pending_answer = None;
+            let _ = self.reject(call, 504, now);
+            return;
+        }
+        let resp = resp.clone();
+        *interval *= 2;
+        let next = (now + *interval).min(*give_up);
+        let Some(key) = c.server_key.clone() else { return };
+        self.timers.arm(&mut c.timers, call, Timer::Reliable1xx, next);
+        self.respond(&key, resp, now);
+    }
+
+    /// A PRACK (RFC 3262 §4): its RAck names our unacknowledged reliable provisional
+    /// response (RSeq, the INVITE's CSeq and method): 200, and a 2xx that waited for it
+    /// goes out; anything else is 481.
+    pub(super) fn on_prack(&mut self, call: CallRef, key: ServerKey, req: Request, now: Instant) {
+        let rack = req.headers.get(&HeaderName::RAck).map(|v| v.split_whitespace().map(str::to_string).collect());
+        let rack: Vec<String> = rack.unwrap_or_default();
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let matches = match (c.reliable.unacked.as_ref(), rack.as_slice()) {
+            (Some((_, rseq, _, _, _)), [r, cseq, method]) => {
+                r.parse::<u32>().ok() == Some(*rseq)
+                    && cseq.parse::<u32>().ok() == Some(c.invite_seq)
+                    && method.eq_ignore_ascii_case("INVITE")
+            }
+            _ => false,
+        };
+        if !matches {
+            return self.simple_response(&key, &req, 481, now);
+        }
+        c.reliable.unacked = None;
+        c.timers.stop(Timer::Reliable1xx);
+        let waiting = c.reliable.pending_answer.take();
+        self.respond(&key, make_response(&req, 200, "OK", None), now);
+        if let Some(sdp) = waiting {
+            let _ = self.answer(call, sdp, now);
+        }
     }
 
     /// Answers with 200 OK and an SDP answer; retransmitted until the ACK (§13.3.1.4).
@@ -195,6 +268,12 @@ impl UserAgent {
         let t1 = self.cfg.timers.t1;
         self.uas_call(call)?;
         let c = self.calls.get_mut(&call).ok_or(UaError::NoSuchCall)?;
+        if c.reliable.unacked.as_ref().is_some_and(|(_, _, has_sdp, _, _)| *has_sdp) {
+            // RFC 3262 §3: no 2xx before the PRACK of a reliable provisional response that
+            // carried a session description; it goes when the PRACK comes.
+            c.reliable.pending_answer = Some(sdp);
+            return Ok(());
+        }
         let mut resp = make_response(&c.invite, 200, "OK", Some(&c.local_tag));
         copy_record_route(&c.invite, &mut resp);
         let h = &mut resp.headers;
