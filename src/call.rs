@@ -235,6 +235,7 @@ impl CallApp {
                 Action::EndMedia(..)
                 | Action::Media(..)
                 | Action::AgentDtmf(..)
+                | Action::AgentAnsweredBy(..)
                 | Action::Persist(_)
                 | Action::Reply(..) => {}
             }

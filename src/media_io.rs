@@ -11,6 +11,7 @@
 use crate::recorder::Recorder;
 use crate::taps::{self, Tap};
 use bytes::Bytes;
+use dialtone_media::amd::{Amd, AmdConfig, AmdMode};
 use dialtone_media::player::{Player, Prompt};
 use dialtone_media::rtcp::ntp_from_system_time;
 use dialtone_media::session::{MediaEvent, MediaSession, MediaStats, SessionConfig, Transmit, TICK};
@@ -113,6 +114,8 @@ pub enum MediaNotice {
     RtpTimeout(std::time::Duration),
     /// What the call is sent has an end (a prompt, an announcement) and it came.
     SourceFinished,
+    /// Answering-machine detection decided who answered, after this much audio (ms).
+    AnsweredBy(&'static str, u32),
 }
 
 /// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
@@ -145,6 +148,8 @@ enum Control {
     ExpectRx(bool),
     /// Send this instead of the source (one end of a bridge), or the source again (`None`).
     Bridge(Option<Box<dyn Tap>>),
+    /// Start answering-machine detection on what the peer sends.
+    Detect(AmdMode),
     Stop,
 }
 
@@ -180,6 +185,13 @@ impl MediaTask {
     /// Sends `end` (a bridge's) instead of the call's source, or the source again (`None`).
     pub fn bridge(&self, end: Option<Box<dyn Tap>>) {
         let _ = self.ctl.send(Control::Bridge(end));
+    }
+
+    /// Starts answering-machine detection (`detect`, `detect_message_end`) on what the
+    /// peer sends from now on; its result comes as [`MediaNotice::AnsweredBy`].
+    pub fn detect(&self, mode: &str) {
+        let mode = if mode == "detect_message_end" { AmdMode::DetectMessageEnd } else { AmdMode::Detect };
+        let _ = self.ctl.send(Control::Detect(mode));
     }
 
     /// Ends the media and waits for its final figures (the recording is finalized).
@@ -296,6 +308,8 @@ async fn run(
     let mut parked: Option<Box<dyn Tap>> = None;
     // The source's end was reported (once per source).
     let mut finished = false;
+    // Answering-machine detection, from the answer until it decides.
+    let mut amd: Option<Amd> = None;
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -345,6 +359,9 @@ async fn run(
                     }
                 }
                 Some(Control::Record(Some(_))) => {}
+                Some(Control::Detect(mode)) => {
+                    amd = Some(Amd::new(AmdConfig { mode, ..AmdConfig::default() }, s.audio_rate()));
+                }
                 Some(Control::ExpectRx(on)) => {
                     expect_rx = on;
                     last_heard = Instant::now();
@@ -392,6 +409,12 @@ async fn run(
                     r.tick(&remote, &local);
                 }
                 ticks += 1;
+                if let Some(result) = amd.as_mut().and_then(|d| d.push(&remote)) {
+                    amd = None;
+                    if let Some(hook) = &opts.notice {
+                        hook(MediaNotice::AnsweredBy(result.answered_by.as_str(), result.after_ms));
+                    }
+                }
                 if !finished && source.finished() {
                     finished = true;
                     if let Some(hook) = &opts.notice {

@@ -8,70 +8,14 @@
 mod common;
 
 use common::agent::Agent;
+use common::hook::Hook;
 use common::http::{send, wait_port, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
-
-/// One request a hook got: its headers (names lower-cased) and body.
-type Got = (Vec<(String, String)>, Vec<u8>);
-
-/// A call webhook: answers every POST with `answer` after `delay`, keeping what it got
-/// (the headers, lower-cased, and the body).
-struct Hook {
-    port: u16,
-    got: Arc<Mutex<Vec<Got>>>,
-}
-
-impl Hook {
-    fn start(answer: Value, delay: Duration) -> Hook {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let keep = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(10) {
-                let Ok(mut s) = stream else { continue };
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                let mut headers = Vec::new();
-                let mut line = String::new();
-                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim_end() != "" {
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                    }
-                    line.clear();
-                }
-                let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok());
-                let mut body = vec![0; len.unwrap_or(0)];
-                let _ = r.read_exact(&mut body);
-                keep.lock().unwrap().push((headers, body));
-                std::thread::sleep(delay);
-                let text = answer.to_string();
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-            }
-        });
-        Hook { port, got }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/call", self.port)
-    }
-
-    fn requests(&self) -> Vec<Got> {
-        self.got.lock().unwrap().clone()
-    }
-}
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
     h.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())

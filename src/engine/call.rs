@@ -153,6 +153,8 @@ pub struct Call {
     pub refuse_after: Option<u16>,
     /// The call whose dialog this one's INVITE replaces (RFC 3891), until it takes its place.
     pub replaces: Option<CallId>,
+    /// Answering-machine detection asked for (an API call's `machine_detection`).
+    pub machine_detection: Option<String>,
 }
 
 /// An API call's way out: the trunk it is on, those it tried, what it asked for.
@@ -201,6 +203,7 @@ impl Call {
             pre_answer: None,
             refuse_after: None,
             replaces: None,
+            machine_detection: None,
         }
     }
 }

@@ -207,6 +207,10 @@ impl Engine {
         if let MediaEvent::SourceFinished = ev {
             return self.announced(now, call, ua);
         }
+        if let MediaEvent::AnsweredBy(who, after_ms) = &ev {
+            tracing::info!(%call, answered_by = %who, after_ms, "answering-machine detection");
+            self.actions.push_back(Action::AgentAnsweredBy(call, who.clone(), *after_ms));
+        }
         let Some(id) = api_id else { return };
         let recording = |state, path| Persist::Recording { id: id.clone(), state, path };
         let p = match ev {
@@ -219,6 +223,9 @@ impl Engine {
             MediaEvent::RecordingDone(path, Err(e)) => {
                 tracing::warn!(id = %id, path, error = %e, "recording failed");
                 recording(RecordingState::Failed, None)
+            }
+            MediaEvent::AnsweredBy(answered_by, after_ms) => {
+                Persist::AnsweredBy { id: id.clone(), answered_by, after_ms }
             }
             MediaEvent::RtpTimeout(_) | MediaEvent::SourceFinished => return,
         };

@@ -53,6 +53,9 @@ pub enum MediaEvent {
     RtpTimeout(Duration),
     /// What the call is sent (a prompt, an announcement) has ended.
     SourceFinished,
+    /// Answering-machine detection decided who answered (`human`, `machine_start`, …),
+    /// after this much of the callee's audio (ms).
+    AnsweredBy(String, u32),
 }
 
 /// What the API asks of the engine.
@@ -112,6 +115,9 @@ pub enum Action {
     ClosePort(u16),
     /// A digit the caller sent by SIP INFO, for the call's agent bridge.
     AgentDtmf(CallId, char),
+    /// Who answered (answering-machine detection), after this many ms, for the call's
+    /// agent bridge.
+    AgentAnsweredBy(CallId, String, u32),
     /// Keep this in the store.
     Persist(Persist),
     /// The outcome of [`Event::Command`] `id`.
@@ -183,6 +189,9 @@ pub enum MediaCommand {
     ExpectRx(bool),
     /// Start recording as this, or stop.
     Record(Option<RecordAs>),
+    /// Start answering-machine detection on what the callee sends (`detect`,
+    /// `detect_message_end`).
+    Detect(String),
 }
 
 /// A change to keep in the store (the driver stamps the wall-clock time).

@@ -79,6 +79,7 @@ impl Engine {
         // Early media (a 183's): recorded, and to the agent when asked; a call with an agent
         // that did not ask starts its media at the answer, with its agent.
         c.early_media = route.o.early_media || route.o.agent_url.is_none();
+        c.machine_detection = route.o.machine_detection.clone();
         c.max_duration = route.o.max_duration.map(|s| std::time::Duration::from_secs(u64::from(s)));
         let deadline = route.o.ring_timeout.map(|s| now + std::time::Duration::from_secs(u64::from(s)));
         loop {

@@ -57,6 +57,11 @@ impl Engine {
                 }
                 self.settle(call, &response.body, "the 2xx's answer gives no media");
                 self.counters.answered += 1;
+                // Answering-machine detection listens from the answer on (not to early media).
+                let detect = self.calls.get(&call).filter(|c| matches!(c.sdp, Negotiation::Running));
+                if let Some(mode) = detect.and_then(|c| c.machine_detection.clone()) {
+                    self.actions.push_back(Action::Media(call, MediaCommand::Detect(mode)));
+                }
                 let referrer = match self.calls.get_mut(&call) {
                     Some(c) => {
                         c.phase = Phase::Live;

@@ -95,6 +95,11 @@ impl Effects {
             Action::ClosePort(port) => {
                 self.sockets.remove(&port);
             }
+            Action::AgentAnsweredBy(call, who, after_ms) => {
+                if let Some((_, Some(agent))) = self.media.get(&call) {
+                    agent.answered_by(&who, after_ms);
+                }
+            }
             Action::AgentDtmf(call, digit) => {
                 if let Some((_, Some(agent))) = self.media.get(&call) {
                     agent.digit(digit);
@@ -240,6 +245,7 @@ impl Effects {
                 }
                 media_io::MediaNotice::RtpTimeout(d) => MediaEvent::RtpTimeout(d),
                 media_io::MediaNotice::SourceFinished => MediaEvent::SourceFinished,
+                media_io::MediaNotice::AnsweredBy(who, after_ms) => MediaEvent::AnsweredBy(who.into(), after_ms),
             };
             inbox.send(Input::Media { call, api_id: api_id.clone(), event });
         });
@@ -268,6 +274,7 @@ impl Effects {
             MediaCommand::Dtmf(digits) => task.send_dtmf(&digits),
             MediaCommand::Update(remote, send) => task.update(remote, send),
             MediaCommand::ExpectRx(on) => task.expect_rx(on),
+            MediaCommand::Detect(mode) => task.detect(&mode),
             MediaCommand::Record(None) => task.record(None),
             MediaCommand::Record(Some(r)) => {
                 let path = self.path(&r, true);

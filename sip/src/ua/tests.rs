@@ -991,11 +991,11 @@ fn early_media_goes_reliably_and_the_2xx_waits_for_its_prack() {
     assert!(drain(&mut callee).is_empty(), "a 2xx went out before the PRACK");
     // The caller PRACKs (RAck: RSeq, the INVITE's CSeq); the callee answers it and the
     // held 200 goes; the caller ACKs and both are confirmed.
-    caller.on_datagram(Bytes::from(Message::Response(r183).to_bytes()), dest(UAS), now);
+    caller.on_datagram(Message::Response(r183).to_bytes(), dest(UAS), now);
     let prack = request_of(&drain(&mut caller)[0]);
     assert_eq!(prack.method, Method::Prack);
     assert_eq!(prack.headers.get(&HeaderName::RAck).map(|v| v.to_string()), Some(format!("{rseq} 1 INVITE")));
-    callee.on_datagram(Bytes::from(Message::Request(prack).to_bytes()), dest(UAC), now);
+    callee.on_datagram(Message::Request(prack).to_bytes(), dest(UAC), now);
     let statuses: Vec<u16> = drain(&mut callee)
         .iter()
         .filter_map(|t| match parse(&t.data) {
@@ -1034,11 +1034,11 @@ fn a_prack_for_nothing_outstanding_gets_481() {
     let now = Instant::now();
     let (mut caller, mut callee) = (ua(UAC, 44), ua(UAS, 45));
     let (_, r183) = early_183(&mut caller, &mut callee, now);
-    caller.on_datagram(Bytes::from(Message::Response(r183).to_bytes()), dest(UAS), now);
+    caller.on_datagram(Message::Response(r183).to_bytes(), dest(UAS), now);
     let mut prack = request_of(&drain(&mut caller)[0]);
     let rack = prack.headers.get(&HeaderName::RAck).unwrap().to_string();
     let wrong = rack.replacen(rack.split(' ').next().unwrap(), "1", 1);
     prack.headers.set(HeaderName::RAck, SipStr::from(wrong));
-    callee.on_datagram(Bytes::from(Message::Request(prack).to_bytes()), dest(UAC), now);
+    callee.on_datagram(Message::Request(prack).to_bytes(), dest(UAC), now);
     assert_eq!(drain(&mut callee).iter().filter_map(status_of).collect::<Vec<_>>(), vec![481]);
 }
