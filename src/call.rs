@@ -219,7 +219,8 @@ impl CallApp {
                 | Action::Unbridge(_)
                 | Action::Join(..)
                 | Action::Mute(..)
-                | Action::Announce(..) => {}
+                | Action::Announce(..)
+                | Action::ConferenceAgent(_) => {}
                 Action::ClosePort(_) => self.media.sockets = None,
                 Action::Dialed(Ok(call)) => self.call = Some(call),
                 Action::DialNote(_, note) => eprintln!("call: {note}"),

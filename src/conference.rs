@@ -229,6 +229,29 @@ impl Tap for Seat {
     }
 }
 
+/// A voice agent seated in a room: every 20 ms it is sent the room's mix (what the others
+/// say) and the room is sent what it says, until `stop` fires or is dropped. `agent` is the
+/// media end of its WebSocket bridge (dropping it sends the agent `stop`).
+pub async fn run_agent(mut seat: Seat, mut agent: impl Tap, rate: u32, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let n = rate as usize / 50;
+    let (mut room_says, mut agent_says) = (vec![0i16; n], vec![0i16; n]);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                room_says.fill(0);
+                seat.fill(&agent_says, &mut room_says);
+                agent_says.fill(0);
+                agent.fill(&room_says, &mut agent_says);
+                agent.tick(&room_says, &agent_says);
+                seat.tick(&agent_says, &room_says);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

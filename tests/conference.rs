@@ -3,10 +3,11 @@
 //! with the API. Each call is then sent the other two tones and never its own (its
 //! recording's "what we sent" channel); once one is muted the others stop hearing it while
 //! it still hears them; taken out, it hears none; the conference's participants and the
-//! calls' events say so.
+//! calls' events say so. A voice agent seated as a member hears the room and is heard.
 
 mod common;
 
+use common::agent::Agent;
 use common::http::{recording, send, serve_configured, trunks_at, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
@@ -61,7 +62,7 @@ fn three_calls_in_a_conference_each_hear_the_other_two() {
         .map(|(i, hz)| carrier(&format!("conf-{i}"), &format!("conf_{}_pcmu.pcap", *hz as u32)))
         .collect();
     let ports: Vec<u16> = peers.iter().map(|p| p.port).collect();
-    let (d, http) = serve_configured("conference", &trunks_at(&ports), &[("DIALTONE_RTP_PORTS", "41100-41199")]);
+    let (d, http) = serve_configured("conference", &trunks_at(&ports), &[("DIALTONE_RTP_PORTS", "41100-41149")]);
     let ids: Vec<String> = (1..=3)
         .map(|i| {
             let body = json!({"contact_id": "c", "phone_number": format!("+155500{i}0000"), "record": true});
@@ -142,4 +143,47 @@ fn three_calls_in_a_conference_each_hear_the_other_two() {
     for peer in peers {
         assert_eq!(peer.finish(Duration::from_secs(15)), (Some(0), (1, 0)), "{}", d.log_text());
     }
+}
+
+#[test]
+fn a_voice_agent_in_a_conference_hears_the_room_and_is_heard() {
+    sipp();
+    let caller = carrier("conf-agent-call", "conf_400_pcmu.pcap");
+    let (d, http) =
+        serve_configured("conference-agent", &trunks_at(&[caller.port]), &[("DIALTONE_RTP_PORTS", "41150-41199")]);
+    let body = json!({"contact_id": "c", "phone_number": "+15550010000", "record": true});
+    let id = post(http, "/api/calls/create", body)["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &AUTH, &id, "in-progress", Duration::from_secs(10));
+    let conf = post(http, "/api/conferences", json!({}))["id"].as_str().unwrap().to_string();
+    let members = format!("/api/conferences/{conf}/participants");
+    post(http, &members, json!({"call_id": id}));
+    // An echoing agent: what it hears of the room (the caller) it says back into the room,
+    // so the caller, who never hears itself, is sent its own voice only through the agent.
+    let agent = Agent::start("conference-agent", "echo");
+    let r =
+        send(http, "POST", &members, &AUTH, json!({"agent_url": agent.url(), "call_id": id}).to_string().as_bytes());
+    assert_eq!(r.status, 400, "one of call_id and agent_url: {}", r.json());
+    let seated = post(http, &members, json!({"agent_url": agent.url()}));
+    let agent_id = seated["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["agent_id"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no agent member: {seated}"));
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = send(http, "DELETE", &format!("{members}/{agent_id}"), &AUTH, b"");
+    assert_eq!(r.status, 200, "{}", r.json());
+    agent.wait_stop();
+    let got = agent.got();
+    assert!(
+        got.iter().any(|m| m["event"] == "start") && got.iter().filter(|m| m["event"] == "media").count() >= 50,
+        "the agent heard the room: {} messages",
+        got.len()
+    );
+    assert!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"").status < 300);
+    wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(10));
+    let sent: Vec<i16> = recording(&d, http, &AUTH, &id).iter().skip(1).step_by(2).copied().collect();
+    let own = heard(&sent).iter().filter(|m| m[0]).count();
+    assert!(own >= 40, "the caller was sent the agent's echo of it in {own} windows of 20 ms");
+    assert_eq!(caller.finish(Duration::from_secs(15)), (Some(0), (1, 0)), "{}", d.log_text());
 }

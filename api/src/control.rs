@@ -73,6 +73,37 @@ pub enum Action {
     LeaveConference,
 }
 
+/// A voice agent as a conference's member (not a call): it hears the room and is heard.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentMember {
+    /// Seat agent `id` (`agt_…`) in `conference`: dialtone connects to `url` and speaks
+    /// `format` (`twilio`, `l16-16k`) with it.
+    Join {
+        /// The conference.
+        conference: String,
+        /// The member's id.
+        id: String,
+        /// The agent's URL (`ws://`, `wss://`).
+        url: String,
+        /// Its audio format.
+        format: Option<String>,
+        /// Not heard by the others.
+        muted: bool,
+    },
+    /// Mutes (or unmutes) agent `id`.
+    Mute {
+        /// The member's id.
+        id: String,
+        /// Not heard by the others.
+        muted: bool,
+    },
+    /// Agent `id` leaves (its WebSocket is sent `stop`).
+    Leave {
+        /// The member's id.
+        id: String,
+    },
+}
+
 /// The engine side of the API: places and steers calls.
 pub trait CallControl: Send + Sync {
     /// Places `call`; progress comes back through the store.
@@ -103,6 +134,13 @@ pub trait CallControl: Send + Sync {
     fn set_trunks(&self, _trunks: Vec<crate::model::TrunkRow>) {}
     /// Every number, when one is added, changed or deleted, and at start.
     fn set_numbers(&self, _numbers: Vec<crate::model::NumberRow>) {}
+    /// Seats, mutes or takes out a voice agent as a conference member. By default there
+    /// is no media engine to do it: unavailable.
+    fn conference_agent(&self, _member: AgentMember) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Err(Refusal::Unavailable("no media engine for agents in conferences".into())));
+        rx
+    }
     /// How every trunk is doing now (the settings' and the organizations').
     fn trunk_status(&self) -> Vec<TrunkStatus> {
         Vec::new()

@@ -21,7 +21,9 @@ use axum::Router;
 use std::sync::Arc;
 
 pub use crate::auth::{check_jwt, hash_password, issue_jwt, key_hash, Claims, Principal, JWT_LIFETIME_S};
-pub use crate::control::{Action, CallControl, Originate, Refusal, Reply, TrunkStatus, AGENT_FORMATS, DEFAULT_ORG};
+pub use crate::control::{
+    Action, AgentMember, CallControl, Originate, Refusal, Reply, TrunkStatus, AGENT_FORMATS, DEFAULT_ORG,
+};
 pub use crate::errors::ApiError;
 pub use crate::handlers::recordings::{parse_range, ByteRange};
 pub use crate::handlers::support::is_e164;

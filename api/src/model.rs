@@ -519,8 +519,10 @@ pub struct ConferenceRow {
 /// A call's seat in a conference, from its join to its leave.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParticipantRow {
-    /// The call.
-    pub call_id: String,
+    /// The call (`call_…`), or the voice agent (`agt_…`).
+    pub member: String,
+    /// A voice agent's URL (`None`: the member is a call).
+    pub agent_url: Option<String>,
     /// Not heard by the others.
     pub muted: bool,
     /// Unix ms.

@@ -66,6 +66,11 @@ impl Engine {
                 ua.set_trunk_ranges(ranges);
                 Ok(())
             }
+            Command::ConferenceAgent(member) => {
+                tracing::info!(?member, "a conference's agent");
+                self.actions.push_back(Action::ConferenceAgent(member));
+                Ok(())
+            }
         })
     }
 

@@ -97,6 +97,8 @@ pub enum Command {
     },
     /// Place `dialtone call`'s call (the INVITE's fate follows as [`Action::Dialed`]).
     Dial(Box<Dial>),
+    /// A voice agent joins, is muted in, or leaves a conference (the media side does it).
+    ConferenceAgent(dialtone_api::http::AgentMember),
 }
 
 /// What the driver is asked to do.
@@ -133,6 +135,8 @@ pub enum Action {
     Ask(Box<Ask>),
     /// Join the two calls' media: each is sent what the other hears.
     Bridge(CallId, CallId),
+    /// A voice agent joins, is muted in, or leaves a conference.
+    ConferenceAgent(dialtone_api::http::AgentMember),
     /// The call is sent its own source again (its bridge or conference is over).
     Unbridge(CallId),
     /// Seat the call in this conference's room (its media's source becomes the room's mix).

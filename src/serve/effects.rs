@@ -46,6 +46,11 @@ pub struct Effects {
     rooms: HashMap<String, crate::conference::Room>,
     /// The conference each seated call is in.
     seated: HashMap<CallId, String>,
+    /// Voice agents seated in conferences, by member id: their room label, conference,
+    /// and what ends their task.
+    agents: HashMap<String, (u64, String, oneshot::Sender<()>)>,
+    /// The next agent member's room label (apart from every call's).
+    next_agent: u64,
 }
 
 impl Effects {
@@ -66,6 +71,8 @@ impl Effects {
             rates: HashMap::new(),
             rooms: HashMap::new(),
             seated: HashMap::new(),
+            agents: HashMap::new(),
+            next_agent: 1 << 62,
         }
     }
 
@@ -148,6 +155,7 @@ impl Effects {
                     self.inbox.send(Input::Media { call, api_id: None, event: MediaEvent::SourceFinished });
                 }
             }
+            Action::ConferenceAgent(member) => self.conference_agent(member),
             Action::Mute(call, muted) => {
                 if let Some(room) = self.seated.get(&call).and_then(|conf| self.rooms.get(conf)) {
                     room.set_muted(call.0, muted);
@@ -163,6 +171,44 @@ impl Effects {
             }
         }
         None
+    }
+
+    /// A voice agent joins a conference's room (a task of its own ticks it every 20 ms:
+    /// it hears the room's mix and the room hears it), is muted there, or leaves.
+    fn conference_agent(&mut self, member: dialtone_api::http::AgentMember) {
+        use dialtone_api::http::AgentMember;
+        match member {
+            AgentMember::Join { conference, id, url, format, muted } => {
+                self.agents.remove(&id);
+                self.rooms.retain(|_, room| room.in_use());
+                self.next_agent += 1;
+                let label = self.next_agent;
+                let rate = crate::conference::ROOM_RATE;
+                let info = CallInfo { call_id: id.clone(), contact_id: None, from: None, to: None, custom: Vec::new() };
+                let Some(end) =
+                    self.bridges.start(label, rate, Some(&url), format.as_deref(), info).and_then(|p| p.take())
+                else {
+                    return tracing::warn!(agent = %id, "cannot start the conference's agent");
+                };
+                let room = self.rooms.entry(conference.clone()).or_default();
+                let seat = room.seat(label, rate, muted);
+                let (stop, stopped) = oneshot::channel();
+                tokio::spawn(crate::conference::run_agent(seat, end, rate, stopped));
+                tracing::info!(agent = %id, %conference, "an agent joins the conference");
+                self.agents.insert(id, (label, conference, stop));
+            }
+            AgentMember::Mute { id, muted } => {
+                if let Some((label, conf, _)) = self.agents.get(&id) {
+                    if let Some(room) = self.rooms.get(conf) {
+                        room.set_muted(*label, muted);
+                    }
+                }
+            }
+            AgentMember::Leave { id } => {
+                // Dropping the sender ends its task: its seat leaves, its bridge says `stop`.
+                self.agents.remove(&id);
+            }
+        }
     }
 
     /// Stops every call's media (shutting down).

@@ -103,6 +103,12 @@ impl CallControl for Control {
         rx
     }
 
+    fn conference_agent(&self, member: dialtone_api::http::AgentMember) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        self.inbox.send(Input::Command(Command::ConferenceAgent(member), Some(tx)));
+        rx
+    }
+
     fn can_originate(&self) -> bool {
         self.trunk || self.stored_trunks.load(std::sync::atomic::Ordering::Relaxed)
     }

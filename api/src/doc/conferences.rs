@@ -26,9 +26,11 @@ pub fn conference_schemas() -> Value {
         },
         "ConferenceParticipant": {
             "type": "object",
-            "required": ["call_id", "muted", "active", "joined_at", "left_at"],
+            "required": ["call_id", "agent_id", "agent_url", "muted", "active", "joined_at", "left_at"],
             "properties": {
-                "call_id": { "type": "string" },
+                "call_id": { "type": ["string", "null"], "description": "The seated call (null for an agent)." },
+                "agent_id": { "type": ["string", "null"], "description": "A voice agent member (`agt_…`)." },
+                "agent_url": { "type": ["string", "null"], "description": "The voice agent's URL." },
                 "muted": { "type": "boolean", "description": "Hears the room but is not heard." },
                 "active": { "type": "boolean", "description": "Seated now." },
                 "joined_at": time(),
@@ -45,11 +47,16 @@ pub fn conference_schemas() -> Value {
         },
         "ParticipantRequest": {
             "type": "object",
-            "required": ["call_id"],
+            "description": "A call (`call_id`) or a voice agent (`agent_url`, which needs `calls:originate_ai`): \
+                dialtone connects to the agent's WebSocket (Twilio Media Streams, or `l16-16k`) and it hears the \
+                room's mix and is heard like any member.",
             "properties": {
                 "call_id": { "type": "string", "description": "A live (answered) call of the organization." },
+                "agent_url": { "type": "string", "pattern": "^wss?://" },
+                "agent_format": { "enum": ["twilio", "l16-16k"], "default": "twilio" },
                 "muted": { "type": "boolean", "default": false }
-            }
+            },
+            "oneOf": [{ "required": ["call_id"] }, { "required": ["agent_url"] }]
         }
     })
 }
@@ -137,7 +144,8 @@ fn participant_op(description: &str, request: Option<Value>, ok: Value) -> Value
 
 fn with_call(mut op: Value) -> Value {
     op["parameters"].as_array_mut().expect("an array").push(json!({
-        "name": "call_id", "in": "path", "required": true, "description": "The seated call's id.",
+        "name": "call_id", "in": "path", "required": true,
+        "description": "The seated call's id, or the agent member's (`agt_…`).",
         "schema": { "type": "string" }
     }));
     op

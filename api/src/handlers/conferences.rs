@@ -1,11 +1,12 @@
 //! Conferences: rooms an organization seats its live calls in; each call is sent the sum
 //! of the others (never itself). The engine mixes; the store keeps who sat in which room
-//! and when, and whether they were heard.
+//! and when, and whether they were heard. A voice agent can be a member too (`agent_url`):
+//! dialtone connects to it; it hears the room and is heard.
 
 use super::control::engine_act;
 use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
-use crate::control::Action;
+use crate::control::{Action, AgentMember, AGENT_FORMATS};
 use crate::errors::ApiError;
 use crate::model::ConferenceRow;
 use crate::state::ApiState;
@@ -20,8 +21,12 @@ fn conference_json(c: &ConferenceRow) -> Value {
         .participants
         .iter()
         .map(|p| {
-            json!({"call_id": p.call_id, "muted": p.muted, "active": p.active(), "joined_at": rfc3339(p.joined_at),
-                   "left_at": p.left_at.map(rfc3339)})
+            let (call_id, agent_id) = match p.agent_url {
+                Some(_) => (None, Some(&p.member)),
+                None => (Some(&p.member), None),
+            };
+            json!({"call_id": call_id, "agent_id": agent_id, "agent_url": p.agent_url, "muted": p.muted,
+                   "active": p.active(), "joined_at": rfc3339(p.joined_at), "left_at": p.left_at.map(rfc3339)})
         })
         .collect();
     json!({"id": c.id, "organization_id": c.organization_id, "name": c.name,
@@ -89,8 +94,12 @@ pub async fn end_conference(
 ) -> Result<Response, ApiError> {
     let c = store(&st)?.conference(&who.scope(), &id).map_err(missing("conference"))?;
     for p in c.participants.iter().filter(|p| p.active()) {
-        // A call that ended meanwhile has left already.
-        let _ = engine_act(&st, &who, &p.call_id, Action::LeaveConference).await;
+        if p.agent_url.is_some() {
+            let _ = agent_member(&st, AgentMember::Leave { id: p.member.clone() }).await;
+        } else {
+            // A call that ended meanwhile has left already.
+            let _ = engine_act(&st, &who, &p.member, Action::LeaveConference).await;
+        }
     }
     let mut s = store(&st)?;
     s.end_conference(&who.scope(), &id, now_ms()).map_err(missing("conference"))?;
@@ -110,7 +119,69 @@ fn open_conference(st: &ApiState, who: &crate::auth::Principal, id: &str) -> Res
     Ok(c)
 }
 
-/// Seats a live call (answered, the caller's) in the conference.
+/// Hands a conference's agent member change to the engine; what it did.
+async fn agent_member(st: &ApiState, member: AgentMember) -> Result<(), ApiError> {
+    let Some(control) = st.control.clone() else {
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "no call engine".into(),
+        });
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), control.conference_agent(member)).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(refusal))) => Err(refusal.into()),
+        _ => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_engine",
+            message: "the call engine did not answer".into(),
+        }),
+    }
+}
+
+/// Seats a voice agent (`agent_url`, needs `calls:originate_ai`) in the conference.
+async fn add_agent(
+    st: &ApiState,
+    who: &crate::auth::Principal,
+    id: &str,
+    o: &serde_json::Map<String, Value>,
+    muted: bool,
+) -> Result<Response, ApiError> {
+    if o.contains_key("call_id") {
+        return Err(ApiError::field("call_id", "not with agent_url"));
+    }
+    who.require("calls:originate_ai")?;
+    let url = match o.get("agent_url") {
+        Some(Value::String(u))
+            if (u.starts_with("ws://") || u.starts_with("wss://"))
+                && u.len() <= 2048
+                && !u.contains(char::is_whitespace) =>
+        {
+            u.clone()
+        }
+        _ => return Err(ApiError::field("agent_url", "must be a ws:// or wss:// URL")),
+    };
+    let format = match o.get("agent_format") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(f)) if AGENT_FORMATS.contains(&f.as_str()) => Some(f.clone()),
+        Some(_) => return Err(ApiError::field("agent_format", "must be \"twilio\" or \"l16-16k\"")),
+    };
+    open_conference(st, who, id)?;
+    let agent = format!("agt_{:016x}", rand::random::<u64>());
+    let join = AgentMember::Join {
+        conference: id.to_string(),
+        id: agent.clone(),
+        url: url.clone(),
+        format: format.clone(),
+        muted,
+    };
+    agent_member(st, join).await?;
+    let mut s = store(st)?;
+    s.join_agent(id, &agent, &url, format.as_deref(), muted, now_ms())?;
+    Ok((StatusCode::CREATED, ok(conference_json(&s.conference(&who.scope(), id)?))).into_response())
+}
+
+/// Seats a live call (answered, the caller's) in the conference, or a voice agent.
 pub async fn add_participant(
     State(st): State<ApiState>,
     Path(id): Path<String>,
@@ -118,10 +189,14 @@ pub async fn add_participant(
     req: Request,
 ) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
+    if o.contains_key("agent_url") {
+        let muted = muted(&o, Some(false))?;
+        return add_agent(&st, &who, &id, &o, muted).await;
+    }
     let call = match o.get("call_id") {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
         Some(_) => return Err(ApiError::field("call_id", "must be a call's id")),
-        None => return Err(ApiError::field("call_id", "required")),
+        None => return Err(ApiError::field("call_id", "required (or agent_url)")),
     };
     let muted = muted(&o, Some(false))?;
     open_conference(&st, &who, &id)?;
@@ -131,13 +206,14 @@ pub async fn add_participant(
     Ok((StatusCode::CREATED, ok(conference_json(&s.conference(&who.scope(), &id)?))).into_response())
 }
 
-/// The conference (the caller's, not ended) and the call seated in it now (404 otherwise).
-fn seated(st: &ApiState, who: &crate::auth::Principal, id: &str, call: &str) -> Result<(), ApiError> {
+/// The conference (the caller's, not ended) and the member seated in it now (404
+/// otherwise): `true` for a voice agent, `false` for a call.
+fn seated(st: &ApiState, who: &crate::auth::Principal, id: &str, member: &str) -> Result<bool, ApiError> {
     let c = open_conference(st, who, id)?;
-    if !c.participants.iter().any(|p| p.call_id == call && p.active()) {
-        return Err(ApiError::not_found("participant"));
+    match c.participants.iter().find(|p| p.member == member && p.active()) {
+        Some(p) => Ok(p.agent_url.is_some()),
+        None => Err(ApiError::not_found("participant")),
     }
-    Ok(())
 }
 
 /// Mutes or unmutes a seated call: a muted one hears the room but is not heard.
@@ -149,10 +225,14 @@ pub async fn update_participant(
 ) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
     let muted = muted(&o, None)?;
-    seated(&st, &who, &id, &call)?;
-    engine_act(&st, &who, &call, Action::Conference { id: id.clone(), muted }).await?;
-    let mut s = store(&st)?;
-    s.mute_participant(&id, &call, muted).map_err(missing("participant"))?;
+    if seated(&st, &who, &id, &call)? {
+        agent_member(&st, AgentMember::Mute { id: call.clone(), muted }).await?;
+        store(&st)?.mute_agent(&id, &call, muted).map_err(missing("participant"))?;
+    } else {
+        engine_act(&st, &who, &call, Action::Conference { id: id.clone(), muted }).await?;
+        store(&st)?.mute_participant(&id, &call, muted).map_err(missing("participant"))?;
+    }
+    let s = store(&st)?;
     Ok(ok(conference_json(&s.conference(&who.scope(), &id)?)))
 }
 
@@ -162,7 +242,12 @@ pub async fn remove_participant(
     Path((id, call)): Path<(String, String)>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    seated(&st, &who, &id, &call)?;
+    if seated(&st, &who, &id, &call)? {
+        agent_member(&st, AgentMember::Leave { id: call.clone() }).await?;
+        let mut s = store(&st)?;
+        s.leave_agent(&id, &call, now_ms())?;
+        return Ok(ok(conference_json(&s.conference(&who.scope(), &id)?)));
+    }
     match engine_act(&st, &who, &call, Action::LeaveConference).await {
         // A call that has ended (or is no longer seated in the engine) has left already.
         Ok(_) => {}

@@ -43,12 +43,20 @@ impl Store {
 
     fn participants(&self, conference: &str) -> Result<Vec<ParticipantRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT p.call_id, p.muted, p.joined_at, COALESCE(p.left_at, c.ended_at)
-             FROM conference_participants p LEFT JOIN calls c ON c.id = p.call_id
-             WHERE p.conference_id = ?1 ORDER BY p.id",
+            "SELECT p.call_id, NULL, p.muted, p.joined_at, COALESCE(p.left_at, c.ended_at), p.id
+             FROM conference_participants p LEFT JOIN calls c ON c.id = p.call_id WHERE p.conference_id = ?1
+             UNION ALL
+             SELECT id, url, muted, joined_at, left_at, 0 FROM conference_agents WHERE conference_id = ?1
+             ORDER BY 4, 6",
         )?;
         let rows = st.query_map([conference], |r| {
-            Ok(ParticipantRow { call_id: r.get(0)?, muted: r.get(1)?, joined_at: r.get(2)?, left_at: r.get(3)? })
+            Ok(ParticipantRow {
+                member: r.get(0)?,
+                agent_url: r.get(1)?,
+                muted: r.get(2)?,
+                joined_at: r.get(3)?,
+                left_at: r.get(4)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -105,6 +113,44 @@ impl Store {
         )?)
     }
 
+    /// Seats voice agent `id` (`agt_…`, at `url`, speaking `format`) in `conference` at `at`.
+    pub fn join_agent(
+        &mut self,
+        conference: &str,
+        id: &str,
+        url: &str,
+        format: Option<&str>,
+        muted: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO conference_agents (id, conference_id, url, format, muted, joined_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, conference, url, format, muted, at],
+        )?;
+        Ok(())
+    }
+
+    /// Whether agent `id`, seated in `conference`, is muted; `NotFound` if it is not there.
+    pub fn mute_agent(&mut self, conference: &str, id: &str, muted: bool) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE conference_agents SET muted = ?3 WHERE conference_id = ?1 AND id = ?2 AND left_at IS NULL",
+            params![conference, id, muted],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Agent `id` leaves `conference` at `at`; whether it was there.
+    pub fn leave_agent(&mut self, conference: &str, id: &str, at: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE conference_agents SET left_at = ?3 WHERE conference_id = ?1 AND id = ?2 AND left_at IS NULL",
+            params![conference, id, at],
+        )? > 0)
+    }
+
     /// Ends conference `id` at `at` (every open seat closes); `NotFound` outside `scope`.
     pub fn end_conference(&mut self, scope: &Scope, id: &str, at: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -116,10 +162,12 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.execute(
-            "UPDATE conference_participants SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL",
-            params![id, at],
-        )?;
+        for table in ["conference_participants", "conference_agents"] {
+            tx.execute(
+                &format!("UPDATE {table} SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL"),
+                params![id, at],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -160,8 +208,15 @@ mod tests {
         assert!(matches!(s.mute_participant("conf_b", "call_1", true), Err(StoreError::NotFound)));
         // call_2 moves to the other room: its first seat closes.
         s.join_conference("conf_b", "call_2", false, 4).unwrap();
+        // A voice agent sits in conf_a too, after the calls.
+        s.join_agent("conf_a", "agt_1", "ws://127.0.0.1:9/agent", None, false, 5).unwrap();
+        assert!(matches!(s.mute_agent("conf_b", "agt_1", true), Err(StoreError::NotFound)));
+        s.mute_agent("conf_a", "agt_1", true).unwrap();
         let c = s.conference(&a, "conf_a").unwrap();
-        assert_eq!(c.participants.len(), 2);
+        assert_eq!(c.participants.len(), 3);
+        assert_eq!((c.participants[2].member.as_str(), c.participants[2].muted), ("agt_1", true));
+        assert_eq!(c.participants[2].agent_url.as_deref(), Some("ws://127.0.0.1:9/agent"));
+        assert_eq!(c.participants[0].agent_url, None);
         assert!(c.participants[0].muted && c.participants[0].active());
         assert_eq!(c.participants[1].left_at, Some(4));
         s.end_conference(&a, "conf_a", 9).unwrap();

@@ -190,6 +190,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE calls ADD COLUMN machine_detection TEXT;
     ALTER TABLE calls ADD COLUMN answered_by TEXT;
     ALTER TABLE calls ADD COLUMN answered_by_ms INTEGER;",
+    // 12: voice agents as conference members (each its own WebSocket, not a call).
+    "CREATE TABLE conference_agents (
+        id TEXT PRIMARY KEY,
+        conference_id TEXT NOT NULL REFERENCES conferences(id),
+        url TEXT NOT NULL,
+        format TEXT,
+        muted INTEGER NOT NULL DEFAULT 0,
+        joined_at INTEGER NOT NULL,
+        left_at INTEGER
+    );
+    CREATE INDEX conference_agents_conf ON conference_agents(conference_id, joined_at);",
 ];
 
 /// The database.
