@@ -98,6 +98,9 @@ const CALL_OFF: f32 = 1100.0;
 const CALL_DTMF: &str = "123#";
 /// The number `POST /api/calls/create` calls (baresip as the trunk).
 const API_NUMBER: &str = "+15551230077";
+/// The numbers the conference test calls, one per baresip (each behind a trunk of its own,
+/// `common::http::trunks_at`'s prefixes).
+const CONFERENCE_NUMBERS: [&str; 3] = ["+15550010000", "+15550020000", "+15550030000"];
 
 #[test]
 fn baresip_opus_call_gets_its_tone_back() {
@@ -788,10 +791,11 @@ fn write_config(
         }
     };
     std::fs::write(dir.join("config"), config).unwrap();
-    // The second account takes the calls a trunk-side test sends to an E.164 number
+    // The other accounts take the calls a trunk-side test sends to an E.164 number
     // (baresip answers only Request-URIs whose user is one of its accounts').
     let accounts: String = ["baresip", API_NUMBER]
         .iter()
+        .chain(CONFERENCE_NUMBERS.iter())
         .map(|user| format!("<sip:{user}@127.0.0.1{transport}>;regint=0{account_params};audio_codecs={}\n", codec.sdp))
         .collect();
     std::fs::write(dir.join("accounts"), accounts).unwrap();
@@ -1229,5 +1233,80 @@ fn an_api_call_goes_through_a_tls_carrier_to_a_softphone_with_mandatory_srtp() {
     assert!(recorded >= 50, "the recording holds baresip's tone in only {recorded} windows\n{diag}");
     assert!(k.stop());
     drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 16's conference acceptance: three API calls to three baresips, each sending a tone
+/// of its own (G.711), seated in one conference. What each baresip decoded (its `-dec.wav`
+/// dump) holds the other two tones and not its own.
+#[test]
+fn three_baresip_calls_in_a_conference_each_hear_the_other_two() {
+    let tones = [500.0f32, 800.0, 1200.0];
+    let dir = temp_dir("baresip-conference");
+    let mut phones: Vec<Baresip> = tones
+        .iter()
+        .enumerate()
+        .map(|(i, hz)| {
+            let home = dir.join(format!("phone{i}"));
+            std::fs::create_dir_all(&home).unwrap();
+            let src = home.join("tone.wav");
+            write_tone(&src, 8000, 1, 0, 14.0, *hz);
+            let rtp = format!("{}-{}", 45_300 + i * 50, 45_349 + i * 50);
+            Baresip::start(&home, &src, &PCMU, &rtp, ";answermode=auto", &["-t", "14"])
+        })
+        .collect();
+    for b in phones.iter_mut() {
+        b.wait_listening();
+    }
+    let ports: Vec<u16> = phones.iter().map(|b| b.sip_port).collect();
+    let (d, http) = common::http::serve_configured(
+        "baresip-conference",
+        &common::http::trunks_at(&ports),
+        &[("DIALTONE_RTP_PORTS", "45450-45499")],
+    );
+    let key = [("X-Internal-Key", "k")];
+    let post = |path: &str, body: String| {
+        let r = common::http::send(http, "POST", path, &key, body.as_bytes());
+        assert!(r.status == 201 || r.status == 202, "POST {path}: {}", String::from_utf8_lossy(&r.body));
+        r.json()["data"].clone()
+    };
+    let ids: Vec<String> = CONFERENCE_NUMBERS
+        .iter()
+        .map(|number| {
+            let body = format!(r#"{{"contact_id": "phone", "phone_number": "{number}"}}"#);
+            post("/api/calls/create", body)["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for id in &ids {
+        common::http::wait_status(&d, http, &key, id, "in-progress", Duration::from_secs(10));
+    }
+    let conf = post("/api/conferences", "{}".into())["id"].as_str().unwrap().to_string();
+    for id in &ids {
+        post(&format!("/api/conferences/{conf}/participants"), format!(r#"{{"call_id": "{id}"}}"#));
+    }
+    std::thread::sleep(Duration::from_millis(3000));
+    for b in &phones {
+        b.quit();
+    }
+    for b in phones.iter_mut() {
+        assert!(b.wait(LIMIT).is_some(), "baresip still running; killed\n{}", b.diag(&d.log_text()));
+    }
+    for (i, b) in phones.iter().enumerate() {
+        let (_, dec) = b.dumps();
+        let dec = dec.unwrap_or_else(|| panic!("phone {i} dumped nothing\n{}", b.diag(&d.log_text())));
+        let heard = first_channel(&dec, &PCMU);
+        let windows: Vec<[bool; 3]> = heard
+            .chunks_exact(160)
+            .map(|w| {
+                let floor = goertzel_power(w, 8000, 650.0).max(goertzel_power(w, 8000, 1000.0)).max(1e4);
+                let p = |hz: f32| goertzel_power(w, 8000, hz) > 30.0 * floor && goertzel_power(w, 8000, hz) > 1e6;
+                [p(tones[0]), p(tones[1]), p(tones[2])]
+            })
+            .collect();
+        let others: Vec<usize> = (0..3).filter(|j| *j != i).collect();
+        let both = windows.iter().filter(|m| m[others[0]] && m[others[1]]).count();
+        let own = windows.iter().filter(|m| m[i]).count();
+        assert!(both >= 100 && own == 0, "phone {i} heard both others in {both} windows, itself in {own}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
