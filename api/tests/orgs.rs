@@ -181,6 +181,26 @@ async fn one_organization_never_reaches_anothers_rows() {
         let (s, v) = app.send("GET", "/api/v1/calls", auth, "").await;
         assert_eq!((s, v["data"]["total"].as_u64()), (StatusCode::OK, Some(1)), "{who}: {v}");
     }
+    // The Twilio-compatible update with B's key (Basic: its id and secret) on A's call:
+    // Twilio's 404 (20404), whether the path names B's key or A's organization.
+    let twilio_key = created(
+        &app,
+        "/api/api-keys",
+        &[("authorization", &b.admin)],
+        json!({"name": "b-twilio", "permissions": ["calls:hangup", "calls:read"]}),
+    )
+    .await;
+    let (kid, secret) = (twilio_key["id"].as_str().unwrap(), twilio_key["key"].as_str().unwrap());
+    let basic = {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{kid}:{secret}")))
+    };
+    let sid = dialtone_api::twilio::call_sid(&a.ids["call"]).unwrap();
+    for account in [kid, a.id.as_str()] {
+        let uri = format!("/2010-04-01/Accounts/{account}/Calls/{sid}.json");
+        let (s, v) = app.send("POST", &uri, &[("authorization", &basic)], "Status=completed").await;
+        assert_eq!((s, &v["code"]), (StatusCode::NOT_FOUND, &json!(20404)), "{uri}: {v}");
+    }
     // Nor can A seat B's call in its own conference: B's call is not there for A.
     let a_auth = [("authorization", a.admin.as_str())];
     let uri = format!("/api/conferences/{}/participants", a.ids["conference"]);
