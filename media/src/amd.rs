@@ -503,7 +503,7 @@ pub const HIGHPASS_HZ: f64 = 200.0;
 
 /// A second-order Butterworth high-pass filter (RBJ's cookbook biquad, direct form I).
 #[derive(Debug, Clone, Copy)]
-struct HighPass {
+pub(crate) struct HighPass {
     b: [f32; 3],
     a: [f32; 2],
     x: [f32; 2],
@@ -511,7 +511,7 @@ struct HighPass {
 }
 
 impl HighPass {
-    fn new(hz: f64, rate: f64) -> HighPass {
+    pub(crate) fn new(hz: f64, rate: f64) -> HighPass {
         let w = 2.0 * std::f64::consts::PI * hz.min(0.45 * rate) / rate;
         let alpha = w.sin() / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
         let a0 = 1.0 + alpha;
@@ -525,7 +525,7 @@ impl HighPass {
     }
 
     /// Filters `buf` in place.
-    fn run(&mut self, buf: &mut [i16]) {
+    pub(crate) fn run(&mut self, buf: &mut [i16]) {
         let (b, a) = (self.b, self.a);
         let ([mut x1, mut x2], [mut y1, mut y2]) = (self.x, self.y);
         for s in buf {
@@ -564,7 +564,7 @@ const BANK: usize = 16;
 /// Powers of the components of `x` at the frequencies whose Goertzel coefficients
 /// (`2cos(2π·f/rate)`) are `coeffs`, normalised so that a sine of amplitude `A` gives `A²/2`.
 /// All in one pass (independent recursions side by side, which the compiler vectorises).
-fn goertzel_bank<const K: usize>(x: &[i16], coeffs: &[f32; K]) -> [f32; K] {
+pub(crate) fn goertzel_bank<const K: usize>(x: &[i16], coeffs: &[f32; K]) -> [f32; K] {
     let (mut s1, mut s2) = ([0f32; K], [0f32; K]);
     for &v in x {
         let v = f32::from(v);
@@ -579,7 +579,7 @@ fn goertzel_bank<const K: usize>(x: &[i16], coeffs: &[f32; K]) -> [f32; K] {
 }
 
 /// The Goertzel coefficient `2cos(2π·hz/rate)`.
-fn coeff(hz: f64, rate: f64) -> f32 {
+pub(crate) fn coeff(hz: f64, rate: f64) -> f32 {
     (2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos()) as f32
 }
 

@@ -19,3 +19,4 @@ pub mod rtp;
 pub mod session;
 pub mod srtp;
 pub mod turns;
+pub mod vad;
