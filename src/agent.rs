@@ -375,6 +375,8 @@ struct Shared {
     played: AtomicU64,
     /// The media task skips the ring up to this sample count (a `clear`).
     clear_to: AtomicU64,
+    /// `clear` messages the agent sent.
+    clears: AtomicU64,
     /// The media task's end was dropped: the call's media ended.
     media_done: AtomicBool,
     /// For [`TO_CALLER`]: the playout position of audio that arrived on an idle playout,
@@ -475,6 +477,11 @@ impl MediaEnd {
     /// Frames (and digits) dropped because the bridge fell behind.
     pub fn dropped(&self) -> u64 {
         self.drops
+    }
+
+    /// The `clear` messages the agent has sent so far.
+    pub fn clears(&self) -> u64 {
+        self.shared.clears.load(Ordering::Acquire)
     }
 }
 
@@ -1051,6 +1058,7 @@ impl Session {
                 // Barge-in: what is queued goes now, what is in the ring at the next tick.
                 self.queue.clear();
                 b.shared.clear_to.store(b.fed, Ordering::Release);
+                b.shared.clears.fetch_add(1, Ordering::Release);
                 while let Some((name, _)) = self.marks.pop_front() {
                     self.send_mark(&name, wtx);
                 }

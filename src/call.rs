@@ -102,6 +102,7 @@ impl CallMedia {
             print: true,
             notice: None,
             rtp_timeout: None,
+            speech: None,
         };
         #[cfg(feature = "device")]
         if let (SourceSpec::Device, Some((dev, rings, opened_at))) = (&m.source, self.device.take()) {

@@ -18,6 +18,7 @@ pub mod ports;
 pub mod recorder;
 pub mod serve;
 pub mod session;
+pub mod speech;
 pub mod taps;
 pub mod tls;
 

@@ -99,6 +99,9 @@ pub struct MediaOptions {
     /// Report [`MediaNotice::RtpTimeout`] after this long without RTP or RTCP from the
     /// peer (while it is expected to send).
     pub rtp_timeout: Option<std::time::Duration>,
+    /// Measure the call's turns (a voice-agent call, issue 21): the latest figures are kept
+    /// here every half second, and reported as [`MediaNotice::Turns`] at the end.
+    pub speech: Option<Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
 }
 
 /// What a call's media tells its owner.
@@ -116,6 +119,8 @@ pub enum MediaNotice {
     SourceFinished,
     /// Answering-machine detection decided who answered, after this much audio (ms).
     AnsweredBy(&'static str, u32),
+    /// The call's turn-taking figures, as its media ended (`{summary, turns, barge_ins}`).
+    Turns(serde_json::Value),
 }
 
 /// Receives [`MediaNotice`]s; called from the media task (DTMF, a start) or from a
@@ -310,6 +315,8 @@ async fn run(
     let mut finished = false;
     // Answering-machine detection, from the answer until it decides.
     let mut amd: Option<Amd> = None;
+    // Speech on both directions and the turns it makes (voice-agent calls).
+    let mut speech = opts.speech.as_ref().map(|_| crate::speech::Speech::new(s.audio_rate()));
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -409,6 +416,16 @@ async fn run(
                     r.tick(&remote, &local);
                 }
                 ticks += 1;
+                if let Some(sp) = speech.as_mut() {
+                    sp.tick(&remote, &local, source.clears().max(parked.as_ref().map_or(0, |p| p.clears())));
+                    if ticks % 25 == 0 {
+                        if let Some(shared) = &opts.speech {
+                            if let Ok(mut kept) = shared.lock() {
+                                *kept = Some(sp.report());
+                            }
+                        }
+                    }
+                }
                 if let Some(result) = amd.as_mut().and_then(|d| d.push(&remote)) {
                     amd = None;
                     if let Some(hook) = &opts.notice {
@@ -448,6 +465,18 @@ async fn run(
             } else {
                 report_event(&opts, ev);
             }
+        }
+    }
+    if let Some(mut sp) = speech.take() {
+        sp.finish();
+        let report = sp.report();
+        if let Some(shared) = &opts.speech {
+            if let Ok(mut kept) = shared.lock() {
+                *kept = Some(report.clone());
+            }
+        }
+        if let Some(hook) = &opts.notice {
+            hook(MediaNotice::Turns(report));
         }
     }
     s.close(Instant::now(), None);

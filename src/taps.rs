@@ -26,6 +26,10 @@ pub trait Tap: Send {
     fn finished(&self) -> bool {
         false
     }
+    /// A voice agent's `clear` messages so far (barge-in: it dropped its queued audio).
+    fn clears(&self) -> u64 {
+        0
+    }
 }
 
 /// Silence: the stream keeps flowing.
@@ -103,6 +107,10 @@ impl Tap for MediaEnd {
 
     fn dropped(&self) -> u64 {
         MediaEnd::dropped(self)
+    }
+
+    fn clears(&self) -> u64 {
+        MediaEnd::clears(self)
     }
 }
 

@@ -157,6 +157,8 @@ pub struct Call {
     pub answered_by: Option<String>,
     /// How long after the answer it was decided, ms.
     pub answered_by_ms: Option<u32>,
+    /// A voice-agent call's turn-taking: `{summary, turns, barge_ins}` (issue 21).
+    pub turns: Option<serde_json::Value>,
 }
 
 /// Where a call's recording is.

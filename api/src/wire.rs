@@ -104,7 +104,7 @@ impl serde::Serialize for CallOut<'_> {
             }
         }
         let c = self.0;
-        let mut o = s.serialize_struct("Call", 26)?;
+        let mut o = s.serialize_struct("Call", 27)?;
         o.serialize_field("id", &c.id)?;
         o.serialize_field("direction", if c.inbound { "inbound" } else { "outbound" })?;
         o.serialize_field("status", c.status.as_str())?;
@@ -131,6 +131,7 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("machine_detection", &c.machine_detection)?;
         o.serialize_field("answered_by", &c.answered_by)?;
         o.serialize_field("answered_by_ms", &c.answered_by_ms)?;
+        o.serialize_field("turns", &c.turns)?;
         o.end()
     }
 }

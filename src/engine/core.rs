@@ -227,6 +227,7 @@ impl Engine {
             MediaEvent::AnsweredBy(answered_by, after_ms) => {
                 Persist::AnsweredBy { id: id.clone(), answered_by, after_ms }
             }
+            MediaEvent::Turns(turns) => Persist::Turns { id: id.clone(), turns },
             MediaEvent::RtpTimeout(_) | MediaEvent::SourceFinished => return,
         };
         self.actions.push_back(Action::Persist(p));

@@ -56,6 +56,8 @@ pub enum MediaEvent {
     /// Answering-machine detection decided who answered (`human`, `machine_start`, …),
     /// after this much of the callee's audio (ms).
     AnsweredBy(String, u32),
+    /// A voice-agent call's turn-taking figures, as its media ended.
+    Turns(serde_json::Value),
 }
 
 /// What the API asks of the engine.
@@ -265,6 +267,13 @@ pub enum Persist {
         kind: String,
         /// What happened.
         detail: String,
+    },
+    /// A voice-agent call's turn-taking figures.
+    Turns {
+        /// The call.
+        id: String,
+        /// `{summary, turns, barge_ins}`.
+        turns: serde_json::Value,
     },
     /// Who answered, as answering-machine detection decided.
     AnsweredBy {

@@ -51,6 +51,8 @@ pub struct Effects {
     agents: HashMap<String, (u64, String, oneshot::Sender<()>)>,
     /// The next agent member's room label (apart from every call's).
     next_agent: u64,
+    /// Voice-agent calls' latest turn figures, by API id, until the call's final status.
+    speech: HashMap<String, Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
 }
 
 impl Effects {
@@ -73,6 +75,7 @@ impl Effects {
             seated: HashMap::new(),
             agents: HashMap::new(),
             next_agent: 1 << 62,
+            speech: HashMap::new(),
         }
     }
 
@@ -112,7 +115,16 @@ impl Effects {
                     agent.digit(digit);
                 }
             }
-            Action::Persist(p) => self.writer.send(op(p, (now_seed() / 1_000_000) as i64)),
+            Action::Persist(p) => {
+                // A call's end: its turns so far go first, so `call.completed` carries them.
+                if let Persist::Status { id, to, .. } = &p {
+                    let snapshot = to.is_final().then(|| self.speech.remove(id)).flatten();
+                    if let Some(turns) = snapshot.and_then(|s| s.lock().ok().and_then(|g| g.clone())) {
+                        self.writer.send(Op::Turns { id: id.clone(), turns });
+                    }
+                }
+                self.writer.send(op(p, (now_seed() / 1_000_000) as i64))
+            }
             Action::Reply(id, r) => {
                 if let Some(tx) = self.replies.remove(&id) {
                     let _ = tx.send(r);
@@ -275,6 +287,15 @@ impl Effects {
             Some(RecordAs::Api(id)) => Some(id.clone()),
             _ => m.api_id.clone(),
         };
+        // A voice-agent call's turns are measured (issue 21).
+        let speech = match (&agent, &m.api_id) {
+            (Some(_), Some(id)) => {
+                let shared = Arc::new(std::sync::Mutex::new(None));
+                self.speech.insert(id.clone(), shared.clone());
+                Some(shared)
+            }
+            _ => None,
+        };
         let record = m.record.map(|r| self.path(&r, false));
         if let Some(r) = &record {
             tracing::info!(%call, path = %r.display(), "recording");
@@ -292,6 +313,7 @@ impl Effects {
                 media_io::MediaNotice::RtpTimeout(d) => MediaEvent::RtpTimeout(d),
                 media_io::MediaNotice::SourceFinished => MediaEvent::SourceFinished,
                 media_io::MediaNotice::AnsweredBy(who, after_ms) => MediaEvent::AnsweredBy(who.into(), after_ms),
+                media_io::MediaNotice::Turns(v) => MediaEvent::Turns(v),
             };
             inbox.send(Input::Media { call, api_id: api_id.clone(), event });
         });
@@ -305,6 +327,7 @@ impl Effects {
             print: false,
             notice: Some(notice),
             rtp_timeout: m.rtp_timeout,
+            speech,
         };
         match media_io::spawn(rtp, rtcp, m.config, opts) {
             Ok(task) => {
@@ -369,5 +392,6 @@ fn op(p: Persist, at: i64) -> Op {
         Persist::ActionFailed { id, action, detail } => Op::ActionFailed { id, action, detail, at },
         Persist::Event { id, kind, detail } => Op::Event { id, kind, detail, at },
         Persist::AnsweredBy { id, answered_by, after_ms } => Op::AnsweredBy { id, answered_by, after_ms, at },
+        Persist::Turns { id, turns } => Op::Turns { id, turns },
     }
 }

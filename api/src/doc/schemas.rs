@@ -176,6 +176,13 @@ pub fn call_schemas() -> Value {
                 "answered_by_ms": {
                     "type": ["integer", "null"],
                     "description": "How much of the answered call's audio the decision took, ms."
+                },
+                "turns": {
+                    "type": ["object", "null"],
+                    "description": "A voice-agent call's turn-taking, from speech detected on both directions: \
+                        `summary` (turns, answered, response latency p50/p95/max ms, barge-ins, of them stopped and \
+                        cleared, talk-over ms), `turns` (caller start/end, agent start, latency ms) and `barge_ins` \
+                        (when, time to stop, cleared). Kept as the call ends (and so in `call.completed`)."
                 }
             }
         },

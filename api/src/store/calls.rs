@@ -120,6 +120,12 @@ pub(super) fn action_failed_in(
     enqueue(conn, &org, "call.action_failed", body, at)
 }
 
+/// Call `id`'s turn-taking figures (replacing what was kept before).
+pub(super) fn turns_in(conn: &Connection, id: &str, turns: &serde_json::Value) -> Result<usize, StoreError> {
+    conn.prepare_cached("UPDATE calls SET turns = ?2 WHERE id = ?1")?.execute(params![id, turns.to_string()])?;
+    Ok(0)
+}
+
 /// Who answered call `id` (answering-machine detection), decided `after_ms` after the
 /// answer: kept on the call, an `answered_by` event, and `call.answered_by` queued.
 pub(super) fn answered_by_in(
@@ -170,7 +176,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
      created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
      ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media, machine_detection, \
-     answered_by, answered_by_ms";
+     answered_by, answered_by_ms, turns";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -208,6 +214,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         machine_detection: r.get(22)?,
         answered_by: r.get(23)?,
         answered_by_ms: r.get::<_, Option<i64>>(24)?.and_then(|n| u32::try_from(n).ok()),
+        turns: r.get::<_, Option<String>>(25)?.and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 

@@ -201,6 +201,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         left_at INTEGER
     );
     CREATE INDEX conference_agents_conf ON conference_agents(conference_id, joined_at);",
+    // 13: a voice-agent call's turns (response latency, barge-ins, talk-over), as JSON.
+    "ALTER TABLE calls ADD COLUMN turns TEXT;",
 ];
 
 /// The database.

@@ -1,6 +1,6 @@
 //! The store's one writer for the engine: [`Op`]s applied in batches on a thread.
 
-use super::calls::{action_failed_in, answered_by_in, dtmf_in, inbound_in, recording_in, status_in};
+use super::calls::{action_failed_in, answered_by_in, dtmf_in, inbound_in, recording_in, status_in, turns_in};
 use super::db::Store;
 use super::error::StoreError;
 use crate::model::{CallStatus, InboundCall, RecordingState};
@@ -66,6 +66,14 @@ pub enum Op {
         after_ms: u32,
         /// When, ms.
         at: i64,
+    },
+    /// A voice-agent call's turn-taking figures (kept on the call, shown by the API and in
+    /// `call.completed`).
+    Turns {
+        /// The call.
+        id: String,
+        /// `{summary, turns, barge_ins}`.
+        turns: serde_json::Value,
     },
     /// Another event in a call's life (`failover`: its INVITE moved to the next server).
     Event {
@@ -168,6 +176,7 @@ impl Store {
                 Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
                 Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
                 Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
+                Op::Turns { id, turns } => turns_in(&tx, id, turns),
                 Op::AnsweredBy { id, answered_by, after_ms, at } => {
                     answered_by_in(&tx, id, answered_by, *after_ms, *at)
                 }
