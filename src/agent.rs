@@ -106,11 +106,21 @@ struct Histogram {
 const LATENCY_BUCKETS_US: [u64; 13] =
     [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 50_000, 100_000, 250_000, 1_000_000];
 
+/// The buckets of turn-taking figures (issue 21): 100 ms to 20 s.
+const TURN_BUCKETS_US: [u64; 13] = [
+    100_000, 200_000, 300_000, 500_000, 750_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000, 5_000_000, 7_500_000,
+    10_000_000, 20_000_000,
+];
+
 impl Histogram {
     const fn new() -> Histogram {
+        Histogram::with(&LATENCY_BUCKETS_US)
+    }
+
+    const fn with(bounds: &'static [u64; 13]) -> Histogram {
         #[allow(clippy::declare_interior_mutable_const)]
         const ZERO: AtomicU64 = AtomicU64::new(0);
-        Histogram { bounds: &LATENCY_BUCKETS_US, counts: [ZERO; LATENCY_BUCKETS_US.len() + 1], sum_us: ZERO }
+        Histogram { bounds, counts: [ZERO; LATENCY_BUCKETS_US.len() + 1], sum_us: ZERO }
     }
 
     fn record(&self, d: Duration) {
@@ -147,6 +157,21 @@ static TO_CALLER: Histogram = Histogram::new();
 /// base64, µ-law or PCM decode, resample, push).
 static TO_CALLER_READY: Histogram = Histogram::new();
 
+/// A voice-agent call's response latency per turn (caller's end to the agent's audio).
+static TURN_LATENCY: Histogram = Histogram::with(&TURN_BUCKETS_US);
+/// A barge-in's time to stop (caller's start over the agent to the agent's audio ending).
+static BARGE_IN_STOP: Histogram = Histogram::with(&TURN_BUCKETS_US);
+
+/// A turn the agent answered after `ms` (for `/metrics`).
+pub fn record_turn_latency(ms: u64) {
+    TURN_LATENCY.record(Duration::from_millis(ms));
+}
+
+/// A barge-in the agent stopped for after `ms` (for `/metrics`).
+pub fn record_barge_in_stop(ms: u64) {
+    BARGE_IN_STOP.record(Duration::from_millis(ms));
+}
+
 /// Records [`TO_CALLER_READY`] for a message that came at `arrived` (ns since [`epoch`]),
 /// its audio now in the ring.
 fn ready(arrived: Option<u64>) {
@@ -168,6 +193,14 @@ pub fn render_metrics(out: &mut String) {
     TO_AGENT.render(NAME, "to_agent", out);
     TO_CALLER.render(NAME, "to_caller", out);
     TO_CALLER_READY.render(NAME, "to_caller_ready", out);
+    out.push_str(
+        "# HELP dialtone_turn_seconds Voice-agent calls' turn-taking, from speech detected on both \
+         directions: response_latency from the end of a caller's turn to the agent's first audio; \
+         barge_in_stop from the caller starting over the agent to the agent's audio ending.\n\
+         # TYPE dialtone_turn_seconds histogram\n",
+    );
+    TURN_LATENCY.render("dialtone_turn_seconds", "response_latency", out);
+    BARGE_IN_STOP.render("dialtone_turn_seconds", "barge_in_stop", out);
 }
 
 /// A process-wide time base, so instants fit in an atomic (nanoseconds since it).

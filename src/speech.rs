@@ -33,11 +33,23 @@ impl Speech {
             self.clears = clears;
             self.tracker.clear(self.agent.elapsed_ms());
         }
+        let (turns, barges) = (self.tracker.turns().len(), self.tracker.barge_ins().len());
         for (side, event) in [(Side::Caller, self.caller.push(heard)), (Side::Agent, self.agent.push(sent))] {
             match event {
                 Some(VadEvent::SpeechStart { at_ms }) => self.tracker.start(side, at_ms),
                 Some(VadEvent::SpeechEnd { at_ms }) => self.tracker.end(side, at_ms),
                 None => {}
+            }
+        }
+        // What closed this tick goes to `/metrics`.
+        for t in &self.tracker.turns()[turns..] {
+            if let Some(ms) = t.latency_ms() {
+                crate::agent::record_turn_latency(ms);
+            }
+        }
+        for b in &self.tracker.barge_ins()[barges..] {
+            if let Some(ms) = b.time_to_stop_ms() {
+                crate::agent::record_barge_in_stop(ms);
             }
         }
     }

@@ -109,6 +109,13 @@ fn each_turns_response_latency_is_the_bots_think_time() {
     };
     let gap = mean(1200) - mean(400);
     assert!((740..=860).contains(&gap), "latencies {latencies:?}: the think times' 800 ms came out as {gap}");
+    // And /metrics counts the four answered turns.
+    let metrics = String::from_utf8(send(http, "GET", "/metrics", &[], b"").body).unwrap();
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dialtone_turn_seconds_count{direction=\"response_latency\"} "))
+        .unwrap_or_else(|| panic!("no turn histogram in /metrics"));
+    assert_eq!(count.trim(), "4", "{metrics}");
     for peer in [a, b] {
         assert_eq!(peer.finish(Duration::from_secs(15)), (Some(0), (1, 0)), "{}", d.log_text());
     }
