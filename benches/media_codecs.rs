@@ -3,7 +3,9 @@
 //! 10 % expected loss) at complexity 5 (the default) and 10, the 8 ↔ 48 kHz resampler, and
 //! answering-machine detection (`amd::Amd::push` of one 20 ms frame of silence, of the
 //! two-tone signal below, and of a 1000 Hz beep, at 8 and 16 kHz, with limits that never let
-//! it decide; its accuracy is `benches/amd_eval.rs`).
+//! it decide; its accuracy is `benches/amd_eval.rs`), and speech detection (`vad::Vad::push`
+//! of a 20 ms frame of silence and of the two-tone signal, at 8 and 16 kHz; accuracy in
+//! `benches/vad_eval.rs`).
 //!
 //! Run: `cargo bench --bench media_codecs`
 
@@ -15,6 +17,7 @@ use dialtone_media::g711;
 use dialtone_media::g722::{G722Decoder, G722Encoder, FRAME_BYTES, FRAME_SAMPLES as G722_FRAME};
 use dialtone_media::opus::{OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES, SAMPLE_RATE};
 use dialtone_media::resample::Resampler;
+use dialtone_media::vad::{Vad, VadConfig};
 
 /// Speech-like test signal: two tones plus a deterministic noise floor.
 fn signal(rate: u32, n: usize, offset: usize) -> Vec<i16> {
@@ -158,5 +161,18 @@ fn bench_amd(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_g711, bench_g722, bench_opus, bench_resample, bench_amd);
+fn bench_vad(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vad_push");
+    g.throughput(Throughput::Elements(1));
+    for rate in [8000u32, 16_000] {
+        let n = rate as usize / 50;
+        for (name, frame) in [("silence", vec![0i16; n]), ("voice", signal(rate, n, 0))] {
+            let mut vad = Vad::new(VadConfig::new(rate));
+            g.bench_function(format!("{name}_{}k", rate / 1000), |b| b.iter(|| black_box(vad.push(black_box(&frame)))));
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_g711, bench_g722, bench_opus, bench_resample, bench_amd, bench_vad);
 criterion_main!(benches);
