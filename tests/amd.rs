@@ -17,21 +17,7 @@ use std::time::{Duration, Instant};
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
 
 fn carrier(name: &str, pcap: &str) -> SippPeer {
-    let mp = free_media_port_in(36_000, 50); // 36000–36200: no other test's range
-    SippPeer::start(
-        name,
-        &[
-            "-sf",
-            &root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-key",
-            "pcap",
-            &root().join("fixtures/pcap").join(pcap).to_string_lossy(),
-        ],
-    )
+    SippPeer::carrier(name, pcap, 36_000, &[]) // 36000–36200: no other test's range
 }
 
 /// Polls the call until answering-machine detection has decided (bounded).

@@ -26,21 +26,7 @@ fn windows_of(samples: &[i16], hz: f32, other: f32) -> usize {
 }
 
 fn carrier(name: &str, pcap: &str) -> SippPeer {
-    let mp = free_media_port_in(35_400, 50); // 35400–35600: no other test's range
-    SippPeer::start(
-        name,
-        &[
-            "-sf",
-            &root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-key",
-            "pcap",
-            &root().join("fixtures/pcap").join(pcap).to_string_lossy(),
-        ],
-    )
+    SippPeer::carrier(name, pcap, 35_400, &[]) // 35400–35600: no other test's range
 }
 
 #[test]

@@ -18,21 +18,7 @@ const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
 const TONES: [f32; 3] = [400.0, 700.0, 1000.0];
 
 fn carrier(name: &str, pcap: &str) -> SippPeer {
-    let mp = free_media_port_in(35_600, 50); // 35600–35800: no other test's range
-    SippPeer::start(
-        name,
-        &[
-            "-sf",
-            &root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-key",
-            "pcap",
-            &root().join("fixtures/pcap").join(pcap).to_string_lossy(),
-        ],
-    )
+    SippPeer::carrier(name, pcap, 35_600, &[]) // 35600–35800: no other test's range
 }
 
 /// In 20 ms windows of `sent` (8 kHz): how many hold each of [`TONES`] clearly (well

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{send, wait_port, wait_status};
+use common::http::{recording, send, wait_port, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::json;
@@ -58,18 +58,7 @@ fn a_183s_tone_is_recorded_before_the_answer() {
         .map(|e| e["detail"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(statuses, ["initiating", "early-media", "in-progress", "completed"], "{done}");
-    let mut wav = None;
-    for _ in 0..100 {
-        let r = send(http, "GET", &format!("/api/calls/{id}/recording"), &AUTH, b"");
-        if r.status == 200 {
-            wav = Some(r.body);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let wav = wav.unwrap_or_else(|| panic!("no recording\n{}", d.log_text()));
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
-    let samples: Vec<i16> = reader.into_samples::<i16>().map(Result::unwrap).collect();
+    let samples = recording(&d, http, &AUTH, &id);
     let far: Vec<i16> = samples.iter().step_by(2).copied().collect();
     // The recording starts with the early media; the answer came 2.5 s later. In its first
     // 2 s, the carrier's tone.

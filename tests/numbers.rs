@@ -9,7 +9,7 @@ mod common;
 
 use common::agent::Agent;
 use common::hook::Hook;
-use common::http::{send, wait_port, wait_status};
+use common::http::{recording, send, wait_port, wait_status};
 use common::*;
 use dialtone_media::resample::goertzel_power;
 use serde_json::{json, Value};
@@ -25,26 +25,6 @@ fn number(http: u16, body: Value) -> Value {
     let r = send(http, "POST", "/api/numbers", &AUTH, body.to_string().as_bytes());
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     r.json()["data"].clone()
-}
-
-/// SIPp calls `service` at dialtone with `scenario`.
-fn call(d: &Dialtone, scenario: &std::path::Path, service: &str) -> SippRun {
-    run_sipp(
-        &args(&[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-s",
-            service,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{}", d.port),
-        ]),
-        Duration::from_secs(20),
-    )
 }
 
 /// The newest inbound call to `number_id`.
@@ -82,7 +62,7 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     let talk = root().join("fixtures/sipp/uac_x_header.xml");
 
     // A: the agent hears the INVITE's X- header among its customParameters.
-    let run = call(&d, &talk, "+15550100");
+    let run = call_service(&d, &talk, "+15550100");
     assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, d.log_text());
     agent.wait_stop();
     let got = agent.got();
@@ -97,7 +77,7 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     assert_eq!(params["call_id"], rec["id"], "{start}");
 
     // B: the webhook is asked (signed), and its answer plays the WAV, recorded.
-    let run = call(&d, &talk, "+15550201");
+    let run = call_service(&d, &talk, "+15550201");
     assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, d.log_text());
     let asked = hook.requests();
     assert_eq!(asked.len(), 1, "{asked:?}");
@@ -117,18 +97,7 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     let id = rec["id"].as_str().unwrap().to_string();
     let done = wait_status(&d, http, &AUTH, &id, "completed", Duration::from_secs(10));
     assert_eq!(facts["call_id"], done["id"]);
-    let mut wav = None;
-    for _ in 0..100 {
-        let r = send(http, "GET", &format!("/api/calls/{id}/recording"), &AUTH, b"");
-        if r.status == 200 {
-            wav = Some(r.body);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let wav = wav.unwrap_or_else(|| panic!("no recording\n{}", d.log_text()));
-    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
-    let samples: Vec<i16> = reader.into_samples::<i16>().map(Result::unwrap).collect();
+    let samples = recording(&d, http, &AUTH, &id);
     let ours: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let toned = ours
         .chunks_exact(160)
@@ -147,7 +116,7 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
         std::fs::write(&path, text.replace("STATUS", status)).unwrap();
         path
     };
-    let run = call(&d, &refused("486", "numbers-486"), "+15550300");
+    let run = call_service(&d, &refused("486", "numbers-486"), "+15550300");
     assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, d.log_text());
     let rec = call_to(http, c["id"].as_str().unwrap());
     let id = rec["id"].as_str().unwrap().to_string();
@@ -157,6 +126,6 @@ fn numbers_route_inbound_calls_to_an_agent_a_webhook_a_fallback_or_404() {
     assert!(webhook["detail"].as_str().unwrap_or("").contains("fallback: reject"), "{events}\n{done}");
 
     // A number nobody has: 404.
-    let run = call(&d, &refused("404", "numbers-404"), "+15559999");
+    let run = call_service(&d, &refused("404", "numbers-404"), "+15559999");
     assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, d.log_text());
 }

@@ -30,22 +30,7 @@ fn call(d: &Dialtone, service: &str, status: u16) -> SippRun {
     };
     let scenario = temp_dir(&format!("pre-answer-{status}")).join("uac.xml");
     std::fs::write(&scenario, text.replace("STATUS", &status.to_string())).unwrap();
-    run_sipp(
-        &args(&[
-            "-sf",
-            &scenario.to_string_lossy(),
-            "-s",
-            service,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_port().to_string(),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{}", d.port),
-        ]),
-        Duration::from_secs(20),
-    )
+    call_service(d, &scenario, service)
 }
 
 fn statuses(http: u16, id: &str) -> Vec<String> {

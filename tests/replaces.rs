@@ -16,16 +16,11 @@ use std::time::Duration;
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
 
 fn carrier(name: &str, pcap: &str, log: Option<&std::path::Path>) -> SippPeer {
-    let mp = free_media_port_in(35_800, 50).to_string(); // 35800–36000: no other test's range
-    let scenario = root().join("fixtures/sipp/uas_play_wait_bye.xml");
-    let pcap = root().join("fixtures/pcap").join(pcap);
-    let mut a: Vec<String> =
-        args(&["-sf", &scenario.to_string_lossy(), "-mi", "127.0.0.1", "-mp", &mp, "-key", "pcap"]);
-    a.push(pcap.to_string_lossy().into_owned());
-    if let Some(log) = log {
-        a.extend(args(&["-trace_msg", "-message_file", &log.to_string_lossy()]));
+    // 35800–36000: no other test's range.
+    match log {
+        Some(log) => SippPeer::carrier(name, pcap, 35_800, &["-trace_msg", "-message_file", &log.to_string_lossy()]),
+        None => SippPeer::carrier(name, pcap, 35_800, &[]),
     }
-    SippPeer::start(name, &a.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// The value of header `name` on the first line of `log` that has it.

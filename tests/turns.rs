@@ -16,21 +16,7 @@ use std::time::Duration;
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
 
 fn carrier(name: &str) -> SippPeer {
-    let mp = free_media_port_in(36_200, 50); // 36200–36400: no other test's range
-    SippPeer::start(
-        name,
-        &[
-            "-sf",
-            &root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &mp.to_string(),
-            "-key",
-            "pcap",
-            &root().join("fixtures/pcap/turns_pcmu.pcap").to_string_lossy(),
-        ],
-    )
+    SippPeer::carrier(name, "turns_pcmu.pcap", 36_200, &[]) // 36200–36400: no other test's range
 }
 
 #[test]

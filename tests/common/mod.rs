@@ -234,6 +234,18 @@ impl SippPeer {
         SippPeer::start_calls(name, scenario, 1)
     }
 
+    /// A carrier that answers (PCMU), plays `fixtures/pcap/<pcap>` from a media port of
+    /// the block at `media_base` and waits for dialtone's BYE (`uas_play_wait_bye.xml`);
+    /// `extra` SIPp arguments after.
+    pub fn carrier(name: &str, pcap: &str, media_base: u16, extra: &[&str]) -> SippPeer {
+        let mp = free_media_port_in(media_base, 50).to_string();
+        let scenario = root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy().into_owned();
+        let pcap = root().join("fixtures/pcap").join(pcap).to_string_lossy().into_owned();
+        let mut a = vec!["-sf", &scenario, "-mi", "127.0.0.1", "-mp", &mp, "-key", "pcap", &pcap];
+        a.extend_from_slice(extra);
+        SippPeer::start(name, &a)
+    }
+
     /// [`SippPeer::start`] for `calls` calls.
     pub fn start_calls(name: &str, scenario: &[&str], calls: u32) -> SippPeer {
         let port = free_port();
@@ -269,6 +281,27 @@ impl SippPeer {
         };
         (code, read_stats(&self.stats))
     }
+}
+
+/// One SIPp call (`-m 1`) with `scenario` to number `service` at dialtone, from a free
+/// port, bounded by 20 s.
+pub fn call_service(d: &Dialtone, scenario: &Path, service: &str) -> SippRun {
+    run_sipp(
+        &args(&[
+            "-sf",
+            &scenario.to_string_lossy(),
+            "-s",
+            service,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{}", d.port),
+        ]),
+        Duration::from_secs(20),
+    )
 }
 
 /// `dialtone call <uri> <extra…>` from a free local port, bounded by `limit`.
