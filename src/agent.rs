@@ -416,6 +416,8 @@ struct Shared {
     /// and when it arrived (ns since [`epoch`]; 0: none pending).
     arrived_at: AtomicU64,
     arrived_pos: AtomicU64,
+    /// Samples of the agent's audio waiting in the bridge, not yet in the playout ring.
+    pending: AtomicU64,
     /// Wakes the bridge when the media task has pushed a frame or a digit: a flag and an
     /// `AtomicWaker`, lock-free on the media side.
     heard: AtomicBool,
@@ -452,6 +454,22 @@ pub struct MediaEnd {
     shared: Arc<Shared>,
     played: u64,
     drops: u64,
+    /// The last [`MediaEnd::play`]'s figures.
+    last: PlayStat,
+}
+
+/// What one [`MediaEnd::play`] found, for the playout figures (samples at the call's rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayStat {
+    /// The agent's audio played in the frame (the rest was silence).
+    pub played: usize,
+    /// After it: the agent's audio waiting in the playout ring and in the bridge.
+    pub queued: usize,
+    /// Of `queued`, what was still in the bridge.
+    pub pending: usize,
+    /// Audio that arrived on an idle playout started playing in this frame after waiting
+    /// this long in dialtone (µs).
+    pub start_delay_us: Option<u64>,
 }
 
 impl std::fmt::Debug for MediaEnd {
@@ -474,12 +492,17 @@ impl MediaEnd {
         out[n..].fill(0);
         self.played += n as u64;
         self.shared.played.store(self.played, Ordering::Release);
+        let pending = usize::try_from(self.shared.pending.load(Ordering::Acquire)).unwrap_or(usize::MAX);
+        self.last =
+            PlayStat { played: n, queued: self.from_agent.occupied_len() + pending, pending, start_delay_us: None };
         let arrived = self.shared.arrived_at.load(Ordering::Acquire);
         if arrived != 0 && n > 0 {
             let pos = self.shared.arrived_pos.load(Ordering::Acquire);
             if (before..self.played).contains(&pos) {
                 let now = nanos_since_epoch(std::time::Instant::now());
-                TO_CALLER.record(Duration::from_nanos(now.saturating_sub(arrived)));
+                let waited = now.saturating_sub(arrived);
+                TO_CALLER.record(Duration::from_nanos(waited));
+                self.last.start_delay_us = Some(waited / 1000);
                 self.shared.arrived_at.store(0, Ordering::Release);
             } else if pos < before {
                 // Skipped by a clear: not played.
@@ -515,6 +538,11 @@ impl MediaEnd {
     /// The `clear` messages the agent has sent so far.
     pub fn clears(&self) -> u64 {
         self.shared.clears.load(Ordering::Acquire)
+    }
+
+    /// What the last [`MediaEnd::play`] found.
+    pub fn playout(&self) -> PlayStat {
+        self.last
     }
 }
 
@@ -614,6 +642,7 @@ fn halves(rate: u32, to_ms: usize, from_ms: usize) -> (MediaEnd, BridgeEnd) {
         shared: shared.clone(),
         played: 0,
         drops: 0,
+        last: PlayStat::default(),
     };
     let bridge =
         BridgeEnd { to_agent: to_c, stamps: stamps_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None };
@@ -1090,6 +1119,7 @@ impl Session {
             Some("clear") => {
                 // Barge-in: what is queued goes now, what is in the ring at the next tick.
                 self.queue.clear();
+                b.shared.pending.store(0, Ordering::Release);
                 b.shared.clear_to.store(b.fed, Ordering::Release);
                 b.shared.clears.fetch_add(1, Ordering::Release);
                 while let Some((name, _)) = self.marks.pop_front() {
@@ -1151,6 +1181,7 @@ impl Session {
         let room = (played + ahead).saturating_sub(b.fed).min(b.from_agent.vacant_len() as u64) as usize;
         let n = room.min(self.queue.len());
         if n == 0 {
+            b.shared.pending.store(self.queue.len() as u64, Ordering::Release);
             return;
         }
         let (a, c) = self.queue.as_slices();
@@ -1161,6 +1192,7 @@ impl Session {
         }
         self.queue.drain(..pushed);
         b.fed += pushed as u64;
+        b.shared.pending.store(self.queue.len() as u64, Ordering::Release);
     }
 
     /// Sends back the marks whose audio has been played.

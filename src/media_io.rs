@@ -417,6 +417,7 @@ async fn run(
                 }
                 ticks += 1;
                 if let Some(sp) = speech.as_mut() {
+                    sp.played(source.playout());
                     sp.tick(&remote, &local, source.clears().max(parked.as_ref().map_or(0, |p| p.clears())));
                     if ticks % 25 == 0 {
                         if let Some(shared) = &opts.speech {

@@ -4,7 +4,7 @@
 //! (which also hears the caller) are taps. None of them may block: the ones that reach
 //! disk, a device or the network go through lock-free rings and count what they drop.
 
-use crate::agent::MediaEnd;
+use crate::agent::{MediaEnd, PlayStat};
 use crate::recorder::Recorder;
 use dialtone_media::player::Player;
 use ringbuf::traits::{Consumer, Producer};
@@ -29,6 +29,10 @@ pub trait Tap: Send {
     /// A voice agent's `clear` messages so far (barge-in: it dropped its queued audio).
     fn clears(&self) -> u64 {
         0
+    }
+    /// A voice agent's playout in the last `fill`: how much of its audio there was to send.
+    fn playout(&self) -> Option<PlayStat> {
+        None
     }
 }
 
@@ -111,6 +115,10 @@ impl Tap for MediaEnd {
 
     fn clears(&self) -> u64 {
         MediaEnd::clears(self)
+    }
+
+    fn playout(&self) -> Option<PlayStat> {
+        Some(MediaEnd::playout(self))
     }
 }
 
