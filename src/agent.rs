@@ -132,16 +132,20 @@ impl Histogram {
 
     /// Prometheus histogram lines (cumulative buckets, seconds).
     fn render(&self, name: &str, direction: &str, out: &mut String) {
+        self.render_as(name, "direction", direction, out);
+    }
+
+    fn render_as(&self, name: &str, label: &str, value: &str, out: &mut String) {
         use std::fmt::Write;
         let mut total = 0;
         for (i, c) in self.counts.iter().enumerate() {
             total += c.load(Ordering::Relaxed);
             let le = self.bounds.get(i).map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
-            let _ = writeln!(out, "{name}_bucket{{direction=\"{direction}\",le=\"{le}\"}} {total}");
+            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {total}");
         }
         let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{direction=\"{direction}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{direction=\"{direction}\"}} {total}");
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {total}");
     }
 }
 
@@ -161,6 +165,16 @@ static TO_CALLER_READY: Histogram = Histogram::new();
 static TURN_LATENCY: Histogram = Histogram::with(&TURN_BUCKETS_US);
 /// A barge-in's time to stop (caller's start over the agent to the agent's audio ending).
 static BARGE_IN_STOP: Histogram = Histogram::with(&TURN_BUCKETS_US);
+
+/// Gaps in an agent's audio mid-reply (the playout ran dry), by whose fault.
+static PLAYOUT_GAP_AGENT: Histogram = Histogram::with(&TURN_BUCKETS_US);
+static PLAYOUT_GAP_DIALTONE: Histogram = Histogram::with(&TURN_BUCKETS_US);
+
+/// A gap of `ms` in an agent's audio mid-reply; `cause` `agent` or `dialtone` (for `/metrics`).
+pub fn record_playout_gap(ms: u64, cause: &str) {
+    let h = if cause == "dialtone" { &PLAYOUT_GAP_DIALTONE } else { &PLAYOUT_GAP_AGENT };
+    h.record(Duration::from_millis(ms));
+}
 
 /// A turn the agent answered after `ms` (for `/metrics`).
 pub fn record_turn_latency(ms: u64) {
@@ -201,6 +215,13 @@ pub fn render_metrics(out: &mut String) {
     );
     TURN_LATENCY.render("dialtone_turn_seconds", "response_latency", out);
     BARGE_IN_STOP.render("dialtone_turn_seconds", "barge_in_stop", out);
+    out.push_str(
+        "# HELP dialtone_agent_playout_gap_seconds Gaps in voice agents' audio mid-reply (the playout ran \
+         dry and the audio came back within 1 s), by cause: agent when nothing was queued, dialtone when \
+         audio was waiting in the bridge.\n# TYPE dialtone_agent_playout_gap_seconds histogram\n",
+    );
+    PLAYOUT_GAP_AGENT.render_as("dialtone_agent_playout_gap_seconds", "cause", "agent", out);
+    PLAYOUT_GAP_DIALTONE.render_as("dialtone_agent_playout_gap_seconds", "cause", "dialtone", out);
 }
 
 /// A process-wide time base, so instants fit in an atomic (nanoseconds since it).

@@ -51,7 +51,7 @@ impl Speech {
         }
         if let Some(st) = self.stat.take() {
             let ms = |samples: usize| samples as u64 * 1000 / u64::from(self.rate);
-            self.playout.tick(playout::Tick {
+            let gap = self.playout.tick(playout::Tick {
                 at_ms: self.agent.elapsed_ms(),
                 frame_ms: ms(sent.len()),
                 played_ms: ms(st.played),
@@ -60,6 +60,9 @@ impl Speech {
                 start_delay_ms: st.start_delay_us.map(|us| us / 1000),
                 caller_speaking: self.caller.speaking(),
             });
+            if let Some((ms, cause)) = gap {
+                crate::agent::record_playout_gap(ms, cause.as_str());
+            }
         }
         let (turns, barges) = (self.tracker.turns().len(), self.tracker.barge_ins().len());
         for (side, event) in [(Side::Caller, self.caller.push(heard)), (Side::Agent, self.agent.push(sent))] {

@@ -205,6 +205,13 @@ fn barge_in_and_playout_tell_the_bots_apart() {
     assert_eq!(burst["gaps"], 0, "{}", turns[3]);
     assert!(burst["bursts"].as_u64().unwrap() >= 1, "{}", turns[3]);
     assert!(burst["max_queued_ms"].as_u64().unwrap() >= 5_000, "the 6 s reply sent at once: {}", turns[3]);
+    // /metrics has the stall among the agents' gaps.
+    let metrics = String::from_utf8(send(http, "GET", "/metrics", &[], b"").body).unwrap();
+    let gaps = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dialtone_agent_playout_gap_seconds_count{cause=\"agent\"} "))
+        .unwrap_or_else(|| panic!("no playout gaps in /metrics"));
+    assert!(gaps.trim().parse::<u64>().unwrap() >= 1, "{metrics}");
     for c in carriers {
         assert_eq!(c.finish(Duration::from_secs(15)), (Some(0), (1, 0)), "{}", d.log_text());
     }

@@ -128,8 +128,9 @@ impl PlayoutWatch {
         PlayoutWatch::default()
     }
 
-    /// One tick.
-    pub fn tick(&mut self, t: Tick) {
+    /// One tick; a gap that ended in it: its length (ms) and whose fault it was.
+    pub fn tick(&mut self, t: Tick) -> Option<(u64, Cause)> {
+        let mut ended = None;
         if t.played_ms > 0 {
             if let Some(seg) = self.open.as_mut() {
                 if let Some((since, cause)) = self.dry.take() {
@@ -141,6 +142,7 @@ impl PlayoutWatch {
                         seg.gap_ms += gap;
                         seg.max_gap_ms = seg.max_gap_ms.max(gap);
                         seg.dialtone_gaps += u32::from(cause == Cause::Dialtone);
+                        ended = Some((gap, cause));
                     }
                 }
             }
@@ -169,6 +171,7 @@ impl PlayoutWatch {
                 self.close();
             }
         }
+        ended
     }
 
     /// The playout ran dry: audio waiting in the bridge makes it dialtone's fault.
@@ -224,7 +227,7 @@ mod tests {
     /// Ticks from `at` for `n` frames: `played` ms each, `queued` after, caller quiet.
     fn run(w: &mut PlayoutWatch, at: &mut u64, n: u64, played: u64, queued: u64, bridge: u64) {
         for _ in 0..n {
-            w.tick(Tick {
+            let _ = w.tick(Tick {
                 at_ms: *at,
                 frame_ms: 20,
                 played_ms: played,
@@ -257,7 +260,10 @@ mod tests {
         let mut at = 0;
         run(&mut w, &mut at, 20, 20, 20, 0);
         run(&mut w, &mut at, 15, 0, 0, 0); // 300 ms stall
-        run(&mut w, &mut at, 20, 20, 20, 0);
+        let back = Tick { at_ms: at, frame_ms: 20, played_ms: 20, queued_ms: 20, ..Tick::default() };
+        assert_eq!(w.tick(back), Some((300, Cause::Agent)));
+        at += 20;
+        run(&mut w, &mut at, 19, 20, 20, 0);
         w.finish();
         let s = w.summary();
         assert_eq!((s.segments, s.gaps, s.gap_ms, s.dialtone_gaps), (1, 1, 300, 0));
@@ -294,7 +300,7 @@ mod tests {
         run(&mut w, &mut at, 60, 0, 0, 0); // 1.2 s
         run(&mut w, &mut at, 10, 20, 0, 0);
         run(&mut w, &mut at, 5, 0, 0, 0);
-        w.tick(Tick { at_ms: at, frame_ms: 20, caller_speaking: true, ..Tick::default() });
+        let _ = w.tick(Tick { at_ms: at, frame_ms: 20, caller_speaking: true, ..Tick::default() });
         at += 20;
         run(&mut w, &mut at, 10, 20, 0, 0);
         w.finish();

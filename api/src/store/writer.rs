@@ -72,7 +72,7 @@ pub enum Op {
     Turns {
         /// The call.
         id: String,
-        /// `{summary, turns, barge_ins}`.
+        /// `{summary, turns, barge_ins, playout}`.
         turns: serde_json::Value,
     },
     /// Another event in a call's life (`failover`: its INVITE moved to the next server).
