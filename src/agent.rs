@@ -85,6 +85,11 @@ const WRITE_QUEUE: usize = 100;
 // sequenceNumber, chunk and timestamp are strings; chunk counts from "1", timestamp is in
 // milliseconds from the start of the stream.
 //
+// dialtone's own, only to an agent that asks (`dialtone_events=speech` in its URL's query):
+//   {"event":"speech_started","sequenceNumber":"9","streamSid":"MZ…",
+//     "speech":{"track":"inbound","timestamp":"1180"}}    and "speech_stopped"; "outbound"
+//                                                          is the agent's own audio
+//
 // from the agent (bidirectional streams):
 //   {"event":"media","streamSid":"MZ…","media":{"payload":"<base64 µ-law 8 kHz>"}}
 //   {"event":"mark","streamSid":"MZ…","mark":{"name":"…"}}
@@ -439,6 +444,8 @@ struct Shared {
     arrived_pos: AtomicU64,
     /// Samples of the agent's audio waiting in the bridge, not yet in the playout ring.
     pending: AtomicU64,
+    /// The agent asked for speech events.
+    speech_events: AtomicBool,
     /// Wakes the bridge when the media task has pushed a frame or a digit: a flag and an
     /// `AtomicWaker`, lock-free on the media side.
     heard: AtomicBool,
@@ -472,11 +479,36 @@ pub struct MediaEnd {
     stamps: HeapProd<u64>,
     from_agent: HeapCons<i16>,
     dtmf: HeapProd<char>,
+    /// Speech starts and ends, for an agent that asked for them.
+    speech: HeapProd<SpeechNote>,
     shared: Arc<Shared>,
     played: u64,
     drops: u64,
     /// The last [`MediaEnd::play`]'s figures.
     last: PlayStat,
+}
+
+/// Speech started or stopped on one side of a call (issue 21's detector), for an agent that
+/// asked for speech events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeechNote {
+    /// The caller's speech (the `inbound` track); else what we sent, the agent's own.
+    pub caller: bool,
+    /// Started; else stopped.
+    pub started: bool,
+    /// Where it started or ended: ms of the call's audio.
+    pub at_ms: u64,
+}
+
+/// Whether an agent URL asks for speech events: `dialtone_events=speech` in its query (a
+/// comma-separated list).
+pub fn wants_speech_events(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .any(|(k, v)| k == "dialtone_events" && v.split(',').any(|e| e == "speech"))
 }
 
 /// What one [`MediaEnd::play`] found, for the playout figures (samples at the call's rate).
@@ -551,6 +583,18 @@ impl MediaEnd {
         self.shared.wake_bridge();
     }
 
+    /// Speech started or stopped on one side of the call: a `speech_started` or
+    /// `speech_stopped` message, when the agent asked for them (`dialtone_events=speech` in
+    /// its URL's query).
+    pub fn speech(&mut self, note: SpeechNote) {
+        if self.shared.speech_events.load(Ordering::Acquire) {
+            if self.speech.try_push(note).is_err() {
+                self.drops += 1;
+            }
+            self.shared.wake_bridge();
+        }
+    }
+
     /// Frames (and digits) dropped because the bridge fell behind.
     pub fn dropped(&self) -> u64 {
         self.drops
@@ -615,6 +659,7 @@ struct BridgeEnd {
     stamps: HeapCons<u64>,
     from_agent: HeapProd<i16>,
     dtmf: HeapCons<char>,
+    speech: HeapCons<SpeechNote>,
     shared: Arc<Shared>,
     /// Samples pushed into the playout ring so far.
     fed: u64,
@@ -654,19 +699,29 @@ fn halves(rate: u32, to_ms: usize, from_ms: usize) -> (MediaEnd, BridgeEnd) {
     let (stamps_p, stamps_c) = HeapRb::<u64>::new(to_ms / 20 + 1).split();
     let (from_p, from_c) = HeapRb::<i16>::new(ms(from_ms)).split();
     let (dtmf_p, dtmf_c) = HeapRb::<char>::new(32).split();
+    let (speech_p, speech_c) = HeapRb::<SpeechNote>::new(16).split();
     let shared = Arc::new(Shared::default());
     let media = MediaEnd {
         to_agent: to_p,
         stamps: stamps_p,
         from_agent: from_c,
         dtmf: dtmf_p,
+        speech: speech_p,
         shared: shared.clone(),
         played: 0,
         drops: 0,
         last: PlayStat::default(),
     };
-    let bridge =
-        BridgeEnd { to_agent: to_c, stamps: stamps_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None };
+    let bridge = BridgeEnd {
+        to_agent: to_c,
+        stamps: stamps_c,
+        from_agent: from_p,
+        dtmf: dtmf_c,
+        speech: speech_c,
+        shared,
+        fed: 0,
+        digits: None,
+    };
     (media, bridge)
 }
 
@@ -703,6 +758,7 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
         Ok(Err(e)) => End::Unreachable(e),
         Ok(Ok(ws)) => {
             tracing::info!(call = label, url = %shown(&cfg.url), "agent connected");
+            b.shared.speech_events.store(wants_speech_events(&cfg.url), Ordering::Release);
             Session::new(label, rate, info, cfg.format).run(ws, &mut b).await
         }
     };
@@ -1051,6 +1107,15 @@ impl Session {
             let m = self.dtmf_message(d);
             self.send(wtx, m);
         }
+        while let Some(n) = b.speech.try_pop() {
+            let m = json!({
+                "event": if n.started { "speech_started" } else { "speech_stopped" },
+                "sequenceNumber": self.next_seq(),
+                "streamSid": self.stream_sid,
+                "speech": {"track": if n.caller { "inbound" } else { "outbound" }, "timestamp": n.at_ms.to_string()},
+            });
+            self.send(wtx, m);
+        }
     }
 
     fn dtmf_message(&mut self, digit: char) -> Value {
@@ -1369,5 +1434,14 @@ mod tests {
         }
         // 8000 samples of room: 50 frames fit.
         assert_eq!(m.dropped(), 10);
+    }
+
+    #[test]
+    fn speech_events_are_asked_for_in_the_query() {
+        assert!(wants_speech_events("ws://bot/stream?dialtone_events=speech"));
+        assert!(wants_speech_events("wss://bot/?a=1&dialtone_events=marks,speech#x"));
+        assert!(!wants_speech_events("ws://bot/stream"));
+        assert!(!wants_speech_events("ws://bot/stream?dialtone_events=speeches"));
+        assert!(!wants_speech_events("ws://bot/speech?events=speech"));
     }
 }

@@ -3,7 +3,7 @@
 //! are kept with the call as JSON. Runs in the call's media task, on the frames it already
 //! has; a few microseconds per 20 ms tick.
 
-use crate::agent::PlayStat;
+use crate::agent::{PlayStat, SpeechNote};
 use dialtone_media::playout::{self, PlayoutWatch};
 use dialtone_media::turns::{Side, Summary, TurnTracker};
 use dialtone_media::vad::{Vad, VadConfig, VadEvent};
@@ -21,6 +21,8 @@ pub struct Speech {
     /// This tick's playout figures, from the agent's bridge.
     stat: Option<PlayStat>,
     rate: u32,
+    /// This tick's speech starts and ends.
+    notes: Vec<SpeechNote>,
 }
 
 impl Speech {
@@ -34,6 +36,7 @@ impl Speech {
             playout: PlayoutWatch::new(),
             stat: None,
             rate,
+            notes: Vec::with_capacity(2),
         }
     }
 
@@ -65,10 +68,18 @@ impl Speech {
             }
         }
         let (turns, barges) = (self.tracker.turns().len(), self.tracker.barge_ins().len());
+        self.notes.clear();
         for (side, event) in [(Side::Caller, self.caller.push(heard)), (Side::Agent, self.agent.push(sent))] {
+            let caller = side == Side::Caller;
             match event {
-                Some(VadEvent::SpeechStart { at_ms }) => self.tracker.start(side, at_ms),
-                Some(VadEvent::SpeechEnd { at_ms }) => self.tracker.end(side, at_ms),
+                Some(VadEvent::SpeechStart { at_ms }) => {
+                    self.tracker.start(side, at_ms);
+                    self.notes.push(SpeechNote { caller, started: true, at_ms });
+                }
+                Some(VadEvent::SpeechEnd { at_ms }) => {
+                    self.tracker.end(side, at_ms);
+                    self.notes.push(SpeechNote { caller, started: false, at_ms });
+                }
                 None => {}
             }
         }
@@ -83,6 +94,11 @@ impl Speech {
                 crate::agent::record_barge_in_stop(ms);
             }
         }
+    }
+
+    /// The speech starts and ends of the last tick.
+    pub fn notes(&self) -> &[SpeechNote] {
+        &self.notes
     }
 
     /// The call's media ended: what is open closes.

@@ -4,7 +4,7 @@
 //! (which also hears the caller) are taps. None of them may block: the ones that reach
 //! disk, a device or the network go through lock-free rings and count what they drop.
 
-use crate::agent::{MediaEnd, PlayStat};
+use crate::agent::{MediaEnd, PlayStat, SpeechNote};
 use crate::recorder::Recorder;
 use dialtone_media::player::Player;
 use ringbuf::traits::{Consumer, Producer};
@@ -34,6 +34,8 @@ pub trait Tap: Send {
     fn playout(&self) -> Option<PlayStat> {
         None
     }
+    /// Speech started or stopped on one side of the call (for an agent that asked).
+    fn speech(&mut self, _note: SpeechNote) {}
 }
 
 /// Silence: the stream keeps flowing.
@@ -119,6 +121,10 @@ impl Tap for MediaEnd {
 
     fn playout(&self) -> Option<PlayStat> {
         Some(MediaEnd::playout(self))
+    }
+
+    fn speech(&mut self, note: SpeechNote) {
+        MediaEnd::speech(self, note);
     }
 }
 

@@ -3,7 +3,8 @@
 //! turn after a fixed think time D (400 ms and 1200 ms) plus its own 300 ms end-of-speech
 //! wait. The call's `turns` show two turns, both answered, each response latency D plus a
 //! constant (the bot's wait, its reply's lead-in, the detectors'), and the two bots'
-//! latencies differ by the 800 ms between their think times, within 60 ms.
+//! latencies differ by the 800 ms between their think times, within 60 ms. The first bot
+//! asks for speech events (`?dialtone_events=speech`) and gets them; the other does not.
 
 mod common;
 
@@ -70,8 +71,10 @@ fn each_turns_response_latency_is_the_bots_think_time() {
     let ids: Vec<String> = bots
         .iter()
         .zip(["+15550010000", "+15550020000"])
-        .map(|((_, bot), number)| {
-            let body = json!({"contact_id": "c", "phone_number": number, "agent_url": bot.url()});
+        .map(|((delay, bot), number)| {
+            // The first bot asks for speech events; the other gets Twilio's messages only.
+            let url = if *delay == 400 { format!("{}/?dialtone_events=speech", bot.url()) } else { bot.url() };
+            let body = json!({"contact_id": "c", "phone_number": number, "agent_url": url});
             let r = send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes());
             assert_eq!(r.status, 201, "{}", r.json());
             r.json()["data"]["id"].as_str().unwrap().to_string()
@@ -102,6 +105,25 @@ fn each_turns_response_latency_is_the_bots_think_time() {
         }
         eprintln!("bot think time {delay} ms: {}", turns["summary"]);
     }
+    // Speech events went to the bot that asked for them, at the turns' times; none to the other.
+    let speech = |bot: &Agent, event: &str, track: &str| -> Vec<u64> {
+        bot.events()
+            .iter()
+            .filter(|e| e["got"]["event"] == event && e["got"]["speech"]["track"] == track)
+            .map(|e| e["got"]["speech"]["timestamp"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (asked, plain) = (&bots[0].1, &bots[1].1);
+    let stopped = speech(asked, "speech_stopped", "inbound");
+    assert_eq!(speech(asked, "speech_started", "inbound").len(), 2, "{:?}", asked.events());
+    assert_eq!(stopped.len(), 2, "{:?}", asked.events());
+    assert!(speech(asked, "speech_started", "outbound").len() >= 2, "its own replies too: {:?}", asked.events());
+    let first = ids[0].as_str();
+    let done = wait_status(&d, http, &AUTH, first, "completed", Duration::from_secs(10));
+    let ends: Vec<u64> =
+        done["turns"]["turns"].as_array().unwrap().iter().map(|t| t["caller_end_ms"].as_u64().unwrap()).collect();
+    assert_eq!(stopped, ends, "speech_stopped carries where the caller's turn ended");
+    assert!(plain.events().iter().all(|e| !e["got"]["event"].as_str().unwrap_or("").starts_with("speech")));
     // The pipeline's own share is the same for both bots: their latencies differ by the
     // difference of their think times (800 ms), within three 20 ms frames.
     let mean = |d: u64| {
