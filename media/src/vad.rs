@@ -143,7 +143,7 @@ impl Vad {
     /// A detector with `cfg`.
     pub fn new(cfg: VadConfig) -> Vad {
         let rate = cfg.rate.max(50);
-        let step = if rate % 8000 == 0 { (rate / 8000) as usize } else { 1 };
+        let step = if rate.is_multiple_of(8000) { (rate / 8000) as usize } else { 1 };
         let rate = rate / step as u32;
         let block_len = (rate as usize * BLOCK_MS as usize / 1000).max(1);
         let sub_blocks = (cfg.floor_window_ms / BLOCK_MS / SUBWINDOWS as u32).max(1);
