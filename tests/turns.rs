@@ -8,9 +8,9 @@
 mod common;
 
 use common::agent::Agent;
-use common::http::{send, serve_configured, two_trunks, wait_status};
+use common::http::{agent_calls, hang_up, send, serve_configured, two_trunks, wait_status};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
@@ -52,24 +52,11 @@ fn each_turns_response_latency_is_the_bots_think_time() {
         .collect();
     let (a, b) = (carrier("turns-a"), carrier("turns-b"));
     let (d, http) = serve_configured("turns", &two_trunks(a.port, b.port), &[("DIALTONE_RTP_PORTS", "41500-41549")]);
-    let ids: Vec<String> = bots
-        .iter()
-        .zip(["+15550010000", "+15550020000"])
-        .map(|((_, bot), number)| {
-            let body = json!({"contact_id": "c", "phone_number": number, "agent_url": bot.url()});
-            let r = send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes());
-            assert_eq!(r.status, 201, "{}", r.json());
-            r.json()["data"]["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    for id in &ids {
-        wait_status(&d, http, &AUTH, id, "in-progress", Duration::from_secs(10));
-    }
+    let urls: Vec<String> = bots.iter().map(|(_, bot)| bot.url()).collect();
+    let ids = agent_calls(&d, http, &AUTH, &urls);
     // Two turns of 5 s each, and the second reply.
     std::thread::sleep(Duration::from_millis(11_000));
-    for id in &ids {
-        assert!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"").status < 300);
-    }
+    hang_up(http, &AUTH, &ids);
     let mut latencies = Vec::new();
     for ((delay, bot), id) in bots.iter().zip(&ids) {
         let done = wait_status(&d, http, &AUTH, id, "completed", Duration::from_secs(10));
