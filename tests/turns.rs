@@ -9,9 +9,9 @@
 mod common;
 
 use common::agent::Agent;
-use common::http::{send, serve_configured, trunks_at, two_trunks, wait_status};
+use common::http::{agent_calls, hang_up, send, serve_configured, trunks_at, two_trunks, wait_status};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 const AUTH: [(&str, &str); 1] = [("X-Internal-Key", "k")];
@@ -68,26 +68,15 @@ fn each_turns_response_latency_is_the_bots_think_time() {
         .collect();
     let (a, b) = (carrier("turns-a", 36_200), carrier("turns-b", 36_200));
     let (d, http) = serve_configured("turns", &two_trunks(a.port, b.port), &[("DIALTONE_RTP_PORTS", "41500-41549")]);
-    let ids: Vec<String> = bots
+    // The first bot asks for speech events; the other gets Twilio's messages only.
+    let urls: Vec<String> = bots
         .iter()
-        .zip(["+15550010000", "+15550020000"])
-        .map(|((delay, bot), number)| {
-            // The first bot asks for speech events; the other gets Twilio's messages only.
-            let url = if *delay == 400 { format!("{}/?dialtone_events=speech", bot.url()) } else { bot.url() };
-            let body = json!({"contact_id": "c", "phone_number": number, "agent_url": url});
-            let r = send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes());
-            assert_eq!(r.status, 201, "{}", r.json());
-            r.json()["data"]["id"].as_str().unwrap().to_string()
-        })
+        .map(|(delay, bot)| if *delay == 400 { format!("{}/?dialtone_events=speech", bot.url()) } else { bot.url() })
         .collect();
-    for id in &ids {
-        wait_status(&d, http, &AUTH, id, "in-progress", Duration::from_secs(10));
-    }
+    let ids = agent_calls(&d, http, &AUTH, &urls);
     // Two turns of 5 s each, and the second reply.
     std::thread::sleep(Duration::from_millis(11_000));
-    for id in &ids {
-        assert!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"").status < 300);
-    }
+    hang_up(http, &AUTH, &ids);
     let mut latencies = Vec::new();
     for ((delay, bot), id) in bots.iter().zip(&ids) {
         let done = wait_status(&d, http, &AUTH, id, "completed", Duration::from_secs(10));
@@ -173,25 +162,11 @@ fn barge_in_and_playout_tell_the_bots_apart() {
     let carriers: Vec<SippPeer> = kinds.iter().map(|(kind, _)| carrier(&format!("turns-{kind}"), 36_300)).collect();
     let ports: Vec<u16> = carriers.iter().map(|c| c.port).collect();
     let (d, http) = serve_configured("turns-barge", &trunks_at(&ports), &[("DIALTONE_RTP_PORTS", "41600-41649")]);
-    let ids: Vec<String> = bots
-        .iter()
-        .enumerate()
-        .map(|(i, bot)| {
-            let number = format!("+155500{}0000", i + 1);
-            let body = json!({"contact_id": "c", "phone_number": number, "agent_url": bot.url()});
-            let r = send(http, "POST", "/api/calls/create", &AUTH, body.to_string().as_bytes());
-            assert_eq!(r.status, 201, "{}", r.json());
-            r.json()["data"]["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    for id in &ids {
-        wait_status(&d, http, &AUTH, id, "in-progress", Duration::from_secs(10));
-    }
+    let urls: Vec<String> = bots.iter().map(Agent::url).collect();
+    let ids = agent_calls(&d, http, &AUTH, &urls);
     // The first reply (from about 1.5 s) and the barge-in at 5 s have played out by 9 s.
     std::thread::sleep(Duration::from_millis(9_500));
-    for id in &ids {
-        assert!(send(http, "POST", &format!("/api/calls/{id}/hangup"), &AUTH, b"").status < 300);
-    }
+    hang_up(http, &AUTH, &ids);
     let turns: Vec<Value> = ids
         .iter()
         .map(|id| wait_status(&d, http, &AUTH, id, "completed", Duration::from_secs(10))["turns"].clone())
