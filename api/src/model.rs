@@ -307,6 +307,10 @@ pub struct CallFilter<'a> {
     pub from: Option<i64>,
     /// Created before, ms.
     pub to: Option<i64>,
+    /// Only calls whose number (called or calling) contains this.
+    pub number: Option<&'a str>,
+    /// Only inbound (`true`) or outbound (`false`) calls.
+    pub inbound: Option<bool>,
     /// At most this many (the API caps it at 5000).
     pub limit: u32,
     /// Skip this many.

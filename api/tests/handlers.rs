@@ -260,8 +260,9 @@ async fn the_route_table_the_router_and_the_document_agree() {
         assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} without {perm}: {v}");
         assert!(error(&v, "forbidden").contains(perm));
         let key = app.key(&[perm]).await;
-        let (s, v) = app.send(method, &uri, &[("x-api-key", &key)], "{}").await;
-        assert!(![401, 403, 405].contains(&s.as_u16()), "{method} {path} with {perm}: {s} {v}");
+        // The status only: an event stream's body never ends.
+        let s = app.raw(method, &uri, &[("x-api-key", &key)], "{}").await.status();
+        assert!(![401, 403, 405].contains(&s.as_u16()), "{method} {path} with {perm}: {s}");
     }
 }
 

@@ -267,10 +267,43 @@ pub fn list_calls() -> Value {
                 "in": "query",
                 "description": "Only calls created before this UTC date or time.",
                 "schema": schema("DateOrTime")
+            },
+            {
+                "name": "number",
+                "in": "query",
+                "description": "Only calls whose called or calling number contains this (a substring; `%` and `_` \
+                    are literal).",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 64 }
+            },
+            {
+                "name": "direction",
+                "in": "query",
+                "description": "Only inbound or only outbound calls.",
+                "schema": { "type": "string", "enum": ["inbound", "outbound"] }
+            },
+            {
+                "name": "format",
+                "in": "query",
+                "description": "`csv`: the page as CSV (RFC 4180, a header line, `Content-Disposition: attachment`, \
+                    the match count in `X-Total-Count`; a field a spreadsheet would run as a formula gets a \
+                    leading `'`).",
+                "schema": { "type": "string", "enum": ["json", "csv"], "default": "json" }
             }
         ],
         "responses": {
-            "200": ok_json("The page of calls, and how many match in all.", schema("CallList")),
+            "200": {
+                "description": "The page of calls, and how many match in all.",
+                "content": {
+                    "application/json": { "schema": envelope(schema("CallList")) },
+                    "text/csv": {
+                        "schema": {
+                            "type": "string",
+                            "description": "id,direction,status,phone_number,from_number,contact_id,created_at,\
+                                answered_at,ended_at,duration,sip_status,reason"
+                        }
+                    }
+                }
+            },
             "400": response("BadRequest")
         }
     })

@@ -344,6 +344,17 @@ impl Store {
             args.push(t.into());
             cond.push(format!("created_at < ?{}", args.len()));
         }
+        if let Some(n) = f.number {
+            // A substring, `%`, `_` and `\` taken literally.
+            let escaped = n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            args.push(format!("%{escaped}%").into());
+            let i = args.len();
+            cond.push(format!("(phone_number LIKE ?{i} ESCAPE '\\' OR IFNULL(from_number, '') LIKE ?{i} ESCAPE '\\')"));
+        }
+        if let Some(inbound) = f.inbound {
+            args.push(if inbound { "inbound" } else { "outbound" }.to_string().into());
+            cond.push(format!("direction = ?{}", args.len()));
+        }
         let filter = if cond.is_empty() { String::new() } else { format!("WHERE {}", cond.join(" AND ")) };
         let total: i64 = self.conn.query_row(
             &format!("SELECT COUNT(*) FROM calls {filter}"),

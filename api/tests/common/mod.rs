@@ -146,6 +146,16 @@ impl App {
         }
         let r = self.router.clone().oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
         let status = r.status();
+        if r.headers().get("content-type").is_some_and(|t| t == "text/event-stream") {
+            // An event stream never ends: its first event's data (the snapshot).
+            use futures_util::StreamExt;
+            let mut events = r.into_body().into_data_stream();
+            let first = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await;
+            let first = first.expect("a first event").expect("the stream is open").unwrap();
+            let text = String::from_utf8_lossy(&first).to_string();
+            let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
+            return (status, json!({"data": serde_json::from_str::<Value>(data).unwrap()}));
+        }
         let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}));
         (status, v)
