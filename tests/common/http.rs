@@ -44,7 +44,17 @@ pub fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
     // A server may answer (413) and close before it has read a large body.
     let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    let mut buf = [0u8; 16 * 1024];
+    // To the end; an event stream (which never ends) to its first event.
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+            if head.contains("content-type: text/event-stream") && raw[at + 4..].windows(2).any(|w| w == b"\n\n") {
+                break;
+            }
+        }
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |i| i + 4);
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
