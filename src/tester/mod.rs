@@ -101,10 +101,29 @@ pub async fn run(args: TestArgs) -> anyhow::Result<bool> {
     } else {
         AgentFormat::Twilio
     };
+    // SIP calls each get their own slice of DIALTONE_RTP_PORTS: every call is its own
+    // engine, and two engines must not both try the same ports.
+    let mut slices = Vec::new();
     if !ws {
-        // Fails at once for a bad target or settings, before any call.
-        crate::config::Settings::resolve(&args.common, None, ([0, 0, 0, 0], 0).into())?;
-        crate::dns::use_nameserver(args.common.dns)?;
+        // Fails at once for bad settings, before any call.
+        let settings = crate::config::Settings::resolve(&args.common, None, ([0, 0, 0, 0], 0).into())?;
+        crate::dns::use_nameserver(settings.dns)?;
+        let (lo, hi) = settings.rtp_ports;
+        let first = lo + lo % 2;
+        let pairs = usize::from(hi.saturating_sub(first).div_ceil(2));
+        let per = pairs / args.calls;
+        if per == 0 {
+            bail!(
+                "--calls {}: DIALTONE_RTP_PORTS {lo}-{hi} has {pairs} RTP/RTCP port pairs, and each call needs one",
+                args.calls
+            );
+        }
+        slices = (0..args.calls)
+            .map(|i| {
+                let start = usize::from(first) + 2 * per * i;
+                format!("{start}-{}", start + 2 * per - 1)
+            })
+            .collect();
     }
     let progress = Arc::new(Progress::default());
     let total = args.calls;
@@ -112,7 +131,10 @@ pub async fn run(args: TestArgs) -> anyhow::Result<bool> {
     let shown = tokio::spawn(show_progress(progress.clone(), total, stop_rx));
     let gap = Duration::from_secs_f64(1.0 / args.rate);
     let calls = (0..total).map(|i| {
-        let (script, progress, args, record) = (script.clone(), progress.clone(), args.clone(), record.clone());
+        let (script, progress, mut args, record) = (script.clone(), progress.clone(), args.clone(), record.clone());
+        if let Some(ports) = slices.get(i) {
+            args.common.rtp_ports = Some(ports.clone());
+        }
         async move {
             tokio::time::sleep(gap * i as u32).await;
             progress.started.fetch_add(1, Ordering::Relaxed);
