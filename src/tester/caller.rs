@@ -155,9 +155,10 @@ impl Caller {
             }
             None => {}
         }
-        if let Phase::Listen { since, .. } = self.phase {
-            if start >= since {
-                self.tone(bot, start);
+        // The reply of the turn before may still be playing (the next turn barged in).
+        for j in self.cur.saturating_sub(1)..=self.cur {
+            if self.in_reply(j, start) {
+                self.tone(j, bot, start);
             }
         }
         if now >= self.hangup_after && !self.done() {
@@ -282,10 +283,25 @@ impl Caller {
         self.step(now);
     }
 
-    /// Tone detection in the reply window of the current turn.
-    fn tone(&mut self, bot: &[i16], at: u64) {
-        let Some(hz) = self.turns[self.cur].expect_tone_hz else { return };
-        let m = &mut self.measured[self.cur];
+    /// Whether `at` is in turn `j`'s reply window: after its end, while it waits for the
+    /// reply or the reply is still playing.
+    fn in_reply(&self, j: usize, at: u64) -> bool {
+        let Some(m) = self.measured.get(j) else { return false };
+        let Some(end) = m.caller_end else { return false };
+        if at < end {
+            return false;
+        }
+        match (m.ended, m.reply_start) {
+            (None, _) => true,
+            (Some(_), Some(r)) => self.segments.iter().any(|s| s.0 == r && s.1.is_none()),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Tone detection in turn `j`'s reply window.
+    fn tone(&mut self, j: usize, bot: &[i16], at: u64) {
+        let Some(hz) = self.turns[j].expect_tone_hz else { return };
+        let m = &mut self.measured[j];
         if m.tone_at.is_some() {
             return;
         }
@@ -373,6 +389,10 @@ impl Caller {
             };
             checks.push(Check::new("expect_tone_hz", format!("{hz} Hz"), measured, passed));
         }
+        // A reply cut into by the next turn ended later.
+        let reply_end = m
+            .reply_end
+            .or_else(|| m.reply_start.and_then(|r| self.segments.iter().find(|s| s.0 == r).and_then(|s| s.1)));
         TurnReport {
             index: i + 1,
             label: t.label.clone(),
@@ -380,7 +400,7 @@ impl Caller {
             caller_start_ms: m.caller_start,
             caller_end_ms: m.caller_end,
             reply_start_ms: m.reply_start,
-            reply_end_ms: m.reply_end,
+            reply_end_ms: reply_end,
             latency_ms: latency,
             barge_in_at_ms: barge_at,
             stop_ms: stopped.flatten(),
