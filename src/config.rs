@@ -241,16 +241,17 @@ pub struct CallArgs {
 /// `dialtone test`.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "The script is TOML: settings, then one [[turn]] per caller turn.\n\n\
-  name = \"booking\"              # shown in the reports\n\
+  name = \"booking\"               # shown in the reports\n\
   hangup_after_ms = 60000        # the longest a call lasts (default 120000)\n\
   reply_timeout_ms = 5000        # how long a turn waits for the bot's reply (default 5000)\n\
-  voice = \"en-us\"               # espeak-ng voice for `say`\n\
-  record = \"recordings\"         # keep a two-channel WAV per call (like --record)\n\n\
+  voice = \"en-us\"                # espeak-ng voice for `say`\n\
+  record = \"recordings\"          # keep a two-channel WAV per call (like --record)\n\n\
   [[turn]]\n\
   say = \"Hello, a table for two\" # or wav = \"hello.wav\" (relative to the script), or dtmf = \"12#\"\n\
   wait_ms = 500                  # silence first\n\
   expect_answer_within_ms = 1500 # the bot's reply starts within 1.5 s of the caller's last sample\n\
-  expect_tone_hz = 1000          # a 1 kHz tone comes in the reply\n\n\
+  expect_tone_hz = 1000          # a 1 kHz tone comes in the reply\n\
+  expect_dtmf = \"1#\"             # these DTMF keys come in the reply\n\n\
   [[turn]]\n\
   barge_in_ms = 400              # speak 400 ms into the bot's reply (instead of wait_ms)\n\
   say = \"Sorry, three people\"\n\

@@ -299,3 +299,59 @@ fn sip_target_through_dialtone_serve_to_the_bot() {
     let starts = agent.got().iter().filter(|m| m["event"] == "start").count();
     assert_eq!(starts, 2, "{}", d.log_text());
 }
+
+/// A reply of DTMF 5 and # (150 ms each, 100 ms apart), then 500 ms of a 1 kHz tone.
+fn keys_and_tone_reply(path: &Path) {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let sine = |f: f64, i: usize| (2.0 * std::f64::consts::PI * f * i as f64 / 8000.0).sin();
+    let mut put = |ms: usize, f: &dyn Fn(usize) -> f64| {
+        for i in 0..ms * 8 {
+            w.write_sample((f(i) * 6000.0) as i16).unwrap();
+        }
+    };
+    put(150, &|i| sine(770.0, i) + sine(1336.0, i));
+    put(100, &|_| 0.0);
+    put(150, &|i| sine(941.0, i) + sine(1477.0, i));
+    put(100, &|_| 0.0);
+    put(500, &|i| 2.0 * sine(1000.0, i));
+    w.finalize().unwrap();
+}
+
+#[test]
+fn ws_reply_digits_and_tones_are_checked() {
+    let dir = temp_dir("bot-test-keys");
+    let reply = dir.join("keys.wav");
+    keys_and_tone_reply(&reply);
+    let agent = bot("bot-test-keys", 200, &reply);
+    let wav = root().join("fixtures/scripts/table_for_two.wav");
+    let s = dir.join("keys.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "[[turn]]\nwav = {wav:?}\nexpect_dtmf = \"5#\"\nexpect_tone_hz = 1000\n\
+             [[turn]]\nname = \"wrong tone\"\nwait_ms = 300\nwav = {wav:?}\nexpect_tone_hz = 2000\n"
+        ),
+    )
+    .unwrap();
+    let json = dir.join("report.json");
+    let o = dialtone_test(
+        &[&agent.url(), "--script", &s.to_string_lossy(), "--json", &json.to_string_lossy()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = read_json(&json);
+    let turns = &report["calls"][0]["turns"];
+    assert_eq!(turns[0]["dtmf"], "5#", "{report}");
+    assert!(turns[0]["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{report}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(
+            "FAIL call 1 turn 2 (\"wrong tone\"): expect_tone_hz: measured no such tone in the reply, expected 2000 Hz"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(!stdout.contains("FAIL call 1 turn 1"), "{stdout}");
+}

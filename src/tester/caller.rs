@@ -22,6 +22,46 @@ const DTMF_EVERY_MS: u64 = 200;
 /// A digit's length (the RFC 4733 sender's default).
 const DTMF_MS: u64 = 100;
 
+/// DTMF frequencies: the low group, then the high group (ITU-T Q.23).
+const DTMF_LOW: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
+const DTMF_HIGH: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+const DTMF_KEYS: [[char; 4]; 4] =
+    [['1', '2', '3', 'A'], ['4', '5', '6', 'B'], ['7', '8', '9', 'C'], ['*', '0', '#', 'D']];
+
+/// In-band DTMF in the bot's audio: a frame whose strongest low and high DTMF frequencies
+/// hold 70 % of its power (each at least a tenth) is that key; two such frames in a row
+/// (40 ms, Q.24's shortest digit) make a press, and a frame without it ends the press.
+#[derive(Default)]
+struct InBandDtmf {
+    key: Option<char>,
+    frames: u32,
+}
+
+impl InBandDtmf {
+    /// A key pressed, once per press.
+    fn push(&mut self, frame: &[i16], rate: u32) -> Option<char> {
+        let power = frame.iter().map(|&s| f32::from(s) * f32::from(s)).sum::<f32>() / frame.len().max(1) as f32;
+        let best =
+            |group: &[f32; 4]| {
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(i, hz)| (i, goertzel_power(frame, rate, *hz)))
+                    .fold((0, 0.0f32), |a, b| if b.1 > a.1 { b } else { a })
+            };
+        let ((lo, pl), (hi, ph)) = (best(&DTMF_LOW), best(&DTMF_HIGH));
+        let key = (power >= TONE_MIN_POWER && pl + ph >= 0.7 * power && pl >= power / 10.0 && ph >= power / 10.0)
+            .then(|| DTMF_KEYS[lo][hi]);
+        if key.is_some() && key == self.key {
+            self.frames += 1;
+        } else {
+            self.key = key;
+            self.frames = u32::from(key.is_some());
+        }
+        (self.frames == 2).then_some(key).flatten()
+    }
+}
+
 /// Where the caller is in its script.
 enum Phase {
     /// Silence until then (a turn's `wait_ms`).
@@ -53,6 +93,8 @@ struct Measured {
     reply_end: Option<u64>,
     tone_at: Option<u64>,
     tone_run: u32,
+    /// Digits the bot sent in the reply window (in-band, or RFC 4733 over SIP).
+    digits: String,
     ended: Option<u64>,
 }
 
@@ -71,8 +113,8 @@ pub struct Caller {
     cur: usize,
     measured: Vec<Measured>,
     digit: Option<char>,
-    /// Digits the bot sent (RFC 4733 over SIP).
-    heard_digits: String,
+    /// In-band DTMF in the bot's audio.
+    inband: InBandDtmf,
     /// The call ended before the script did.
     cut_short: bool,
 }
@@ -93,7 +135,7 @@ impl Caller {
             cur: 0,
             measured: vec![Measured::default(); n],
             digit: None,
-            heard_digits: String::new(),
+            inband: InBandDtmf::default(),
             cut_short: false,
         };
         c.begin_turn(0, 0);
@@ -130,9 +172,18 @@ impl Caller {
         self.digit.take()
     }
 
-    /// A digit the bot sent.
+    /// A digit the bot sent (RFC 4733): it counts for the turn whose reply window is open.
     pub fn heard_digit(&mut self, d: char) {
-        self.heard_digits.push(d);
+        let now = self.elapsed_ms();
+        if let Some(j) = self.reply_turn(now) {
+            self.measured[j].digits.push(d);
+        }
+    }
+
+    /// The turn whose reply window holds `at`: the current one, or the one before whose
+    /// reply the current one barged into.
+    fn reply_turn(&self, at: u64) -> Option<usize> {
+        [self.cur, self.cur.saturating_sub(1)].into_iter().find(|j| self.in_reply(*j, at))
     }
 
     /// Whether the script is over (every turn done, or the call's time is up).
@@ -159,6 +210,11 @@ impl Caller {
         for j in self.cur.saturating_sub(1)..=self.cur {
             if self.in_reply(j, start) {
                 self.tone(j, bot, start);
+            }
+        }
+        if let Some(key) = self.inband.push(bot, self.rate) {
+            if let Some(j) = self.reply_turn(start) {
+                self.measured[j].digits.push(key);
             }
         }
         if now >= self.hangup_after && !self.done() {
@@ -350,12 +406,13 @@ impl Caller {
         };
         // Barge-in: the bot's speech the caller spoke into, and when it ended.
         let barge_at = m.barged_into.and(m.caller_start);
-        let stopped = barge_at.and_then(|b| {
+        // `Some(None)`: it never stopped.
+        let stopped = barge_at.map(|b| {
             let seg = self.segments.iter().find(|s| s.0 <= b && s.1.is_none_or(|e| e + 20 >= b));
             match seg {
-                Some((_, Some(e))) => Some(Some(e.saturating_sub(b))),
-                Some((_, None)) => Some(None),
-                None => Some(Some(0)),
+                Some((_, Some(e))) => Some(e.saturating_sub(b)),
+                Some((_, None)) => None,
+                None => Some(0),
             }
         });
         let mut checks = Vec::new();
@@ -393,6 +450,14 @@ impl Caller {
         let reply_end = m
             .reply_end
             .or_else(|| m.reply_start.and_then(|r| self.segments.iter().find(|s| s.0 == r).and_then(|s| s.1)));
+        if let Some(want) = &t.expect_dtmf {
+            let (passed, measured) = match failure {
+                None if m.digits.contains(want.as_str()) => (true, format!("digits {:?}", m.digits)),
+                None if m.reached && m.caller_end.is_some() => (false, format!("digits {:?}", m.digits)),
+                _ => (false, not_reached("")),
+            };
+            checks.push(Check::new("expect_dtmf", format!("digits {want:?}"), measured, passed));
+        }
         TurnReport {
             index: i + 1,
             label: t.label.clone(),
@@ -405,6 +470,7 @@ impl Caller {
             barge_in_at_ms: barge_at,
             stop_ms: stopped.flatten(),
             tone_at_ms: m.tone_at,
+            dtmf: m.digits.clone(),
             checks,
         }
     }
@@ -413,11 +479,6 @@ impl Caller {
     /// ending under it.
     pub fn done_by_script(&self) -> bool {
         !self.cut_short
-    }
-
-    /// The digits the bot sent.
-    pub fn digits_heard(&self) -> &str {
-        &self.heard_digits
     }
 }
 
@@ -498,8 +559,35 @@ mod tests {
         assert!(r[0].checks.iter().all(|c| c.passed), "{:?}", r[0]);
         assert!(r[0].tone_at_ms.is_some());
         assert!(!r[1].checks[0].passed, "100 ms cannot hold: {:?}", r[1]);
-        // The caller's audio is 500 ms: its end is exact.
-        assert_eq!(r[0].caller_end_ms.unwrap() - r[0].caller_start_ms.unwrap(), 500);
+        // The caller's audio is 500 ms (and the one sample the prompt's resampler flushes):
+        // its end is exact, rounded up to the ms.
+        assert_eq!(r[0].caller_end_ms.unwrap() - r[0].caller_start_ms.unwrap(), 501);
+    }
+
+    #[test]
+    fn in_band_dtmf_is_one_key_per_press() {
+        let mut d = InBandDtmf::default();
+        let key = |lo: f64, hi: f64, n: u64| -> Vec<i16> {
+            (0..160)
+                .map(|i| {
+                    let t = (n * 160 + i) as f64 / 8000.0;
+                    let w = |f: f64| (2.0 * std::f64::consts::PI * f * t).sin();
+                    (6000.0 * (w(lo) + w(hi))) as i16
+                })
+                .collect()
+        };
+        let mut got = String::new();
+        for (lo, hi) in [(770.0, 1336.0), (941.0, 1477.0), (697.0, 1209.0)] {
+            for n in 0..5 {
+                got.extend(d.push(&key(lo, hi, n), 8000));
+            }
+            got.extend(d.push(&[0; 160], 8000));
+        }
+        // A steady 1 kHz tone and speech-like noise are not digits.
+        for n in 0..10 {
+            got.extend(d.push(&frame(Some(1000.0), n), 8000));
+        }
+        assert_eq!(got, "5#1");
     }
 
     #[test]

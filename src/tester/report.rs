@@ -49,6 +49,8 @@ pub struct TurnReport {
     pub stop_ms: Option<u64>,
     /// The expected tone arrived then.
     pub tone_at_ms: Option<u64>,
+    /// DTMF digits the bot sent in its reply.
+    pub dtmf: String,
     /// Its expectations.
     pub checks: Vec<Check>,
 }
@@ -301,6 +303,7 @@ mod tests {
             barge_in_at_ms: None,
             stop_ms: None,
             tone_at_ms: None,
+            dtmf: String::new(),
             checks: vec![Check::new("expect_answer_within_ms", "<= 10 ms".into(), format!("{latency} ms"), passed)],
         }
     }

@@ -55,6 +55,7 @@ struct TurnFile {
     expect_answer_within_ms: Option<u64>,
     expect_stop_within_ms: Option<u64>,
     expect_tone_hz: Option<f64>,
+    expect_dtmf: Option<String>,
 }
 
 /// What the caller does in a turn.
@@ -109,12 +110,17 @@ pub struct Turn {
     pub expect_stop_within_ms: Option<u64>,
     /// A tone of this frequency comes in the bot's reply.
     pub expect_tone_hz: Option<f64>,
+    /// These DTMF digits come in the bot's reply (in-band, or RFC 4733 over SIP).
+    pub expect_dtmf: Option<String>,
 }
 
 impl Turn {
     /// Whether it states any expectation.
     pub fn expects(&self) -> bool {
-        self.expect_answer_within_ms.is_some() || self.expect_stop_within_ms.is_some() || self.expect_tone_hz.is_some()
+        self.expect_answer_within_ms.is_some()
+            || self.expect_stop_within_ms.is_some()
+            || self.expect_tone_hz.is_some()
+            || self.expect_dtmf.is_some()
     }
 }
 
@@ -193,6 +199,14 @@ impl Script {
                     bail!("{}: {hz} Hz is outside 100..3800 Hz (what a call carries)", ctx("expect_tone_hz"));
                 }
             }
+            if let Some(d) = &t.expect_dtmf {
+                if d.is_empty() {
+                    bail!("{}: no digits", ctx("expect_dtmf"));
+                }
+                if let Some(bad) = d.chars().find(|c| dialtone_media::dtmf::digit_to_event(*c).is_none()) {
+                    bail!("{}: {bad:?} is not a DTMF key (0-9, *, #, A-D)", ctx("expect_dtmf"));
+                }
+            }
             let (action, label) = if let Some(s) = &t.say {
                 if s.trim().is_empty() {
                     bail!("{}: empty text", ctx("say"));
@@ -235,6 +249,7 @@ impl Script {
                 expect_answer_within_ms: t.expect_answer_within_ms,
                 expect_stop_within_ms: t.expect_stop_within_ms,
                 expect_tone_hz: t.expect_tone_hz,
+                expect_dtmf: t.expect_dtmf.as_ref().map(|d| d.to_uppercase()),
             });
         }
         Ok(Script {
