@@ -355,3 +355,33 @@ fn ws_reply_digits_and_tones_are_checked() {
     );
     assert!(!stdout.contains("FAIL call 1 turn 1"), "{stdout}");
 }
+
+#[test]
+fn barge_in_into_a_bot_that_clears_its_audio() {
+    // The `clear` bot plays 5 s of a 1 kHz tone at once and sends `clear` 1 s after `start`
+    // (its own timer: it does not listen). The caller barges in 300 ms into the tone; the
+    // bot's audio stops when the clear comes, about 700 ms later, not after the 5 s.
+    let agent = Agent::start_with("bot-test-clear", "clear", &["--lifetime", "60"]);
+    let dir = temp_dir("bot-test-clear");
+    let wav = root().join("fixtures/scripts/table_for_two.wav");
+    let s = dir.join("clear.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "hangup_after_ms = 8000\n[[turn]]\nname = \"into the greeting\"\nbarge_in_ms = 300\nwav = {wav:?}\n\
+             expect_stop_within_ms = 1500\nreply_timeout_ms = 1000\n"
+        ),
+    )
+    .unwrap();
+    let json = dir.join("report.json");
+    let o = dialtone_test(
+        &[&agent.url(), "--script", &s.to_string_lossy(), "--json", &json.to_string_lossy()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = read_json(&json);
+    let t = &report["calls"][0]["turns"][0];
+    let stop = t["stop_ms"].as_u64().unwrap_or_else(|| panic!("no stop measured: {report}"));
+    assert!((400..=1200).contains(&stop), "stopped {stop} ms after the barge-in: {t}");
+    assert!(agent.events().iter().any(|e| e["sent"] == "clear"), "the bot sent its clear");
+}
