@@ -565,6 +565,31 @@ mod tests {
     }
 
     #[test]
+    fn digits_go_out_200_ms_apart_and_the_call_time_is_capped() {
+        let s = Script::parse("hangup_after_ms = 2000\n[[turn]]\nwait_ms = 100\ndtmf = \"12#\"\nexpect_answer_within_ms = 500\n[[turn]]\nwait_ms = 100\n", Path::new("."))
+            .unwrap();
+        let mut c = Caller::new(s.turns, 8000, s.hangup_after_ms);
+        let mut out = vec![0i16; 160];
+        let mut sent = Vec::new();
+        while !c.done() {
+            c.fill(&mut out);
+            if let Some(d) = c.take_digit() {
+                sent.push((d, c.elapsed_ms()));
+            }
+            c.tick(&[0; 160]);
+        }
+        assert_eq!(sent, vec![('1', 100), ('2', 300), ('#', 500)]);
+        c.finish();
+        assert_eq!(c.elapsed_ms(), 2000, "hung up at hangup_after_ms");
+        let r = c.report(None);
+        // The last digit starts at 500 ms and lasts 100.
+        assert_eq!((r[0].caller_start_ms, r[0].caller_end_ms), (Some(100), Some(600)));
+        assert_eq!(r[0].checks[0].measured, "no reply within 5000 ms");
+        assert!(!r[1].reached && r[1].checks.is_empty());
+        assert!(c.done_by_script());
+    }
+
+    #[test]
     fn in_band_dtmf_is_one_key_per_press() {
         let mut d = InBandDtmf::default();
         let key = |lo: f64, hi: f64, n: u64| -> Vec<i16> {
