@@ -261,6 +261,8 @@ fn sip_target_through_dialtone_serve_to_the_bot() {
     let o = dialtone_test(
         &[
             &target,
+            "--sip-listen",
+            "127.0.0.1:0",
             "--rtp-ports",
             "40200-40299",
             "--script",

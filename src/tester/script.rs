@@ -114,16 +114,6 @@ pub struct Turn {
     pub expect_dtmf: Option<String>,
 }
 
-impl Turn {
-    /// Whether it states any expectation.
-    pub fn expects(&self) -> bool {
-        self.expect_answer_within_ms.is_some()
-            || self.expect_stop_within_ms.is_some()
-            || self.expect_tone_hz.is_some()
-            || self.expect_dtmf.is_some()
-    }
-}
-
 /// A checked script, its audio ready.
 #[derive(Debug, Clone)]
 pub struct Script {
