@@ -387,3 +387,39 @@ fn barge_in_into_a_bot_that_clears_its_audio() {
     assert!((400..=1200).contains(&stop), "stopped {stop} ms after the barge-in: {t}");
     assert!(agent.events().iter().any(|e| e["sent"] == "clear"), "the bot sent its clear");
 }
+
+#[test]
+fn say_turns_are_spoken_by_espeak_ng_or_refused_naming_the_turn() {
+    let dir = temp_dir("bot-test-say");
+    let s = dir.join("say.toml");
+    std::fs::write(
+        &s,
+        "[[turn]]\nname = \"hello\"\nsay = \"Hello, is anybody there?\"\nexpect_answer_within_ms = 4000\n",
+    )
+    .unwrap();
+    // Without espeak-ng (an empty PATH): a clear error naming the turn, before any call.
+    let mut cmd = Command::new(dialtone_bin());
+    cmd.args(["test", "ws://127.0.0.1:9", "--script"]).arg(&s).env("PATH", &dir);
+    let o = run_bounded(cmd, Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("turn 1 (\"hello\"): say") && err.contains("espeak-ng is not installed"), "{err}");
+    // With it (when this machine has it), the bot hears the sentence and answers it.
+    let has_espeak = Command::new("espeak-ng").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !has_espeak {
+        eprintln!("espeak-ng is not installed: the spoken run is skipped");
+        return;
+    }
+    let agent = bot("bot-test-say", 300, &speech_reply(&dir));
+    let json = dir.join("report.json");
+    let o = dialtone_test(
+        &[&agent.url(), "--script", &s.to_string_lossy(), "--json", &json.to_string_lossy()],
+        Duration::from_secs(40),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = read_json(&json);
+    let t = &report["calls"][0]["turns"][0];
+    let said = t["caller_end_ms"].as_u64().unwrap() - t["caller_start_ms"].as_u64().unwrap();
+    assert!((800..=4000).contains(&said), "the sentence lasted {said} ms: {t}");
+    assert_eq!(latencies(&report).len(), 1, "{report}");
+}
