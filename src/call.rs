@@ -116,7 +116,7 @@ impl CallMedia {
             }
             _ => Source::Silence,
         };
-        if self.dtmf.is_some() && config.telephone_event.is_none() && self.print {
+        if self.dtmf.is_some() && config.telephone_event.is_none() {
             eprintln!("call: the callee did not accept telephone-event: --dtmf cannot be sent");
             self.dtmf = None;
         }
@@ -163,6 +163,7 @@ impl CallMedia {
                 // Give the far end a moment to hear the stream before the first digit.
                 self.dtmf_at = self.dtmf.as_ref().map(|_| now + Duration::from_millis(500));
             }
+            Err(e) if self.print => eprintln!("call: cannot start the media: {e}"),
             Err(e) => tracing::warn!(error = %e, "cannot start the media"),
         }
     }
