@@ -85,6 +85,11 @@ const WRITE_QUEUE: usize = 100;
 // sequenceNumber, chunk and timestamp are strings; chunk counts from "1", timestamp is in
 // milliseconds from the start of the stream.
 //
+// dialtone's own, only to an agent that asks (`dialtone_events=speech` in its URL's query):
+//   {"event":"speech_started","sequenceNumber":"9","streamSid":"MZ…",
+//     "speech":{"track":"inbound","timestamp":"1180"}}    and "speech_stopped"; "outbound"
+//                                                          is the agent's own audio
+//
 // from the agent (bidirectional streams):
 //   {"event":"media","streamSid":"MZ…","media":{"payload":"<base64 µ-law 8 kHz>"}}
 //   {"event":"mark","streamSid":"MZ…","mark":{"name":"…"}}
@@ -132,16 +137,20 @@ impl Histogram {
 
     /// Prometheus histogram lines (cumulative buckets, seconds).
     fn render(&self, name: &str, direction: &str, out: &mut String) {
+        self.render_as(name, "direction", direction, out);
+    }
+
+    fn render_as(&self, name: &str, label: &str, value: &str, out: &mut String) {
         use std::fmt::Write;
         let mut total = 0;
         for (i, c) in self.counts.iter().enumerate() {
             total += c.load(Ordering::Relaxed);
             let le = self.bounds.get(i).map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
-            let _ = writeln!(out, "{name}_bucket{{direction=\"{direction}\",le=\"{le}\"}} {total}");
+            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {total}");
         }
         let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{direction=\"{direction}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{direction=\"{direction}\"}} {total}");
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {total}");
     }
 }
 
@@ -161,6 +170,16 @@ static TO_CALLER_READY: Histogram = Histogram::new();
 static TURN_LATENCY: Histogram = Histogram::with(&TURN_BUCKETS_US);
 /// A barge-in's time to stop (caller's start over the agent to the agent's audio ending).
 static BARGE_IN_STOP: Histogram = Histogram::with(&TURN_BUCKETS_US);
+
+/// Gaps in an agent's audio mid-reply (the playout ran dry), by whose fault.
+static PLAYOUT_GAP_AGENT: Histogram = Histogram::with(&TURN_BUCKETS_US);
+static PLAYOUT_GAP_DIALTONE: Histogram = Histogram::with(&TURN_BUCKETS_US);
+
+/// A gap of `ms` in an agent's audio mid-reply; `cause` `agent` or `dialtone` (for `/metrics`).
+pub fn record_playout_gap(ms: u64, cause: &str) {
+    let h = if cause == "dialtone" { &PLAYOUT_GAP_DIALTONE } else { &PLAYOUT_GAP_AGENT };
+    h.record(Duration::from_millis(ms));
+}
 
 /// A turn the agent answered after `ms` (for `/metrics`).
 pub fn record_turn_latency(ms: u64) {
@@ -201,6 +220,13 @@ pub fn render_metrics(out: &mut String) {
     );
     TURN_LATENCY.render("dialtone_turn_seconds", "response_latency", out);
     BARGE_IN_STOP.render("dialtone_turn_seconds", "barge_in_stop", out);
+    out.push_str(
+        "# HELP dialtone_agent_playout_gap_seconds Gaps in voice agents' audio mid-reply (the playout ran \
+         dry and the audio came back within 1 s), by cause: agent when nothing was queued, dialtone when \
+         audio was waiting in the bridge.\n# TYPE dialtone_agent_playout_gap_seconds histogram\n",
+    );
+    PLAYOUT_GAP_AGENT.render_as("dialtone_agent_playout_gap_seconds", "cause", "agent", out);
+    PLAYOUT_GAP_DIALTONE.render_as("dialtone_agent_playout_gap_seconds", "cause", "dialtone", out);
 }
 
 /// A process-wide time base, so instants fit in an atomic (nanoseconds since it).
@@ -416,6 +442,10 @@ struct Shared {
     /// and when it arrived (ns since [`epoch`]; 0: none pending).
     arrived_at: AtomicU64,
     arrived_pos: AtomicU64,
+    /// Samples of the agent's audio waiting in the bridge, not yet in the playout ring.
+    pending: AtomicU64,
+    /// The agent asked for speech events.
+    speech_events: AtomicBool,
     /// Wakes the bridge when the media task has pushed a frame or a digit: a flag and an
     /// `AtomicWaker`, lock-free on the media side.
     heard: AtomicBool,
@@ -449,9 +479,50 @@ pub struct MediaEnd {
     stamps: HeapProd<u64>,
     from_agent: HeapCons<i16>,
     dtmf: HeapProd<char>,
+    /// Speech starts and ends, for an agent that asked for them.
+    speech: HeapProd<SpeechNote>,
     shared: Arc<Shared>,
     played: u64,
     drops: u64,
+    /// The last [`MediaEnd::play`]'s figures.
+    last: PlayStat,
+}
+
+/// Speech started or stopped on one side of a call (issue 21's detector), for an agent that
+/// asked for speech events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpeechNote {
+    /// The caller's speech (the `inbound` track); else what we sent, the agent's own.
+    pub caller: bool,
+    /// Started; else stopped.
+    pub started: bool,
+    /// Where it started or ended: ms of the call's audio.
+    pub at_ms: u64,
+}
+
+/// Whether an agent URL asks for speech events: `dialtone_events=speech` in its query (a
+/// comma-separated list).
+pub fn wants_speech_events(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .any(|(k, v)| k == "dialtone_events" && v.split(',').any(|e| e == "speech"))
+}
+
+/// What one [`MediaEnd::play`] found, for the playout figures (samples at the call's rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayStat {
+    /// The agent's audio played in the frame (the rest was silence).
+    pub played: usize,
+    /// After it: the agent's audio waiting in the playout ring and in the bridge.
+    pub queued: usize,
+    /// Of `queued`, what was still in the bridge.
+    pub pending: usize,
+    /// Audio that arrived on an idle playout started playing in this frame after waiting
+    /// this long in dialtone (µs).
+    pub start_delay_us: Option<u64>,
 }
 
 impl std::fmt::Debug for MediaEnd {
@@ -474,12 +545,17 @@ impl MediaEnd {
         out[n..].fill(0);
         self.played += n as u64;
         self.shared.played.store(self.played, Ordering::Release);
+        let pending = usize::try_from(self.shared.pending.load(Ordering::Acquire)).unwrap_or(usize::MAX);
+        self.last =
+            PlayStat { played: n, queued: self.from_agent.occupied_len() + pending, pending, start_delay_us: None };
         let arrived = self.shared.arrived_at.load(Ordering::Acquire);
         if arrived != 0 && n > 0 {
             let pos = self.shared.arrived_pos.load(Ordering::Acquire);
             if (before..self.played).contains(&pos) {
                 let now = nanos_since_epoch(std::time::Instant::now());
-                TO_CALLER.record(Duration::from_nanos(now.saturating_sub(arrived)));
+                let waited = now.saturating_sub(arrived);
+                TO_CALLER.record(Duration::from_nanos(waited));
+                self.last.start_delay_us = Some(waited / 1000);
                 self.shared.arrived_at.store(0, Ordering::Release);
             } else if pos < before {
                 // Skipped by a clear: not played.
@@ -507,6 +583,18 @@ impl MediaEnd {
         self.shared.wake_bridge();
     }
 
+    /// Speech started or stopped on one side of the call: a `speech_started` or
+    /// `speech_stopped` message, when the agent asked for them (`dialtone_events=speech` in
+    /// its URL's query).
+    pub fn speech(&mut self, note: SpeechNote) {
+        if self.shared.speech_events.load(Ordering::Acquire) {
+            if self.speech.try_push(note).is_err() {
+                self.drops += 1;
+            }
+            self.shared.wake_bridge();
+        }
+    }
+
     /// Frames (and digits) dropped because the bridge fell behind.
     pub fn dropped(&self) -> u64 {
         self.drops
@@ -515,6 +603,11 @@ impl MediaEnd {
     /// The `clear` messages the agent has sent so far.
     pub fn clears(&self) -> u64 {
         self.shared.clears.load(Ordering::Acquire)
+    }
+
+    /// What the last [`MediaEnd::play`] found.
+    pub fn playout(&self) -> PlayStat {
+        self.last
     }
 }
 
@@ -566,6 +659,7 @@ struct BridgeEnd {
     stamps: HeapCons<u64>,
     from_agent: HeapProd<i16>,
     dtmf: HeapCons<char>,
+    speech: HeapCons<SpeechNote>,
     shared: Arc<Shared>,
     /// Samples pushed into the playout ring so far.
     fed: u64,
@@ -605,18 +699,29 @@ fn halves(rate: u32, to_ms: usize, from_ms: usize) -> (MediaEnd, BridgeEnd) {
     let (stamps_p, stamps_c) = HeapRb::<u64>::new(to_ms / 20 + 1).split();
     let (from_p, from_c) = HeapRb::<i16>::new(ms(from_ms)).split();
     let (dtmf_p, dtmf_c) = HeapRb::<char>::new(32).split();
+    let (speech_p, speech_c) = HeapRb::<SpeechNote>::new(16).split();
     let shared = Arc::new(Shared::default());
     let media = MediaEnd {
         to_agent: to_p,
         stamps: stamps_p,
         from_agent: from_c,
         dtmf: dtmf_p,
+        speech: speech_p,
         shared: shared.clone(),
         played: 0,
         drops: 0,
+        last: PlayStat::default(),
     };
-    let bridge =
-        BridgeEnd { to_agent: to_c, stamps: stamps_c, from_agent: from_p, dtmf: dtmf_c, shared, fed: 0, digits: None };
+    let bridge = BridgeEnd {
+        to_agent: to_c,
+        stamps: stamps_c,
+        from_agent: from_p,
+        dtmf: dtmf_c,
+        speech: speech_c,
+        shared,
+        fed: 0,
+        digits: None,
+    };
     (media, bridge)
 }
 
@@ -653,6 +758,7 @@ async fn run(label: u64, rate: u32, info: CallInfo, cfg: AgentConfig, mut b: Bri
         Ok(Err(e)) => End::Unreachable(e),
         Ok(Ok(ws)) => {
             tracing::info!(call = label, url = %shown(&cfg.url), "agent connected");
+            b.shared.speech_events.store(wants_speech_events(&cfg.url), Ordering::Release);
             Session::new(label, rate, info, cfg.format).run(ws, &mut b).await
         }
     };
@@ -1001,6 +1107,15 @@ impl Session {
             let m = self.dtmf_message(d);
             self.send(wtx, m);
         }
+        while let Some(n) = b.speech.try_pop() {
+            let m = json!({
+                "event": if n.started { "speech_started" } else { "speech_stopped" },
+                "sequenceNumber": self.next_seq(),
+                "streamSid": self.stream_sid,
+                "speech": {"track": if n.caller { "inbound" } else { "outbound" }, "timestamp": n.at_ms.to_string()},
+            });
+            self.send(wtx, m);
+        }
     }
 
     fn dtmf_message(&mut self, digit: char) -> Value {
@@ -1090,6 +1205,7 @@ impl Session {
             Some("clear") => {
                 // Barge-in: what is queued goes now, what is in the ring at the next tick.
                 self.queue.clear();
+                b.shared.pending.store(0, Ordering::Release);
                 b.shared.clear_to.store(b.fed, Ordering::Release);
                 b.shared.clears.fetch_add(1, Ordering::Release);
                 while let Some((name, _)) = self.marks.pop_front() {
@@ -1151,6 +1267,7 @@ impl Session {
         let room = (played + ahead).saturating_sub(b.fed).min(b.from_agent.vacant_len() as u64) as usize;
         let n = room.min(self.queue.len());
         if n == 0 {
+            b.shared.pending.store(self.queue.len() as u64, Ordering::Release);
             return;
         }
         let (a, c) = self.queue.as_slices();
@@ -1161,6 +1278,7 @@ impl Session {
         }
         self.queue.drain(..pushed);
         b.fed += pushed as u64;
+        b.shared.pending.store(self.queue.len() as u64, Ordering::Release);
     }
 
     /// Sends back the marks whose audio has been played.
@@ -1316,5 +1434,14 @@ mod tests {
         }
         // 8000 samples of room: 50 frames fit.
         assert_eq!(m.dropped(), 10);
+    }
+
+    #[test]
+    fn speech_events_are_asked_for_in_the_query() {
+        assert!(wants_speech_events("ws://bot/stream?dialtone_events=speech"));
+        assert!(wants_speech_events("wss://bot/?a=1&dialtone_events=marks,speech#x"));
+        assert!(!wants_speech_events("ws://bot/stream"));
+        assert!(!wants_speech_events("ws://bot/stream?dialtone_events=speeches"));
+        assert!(!wants_speech_events("ws://bot/speech?events=speech"));
     }
 }

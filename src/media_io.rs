@@ -319,7 +319,10 @@ async fn run(
     // Answering-machine detection, from the answer until it decides.
     let mut amd: Option<Amd> = None;
     // Speech on both directions and the turns it makes (voice-agent calls).
-    let mut speech = opts.speech.as_ref().map(|_| crate::speech::Speech::new(s.audio_rate()));
+    // (Kept with the call when it has an API id; run for any agent, which may ask for
+    // speech events.)
+    let agent_source = matches!(opts.source, Source::Agent(_));
+    let mut speech = (opts.speech.is_some() || agent_source).then(|| crate::speech::Speech::new(s.audio_rate()));
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -425,7 +428,11 @@ async fn run(
                 }
                 ticks += 1;
                 if let Some(sp) = speech.as_mut() {
+                    sp.played(source.playout());
                     sp.tick(&remote, &local, source.clears().max(parked.as_ref().map_or(0, |p| p.clears())));
+                    for note in sp.notes() {
+                        source.speech(*note);
+                    }
                     if ticks % 25 == 0 {
                         if let Some(shared) = &opts.speech {
                             if let Ok(mut kept) = shared.lock() {
@@ -483,7 +490,7 @@ async fn run(
                 *kept = Some(report.clone());
             }
         }
-        if let Some(hook) = &opts.notice {
+        if let (Some(hook), Some(_)) = (&opts.notice, &opts.speech) {
             hook(MediaNotice::Turns(report));
         }
     }

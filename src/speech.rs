@@ -3,6 +3,8 @@
 //! are kept with the call as JSON. Runs in the call's media task, on the frames it already
 //! has; a few microseconds per 20 ms tick.
 
+use crate::agent::{PlayStat, SpeechNote};
+use dialtone_media::playout::{self, PlayoutWatch};
 use dialtone_media::turns::{Side, Summary, TurnTracker};
 use dialtone_media::vad::{Vad, VadConfig, VadEvent};
 use serde_json::{json, Value};
@@ -14,6 +16,13 @@ pub struct Speech {
     tracker: TurnTracker,
     /// The agent's `clear`s seen so far.
     clears: u64,
+    /// The agent's playout: gaps, bursts, late starts.
+    playout: PlayoutWatch,
+    /// This tick's playout figures, from the agent's bridge.
+    stat: Option<PlayStat>,
+    rate: u32,
+    /// This tick's speech starts and ends.
+    notes: Vec<SpeechNote>,
 }
 
 impl Speech {
@@ -24,7 +33,17 @@ impl Speech {
             agent: Vad::new(VadConfig::new(rate)),
             tracker: TurnTracker::new(),
             clears: 0,
+            playout: PlayoutWatch::new(),
+            stat: None,
+            rate,
+            notes: Vec::with_capacity(2),
         }
+    }
+
+    /// The agent's playout in this tick's frame (before [`Speech::tick`]); `None` when what
+    /// we send is not an agent's audio.
+    pub fn played(&mut self, stat: Option<PlayStat>) {
+        self.stat = stat;
     }
 
     /// One tick: what the caller said and what we sent; `clears`: the agent's `clear`s so far.
@@ -33,11 +52,34 @@ impl Speech {
             self.clears = clears;
             self.tracker.clear(self.agent.elapsed_ms());
         }
+        if let Some(st) = self.stat.take() {
+            let ms = |samples: usize| samples as u64 * 1000 / u64::from(self.rate);
+            let gap = self.playout.tick(playout::Tick {
+                at_ms: self.agent.elapsed_ms(),
+                frame_ms: ms(sent.len()),
+                played_ms: ms(st.played),
+                queued_ms: ms(st.queued),
+                bridge_ms: ms(st.pending),
+                start_delay_ms: st.start_delay_us.map(|us| us / 1000),
+                caller_speaking: self.caller.speaking(),
+            });
+            if let Some((ms, cause)) = gap {
+                crate::agent::record_playout_gap(ms, cause.as_str());
+            }
+        }
         let (turns, barges) = (self.tracker.turns().len(), self.tracker.barge_ins().len());
+        self.notes.clear();
         for (side, event) in [(Side::Caller, self.caller.push(heard)), (Side::Agent, self.agent.push(sent))] {
+            let caller = side == Side::Caller;
             match event {
-                Some(VadEvent::SpeechStart { at_ms }) => self.tracker.start(side, at_ms),
-                Some(VadEvent::SpeechEnd { at_ms }) => self.tracker.end(side, at_ms),
+                Some(VadEvent::SpeechStart { at_ms }) => {
+                    self.tracker.start(side, at_ms);
+                    self.notes.push(SpeechNote { caller, started: true, at_ms });
+                }
+                Some(VadEvent::SpeechEnd { at_ms }) => {
+                    self.tracker.end(side, at_ms);
+                    self.notes.push(SpeechNote { caller, started: false, at_ms });
+                }
                 None => {}
             }
         }
@@ -54,12 +96,18 @@ impl Speech {
         }
     }
 
+    /// The speech starts and ends of the last tick.
+    pub fn notes(&self) -> &[SpeechNote] {
+        &self.notes
+    }
+
     /// The call's media ended: what is open closes.
     pub fn finish(&mut self) {
         self.tracker.finish(self.caller.elapsed_ms().max(self.agent.elapsed_ms()));
+        self.playout.finish();
     }
 
-    /// `{summary, turns, barge_ins}`, as the API shows them.
+    /// `{summary, turns, barge_ins, playout}`, as the API shows them.
     pub fn report(&self) -> Value {
         let Summary {
             turns,
@@ -96,6 +144,41 @@ impl Speech {
             },
             "turns": list,
             "barge_ins": barges,
+            "playout": self.playout_report(),
+        })
+    }
+
+    /// The agent's playout: `{summary, segments}` (closed segments only).
+    fn playout_report(&self) -> Value {
+        let playout::Summary {
+            segments,
+            gaps,
+            gap_ms,
+            max_gap_ms,
+            dialtone_gaps,
+            bursts,
+            max_queued_ms,
+            late_starts,
+            max_start_delay_ms,
+        } = self.playout.summary();
+        let list: Vec<Value> = self
+            .playout
+            .segments()
+            .iter()
+            .map(|s| {
+                json!({"start_ms": s.start_ms, "end_ms": s.end_ms, "audio_ms": s.audio_ms, "gaps": s.gaps,
+                       "gap_ms": s.gap_ms, "max_gap_ms": s.max_gap_ms, "dialtone_gaps": s.dialtone_gaps,
+                       "max_queued_ms": s.max_queued_ms, "start_delay_ms": s.start_delay_ms})
+            })
+            .collect();
+        json!({
+            "summary": {
+                "segments": segments, "gaps": gaps, "gap_ms": gap_ms, "max_gap_ms": max_gap_ms,
+                "agent_gaps": gaps - dialtone_gaps, "dialtone_gaps": dialtone_gaps,
+                "bursts": bursts, "max_queued_ms": max_queued_ms,
+                "late_starts": late_starts, "max_start_delay_ms": max_start_delay_ms,
+            },
+            "segments": list,
         })
     }
 }

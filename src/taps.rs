@@ -4,7 +4,7 @@
 //! (which also hears the caller) are taps. None of them may block: the ones that reach
 //! disk, a device or the network go through lock-free rings and count what they drop.
 
-use crate::agent::MediaEnd;
+use crate::agent::{MediaEnd, PlayStat, SpeechNote};
 use crate::recorder::Recorder;
 use dialtone_media::player::Player;
 use ringbuf::traits::{Consumer, Producer};
@@ -34,6 +34,12 @@ pub trait Tap: Send {
     fn take_dtmf(&mut self) -> Option<char> {
         None
     }
+    /// A voice agent's playout in the last `fill`: how much of its audio there was to send.
+    fn playout(&self) -> Option<PlayStat> {
+        None
+    }
+    /// Speech started or stopped on one side of the call (for an agent that asked).
+    fn speech(&mut self, _note: SpeechNote) {}
 }
 
 /// A source handed to a call's media task once, when it starts (`dialtone test`'s caller).
@@ -131,6 +137,14 @@ impl Tap for MediaEnd {
 
     fn clears(&self) -> u64 {
         MediaEnd::clears(self)
+    }
+
+    fn playout(&self) -> Option<PlayStat> {
+        Some(MediaEnd::playout(self))
+    }
+
+    fn speech(&mut self, note: SpeechNote) {
+        MediaEnd::speech(self, note);
     }
 }
 

@@ -157,7 +157,7 @@ pub struct Call {
     pub answered_by: Option<String>,
     /// How long after the answer it was decided, ms.
     pub answered_by_ms: Option<u32>,
-    /// A voice-agent call's turn-taking: `{summary, turns, barge_ins}` (issue 21).
+    /// A voice-agent call's turn-taking: `{summary, turns, barge_ins, playout}` (issue 21).
     pub turns: Option<serde_json::Value>,
 }
 

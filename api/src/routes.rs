@@ -153,6 +153,16 @@ pub const TABLE: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/calls/events",
+        permission: Some("calls:live"),
+        tag: "Calls",
+        operation_id: "callEvents",
+        summary: "The organization's calls as they change, as server-sent events.",
+        handler: |m| on(m, calls::call_events),
+        doc: op::call_events,
+    },
+    Route {
+        method: "GET",
         path: "/api/calls/{id}",
         permission: Some("calls:read"),
         tag: "Calls",

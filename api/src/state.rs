@@ -26,6 +26,9 @@ pub struct ApiState {
     pub readers: Option<Arc<Readers>>,
     /// The realm SIP users' digest credentials are for (`DIALTONE_SIP_REALM`).
     pub sip_realm: Arc<str>,
+    /// The ids of calls as they change (the store's [`Store::on_change`]): the live event
+    /// stream's source.
+    pub call_feed: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -39,6 +42,11 @@ impl ApiState {
         control: Option<Arc<dyn CallControl>>,
         jwt_secret: Arc<Vec<u8>>,
     ) -> ApiState {
+        // Bounded: a stream that falls this far behind is told to resync.
+        let (call_feed, _) = tokio::sync::broadcast::channel(1024);
+        if let Ok(mut s) = store.lock() {
+            s.on_change = Some(call_feed.clone());
+        }
         ApiState {
             store,
             internal_key,
@@ -49,6 +57,7 @@ impl ApiState {
             engine_metrics: None,
             readers: None,
             sip_realm: Arc::from("dialtone"),
+            call_feed,
         }
     }
 }

@@ -524,6 +524,15 @@ impl HighPass {
         }
     }
 
+    /// Skips `buf` (a quiet block not worth filtering): the input state becomes its last two
+    /// samples and the output state zero, which a quiet block's output is close to.
+    pub(crate) fn skip(&mut self, buf: &[i16]) {
+        if let [.., a, b] = buf {
+            self.x = [f32::from(*b), f32::from(*a)];
+            self.y = [0.0; 2];
+        }
+    }
+
     /// Filters `buf` in place.
     pub(crate) fn run(&mut self, buf: &mut [i16]) {
         let (b, a) = (self.b, self.a);

@@ -13,6 +13,7 @@ pub mod g722;
 pub mod jitter;
 pub mod opus;
 pub mod player;
+pub mod playout;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;

@@ -1,10 +1,11 @@
-//! The Python voice agent of the agent tests (fixtures/agent/echo_agent.py, Twilio Media
-//! Streams on the `websockets` package), started and killed on drop.
+//! The Python voice agents of the agent tests, started and killed on drop: echo_agent.py
+//! (Twilio Media Streams on the `websockets` package) and pipecat_bot.py (a Pipecat bot, run
+//! with the venv `./dev test` makes from fixtures/agent/pipecat-requirements.txt).
 
 use super::*;
 use serde_json::Value;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,11 +26,26 @@ pub fn python() -> PathBuf {
     panic!("no python3 with the websockets package: run `./dev test`, which installs Debian's python3-websockets");
 }
 
+/// The Python of the Pipecat venv: `DIALTONE_PIPECAT_PYTHON` (which `./dev test` exports),
+/// else `target/pipecat-venv/bin/python`. Fails the test when there is neither.
+pub fn pipecat_python() -> PathBuf {
+    let venv = root().join("target/pipecat-venv/bin/python");
+    let p = std::env::var_os("DIALTONE_PIPECAT_PYTHON").map_or(venv, PathBuf::from);
+    assert!(
+        p.is_file(),
+        "no Pipecat venv at {}: run `./dev test`, which makes it from fixtures/agent/pipecat-requirements.txt",
+        p.display()
+    );
+    p
+}
+
 /// The Python agent, killed on drop.
 pub struct Agent {
     child: Child,
     pub port: u16,
     pub log: PathBuf,
+    /// The WebSocket's path.
+    path: &'static str,
 }
 
 impl Agent {
@@ -38,13 +54,28 @@ impl Agent {
     }
 
     pub fn start_with(name: &str, mode: &str, extra: &[&str]) -> Agent {
+        let mut args = vec!["--mode", mode];
+        args.extend_from_slice(extra);
+        Agent::spawn(name, &python(), "echo_agent.py", "", &args)
+    }
+
+    /// fixtures/agent/pipecat_bot.py, answering each caller turn with a tone after
+    /// `reply_delay_ms`.
+    pub fn pipecat(name: &str, reply_delay_ms: u64) -> Agent {
+        let delay = reply_delay_ms.to_string();
+        Agent::spawn(name, &pipecat_python(), "pipecat_bot.py", "/ws", &["--reply-delay-ms", &delay])
+    }
+
+    /// `python fixtures/agent/<script> --lifetime 60 --log <file> <args…>`, once it has
+    /// printed its port; its WebSocket at `path`.
+    fn spawn(name: &str, python: &Path, script: &str, path: &'static str, args: &[&str]) -> Agent {
         let dir = temp_dir(name);
         let log = dir.join("agent.jsonl");
-        let mut child = Command::new(python())
-            .arg(root().join("fixtures/agent/echo_agent.py"))
-            .args(["--mode", mode, "--lifetime", "60", "--log"])
+        let mut child = Command::new(python)
+            .arg(root().join("fixtures/agent").join(script))
+            .args(["--lifetime", "60", "--log"])
             .arg(&log)
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -58,17 +89,18 @@ impl Agent {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        // Pipecat's imports take seconds on a loaded machine.
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
         let port = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok());
         let Some(port) = port else {
             let _ = child.kill();
-            panic!("the Python agent did not start: {line:?}");
+            panic!("the Python agent {script} did not start: {line:?}");
         };
-        Agent { child, port, log }
+        Agent { child, port, log, path }
     }
 
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        format!("ws://127.0.0.1:{}{}", self.port, self.path)
     }
 
     /// Its log so far: one JSON object per line.

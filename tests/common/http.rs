@@ -132,3 +132,31 @@ pub fn recording(d: &super::Dialtone, port: u16, auth: &[(&str, &str)], id: &str
     }
     panic!("no recording of {id}\n{}", d.log_text());
 }
+
+/// One API call per agent URL (`POST /api/calls/create` with `agent_url`) to `+1555001…`,
+/// `+1555002…`, … (the trunks of [`trunks_at`], in order), each waited for until it is in
+/// progress: their ids.
+pub fn agent_calls(d: &super::Dialtone, port: u16, auth: &[(&str, &str)], agent_urls: &[String]) -> Vec<String> {
+    let ids: Vec<String> = agent_urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            let number = format!("+155500{}0000", i + 1);
+            let body = serde_json::json!({"contact_id": "c", "phone_number": number, "agent_url": url});
+            let r = send(port, "POST", "/api/calls/create", auth, body.to_string().as_bytes());
+            assert_eq!(r.status, 201, "{}", r.json());
+            r.json()["data"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for id in &ids {
+        wait_status(d, port, auth, id, "in-progress", Duration::from_secs(10));
+    }
+    ids
+}
+
+/// Hangs up each of `ids` through the API.
+pub fn hang_up(port: u16, auth: &[(&str, &str)], ids: &[String]) {
+    for id in ids {
+        assert!(send(port, "POST", &format!("/api/calls/{id}/hangup"), auth, b"").status < 300, "hang up {id}");
+    }
+}

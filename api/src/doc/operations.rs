@@ -283,6 +283,25 @@ pub fn live_calls() -> Value {
     })
 }
 
+/// `callEvents`.
+pub fn call_events() -> Value {
+    json!({
+        "description": "A stream of server-sent events (`text/event-stream`, kept open): first `event: snapshot` \
+            with `data` `{calls, total}` (the live calls, as `GET /api/calls/live`), then `event: call` with `data` \
+            the call (as in `GET /api/calls/{id}`, without `events`) each time one of the caller's organization's \
+            calls is created or changes (status, DTMF, recording, an event), `event: resync` with `data` \
+            `{missed}` when the stream fell more than 1024 changes behind (fetch the live calls again), and a \
+            comment line (`: keep-alive`) every 15 s while idle. Browsers read it with `fetch` and the \
+            `Authorization` header (`EventSource` cannot send one; no credential belongs in a URL).",
+        "responses": {
+            "200": {
+                "description": "The stream.",
+                "content": { "text/event-stream": { "schema": { "type": "string" } } }
+            }
+        }
+    })
+}
+
 /// `getCall`.
 pub fn get_call() -> Value {
     json!({

@@ -181,8 +181,15 @@ pub fn call_schemas() -> Value {
                     "type": ["object", "null"],
                     "description": "A voice-agent call's turn-taking, from speech detected on both directions: \
                         `summary` (turns, answered, response latency p50/p95/max ms, barge-ins, of them stopped and \
-                        cleared, talk-over ms), `turns` (caller start/end, agent start, latency ms) and `barge_ins` \
-                        (when, time to stop, cleared). Kept as the call ends (and so in `call.completed`)."
+                        cleared, talk-over ms), `turns` (caller start/end, agent start, latency ms), `barge_ins` \
+                        (when, time to stop, cleared) and `playout`, the health of the agent's audio: its `summary` \
+                        (segments, gaps inside a segment where the playout ran dry and its audio came back within \
+                        1 s, their ms and longest, `agent_gaps` (nothing was queued) vs `dialtone_gaps` (audio was \
+                        waiting in the bridge), `bursts` (segments queued 500 ms or more ahead: sent faster than \
+                        real time), `max_queued_ms`, `late_starts` (first audio waited 60 ms or more in dialtone), \
+                        `max_start_delay_ms`) and its `segments` (start/end ms, audio ms, gaps, gap ms, max gap ms, \
+                        dialtone gaps, max queued ms, start delay ms). Kept as the call ends (and so in \
+                        `call.completed`)."
                 }
             }
         },

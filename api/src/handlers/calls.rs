@@ -242,6 +242,64 @@ pub async fn live_calls(State(st): State<ApiState>, Allowed(who): Allowed) -> Re
     Ok(json_bytes(body))
 }
 
+/// How often an idle event stream sends a comment line, so proxies keep it open.
+const EVENTS_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// One server-sent event.
+fn sse(event: &str, data: &Value) -> axum::body::Bytes {
+    axum::body::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// `GET /api/calls/events`: the caller's calls as they change, as server-sent events
+/// (`text/event-stream`): first `snapshot` (the live calls, as `GET /api/calls/live`),
+/// then a `call` (the call, as `GET /api/calls/{id}` without events) each time one of its
+/// organization's calls is created or changes, `resync` when the stream fell behind (fetch
+/// the live calls again), and a comment line every 15 s while idle. Other organizations'
+/// calls never appear: each change is read back through the caller's scope. Read with
+/// `fetch` and the `Authorization` header (the browser's `EventSource` cannot send one;
+/// no token goes in the URL).
+pub async fn call_events(State(st): State<ApiState>, Allowed(who): Allowed) -> Result<Response, ApiError> {
+    use tokio::sync::broadcast::error::RecvError;
+    let scope = who.scope();
+    // Subscribed before the snapshot is read: no change between the two is missed.
+    let rx = st.call_feed.subscribe();
+    let snapshot_scope = scope.clone();
+    let live = read(&st, move |s| s.live_calls(&snapshot_scope)).await?;
+    let first = sse("snapshot", &calls_body_value(&live));
+    let state = (rx, st, scope, Some(first));
+    let stream = futures_util::stream::unfold(state, |(mut rx, st, scope, first)| async move {
+        if let Some(first) = first {
+            return Some((Ok::<_, std::convert::Infallible>(first), (rx, st, scope, None)));
+        }
+        loop {
+            let item = match tokio::time::timeout(EVENTS_KEEPALIVE, rx.recv()).await {
+                Err(_) => axum::body::Bytes::from_static(b": keep-alive\n\n"),
+                Ok(Ok(id)) => {
+                    let sc = scope.clone();
+                    match read(&st, move |s| s.get_call(&sc, &id)).await {
+                        Ok(call) => sse("call", &call_json(&call)),
+                        // Another organization's call, or gone: not this stream's.
+                        Err(_) => continue,
+                    }
+                }
+                Ok(Err(RecvError::Lagged(n))) => sse("resync", &json!({"missed": n})),
+                Ok(Err(RecvError::Closed)) => return None,
+            };
+            return Some((Ok(item), (rx, st, scope, None)));
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream"), (axum::http::header::CACHE_CONTROL, "no-cache")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `{calls, total}`, as `data` of the live calls' answer.
+fn calls_body_value(calls: &[crate::model::Call]) -> Value {
+    json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": calls.len()})
+}
+
 pub async fn get_call(
     State(st): State<ApiState>,
     Path(id): Path<String>,

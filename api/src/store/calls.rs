@@ -268,6 +268,7 @@ impl Store {
         let n = enqueue(&tx, c.organization_id, "call.initiated", call_json(&call), c.created_at)?;
         tx.commit()?;
         self.notify(n);
+        self.changed(c.id);
         Ok((call, false))
     }
 
@@ -293,6 +294,7 @@ impl Store {
         let (call, n) = status_in(&tx, id, to, sip_status, reason, at)?;
         tx.commit()?;
         self.notify(n);
+        self.changed(id);
         Ok(call)
     }
 
@@ -302,6 +304,7 @@ impl Store {
             "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             params![id, at, kind, detail],
         )?;
+        self.changed(id);
         Ok(())
     }
 
@@ -422,6 +425,7 @@ impl Store {
         let n = dtmf_in(&tx, id, digit, at)?;
         tx.commit()?;
         self.notify(n);
+        self.changed(id);
         Ok(())
     }
 
@@ -438,6 +442,7 @@ impl Store {
         let n = recording_in(&tx, id, state, path, at)?;
         tx.commit()?;
         self.notify(n);
+        self.changed(id);
         Ok(())
     }
 

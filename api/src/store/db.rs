@@ -210,6 +210,9 @@ pub struct Store {
     pub(super) conn: Connection,
     /// Notified when webhook deliveries are queued.
     pub on_enqueue: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Told the id of every call that changed (a new call, a status, an event), after the
+    /// change is committed: the API's live event stream.
+    pub on_change: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
 /// A pool of read-only connections for the API's queries, so a long list never holds the
@@ -265,7 +268,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Store { conn, on_enqueue: None })
+        Ok(Store { conn, on_enqueue: None, on_change: None })
     }
 
     /// A private in-memory database (tests).
@@ -280,7 +283,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { conn, on_enqueue: None };
+        let mut store = Store { conn, on_enqueue: None, on_change: None };
         store.migrate()?;
         Ok(store)
     }
@@ -303,6 +306,13 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Call `id` changed (committed): tells the live event stream, if any listens.
+    pub(super) fn changed(&self, id: &str) {
+        if let Some(tx) = &self.on_change {
+            let _ = tx.send(id.to_string());
+        }
     }
 
     /// Wakes the webhook sender when `n` deliveries were queued.

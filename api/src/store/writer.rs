@@ -72,7 +72,7 @@ pub enum Op {
     Turns {
         /// The call.
         id: String,
-        /// `{summary, turns, barge_ins}`.
+        /// `{summary, turns, barge_ins, playout}`.
         turns: serde_json::Value,
     },
     /// Another event in a call's life (`failover`: its INVITE moved to the next server).
@@ -86,6 +86,22 @@ pub enum Op {
         /// When, ms.
         at: i64,
     },
+}
+
+impl Op {
+    /// The call it changes.
+    pub fn call_id(&self) -> &str {
+        match self {
+            Op::Inbound(c) => &c.id,
+            Op::Status { id, .. }
+            | Op::Dtmf { id, .. }
+            | Op::Recording { id, .. }
+            | Op::ActionFailed { id, .. }
+            | Op::AnsweredBy { id, .. }
+            | Op::Turns { id, .. }
+            | Op::Event { id, .. } => id,
+        }
+    }
 }
 
 enum Job {
@@ -195,6 +211,12 @@ impl Store {
         }
         tx.commit()?;
         self.notify(queued);
+        if self.on_change.as_ref().is_some_and(|t| t.receiver_count() > 0) {
+            let mut ids: Vec<&str> = ops.iter().map(Op::call_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter().for_each(|id| self.changed(id));
+        }
         Ok(skipped)
     }
 }
