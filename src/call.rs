@@ -22,6 +22,16 @@ pub enum Outcome {
     Failed(u16, String),
 }
 
+/// What `dialtone test` changes in a call it places through this machinery: the audio
+/// sent comes from its scripted caller, the call hangs up when the script ends, and
+/// nothing is printed.
+pub struct Driven {
+    /// Makes the call's source once the answer settled the codec (given its audio rate).
+    pub source: Box<dyn FnOnce(u32) -> Box<dyn crate::taps::Tap> + Send>,
+    /// Told when the call's media starts (the call was answered).
+    pub on_answer: Box<dyn FnOnce() + Send>,
+}
+
 /// `dialtone call` on the call engine: the engine places and steers the call; this
 /// driver prints its progress, runs its media, and sends the `--dtmf` digits.
 struct CallApp {
@@ -32,8 +42,10 @@ struct CallApp {
     media: CallMedia,
     /// A transfer was asked for (`--transfer`): its NOTIFYs are printed.
     transfer: bool,
-    /// The agent bridge asked for the hang-up.
+    /// The agent bridge (or a driven call's finished script) asked for the hang-up.
     agent_hangup: Arc<std::sync::atomic::AtomicBool>,
+    /// Print progress to stderr (not for `dialtone test`'s calls).
+    print: bool,
 }
 
 /// The call's media: its port's sockets until the answer, then the running task.
@@ -53,6 +65,11 @@ struct CallMedia {
     device_live: Option<crate::device::Device>,
     /// `--agent`: the voice agent to bridge the call to, and what it is told of the call.
     agent: Option<(crate::agent::AgentConfig, crate::agent::CallInfo)>,
+    /// `dialtone test`: the scripted caller, and how its end reaches the driver (the
+    /// hang-up flag and the driver's waker).
+    driven: Option<Driven>,
+    script_end: Option<(Arc<std::sync::atomic::AtomicBool>, Arc<tokio::sync::Notify>)>,
+    print: bool,
 }
 
 impl CallMedia {
@@ -71,9 +88,25 @@ impl CallMedia {
     fn start(&mut self, m: MediaStart, now: Instant) {
         let Some((_, (rtp, rtcp))) = self.sockets.take().filter(|(p, _)| *p == m.port) else { return };
         let config = m.config;
-        eprintln!("call: media {}/{} to {}", config.codec.name(), config.codec.clock_rate(), config.remote_rtp);
+        if self.print {
+            eprintln!("call: media {}/{} to {}", config.codec.name(), config.codec.clock_rate(), config.remote_rtp);
+        }
         let rate = config.codec.audio_rate();
+        let mut notice: Option<media_io::MediaHook> = None;
         let source = match (&m.source, &self.prompts, &self.agent) {
+            _ if self.driven.is_some() => {
+                let Some(d) = self.driven.take() else { return };
+                (d.on_answer)();
+                if let Some((flag, wake)) = self.script_end.clone() {
+                    notice = Some(Arc::new(move |n| {
+                        if let media_io::MediaNotice::SourceFinished = n {
+                            flag.store(true, std::sync::atomic::Ordering::Release);
+                            wake.notify_one();
+                        }
+                    }));
+                }
+                Source::Tap(Arc::new(crate::taps::TapSlot::new((d.source)(rate))))
+            }
             (SourceSpec::Agent(_), _, Some((cfg, info))) => {
                 eprintln!("call: bridging to the agent at {}", cfg.url);
                 Source::Agent(crate::agent::start(0, rate, info.clone(), cfg.clone()))
@@ -99,8 +132,8 @@ impl CallMedia {
             mic: None,
             speaker: None,
             totals: None,
-            print: true,
-            notice: None,
+            print: self.print,
+            notice,
             rtp_timeout: None,
             speech: None,
         };
@@ -130,7 +163,8 @@ impl CallMedia {
                 // Give the far end a moment to hear the stream before the first digit.
                 self.dtmf_at = self.dtmf.as_ref().map(|_| now + Duration::from_millis(500));
             }
-            Err(e) => eprintln!("call: cannot start the media: {e}"),
+            Err(e) if self.print => eprintln!("call: cannot start the media: {e}"),
+            Err(e) => tracing::warn!(error = %e, "cannot start the media"),
         }
     }
 
@@ -143,6 +177,7 @@ impl CallMedia {
 impl App for CallApp {
     fn on_event(&mut self, ev: UaEvent, ua: &mut UserAgent, now: Instant) {
         match &ev {
+            _ if !self.print => {}
             UaEvent::Progress { response, .. } => eprintln!("call: {} {}", response.status, response.reason),
             UaEvent::Challenged { status, realms, .. } => {
                 eprintln!("call: {status} challenge for realm {}: sending the credentials", realms.join(", "));
@@ -189,7 +224,8 @@ impl App for CallApp {
         // The agent bridge asks for the hang-up (agent unreachable or gone, fallback played).
         if self.agent_hangup.swap(false, std::sync::atomic::Ordering::AcqRel) {
             if let Some(call) = self.call {
-                self.feed(now, Event::AgentHangup(call, "agent".into()), ua);
+                let why = if self.media.script_end.is_some() { "script ended" } else { "agent" };
+                self.feed(now, Event::AgentHangup(call, why.into()), ua);
             }
         }
     }
@@ -224,7 +260,8 @@ impl CallApp {
                 | Action::ConferenceAgent(_) => {}
                 Action::ClosePort(_) => self.media.sockets = None,
                 Action::Dialed(Ok(call)) => self.call = Some(call),
-                Action::DialNote(_, note) => eprintln!("call: {note}"),
+                Action::DialNote(_, note) if self.print => eprintln!("call: {note}"),
+                Action::DialNote(..) => {}
                 Action::Dialed(Err(e)) => self.outcome = Some(Outcome::Failed(503, refusal_text(e))),
                 Action::DialEnded(_, r) => {
                     self.outcome = Some(match r {
@@ -366,6 +403,13 @@ pub async fn target_of(target: &str, trunk: Option<&str>) -> anyhow::Result<Targ
 
 /// Places the call; returns how it ended.
 pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
+    run_driven(args, None).await
+}
+
+/// Places the call, with `dialtone test`'s caller as its source when `driven` (then
+/// `args.duration` is the longest the call may last).
+pub async fn run_driven(args: CallArgs, driven: Option<Driven>) -> anyhow::Result<Outcome> {
+    let print = driven.is_none();
     let settings = Settings::resolve(&args.common, None, SocketAddr::from(([0, 0, 0, 0], 0)))?;
     if let Some(d) = &args.dtmf {
         if let Some(bad) = d.chars().find(|c| dialtone_media::dtmf::digit_to_event(*c).is_none()) {
@@ -416,6 +460,7 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
     };
     let talk = Duration::from_secs_f64(args.duration.max(0.0));
     let source = match (&args.agent, &args.play, args.device) {
+        _ if driven.is_some() => SourceSpec::Silence,
         (Some(_), _, _) => SourceSpec::Agent(Default::default()),
         (None, Some(_), _) => SourceSpec::Prompt,
         (None, None, true) => SourceSpec::Device,
@@ -474,9 +519,13 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
             #[cfg(feature = "device")]
             device_live: None,
             agent: None,
+            driven,
+            script_end: None,
+            print,
         },
         transfer: args.transfer.is_some(),
         agent_hangup: agent_hangup.clone(),
+        print,
     };
     app.talk = app.talk.max(app.media.dtmf_time());
     let mut driver = Driver::new(ua, sockets, settings.sip_trace);
@@ -491,6 +540,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         }
     }
     driver.set_tls_client(tls);
+    if app.media.driven.is_some() {
+        app.media.script_end = Some((agent_hangup.clone(), driver.waker()));
+    }
     if let Some(url) = &args.agent {
         let wake = driver.waker();
         let hangups = crate::agent::Hangups::to(move |_, _| {
@@ -509,7 +561,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<Outcome> {
         app.media.agent = Some((cfg, info));
     }
     let now = Instant::now();
-    eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    if print {
+        eprintln!("call: INVITE {} via {}", target.uri, target.dest);
+    }
     let dial = engine::Dial { talk: app.talk, ..dial };
     app.feed(now, Event::Command(0, Command::Dial(Box::new(dial))), driver.ua());
     if let Some(Outcome::Failed(_, why)) = &app.outcome {

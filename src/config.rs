@@ -24,6 +24,10 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Place one call and exit: 0 if it was answered and ended cleanly.
     Call(Box<CallArgs>),
+    /// Call a voice bot with a scripted caller and check its replies (README: "Testing a
+    /// voice bot"). Exit 0 when every expectation held on every call, 1 when one did not,
+    /// 2 when the test could not run (a bad script, target or setting).
+    Test(Box<TestArgs>),
 }
 
 /// Settings shared by `serve` and `call`.
@@ -232,6 +236,60 @@ pub struct CallArgs {
     /// answered (exit 0) or failed (exit with its status).
     #[arg(long, value_name = "SIP-URI")]
     pub transfer: Option<String>,
+}
+
+/// `dialtone test`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "The script is TOML: settings, then one [[turn]] per caller turn.\n\n\
+  name = \"booking\"               # shown in the reports\n\
+  hangup_after_ms = 60000        # the longest a call lasts (default 120000)\n\
+  reply_timeout_ms = 5000        # how long a turn waits for the bot's reply (default 5000)\n\
+  voice = \"en-us\"                # espeak-ng voice for `say`\n\
+  record = \"recordings\"          # keep a two-channel WAV per call (like --record)\n\n\
+  [[turn]]\n\
+  say = \"Hello, a table for two\" # or wav = \"hello.wav\" (relative to the script), or dtmf = \"12#\"\n\
+  wait_ms = 500                  # silence first\n\
+  expect_answer_within_ms = 1500 # the bot's reply starts within 1.5 s of the caller's last sample\n\
+  expect_tone_hz = 1000          # a 1 kHz tone comes in the reply\n\
+  expect_dtmf = \"1#\"             # these DTMF keys come in the reply\n\n\
+  [[turn]]\n\
+  barge_in_ms = 400              # speak 400 ms into the bot's reply (instead of wait_ms)\n\
+  say = \"Sorry, three people\"\n\
+  expect_stop_within_ms = 800    # the bot's audio stops within 800 ms of the barge-in\n\n\
+Output: a progress line on stderr; a table per turn (response latency p50/p95/max, expectations \
+passed/failed) and a FAIL line per failed expectation (call, turn, measured vs expected) on stdout.")]
+pub struct TestArgs {
+    /// Who to call: a voice agent's ws:// or wss:// URL (the caller goes straight into the
+    /// agent bridge, no SIP; DIALTONE_AGENT_FORMAT applies), a SIP URI, or an E.164 number
+    /// (through DIALTONE_TRUNK).
+    pub target: String,
+    /// Shared settings (SIP targets).
+    #[command(flatten)]
+    pub common: Common,
+    /// The script (TOML; see below).
+    #[arg(long)]
+    pub script: PathBuf,
+    /// How many calls to place.
+    #[arg(long, default_value_t = 1)]
+    pub calls: usize,
+    /// Calls started a second.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Write every call's report and the summary to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report (one testcase per call and turn expectation).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Keep a two-channel WAV per call in this directory (left: the bot, right: the caller).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Our From URI (SIP targets).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Give up on a SIP call not answered within this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub ring_timeout: f64,
 }
 
 /// Inbound call handling.

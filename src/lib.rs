@@ -20,6 +20,7 @@ pub mod serve;
 pub mod session;
 pub mod speech;
 pub mod taps;
+pub mod tester;
 pub mod tls;
 
 use dialtone_sip::transaction::TimerConfig;

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A test's many calls would bury its progress and report under their logs.
+    let level = if matches!(cli.command, Command::Test(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DIALTONE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DIALTONE_LOG").unwrap_or_else(|_| level.into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -43,6 +45,16 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("dialtone: {e:#}");
                 ExitCode::from(1)
+            }
+        },
+        // Exit codes: 0 every expectation held on every call; 1 one did not (or a call
+        // failed); 2 the test could not run.
+        Command::Test(args) => match rt.block_on(dialtone::tester::run(*args)) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("dialtone test: {e:#}");
+                ExitCode::from(2)
             }
         },
     }

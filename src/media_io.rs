@@ -38,6 +38,8 @@ pub enum Source {
     /// A voice agent over WebSocket (`agent:<ws-url>`, `--agent`): its audio, paced, and
     /// the caller's audio to it, through the rings of [`crate::agent`].
     Agent(Arc<crate::agent::AgentPort>),
+    /// Any other source, taken once (`dialtone test`'s scripted caller).
+    Tap(Arc<taps::TapSlot>),
 }
 
 /// Process-wide media counters for the status line and the load script.
@@ -308,6 +310,7 @@ async fn run(
             Some(end) => Box::new(end),
             None => Box::new(taps::Silence),
         },
+        Source::Tap(slot) => slot.take().unwrap_or_else(|| Box::new(taps::Silence)),
     };
     // The call's own source while it is bridged to another call.
     let mut parked: Option<Box<dyn Tap>> = None;
@@ -410,6 +413,11 @@ async fn run(
             }
             _ = tick.tick() => {
                 source.fill(&remote, &mut local);
+                if let Some(d) = source.take_dtmf() {
+                    if let Err(e) = s.send_dtmf(d.encode_utf8(&mut [0; 4])) {
+                        tracing::warn!(call = opts.label, error = %e, "cannot send the source's DTMF");
+                    }
+                }
                 s.tick(Instant::now(), &local, &mut remote);
                 source.tick(&remote, &local);
                 for t in taps.iter_mut() {

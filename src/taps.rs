@@ -30,12 +30,32 @@ pub trait Tap: Send {
     fn clears(&self) -> u64 {
         0
     }
+    /// A digit the source wants sent now (RFC 4733), asked after each [`fill`](Tap::fill).
+    fn take_dtmf(&mut self) -> Option<char> {
+        None
+    }
     /// A voice agent's playout in the last `fill`: how much of its audio there was to send.
     fn playout(&self) -> Option<PlayStat> {
         None
     }
     /// Speech started or stopped on one side of the call (for an agent that asked).
     fn speech(&mut self, _note: SpeechNote) {}
+}
+
+/// A source handed to a call's media task once, when it starts (`dialtone test`'s caller).
+#[derive(Default)]
+pub struct TapSlot(std::sync::Mutex<Option<Box<dyn Tap>>>);
+
+impl TapSlot {
+    /// Holding `tap`.
+    pub fn new(tap: Box<dyn Tap>) -> TapSlot {
+        TapSlot(std::sync::Mutex::new(Some(tap)))
+    }
+
+    /// The tap; `None` after the first call.
+    pub fn take(&self) -> Option<Box<dyn Tap>> {
+        self.0.lock().ok().and_then(|mut t| t.take())
+    }
 }
 
 /// Silence: the stream keeps flowing.
