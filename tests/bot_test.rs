@@ -8,8 +8,8 @@
 mod common;
 
 use common::agent::Agent;
+use common::tester::{dialtone_test, latencies, read_json, script, text};
 use common::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -32,44 +32,6 @@ fn bot(name: &str, delay_ms: u64, reply: &Path) -> Agent {
     let delay = delay_ms.to_string();
     let reply = reply.to_string_lossy().to_string();
     Agent::start_with(name, "reply", &["--reply-delay-ms", &delay, "--reply-wav", &reply, "--lifetime", "120"])
-}
-
-/// Runs `dialtone test` with `args`, killed if it outlives `limit`.
-fn dialtone_test(args: &[&str], limit: Duration) -> Output {
-    let mut cmd = Command::new(dialtone_bin());
-    cmd.arg("test").args(args).env_remove("DIALTONE_RTP_PORTS").env_remove("DIALTONE_TRUNK");
-    run_bounded(cmd, limit)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default()).unwrap_or(Value::Null)
-}
-
-/// Every turn's response latency of every call in a `--json` report.
-fn latencies(report: &Value) -> Vec<i64> {
-    report["calls"]
-        .as_array()
-        .map(|calls| {
-            calls
-                .iter()
-                .flat_map(|c| c["turns"].as_array().cloned().unwrap_or_default())
-                .filter_map(|t| t["latency_ms"].as_i64())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn script(name: &str) -> String {
-    root().join("fixtures/scripts").join(name).to_string_lossy().to_string()
 }
 
 #[test]

@@ -91,3 +91,76 @@ fn each_turns_response_latency_is_the_pipecat_bots_delay_plus_a_constant() {
         assert_eq!(peer.finish(Duration::from_secs(15)), (Some(0), (1, 0)), "{}", d.log_text());
     }
 }
+
+/// The same bots called by `dialtone test` straight into their WebSocket (no SIP): each
+/// turn's latency is D plus one constant within ±30 ms again (the script's utterance ends
+/// on an exact sample); then 50 callers at 10 a second against one bot all pass with a
+/// report each, and an impossible expectation fails naming its turn.
+#[test]
+fn dialtone_test_measures_the_pipecat_bot_over_its_websocket() {
+    use common::tester::{dialtone_test, latencies, read_json, script, text};
+    let dir = temp_dir("pipecat-test");
+    let bots: Vec<(u64, Agent)> =
+        [400u64, 1200].iter().map(|d| (*d, Agent::pipecat(&format!("pipecat-test-{d}"), *d))).collect();
+    let mut seen: Vec<(u64, i64)> = Vec::new();
+    for (delay, bot) in &bots {
+        let json = dir.join(format!("{delay}.json"));
+        let o = dialtone_test(
+            &[&bot.url(), "--script", &script("two_turns.toml"), "--json", &json.to_string_lossy()],
+            Duration::from_secs(60),
+        );
+        assert_eq!(o.status.code(), Some(0), "bot {delay} ms: {}", text(&o));
+        let l = latencies(&read_json(&json));
+        assert_eq!(l.len(), 2, "two turns, two replies: {}", text(&o));
+        seen.extend(l.into_iter().map(|l| (*delay, l)));
+    }
+    let constant = seen.iter().map(|(d, l)| (*l - *d as i64) as f64).sum::<f64>() / seen.len() as f64;
+    eprintln!("dialtone test ws://: (D, latency) {seen:?}, constant {constant:.1} ms");
+    for (d, l) in &seen {
+        let off = (*l - *d as i64) as f64 - constant;
+        assert!(off.abs() <= TOLERANCE_MS, "D {d}: latency {l} is {off:+.1} ms off D + {constant:.1}: {seen:?}");
+    }
+
+    // Fifty callers at ten a second, all to the 400 ms bot.
+    let (delay, bot) = &bots[0];
+    let json = dir.join("fifty.json");
+    let o = dialtone_test(
+        &[
+            &bot.url(),
+            "--script",
+            &script("two_turns.toml"),
+            "--calls",
+            "50",
+            "--rate",
+            "10",
+            "--json",
+            &json.to_string_lossy(),
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = read_json(&json);
+    assert_eq!(report["calls"].as_array().map(Vec::len), Some(50), "a report per call: {report}");
+    assert_eq!(report["summary"]["calls_passed"], 50, "{}", report["summary"]);
+    let l = latencies(&report);
+    assert_eq!(l.len(), 100, "every turn answered: {}", report["summary"]);
+    let (min, max) = (l.iter().min().unwrap(), l.iter().max().unwrap());
+    eprintln!("50 callers to the {delay} ms bot: latency {min}..{max} ms; summary {}", report["summary"]);
+
+    // An expectation no bot can meet: exit 1, the turn named.
+    let wav = root().join("fixtures/scripts/table_for_two.wav");
+    let impossible = dir.join("impossible.toml");
+    std::fs::write(
+        &impossible,
+        format!("name = \"impossible\"\n[[turn]]\nname = \"hello\"\nwav = {wav:?}\nexpect_answer_within_ms = 10\n"),
+    )
+    .unwrap();
+    let o = dialtone_test(&[&bot.url(), "--script", &impossible.to_string_lossy()], Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL call 1 turn 1 (\"hello\"): expect_answer_within_ms: measured ")),
+        "no FAIL line naming the turn: {}",
+        text(&o)
+    );
+}

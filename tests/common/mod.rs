@@ -6,6 +6,7 @@ pub mod agent;
 pub mod hook;
 pub mod http;
 pub mod kamailio;
+pub mod tester;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
