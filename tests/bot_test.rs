@@ -8,7 +8,7 @@
 mod common;
 
 use common::agent::Agent;
-use common::tester::{dialtone_test, latencies, read_json, script, text};
+use common::tester::{dialtone_test, latencies, read_json, run_calls, script, text};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -109,22 +109,8 @@ fn fifty_calls_at_ten_a_second_all_pass() {
     let dir = temp_dir("bot-test-fifty");
     let agent = bot("bot-test-fifty", 300, &speech_reply(&dir));
     let json = dir.join("report.json");
-    let o = dialtone_test(
-        &[
-            &agent.url(),
-            "--script",
-            &script("two_turns.toml"),
-            "--calls",
-            "50",
-            "--rate",
-            "10",
-            "--json",
-            &json.to_string_lossy(),
-        ],
-        Duration::from_secs(120),
-    );
+    let (o, report) = run_calls(&agent.url(), "two_turns.toml", 50, 10, &json, Duration::from_secs(120));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let report = read_json(&json);
     let calls = report["calls"].as_array().expect("calls");
     assert_eq!(calls.len(), 50);
     assert!(calls.iter().all(|c| c["passed"] == true && c["error"].is_null()), "{report}");

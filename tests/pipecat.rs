@@ -98,19 +98,16 @@ fn each_turns_response_latency_is_the_pipecat_bots_delay_plus_a_constant() {
 /// report each, and an impossible expectation fails naming its turn.
 #[test]
 fn dialtone_test_measures_the_pipecat_bot_over_its_websocket() {
-    use common::tester::{dialtone_test, latencies, read_json, script, text};
+    use common::tester::{dialtone_test, latencies, run_calls, text};
     let dir = temp_dir("pipecat-test");
     let bots: Vec<(u64, Agent)> =
         [400u64, 1200].iter().map(|d| (*d, Agent::pipecat(&format!("pipecat-test-{d}"), *d))).collect();
     let mut seen: Vec<(u64, i64)> = Vec::new();
     for (delay, bot) in &bots {
         let json = dir.join(format!("{delay}.json"));
-        let o = dialtone_test(
-            &[&bot.url(), "--script", &script("two_turns.toml"), "--json", &json.to_string_lossy()],
-            Duration::from_secs(60),
-        );
+        let (o, report) = run_calls(&bot.url(), "two_turns.toml", 1, 1, &json, Duration::from_secs(60));
         assert_eq!(o.status.code(), Some(0), "bot {delay} ms: {}", text(&o));
-        let l = latencies(&read_json(&json));
+        let l = latencies(&report);
         assert_eq!(l.len(), 2, "two turns, two replies: {}", text(&o));
         seen.extend(l.into_iter().map(|l| (*delay, l)));
     }
@@ -124,22 +121,8 @@ fn dialtone_test_measures_the_pipecat_bot_over_its_websocket() {
     // Fifty callers at ten a second, all to the 400 ms bot.
     let (delay, bot) = &bots[0];
     let json = dir.join("fifty.json");
-    let o = dialtone_test(
-        &[
-            &bot.url(),
-            "--script",
-            &script("two_turns.toml"),
-            "--calls",
-            "50",
-            "--rate",
-            "10",
-            "--json",
-            &json.to_string_lossy(),
-        ],
-        Duration::from_secs(90),
-    );
+    let (o, report) = run_calls(&bot.url(), "two_turns.toml", 50, 10, &json, Duration::from_secs(90));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let report = read_json(&json);
     assert_eq!(report["calls"].as_array().map(Vec::len), Some(50), "a report per call: {report}");
     assert_eq!(report["summary"]["calls_passed"], 50, "{}", report["summary"]);
     let l = latencies(&report);

@@ -270,6 +270,34 @@ pub struct NewCall<'a> {
     pub machine_detection: Option<&'a str>,
 }
 
+impl<'a> NewCall<'a> {
+    /// A call `id` to `phone_number` for `contact_id` in `organization_id`, made at
+    /// `created_at` (ms), with every option off (set the fields to change them).
+    pub fn new(
+        id: &'a str,
+        contact_id: &'a str,
+        phone_number: &'a str,
+        organization_id: &'a str,
+        created_at: i64,
+    ) -> NewCall<'a> {
+        NewCall {
+            id,
+            contact_id,
+            phone_number,
+            from_number: None,
+            record: false,
+            created_at,
+            organization_id,
+            sip_headers: &[],
+            ring_timeout: None,
+            max_duration: None,
+            from_display_name: None,
+            early_media: false,
+            machine_detection: None,
+        }
+    }
+}
+
 /// A call the engine started for [`Op::Inbound`]: one that came in (`phone_number` is the
 /// caller, From's user; `from_number` the number called, To's user; `contact_id` the
 /// caller too), or one a REFER asked for (`referred_by` names the referring call;

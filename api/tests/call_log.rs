@@ -8,21 +8,7 @@ use common::*;
 use dialtone_api::store::{InboundCall, NewCall, Op, DEFAULT_ORG};
 
 fn outbound<'a>(id: &'a str, number: &'a str, at: i64) -> NewCall<'a> {
-    NewCall {
-        id,
-        contact_id: "c",
-        phone_number: number,
-        from_number: Some("+15559990000"),
-        record: false,
-        created_at: at,
-        organization_id: DEFAULT_ORG,
-        sip_headers: &[],
-        ring_timeout: None,
-        max_duration: None,
-        from_display_name: None,
-        early_media: false,
-        machine_detection: None,
-    }
+    NewCall { from_number: Some("+15559990000"), ..NewCall::new(id, "c", number, DEFAULT_ORG, at) }
 }
 
 async fn ids(app: &App, auth: &str, query: &str) -> (Vec<String>, u64) {

@@ -43,21 +43,7 @@ async fn quiet(events: &mut Events, ms: u64) {
 }
 
 fn new_call<'a>(id: &'a str, org: &'a str) -> NewCall<'a> {
-    NewCall {
-        id,
-        contact_id: "c",
-        phone_number: "+15551230000",
-        from_number: None,
-        record: false,
-        created_at: 1,
-        organization_id: org,
-        sip_headers: &[],
-        ring_timeout: None,
-        max_duration: None,
-        from_display_name: None,
-        early_media: false,
-        machine_detection: None,
-    }
+    NewCall::new(id, "c", "+15551230000", org, 1)
 }
 
 #[tokio::test]

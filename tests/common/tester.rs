@@ -15,6 +15,17 @@ pub fn dialtone_test(args: &[&str], limit: Duration) -> Output {
     run_bounded(cmd, limit)
 }
 
+/// `dialtone test <url> --script fixtures/scripts/<script> --calls <calls> --rate <rate>
+/// --json <json>`, bounded by `limit`: its output and its `--json` report.
+pub fn run_calls(url: &str, script_name: &str, calls: u32, rate: u32, json: &Path, limit: Duration) -> (Output, Value) {
+    let (calls, rate) = (calls.to_string(), rate.to_string());
+    let args =
+        [url, "--script", &script(script_name), "--calls", &calls, "--rate", &rate, "--json", &json.to_string_lossy()];
+    let o = dialtone_test(&args, limit);
+    let report = read_json(json);
+    (o, report)
+}
+
 /// Its exit status and output, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -481,21 +481,7 @@ pub(crate) mod tests {
     use crate::store::db::MIGRATIONS;
 
     pub(crate) fn new_call<'a>(id: &'a str, contact: &'a str, at: i64) -> NewCall<'a> {
-        NewCall {
-            id,
-            contact_id: contact,
-            phone_number: "+15551230000",
-            from_number: None,
-            record: false,
-            created_at: at,
-            organization_id: crate::model::DEFAULT_ORG,
-            sip_headers: &[],
-            ring_timeout: None,
-            max_duration: None,
-            from_display_name: None,
-            early_media: false,
-            machine_detection: None,
-        }
+        NewCall::new(id, contact, "+15551230000", crate::model::DEFAULT_ORG, at)
     }
 
     #[test]

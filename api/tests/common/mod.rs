@@ -174,22 +174,7 @@ impl App {
     /// A stored call, answered (`in-progress`).
     pub fn live_call(&self, id: &str) {
         let mut s = self.store.lock().unwrap();
-        let c = NewCall {
-            id,
-            contact_id: "c",
-            phone_number: "+15551230000",
-            from_number: None,
-            record: false,
-            created_at: 1,
-            organization_id: DEFAULT_ORG,
-            sip_headers: &[],
-            ring_timeout: None,
-            max_duration: None,
-            from_display_name: None,
-            early_media: false,
-            machine_detection: None,
-        };
-        s.insert_call(&c).unwrap();
+        s.insert_call(&NewCall::new(id, "c", "+15551230000", DEFAULT_ORG, 1)).unwrap();
         s.set_status(id, CallStatus::InProgress, Some(200), None, 2).unwrap();
     }
 }
