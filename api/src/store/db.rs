@@ -310,7 +310,7 @@ impl Store {
 
     /// Call `id` changed (committed): tells the live event stream, if any listens.
     pub(super) fn changed(&self, id: &str) {
-        if let Some(tx) = &self.on_change {
+        if let Some(tx) = self.on_change.as_ref().filter(|t| t.receiver_count() > 0) {
             let _ = tx.send(id.to_string());
         }
     }

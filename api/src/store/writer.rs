@@ -211,12 +211,10 @@ impl Store {
         }
         tx.commit()?;
         self.notify(queued);
-        if self.on_change.as_ref().is_some_and(|t| t.receiver_count() > 0) {
-            let mut ids: Vec<&str> = ops.iter().map(Op::call_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.into_iter().for_each(|id| self.changed(id));
-        }
+        let mut ids: Vec<&str> = ops.iter().map(Op::call_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().for_each(|id| self.changed(id));
         Ok(skipped)
     }
 }
