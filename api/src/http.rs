@@ -61,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
     let public = public.route("/2010-04-01/{*rest}", axum::routing::any(crate::handlers::twilio::elsewhere));
     public
         .route_layer(Extension(Document(Arc::new(crate::openapi::spec()))))
+        .merge(crate::console::router())
         .merge(protected)
         .fallback(|| async {
             ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "no such endpoint".into() }

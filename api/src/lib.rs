@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod console;
 mod control;
 mod doc;
 mod errors;

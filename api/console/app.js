@@ -1,0 +1,1 @@
+// The console's script (being written).
