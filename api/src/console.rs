@@ -33,20 +33,13 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 async fn serve(name: &str) -> Response {
-    let Some((name, kind, embedded)) = FILES.iter().find(|(n, ..)| *n == name) else {
+    let Some((kind, body)) = file(name).await else {
         return crate::errors::ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
             message: "no such console file".into(),
         }
         .into_response();
-    };
-    let body = match std::env::var_os("DIALTONE_CONSOLE_DIR") {
-        Some(dir) => match tokio::fs::read_to_string(std::path::Path::new(&dir).join(name)).await {
-            Ok(text) => text,
-            Err(_) => embedded.to_string(),
-        },
-        None => embedded.to_string(),
     };
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
@@ -57,4 +50,21 @@ async fn serve(name: &str) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
+}
+
+/// The file's content type and text: the embedded one, or with `DIALTONE_CONSOLE_DIR` any
+/// `.html`/`.js`/`.css` file of that folder (a plain name: no path separators, no dots
+/// but the extension's).
+async fn file(name: &str) -> Option<(&'static str, String)> {
+    if let Some(dir) = std::env::var_os("DIALTONE_CONSOLE_DIR") {
+        let (stem, ext) = name.rsplit_once('.')?;
+        let kind = FILES.iter().find(|(n, ..)| n.ends_with(&format!(".{ext}"))).map(|(_, k, _)| *k)?;
+        if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return None;
+        }
+        if let Ok(text) = tokio::fs::read_to_string(std::path::Path::new(&dir).join(name)).await {
+            return Some((kind, text));
+        }
+    }
+    FILES.iter().find(|(n, ..)| *n == name).map(|(_, kind, text)| (*kind, text.to_string()))
 }
