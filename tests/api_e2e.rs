@@ -204,6 +204,32 @@ fn login_key_webhook_recorded_call_end_to_end() {
     assert_eq!(got[3]["body"]["data"]["digit"], "1");
     assert_eq!(got[4]["body"]["data"]["status"], "completed");
     assert_eq!(got[5]["body"]["data"]["call_id"], id.as_str());
+    // Each attempt is listed for the console: the refused first one (its 500 and body), then
+    // every delivery, newest first.
+    let hook_id = listed["data"]["webhooks"][0]["id"].as_str().unwrap().to_string();
+    let tries = send(http_port, "GET", &format!("/api/webhooks/{hook_id}/deliveries?limit=100"), &auth, b"").json();
+    let tries = tries["data"]["deliveries"].as_array().unwrap().clone();
+    assert_eq!(tries.len(), want.len() + 1, "{tries:?}");
+    let first = tries.last().unwrap();
+    assert_eq!(
+        (&first["event"], &first["attempt"], &first["outcome"]),
+        (&json!("call.initiated"), &json!(1), &json!("failed"))
+    );
+    assert_eq!(
+        (&first["status_code"], &first["error"], &first["call_id"]),
+        (&json!(500), &json!("HTTP 500"), &json!(id))
+    );
+    assert!(first["next_retry_at"].is_string(), "{first}");
+    let retried = &tries[tries.len() - 2];
+    assert_eq!(
+        (&retried["event"], &retried["attempt"], &retried["outcome"]),
+        (&json!("call.initiated"), &json!(2), &json!("delivered"))
+    );
+    assert_eq!((&tries[0]["event"], &tries[0]["status_code"]), (&json!("recording.ready"), &json!(200)));
+    let bad = send(http_port, "GET", &format!("/api/webhooks/{hook_id}/deliveries?limit=0"), &auth, b"");
+    assert_eq!((bad.status, &bad.json()["error"]["message"]), (400, &json!("limit: must be an integer from 1 to 500")));
+    let none = send(http_port, "GET", "/api/webhooks/wh_000000000000/deliveries", &auth, b"");
+    assert_eq!(none.status, 404);
 
     // The recording: the far end's tone on the left channel, whole or by range.
     let path = format!("/api/calls/{id}/recording");

@@ -239,6 +239,24 @@ pub struct Delivery {
     pub attempts: u32,
 }
 
+/// What one delivery attempt got back, kept for the console's delivery list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attempt {
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// The start of its body (at most [`Attempt::RESPONSE_MAX`] bytes, as text).
+    pub response: Option<String>,
+    /// Why it failed (`HTTP 500`, a connection error, a timeout); `None` when delivered.
+    pub error: Option<String>,
+    /// How long the attempt took, ms.
+    pub duration_ms: u32,
+}
+
+impl Attempt {
+    /// How much of a receiver's answer is kept.
+    pub const RESPONSE_MAX: usize = 1024;
+}
+
 /// A new call for [`Store::insert_call`].
 #[derive(Clone, Debug)]
 pub struct NewCall<'a> {

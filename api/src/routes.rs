@@ -302,6 +302,16 @@ pub const TABLE: &[Route] = &[
         doc: op::delete_webhook,
     },
     Route {
+        method: "GET",
+        path: "/api/webhooks/{id}/deliveries",
+        permission: Some("webhooks:read"),
+        tag: "Webhooks",
+        operation_id: "listWebhookDeliveries",
+        summary: "List a webhook's delivery attempts.",
+        handler: |m| on(m, webhooks::list_deliveries),
+        doc: op::list_webhook_deliveries,
+    },
+    Route {
         method: "POST",
         path: "/api/users",
         permission: Some("users:write"),

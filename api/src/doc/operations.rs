@@ -423,6 +423,28 @@ pub fn list_webhooks() -> Value {
     })
 }
 
+/// `listWebhookDeliveries`.
+pub fn list_webhook_deliveries() -> Value {
+    json!({
+        "description": "Every attempt to deliver the webhook's events, newest first: what the receiver \
+            answered (its status and the first KiB of its body) or why it failed, and when the next try is \
+            due. Kept as long as the delivered events are.",
+        "parameters": [parameter("WebhookId"), {
+            "name": "limit", "in": "query", "required": false,
+            "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 }
+        }],
+        "responses": {
+            "200": ok_json("The attempts, newest first.", json!({
+                "type": "object",
+                "required": ["deliveries"],
+                "properties": { "deliveries": { "type": "array", "items": schema("DeliveryAttempt") } }
+            })),
+            "400": response("BadRequest"),
+            "404": response_as("NotFound", "`not_found`: no such webhook.")
+        }
+    })
+}
+
 /// `deleteWebhook`.
 pub fn delete_webhook() -> Value {
     json!({

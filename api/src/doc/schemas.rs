@@ -501,6 +501,28 @@ pub fn account_schemas() -> Value {
                 }
             ]
         },
+        "DeliveryAttempt": {
+            "type": "object",
+            "description": "One attempt to deliver one event to one webhook.",
+            "required": ["id", "event", "call_id", "attempt", "at", "outcome", "status_code", "response", "error",
+                         "duration_ms", "next_retry_at"],
+            "properties": {
+                "id": { "type": "integer" },
+                "event": schema("WebhookEventName"),
+                "call_id": { "type": ["string", "null"], "description": "The call the event is about." },
+                "attempt": { "type": "integer", "minimum": 1 },
+                "at": time(),
+                "outcome": {
+                    "enum": ["delivered", "failed", "given_up"],
+                    "description": "`failed`: to be tried again at `next_retry_at`; `given_up`: never again."
+                },
+                "status_code": { "type": ["integer", "null"], "description": "The receiver's HTTP status, if it answered." },
+                "response": { "type": ["string", "null"], "description": "The first KiB of its answer." },
+                "error": { "type": ["string", "null"], "description": "Why it failed." },
+                "duration_ms": { "type": "integer" },
+                "next_retry_at": { "oneOf": [time(), { "type": "null" }] }
+            }
+        },
         "WebhookDelivery": {
             "type": "object",
             "description": "The body of every webhook POST.",
