@@ -193,6 +193,39 @@ fn login_key_webhook_recorded_call_end_to_end() {
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk\n{}", d.log_text());
 
+    // The call's SIP ladder: every message of its dialog, in order, both ways (read live
+    // first, then as stored at its end); its quality each second, with the E-model's MOS.
+    let ladder = |path: &str| -> Vec<(String, String)> {
+        let v = send(http_port, "GET", path, &auth, b"").json();
+        v["data"]["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|m| (m["direction"].as_str().unwrap().to_string(), m["label"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let sip_path = format!("/api/calls/{id}/sip");
+    let first_read = ladder(&sip_path);
+    let at = |label: &str, dir: &str| first_read.iter().position(|(d, l)| l == label && d == dir);
+    let (invite, ok, ack, bye) =
+        (at("INVITE", "sent"), at("200 OK", "received"), at("ACK", "sent"), at("BYE", "received"));
+    assert!(invite < ok && ok < ack && ack < bye && invite.is_some(), "{first_read:?}");
+    assert!(first_read.iter().any(|(d, l)| d == "received" && l.starts_with("180")), "{first_read:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let stored = ladder(&sip_path);
+    assert_eq!(stored.last().map(|(d, l)| (d.as_str(), l.as_str())), Some(("sent", "200 OK")), "{stored:?}");
+    assert!(stored.len() >= first_read.len(), "{stored:?} {first_read:?}");
+    let q = send(http_port, "GET", &format!("/api/calls/{id}/quality"), &auth, b"").json();
+    let samples = q["data"]["samples"].as_array().unwrap_or_else(|| panic!("{q}"));
+    assert!(samples.len() >= 4, "{q}");
+    assert_eq!((&q["data"]["codec"], &q["data"]["interval_ms"]), (&json!("PCMU"), &json!(1000)), "{q}");
+    let heard: u64 = samples.iter().map(|s| s["inbound"]["packets"].as_u64().unwrap()).sum();
+    assert!(heard >= 150, "{q}");
+    // Loopback loses nothing: the E-model's best, 4.4 less the delay's little.
+    let mos = q["data"]["summary"]["inbound"]["mos_min"].as_f64().unwrap();
+    assert!((4.3..=4.5).contains(&mos), "{q}");
+    assert_eq!(q["data"]["summary"]["inbound"]["loss_pct"], 0.0, "{q}");
+
     // The webhooks: every event, signed, in the order things happened, the refused one again.
     let want =
         ["call.initiated", "call.ringing", "call.answered", "dtmf.received", "call.completed", "recording.ready"];

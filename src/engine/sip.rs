@@ -240,7 +240,7 @@ impl Engine {
             if let (Some(id), Some(old_id)) = (&c.api_id, self.calls.get(&old).and_then(|o| o.api_id.clone())) {
                 self.persist_event(id, "replaces", old_id);
             }
-            self.insert(call, c);
+            self.insert(call, c, ua);
             // Answered whatever DIALTONE_INBOUND says (the old call was let in); until it is
             // joined, it hears silence.
             self.act_inbound(now, call, Some(dialtone_api::routing::InboundAction::Echo), req.body.clone(), ua);
@@ -257,7 +257,7 @@ impl Engine {
             None => Some(dialtone_api::routing::InboundAction::Reject { status: 404 }),
         };
         c.number = number;
-        self.insert(call, c);
+        self.insert(call, c, ua);
         self.act_inbound(now, call, action, req.body.clone(), ua);
     }
 
@@ -599,7 +599,7 @@ impl Engine {
                 }
                 c.counted = org.is_some();
                 c.org = org;
-                self.insert(new, c);
+                self.insert(new, c, ua);
                 let _ = ua.notify_refer(old, 100, "Trying", now);
             }
             Err(e) => {

@@ -346,6 +346,35 @@ pub fn get_call() -> Value {
     })
 }
 
+/// `getCallSip`.
+pub fn get_call_sip() -> Value {
+    json!({
+        "description": "Every SIP message of the call's dialogs that dialtone sent or received (REGISTER and \
+            OPTIONS aside), in order: at most 100 per dialog (then `truncated`), each at most 8 KiB. While the \
+            call runs, those seen so far (kept in memory, bounded); stored with the call at its end.",
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "200": ok_json("The call's messages.", schema("CallSip")),
+            "404": response_as("NotFound", "`not_found`: no such call.")
+        }
+    })
+}
+
+/// `getCallQuality`.
+pub fn get_call_quality() -> Value {
+    json!({
+        "description": "Per direction, each `interval_ms` (1 s, doubling past 600 samples): packets, loss, \
+            jitter, round trip and an estimated MOS (ITU-T G.107 E-model with its defaults; G.711 with packet loss \
+            concealment: Ie 0, Bpl 25.1). Inbound figures are dialtone's own; outbound ones are what the peer's \
+            RTCP reports say (null without them). While the call runs, the latest; stored with the call at its end.",
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "200": ok_json("The call's quality.", schema("CallQuality")),
+            "404": response_as("NotFound", "`not_found`: no such call.")
+        }
+    })
+}
+
 /// `downloadRecording`.
 pub fn download_recording() -> Value {
     json!({

@@ -501,6 +501,61 @@ pub fn account_schemas() -> Value {
                 }
             ]
         },
+        "CallSip": {
+            "type": "object",
+            "required": ["call_id", "messages", "truncated"],
+            "properties": {
+                "call_id": { "type": "string" },
+                "truncated": { "type": "boolean", "description": "A dialog had more than 100 messages." },
+                "messages": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["at", "offset_ms", "direction", "transport", "peer", "label", "first_line", "cseq", "text"],
+                    "properties": {
+                        "at": time(),
+                        "offset_ms": { "type": "integer", "description": "Since the first message." },
+                        "direction": { "enum": ["sent", "received"] },
+                        "transport": { "enum": ["udp", "tcp", "tls"] },
+                        "peer": { "type": "string", "examples": ["127.0.0.1:5080"] },
+                        "label": { "type": "string", "examples": ["INVITE", "200 OK"] },
+                        "first_line": { "type": "string" },
+                        "cseq": { "type": "string", "examples": ["1 INVITE"] },
+                        "text": { "type": "string", "description": "The whole message (cut at 8 KiB)." }
+                    }
+                }}
+            }
+        },
+        "QualitySide": {
+            "type": "object",
+            "required": ["packets", "loss_pct", "jitter_ms", "rtt_ms", "mos"],
+            "properties": {
+                "packets": { "type": "integer" },
+                "loss_pct": { "type": ["number", "null"] },
+                "jitter_ms": { "type": ["number", "null"] },
+                "rtt_ms": { "type": ["number", "null"], "description": "From RTCP (RFC 3550 §6.4.1)." },
+                "mos": { "type": ["number", "null"], "minimum": 1, "maximum": 4.5 }
+            }
+        },
+        "CallQuality": {
+            "type": "object",
+            "required": ["call_id", "codec", "interval_ms", "samples", "summary"],
+            "properties": {
+                "call_id": { "type": "string" },
+                "codec": { "type": ["string", "null"] },
+                "interval_ms": { "type": "integer" },
+                "samples": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["t_ms", "inbound", "outbound"],
+                    "properties": {
+                        "t_ms": { "type": "integer", "description": "Since the media started." },
+                        "inbound": schema("QualitySide"),
+                        "outbound": schema("QualitySide")
+                    }
+                }},
+                "summary": { "type": ["object", "null"], "properties": {
+                    "inbound": { "type": "object" }, "outbound": { "type": "object" }
+                }}
+            }
+        },
         "DeliveryAttempt": {
             "type": "object",
             "description": "One attempt to deliver one event to one webhook.",

@@ -126,6 +126,20 @@ pub(super) fn turns_in(conn: &Connection, id: &str, turns: &serde_json::Value) -
     Ok(0)
 }
 
+/// Call `id`'s SIP messages and quality samples (each kept only when given).
+pub(super) fn detail_in(
+    conn: &Connection,
+    id: &str,
+    sip: Option<&serde_json::Value>,
+    quality: Option<&serde_json::Value>,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "UPDATE calls SET sip_ladder = COALESCE(?2, sip_ladder), quality = COALESCE(?3, quality) WHERE id = ?1",
+    )?
+    .execute(params![id, sip.map(|v| v.to_string()), quality.map(|v| v.to_string())])?;
+    Ok(0)
+}
+
 /// Who answered call `id` (answering-machine detection), decided `after_ms` after the
 /// answer: kept on the call, an `answered_by` event, and `call.answered_by` queued.
 pub(super) fn answered_by_in(
@@ -276,6 +290,28 @@ impl Store {
     pub fn get_call(&self, scope: &Scope, id: &str) -> Result<Call, StoreError> {
         match call_in(&self.conn, id)? {
             c if scope.org().is_none_or(|o| o == c.organization_id) => Ok(c),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Call `id`'s stored SIP messages (`sip`) or quality samples (otherwise), if it is in
+    /// `scope` (else [`StoreError::NotFound`]); `None` when none were stored.
+    pub fn call_detail(&self, scope: &Scope, id: &str, sip: bool) -> Result<Option<serde_json::Value>, StoreError> {
+        let sql = if sip {
+            "SELECT organization_id, sip_ladder FROM calls WHERE id = ?1"
+        } else {
+            "SELECT organization_id, quality FROM calls WHERE id = ?1"
+        };
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+        match row {
+            Some((org, text)) if scope.org().is_none_or(|o| o == org) => {
+                Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+            }
             _ => Err(StoreError::NotFound),
         }
     }
