@@ -185,6 +185,8 @@ fn login_key_webhook_recorded_call_end_to_end() {
         .map(|e| (e["kind"].as_str().unwrap().into(), e["detail"].as_str().unwrap().into()))
         .collect();
     assert!(evs.contains(&("dtmf".into(), "1".into())), "the trunk's RFC 4733 digit: {evs:?}");
+    assert_eq!(done["ended_by"], "remote", "the trunk sent the BYE: {done}");
+    assert!(evs.contains(&("ended_by".into(), "remote".into())), "{evs:?}");
     let statuses: Vec<&str> = evs.iter().filter(|(k, _)| k == "status").map(|(_, d)| d.as_str()).collect();
     assert_eq!(statuses, ["initiating", "ringing", "in-progress", "completed"]);
     let list = send(http_port, "GET", "/api/calls/list?contact_id=contact_e2e", &auth, b"").json();

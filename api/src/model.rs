@@ -159,6 +159,10 @@ pub struct Call {
     pub answered_by_ms: Option<u32>,
     /// A voice-agent call's turn-taking: `{summary, turns, barge_ins, playout}` (issue 21).
     pub turns: Option<serde_json::Value>,
+    /// Who ended it: `remote` (the other party hung up, cancelled or refused), `dialtone`
+    /// (the API, a limit, the agent, a refusal of ours) or `network` (no answer from the
+    /// peer, a transport failure).
+    pub ended_by: Option<String>,
 }
 
 /// Where a call's recording is.

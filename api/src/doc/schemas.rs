@@ -177,6 +177,12 @@ pub fn call_schemas() -> Value {
                     "type": ["integer", "null"],
                     "description": "How much of the answered call's audio the decision took, ms."
                 },
+                "ended_by": {
+                    "enum": ["remote", "dialtone", "network", null],
+                    "description": "Who ended the call: `remote` (the other party hung up, cancelled or refused), \
+                        `dialtone` (the API, a limit, the agent or a refusal of ours; `reason` says which) or \
+                        `network` (no answer from the peer, a transport failure). Also an `ended_by` call event."
+                },
                 "turns": {
                     "type": ["object", "null"],
                     "description": "A voice-agent call's turn-taking, from speech detected on both directions: \

@@ -223,7 +223,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);",
     // 15: a call's SIP messages and quality samples, as JSON, stored at its end.
     "ALTER TABLE calls ADD COLUMN sip_ladder TEXT;
-    ALTER TABLE calls ADD COLUMN quality TEXT;",
+    ALTER TABLE calls ADD COLUMN quality TEXT;
+    ALTER TABLE calls ADD COLUMN ended_by TEXT;",
 ];
 
 /// The database.

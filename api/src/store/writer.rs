@@ -1,7 +1,7 @@
 //! The store's one writer for the engine: [`Op`]s applied in batches on a thread.
 
 use super::calls::{
-    action_failed_in, answered_by_in, detail_in, dtmf_in, inbound_in, recording_in, status_in, turns_in,
+    action_failed_in, answered_by_in, detail_in, dtmf_in, event_in, inbound_in, recording_in, status_in, turns_in,
 };
 use super::db::Store;
 use super::error::StoreError;
@@ -209,13 +209,7 @@ impl Store {
                 Op::AnsweredBy { id, answered_by, after_ms, at } => {
                     answered_by_in(&tx, id, answered_by, *after_ms, *at)
                 }
-                Op::Event { id, kind, detail, at } => tx
-                    .execute(
-                        "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",
-                        rusqlite::params![id, at, kind, detail],
-                    )
-                    .map(|_| 0)
-                    .map_err(StoreError::from),
+                Op::Event { id, kind, detail, at } => event_in(&tx, id, kind, detail, *at),
             };
             match r {
                 Ok(n) => queued += n,
