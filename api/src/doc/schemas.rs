@@ -707,7 +707,7 @@ pub fn routing_schemas() -> Value {
         "TrunkStatus": {
             "type": "object",
             "description": "How the engine sees the trunk now.",
-            "required": ["up", "registered", "options_rtt_ms", "calls"],
+            "required": ["up", "registered", "options_rtt_ms", "last_options_at", "last_options_status", "calls"],
             "properties": {
                 "up": { "type": "boolean", "description": "Answering (its OPTIONS are answered, or it is not probed)." },
                 "registered": {
@@ -717,6 +717,14 @@ pub fn routing_schemas() -> Value {
                 "options_rtt_ms": {
                     "type": ["integer", "null"], "minimum": 0,
                     "description": "The last OPTIONS round trip."
+                },
+                "last_options_at": {
+                    "oneOf": [time(), { "type": "null" }],
+                    "description": "When the last OPTIONS was answered or given up; null: not probed (yet)."
+                },
+                "last_options_status": {
+                    "type": ["integer", "null"],
+                    "description": "Its answer's status; null: no answer (or not probed)."
                 },
                 "calls": {
                     "type": "integer", "minimum": 0,
