@@ -120,7 +120,7 @@ pub struct Driver {
 
 /// Told of every SIP message the driver sends (`true`) or receives (`false`): its peer
 /// and its bytes.
-pub type WireTap = Arc<dyn Fn(bool, &Destination, &[u8]) + Send + Sync>;
+pub type WireTap = Arc<dyn Fn(bool, &Destination, &Bytes) + Send + Sync>;
 
 fn trace_msg(dir: &str, dest: &Destination, data: &[u8]) {
     let mut err = std::io::stderr().lock();

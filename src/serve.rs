@@ -245,7 +245,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let live = live.clone();
         Arc::new(move |sent, peer, data| {
             let dir = if sent { dialtone_api::live::Dir::Sent } else { dialtone_api::live::Dir::Received };
-            live.sip(dir, &peer.transport.to_string(), peer.addr, data, (crate::now_seed() / 1_000_000) as i64)
+            let transport = match peer.transport {
+                dialtone_sip::Transport::Udp => "udp",
+                dialtone_sip::Transport::Tcp => "tcp",
+                _ => "tls",
+            };
+            live.sip(dir, transport, peer.addr, data, (crate::now_seed() / 1_000_000) as i64)
         })
     });
     let writer = startup::start_api(&settings, control, render, live.clone()).await?;

@@ -8,6 +8,7 @@
 //! Call-IDs nobody claims (a scanner's INVITEs, a refused call) are the first forgotten
 //! when the bounds are reached. Sans-IO: no sockets, no store.
 
+use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -40,17 +41,16 @@ impl Default for Bounds {
     }
 }
 
-/// One kept message.
+/// One kept message: the bytes as they went (shared with the driver, not copied; cut at
+/// [`Bounds::message_bytes`]), read for the API only when asked.
 #[derive(Clone, Debug)]
 struct Message {
     at_ms: i64,
     dir: Dir,
-    transport: String,
-    peer: String,
-    label: String,
-    first_line: String,
-    cseq: String,
-    text: String,
+    transport: &'static str,
+    peer: std::net::SocketAddr,
+    data: Bytes,
+    cut: bool,
 }
 
 #[derive(Debug, Default)]
@@ -90,53 +90,34 @@ impl Live {
         Live { bounds, ..Live::default() }
     }
 
-    /// A message the driver sent or received, at `at_ms` (Unix ms).
-    pub fn sip(&self, dir: Dir, transport: &str, peer: std::net::SocketAddr, data: &[u8], at_ms: i64) {
+    /// A message the driver sent or received over `transport` (`udp`, `tcp`, `tls`), at
+    /// `at_ms` (Unix ms).
+    pub fn sip(&self, dir: Dir, transport: &'static str, peer: std::net::SocketAddr, data: &Bytes, at_ms: i64) {
         let Some(head) = Head::read(data) else { return };
         if matches!(head.cseq_method, "REGISTER" | "OPTIONS") {
             return;
         }
-        let mut text = String::from_utf8_lossy(data).into_owned();
-        if text.len() > self.bounds.message_bytes {
-            let mut end = self.bounds.message_bytes;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-            text.push_str("\n… (cut)");
-        }
-        let m = Message {
-            at_ms,
-            dir,
-            transport: transport.to_ascii_lowercase(),
-            peer: peer.to_string(),
-            label: head.label(),
-            first_line: head.first_line.to_string(),
-            cseq: head.cseq.to_string(),
-            text,
-        };
+        let cut = data.len() > self.bounds.message_bytes;
+        let data = if cut { data.slice(..self.bounds.message_bytes) } else { data.clone() };
+        let size = data.len() + 64;
+        let m = Message { at_ms, dir, transport, peer, data, cut };
         let Ok(mut l) = self.ladder.lock() else { return };
-        let size = m.text.len() + 64;
-        if !l.dialogs.contains_key(head.call_id) {
-            l.order.push_back(head.call_id.to_string());
-            l.dialogs.insert(head.call_id.to_string(), Dialog::default());
-        }
-        let per_dialog = self.bounds.per_dialog;
-        let kept = {
-            let d = l.dialogs.get_mut(head.call_id).expect("inserted above");
-            if d.messages.len() < per_dialog {
-                d.messages.push(m);
-                d.bytes += size;
-                true
-            } else {
-                d.truncated = true;
-                false
+        let l = &mut *l;
+        let d = match l.dialogs.get_mut(head.call_id) {
+            Some(d) => d,
+            None => {
+                l.order.push_back(head.call_id.to_string());
+                l.dialogs.entry(head.call_id.to_string()).or_default()
             }
         };
-        if kept {
+        if d.messages.len() < self.bounds.per_dialog {
+            d.messages.push(m);
+            d.bytes += size;
             l.bytes += size;
+        } else {
+            d.truncated = true;
         }
-        self.shrink(&mut l);
+        self.shrink(l);
     }
 
     /// Forgets Call-IDs, unclaimed ones first, oldest first, until within the bounds.
@@ -242,16 +223,21 @@ fn ladder_json(all: &[&Message], truncated: bool) -> Value {
     let messages: Vec<Value> = all
         .iter()
         .map(|m| {
+            let head = Head::read(&m.data);
+            let mut text = String::from_utf8_lossy(&m.data).into_owned();
+            if m.cut {
+                text.push_str("\n… (cut)");
+            }
             json!({
                 "at": crate::wire::rfc3339(m.at_ms),
                 "offset_ms": m.at_ms - start,
                 "direction": match m.dir { Dir::Sent => "sent", Dir::Received => "received" },
                 "transport": m.transport,
-                "peer": m.peer,
-                "label": m.label,
-                "first_line": m.first_line,
-                "cseq": m.cseq,
-                "text": m.text,
+                "peer": m.peer.to_string(),
+                "label": head.as_ref().map(Head::label).unwrap_or_default(),
+                "first_line": head.as_ref().map_or("", |h| h.first_line),
+                "cseq": head.as_ref().map_or("", |h| h.cseq),
+                "text": text,
             })
         })
         .collect();
@@ -267,21 +253,29 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// The first line, Call-ID and CSeq (compact forms too); `None` without a Call-ID or
-    /// when the head is not text.
+    /// The first line, Call-ID and CSeq (compact forms too), reading lines up to the
+    /// blank one; `None` without a Call-ID or when a line read is not text.
     fn read(data: &'a [u8]) -> Option<Head<'a>> {
-        let end = data.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(data.len().min(16 * 1024));
-        let head = std::str::from_utf8(&data[..end]).ok()?;
-        let mut lines = head.split("\r\n");
-        let first_line = lines.next()?.trim();
+        let mut lines = data.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let first_line = std::str::from_utf8(lines.next()?).ok()?.trim();
         let (mut call_id, mut cseq) = (None, None);
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("Call-ID") || name == "i" {
-                call_id = Some(value.trim());
-            } else if name.eq_ignore_ascii_case("CSeq") {
-                cseq = Some(value.trim());
+        for line in lines.take(200) {
+            if line.is_empty() {
+                break;
+            }
+            let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+            let name = line[..colon].trim_ascii();
+            let is_call_id = name.eq_ignore_ascii_case(b"Call-ID") || name == b"i";
+            if is_call_id || name.eq_ignore_ascii_case(b"CSeq") {
+                let value = std::str::from_utf8(&line[colon + 1..]).ok()?.trim();
+                if is_call_id {
+                    call_id = Some(value);
+                } else {
+                    cseq = Some(value);
+                }
+            }
+            if call_id.is_some() && cseq.is_some() {
+                break;
             }
         }
         let call_id = call_id.filter(|c| !c.is_empty())?;
@@ -303,11 +297,12 @@ impl<'a> Head<'a> {
 mod tests {
     use super::*;
 
-    fn msg(first: &str, call_id: &str, cseq: &str) -> Vec<u8> {
+    fn msg(first: &str, call_id: &str, cseq: &str) -> Bytes {
         format!(
             "{first}\r\nVia: SIP/2.0/UDP 127.0.0.1:5060\r\ni: {call_id}\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
         )
         .into_bytes()
+        .into()
     }
 
     fn peer() -> std::net::SocketAddr {
@@ -317,11 +312,11 @@ mod tests {
     #[test]
     fn keeps_a_calls_dialogs_in_order_and_leaves_out_registrations() {
         let live = Live::default();
-        live.sip(Dir::Sent, "UDP", peer(), &msg("INVITE sip:a@b SIP/2.0", "c1", "1 INVITE"), 1_000);
-        live.sip(Dir::Received, "UDP", peer(), &msg("SIP/2.0 100 Trying", "c1", "1 INVITE"), 1_010);
-        live.sip(Dir::Sent, "UDP", peer(), &msg("REGISTER sip:b SIP/2.0", "r1", "1 REGISTER"), 1_020);
-        live.sip(Dir::Received, "UDP", peer(), &msg("SIP/2.0 200 OK", "c1", "1 INVITE"), 1_500);
-        live.sip(Dir::Sent, "UDP", peer(), b"not sip at all", 1_600);
+        live.sip(Dir::Sent, "udp", peer(), &msg("INVITE sip:a@b SIP/2.0", "c1", "1 INVITE"), 1_000);
+        live.sip(Dir::Received, "udp", peer(), &msg("SIP/2.0 100 Trying", "c1", "1 INVITE"), 1_010);
+        live.sip(Dir::Sent, "udp", peer(), &msg("REGISTER sip:b SIP/2.0", "r1", "1 REGISTER"), 1_020);
+        live.sip(Dir::Received, "udp", peer(), &msg("SIP/2.0 200 OK", "c1", "1 INVITE"), 1_500);
+        live.sip(Dir::Sent, "udp", peer(), &Bytes::from_static(b"not sip at all"), 1_600);
         assert!(live.ladder("call_1").is_none(), "not claimed yet");
         live.claim("c1", "call_1");
         let l = live.ladder("call_1").unwrap();
@@ -346,20 +341,21 @@ mod tests {
         let live = Live::new(Bounds { per_dialog: 3, message_bytes: 120, dialogs: 4, total_bytes: 1 << 20 });
         live.claim("mine", "call_1");
         for i in 0..10 {
-            live.sip(Dir::Received, "UDP", peer(), &msg("INVITE sip:x SIP/2.0", &format!("scan{i}"), "1 INVITE"), i);
+            live.sip(Dir::Received, "udp", peer(), &msg("INVITE sip:x SIP/2.0", &format!("scan{i}"), "1 INVITE"), i);
         }
         for i in 0..5 {
-            live.sip(Dir::Sent, "TCP", peer(), &msg("BYE sip:x SIP/2.0", "mine", "2 BYE"), 100 + i);
+            live.sip(Dir::Sent, "tcp", peer(), &msg("BYE sip:x SIP/2.0", "mine", "2 BYE"), 100 + i);
         }
         assert_eq!(live.dialogs(), 4);
         let l = live.ladder("call_1").unwrap();
         assert_eq!(l["messages"].as_array().unwrap().len(), 3);
         assert_eq!(l["truncated"], true);
         // A long message is cut.
-        let mut long = msg("INFO sip:x SIP/2.0", "long", "3 INFO");
+        let mut long = msg("INFO sip:x SIP/2.0", "long", "3 INFO").to_vec();
         long.extend(std::iter::repeat_n(b'x', 500));
+        let long = Bytes::from(long);
         live.claim("long", "call_2");
-        live.sip(Dir::Sent, "UDP", peer(), &long, 200);
+        live.sip(Dir::Sent, "udp", peer(), &long, 200);
         let text = live.ladder("call_2").unwrap()["messages"][0]["text"].as_str().unwrap().to_string();
         assert!(text.len() < 140 && text.ends_with("(cut)"), "{text}");
     }
