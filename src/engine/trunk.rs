@@ -105,8 +105,8 @@ struct Standing {
     /// It answers (its OPTIONS, when it is probed).
     up: bool,
     rtt: Option<Duration>,
-    /// When the last probe ended (wall clock, Unix ms) and its answer.
-    last_probe: Option<(i64, Option<u16>)>,
+    /// When the last probe ended and its answer.
+    last_probe: Option<(Instant, Option<u16>)>,
     /// An OPTIONS of ours is out since then.
     probing: Option<Instant>,
     next_probe: Option<Instant>,
@@ -287,7 +287,7 @@ impl Trunks {
         // OPTIONS from a server that wants authentication is still an answer).
         let up = answer.is_some_and(|st| st != 408 && st != 503);
         s.rtt = answer.map(|_| now.saturating_duration_since(sent));
-        s.last_probe = Some(((crate::now_seed() / 1_000_000) as i64, answer));
+        s.last_probe = Some((now, answer));
         if up != s.up {
             tracing::warn!(trunk = %s.trunk.name, up, "trunk {}", if up { "up again" } else { "down" });
         }

@@ -27,7 +27,7 @@ pub const TRANSPORTS: &[&str] = &["udp", "tcp", "tls"];
 
 fn status_json(s: &TrunkStatus) -> Value {
     json!({"up": s.up, "registered": s.registered, "options_rtt_ms": s.options_rtt_ms,
-           "last_options_at": s.last_options_at.map(rfc3339), "last_options_status": s.last_options_status,
+           "last_options_at": s.last_options_at.map(|at| rfc3339(now_ms() - at.elapsed().as_millis() as i64)), "last_options_status": s.last_options_status,
            "calls": s.calls})
 }
 
