@@ -200,6 +200,7 @@ export function table(caption, columns, rows) {
  * dialog and keeps it open.
  */
 export function ask({ title, text, fields = [], confirm, danger = false, onConfirm }) {
+  const opener = document.activeElement;
   return new Promise((resolve) => {
     const err = alertBox();
     const inputs = fields.map((f, i) => {
@@ -221,6 +222,8 @@ export function ask({ title, text, fields = [], confirm, danger = false, onConfi
       settled = true;
       dlg.close();
       dlg.remove();
+      // Focus goes back where it was (if that is still on the page).
+      if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
       resolve(value);
     };
     cancel.addEventListener('click', () => finish(null));
