@@ -23,8 +23,11 @@ function claimsOf(token) {
 
 /** The stored session `{token, exp, claims, email}`, or null when none or expired. */
 export function session() {
+  const stored = sessionStorage.getItem(KEY);
   let s;
-  try { s = JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch { s = null; }
+  try { s = JSON.parse(stored || 'null'); } catch { s = null; }
+  // A bare JWT (three dot-separated parts) is taken too, its expiry read from its claims.
+  if (!s && stored && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(stored)) s = { token: stored, exp: (claimsOf(stored) || {}).exp || null };
   if (!s || typeof s.token !== 'string') return null;
   if (s.exp && s.exp * 1000 <= Date.now()) return null;
   return { ...s, claims: claimsOf(s.token) || {} };

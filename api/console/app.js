@@ -83,6 +83,7 @@ function signInPage() {
   const password = h('input', { id: 'signin-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const form = h('form', { class: 'card signin', novalidate: true },
+    h('p', { class: 'brand-line' }, 'dialtone console'),
     h('h1', {}, 'Sign in'),
     err,
     h('div', { class: 'field' }, h('label', { for: 'signin-email' }, 'Email'), email),
