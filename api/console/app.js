@@ -411,6 +411,15 @@ function trunksPage(main) {
 
 // ---- Start ----
 
+// The skip link moves the focus without touching the hash (the hash is the route).
+document.addEventListener('click', (e) => {
+  const skip = e.target instanceof Element && e.target.closest('a.skip');
+  if (!skip) return;
+  e.preventDefault();
+  const main = document.getElementById('main');
+  if (main) { main.setAttribute('tabindex', '-1'); main.focus(); }
+});
+
 window.addEventListener('hashchange', route);
 armExpiry();
 route();
