@@ -213,7 +213,7 @@ export function callPage(main, id) {
     const turns = t.turns || [];
     if (turns.length) {
       parts.push(h('h3', {}, 'Turns'), h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Turns' },
-        h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Caller start', 'Caller end', 'Agent start', 'Latency'].map((x) => h('th', { scope: 'col' }, x)))),
+        h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Caller start', 'Caller end', 'Agent start', 'Latency'].map((x) => h('th', { scope: 'col', class: 'num' }, x)))),
           h('tbody', {}, turns.map((r, n) => h('tr', {},
             h('td', { class: 'num' }, n + 1), h('td', { class: 'num' }, ms(r.caller_start_ms)), h('td', { class: 'num' }, ms(r.caller_end_ms)),
             h('td', { class: 'num' }, ms(r.agent_start_ms)), h('td', { class: 'num' }, ms(r.latency_ms))))))));
