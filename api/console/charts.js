@@ -91,7 +91,7 @@ export function lineChart(label, series, { range, xUnit = 's' } = {}) {
     lines);
   const legend = h('ul', { class: 'legend' }, series.map((s) => {
     const has = s.points.some((p) => p[1] !== null && p[1] !== undefined);
-    return h('li', {}, h('span', { class: `swatch ${s.cls}`, 'aria-hidden': 'true' }), has ? s.name : `${s.name} (no data)`);
+    return h('li', { class: has ? null : 'no-data', title: has ? null : 'no figures' }, h('span', { class: `swatch ${s.cls}`, 'aria-hidden': 'true' }), s.name);
   }));
   return h('figure', { class: 'chart-box' }, h('figcaption', {}, label), svg, legend);
 }
@@ -101,8 +101,8 @@ export function qualityCharts(q) {
   const t = (s) => s.t_ms / 1000;
   const pick = (side, key) => q.samples.map((s) => [t(s), s[side] ? s[side][key] ?? null : null]);
   const two = (key) => [
-    { name: 'inbound (received)', cls: 'in', points: pick('inbound', key) },
-    { name: 'outbound (sent, from RTCP)', cls: 'out', points: pick('outbound', key) },
+    { name: 'inbound', cls: 'in', points: pick('inbound', key) },
+    { name: 'outbound', cls: 'out', points: pick('outbound', key) },
   ];
   return h('div', { class: 'charts' },
     lineChart('Loss (%)', two('loss_pct')),

@@ -141,7 +141,8 @@ export function callPage(main, id) {
               h('td', { class: 'num' }, u(i.rtt_ms_max, ' ms')), h('td', { class: 'num' }, u(i.mos_min, '')), h('td', { class: 'num' }, u(i.mos_avg, ''))),
             h('tr', {}, h('th', { scope: 'row' }, 'outbound'), h('td', { class: 'num' }, u(o.loss_pct, ' %')), h('td', { class: 'num' }, u(o.jitter_ms_max, ' ms')),
               h('td', { class: 'num' }, u(o.rtt_ms_max, ' ms')), h('td', { class: 'num' }, u(o.mos_min, '')), h('td', { class: 'num' }, u(o.mos_avg, '')))))),
-      o.mos_avg === null || o.mos_avg === undefined ? h('p', { class: 'muted' }, 'Outbound figures come from the peer’s RTCP reports; it sent none.') : null,
+      h('p', { class: 'muted' }, 'Inbound: what dialtone received. Outbound: what the peer received of dialtone’s audio, from its RTCP reports',
+        o.mos_avg === null || o.mos_avg === undefined ? ' (it sent none).' : '.'),
       qualityCharts(q));
   }
 
