@@ -416,6 +416,9 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     /// The organization it belongs to (its creator's).
     pub organization_id: String,
+    /// The secret's first characters (`dk_` and 4 hex digits: 16 of its 128 bits), so a
+    /// person can tell their keys apart; `None` for keys made before it was kept.
+    pub prefix: Option<String>,
 }
 
 /// A SIP user (a softphone's account): it may REGISTER to dialtone and call from

@@ -446,6 +446,10 @@ pub fn account_schemas() -> Value {
                 "id": { "type": "string", "examples": ["key_0123456789ab"] },
                 "name": { "type": "string" },
                 "permissions": { "type": "array", "items": schema("Permission") },
+                "prefix": {
+                    "type": ["string", "null"], "examples": ["dk_1a2b"],
+                    "description": "The secret's first characters (16 of its 128 bits), to tell keys apart."
+                },
                 "created_at": time(),
                 "last_used_at": time_or_null(),
                 "revoked_at": time_or_null()

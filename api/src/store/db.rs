@@ -225,6 +225,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE calls ADD COLUMN sip_ladder TEXT;
     ALTER TABLE calls ADD COLUMN quality TEXT;
     ALTER TABLE calls ADD COLUMN ended_by TEXT;",
+    // 16: the start of an API key's secret, to tell keys apart.
+    "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
 ];
 
 /// The database.
