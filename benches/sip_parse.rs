@@ -1,5 +1,5 @@
 //! Parse benchmark: our parser against rsip 0.4 on the same realistic INVITE, plus our
-//! serializer and TCP stream framing. Results and how to run: BENCHMARKS.md.
+//! serializer, TCP stream framing and the calls' SIP ladder capture. Results and how to run: BENCHMARKS.md.
 //!
 //! Both parse cases do the work a UAS does on every request: parse the message, then
 //! read the top Via branch, the From tag, To, CSeq and Call-ID through typed headers.
@@ -99,6 +99,24 @@ fn bench(c: &mut Criterion) {
             assert_eq!(n, 100);
         })
     });
+
+    // The calls' SIP ladder (issue 17) sees every message the driver sends or receives:
+    // 8192 INVITEs of distinct dialogs, cycled, so past the first 4096 each one also makes
+    // the capture forget the oldest (its steady state on a busy server).
+    let dialogs: Vec<Bytes> = (0..8192)
+        .map(|i| String::from_utf8_lossy(&raw).replace("3848276298220188511", &format!("{i:019}")).into_bytes().into())
+        .collect();
+    let live = dialtone_api::live::Live::default();
+    let peer: std::net::SocketAddr = "192.0.2.10:5060".parse().unwrap();
+    let mut i = 0;
+    g.throughput(Throughput::Bytes(raw.len() as u64));
+    g.bench_function("ladder_capture", |b| {
+        b.iter(|| {
+            i = (i + 1) % dialogs.len();
+            live.sip(dialtone_api::live::Dir::Received, "udp", peer, black_box(&dialogs[i]), i as i64);
+        })
+    });
+    assert_eq!(live.dialogs(), 4096);
     g.finish();
 }
 

@@ -136,6 +136,7 @@ impl CallMedia {
             notice,
             rtp_timeout: None,
             speech: None,
+            quality: None,
         };
         #[cfg(feature = "device")]
         if let (SourceSpec::Device, Some((dev, rings, opened_at))) = (&m.source, self.device.take()) {
@@ -250,8 +251,10 @@ impl CallApp {
                     self.engine.handle(now, ev, ua);
                 }
                 Action::StartMedia(m) => self.media.start(*m, now),
-                // `dialtone call` places calls; nothing comes in to route, nothing to join.
+                // `dialtone call` places calls; nothing comes in to route, nothing to join, no
+                // ladder kept.
                 Action::Ask(_)
+                | Action::SipDialog(..)
                 | Action::Bridge(..)
                 | Action::Unbridge(_)
                 | Action::Join(..)

@@ -114,7 +114,13 @@ pub struct Driver {
     in_rx: mpsc::UnboundedReceiver<Input>,
     linger: std::time::Duration,
     wake: Arc<tokio::sync::Notify>,
+    /// Sees every message sent and received (the calls' SIP ladders).
+    wire: Option<WireTap>,
 }
+
+/// Told of every SIP message the driver sends (`true`) or receives (`false`): its peer
+/// and its bytes.
+pub type WireTap = Arc<dyn Fn(bool, &Destination, &Bytes) + Send + Sync>;
 
 fn trace_msg(dir: &str, dest: &Destination, data: &[u8]) {
     let mut err = std::io::stderr().lock();
@@ -182,6 +188,7 @@ impl Driver {
             ua,
             udp: sockets.udp,
             trace,
+            wire: None,
             conns: HashMap::new(),
             connecting: HashMap::new(),
             tls: None,
@@ -195,6 +202,11 @@ impl Driver {
     /// Opens TLS connections with `client` (without one, a TLS destination fails).
     pub fn set_tls_client(&mut self, client: crate::tls::Client) {
         self.tls = Some(client);
+    }
+
+    /// Hands every message sent and received to `tap`.
+    pub fn set_wire_tap(&mut self, tap: WireTap) {
+        self.wire = Some(tap);
     }
 
     /// How long [`Driver::run`] keeps TCP connections open once the app has finished.
@@ -240,6 +252,9 @@ impl Driver {
                             let src = Destination { transport: Transport::Udp, addr: from };
                             if self.trace {
                                 trace_msg("<<< recv", &src, &data);
+                            }
+                            if let Some(tap) = &self.wire {
+                                tap(false, &src, &data);
                             }
                             self.ua.on_datagram(data, src, now);
                         }
@@ -297,8 +312,14 @@ impl Driver {
                 let src = peer;
                 match frame {
                     Ok(msg) => {
-                        if self.trace {
-                            trace_msg("<<< recv", &src, &msg.to_bytes());
+                        if self.trace || self.wire.is_some() {
+                            let bytes = msg.to_bytes();
+                            if self.trace {
+                                trace_msg("<<< recv", &src, &bytes);
+                            }
+                            if let Some(tap) = &self.wire {
+                                tap(false, &src, &bytes);
+                            }
                         }
                         self.ua.on_message(msg, src, now);
                     }
@@ -328,6 +349,9 @@ impl Driver {
                 progressed = true;
                 if self.trace {
                     trace_msg(">>> send", &t.dest, &t.data);
+                }
+                if let Some(tap) = &self.wire {
+                    tap(true, &t.dest, &t.data);
                 }
                 self.send(t.dest, t.data).await;
             }

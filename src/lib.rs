@@ -15,6 +15,7 @@ pub mod engine;
 pub mod media_io;
 pub mod metrics;
 pub mod ports;
+pub mod quality;
 pub mod recorder;
 pub mod serve;
 pub mod session;

@@ -104,6 +104,9 @@ pub struct MediaOptions {
     /// Measure the call's turns (a voice-agent call, issue 21): the latest figures are kept
     /// here every half second, and reported as [`MediaNotice::Turns`] at the end.
     pub speech: Option<Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
+    /// Sample the call's quality ([`crate::quality::Meter`]) into here, each interval and
+    /// at the end.
+    pub quality: Option<Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
 }
 
 /// What a call's media tells its owner.
@@ -323,6 +326,10 @@ async fn run(
     // speech events.)
     let agent_source = matches!(opts.source, Source::Agent(_));
     let mut speech = (opts.speech.is_some() || agent_source).then(|| crate::speech::Speech::new(s.audio_rate()));
+    // The call's quality each second (kept with the call when it has an API id).
+    let mut meter =
+        opts.quality.is_some().then(|| crate::quality::Meter::new(s.codec().name(), TICK.as_secs_f64() * 1000.0));
+    let media_start = Instant::now();
     let mut taps: Vec<Box<dyn Tap>> = Vec::new();
     if let Some(ring) = opts.speaker.take() {
         taps.push(Box::new(taps::Speaker::new(ring)));
@@ -460,6 +467,9 @@ async fn run(
                         hook(MediaNotice::RtpTimeout(limit));
                     }
                 }
+                if let Some(m) = meter.as_mut().filter(|m| ticks % (m.interval_ms() / 20).max(1) == 0) {
+                    sample_quality(m, &s, media_start, opts.quality.as_ref());
+                }
                 if ticks % 50 == 0 {
                     if let Some(t) = &opts.totals {
                         let drops = flow.kernel_drops + dropped(&*source, &taps, recorder.as_ref());
@@ -493,6 +503,9 @@ async fn run(
         if let (Some(hook), Some(_)) = (&opts.notice, &opts.speech) {
             hook(MediaNotice::Turns(report));
         }
+    }
+    if let Some(m) = meter.as_mut() {
+        sample_quality(m, &s, media_start, opts.quality.as_ref());
     }
     s.close(Instant::now(), None);
     flow.send(&mut s);
@@ -528,6 +541,20 @@ async fn run(
         t.running.fetch_sub(1, Ordering::AcqRel);
     }
     stats
+}
+
+/// One quality sample, published to `shared`.
+fn sample_quality(
+    m: &mut crate::quality::Meter,
+    s: &MediaSession,
+    start: Instant,
+    shared: Option<&Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
+) {
+    let stats = s.stats();
+    m.sample(start.elapsed().as_millis() as u64, &stats, stats.jitter.target_ms);
+    if let Some(Ok(mut kept)) = shared.map(|q| q.lock()) {
+        *kept = Some(m.json());
+    }
 }
 
 /// Frames the source and the taps dropped so far.

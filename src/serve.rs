@@ -239,9 +239,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Some(tls),
         metrics.trunks.clone(),
     ));
-    let writer = startup::start_api(&settings, control, render).await?;
+    // Every call's SIP messages, for its ladder.
+    let live = Arc::new(dialtone_api::live::Live::default());
+    driver.set_wire_tap({
+        let live = live.clone();
+        Arc::new(move |sent, peer, data| {
+            let dir = if sent { dialtone_api::live::Dir::Sent } else { dialtone_api::live::Dir::Received };
+            let transport = match peer.transport {
+                dialtone_sip::Transport::Udp => "udp",
+                dialtone_sip::Transport::Tcp => "tcp",
+                _ => "tls",
+            };
+            live.sip(dir, transport, peer.addr, data, (crate::now_seed() / 1_000_000) as i64)
+        })
+    });
+    let writer = startup::start_api(&settings, control, render, live.clone()).await?;
     let recordings = settings.data_dir.join("recordings");
     let mut effects = Effects::new(bound.ip(), recordings, bridges, writer, inbox);
+    effects.live = live;
     effects.prompts = prompts;
     effects.totals = totals;
     let engine = Engine::new(engine::Config {

@@ -200,8 +200,13 @@ fn create_places_a_real_call_through_the_trunk_and_persists_its_life() {
     assert!((0.8..3.0).contains(&duration), "talked {duration} s (SIPp hangs up after 1 s)");
     let events: Vec<&str> =
         call["data"]["events"].as_array().unwrap().iter().map(|e| e["detail"].as_str().unwrap()).collect();
-    assert_eq!(events.len(), 4, "{call}");
-    assert_eq!([events[0], events[2], events[3]], ["initiating", "in-progress", "completed"], "{call}");
+    assert_eq!(events.len(), 5, "{call}");
+    assert_eq!(
+        [events[0], events[2], events[3], events[4]],
+        ["initiating", "in-progress", "remote", "completed"],
+        "{call}"
+    );
+    assert_eq!(call["data"]["ended_by"], "remote", "SIPp hung up: {call}");
     assert!(events[1].starts_with("trunk default (UDP:127.0.0.1:") && events[1].contains(": INVITE sip:+15551230000@"));
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk\n{log}");
@@ -401,7 +406,7 @@ fn hangup_ends_a_live_call_with_bye() {
     assert!(events[1].starts_with("trunk default"), "{events:?}");
     assert_eq!(
         [&events[..1], &events[2..]].concat(),
-        ["initiating", "ringing", "in-progress", "recording", "ready", "completed"]
+        ["initiating", "ringing", "in-progress", "recording", "ready", "dialtone", "completed"]
     );
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "{}", d.log_text());

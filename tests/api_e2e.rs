@@ -185,6 +185,8 @@ fn login_key_webhook_recorded_call_end_to_end() {
         .map(|e| (e["kind"].as_str().unwrap().into(), e["detail"].as_str().unwrap().into()))
         .collect();
     assert!(evs.contains(&("dtmf".into(), "1".into())), "the trunk's RFC 4733 digit: {evs:?}");
+    assert_eq!(done["ended_by"], "remote", "the trunk sent the BYE: {done}");
+    assert!(evs.contains(&("ended_by".into(), "remote".into())), "{evs:?}");
     let statuses: Vec<&str> = evs.iter().filter(|(k, _)| k == "status").map(|(_, d)| d.as_str()).collect();
     assert_eq!(statuses, ["initiating", "ringing", "in-progress", "completed"]);
     let list = send(http_port, "GET", "/api/calls/list?contact_id=contact_e2e", &auth, b"").json();
@@ -192,6 +194,39 @@ fn login_key_webhook_recorded_call_end_to_end() {
     assert_eq!(list["data"]["calls"][0]["duration"], done["duration"]);
     let (code, stats) = trunk.finish(Duration::from_secs(10));
     assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk\n{}", d.log_text());
+
+    // The call's SIP ladder: every message of its dialog, in order, both ways (read live
+    // first, then as stored at its end); its quality each second, with the E-model's MOS.
+    let ladder = |path: &str| -> Vec<(String, String)> {
+        let v = send(http_port, "GET", path, &auth, b"").json();
+        v["data"]["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|m| (m["direction"].as_str().unwrap().to_string(), m["label"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let sip_path = format!("/api/calls/{id}/sip");
+    let first_read = ladder(&sip_path);
+    let at = |label: &str, dir: &str| first_read.iter().position(|(d, l)| l == label && d == dir);
+    let (invite, ok, ack, bye) =
+        (at("INVITE", "sent"), at("200 OK", "received"), at("ACK", "sent"), at("BYE", "received"));
+    assert!(invite < ok && ok < ack && ack < bye && invite.is_some(), "{first_read:?}");
+    assert!(first_read.iter().any(|(d, l)| d == "received" && l.starts_with("180")), "{first_read:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let stored = ladder(&sip_path);
+    assert_eq!(stored.last().map(|(d, l)| (d.as_str(), l.as_str())), Some(("sent", "200 OK")), "{stored:?}");
+    assert!(stored.len() >= first_read.len(), "{stored:?} {first_read:?}");
+    let q = send(http_port, "GET", &format!("/api/calls/{id}/quality"), &auth, b"").json();
+    let samples = q["data"]["samples"].as_array().unwrap_or_else(|| panic!("{q}"));
+    assert!(samples.len() >= 4, "{q}");
+    assert_eq!((&q["data"]["codec"], &q["data"]["interval_ms"]), (&json!("PCMU"), &json!(1000)), "{q}");
+    let heard: u64 = samples.iter().map(|s| s["inbound"]["packets"].as_u64().unwrap()).sum();
+    assert!(heard >= 150, "{q}");
+    // Loopback loses nothing: the E-model's best, 4.4 less the delay's little.
+    let mos = q["data"]["summary"]["inbound"]["mos_min"].as_f64().unwrap();
+    assert!((4.3..=4.5).contains(&mos), "{q}");
+    assert_eq!(q["data"]["summary"]["inbound"]["loss_pct"], 0.0, "{q}");
 
     // The webhooks: every event, signed, in the order things happened, the refused one again.
     let want =
@@ -204,6 +239,32 @@ fn login_key_webhook_recorded_call_end_to_end() {
     assert_eq!(got[3]["body"]["data"]["digit"], "1");
     assert_eq!(got[4]["body"]["data"]["status"], "completed");
     assert_eq!(got[5]["body"]["data"]["call_id"], id.as_str());
+    // Each attempt is listed for the console: the refused first one (its 500 and body), then
+    // every delivery, newest first.
+    let hook_id = listed["data"]["webhooks"][0]["id"].as_str().unwrap().to_string();
+    let tries = send(http_port, "GET", &format!("/api/webhooks/{hook_id}/deliveries?limit=100"), &auth, b"").json();
+    let tries = tries["data"]["deliveries"].as_array().unwrap().clone();
+    assert_eq!(tries.len(), want.len() + 1, "{tries:?}");
+    let first = tries.last().unwrap();
+    assert_eq!(
+        (&first["event"], &first["attempt"], &first["outcome"]),
+        (&json!("call.initiated"), &json!(1), &json!("failed"))
+    );
+    assert_eq!(
+        (&first["status_code"], &first["error"], &first["call_id"]),
+        (&json!(500), &json!("HTTP 500"), &json!(id))
+    );
+    assert!(first["next_retry_at"].is_string(), "{first}");
+    let retried = &tries[tries.len() - 2];
+    assert_eq!(
+        (&retried["event"], &retried["attempt"], &retried["outcome"]),
+        (&json!("call.initiated"), &json!(2), &json!("delivered"))
+    );
+    assert_eq!((&tries[0]["event"], &tries[0]["status_code"]), (&json!("recording.ready"), &json!(200)));
+    let bad = send(http_port, "GET", &format!("/api/webhooks/{hook_id}/deliveries?limit=0"), &auth, b"");
+    assert_eq!((bad.status, &bad.json()["error"]["message"]), (400, &json!("limit: must be an integer from 1 to 500")));
+    let none = send(http_port, "GET", "/api/webhooks/wh_000000000000/deliveries", &auth, b"");
+    assert_eq!(none.status, 404);
 
     // The recording: the far end's tone on the left channel, whole or by range.
     let path = format!("/api/calls/{id}/recording");

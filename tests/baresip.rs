@@ -335,7 +335,7 @@ fn api_call_and_dtmf_reach_baresip() {
     let dir = temp_dir("baresip-api");
     let src = dir.join("silence.wav");
     write_silence(&src, &PCMU);
-    let mut b = Baresip::start(&dir, &src, &PCMU, "43800-43849", ";answermode=auto", &["-t", "14"]);
+    let mut b = Baresip::start(&dir, &src, &PCMU, "43800-43849", ";answermode=auto", &["-t", "30"]);
     b.wait_listening();
     let http = free_port();
     let d = Dialtone::serve(
@@ -365,6 +365,29 @@ fn api_call_and_dtmf_reach_baresip() {
         assert!(Instant::now() < deadline, "{}\n{}", status(), b.diag(&d.log_text()));
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The call's quality: baresip's RTCP receiver reports give the outbound figures and the
+    // round trip (RFC 3550 §6.4.1), within a few report intervals.
+    let quality =
+        || common::http::send(http, "GET", &format!("/api/calls/{id}/quality"), &key, b"").json()["data"].clone();
+    let until = Instant::now() + Duration::from_secs(15);
+    let q = loop {
+        let q = quality();
+        let measured =
+            q["samples"].as_array().and_then(|s| s.last()).is_some_and(|s| s["outbound"]["rtt_ms"].is_number());
+        if measured || Instant::now() > until {
+            break q;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let last = q["samples"].as_array().and_then(|s| s.last()).cloned().unwrap_or_default();
+    let (rtt, mos) = (last["outbound"]["rtt_ms"].as_f64(), last["outbound"]["mos"].as_f64());
+    assert!(rtt.is_some_and(|r| r < 50.0), "no round trip from baresip's reports: {q}\n{}", b.diag(&d.log_text()));
+    assert!(mos.is_some_and(|m| m > 4.3), "{q}");
+    assert_eq!(
+        (&last["outbound"]["loss_pct"], &last["inbound"]["loss_pct"]),
+        (&serde_json::json!(0.0), &serde_json::json!(0.0)),
+        "{q}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     let r = common::http::send(http, "POST", &format!("/api/calls/{id}/dtmf"), &key, br#"{"digits": "123#"}"#);
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));

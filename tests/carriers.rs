@@ -182,6 +182,8 @@ fn options_keep_alives_mark_a_trunk_up_then_down() {
     let (d, http) = serve("carrier-options", &toml, &[("DIALTONE_RTP_PORTS", "48800-48819")]);
     let t = wait_trunk(&d, http, "probed", |t| t["status"]["options_rtt_ms"].is_number());
     assert_eq!((&t["source"], &t["status"]["up"]), (&json!("settings"), &json!(true)), "{t}");
+    assert_eq!(t["status"]["last_options_status"], 200, "{t}");
+    assert!(t["status"]["last_options_at"].is_string(), "{t}");
     // After three answers the carrier is gone: the next probe finds the last unanswered.
     let t = wait_trunk(&d, http, "probed", |t| t["status"]["up"] == false);
     assert_eq!(t["status"]["up"], false);

@@ -23,6 +23,12 @@ const FILES: &[(&str, &str, &str)] = &[
     ("index.html", "text/html; charset=utf-8", include_str!("../console/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../console/app.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../console/style.css")),
+    ("api.js", "text/javascript; charset=utf-8", include_str!("../console/api.js")),
+    ("live.js", "text/javascript; charset=utf-8", include_str!("../console/live.js")),
+    ("calllog.js", "text/javascript; charset=utf-8", include_str!("../console/calllog.js")),
+    ("detail.js", "text/javascript; charset=utf-8", include_str!("../console/detail.js")),
+    ("charts.js", "text/javascript; charset=utf-8", include_str!("../console/charts.js")),
+    ("wave.js", "text/javascript; charset=utf-8", include_str!("../console/wave.js")),
 ];
 
 /// `/` (the page) and `/console/{file}` (its script and style).

@@ -164,6 +164,11 @@ pub struct TrunkStatus {
     pub registered: Option<bool>,
     /// The last OPTIONS round trip, ms.
     pub options_rtt_ms: Option<u64>,
+    /// When the last OPTIONS was answered or given up (the engine's monotonic clock; the
+    /// API turns it into a date when it shows it); `None`: not probed yet.
+    pub last_options_at: Option<std::time::Instant>,
+    /// Its answer's status (`None`: no answer, or not probed yet).
+    pub last_options_status: Option<u16>,
     /// Calls on it now (and places held for calls about to go out).
     pub calls: u32,
 }

@@ -21,6 +21,7 @@ mod state;
 mod wire;
 
 pub mod http;
+pub mod live;
 pub mod openapi;
 pub mod routing;
 pub mod store;

@@ -159,6 +159,10 @@ pub struct Call {
     pub answered_by_ms: Option<u32>,
     /// A voice-agent call's turn-taking: `{summary, turns, barge_ins, playout}` (issue 21).
     pub turns: Option<serde_json::Value>,
+    /// Who ended it: `remote` (the other party hung up, cancelled or refused), `dialtone`
+    /// (the API, a limit, the agent, a refusal of ours) or `network` (no answer from the
+    /// peer, a transport failure).
+    pub ended_by: Option<String>,
 }
 
 /// Where a call's recording is.
@@ -237,6 +241,24 @@ pub struct Delivery {
     pub payload: String,
     /// Attempts so far.
     pub attempts: u32,
+}
+
+/// What one delivery attempt got back, kept for the console's delivery list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attempt {
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// The start of its body (at most [`Attempt::RESPONSE_MAX`] bytes, as text).
+    pub response: Option<String>,
+    /// Why it failed (`HTTP 500`, a connection error, a timeout); `None` when delivered.
+    pub error: Option<String>,
+    /// How long the attempt took, ms.
+    pub duration_ms: u32,
+}
+
+impl Attempt {
+    /// How much of a receiver's answer is kept.
+    pub const RESPONSE_MAX: usize = 1024;
 }
 
 /// A new call for [`Store::insert_call`].
@@ -394,6 +416,9 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     /// The organization it belongs to (its creator's).
     pub organization_id: String,
+    /// The secret's first characters (`dk_` and 4 hex digits: 16 of its 128 bits), so a
+    /// person can tell their keys apart; `None` for keys made before it was kept.
+    pub prefix: Option<String>,
 }
 
 /// A SIP user (a softphone's account): it may REGISTER to dialtone and call from

@@ -29,6 +29,8 @@ pub struct ApiState {
     /// The ids of calls as they change (the store's [`Store::on_change`]): the live event
     /// stream's source.
     pub call_feed: tokio::sync::broadcast::Sender<String>,
+    /// Running calls' SIP messages and quality figures (before their end stores them).
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -58,6 +60,7 @@ impl ApiState {
             readers: None,
             sip_realm: Arc::from("dialtone"),
             call_feed,
+            live: Arc::default(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! sha256=<hex>`, the HMAC-SHA256 (RFC 2104) under the webhook's secret of
 //! `"<timestamp>.<body>"`, so a receiver can check both origin and freshness.
 
-use crate::model::Delivery;
+use crate::model::{Attempt, Delivery};
 use crate::store::Store;
 use hmac::{KeyInit, Mac};
 use std::sync::{Arc, Mutex};
@@ -113,26 +113,25 @@ pub fn spawn(store: Arc<Mutex<Store>>, wake: Arc<Notify>, base_backoff_ms: i64, 
             while let Some(Ok((d, r))) = set.join_next().await {
                 let now = now_ms();
                 let Ok(mut s) = store.lock() else { continue };
-                let written = match r {
-                    Ok(()) => {
-                        stats.delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        s.delivered(d.row, now)
-                    }
-                    Err(e) => {
-                        stats.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let again = retry_at(now, d.attempts + 1, base_backoff_ms);
-                        match again {
-                            Some(at) => tracing::info!(
-                                webhook = %d.webhook_id, event = %d.event, attempt = d.attempts + 1,
-                                retry_in_ms = at - now, error = %e, "webhook delivery failed"
-                            ),
-                            None => {
-                                stats.given_up.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                tracing::warn!(webhook = %d.webhook_id, event = %d.event, error = %e, "webhook event given up")
-                            }
+                let (ok, attempt) = r;
+                let written = if ok {
+                    stats.delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    s.delivered(d.row, now, &attempt)
+                } else {
+                    stats.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let e = attempt.error.as_deref().unwrap_or("failed");
+                    let again = retry_at(now, d.attempts + 1, base_backoff_ms);
+                    match again {
+                        Some(at) => tracing::info!(
+                            webhook = %d.webhook_id, event = %d.event, attempt = d.attempts + 1,
+                            retry_in_ms = at - now, error = %e, "webhook delivery failed"
+                        ),
+                        None => {
+                            stats.given_up.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::warn!(webhook = %d.webhook_id, event = %d.event, error = %e, "webhook event given up")
                         }
-                        s.delivery_failed(d.row, &e, again)
                     }
+                    s.delivery_failed(d.row, now, &attempt, again)
                 };
                 if let Err(e) = written {
                     tracing::warn!(error = %e, "webhooks: cannot update the outbox");
@@ -176,10 +175,11 @@ pub async fn ask(
     crate::routing::parse_answer(&bytes)
 }
 
-/// One POST; `Err` with why unless the receiver answered 2xx.
-async fn deliver(client: &reqwest::Client, d: &Delivery) -> Result<(), String> {
+/// One POST: what the receiver answered (delivered when 2xx), or why it did not.
+async fn deliver(client: &reqwest::Client, d: &Delivery) -> (bool, Attempt) {
     let ts = now_ms() / 1000;
-    let r = client
+    let started = std::time::Instant::now();
+    let sent = client
         .post(&d.url)
         .header("content-type", "application/json")
         .header("x-dialtone-event", &d.event)
@@ -187,12 +187,28 @@ async fn deliver(client: &reqwest::Client, d: &Delivery) -> Result<(), String> {
         .header("x-dialtone-signature", sign(d.secret.as_bytes(), ts, d.payload.as_bytes()))
         .body(d.payload.clone())
         .send()
-        .await
-        .map_err(|e| format!("{e}"))?;
-    match r.status() {
-        s if s.is_success() => Ok(()),
-        s => Err(format!("HTTP {}", s.as_u16())),
+        .await;
+    let took = |started: std::time::Instant| started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
+    let mut r = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            return (false, Attempt { error: Some(format!("{e}")), duration_ms: took(started), ..Attempt::default() })
+        }
+    };
+    let status = r.status();
+    // The start of the answer, for the console; the rest is not read.
+    let mut body = Vec::new();
+    while body.len() < Attempt::RESPONSE_MAX {
+        match tokio::time::timeout(Duration::from_secs(2), r.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
     }
+    body.truncate(Attempt::RESPONSE_MAX);
+    let response = (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
+    let ok = status.is_success();
+    let error = (!ok).then(|| format!("HTTP {}", status.as_u16()));
+    (ok, Attempt { status: Some(status.as_u16()), response, error, duration_ms: took(started) })
 }
 
 #[cfg(test)]

@@ -132,6 +132,7 @@ impl serde::Serialize for CallOut<'_> {
         o.serialize_field("answered_by", &c.answered_by)?;
         o.serialize_field("answered_by_ms", &c.answered_by_ms)?;
         o.serialize_field("turns", &c.turns)?;
+        o.serialize_field("ended_by", &c.ended_by)?;
         o.end()
     }
 }

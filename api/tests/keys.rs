@@ -63,6 +63,13 @@ async fn each_user_sees_and_revokes_only_their_own_keys() {
     assert_eq!(names(&v), ["alice-1", "alice-2"], "a key lists its creator's keys");
     let (_, v) = app.send("GET", "/api/api-keys", &[("authorization", &bob)], "").await;
     assert_eq!(names(&v), ["bob-1"]);
+    // The list tells keys apart by their secret's start, and shows when each was last used
+    // (Alice's first key made her second), never the secret.
+    let (_, v) = app.send("GET", "/api/api-keys", &[("authorization", &alice)], "").await;
+    let first = v["data"]["keys"].as_array().unwrap().iter().find(|k| k["name"] == "alice-1").unwrap().clone();
+    assert_eq!(first["prefix"].as_str(), Some(&alice_key[..7]), "{v}");
+    assert!(first["last_used_at"].is_string(), "{v}");
+    assert!(!v.to_string().contains(&alice_key), "{v}");
 
     // Another user's key is not there for Alice: 404, and it keeps working.
     let (s, v) = app.send("DELETE", &format!("/api/api-keys/{bob_key_id}"), &[("authorization", &alice)], "").await;
@@ -110,6 +117,7 @@ async fn a_key_made_by_a_key_before_keys_had_owners_acts_for_that_keys_creator()
         last_used_at: None,
         revoked_at: None,
         organization_id: DEFAULT_ORG.into(),
+        prefix: None,
     };
     app.store.lock().unwrap().insert_key(&old, &key_hash("dk_legacy")).unwrap();
     let (s, v) = app.send("GET", "/api/api-keys", &[("x-api-key", "dk_legacy")], "").await;

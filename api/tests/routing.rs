@@ -107,6 +107,8 @@ async fn a_trunk_is_created_listed_read_changed_and_deleted() {
             up: true,
             registered: Some(true),
             options_rtt_ms: Some(12),
+            last_options_at: Some(std::time::Instant::now()),
+            last_options_status: Some(200),
             calls: 3,
         },
         TrunkStatus {
@@ -118,6 +120,7 @@ async fn a_trunk_is_created_listed_read_changed_and_deleted() {
             registered: None,
             options_rtt_ms: None,
             calls: 0,
+            ..Default::default()
         },
         TrunkStatus { id: "trk_someone_elses".into(), organization_id: Some("org_x".into()), ..Default::default() },
     ];
@@ -125,13 +128,23 @@ async fn a_trunk_is_created_listed_read_changed_and_deleted() {
     let list = list["trunks"].as_array().unwrap();
     assert_eq!(list.len(), 3, "two of ours, then the settings' one: {list:?}");
     assert_eq!((&list[0]["id"], &list[1]["id"]), (&json!(id), &t2["id"]), "oldest first");
-    assert_eq!(list[0]["status"], json!({"up": true, "registered": true, "options_rtt_ms": 12, "calls": 3}));
+    let probed = dialtone_api::http::parse_time(list[0]["status"]["last_options_at"].as_str().unwrap());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(probed.is_some_and(|t| (now - t).abs() < 60_000), "{list:?}");
+    let mut status = list[0]["status"].clone();
+    status["last_options_at"] = Value::Null;
+    assert_eq!(
+        status,
+        json!({"up": true, "registered": true, "options_rtt_ms": 12, "calls": 3,
+               "last_options_at": null, "last_options_status": 200})
+    );
     assert_eq!(list[1]["status"], Value::Null);
     assert_eq!(
         list[2],
         json!({"id": "default", "name": "default", "uri": "sip:platform.example", "source": "settings",
                "organization_id": null,
-               "status": {"up": false, "registered": null, "options_rtt_ms": null, "calls": 0}})
+               "status": {"up": false, "registered": null, "options_rtt_ms": null, "calls": 0,
+                          "last_options_at": null, "last_options_status": null}})
     );
     let got = c.data("GET", &format!("/api/trunks/{id}"), Value::Null, StatusCode::OK).await;
     assert_eq!(got["status"]["calls"], 3);

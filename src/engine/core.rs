@@ -411,9 +411,12 @@ impl Engine {
     }
 
     /// Adds a call, indexed by its API id.
-    pub(super) fn insert(&mut self, call: CallId, c: Call) {
+    pub(super) fn insert(&mut self, call: CallId, c: Call, ua: &UserAgent) {
         if let Some(id) = &c.api_id {
             self.by_api.insert(id.clone(), call);
+            if let Some(sip) = ua.sip_call_id(call) {
+                self.actions.push_back(Action::SipDialog(id.clone(), sip));
+            }
         }
         if c.referrer.is_some() {
             self.transfers += 1;

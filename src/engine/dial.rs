@@ -52,7 +52,7 @@ impl Engine {
                     referred: false,
                     failed: None,
                 }));
-                self.insert(call, c);
+                self.insert(call, c, ua);
                 self.set_deadline(call, now + d.ring_timeout);
                 self.actions.push_back(Action::Dialed(Ok(call)));
             }

@@ -117,6 +117,9 @@ pub enum Action {
     EndMedia(CallId, Option<u16>),
     /// Close a port's sockets that no call's media took.
     ClosePort(u16),
+    /// The SIP dialog with this Call-ID (second) belongs to the API call (first): its
+    /// messages are the call's ladder.
+    SipDialog(String, String),
     /// A digit the caller sent by SIP INFO, for the call's agent bridge.
     AgentDtmf(CallId, char),
     /// Who answered (answering-machine detection), after this many ms, for the call's

@@ -96,7 +96,7 @@ impl Engine {
                         custom: Vec::new(),
                     });
                     c.route = Some(route);
-                    self.insert(call, c);
+                    self.insert(call, c, ua);
                     if let Some(at) = deadline {
                         self.set_deadline(call, at);
                     }
@@ -208,7 +208,7 @@ impl Engine {
                 Ok((new, ..)) => {
                     c.sdp = Negotiation::Offered(Box::new(offer));
                     c.route = Some(route);
-                    self.insert(new, c);
+                    self.insert(new, c, ua);
                     if let Some(at) = deadline {
                         self.set_deadline(new, at);
                     }

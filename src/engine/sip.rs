@@ -240,7 +240,7 @@ impl Engine {
             if let (Some(id), Some(old_id)) = (&c.api_id, self.calls.get(&old).and_then(|o| o.api_id.clone())) {
                 self.persist_event(id, "replaces", old_id);
             }
-            self.insert(call, c);
+            self.insert(call, c, ua);
             // Answered whatever DIALTONE_INBOUND says (the old call was let in); until it is
             // joined, it hears silence.
             self.act_inbound(now, call, Some(dialtone_api::routing::InboundAction::Echo), req.body.clone(), ua);
@@ -257,7 +257,7 @@ impl Engine {
             None => Some(dialtone_api::routing::InboundAction::Reject { status: 404 }),
         };
         c.number = number;
-        self.insert(call, c);
+        self.insert(call, c, ua);
         self.act_inbound(now, call, action, req.body.clone(), ua);
     }
 
@@ -599,7 +599,7 @@ impl Engine {
                 }
                 c.counted = org.is_some();
                 c.org = org;
-                self.insert(new, c);
+                self.insert(new, c, ua);
                 let _ = ua.notify_refer(old, 100, "Trying", now);
             }
             Err(e) => {
@@ -642,6 +642,12 @@ impl Engine {
                 r => Some(r.status()),
             };
             tracing::info!(%call, id = %id, status = %to, "api call");
+            let by = ended_by(&reason, c.origin == Origin::Inbound).to_string();
+            self.actions.push_back(Action::Persist(Persist::Event {
+                id: id.clone(),
+                kind: "ended_by".into(),
+                detail: by,
+            }));
             self.actions.push_back(Action::Persist(Persist::Status { id, to, sip_status, reason: why }));
         }
         if let Some(d) = c.dial {
@@ -674,6 +680,30 @@ pub fn end_status(reason: &EndReason, answered: bool, ours: Option<String>) -> (
         (EndReason::Cancelled, _) => (S::Canceled, None),
         (EndReason::Rejected { reason, .. }, _) => (S::Failed, Some(reason.clone())),
         (r, _) => (S::Failed, Some(format!("{r:?}"))),
+    }
+}
+
+/// Who ended a call: `remote`, `dialtone` or `network`. `inbound`: the peer sent the
+/// INVITE (so a CANCEL was theirs and a refusal ours).
+pub fn ended_by(reason: &EndReason, inbound: bool) -> &'static str {
+    match reason {
+        EndReason::RemoteBye => "remote",
+        EndReason::LocalBye | EndReason::SessionExpired => "dialtone",
+        EndReason::Cancelled => {
+            if inbound {
+                "remote"
+            } else {
+                "dialtone"
+            }
+        }
+        EndReason::Rejected { .. } => {
+            if inbound {
+                "dialtone"
+            } else {
+                "remote"
+            }
+        }
+        EndReason::Timeout | EndReason::TransportError => "network",
     }
 }
 
@@ -721,5 +751,25 @@ mod tests {
         // A BYE before the answer is not a completed call.
         assert_eq!(end_status(&EndReason::RemoteBye, false, None).0, CallStatus::Failed);
         assert_eq!(end_status(&EndReason::LocalBye, false, None).0, CallStatus::Canceled);
+    }
+
+    #[test]
+    fn who_ended_a_call_depends_on_its_direction() {
+        let rejected = EndReason::Rejected { status: 486, reason: "Busy Here".into() };
+        // (how it ended, inbound, who)
+        let cases = [
+            (EndReason::RemoteBye, false, "remote"),
+            (EndReason::LocalBye, true, "dialtone"),
+            (EndReason::Cancelled, true, "remote"),
+            (EndReason::Cancelled, false, "dialtone"),
+            (rejected.clone(), false, "remote"),
+            (rejected, true, "dialtone"),
+            (EndReason::SessionExpired, false, "dialtone"),
+            (EndReason::Timeout, false, "network"),
+            (EndReason::TransportError, true, "network"),
+        ];
+        for (reason, inbound, who) in cases {
+            assert_eq!(ended_by(&reason, inbound), who, "{reason:?} inbound {inbound}");
+        }
     }
 }

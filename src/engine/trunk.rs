@@ -105,6 +105,8 @@ struct Standing {
     /// It answers (its OPTIONS, when it is probed).
     up: bool,
     rtt: Option<Duration>,
+    /// When the last probe ended and its answer.
+    last_probe: Option<(Instant, Option<u16>)>,
     /// An OPTIONS of ours is out since then.
     probing: Option<Instant>,
     next_probe: Option<Instant>,
@@ -285,6 +287,7 @@ impl Trunks {
         // OPTIONS from a server that wants authentication is still an answer).
         let up = answer.is_some_and(|st| st != 408 && st != 503);
         s.rtt = answer.map(|_| now.saturating_duration_since(sent));
+        s.last_probe = Some((now, answer));
         if up != s.up {
             tracing::warn!(trunk = %s.trunk.name, up, "trunk {}", if up { "up again" } else { "down" });
         }
@@ -320,6 +323,8 @@ impl Trunks {
                 up: s.up,
                 registered: s.registered,
                 options_rtt_ms: s.rtt.map(|d| d.as_millis() as u64),
+                last_options_at: s.last_probe.map(|(at, _)| at),
+                last_options_status: s.last_probe.and_then(|(_, status)| status),
                 calls: s.live,
             })
             .collect()
@@ -333,6 +338,7 @@ fn fresh_standing() -> Standing {
         bucket: Bucket::default(),
         up: true,
         rtt: None,
+        last_probe: None,
         probing: None,
         next_probe: None,
         registered: None,

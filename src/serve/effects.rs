@@ -53,6 +53,8 @@ pub struct Effects {
     next_agent: u64,
     /// Voice-agent calls' latest turn figures, by API id, until the call's final status.
     speech: HashMap<String, Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
+    /// Running calls' SIP messages and quality figures, shared with the API.
+    pub live: Arc<dialtone_api::live::Live>,
 }
 
 impl Effects {
@@ -76,6 +78,7 @@ impl Effects {
             agents: HashMap::new(),
             next_agent: 1 << 62,
             speech: HashMap::new(),
+            live: Arc::default(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Effects {
             Action::ClosePort(port) => {
                 self.sockets.remove(&port);
             }
+            Action::SipDialog(id, sip) => self.live.claim(&sip, &id),
             Action::AgentAnsweredBy(call, who, after_ms) => {
                 if let Some((_, Some(agent))) = self.media.get(&call) {
                     agent.answered_by(&who, after_ms);
@@ -121,6 +125,9 @@ impl Effects {
                     let snapshot = to.is_final().then(|| self.speech.remove(id)).flatten();
                     if let Some(turns) = snapshot.and_then(|s| s.lock().ok().and_then(|g| g.clone())) {
                         self.writer.send(Op::Turns { id: id.clone(), turns });
+                    }
+                    if to.is_final() {
+                        self.keep_detail(id.clone());
                     }
                 }
                 self.writer.send(op(p, (now_seed() / 1_000_000) as i64))
@@ -296,6 +303,7 @@ impl Effects {
             }
             _ => None,
         };
+        let quality = m.api_id.as_ref().map(|id| self.live.watch_quality(id));
         let record = m.record.map(|r| self.path(&r, false));
         if let Some(r) = &record {
             tracing::info!(%call, path = %r.display(), "recording");
@@ -328,6 +336,7 @@ impl Effects {
             notice: Some(notice),
             rtp_timeout: m.rtp_timeout,
             speech,
+            quality,
         };
         match media_io::spawn(rtp, rtcp, m.config, opts) {
             Ok(task) => {
@@ -335,6 +344,20 @@ impl Effects {
             }
             Err(e) => tracing::warn!(%call, error = %e, "cannot start the media"),
         }
+    }
+
+    /// A call ended: its SIP messages and quality figures go to the store a moment later,
+    /// once the last messages (the BYE's 200, the ACK) and the media's last figures are in;
+    /// the API shows them live meanwhile.
+    fn keep_detail(&self, id: String) {
+        let (live, writer) = (self.live.clone(), self.writer.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let (sip, quality) = (live.take_ladder(&id), live.take_quality(&id));
+            if sip.is_some() || quality.is_some() {
+                writer.send(Op::Detail { id, sip, quality });
+            }
+        });
     }
 
     fn steer(&mut self, call: CallId, cmd: MediaCommand) {

@@ -71,6 +71,7 @@ pub async fn start_api(
     settings: &Settings,
     control: Arc<Control>,
     engine_metrics: dialtone_api::http::EngineMetricsFn,
+    live: Arc<dialtone_api::live::Live>,
 ) -> anyhow::Result<Writer> {
     use dialtone_api::store::Store;
     std::fs::create_dir_all(&settings.data_dir)
@@ -149,6 +150,7 @@ pub async fn start_api(
     state.sip_realm = Arc::from(settings.sip_realm.as_str());
     state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
     state.engine_metrics = Some(engine_metrics);
+    state.live = live;
     dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await

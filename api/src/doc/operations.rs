@@ -346,6 +346,35 @@ pub fn get_call() -> Value {
     })
 }
 
+/// `getCallSip`.
+pub fn get_call_sip() -> Value {
+    json!({
+        "description": "Every SIP message of the call's dialogs that dialtone sent or received (REGISTER and \
+            OPTIONS aside), in order: at most 100 per dialog (then `truncated`), each at most 8 KiB. While the \
+            call runs, those seen so far (kept in memory, bounded); stored with the call at its end.",
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "200": ok_json("The call's messages.", schema("CallSip")),
+            "404": response_as("NotFound", "`not_found`: no such call.")
+        }
+    })
+}
+
+/// `getCallQuality`.
+pub fn get_call_quality() -> Value {
+    json!({
+        "description": "Per direction, each `interval_ms` (1 s, doubling past 600 samples): packets, loss, \
+            jitter, round trip and an estimated MOS (ITU-T G.107 E-model with its defaults; G.711 with packet loss \
+            concealment: Ie 0, Bpl 25.1). Inbound figures are dialtone's own; outbound ones are what the peer's \
+            RTCP reports say (null without them). While the call runs, the latest; stored with the call at its end.",
+        "parameters": [parameter("CallId")],
+        "responses": {
+            "200": ok_json("The call's quality.", schema("CallQuality")),
+            "404": response_as("NotFound", "`not_found`: no such call.")
+        }
+    })
+}
+
 /// `downloadRecording`.
 pub fn download_recording() -> Value {
     json!({
@@ -419,6 +448,28 @@ pub fn list_webhooks() -> Value {
                 "required": ["webhooks"],
                 "properties": { "webhooks": { "type": "array", "items": schema("Webhook") } }
             }))
+        }
+    })
+}
+
+/// `listWebhookDeliveries`.
+pub fn list_webhook_deliveries() -> Value {
+    json!({
+        "description": "Every attempt to deliver the webhook's events, newest first: what the receiver \
+            answered (its status and the first KiB of its body) or why it failed, and when the next try is \
+            due. Kept as long as the delivered events are.",
+        "parameters": [parameter("WebhookId"), {
+            "name": "limit", "in": "query", "required": false,
+            "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 }
+        }],
+        "responses": {
+            "200": ok_json("The attempts, newest first.", json!({
+                "type": "object",
+                "required": ["deliveries"],
+                "properties": { "deliveries": { "type": "array", "items": schema("DeliveryAttempt") } }
+            })),
+            "400": response("BadRequest"),
+            "404": response_as("NotFound", "`not_found`: no such webhook.")
         }
     })
 }

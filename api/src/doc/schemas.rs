@@ -177,6 +177,12 @@ pub fn call_schemas() -> Value {
                     "type": ["integer", "null"],
                     "description": "How much of the answered call's audio the decision took, ms."
                 },
+                "ended_by": {
+                    "enum": ["remote", "dialtone", "network", null],
+                    "description": "Who ended the call: `remote` (the other party hung up, cancelled or refused), \
+                        `dialtone` (the API, a limit, the agent or a refusal of ours; `reason` says which) or \
+                        `network` (no answer from the peer, a transport failure). Also an `ended_by` call event."
+                },
                 "turns": {
                     "type": ["object", "null"],
                     "description": "A voice-agent call's turn-taking, from speech detected on both directions: \
@@ -440,6 +446,10 @@ pub fn account_schemas() -> Value {
                 "id": { "type": "string", "examples": ["key_0123456789ab"] },
                 "name": { "type": "string" },
                 "permissions": { "type": "array", "items": schema("Permission") },
+                "prefix": {
+                    "type": ["string", "null"], "examples": ["dk_1a2b"],
+                    "description": "The secret's first characters (16 of its 128 bits), to tell keys apart."
+                },
                 "created_at": time(),
                 "last_used_at": time_or_null(),
                 "revoked_at": time_or_null()
@@ -500,6 +510,83 @@ pub fn account_schemas() -> Value {
                     }
                 }
             ]
+        },
+        "CallSip": {
+            "type": "object",
+            "required": ["call_id", "messages", "truncated"],
+            "properties": {
+                "call_id": { "type": "string" },
+                "truncated": { "type": "boolean", "description": "A dialog had more than 100 messages." },
+                "messages": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["at", "offset_ms", "direction", "transport", "peer", "label", "first_line", "cseq", "text"],
+                    "properties": {
+                        "at": time(),
+                        "offset_ms": { "type": "integer", "description": "Since the first message." },
+                        "direction": { "enum": ["sent", "received"] },
+                        "transport": { "enum": ["udp", "tcp", "tls"] },
+                        "peer": { "type": "string", "examples": ["127.0.0.1:5080"] },
+                        "label": { "type": "string", "examples": ["INVITE", "200 OK"] },
+                        "first_line": { "type": "string" },
+                        "cseq": { "type": "string", "examples": ["1 INVITE"] },
+                        "text": { "type": "string", "description": "The whole message (cut at 8 KiB)." }
+                    }
+                }}
+            }
+        },
+        "QualitySide": {
+            "type": "object",
+            "required": ["packets", "loss_pct", "jitter_ms", "rtt_ms", "mos"],
+            "properties": {
+                "packets": { "type": "integer" },
+                "loss_pct": { "type": ["number", "null"] },
+                "jitter_ms": { "type": ["number", "null"] },
+                "rtt_ms": { "type": ["number", "null"], "description": "From RTCP (RFC 3550 §6.4.1)." },
+                "mos": { "type": ["number", "null"], "minimum": 1, "maximum": 4.5 }
+            }
+        },
+        "CallQuality": {
+            "type": "object",
+            "required": ["call_id", "codec", "interval_ms", "samples", "summary"],
+            "properties": {
+                "call_id": { "type": "string" },
+                "codec": { "type": ["string", "null"] },
+                "interval_ms": { "type": "integer" },
+                "samples": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["t_ms", "inbound", "outbound"],
+                    "properties": {
+                        "t_ms": { "type": "integer", "description": "Since the media started." },
+                        "inbound": schema("QualitySide"),
+                        "outbound": schema("QualitySide")
+                    }
+                }},
+                "summary": { "type": ["object", "null"], "properties": {
+                    "inbound": { "type": "object" }, "outbound": { "type": "object" }
+                }}
+            }
+        },
+        "DeliveryAttempt": {
+            "type": "object",
+            "description": "One attempt to deliver one event to one webhook.",
+            "required": ["id", "event", "call_id", "attempt", "at", "outcome", "status_code", "response", "error",
+                         "duration_ms", "next_retry_at"],
+            "properties": {
+                "id": { "type": "integer" },
+                "event": schema("WebhookEventName"),
+                "call_id": { "type": ["string", "null"], "description": "The call the event is about." },
+                "attempt": { "type": "integer", "minimum": 1 },
+                "at": time(),
+                "outcome": {
+                    "enum": ["delivered", "failed", "given_up"],
+                    "description": "`failed`: to be tried again at `next_retry_at`; `given_up`: never again."
+                },
+                "status_code": { "type": ["integer", "null"], "description": "The receiver's HTTP status, if it answered." },
+                "response": { "type": ["string", "null"], "description": "The first KiB of its answer." },
+                "error": { "type": ["string", "null"], "description": "Why it failed." },
+                "duration_ms": { "type": "integer" },
+                "next_retry_at": { "oneOf": [time(), { "type": "null" }] }
+            }
         },
         "WebhookDelivery": {
             "type": "object",
@@ -624,7 +711,7 @@ pub fn routing_schemas() -> Value {
         "TrunkStatus": {
             "type": "object",
             "description": "How the engine sees the trunk now.",
-            "required": ["up", "registered", "options_rtt_ms", "calls"],
+            "required": ["up", "registered", "options_rtt_ms", "last_options_at", "last_options_status", "calls"],
             "properties": {
                 "up": { "type": "boolean", "description": "Answering (its OPTIONS are answered, or it is not probed)." },
                 "registered": {
@@ -634,6 +721,14 @@ pub fn routing_schemas() -> Value {
                 "options_rtt_ms": {
                     "type": ["integer", "null"], "minimum": 0,
                     "description": "The last OPTIONS round trip."
+                },
+                "last_options_at": {
+                    "oneOf": [time(), { "type": "null" }],
+                    "description": "When the last OPTIONS was answered or given up; null: not probed (yet)."
+                },
+                "last_options_status": {
+                    "type": ["integer", "null"],
+                    "description": "Its answer's status; null: no answer (or not probed)."
                 },
                 "calls": {
                     "type": "integer", "minimum": 0,

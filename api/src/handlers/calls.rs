@@ -457,3 +457,36 @@ fn refused(r: Refusal) -> Response {
     }
     resp
 }
+
+/// `GET /api/calls/{id}/sip`: the SIP messages of the call's dialogs, in order (stored at
+/// its end; while it runs, those seen so far).
+pub async fn get_call_sip(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    detail(st, id, who.scope(), true).await
+}
+
+/// `GET /api/calls/{id}/quality`: the call's quality samples (stored at its end; while it
+/// runs, the latest).
+pub async fn get_call_quality(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    detail(st, id, who.scope(), false).await
+}
+
+async fn detail(st: ApiState, id: String, scope: crate::model::Scope, sip: bool) -> Result<Response, ApiError> {
+    let key = id.clone();
+    let stored = read(&st, move |s| s.call_detail(&scope, &key, sip)).await?;
+    let live = || if sip { st.live.ladder(&id) } else { st.live.quality(&id) };
+    let mut v = match stored.or_else(live) {
+        Some(v) => v,
+        None if sip => json!({"messages": [], "truncated": false}),
+        None => json!({"codec": null, "interval_ms": 1000, "samples": [], "summary": null}),
+    };
+    v["call_id"] = json!(id);
+    Ok(ok(v))
+}

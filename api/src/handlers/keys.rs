@@ -34,6 +34,7 @@ pub async fn create_key(State(st): State<ApiState>, Allowed(who): Allowed, req: 
         last_used_at: None,
         revoked_at: None,
         organization_id,
+        prefix: Some(secret[..7].to_string()),
     };
     store(&st)?.insert_key(&key, &key_hash(&secret))?;
     let data = json!({
@@ -75,7 +76,7 @@ pub async fn list_keys(
         .iter()
         .map(|k| {
             json!({
-                "id": k.id, "name": k.name, "permissions": k.permissions,
+                "id": k.id, "name": k.name, "permissions": k.permissions, "prefix": k.prefix,
                 "created_at": rfc3339(k.created_at),
                 "last_used_at": k.last_used_at.map(rfc3339),
                 "revoked_at": k.revoked_at.map(rfc3339),

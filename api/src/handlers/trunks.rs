@@ -26,7 +26,9 @@ pub const SRTP_MODES: &[&str] = &["off", "optional", "mandatory"];
 pub const TRANSPORTS: &[&str] = &["udp", "tcp", "tls"];
 
 fn status_json(s: &TrunkStatus) -> Value {
-    json!({"up": s.up, "registered": s.registered, "options_rtt_ms": s.options_rtt_ms, "calls": s.calls})
+    json!({"up": s.up, "registered": s.registered, "options_rtt_ms": s.options_rtt_ms,
+           "last_options_at": s.last_options_at.map(|at| rfc3339(now_ms() - at.elapsed().as_millis() as i64)), "last_options_status": s.last_options_status,
+           "calls": s.calls})
 }
 
 fn trunk_json(t: &TrunkRow, statuses: &[TrunkStatus]) -> Value {

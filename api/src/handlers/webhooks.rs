@@ -1,15 +1,16 @@
 //! Webhook subscriptions.
 
-use super::support::{json_body, missing, store};
+use super::support::{json_body, missing, read, store};
 use crate::auth::Allowed;
 use crate::errors::ApiError;
 use crate::model::{Webhook, WEBHOOK_EVENTS};
 use crate::state::ApiState;
 use crate::wire::{now_ms, ok, rfc3339};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 fn webhook_json(w: &Webhook) -> Value {
     json!({"id": w.id, "url": w.url, "events": w.events, "created_at": rfc3339(w.created_at),
@@ -90,4 +91,36 @@ pub async fn delete_webhook(
 ) -> Result<Response, ApiError> {
     store(&st)?.delete_webhook(&who.scope(), &id).map_err(missing("webhook"))?;
     Ok(ok(json!({"id": id, "deleted": true})))
+}
+
+/// `GET /api/webhooks/{id}/deliveries`: every attempt to deliver the webhook's events,
+/// newest first (`limit`, 1–500, default 50).
+pub async fn list_deliveries(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    Allowed(who): Allowed,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => return Err(ApiError::field("limit", "must be an integer from 1 to 500")),
+        },
+    };
+    let scope = who.scope();
+    let rows = read(&st, move |s| s.list_attempts(&scope, &id, limit)).await.map_err(|e| match e.code {
+        "not_found" => ApiError::not_found("webhook"),
+        _ => e,
+    })?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "event": a.event, "call_id": a.call_id, "attempt": a.attempt,
+                   "at": rfc3339(a.at), "outcome": a.outcome, "status_code": a.status_code,
+                   "response": a.response, "error": a.error, "duration_ms": a.duration_ms,
+                   "next_retry_at": a.next_retry_at.map(rfc3339)})
+        })
+        .collect();
+    Ok(ok(json!({"deliveries": list})))
 }

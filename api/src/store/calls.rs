@@ -126,6 +126,33 @@ pub(super) fn turns_in(conn: &Connection, id: &str, turns: &serde_json::Value) -
     Ok(0)
 }
 
+/// Another event in call `id`'s life; `ended_by` (who ended it: `remote`, `dialtone`,
+/// `network`) is also kept on the call.
+pub(super) fn event_in(conn: &Connection, id: &str, kind: &str, detail: &str, at: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",
+    )?
+    .execute(params![id, at, kind, detail])?;
+    if kind == "ended_by" {
+        conn.prepare_cached("UPDATE calls SET ended_by = ?2 WHERE id = ?1")?.execute(params![id, detail])?;
+    }
+    Ok(0)
+}
+
+/// Call `id`'s SIP messages and quality samples (each kept only when given).
+pub(super) fn detail_in(
+    conn: &Connection,
+    id: &str,
+    sip: Option<&serde_json::Value>,
+    quality: Option<&serde_json::Value>,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "UPDATE calls SET sip_ladder = COALESCE(?2, sip_ladder), quality = COALESCE(?3, quality) WHERE id = ?1",
+    )?
+    .execute(params![id, sip.map(|v| v.to_string()), quality.map(|v| v.to_string())])?;
+    Ok(0)
+}
+
 /// Who answered call `id` (answering-machine detection), decided `after_ms` after the
 /// answer: kept on the call, an `answered_by` event, and `call.answered_by` queued.
 pub(super) fn answered_by_in(
@@ -176,7 +203,7 @@ fn status_of(s: String) -> rusqlite::Result<CallStatus> {
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
      created_at, answered_at, ended_at, recording_state, direction, organization_id, referred_by, sip_headers, \
      ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media, machine_detection, \
-     answered_by, answered_by_ms, turns";
+     answered_by, answered_by_ms, turns, ended_by";
 
 fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
     let answered_at: Option<i64> = r.get(9)?;
@@ -215,6 +242,7 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         answered_by: r.get(23)?,
         answered_by_ms: r.get::<_, Option<i64>>(24)?.and_then(|n| u32::try_from(n).ok()),
         turns: r.get::<_, Option<String>>(25)?.and_then(|j| serde_json::from_str(&j).ok()),
+        ended_by: r.get(26)?,
     })
 }
 
@@ -276,6 +304,28 @@ impl Store {
     pub fn get_call(&self, scope: &Scope, id: &str) -> Result<Call, StoreError> {
         match call_in(&self.conn, id)? {
             c if scope.org().is_none_or(|o| o == c.organization_id) => Ok(c),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Call `id`'s stored SIP messages (`sip`) or quality samples (otherwise), if it is in
+    /// `scope` (else [`StoreError::NotFound`]); `None` when none were stored.
+    pub fn call_detail(&self, scope: &Scope, id: &str, sip: bool) -> Result<Option<serde_json::Value>, StoreError> {
+        let sql = if sip {
+            "SELECT organization_id, sip_ladder FROM calls WHERE id = ?1"
+        } else {
+            "SELECT organization_id, quality FROM calls WHERE id = ?1"
+        };
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map(Some)
+            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+        match row {
+            Some((org, text)) if scope.org().is_none_or(|o| o == org) => {
+                Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+            }
             _ => Err(StoreError::NotFound),
         }
     }

@@ -203,6 +203,30 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX conference_agents_conf ON conference_agents(conference_id, joined_at);",
     // 13: a voice-agent call's turns (response latency, barge-ins, talk-over), as JSON.
     "ALTER TABLE calls ADD COLUMN turns TEXT;",
+    // 14: every webhook delivery attempt (the console's delivery list), pruned with the outbox.
+    "CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL,
+        webhook_id TEXT NOT NULL,
+        organization_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        call_id TEXT,
+        attempt INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        status_code INTEGER,
+        response TEXT,
+        error TEXT,
+        outcome TEXT NOT NULL,
+        next_retry_at INTEGER
+    );
+    CREATE INDEX webhook_attempts_hook ON webhook_attempts(webhook_id, id);",
+    // 15: a call's SIP messages and quality samples, as JSON, stored at its end.
+    "ALTER TABLE calls ADD COLUMN sip_ladder TEXT;
+    ALTER TABLE calls ADD COLUMN quality TEXT;
+    ALTER TABLE calls ADD COLUMN ended_by TEXT;",
+    // 16: the start of an API key's secret, to tell keys apart.
+    "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
 ];
 
 /// The database.

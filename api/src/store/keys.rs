@@ -6,7 +6,8 @@ use super::error::StoreError;
 use crate::model::{ApiKey, Scope};
 use rusqlite::{params, OptionalExtension};
 
-const KEY_COLUMNS: &str = "id, name, permissions, created_by, created_at, last_used_at, revoked_at, organization_id";
+const KEY_COLUMNS: &str =
+    "id, name, permissions, created_by, created_at, last_used_at, revoked_at, organization_id, prefix";
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     let perms: String = r.get(2)?;
@@ -19,6 +20,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         last_used_at: r.get(5)?,
         revoked_at: r.get(6)?,
         organization_id: r.get(7)?,
+        prefix: r.get(8)?,
     })
 }
 
@@ -26,9 +28,18 @@ impl Store {
     /// Stores an API key (its hash only; the key itself is shown once, by the caller).
     pub fn insert_key(&mut self, k: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO api_keys (id, name, key_hash, permissions, created_by, created_at, organization_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![k.id, k.name, key_hash, k.permissions.join(" "), k.created_by, k.created_at, k.organization_id],
+            "INSERT INTO api_keys (id, name, key_hash, permissions, created_by, created_at, organization_id, prefix)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                k.id,
+                k.name,
+                key_hash,
+                k.permissions.join(" "),
+                k.created_by,
+                k.created_at,
+                k.organization_id,
+                k.prefix
+            ],
         )?;
         Ok(())
     }

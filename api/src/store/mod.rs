@@ -33,5 +33,6 @@ pub use crate::model::{
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
+pub use outbox::AttemptRow;
 pub use users::Access;
 pub use writer::{Op, Writer};

@@ -5,7 +5,7 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::idempotency;
-use crate::model::{Delivery, Scope, Webhook};
+use crate::model::{Attempt, Delivery, Scope, Webhook};
 use crate::wire::rfc3339;
 use rusqlite::{params, Connection};
 
@@ -44,6 +44,63 @@ pub(super) fn enqueue(
         n += 1;
     }
     Ok(n)
+}
+
+/// One kept delivery attempt, as [`Store::list_attempts`] reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRow {
+    /// Its row.
+    pub id: i64,
+    /// The event name.
+    pub event: String,
+    /// The call the event is about, if any.
+    pub call_id: Option<String>,
+    /// 1 for the first try.
+    pub attempt: i64,
+    /// When it ended, ms.
+    pub at: i64,
+    /// `delivered`, `failed` (to be retried) or `given_up`.
+    pub outcome: String,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i64>,
+    /// The start of its answer.
+    pub response: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// How long it took, ms.
+    pub duration_ms: i64,
+    /// When the next try is due (`failed` only), ms.
+    pub next_retry_at: Option<i64>,
+}
+
+/// Keeps one attempt at outbox row `row` (its webhook, organization, event and call read
+/// from the row).
+fn attempt_in(
+    conn: &Connection,
+    row: i64,
+    at: i64,
+    a: &Attempt,
+    outcome: &str,
+    retry_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let response = a.response.as_deref().map(|r| {
+        let mut end = r.len().min(Attempt::RESPONSE_MAX);
+        while !r.is_char_boundary(end) {
+            end -= 1;
+        }
+        &r[..end]
+    });
+    conn.prepare_cached(
+        "INSERT INTO webhook_attempts (outbox_id, webhook_id, organization_id, event, call_id, attempt, at,
+             duration_ms, status_code, response, error, outcome, next_retry_at)
+         SELECT o.id, o.webhook_id, w.organization_id, o.event,
+             COALESCE(json_extract(o.payload, '$.data.call_id'),
+                 CASE WHEN o.event LIKE 'call.%' THEN json_extract(o.payload, '$.data.id') END),
+             o.attempts, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+         FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.id = ?1",
+    )?
+    .execute(params![row, at, a.duration_ms, a.status.map(i64::from), response, a.error, outcome, retry_at])?;
+    Ok(())
 }
 
 impl Store {
@@ -130,23 +187,72 @@ impl Store {
         Ok((due, next))
     }
 
-    /// An event reached its webhook.
-    pub fn delivered(&mut self, row: i64, at: i64) -> Result<(), StoreError> {
-        self.conn.execute(
+    /// An event reached its webhook: `attempt` is what it answered.
+    pub fn delivered(&mut self, row: i64, at: i64, attempt: &Attempt) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
             params![row, at],
         )?;
+        attempt_in(&tx, row, at, attempt, "delivered", None)?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// A delivery failed: try again at `retry_at`, or never (`None`).
-    pub fn delivery_failed(&mut self, row: i64, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
-        self.conn.execute(
+    /// A delivery failed (`attempt.error` says why): try again at `retry_at`, or never
+    /// (`None`).
+    pub fn delivery_failed(
+        &mut self,
+        row: i64,
+        at: i64,
+        attempt: &Attempt,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let error = attempt.error.as_deref().unwrap_or("failed");
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?2,
                 next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4 WHERE id = ?1",
             params![row, error, retry_at, retry_at.is_none()],
         )?;
+        let outcome = if retry_at.is_some() { "failed" } else { "given_up" };
+        attempt_in(&tx, row, at, attempt, outcome, retry_at)?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Webhook `id`'s delivery attempts in `scope`, newest first, at most `limit`;
+    /// [`StoreError::NotFound`] when the webhook is not in `scope`.
+    pub fn list_attempts(&self, scope: &Scope, id: &str, limit: u32) -> Result<Vec<AttemptRow>, StoreError> {
+        let known: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2))",
+            params![id, scope.org()],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(StoreError::NotFound);
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, event, call_id, attempt, at, outcome, status_code, response, error, duration_ms, next_retry_at
+             FROM webhook_attempts WHERE webhook_id = ?1 AND (?2 IS NULL OR organization_id = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = st.query_map(params![id, scope.org(), limit], |r| {
+            Ok(AttemptRow {
+                id: r.get(0)?,
+                event: r.get(1)?,
+                call_id: r.get(2)?,
+                attempt: r.get(3)?,
+                at: r.get(4)?,
+                outcome: r.get(5)?,
+                status_code: r.get(6)?,
+                response: r.get(7)?,
+                error: r.get(8)?,
+                duration_ms: r.get(9)?,
+                next_retry_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Forgets delivered (or given-up) webhook events older than `events_before` and
@@ -156,8 +262,9 @@ impl Store {
             "DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR given_up = 1) AND created_at < ?1",
             [events_before],
         )?;
+        let a = self.conn.execute("DELETE FROM webhook_attempts WHERE at < ?1", [events_before])?;
         let m = idempotency::forget(&self.conn, keys_before)?;
-        Ok(n + m)
+        Ok(n + a + m)
     }
 
     /// Events not delivered yet (and not given up).
@@ -206,14 +313,28 @@ mod tests {
         assert_eq!(body["data"]["id"], "call_1");
         // A failure holds the webhook's later events back until the retry is due.
         let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
-        s.delivery_failed(all, "HTTP 500", Some(20_000)).unwrap();
+        let failed = Attempt {
+            status: Some(500),
+            response: Some("oops".into()),
+            error: Some("HTTP 500".into()),
+            duration_ms: 3,
+        };
+        s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
         let (due, next) = s.due_deliveries(10_000).unwrap();
         assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
         assert_eq!(next, Some(20_000));
         let (due, _) = s.due_deliveries(20_000).unwrap();
         let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
         assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
-        s.delivered(all, 20_001).unwrap();
+        s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
+        // Both attempts are kept, newest first, for the webhook's organization only.
+        let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
+        let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
+        let seen: Vec<_> =
+            tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
+        assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
+        assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
+        assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
         let (due, _) = s.due_deliveries(20_002).unwrap();
         assert!(due.iter().any(|d| d.event == "call.answered"));
         // Given up: skipped; deleting a webhook drops what it had pending.
@@ -224,7 +345,7 @@ mod tests {
         assert_eq!(s.outbox_pending().unwrap(), 2);
         assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
         // Pruning keeps what is pending.
-        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 2, "the delivered one and the dropped one");
+        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
         assert_eq!(s.outbox_pending().unwrap(), 2);
     }
 }

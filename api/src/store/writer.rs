@@ -1,6 +1,8 @@
 //! The store's one writer for the engine: [`Op`]s applied in batches on a thread.
 
-use super::calls::{action_failed_in, answered_by_in, dtmf_in, inbound_in, recording_in, status_in, turns_in};
+use super::calls::{
+    action_failed_in, answered_by_in, detail_in, dtmf_in, event_in, inbound_in, recording_in, status_in, turns_in,
+};
 use super::db::Store;
 use super::error::StoreError;
 use crate::model::{CallStatus, InboundCall, RecordingState};
@@ -75,6 +77,15 @@ pub enum Op {
         /// `{summary, turns, barge_ins, playout}`.
         turns: serde_json::Value,
     },
+    /// A call's SIP messages and quality samples, kept at its end (each `None`: none).
+    Detail {
+        /// The call.
+        id: String,
+        /// `{messages, truncated}`.
+        sip: Option<serde_json::Value>,
+        /// `{codec, interval_ms, samples, summary}`.
+        quality: Option<serde_json::Value>,
+    },
     /// Another event in a call's life (`failover`: its INVITE moved to the next server).
     Event {
         /// The call.
@@ -99,6 +110,7 @@ impl Op {
             | Op::ActionFailed { id, .. }
             | Op::AnsweredBy { id, .. }
             | Op::Turns { id, .. }
+            | Op::Detail { id, .. }
             | Op::Event { id, .. } => id,
         }
     }
@@ -193,16 +205,11 @@ impl Store {
                 Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
                 Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
                 Op::Turns { id, turns } => turns_in(&tx, id, turns),
+                Op::Detail { id, sip, quality } => detail_in(&tx, id, sip.as_ref(), quality.as_ref()),
                 Op::AnsweredBy { id, answered_by, after_ms, at } => {
                     answered_by_in(&tx, id, answered_by, *after_ms, *at)
                 }
-                Op::Event { id, kind, detail, at } => tx
-                    .execute(
-                        "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",
-                        rusqlite::params![id, at, kind, detail],
-                    )
-                    .map(|_| 0)
-                    .map_err(StoreError::from),
+                Op::Event { id, kind, detail, at } => event_in(&tx, id, kind, detail, *at),
             };
             match r {
                 Ok(n) => queued += n,

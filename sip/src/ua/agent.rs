@@ -115,6 +115,11 @@ impl UserAgent {
         &self.cfg
     }
 
+    /// The Call-ID of `call`'s INVITE (its dialog's), while the UA holds the call.
+    pub fn sip_call_id(&self, call: CallRef) -> Option<String> {
+        self.calls.get(&call)?.invite.headers.call_id().ok().map(|c| c.to_string())
+    }
+
     /// Live calls.
     pub fn call_count(&self) -> usize {
         self.calls.len()
