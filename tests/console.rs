@@ -371,3 +371,28 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     b.assert_no_problems("the whole visit");
     println!("console journal:\n{}", b.journal().join("\n"));
 }
+
+/// The harness itself: a CSP violation and an uncaught exception on the console's page are
+/// caught (so the "no problems" checks above are not vacuous), and a missing button fails
+/// with the buttons that are there.
+#[test]
+fn browser_reports_csp_violations_exceptions_and_missing_buttons() {
+    let http = free_port();
+    let d = Dialtone::serve("console-harness", &[("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}"))]);
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let mut b = Browser::launch();
+    b.goto(&format!("http://127.0.0.1:{http}/"));
+    b.wait_h1("Sign in", WAIT);
+    b.assert_no_problems("the sign-in page");
+    b.eval("const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; document.body.append(s)");
+    b.eval("setTimeout(() => { throw new Error('boom from the test'); }, 0)");
+    assert!(b.poll("true", Duration::from_millis(300)));
+    let kinds: Vec<&str> = b.problems().iter().map(|p| p.kind).collect();
+    assert!(kinds.contains(&"csp"), "no CSP violation seen: {kinds:?} {:?}", b.journal());
+    assert!(kinds.contains(&"exception"), "no exception seen: {kinds:?} {:?}", b.journal());
+    assert_eq!(b.eval("window.inlineRan === true"), json!(false), "an inline script ran");
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.click("No such button")));
+    let message = missing.expect_err("clicking a missing button passed");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("button \"Sign in\""), "the failure does not list the buttons: {message}");
+}
