@@ -367,6 +367,24 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     b.wait_h1("Sign in", WAIT);
     assert_eq!(b.eval("sessionStorage.getItem('dialtone.jwt')"), Value::Null);
 
+    // A token the API refuses (its signature spoilt): the first 401 signs out, with the
+    // message.
+    let (head_claims, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{head_claims}.c3BvaWx0LXNpZ25hdHVyZQ");
+    b.eval(&format!(
+        "sessionStorage.setItem('dialtone.jwt', JSON.stringify({{ token: {}, exp: Math.floor(Date.now() / 1000) + 3600, email: {} }}))",
+        js(&forged),
+        js(EMAIL)
+    ));
+    b.goto(&format!("{base}#/live"));
+    b.wait_h1("Sign in", WAIT);
+    b.wait_text("Your session has ended. Sign in again.", WAIT);
+    let alert = b.eval(
+        "[...document.querySelectorAll('[role=alert]')].some((e) => e.innerText.includes('Your session has ended. Sign in again.'))",
+    );
+    assert_eq!(alert, json!(true), "the session's end is not in a role=alert element");
+    assert_eq!(b.eval("sessionStorage.getItem('dialtone.jwt')"), Value::Null, "the refused token was kept");
+
     // (e) Not one exception, console error or CSP violation on any page.
     b.assert_no_problems("the whole visit");
     println!("console journal:\n{}", b.journal().join("\n"));
@@ -391,6 +409,7 @@ fn browser_reports_csp_violations_exceptions_and_missing_buttons() {
     assert!(kinds.contains(&"csp"), "no CSP violation seen: {kinds:?} {:?}", b.journal());
     assert!(kinds.contains(&"exception"), "no exception seen: {kinds:?} {:?}", b.journal());
     assert_eq!(b.eval("window.inlineRan === true"), json!(false), "an inline script ran");
+    eprintln!("(the panic below, about \"No such button\", is expected)");
     let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.click("No such button")));
     let message = missing.expect_err("clicking a missing button passed");
     let message = message.downcast_ref::<String>().cloned().unwrap_or_default();

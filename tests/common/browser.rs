@@ -434,9 +434,14 @@ impl Browser {
             panic!("navigate to {url}: {e}");
         }
         self.url = url.to_string();
-        let loaded =
-            format!("(!window.__dialtoneOld || location.href === {}) && document.readyState === 'complete'", js(url));
-        self.wait_until(&loaded, Duration::from_secs(20));
+        // A new document (Page.navigate names its loader) replaces the marked one; a
+        // same-document navigation (a hash route) keeps it, and the page may route on.
+        let loaded = if r.get("loaderId").is_some_and(|l| l.as_str().is_some_and(|l| !l.is_empty())) {
+            "!window.__dialtoneOld && document.readyState === 'complete'"
+        } else {
+            "document.readyState === 'complete'"
+        };
+        self.wait_until(loaded, Duration::from_secs(20));
     }
 
     /// Reloads the page and waits (bounded) for the new document to load.
