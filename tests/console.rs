@@ -257,10 +257,14 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     assert_eq!(b.eval("window.__sameDocument === true"), json!(true), "the page reloaded");
     let row_text = b.eval(&format!("{row_sel}.innerText"));
     assert!(row_text.as_str().unwrap().contains("+15551230077"), "the row: {row_text}");
-    // Let the callee's 3 s tone reach the recording.
+    // Let the callee's 3 s tone reach the recording; the row's duration ticks meanwhile.
     std::thread::sleep(Duration::from_millis(3500));
+    let later = b.eval(&format!("{row_sel}.innerText"));
+    assert_ne!(later, row_text, "the live row's duration did not tick");
     shots(&mut b, shots_dir, "live-calls");
     b.click_in(Some(&row), "Hang up");
+    b.wait_until("!!document.querySelector('dialog[open]')", WAIT);
+    assert!(b.has_button("Cancel"), "the hang-up dialog has no Cancel");
     b.click("Hang up call");
     let done = wait_status(&d, http, &auth, &id, "completed", WAIT);
     assert_eq!(callee.finish(WAIT), (Some(0), (1, 0)), "SIPp did not get its BYE\n{}", d.log_text());
