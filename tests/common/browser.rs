@@ -174,6 +174,8 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--mute-audio",
+            // Containers' /dev/shm is often tiny: the profile's folder instead.
+            "--disable-dev-shm-usage",
             "--autoplay-policy=no-user-gesture-required",
             "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1",
