@@ -278,6 +278,24 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     b.wait_until(&format!("{row_sel} && {row_sel}.innerText.includes('completed')"), WAIT);
     b.wait_until("/\\b1 calls\\b/.test(document.body.innerText)", WAIT);
     shots(&mut b, shots_dir, "call-log");
+    // Its filters: a status it does not have, its own, a number it does not match, none.
+    let count = |n: u32| format!("/\\b{n} calls\\b/.test(document.body.innerText)");
+    b.select("Status", "failed");
+    b.click("Apply");
+    b.wait_until(&count(0), WAIT);
+    b.select("Status", "completed");
+    b.select("Direction", "outbound");
+    b.fill("Number", "1230077");
+    b.click("Apply");
+    b.wait_until(&format!("{} && !!{row_sel}", count(1)), WAIT);
+    b.fill("Number", "99999");
+    b.click("Apply");
+    b.wait_until(&count(0), WAIT);
+    b.select("Status", "any");
+    b.select("Direction", "any");
+    b.fill("Number", "");
+    b.click("Apply");
+    b.wait_until(&format!("{} && !!{row_sel}", count(1)), WAIT);
     b.assert_no_problems("Call log");
 
     // (d) The detail: facts, the SIP ladder, the quality charts, the recording playing.
