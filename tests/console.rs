@@ -346,6 +346,15 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
         "the Download recording link: {link}"
     );
     shots(&mut b, shots_dir, "call-detail");
+    // The ladder and the charts, further down the page.
+    for (heading, name) in [("SIP ladder", "call-detail-ladder"), ("Quality", "call-detail-quality")] {
+        if shots_dir.is_some() {
+            b.eval(&format!(
+                "[...document.querySelectorAll('h2')].find((h) => h.innerText.trim() === '{heading}').scrollIntoView()"
+            ));
+            shots(&mut b, shots_dir, name);
+        }
+    }
     b.assert_no_problems("the call's detail");
 
     // Webhooks: the endpoint and its delivery attempts.
