@@ -10,7 +10,10 @@
 //! With `DIALTONE_CONSOLE_SCREENSHOTS=<dir>` it also saves each page at 1280×800 and
 //! 400×800 as `<page>-1280.png` / `<page>-400.png` in that folder.
 //!
-//! Ports of its own: dialtone's RTP 42400–42499, SIPp's media 37000–37200.
+//! A second test takes the live row's other actions (Hold, Unhold, DTMF, Transfer) against
+//! a SIPp trunk that checks each on the wire.
+//!
+//! Ports of its own: dialtone's RTP 42400–42599, SIPp's media 37000–37200.
 
 mod common;
 
@@ -445,4 +448,80 @@ fn browser_reports_csp_violations_exceptions_and_missing_buttons() {
     let message = missing.expect_err("clicking a missing button passed");
     let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("button \"Sign in\""), "the failure does not list the buttons: {message}");
+}
+
+/// The live row's other actions against a SIPp trunk that checks each of them on the wire
+/// (`uas_api_control.xml`): Hold (a re-INVITE offering `sendonly`), Unhold (`sendrecv`),
+/// DTMF (RFC 4733 digits), Transfer (a REFER to `sip:carol@example.net`; the trunk's NOTIFY
+/// 200 ends the call with our BYE).
+#[test]
+fn console_holds_sends_digits_and_transfers_a_live_call() {
+    sipp();
+    chromium();
+    let trunk = SippPeer::start(
+        "console-control",
+        &["-sf", &root().join("fixtures/sipp/uas_api_control.xml").to_string_lossy()],
+    );
+    let http = free_port();
+    let d = Dialtone::serve(
+        "console-control",
+        &[
+            ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+            ("DIALTONE_ADMIN_EMAIL", EMAIL),
+            ("DIALTONE_ADMIN_PASSWORD", PASSWORD),
+            ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{}", trunk.port)),
+            ("DIALTONE_RTP_PORTS", "42500-42599"),
+        ],
+    );
+    assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+    let r = send(http, "POST", "/api/v1/auth/user-login", &[], &body(&json!({"email": EMAIL, "password": PASSWORD})));
+    let token = r.json()["data"]["token"].as_str().expect("a token").to_string();
+    let jwt = format!("Bearer {token}");
+    let auth = [("Authorization", jwt.as_str())];
+
+    let mut b = Browser::launch();
+    b.goto(&format!("http://127.0.0.1:{http}/"));
+    b.wait_h1("Sign in", WAIT);
+    b.fill("Email", EMAIL);
+    b.fill("Password", PASSWORD);
+    b.click("Sign in");
+    b.wait_h1("Live calls", WAIT);
+    let call = json!({"contact_id": "console", "phone_number": "+15551230078"});
+    let r = send(http, "POST", "/api/calls/create", &auth, &body(&call));
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let row = format!("tr[data-call-id={}]", js(&id));
+    let row_sel = format!("document.querySelector({})", js(&row));
+    wait_status(&d, http, &auth, &id, "in-progress", WAIT);
+    b.wait_until(&format!("{row_sel} && {row_sel}.innerText.includes('in-progress')"), WAIT);
+    let button = |text: &str| {
+        format!("[...{row_sel}.querySelectorAll('button')].some((x) => x.innerText.trim() === {})", js(text))
+    };
+    // Hold, then Unhold: each re-INVITE answered before the next goes.
+    b.click_in(Some(&row), "Hold");
+    b.wait_until(&button("Unhold"), WAIT);
+    assert_eq!(b.eval(&button("Hold")), json!(false), "Hold still offered on a held call");
+    std::thread::sleep(Duration::from_millis(400));
+    b.click_in(Some(&row), "Unhold");
+    b.wait_until(&button("Hold"), WAIT);
+    std::thread::sleep(Duration::from_millis(400));
+    // Digits, through the row's dialog.
+    b.click_in(Some(&row), "DTMF");
+    b.wait_until("!!document.querySelector('dialog[open]')", WAIT);
+    b.fill("Digits", "1#");
+    b.click("Send digits");
+    b.wait_text("Digits 1# sent", WAIT);
+    std::thread::sleep(Duration::from_millis(400));
+    // The transfer: SIPp gets the REFER, reports success, and gets our BYE.
+    b.click_in(Some(&row), "Transfer");
+    b.wait_until("!!document.querySelector('dialog[open]')", WAIT);
+    b.fill("Transfer to", "sip:carol@example.net");
+    b.click("Transfer call");
+    wait_status(&d, http, &auth, &id, "completed", WAIT);
+    b.wait_until(&format!("!{row_sel}"), WAIT);
+    let (code, stats) = trunk.finish(Duration::from_secs(10));
+    let log = d.log_text();
+    assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk saw hold, unhold, REFER and BYE\n{log}");
+    assert!(log.contains("Dtmf(\"1#\")"), "the digits did not reach the engine\n{log}");
+    b.assert_no_problems("the live call's actions");
 }
