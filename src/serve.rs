@@ -306,6 +306,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.pump(driver.ua(), Instant::now());
+    // Calls that ended just now: their SIP messages and quality now, not 2 s later.
+    app.effects.keep_details_now();
     // The last status changes and recordings reach the database before the process ends.
     if !app.effects.writer.flush(Duration::from_secs(5)) {
         tracing::warn!("the store writer did not finish in 5 s");

@@ -409,6 +409,67 @@ fn kill_9_during_a_call_loses_no_call_recording_or_webhook() {
 }
 
 #[test]
+fn sigterm_ends_live_calls_and_keeps_their_sip_ladder_and_quality() {
+    let (mut trunk, trunk_port) = holding_trunk("term-trunk", 1);
+    let data = temp_dir("term-data");
+    let serve = |name: &str, http: u16| {
+        let d = Dialtone::serve(
+            name,
+            &[
+                ("DIALTONE_HTTP_LISTEN", &format!("127.0.0.1:{http}")),
+                ("DIALTONE_DATA_DIR", &data.to_string_lossy()),
+                ("DIALTONE_INTERNAL_KEY", "k"),
+                ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
+                ("DIALTONE_RTP_PORTS", "42600-42699"),
+            ],
+        );
+        assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
+        d
+    };
+    let http = free_port();
+    let mut d = serve("term-1", http);
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(
+        http,
+        "POST",
+        "/api/calls/create",
+        &auth,
+        &body(&json!({"contact_id": "t", "phone_number": "+15551230061"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(2200));
+    // SIGTERM: the talking call is ended with a BYE and everything about it is stored
+    // before the process exits (its ladder and quality too, not 2 s later).
+    let term = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "dialtone did not exit after SIGTERM\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first_log = d.log_text();
+    let _ = trunk.wait();
+
+    let http2 = free_port();
+    let _d2 = serve("term-2", http2);
+    let call = send(http2, "GET", &format!("/api/calls/{id}"), &auth, b"").json()["data"].clone();
+    assert_eq!((&call["status"], &call["ended_by"]), (&json!("completed"), &json!("dialtone")), "{call}\n{first_log}");
+    let sip = send(http2, "GET", &format!("/api/calls/{id}/sip"), &auth, b"").json()["data"].clone();
+    let labels: Vec<(String, String)> = sip["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{sip}"))
+        .iter()
+        .map(|m| (m["direction"].as_str().unwrap().to_string(), m["label"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(labels.first().map(|(d, l)| (d.as_str(), l.as_str())), Some(("sent", "INVITE")), "{labels:?}");
+    assert!(labels.iter().any(|(d, l)| d == "sent" && l == "BYE"), "{labels:?}\n{first_log}");
+    let q = send(http2, "GET", &format!("/api/calls/{id}/quality"), &auth, b"").json()["data"].clone();
+    assert!(q["samples"].as_array().is_some_and(|s| s.len() >= 2), "{q}");
+}
+
+#[test]
 fn limits_answer_429_with_retry_after() {
     let http = free_port();
     let d = Dialtone::serve(

@@ -55,6 +55,8 @@ pub struct Effects {
     speech: HashMap<String, Arc<std::sync::Mutex<Option<serde_json::Value>>>>,
     /// Running calls' SIP messages and quality figures, shared with the API.
     pub live: Arc<dialtone_api::live::Live>,
+    /// Ended calls whose SIP messages and quality are about to be stored.
+    ending: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Effects {
@@ -79,6 +81,7 @@ impl Effects {
             next_agent: 1 << 62,
             speech: HashMap::new(),
             live: Arc::default(),
+            ending: Arc::default(),
         }
     }
 
@@ -350,14 +353,24 @@ impl Effects {
     /// once the last messages (the BYE's 200, the ACK) and the media's last figures are in;
     /// the API shows them live meanwhile.
     fn keep_detail(&self, id: String) {
-        let (live, writer) = (self.live.clone(), self.writer.clone());
+        if let Ok(mut ending) = self.ending.lock() {
+            ending.insert(id.clone());
+        }
+        let (live, writer, ending) = (self.live.clone(), self.writer.clone(), self.ending.clone());
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            let (sip, quality) = (live.take_ladder(&id), live.take_quality(&id));
-            if sip.is_some() || quality.is_some() {
-                writer.send(Op::Detail { id, sip, quality });
+            if ending.lock().is_ok_and(|mut e| e.remove(&id)) {
+                store_detail(&live, &writer, id);
             }
         });
+    }
+
+    /// At shutdown: every ended call's SIP messages and quality to the store now.
+    pub fn keep_details_now(&self) {
+        let ids: Vec<String> = self.ending.lock().map(|mut e| e.drain().collect()).unwrap_or_default();
+        for id in ids {
+            store_detail(&self.live, &self.writer, id);
+        }
     }
 
     fn steer(&mut self, call: CallId, cmd: MediaCommand) {
@@ -390,6 +403,14 @@ impl Effects {
             RecordAs::Anonymous(n) => d.join(format!("{}-{n}.wav", now_seed() / 1_000_000)),
             RecordAs::Path(p) => p.clone(),
         }
+    }
+}
+
+/// Call `id`'s SIP messages and quality, taken from `live`, to the store.
+fn store_detail(live: &dialtone_api::live::Live, writer: &Writer, id: String) {
+    let (sip, quality) = (live.take_ladder(&id), live.take_quality(&id));
+    if sip.is_some() || quality.is_some() {
+        writer.send(Op::Detail { id, sip, quality });
     }
 }
 
