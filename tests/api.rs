@@ -342,6 +342,16 @@ fn control_endpoints_hold_resume_send_dtmf_and_transfer_a_live_call() {
     let log = d.log_text();
     assert_eq!((code, stats), (Some(0), (1, 0)), "the SIPp trunk saw hold, unhold, REFER and BYE\n{log}");
     assert!(log.contains("Dtmf(\"1#\")"), "{log}");
+    // The answered re-INVITEs are in the call's timeline.
+    let call = http(http_port, "GET", &format!("/api/calls/{id}"), key).1;
+    let steps: Vec<(&str, &str)> = call["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .filter(|(k, _)| *k == "hold" || *k == "unhold")
+        .collect();
+    assert_eq!(steps, [("hold", "200 OK"), ("unhold", "200 OK")], "{call}");
     // A finished call cannot be steered.
     assert_error(&post("hangup", ""), 409, "completed");
 }

@@ -83,6 +83,11 @@ impl Engine {
                 let Some(c) = self.calls.get_mut(&call) else { return };
                 let Some(action) = c.pending.take() else { return };
                 if response.status < 300 {
+                    // Done: the call's timeline says so (`hold` / `unhold`).
+                    if let Some(id) = c.api_id.clone() {
+                        let detail = format!("{} {}", response.status, response.reason);
+                        self.actions.push_back(Action::Persist(Persist::Event { id, kind: action.into(), detail }));
+                    }
                     return;
                 }
                 tracing::warn!(%call, action, status = response.status, "re-INVITE refused; the session is as it was");
