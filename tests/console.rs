@@ -299,6 +299,26 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     b.fill("Number", "");
     b.click("Apply");
     b.wait_until(&format!("{} && !!{row_sel}", count(1)), WAIT);
+    // Export CSV: the page fetches the list as CSV with its token and saves it as a blob;
+    // the save (an anchor's click) is caught here and the blob read back.
+    b.eval(
+        "window.__csv = null; const save = HTMLAnchorElement.prototype.click; \
+         const blobUrl = URL.createObjectURL; \
+         URL.createObjectURL = (blob) => { window.__blob = blob; return blobUrl(blob); }; \
+         HTMLAnchorElement.prototype.click = function () { \
+           if (this.download) { window.__csv = { name: this.download }; return; } \
+           return save.call(this); }",
+    );
+    b.click("Export CSV");
+    b.wait_until("!!window.__csv", WAIT);
+    let saved = b.eval("window.__blob.text().then((text) => ({ name: window.__csv.name, text }))");
+    let (name, csv) = (saved["name"].as_str().unwrap_or(""), saved["text"].as_str().unwrap_or(""));
+    assert!(name.ends_with(".csv"), "the CSV's file name: {saved}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and the one call: {csv}");
+    assert!(lines[0].starts_with("id,") && lines[1].starts_with(&format!("{id},")), "{csv}");
+    assert!(lines[1].contains("completed") && lines[1].contains("+15551230077"), "{csv}");
+    b.wait_text("CSV saved", WAIT);
     b.assert_no_problems("Call log");
 
     // (d) The detail: facts, the SIP ladder, the quality charts, the recording playing.
