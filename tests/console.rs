@@ -22,7 +22,6 @@ use common::http::{send, wait_port, wait_status};
 use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const EMAIL: &str = "ops@example.test";
@@ -36,62 +35,6 @@ fn body(v: &Value) -> Vec<u8> {
 /// A JavaScript string literal.
 fn js(s: &str) -> String {
     Value::from(s).to_string()
-}
-
-/// The SIPp callee on `port`: answers (PCMU), plays a 3 s 1 kHz tone and waits up to 20 s
-/// for dialtone's BYE (`uas_play_wait_bye.xml`); its exit status says whether the BYE came.
-struct Callee {
-    child: Child,
-    stats: PathBuf,
-}
-
-impl Callee {
-    fn start(port: u16) -> Callee {
-        let mp = free_media_port_in(37_000, 50).to_string();
-        let dir = temp_dir("console-callee");
-        let stats = dir.join("stats.csv");
-        let child = Command::new(sipp())
-            .arg("-sf")
-            .arg(root().join("fixtures/sipp/uas_play_wait_bye.xml"))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mi", "127.0.0.1", "-mp", &mp])
-            .arg("-key")
-            .arg("pcap")
-            .arg(root().join("fixtures/pcap/tone_1k_pcmu.pcap"))
-            .args(["-m", "1", "-nostdin", "-timeout", "40s", "-trace_stat", "-stf"])
-            .arg(&stats)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp");
-        std::thread::sleep(Duration::from_millis(300));
-        Callee { child, stats }
-    }
-
-    /// Waits (bounded) for SIPp to end: its exit code and (successful, failed) calls.
-    fn finish(&mut self, limit: Duration) -> (Option<i32>, (u64, u64)) {
-        let deadline = Instant::now() + limit;
-        let code = loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                break s.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        (code, read_stats(&self.stats))
-    }
-}
-
-impl Drop for Callee {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Saves the window at 1280×800 and 400×800 when `DIALTONE_CONSOLE_SCREENSHOTS` names a
@@ -247,7 +190,7 @@ fn console_sign_in_keys_live_call_hang_up_detail_recording() {
     assert_frame(&mut b, "Live calls", 1280);
     b.wait_text("No calls right now.", WAIT);
     b.eval("window.__sameDocument = true");
-    let mut callee = Callee::start(trunk_port);
+    let callee = SippPeer::carrier_at("console-callee", trunk_port, "tone_1k_pcmu.pcap", 37_000, &[]);
     let call = json!({"contact_id": "console", "phone_number": "+15551230077", "record": true});
     let r = send(http, "POST", "/api/calls/create", &auth, &body(&call));
     assert_eq!(r.status, 201, "{}", r.json());

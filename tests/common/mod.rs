@@ -240,17 +240,26 @@ impl SippPeer {
     /// the block at `media_base` and waits for dialtone's BYE (`uas_play_wait_bye.xml`);
     /// `extra` SIPp arguments after.
     pub fn carrier(name: &str, pcap: &str, media_base: u16, extra: &[&str]) -> SippPeer {
+        SippPeer::carrier_at(name, free_port(), pcap, media_base, extra)
+    }
+
+    /// [`SippPeer::carrier`] listening on `port` (one named before dialtone starts).
+    pub fn carrier_at(name: &str, port: u16, pcap: &str, media_base: u16, extra: &[&str]) -> SippPeer {
         let mp = free_media_port_in(media_base, 50).to_string();
         let scenario = root().join("fixtures/sipp/uas_play_wait_bye.xml").to_string_lossy().into_owned();
         let pcap = root().join("fixtures/pcap").join(pcap).to_string_lossy().into_owned();
         let mut a = vec!["-sf", &scenario, "-mi", "127.0.0.1", "-mp", &mp, "-key", "pcap", &pcap];
         a.extend_from_slice(extra);
-        SippPeer::start(name, &a)
+        SippPeer::start_calls_at(name, port, &a, 1)
     }
 
     /// [`SippPeer::start`] for `calls` calls.
     pub fn start_calls(name: &str, scenario: &[&str], calls: u32) -> SippPeer {
-        let port = free_port();
+        SippPeer::start_calls_at(name, free_port(), scenario, calls)
+    }
+
+    /// [`SippPeer::start_calls`] listening on `port`.
+    pub fn start_calls_at(name: &str, port: u16, scenario: &[&str], calls: u32) -> SippPeer {
         let dir = temp_dir(name);
         let stats = dir.join("stats.csv");
         let mut cmd = Command::new(sipp());

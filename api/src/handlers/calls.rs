@@ -1,6 +1,6 @@
 //! Placing and reading calls.
 
-use super::support::{is_e164, json_body, read, store};
+use super::support::{is_e164, json_body, limit, read, store};
 use crate::auth::{key_hash, Allowed};
 use crate::control::{Originate, Refusal, AGENT_FORMATS};
 use crate::errors::ApiError;
@@ -19,13 +19,7 @@ pub async fn list_calls(
     Query(q): Query<HashMap<String, String>>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=5000).contains(&n) => n,
-            _ => return Err(ApiError::field("limit", "must be an integer from 1 to 5000")),
-        },
-    };
+    let limit = limit(&q, 50, 5000)?;
     let offset = match q.get("offset") {
         None => 0,
         Some(v) => v.parse::<u32>().map_err(|_| ApiError::field("offset", "must be a non-negative integer"))?,

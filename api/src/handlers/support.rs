@@ -10,6 +10,18 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use serde_json::Value;
 
+/// The `limit` query parameter: `default` when absent, else an integer from 1 to `max`
+/// (a 400 naming the field otherwise).
+pub fn limit(q: &std::collections::HashMap<String, String>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::field("limit", &format!("must be an integer from 1 to {max}"))),
+        },
+    }
+}
+
 /// The store, or a 500 if a handler panicked while holding it.
 pub fn store(st: &ApiState) -> Result<std::sync::MutexGuard<'_, Store>, ApiError> {
     st.store.lock().map_err(|_| ApiError {

@@ -1,6 +1,6 @@
 //! Webhook subscriptions.
 
-use super::support::{json_body, missing, read, store};
+use super::support::{json_body, limit, missing, read, store};
 use crate::auth::Allowed;
 use crate::errors::ApiError;
 use crate::model::{Webhook, WEBHOOK_EVENTS};
@@ -101,13 +101,7 @@ pub async fn list_deliveries(
     Query(q): Query<HashMap<String, String>>,
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=500).contains(&n) => n,
-            _ => return Err(ApiError::field("limit", "must be an integer from 1 to 500")),
-        },
-    };
+    let limit = limit(&q, 50, 500)?;
     let scope = who.scope();
     let rows = read(&st, move |s| s.list_attempts(&scope, &id, limit)).await.map_err(|e| match e.code {
         "not_found" => ApiError::not_found("webhook"),
