@@ -255,6 +255,7 @@ impl CallApp {
                 // ladder kept.
                 Action::Ask(_)
                 | Action::SipDialog(..)
+                | Action::Draining
                 | Action::Bridge(..)
                 | Action::Unbridge(_)
                 | Action::Join(..)

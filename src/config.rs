@@ -154,6 +154,12 @@ pub struct ServeArgs {
     /// it is on hold); 0 never. Default 60.
     #[arg(long, env = "DIALTONE_RTP_TIMEOUT")]
     pub rtp_timeout: Option<u64>,
+    /// On SIGTERM, take no new calls (INVITE and OPTIONS answered 503 with Retry-After,
+    /// `/healthz` 503 `draining`) and let the live calls finish for at most this many
+    /// seconds before hanging them up; 0 hangs up at once. A second SIGTERM or Ctrl-C
+    /// hangs up at once too. Default 20.
+    #[arg(long, env = "DIALTONE_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<u64>,
     /// What an inbound REFER may make us call: reject (default: 403), uri (the targets
     /// DIALTONE_REFER_ALLOW names), trunk (those, and numbers through the trunk).
     #[arg(long, env = "DIALTONE_REFER")]
@@ -402,6 +408,7 @@ struct FileSettings {
     login_limit: Option<f64>,
     webhook_retry_ms: Option<u64>,
     rtp_timeout: Option<u64>,
+    drain_timeout: Option<u64>,
     refer: Option<String>,
     refer_allow: Option<String>,
     max_calls: Option<u32>,
@@ -485,6 +492,8 @@ pub struct Settings {
     pub webhook_retry_ms: u64,
     /// Seconds without media before a call is hung up (0: never).
     pub rtp_timeout_s: u64,
+    /// Seconds a SIGTERM's drain waits for the live calls.
+    pub drain_timeout_s: u64,
     /// What an inbound REFER may make us call.
     pub refer: ReferPolicy,
     /// Calls of every kind at once.
@@ -661,6 +670,7 @@ impl Settings {
             )?,
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
             rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
+            drain_timeout_s: serve.and_then(|s| s.drain_timeout).or(file.drain_timeout).unwrap_or(20),
             max_calls: serve.and_then(|s| s.max_calls).or(file.max_calls),
             max_concurrent_calls: serve.and_then(|s| s.max_concurrent_calls).or(file.max_concurrent_calls),
             max_calls_per_second: serve.and_then(|s| s.max_calls_per_second).or(file.max_calls_per_second),

@@ -29,8 +29,13 @@ pub trait App {
     }
     /// Called when the app's deadline passes.
     fn on_timeout(&mut self, _ua: &mut UserAgent, _now: Instant) {}
-    /// Ctrl-C / SIGTERM: end calls cleanly.
+    /// Ctrl-C (or a SIGTERM [`App::on_terminate`] did not take): end calls cleanly.
     fn on_interrupt(&mut self, _ua: &mut UserAgent, _now: Instant) {}
+    /// The first SIGTERM: whether the app drains (finishes its calls, takes no new ones)
+    /// instead of [`App::on_interrupt`]'s clean hang-up.
+    fn on_terminate(&mut self, _ua: &mut UserAgent, _now: Instant) -> bool {
+        false
+    }
     /// Someone called [`Driver::waker`]'s `notify_one`: commands are waiting (the API).
     fn on_wake(&mut self, _ua: &mut UserAgent, _now: Instant) {}
     /// After each turn of the loop (a datagram, a frame, a timer, a wake): what the UA
@@ -229,7 +234,7 @@ impl Driver {
         // One receive buffer; each datagram is copied out at its exact size, so the
         // header slices a call keeps pin ~1 KB, not the whole 64 KB buffer.
         let mut buf = vec![0u8; 1 << 16];
-        let mut interrupted = 0u32;
+        let (mut interrupted, mut draining) = (0u32, false);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         self.flush(app, Instant::now()).await;
         while !app.finished() {
@@ -275,13 +280,19 @@ impl Driver {
                 _ = self.wake.notified() => {
                     app.on_wake(&mut self.ua, Instant::now());
                 }
-                _ = stop_signal(&mut term) => {
-                    interrupted += 1;
-                    if interrupted > 1 {
-                        anyhow::bail!("interrupted");
+                signal = stop_signal(&mut term) => {
+                    let now = Instant::now();
+                    if signal == Stop::Terminate && !draining && interrupted == 0 && app.on_terminate(&mut self.ua, now) {
+                        draining = true;
+                        tracing::info!("SIGTERM: draining (Ctrl-C or SIGTERM again to end the calls now)");
+                    } else {
+                        interrupted += 1;
+                        if interrupted > 1 {
+                            anyhow::bail!("interrupted");
+                        }
+                        tracing::info!("interrupted: ending calls (Ctrl-C or SIGTERM again to quit at once)");
+                        app.on_interrupt(&mut self.ua, now);
                     }
-                    tracing::info!("interrupted: ending calls (Ctrl-C or SIGTERM again to quit at once)");
-                    app.on_interrupt(&mut self.ua, Instant::now());
                 }
             }
             app.after_turn(&self.ua);
@@ -489,18 +500,27 @@ where
     writer.abort();
 }
 
-/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send): both end
-/// the calls cleanly (BYE, RTCP BYE, recordings finalized) before the process exits.
-async fn stop_signal(term: &mut Option<tokio::signal::unix::Signal>) {
+/// Which stop signal came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Ctrl-C (SIGINT): end the calls cleanly (BYE, RTCP BYE, recordings finalized), exit.
+    Interrupt,
+    /// SIGTERM (what `kill`, service managers and orchestrators send): the app may drain
+    /// first ([`App::on_terminate`]).
+    Terminate,
+}
+
+async fn stop_signal(term: &mut Option<tokio::signal::unix::Signal>) -> Stop {
     match term {
         Some(t) => {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = t.recv() => {}
+                _ = tokio::signal::ctrl_c() => Stop::Interrupt,
+                _ = t.recv() => Stop::Terminate,
             }
         }
         None => {
             let _ = tokio::signal::ctrl_c().await;
+            Stop::Interrupt
         }
     }
 }

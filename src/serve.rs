@@ -32,6 +32,8 @@ pub struct ServeApp {
     next_report: Instant,
     reported: (u64, u64),
     reported_media: String,
+    /// How long a SIGTERM's drain waits for the live calls.
+    drain_timeout: Duration,
 }
 
 impl App for ServeApp {
@@ -49,6 +51,11 @@ impl App for ServeApp {
 
     fn on_interrupt(&mut self, ua: &mut UserAgent, now: Instant) {
         self.feed(now, Event::Shutdown, ua);
+    }
+
+    fn on_terminate(&mut self, ua: &mut UserAgent, now: Instant) -> bool {
+        self.feed(now, Event::Drain(self.drain_timeout), ua);
+        true
     }
 
     fn finished(&self) -> bool {
@@ -253,10 +260,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             live.sip(dir, transport, peer.addr, data, (crate::now_seed() / 1_000_000) as i64)
         })
     });
-    let writer = startup::start_api(&settings, control, render, live.clone()).await?;
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = startup::start_api(&settings, control, render, live.clone(), draining.clone()).await?;
     let recordings = settings.data_dir.join("recordings");
     let mut effects = Effects::new(bound.ip(), recordings, bridges, writer, inbox);
     effects.live = live;
+    effects.draining = draining;
     effects.prompts = prompts;
     effects.totals = totals;
     let engine = Engine::new(engine::Config {
@@ -289,6 +298,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         next_report: Instant::now() + Duration::from_secs(10),
         reported: (0, 0),
         reported_media: String::new(),
+        drain_timeout: Duration::from_secs(settings.drain_timeout_s),
     };
     app.engine.start(Instant::now(), driver.ua());
     let r = driver.run(&mut app).await;

@@ -421,6 +421,8 @@ fn sigterm_ends_live_calls_and_keeps_their_sip_ladder_and_quality() {
                 ("DIALTONE_INTERNAL_KEY", "k"),
                 ("DIALTONE_TRUNK", &format!("sip:127.0.0.1:{trunk_port}")),
                 ("DIALTONE_RTP_PORTS", "42600-42699"),
+                // The drain gives the talking call 1 s, then hangs it up.
+                ("DIALTONE_DRAIN_TIMEOUT", "1"),
             ],
         );
         assert!(wait_port(http, Duration::from_secs(10)), "{}", d.log_text());
@@ -440,8 +442,9 @@ fn sigterm_ends_live_calls_and_keeps_their_sip_ladder_and_quality() {
     let id = r.json()["data"]["id"].as_str().unwrap().to_string();
     wait_status(&d, http, &auth, &id, "in-progress", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(2200));
-    // SIGTERM: the talking call is ended with a BYE and everything about it is stored
-    // before the process exits (its ladder and quality too, not 2 s later).
+    // SIGTERM: the drain's timeout passes, the talking call is ended with a BYE and
+    // everything about it is stored before the process exits (its ladder and quality too,
+    // not 2 s later).
     let term = Command::new("kill").args(["-TERM", &d.child.id().to_string()]).status().unwrap();
     assert!(term.success());
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -31,6 +31,8 @@ pub struct ApiState {
     pub call_feed: tokio::sync::broadcast::Sender<String>,
     /// Running calls' SIP messages and quality figures (before their end stores them).
     pub live: Arc<crate::live::Live>,
+    /// Set when a SIGTERM started draining: `/healthz` answers 503 `draining`.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -61,6 +63,7 @@ impl ApiState {
             sip_realm: Arc::from("dialtone"),
             call_feed,
             live: Arc::default(),
+            draining: Arc::default(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Engine {
     /// Shutting down: stop once every call is gone and the registration removed, or then.
     pub(super) stop_by: Option<Instant>,
     pub(super) unregistering: bool,
+    /// Draining since a SIGTERM: no new calls; the live ones end by this time at the latest.
+    pub(super) draining: Option<Instant>,
     /// Calls placed for a REFER not yet answered (most of the time none).
     pub(super) transfers: usize,
     /// A counter for SDP session ids and SSRC seeds.
@@ -80,6 +82,7 @@ impl Engine {
             counters: Counters::default(),
             stop_by: None,
             unregistering: false,
+            draining: None,
             transfers: 0,
             sequence: 0,
             orgs: HashMap::new(),
@@ -118,8 +121,10 @@ impl Engine {
                 }
             }
             Event::Shutdown => self.shutdown(now, ua),
+            Event::Drain(timeout) => self.drain(now, timeout, ua),
             Event::Decided(call, answer) => self.decided(now, call, answer, ua),
         }
+        self.drained(now, ua);
     }
 
     /// The driver's next chore, if any.
@@ -132,11 +137,21 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let answer = self.answer_at.front().map(|(t, _)| *t);
         let deadline = self.deadlines.first().map(|(t, _)| *t);
-        [answer, deadline, self.stop_by, self.trunks.next_probe()].into_iter().flatten().min()
+        let drain = self.draining.filter(|_| self.stop_by.is_none());
+        [answer, deadline, self.stop_by, drain, self.trunks.next_probe()].into_iter().flatten().min()
     }
 
     /// Answers the inbound calls whose time has come; acts on calls' deadlines.
     pub fn handle_timeout(&mut self, now: Instant, ua: &mut UserAgent) {
+        if self.stop_by.is_none() && self.draining.is_some_and(|until| until <= now) {
+            tracing::warn!(calls = self.calls.len(), "drain timeout: hanging up the calls left");
+            for call in self.calls.keys().copied().collect::<Vec<_>>() {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.ended_why.get_or_insert_with(|| "drain timeout".into());
+                }
+            }
+            self.shutdown(now, ua);
+        }
         if self.trunks.next_probe().is_some_and(|t| t <= now) {
             self.probe_trunks(now, ua);
         }
@@ -241,14 +256,42 @@ impl Engine {
         }
     }
 
+    /// SIGTERM: stop taking calls (the UA answers new INVITEs and OPTIONS 503, the API
+    /// refuses new calls, the registrations are removed) and let the live calls finish,
+    /// for `timeout` at most; then [`Engine::shutdown`].
+    pub(super) fn drain(&mut self, now: Instant, timeout: Duration, ua: &mut UserAgent) {
+        if self.draining.is_some() || self.stop_by.is_some() {
+            // A second signal: end the calls now.
+            return self.shutdown(now, ua);
+        }
+        tracing::info!(calls = self.calls.len(), timeout_s = timeout.as_secs(), "draining");
+        self.draining = Some(now + timeout);
+        ua.set_draining(Some(timeout.as_secs().clamp(1, u32::MAX as u64) as u32));
+        self.unregistering = ua.unregister(now);
+        self.actions.push_back(Action::Draining);
+    }
+
+    /// Draining and no call is left: stop.
+    fn drained(&mut self, now: Instant, ua: &mut UserAgent) {
+        if self.draining.is_some() && self.stop_by.is_none() && self.calls.is_empty() && self.opening.is_empty() {
+            tracing::info!("drained: no call left");
+            self.shutdown(now, ua);
+        }
+    }
+
+    /// Whether a SIGTERM started draining.
+    pub fn draining(&self) -> bool {
+        self.draining.is_some()
+    }
+
     pub(super) fn shutdown(&mut self, now: Instant, ua: &mut UserAgent) {
         // Hang up every call, then give the BYEs a moment to be answered.
         for call in self.calls.keys().copied().collect::<Vec<_>>() {
             let _ = ua.hangup(call, now);
         }
         // And remove our registration (bounded: a registrar that does not answer does
-        // not hold the exit up beyond the BYEs' wait).
-        self.unregistering = ua.unregister(now);
+        // not hold the exit up beyond the BYEs' wait); a drain already did.
+        self.unregistering |= ua.unregister(now);
         let wait = if !self.calls.is_empty() || self.unregistering { 2000 } else { 0 };
         self.stop_by = Some(now + Duration::from_millis(wait));
     }

@@ -36,6 +36,9 @@ pub enum Event {
     Command(u64, Command),
     /// Ctrl-C / SIGTERM: end every call and the registration, then stop.
     Shutdown,
+    /// SIGTERM: take no new call, let the live ones finish for this long at most, then
+    /// stop (a second one: [`Event::Shutdown`]'s hang-up at once).
+    Drain(Duration),
     /// A call webhook's answer to [`Action::Ask`], or why there is none.
     Decided(CallId, Result<dialtone_api::routing::Decision, String>),
 }
@@ -106,6 +109,8 @@ pub enum Command {
 /// What the driver is asked to do.
 #[derive(Debug)]
 pub enum Action {
+    /// The engine started draining: `/healthz` says so.
+    Draining,
     /// Bind RTP on this port and RTCP on the one above; answer with [`Event::PortOpened`]
     /// or [`Event::PortBusy`] before any other input.
     OpenPort(u16),

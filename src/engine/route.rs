@@ -20,6 +20,9 @@ impl Engine {
     /// May `org` place call `call_id` to `number` now? Its own policy, the global cap, and
     /// a trunk with room; a yes holds the call's places until it is placed or lapses.
     pub(super) fn admit_call(&mut self, org: &str, number: &str, call_id: &str, now: Instant) -> Result<(), Refusal> {
+        if self.draining.is_some() || self.stop_by.is_some() {
+            return Err(Refusal::Unavailable("dialtone is draining (shutting down): place the call elsewhere".into()));
+        }
         if let Some(max) = self.cfg.max_calls {
             let busy = self.calls.len() + self.permits.by_id.len();
             if busy >= max as usize {

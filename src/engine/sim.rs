@@ -583,6 +583,46 @@ fn shutdown_hangs_up_every_call_and_finishes() {
     assert!(sim.engine.finished(sim.now), "every call gone");
 }
 
+#[test]
+fn drain_takes_no_new_call_lets_live_ones_finish_then_stops() {
+    let mut sim = EngineSim::default();
+    let theirs = sim.live_api_call("call_1");
+    sim.feed(Event::Drain(Duration::from_secs(30)));
+    assert!(sim.engine.draining());
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Draining)));
+    assert!(!sim.engine.finished(sim.now), "a call is still up");
+    // A new call from the API is refused; a new INVITE is answered 503 with Retry-After.
+    let admit = Command::Admit { org: "org_default".into(), number: "+15551230001".into(), call_id: "call_2".into() };
+    assert!(matches!(sim.command(admit), Err(Refusal::Unavailable(_))));
+    sim.peer.invite(to_us(SDP), sim.now).unwrap();
+    sim.settle();
+    assert_eq!(sim.sent("> SIP/2.0 503").len(), 1, "{:?}", sim.wire);
+    assert_eq!(sim.engine.calls().len(), 1);
+    // The live call goes on until its peer hangs up; then the engine stops.
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.sent("> BYE").len(), 0, "{:?}", sim.wire);
+    sim.peer.hangup(theirs, sim.now).unwrap();
+    sim.settle();
+    assert!(sim.engine.calls().is_empty());
+    assert!(sim.engine.finished(sim.now));
+    assert_eq!(sim.statuses("call_1").last().map(|s| s.0), Some(CallStatus::Completed));
+}
+
+#[test]
+fn drain_hangs_up_what_is_left_at_its_timeout() {
+    let mut sim = EngineSim::default();
+    sim.live_api_call("call_1");
+    sim.feed(Event::Drain(Duration::from_secs(5)));
+    sim.advance(Duration::from_secs(4));
+    assert_eq!(sim.sent("> BYE").len(), 0);
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.sent("> BYE").len(), 1, "{:?}", sim.wire);
+    sim.settle();
+    assert!(sim.engine.finished(sim.now));
+    let last = sim.statuses("call_1").last().cloned().unwrap();
+    assert_eq!(last, (CallStatus::Completed, Some("drain timeout".into())));
+}
+
 /// The simulated-time twins of tests/timers.rs's SIPp session-timer tests (RFC 4028).
 #[test]
 fn inbound_session_is_refreshed_then_ended_once_nobody_refreshes() {

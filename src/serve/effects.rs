@@ -57,6 +57,8 @@ pub struct Effects {
     pub live: Arc<dialtone_api::live::Live>,
     /// Ended calls whose SIP messages and quality are about to be stored.
     ending: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Shared with the API: set when the engine starts draining.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Effects {
@@ -81,6 +83,7 @@ impl Effects {
             next_agent: 1 << 62,
             speech: HashMap::new(),
             live: Arc::default(),
+            draining: Arc::default(),
             ending: Arc::default(),
         }
     }
@@ -112,6 +115,7 @@ impl Effects {
                 self.sockets.remove(&port);
             }
             Action::SipDialog(id, sip) => self.live.claim(&sip, &id),
+            Action::Draining => self.draining.store(true, std::sync::atomic::Ordering::Relaxed),
             Action::AgentAnsweredBy(call, who, after_ms) => {
                 if let Some((_, Some(agent))) = self.media.get(&call) {
                     agent.answered_by(&who, after_ms);

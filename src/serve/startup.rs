@@ -72,6 +72,7 @@ pub async fn start_api(
     control: Arc<Control>,
     engine_metrics: dialtone_api::http::EngineMetricsFn,
     live: Arc<dialtone_api::live::Live>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Writer> {
     use dialtone_api::store::Store;
     std::fs::create_dir_all(&settings.data_dir)
@@ -151,6 +152,7 @@ pub async fn start_api(
     state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
     state.engine_metrics = Some(engine_metrics);
     state.live = live;
+    state.draining = draining;
     dialtone_api::webhooks::spawn(store, webhooks_wake, settings.webhook_retry_ms as i64, state.webhook_stats.clone());
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await

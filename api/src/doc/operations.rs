@@ -15,6 +15,11 @@ pub fn healthz() -> Value {
                 "type": "object",
                 "required": ["status"],
                 "properties": { "status": { "const": "ok" } }
+            })),
+            "503": ok_json("Draining: a SIGTERM asked this node to finish its calls and take no new ones.", json!({
+                "type": "object",
+                "required": ["status"],
+                "properties": { "status": { "const": "draining" } }
             }))
         }
     })

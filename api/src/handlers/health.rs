@@ -10,8 +10,14 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// Liveness.
-pub async fn healthz() -> Response {
+/// Liveness: `ok`, or 503 `draining` once a SIGTERM asked this node to finish its calls
+/// and take no new ones (a load balancer then sends new work elsewhere).
+pub async fn healthz(State(st): State<ApiState>) -> Response {
+    if st.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut r = ok(json!({"status": "draining"}));
+        *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        return r;
+    }
     ok(json!({"status": "ok"}))
 }
 

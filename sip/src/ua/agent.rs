@@ -46,6 +46,8 @@ pub struct UserAgent {
     pub(super) current_user: Option<SipUser>,
     /// Where our SIP users are registered.
     pub(super) bindings: Bindings,
+    /// Draining: new calls and OPTIONS probes are answered 503 with this Retry-After (s).
+    pub(super) draining: Option<u32>,
 }
 
 impl UserAgent {
@@ -74,7 +76,21 @@ impl UserAgent {
             users,
             current_user: None,
             bindings: Bindings::default(),
+            draining: None,
         }
+    }
+
+    /// Drains (`Some(retry_after)`, seconds) or stops draining (`None`): while draining,
+    /// a new INVITE and an OPTIONS outside any dialog are answered 503 Service Unavailable
+    /// with `Retry-After` (RFC 3261 §21.5.4, §20.33), so a dispatcher in front marks us
+    /// down and sends new calls elsewhere; requests within dialogs go on as before.
+    pub fn set_draining(&mut self, retry_after: Option<u32>) {
+        self.draining = retry_after;
+    }
+
+    /// Whether [`UserAgent::set_draining`] is on.
+    pub fn draining(&self) -> bool {
+        self.draining.is_some()
     }
 
     /// This UA with an inbound perimeter (replacing [`UaConfig::perimeter`]).

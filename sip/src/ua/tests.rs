@@ -188,6 +188,33 @@ fn answers_options_unknown_and_out_of_dialog_requests() {
 }
 
 #[test]
+fn draining_answers_new_invites_and_options_503_and_keeps_calls_going() {
+    let now = Instant::now();
+    let mut u = ua(UAS, 7);
+    u.on_datagram(request(&invite_text(10, "")), dest(UAC), now);
+    let Some(UaEvent::IncomingCall { call, .. }) = u.poll_event() else { panic!() };
+    u.answer(call, sdp(), now).unwrap();
+    drain(&mut u);
+    u.set_draining(Some(30));
+    assert!(u.draining());
+    let opts = "OPTIONS sip:svc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKd1\nFrom: <sip:a@x>;tag=1\nTo: <sip:svc@127.0.0.1>\nCall-ID: d1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n";
+    u.on_datagram(request(opts), dest(UAC), now);
+    let Message::Response(r) = parse(&drain(&mut u)[0].data) else { panic!() };
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers.get(&HeaderName::RetryAfter).map(|v| v.to_string()), Some("30".into()));
+    let second = invite_text(1, "").replace("cid-1", "cid-2").replace("z9hG4bK-1-", "z9hG4bK-x-");
+    u.on_datagram(request(&second), dest(UAC), now);
+    let statuses: Vec<_> = drain(&mut u).iter().filter_map(status_of).collect();
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert!(u.poll_event().is_none(), "a refused INVITE raises no event");
+    // The call that was up before goes on: it can still be hung up.
+    u.hangup(call, now).unwrap();
+    u.set_draining(None);
+    u.on_datagram(request(&opts.replace("z9hG4bKd1", "z9hG4bKd2")), dest(UAC), now);
+    assert_eq!(status_of(&drain(&mut u)[0]), Some(200));
+}
+
+#[test]
 fn out_of_order_cseq_gets_500() {
     let now = Instant::now();
     let mut u = ua(UAS, 6);

@@ -22,6 +22,13 @@ impl UserAgent {
         if let Some(tag) = to_tag {
             return self.on_in_dialog(key, req, tag, now);
         }
+        if let (Some(secs), Method::Invite | Method::Options) = (self.draining, &req.method) {
+            let tag = self.new_tag();
+            let mut resp = make_response(&req, 503, "Service Unavailable", Some(&tag));
+            resp.headers.push(HeaderName::RetryAfter, SipStr::from(secs.to_string()));
+            resp.headers.push(HeaderName::Server, SipStr::from(self.cfg.user_agent.as_str()));
+            return self.respond(&key, resp, now);
+        }
         match req.method {
             Method::Invite => self.on_invite(key, req, src, now),
             Method::Register => match self.current_user.clone() {
