@@ -188,7 +188,9 @@ fn a_killed_node_is_taken_out_and_calls_go_to_the_others() {
     assert_eq!((code, stats), (Some(0), (40, 0)), "{log}");
     assert!(log.contains("fixture: node down"), "{log}");
     let got: Vec<usize> = nodes.iter().zip(&before).map(|(n, b)| dispatched_to(&k, n) - b).collect();
-    assert!(got.iter().sum::<usize>() >= 40 && got.iter().all(|&n| n >= 15), "survivors got {got:?}\n{log}");
+    // Round-robin over the two survivors, plus the calls sent on from the dead node (all
+    // to the one after it) until it was marked down.
+    assert!(got.iter().sum::<usize>() >= 40 && got.iter().all(|&n| n >= 10), "survivors got {got:?}\n{log}");
     let completed: u64 = nodes.iter().map(|n| n.calls("completed")).sum();
     assert_eq!(completed, 30 - 10 + 40, "the survivors' calls: their share of the first 30, and all 40 since");
 }
