@@ -4,8 +4,8 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::params;
 use crate::model::{ConferenceRow, ParticipantRow, Scope};
-use rusqlite::{params, OptionalExtension};
 
 impl Store {
     /// Adds a conference (with nobody in it).
@@ -19,75 +19,68 @@ impl Store {
 
     /// Conference `id` with its participants, if it is in `scope`.
     pub fn conference(&self, scope: &Scope, id: &str) -> Result<ConferenceRow, StoreError> {
-        let c = self
-            .conn
-            .prepare_cached(
-                "SELECT id, organization_id, name, created_at, ended_at FROM conferences
-                 WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
-            )?
-            .query_row(params![id, scope.org()], |r| {
-                Ok(ConferenceRow {
-                    id: r.get(0)?,
-                    organization_id: r.get(1)?,
-                    name: r.get(2)?,
-                    created_at: r.get(3)?,
-                    ended_at: r.get(4)?,
-                    participants: Vec::new(),
-                })
-            })
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
+        let r = self.conn.query_one(
+            "SELECT id, organization_id, name, created_at, ended_at FROM conferences
+             WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            params![id, scope.org()],
+        )?;
+        let c = ConferenceRow {
+            id: r.get(0)?,
+            organization_id: r.get(1)?,
+            name: r.get(2)?,
+            created_at: r.get(3)?,
+            ended_at: r.get(4)?,
+            participants: Vec::new(),
+        };
         let participants = self.participants(&c.id)?;
         Ok(ConferenceRow { participants, ..c })
     }
 
     fn participants(&self, conference: &str) -> Result<Vec<ParticipantRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(
+        self.conn.query_map(
             "SELECT p.call_id, NULL, p.muted, p.joined_at, COALESCE(p.left_at, c.ended_at), p.id
              FROM conference_participants p LEFT JOIN calls c ON c.id = p.call_id WHERE p.conference_id = ?1
              UNION ALL
              SELECT id, url, muted, joined_at, left_at, 0 FROM conference_agents WHERE conference_id = ?1
              ORDER BY 4, 6",
-        )?;
-        let rows = st.query_map([conference], |r| {
-            Ok(ParticipantRow {
-                member: r.get(0)?,
-                agent_url: r.get(1)?,
-                muted: r.get(2)?,
-                joined_at: r.get(3)?,
-                left_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![conference],
+            |r| {
+                Ok(ParticipantRow {
+                    member: r.get(0)?,
+                    agent_url: r.get(1)?,
+                    muted: r.get(2)?,
+                    joined_at: r.get(3)?,
+                    left_at: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// The conferences in `scope`, newest first, with their participants.
     pub fn conferences(&self, scope: &Scope, limit: u32) -> Result<Vec<ConferenceRow>, StoreError> {
-        let ids: Vec<String> = {
-            let mut st = self.conn.prepare_cached(
-                "SELECT id FROM conferences WHERE (?1 IS NULL OR organization_id = ?1)
-                 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![scope.org(), limit], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let ids: Vec<String> = self.conn.query_map(
+            "SELECT id FROM conferences WHERE (?1 IS NULL OR organization_id = ?1)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2",
+            params![scope.org(), limit],
+            |r| r.get(0),
+        )?;
         ids.iter().map(|id| self.conference(scope, id)).collect()
     }
 
     /// Seats call `call` in conference `conference` at `at`: any seat it still holds (here
     /// or in another conference) is closed first.
     pub fn join_conference(&mut self, conference: &str, call: &str, muted: bool, at: i64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE conference_participants SET left_at = ?2 WHERE call_id = ?1 AND left_at IS NULL",
-            params![call, at],
-        )?;
-        tx.execute(
-            "INSERT INTO conference_participants (conference_id, call_id, muted, joined_at) VALUES (?1, ?2, ?3, ?4)",
-            params![conference, call, muted, at],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.conn.transaction(|tx| {
+            tx.execute(
+                "UPDATE conference_participants SET left_at = ?2 WHERE call_id = ?1 AND left_at IS NULL",
+                params![call, at],
+            )?;
+            tx.execute(
+                "INSERT INTO conference_participants (conference_id, call_id, muted, joined_at) VALUES (?1, ?2, ?3, ?4)",
+                params![conference, call, muted, at],
+            )?;
+            Ok(())
+        })
     }
 
     /// Whether call `call`'s open seat in `conference` is muted; `NotFound` if it has none.
@@ -106,11 +99,11 @@ impl Store {
     /// Closes call `call`'s seats (in `conference`, or in any with `None`) at `at`; how many
     /// were open.
     pub fn leave_conference(&mut self, conference: Option<&str>, call: &str, at: i64) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        self.conn.execute(
             "UPDATE conference_participants SET left_at = ?3
              WHERE (?1 IS NULL OR conference_id = ?1) AND call_id = ?2 AND left_at IS NULL",
             params![conference, call, at],
-        )?)
+        )
     }
 
     /// Seats voice agent `id` (`agt_…`, at `url`, speaking `format`) in `conference` at `at`.
@@ -153,23 +146,23 @@ impl Store {
 
     /// Ends conference `id` at `at` (every open seat closes); `NotFound` outside `scope`.
     pub fn end_conference(&mut self, scope: &Scope, id: &str, at: i64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE conferences SET ended_at = COALESCE(ended_at, ?3)
-             WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
-            params![id, scope.org(), at],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        for table in ["conference_participants", "conference_agents"] {
-            tx.execute(
-                &format!("UPDATE {table} SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL"),
-                params![id, at],
+        self.conn.transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE conferences SET ended_at = COALESCE(ended_at, ?3)
+                 WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+                params![id, scope.org(), at],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            for table in ["conference_participants", "conference_agents"] {
+                tx.execute(
+                    &format!("UPDATE {table} SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL"),
+                    params![id, at],
+                )?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -232,7 +225,7 @@ mod tests {
         s.insert_conference(&conference("conf_a", "org_a")).unwrap();
         s.insert_call(&crate::store::calls::tests::new_call("call_x", "c", 1)).unwrap();
         s.join_conference("conf_a", "call_x", false, 2).unwrap();
-        s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", []).unwrap();
+        s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", &[]).unwrap();
         let c = s.conference(&Scope::All, "conf_a").unwrap();
         assert_eq!(c.participants[0].left_at, Some(7));
     }

@@ -3,19 +3,19 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{ApiKey, Scope};
-use rusqlite::{params, OptionalExtension};
 
 const KEY_COLUMNS: &str =
     "id, name, permissions, created_by, created_at, last_used_at, revoked_at, organization_id, prefix";
 
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+fn key_from_row(r: &Row) -> Result<ApiKey, StoreError> {
     let perms: String = r.get(2)?;
     Ok(ApiKey {
         id: r.get(0)?,
         name: r.get(1)?,
         permissions: perms.split_whitespace().map(str::to_string).collect(),
-        created_by: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        created_by: r.get::<Option<String>>(3)?.unwrap_or_default(),
         created_at: r.get(4)?,
         last_used_at: r.get(5)?,
         revoked_at: r.get(6)?,
@@ -46,47 +46,51 @@ impl Store {
 
     /// The keys in `scope`, newest first (revoked ones included, marked).
     pub fn list_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE (?1 IS NULL OR organization_id = ?1)
+        self.conn.query_map(
+            &format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE (?1 IS NULL OR organization_id = ?1)
              ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = st.query_map([scope.org()], key_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            ),
+            params![scope.org()],
+            key_from_row,
+        )
     }
 
     /// The keys in `scope` that `owner` created (keys act as their creator), newest first.
     pub fn keys_of(&self, scope: &Scope, owner: &str) -> Result<Vec<ApiKey>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE created_by = ?1 AND (?2 IS NULL OR organization_id = ?2)
+        self.conn.query_map(
+            &format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE created_by = ?1 AND (?2 IS NULL OR organization_id = ?2)
              ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = st.query_map(params![owner, scope.org()], key_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            ),
+            params![owner, scope.org()],
+            key_from_row,
+        )
     }
 
     /// The key with this id in `scope`, revoked or not.
     pub fn key(&self, scope: &Scope, id: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"),
                 params![id, scope.org()],
-                key_from_row,
-            )
-            .optional()?)
+            )?
+            .as_ref()
+            .map(key_from_row)
+            .transpose()
     }
 
     /// The live (not revoked) key with this hash, in any organization: the credentials
     /// check, which learns the key's organization from it.
     pub fn key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"),
-                [key_hash],
-                key_from_row,
-            )
-            .optional()?)
+                params![key_hash],
+            )?
+            .as_ref()
+            .map(key_from_row)
+            .transpose()
     }
 
     /// Revokes a key; `NotFound` if there is no live key with that id in `scope`.

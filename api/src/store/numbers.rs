@@ -4,31 +4,25 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{NumberRow, Scope};
 use crate::routing::InboundAction;
-use rusqlite::{params, OptionalExtension};
 
 const COLUMNS: &str = "id, organization_id, number, action, fallback, webhook_secret, webhook_timeout_ms, record, \
                        max_duration, created_at, pre_answer";
 
-fn action(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<InboundAction>> {
-    let Some(text) = r.get::<_, Option<String>>(i)? else { return Ok(None) };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+fn action(r: &Row, i: usize) -> Result<Option<InboundAction>, StoreError> {
+    let Some(text) = r.get::<Option<String>>(i)? else { return Ok(None) };
+    serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Column(format!("column {i}: {e}")))
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NumberRow> {
+fn from_row(r: &Row) -> Result<NumberRow, StoreError> {
     let u32_of = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
     Ok(NumberRow {
         id: r.get(0)?,
         organization_id: r.get(1)?,
         number: r.get(2)?,
-        action: action(r, 3)?.ok_or(rusqlite::Error::InvalidColumnType(
-            3,
-            "action".into(),
-            rusqlite::types::Type::Null,
-        ))?,
+        action: action(r, 3)?.ok_or_else(|| StoreError::Column("a number without an action".into()))?,
         fallback: action(r, 4)?,
         webhook_secret: r.get(5)?,
         webhook_timeout_ms: u32_of(r.get(6)?).unwrap_or(3000),
@@ -68,10 +62,8 @@ impl Store {
 
     /// `Conflict("number")` if a number other than `n.id` is `n.number` (in any organization).
     fn check_number_free(&self, n: &NumberRow) -> Result<(), StoreError> {
-        let taken = self
-            .conn
-            .prepare_cached("SELECT 1 FROM numbers WHERE number = ?1 AND id <> ?2")?
-            .exists(params![n.number, n.id])?;
+        let taken =
+            self.conn.exists("SELECT 1 FROM numbers WHERE number = ?1 AND id <> ?2", params![n.number, n.id])?;
         if taken {
             return Err(StoreError::Conflict("number"));
         }
@@ -80,22 +72,21 @@ impl Store {
 
     /// The numbers in `scope`, oldest first.
     pub fn numbers(&self, scope: &Scope) -> Result<Vec<NumberRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM numbers WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
-        ))?;
-        let rows = st.query_map([scope.org()], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM numbers WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
+            ),
+            params![scope.org()],
+            from_row,
+        )
     }
 
     /// Number `id`, if it is in `scope`; `NotFound` otherwise.
     pub fn number(&self, scope: &Scope, id: &str) -> Result<NumberRow, StoreError> {
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM numbers WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"
-            ))?
-            .query_row(params![id, scope.org()], from_row)
-            .optional()?
-            .ok_or(StoreError::NotFound)
+        from_row(&self.conn.query_one(
+            &format!("SELECT {COLUMNS} FROM numbers WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"),
+            params![id, scope.org()],
+        )?)
     }
 
     /// Replaces number `n.id` (its organization and creation time stay); `NotFound` if it

@@ -2,12 +2,12 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Scope, SipUserRow};
-use rusqlite::params;
 
 const COLUMNS: &str = "id, username, ha1_md5, ha1_sha256, realm, created_at, organization_id";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SipUserRow> {
+fn from_row(r: &Row) -> Result<SipUserRow, StoreError> {
     Ok(SipUserRow {
         id: r.get(0)?,
         username: r.get(1)?,
@@ -23,7 +23,7 @@ impl Store {
     /// Adds a SIP user; [`StoreError::Conflict`] if its username is taken (in any
     /// organization: it is the digest username).
     pub fn insert_sip_user(&mut self, u: &SipUserRow) -> Result<(), StoreError> {
-        if self.conn.prepare_cached("SELECT 1 FROM sip_users WHERE username = ?1")?.exists([&u.username])? {
+        if self.conn.exists("SELECT 1 FROM sip_users WHERE username = ?1", params![&u.username])? {
             return Err(StoreError::Conflict("username"));
         }
         self.conn.execute(
@@ -35,11 +35,13 @@ impl Store {
 
     /// The SIP users in `scope`, oldest first.
     pub fn sip_users(&self, scope: &Scope) -> Result<Vec<SipUserRow>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM sip_users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
-        ))?;
-        let rows = st.query_map([scope.org()], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM sip_users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
+            ),
+            params![scope.org()],
+            from_row,
+        )
     }
 
     /// Deletes SIP user `id` if it is in `scope`; `NotFound` otherwise.

@@ -3,8 +3,8 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Scope, TrunkRow};
-use rusqlite::{params, OptionalExtension};
 
 const COLUMNS: &str = "id, organization_id, name, uri, username, password, allowed_cidrs, prefixes, priority, \
     max_concurrent_calls, max_calls_per_second, codecs, srtp, asserted_identity, privacy, options_interval, created_at, register";
@@ -18,7 +18,7 @@ fn json_list(l: &[String]) -> String {
     serde_json::to_string(l).unwrap_or_else(|_| "[]".into())
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrunkRow> {
+fn from_row(r: &Row) -> Result<TrunkRow, StoreError> {
     let u32_of = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
     Ok(TrunkRow {
         id: r.get(0)?,
@@ -29,7 +29,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrunkRow> {
         password: r.get(5)?,
         allowed_cidrs: list(r.get(6)?),
         prefixes: list(r.get(7)?),
-        priority: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(100),
+        priority: u32::try_from(r.get::<i64>(8)?).unwrap_or(100),
         max_concurrent_calls: u32_of(r.get(9)?),
         max_calls_per_second: r.get(10)?,
         codecs: list(r.get(11)?),
@@ -77,10 +77,10 @@ impl Store {
 
     /// `Conflict("name")` if another trunk of `t`'s organization has `t`'s name.
     fn check_trunk_name(&self, t: &TrunkRow) -> Result<(), StoreError> {
-        let taken = self
-            .conn
-            .prepare_cached("SELECT 1 FROM trunks WHERE organization_id = ?1 AND name = ?2 AND id <> ?3")?
-            .exists(params![t.organization_id, t.name, t.id])?;
+        let taken = self.conn.exists(
+            "SELECT 1 FROM trunks WHERE organization_id = ?1 AND name = ?2 AND id <> ?3",
+            params![t.organization_id, t.name, t.id],
+        )?;
         if taken {
             return Err(StoreError::Conflict("name"));
         }
@@ -89,22 +89,21 @@ impl Store {
 
     /// The trunks in `scope`, oldest first.
     pub fn trunks(&self, scope: &Scope) -> Result<Vec<TrunkRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM trunks WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
-        ))?;
-        let rows = st.query_map([scope.org()], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM trunks WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
+            ),
+            params![scope.org()],
+            from_row,
+        )
     }
 
     /// Trunk `id`, if it is in `scope`; `NotFound` otherwise.
     pub fn trunk(&self, scope: &Scope, id: &str) -> Result<TrunkRow, StoreError> {
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM trunks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"
-            ))?
-            .query_row(params![id, scope.org()], from_row)
-            .optional()?
-            .ok_or(StoreError::NotFound)
+        from_row(&self.conn.query_one(
+            &format!("SELECT {COLUMNS} FROM trunks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"),
+            params![id, scope.org()],
+        )?)
     }
 
     /// Replaces trunk `t.id` (its organization and creation time stay); `NotFound` if it is

@@ -2,12 +2,12 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Scope, User};
-use rusqlite::{params, OptionalExtension};
 
 const USER_COLUMNS: &str = "id, email, password_hash, role, permissions, created_at, organization_id";
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn user_from_row(r: &Row) -> Result<User, StoreError> {
     let perms: String = r.get(4)?;
     Ok(User {
         id: r.get(0)?,
@@ -50,33 +50,34 @@ impl Store {
     /// The user with this e-mail (compared case-insensitively), in any organization: the
     /// login.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
+        self.conn
+            .query_opt(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
-                [email.to_ascii_lowercase()],
-                user_from_row,
-            )
-            .optional()?)
+                params![email.to_ascii_lowercase()],
+            )?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     /// The users in `scope`, oldest first.
     pub fn list_users(&self, scope: &Scope) -> Result<Vec<User>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
-        ))?;
-        let rows = st.query_map([scope.org()], user_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+            ),
+            params![scope.org()],
+            user_from_row,
+        )
     }
 
     /// The role and organization of user `id` (`None`: no such user, e.g. deleted): what
     /// the credentials check needs on every request.
     pub fn user_access(&self, id: &str) -> Result<Option<Access>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT role, organization_id FROM users WHERE id = ?1")?
-            .query_row([id], |r| Ok(Access { role: r.get(0)?, organization_id: r.get(1)? }))
-            .optional()?)
+        self.conn
+            .query_opt("SELECT role, organization_id FROM users WHERE id = ?1", params![id])?
+            .map(|r| Ok(Access { role: r.get(0)?, organization_id: r.get(1)? }))
+            .transpose()
     }
 
     /// Deletes user `id` if it is in `scope`; `NotFound` otherwise.

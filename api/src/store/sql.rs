@@ -1,0 +1,674 @@
+//! The database under the store modules: one [`Db`], SQLite or PostgreSQL, that takes
+//! [`Value`]s and gives back [`Row`]s.
+//!
+//! SQL is written once, in SQLite's syntax with `?1 ?2 …` placeholders; for PostgreSQL each
+//! `?N` outside a quoted string becomes `$N`. Where the two dialects truly differ, the
+//! caller asks [`Db::is_postgres`] in that one place.
+//!
+//! The `postgres` crate blocks on a runtime of its own and panics inside another, and the
+//! API calls the store from async code; so a [`PgConn`] is a thread that owns the client,
+//! and every call is a job sent to it and waited for.
+
+use super::error::StoreError;
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+/// A value bound to a statement or read from a row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer (times are ms since the epoch; booleans 0 or 1).
+    Int(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+/// A Rust value the store binds to a statement.
+pub trait ToValue {
+    /// As a [`Value`].
+    fn to_value(&self) -> Value;
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl ToValue for [u8] {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+
+impl ToValue for Vec<u8> {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+
+impl ToValue for bool {
+    fn to_value(&self) -> Value {
+        Value::Int(i64::from(*self))
+    }
+}
+
+impl ToValue for f64 {
+    fn to_value(&self) -> Value {
+        Value::Real(*self)
+    }
+}
+
+impl ToValue for u64 {
+    /// Stored as an `i64` (values past `i64::MAX` wrap, as SQLite would refuse them).
+    fn to_value(&self) -> Value {
+        Value::Int(*self as i64)
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_value!(i64, i32, i16, u32, u16, u8);
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value {
+        self.as_ref().map_or(Value::Null, ToValue::to_value)
+    }
+}
+
+impl<T: ToValue> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.to_value()
+    }
+}
+
+macro_rules! from_value_for {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                v.to_value()
+            }
+        }
+    )*};
+}
+from_value_for!(i64, i32, i16, u32, u16, u8, u64, bool, f64, &str, String, Vec<u8>);
+
+/// The values of a statement's parameters, in order: `params![a, b, c]`.
+macro_rules! params {
+    () => {
+        &[] as &[$crate::store::sql::Value]
+    };
+    ($($x:expr),+ $(,)?) => {
+        &[$($crate::store::sql::ToValue::to_value(&$x)),+] as &[$crate::store::sql::Value]
+    };
+}
+pub(crate) use params;
+
+/// A Rust value the store reads out of a row.
+pub trait FromValue: Sized {
+    /// From a column's value; `None` when the value is of another kind.
+    fn from_value(v: &Value) -> Option<Self>;
+    /// What was expected, for the error.
+    const WANTED: &'static str;
+}
+
+impl FromValue for Value {
+    fn from_value(v: &Value) -> Option<Self> {
+        Some(v.clone())
+    }
+    const WANTED: &'static str = "any value";
+}
+
+impl FromValue for i64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "an integer";
+}
+
+macro_rules! int_from_value {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(v: &Value) -> Option<Self> {
+                match v {
+                    Value::Int(n) => <$t>::try_from(*n).ok(),
+                    _ => None,
+                }
+            }
+            const WANTED: &'static str = concat!("an integer that fits a ", stringify!($t));
+        }
+    )*};
+}
+int_from_value!(i32, u32, u16, u64);
+
+impl FromValue for bool {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(n) => Some(*n != 0),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "a boolean (an integer)";
+}
+
+impl FromValue for f64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Real(f) => Some(*f),
+            Value::Int(n) => Some(*n as f64),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "a number";
+}
+
+impl FromValue for String {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "text";
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Blob(b) => Some(b.clone()),
+            Value::Text(s) => Some(s.as_bytes().to_vec()),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "bytes";
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Null => Some(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+    const WANTED: &'static str = T::WANTED;
+}
+
+/// One row of a query's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// Column `i` as a `T`; [`StoreError::Column`] when it is missing or of another kind.
+    pub fn get<T: FromValue>(&self, i: usize) -> Result<T, StoreError> {
+        let v = self.0.get(i).ok_or_else(|| StoreError::Column(format!("no column {i}")))?;
+        T::from_value(v).ok_or_else(|| StoreError::Column(format!("column {i} is {v:?}, not {}", T::WANTED)))
+    }
+}
+
+/// The connection: SQLite or PostgreSQL.
+pub enum Db {
+    /// An SQLite database (a file or memory).
+    Sqlite(rusqlite::Connection),
+    /// A PostgreSQL server, through its own thread.
+    Postgres(PgConn),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_postgres() { "Db::Postgres" } else { "Db::Sqlite" })
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl Db {
+    /// Whether this is PostgreSQL (for the few statements written twice).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize, StoreError> {
+        match self {
+            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?),
+            Db::Postgres(p) => p.execute(sql, params).map(|n| n as usize),
+        }
+    }
+
+    /// Every row a query returns.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let n = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(params))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(Row((0..n).map(|i| r.get_ref(i).map(sqlite_value)).collect::<Result<_, _>>()?));
+                }
+                Ok(out)
+            }
+            Db::Postgres(p) => p.query(sql, params),
+        }
+    }
+
+    /// Every row a query returns, each mapped by `f`.
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, params)?.iter().map(f).collect()
+    }
+
+    /// The first row a query returns, if any.
+    pub fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The first row a query returns; [`StoreError::NotFound`] when there is none.
+    pub fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.query_opt(sql, params)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Whether a query returns a row.
+    pub fn exists(&self, sql: &str, params: &[Value]) -> Result<bool, StoreError> {
+        Ok(self.query_opt(sql, params)?.is_some())
+    }
+
+    /// Runs statements separated by `;`, without parameters.
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Db::Postgres(p) => p.batch(sql),
+        }
+    }
+
+    /// Runs an `INSERT` into a table whose key is an integer `id` made by the database, and
+    /// returns the new `id`.
+    #[allow(dead_code)] // No store method needs the id yet; the tests use it.
+    pub fn insert(&self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
+        match self {
+            Db::Sqlite(c) => {
+                c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?;
+                Ok(c.last_insert_rowid())
+            }
+            Db::Postgres(p) => {
+                p.query(&format!("{sql} RETURNING id"), params)?.first().ok_or(StoreError::NotFound)?.get(0)
+            }
+        }
+    }
+
+    /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.batch("BEGIN")?;
+        self.finish(f, "COMMIT", "ROLLBACK")
+    }
+
+    /// Runs `f` inside the current transaction so that, when it fails, what it wrote is
+    /// undone and the transaction goes on.
+    pub fn savepoint<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.batch("SAVEPOINT step")?;
+        self.finish(f, "RELEASE SAVEPOINT step", "ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
+    }
+
+    fn finish<T>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, StoreError>,
+        commit: &str,
+        undo: &'static str,
+    ) -> Result<T, StoreError> {
+        /// Undoes on the way out unless told it is done (an error, or a panic).
+        struct Undo<'a>(&'a Db, &'static str, bool);
+        impl Drop for Undo<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    let _ = self.0.batch(self.1);
+                }
+            }
+        }
+        let mut guard = Undo(self, undo, false);
+        let v = f(self)?;
+        self.batch(commit)?;
+        guard.2 = true;
+        Ok(v)
+    }
+}
+
+/// `sql` with each `?N` outside quotes written `$N`, as PostgreSQL numbers parameters.
+pub(super) fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+type Job = Box<dyn FnOnce(&mut PgWorker) + Send>;
+
+/// A PostgreSQL connection on a thread of its own (see the module's doc).
+pub struct PgConn {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct PgWorker {
+    client: postgres::Client,
+    /// Prepared statements by their SQLite-syntax text.
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl PgConn {
+    /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and starts the
+    /// connection's thread.
+    pub fn connect(url: &str) -> Result<PgConn, StoreError> {
+        let config: postgres::Config = url.parse()?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready, connected) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("store-postgres".into())
+            .spawn(move || {
+                let client = match config.connect(postgres::NoTls) {
+                    Ok(c) => c,
+                    Err(e) => return drop(ready.send(Err(e))),
+                };
+                let _ = ready.send(Ok(()));
+                let mut w = PgWorker { client, statements: HashMap::new() };
+                while let Ok(job) = rx.recv() {
+                    job(&mut w);
+                }
+            })
+            .map_err(|e| StoreError::Postgres(format!("cannot start the connection's thread: {e}")))?;
+        connected.recv().map_err(|_| gone())??;
+        Ok(PgConn { jobs })
+    }
+
+    /// Runs `f` on the connection's thread and waits for its result.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut PgWorker) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs.send(Box::new(move |w| drop(tx.send(f(w))))).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.run(move |w| {
+            let st = w.statement(&sql)?;
+            let bound = bind_all(&st, &params)?;
+            Ok(w.client.execute(&st, &refs(&bound))?)
+        })
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.run(move |w| {
+            let st = w.statement(&sql)?;
+            let bound = bind_all(&st, &params)?;
+            let rows = w.client.query(&st, &refs(&bound))?;
+            rows.iter().map(|r| (0..r.len()).map(|i| read(r, i)).collect::<Result<_, _>>().map(Row)).collect()
+        })
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        let sql = sql.to_string();
+        self.run(move |w| Ok(w.client.batch_execute(&sql)?))
+    }
+}
+
+impl PgWorker {
+    /// The prepared statement for `sql` (written with `?N`), prepared once.
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(&pg_sql(sql))?;
+        if self.statements.len() >= 512 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Postgres("the connection's thread is gone".into())
+}
+
+type Param = Box<dyn postgres::types::ToSql + Sync + Send>;
+
+fn refs(bound: &[Param]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    bound.iter().map(|b| &**b as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
+fn bind_all(st: &postgres::Statement, params: &[Value]) -> Result<Vec<Param>, StoreError> {
+    if st.params().len() != params.len() {
+        return Err(StoreError::Postgres(format!(
+            "the statement takes {} parameters, {} given",
+            st.params().len(),
+            params.len()
+        )));
+    }
+    st.params().iter().zip(params).enumerate().map(|(i, (ty, v))| bind(i + 1, v, ty)).collect()
+}
+
+/// `v` as the type PostgreSQL inferred for parameter `n`.
+fn bind(n: usize, v: &Value, ty: &postgres::types::Type) -> Result<Param, StoreError> {
+    use postgres::types::Type;
+    let wrong = || StoreError::Postgres(format!("parameter ${n}: {v:?} cannot be sent as {ty}"));
+    let int = |i: i64| -> Result<Param, StoreError> {
+        Ok(if *ty == Type::INT8 {
+            Box::new(i)
+        } else if *ty == Type::INT4 {
+            Box::new(i32::try_from(i).map_err(|_| wrong())?)
+        } else if *ty == Type::INT2 {
+            Box::new(i16::try_from(i).map_err(|_| wrong())?)
+        } else if *ty == Type::FLOAT8 {
+            Box::new(i as f64)
+        } else if *ty == Type::FLOAT4 {
+            Box::new(i as f32)
+        } else if *ty == Type::BOOL {
+            Box::new(i != 0)
+        } else if is_text(ty) {
+            Box::new(i.to_string())
+        } else {
+            return Err(wrong());
+        })
+    };
+    Ok(match v {
+        Value::Null => {
+            if *ty == Type::INT8 {
+                Box::new(None::<i64>)
+            } else if *ty == Type::INT4 {
+                Box::new(None::<i32>)
+            } else if *ty == Type::INT2 {
+                Box::new(None::<i16>)
+            } else if *ty == Type::FLOAT8 {
+                Box::new(None::<f64>)
+            } else if *ty == Type::FLOAT4 {
+                Box::new(None::<f32>)
+            } else if *ty == Type::BOOL {
+                Box::new(None::<bool>)
+            } else if *ty == Type::BYTEA {
+                Box::new(None::<Vec<u8>>)
+            } else if is_text(ty) {
+                Box::new(None::<String>)
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Int(i) => int(*i)?,
+        Value::Real(f) => {
+            if *ty == Type::FLOAT8 {
+                Box::new(*f)
+            } else if *ty == Type::FLOAT4 {
+                Box::new(*f as f32)
+            } else if is_text(ty) {
+                Box::new(f.to_string())
+            } else if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                int(*f as i64)?
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Text(s) => {
+            if is_text(ty) {
+                Box::new(s.clone())
+            } else if let Ok(i) = s.parse::<i64>() {
+                int(i)?
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Blob(b) => {
+            if *ty == Type::BYTEA {
+                Box::new(b.clone())
+            } else {
+                return Err(wrong());
+            }
+        }
+    })
+}
+
+fn is_text(ty: &postgres::types::Type) -> bool {
+    use postgres::types::Type;
+    [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN].contains(ty)
+}
+
+/// Column `i` of `r` as a [`Value`], by its type.
+fn read(r: &postgres::Row, i: usize) -> Result<Value, StoreError> {
+    use postgres::types::Type;
+    let ty = r.columns()[i].type_();
+    let v = if *ty == Type::INT8 {
+        r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
+    } else if *ty == Type::INT4 {
+        r.try_get::<_, Option<i32>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::INT2 {
+        r.try_get::<_, Option<i16>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::FLOAT8 {
+        r.try_get::<_, Option<f64>>(i)?.map(Value::Real)
+    } else if *ty == Type::FLOAT4 {
+        r.try_get::<_, Option<f32>>(i)?.map(|f| Value::Real(f.into()))
+    } else if *ty == Type::BOOL {
+        r.try_get::<_, Option<bool>>(i)?.map(|b| Value::Int(b.into()))
+    } else if *ty == Type::BYTEA {
+        r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
+    } else if is_text(ty) {
+        r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+    } else {
+        return Err(StoreError::Column(format!("column {i} is of type {ty}, which the store does not read")));
+    };
+    Ok(v.unwrap_or(Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_dollars_outside_quotes() {
+        assert_eq!(
+            pg_sql("SELECT '?1', \"a?2\" FROM t WHERE a = ?1 AND b = ?12 AND c LIKE '%?%' AND d = ?"),
+            "SELECT '?1', \"a?2\" FROM t WHERE a = $1 AND b = $12 AND c LIKE '%?%' AND d = ?"
+        );
+        assert_eq!(pg_sql("x = 'it''s ?1' OR y = ?2"), "x = 'it''s ?1' OR y = $2");
+    }
+
+    #[test]
+    fn values_convert_both_ways() {
+        let row = Row(vec![
+            Value::Int(7),
+            Value::Null,
+            Value::Text("a".into()),
+            Value::Int(0),
+            Value::Real(1.5),
+            Value::Int(2),
+        ]);
+        assert_eq!(row.get::<i64>(0).unwrap(), 7);
+        assert_eq!(row.get::<u32>(0).unwrap(), 7);
+        assert_eq!(row.get::<Option<i64>>(1).unwrap(), None);
+        assert_eq!(row.get::<String>(2).unwrap(), "a");
+        assert!(!row.get::<bool>(3).unwrap());
+        assert_eq!(row.get::<f64>(4).unwrap(), 1.5);
+        assert_eq!(row.get::<f64>(5).unwrap(), 2.0);
+        assert!(matches!(row.get::<String>(0), Err(StoreError::Column(_))));
+        assert!(matches!(row.get::<i64>(9), Err(StoreError::Column(_))));
+        let p = params![1_i64, "x", true, None::<String>, Some(2_u32), 0.5_f64];
+        assert_eq!(
+            p,
+            [Value::Int(1), Value::Text("x".into()), Value::Int(1), Value::Null, Value::Int(2), Value::Real(0.5)]
+        );
+    }
+}
