@@ -355,7 +355,7 @@ impl Store {
     pub fn events(&self, scope: &Scope, id: &str) -> Result<Vec<CallEvent>, StoreError> {
         self.conn.query_map(
             "SELECT e.at, e.kind, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id
-             WHERE e.call_id = ?1 AND (?2 IS NULL OR c.organization_id = ?2) ORDER BY e.id",
+             WHERE e.call_id = ?1 AND (c.organization_id = ?2 OR ?2 IS NULL) ORDER BY e.id",
             params![id, scope.org()],
             |r| Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }),
         )
@@ -454,7 +454,7 @@ impl Store {
         self.conn.query_map(
             &format!(
                 "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
-                 AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC"
+                 AND (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at DESC, id DESC"
             ),
             params![scope.org()],
             call_from_row,
@@ -494,7 +494,7 @@ impl Store {
     /// The recording of call `id` in `scope`: its state and file.
     pub fn recording(&self, scope: &Scope, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
         let r = self.conn.query_one(
-            "SELECT recording_state, recording_path FROM calls WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "SELECT recording_state, recording_path FROM calls WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         let row: (Option<String>, Option<String>) = (r.get(0)?, r.get(1)?);
@@ -516,52 +516,54 @@ pub(crate) mod tests {
 
     #[test]
     fn a_call_lives_initiating_to_completed_with_its_events_and_duration() {
-        let mut s = Store::in_memory().unwrap();
-        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
-        let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
-        assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
-        s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
-        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
-        let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
-        assert_eq!(c.status, CallStatus::Completed);
-        assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
-        assert_eq!(c.sip_status, Some(200));
-        let ev: Vec<String> = s.events(&Scope::All, "call_1").unwrap().into_iter().map(|e| e.detail).collect();
-        assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
-        // Never out of a final state, never backwards.
-        assert!(matches!(
-            s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
-            Err(StoreError::BadTransition { .. })
-        ));
-        assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+        for mut s in Store::test_backends().unwrap() {
+            assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+            let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
+            assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
+            s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
+            s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
+            let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
+            assert_eq!(c.status, CallStatus::Completed);
+            assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
+            assert_eq!(c.sip_status, Some(200));
+            let ev: Vec<String> = s.events(&Scope::All, "call_1").unwrap().into_iter().map(|e| e.detail).collect();
+            assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
+            // Never out of a final state, never backwards.
+            assert!(matches!(
+                s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
+                Err(StoreError::BadTransition { .. })
+            ));
+            assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+        }
     }
 
     #[test]
     fn list_filters_pages_and_counts() {
-        let mut s = Store::in_memory().unwrap();
-        for i in 0..30 {
-            let id = format!("call_{i:02}");
-            let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
-            s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
-            if i % 2 == 0 {
-                s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+        for mut s in Store::test_backends().unwrap() {
+            for i in 0..30 {
+                let id = format!("call_{i:02}");
+                let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
+                s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
+                if i % 2 == 0 {
+                    s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+                }
             }
+            let (page, total) = s.list_calls(&Scope::All, &CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
+            assert_eq!((page.len(), total), (5, 30));
+            assert_eq!(page[0].id, "call_29", "newest first");
+            let f = CallFilter {
+                status: Some(CallStatus::Failed),
+                contact_id: Some("c_a"),
+                limit: 50,
+                ..CallFilter::default()
+            };
+            let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
+            assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
+            assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
+            let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
+            let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
+            assert_eq!((rows.len(), total), (8, 10));
         }
-        let (page, total) = s.list_calls(&Scope::All, &CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
-        assert_eq!((page.len(), total), (5, 30));
-        assert_eq!(page[0].id, "call_29", "newest first");
-        let f = CallFilter {
-            status: Some(CallStatus::Failed),
-            contact_id: Some("c_a"),
-            limit: 50,
-            ..CallFilter::default()
-        };
-        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
-        assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
-        assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
-        let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
-        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
-        assert_eq!((rows.len(), total), (8, 10));
     }
 
     #[test]
@@ -570,8 +572,17 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("dialtone.db");
+        restart(&|| Store::open(&path).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(url) = Store::test_url().unwrap() {
+            restart(&|| Store::open_url(&url).unwrap());
+        }
+    }
+
+    /// The restart test on the database `open` opens (again).
+    fn restart(open: &dyn Fn() -> Store) {
         {
-            let mut s = Store::open(&path).unwrap();
+            let mut s = open();
             s.insert_call(&new_call("call_done", "c", 1)).unwrap();
             s.set_status("call_done", CallStatus::Busy, Some(486), Some("Busy Here"), 2).unwrap();
             s.insert_call(&new_call("call_live", "c", 3)).unwrap();
@@ -579,7 +590,7 @@ pub(crate) mod tests {
             s.insert_call(&new_call("call_new", "c", 5)).unwrap();
             // Dropped without closing: as after a crash.
         }
-        let mut s = Store::open(&path).unwrap();
+        let mut s = open();
         assert_eq!(s.close_unfinished(10).unwrap(), 2);
         let (all, total) = s.list_calls(&Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
         assert_eq!(total, 3);
@@ -595,8 +606,7 @@ pub(crate) mod tests {
         assert_eq!(s.events(&Scope::All, "call_live").unwrap().last().unwrap().detail, "failed");
         // Reopening is idempotent: the schema is not applied twice.
         drop(s);
-        let s = Store::open(&path).unwrap();
+        let s = open();
         assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,7 +21,7 @@ impl Store {
     pub fn conference(&self, scope: &Scope, id: &str) -> Result<ConferenceRow, StoreError> {
         let r = self.conn.query_one(
             "SELECT id, organization_id, name, created_at, ended_at FROM conferences
-             WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+             WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         let c = ConferenceRow {
@@ -59,7 +59,7 @@ impl Store {
     /// The conferences in `scope`, newest first, with their participants.
     pub fn conferences(&self, scope: &Scope, limit: u32) -> Result<Vec<ConferenceRow>, StoreError> {
         let ids: Vec<String> = self.conn.query_map(
-            "SELECT id FROM conferences WHERE (?1 IS NULL OR organization_id = ?1)
+            "SELECT id FROM conferences WHERE (organization_id = ?1 OR ?1 IS NULL)
              ORDER BY created_at DESC, rowid DESC LIMIT ?2",
             params![scope.org(), limit],
             |r| r.get(0),
@@ -101,7 +101,7 @@ impl Store {
     pub fn leave_conference(&mut self, conference: Option<&str>, call: &str, at: i64) -> Result<usize, StoreError> {
         self.conn.execute(
             "UPDATE conference_participants SET left_at = ?3
-             WHERE (?1 IS NULL OR conference_id = ?1) AND call_id = ?2 AND left_at IS NULL",
+             WHERE (conference_id = ?1 OR ?1 IS NULL) AND call_id = ?2 AND left_at IS NULL",
             params![conference, call, at],
         )
     }
@@ -149,7 +149,7 @@ impl Store {
         self.conn.transaction(|tx| {
             let n = tx.execute(
                 "UPDATE conferences SET ended_at = COALESCE(ended_at, ?3)
-                 WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+                 WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
                 params![id, scope.org(), at],
             )?;
             if n == 0 {
@@ -183,50 +183,52 @@ mod tests {
 
     #[test]
     fn conferences_are_scoped_and_seats_open_and_close() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_conference(&conference("conf_a", "org_a")).unwrap();
-        s.insert_conference(&conference("conf_b", "org_b")).unwrap();
-        let a = Scope::Org("org_a".into());
-        assert!(matches!(s.conference(&a, "conf_b"), Err(StoreError::NotFound)), "another's");
-        assert!(matches!(s.end_conference(&a, "conf_b", 5), Err(StoreError::NotFound)), "another's");
-        assert_eq!(s.conferences(&a, 10).unwrap().len(), 1);
-        assert_eq!(s.conferences(&Scope::All, 10).unwrap().len(), 2);
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_conference(&conference("conf_a", "org_a")).unwrap();
+            s.insert_conference(&conference("conf_b", "org_b")).unwrap();
+            let a = Scope::Org("org_a".into());
+            assert!(matches!(s.conference(&a, "conf_b"), Err(StoreError::NotFound)), "another's");
+            assert!(matches!(s.end_conference(&a, "conf_b", 5), Err(StoreError::NotFound)), "another's");
+            assert_eq!(s.conferences(&a, 10).unwrap().len(), 1);
+            assert_eq!(s.conferences(&Scope::All, 10).unwrap().len(), 2);
 
-        for id in ["call_1", "call_2"] {
-            s.insert_call(&crate::store::calls::tests::new_call(id, "c", 1)).unwrap();
+            for id in ["call_1", "call_2"] {
+                s.insert_call(&crate::store::calls::tests::new_call(id, "c", 1)).unwrap();
+            }
+            s.join_conference("conf_a", "call_1", false, 2).unwrap();
+            s.join_conference("conf_a", "call_2", true, 3).unwrap();
+            s.mute_participant("conf_a", "call_1", true).unwrap();
+            assert!(matches!(s.mute_participant("conf_b", "call_1", true), Err(StoreError::NotFound)));
+            // call_2 moves to the other room: its first seat closes.
+            s.join_conference("conf_b", "call_2", false, 4).unwrap();
+            // A voice agent sits in conf_a too, after the calls.
+            s.join_agent("conf_a", "agt_1", "ws://127.0.0.1:9/agent", None, false, 5).unwrap();
+            assert!(matches!(s.mute_agent("conf_b", "agt_1", true), Err(StoreError::NotFound)));
+            s.mute_agent("conf_a", "agt_1", true).unwrap();
+            let c = s.conference(&a, "conf_a").unwrap();
+            assert_eq!(c.participants.len(), 3);
+            assert_eq!((c.participants[2].member.as_str(), c.participants[2].muted), ("agt_1", true));
+            assert_eq!(c.participants[2].agent_url.as_deref(), Some("ws://127.0.0.1:9/agent"));
+            assert_eq!(c.participants[0].agent_url, None);
+            assert!(c.participants[0].muted && c.participants[0].active());
+            assert_eq!(c.participants[1].left_at, Some(4));
+            s.end_conference(&a, "conf_a", 9).unwrap();
+            let c = s.conference(&a, "conf_a").unwrap();
+            assert_eq!(c.ended_at, Some(9));
+            assert!(c.participants.iter().all(|p| !p.active()));
+            assert_eq!(s.leave_conference(None, "call_2", 10).unwrap(), 1);
         }
-        s.join_conference("conf_a", "call_1", false, 2).unwrap();
-        s.join_conference("conf_a", "call_2", true, 3).unwrap();
-        s.mute_participant("conf_a", "call_1", true).unwrap();
-        assert!(matches!(s.mute_participant("conf_b", "call_1", true), Err(StoreError::NotFound)));
-        // call_2 moves to the other room: its first seat closes.
-        s.join_conference("conf_b", "call_2", false, 4).unwrap();
-        // A voice agent sits in conf_a too, after the calls.
-        s.join_agent("conf_a", "agt_1", "ws://127.0.0.1:9/agent", None, false, 5).unwrap();
-        assert!(matches!(s.mute_agent("conf_b", "agt_1", true), Err(StoreError::NotFound)));
-        s.mute_agent("conf_a", "agt_1", true).unwrap();
-        let c = s.conference(&a, "conf_a").unwrap();
-        assert_eq!(c.participants.len(), 3);
-        assert_eq!((c.participants[2].member.as_str(), c.participants[2].muted), ("agt_1", true));
-        assert_eq!(c.participants[2].agent_url.as_deref(), Some("ws://127.0.0.1:9/agent"));
-        assert_eq!(c.participants[0].agent_url, None);
-        assert!(c.participants[0].muted && c.participants[0].active());
-        assert_eq!(c.participants[1].left_at, Some(4));
-        s.end_conference(&a, "conf_a", 9).unwrap();
-        let c = s.conference(&a, "conf_a").unwrap();
-        assert_eq!(c.ended_at, Some(9));
-        assert!(c.participants.iter().all(|p| !p.active()));
-        assert_eq!(s.leave_conference(None, "call_2", 10).unwrap(), 1);
     }
 
     #[test]
     fn a_call_that_ended_seated_has_left_when_it_ended() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_conference(&conference("conf_a", "org_a")).unwrap();
-        s.insert_call(&crate::store::calls::tests::new_call("call_x", "c", 1)).unwrap();
-        s.join_conference("conf_a", "call_x", false, 2).unwrap();
-        s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", &[]).unwrap();
-        let c = s.conference(&Scope::All, "conf_a").unwrap();
-        assert_eq!(c.participants[0].left_at, Some(7));
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_conference(&conference("conf_a", "org_a")).unwrap();
+            s.insert_call(&crate::store::calls::tests::new_call("call_x", "c", 1)).unwrap();
+            s.join_conference("conf_a", "call_x", false, 2).unwrap();
+            s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", &[]).unwrap();
+            let c = s.conference(&Scope::All, "conf_a").unwrap();
+            assert_eq!(c.participants[0].left_at, Some(7));
+        }
     }
 }

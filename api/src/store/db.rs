@@ -461,6 +461,9 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
 ];
 
+/// The environment variable naming a PostgreSQL server the store's tests also run on.
+const TEST_DATABASE_VAR: &str = "DIALTONE_TEST_DATABASE_URL";
+
 /// The advisory lock held while PostgreSQL is migrated, so that nodes starting together
 /// migrate once ("dialtone" in ASCII).
 const PG_MIGRATION_LOCK: i64 = 0x6469_616c_746f_6e65;
@@ -562,6 +565,43 @@ impl Store {
             return Err(StoreError::Postgres("not a postgres:// URL".into()));
         }
         Ok(Store { conn: Db::Postgres(PgConn::connect(url)?), on_enqueue: None, on_change: None })
+    }
+
+    /// A fresh store for tests: a private in-memory SQLite database, or, when
+    /// `DIALTONE_TEST_DATABASE_URL` names a PostgreSQL server, a new schema of its own there
+    /// (see [`Store::test_url`]).
+    pub fn for_tests() -> Result<Store, StoreError> {
+        match Store::test_url()? {
+            Some(url) => Store::open_url(&url),
+            None => Store::in_memory(),
+        }
+    }
+
+    /// Fresh stores for tests, one per backend: SQLite in memory, and PostgreSQL (a new
+    /// schema) when `DIALTONE_TEST_DATABASE_URL` is set. A test that runs its body on each
+    /// runs on both.
+    pub fn test_backends() -> Result<Vec<Store>, StoreError> {
+        let mut all = vec![Store::in_memory()?];
+        if let Some(url) = Store::test_url()? {
+            all.push(Store::open_url(&url)?);
+        }
+        Ok(all)
+    }
+
+    /// When `DIALTONE_TEST_DATABASE_URL` names a PostgreSQL server (a throw-away one:
+    /// `tools/pg-scratch`), a new empty schema there and the URL that works in it (its
+    /// `search_path`); `None` when the variable is unset or empty. The schemas are left
+    /// behind.
+    pub fn test_url() -> Result<Option<String>, StoreError> {
+        let Some(server) = std::env::var(TEST_DATABASE_VAR).ok().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let schema = format!("t_{}_{n}_{:08x}", std::process::id(), rand::random::<u32>());
+        Store::connect_url(&server)?.conn.batch(&format!("CREATE SCHEMA {schema}"))?;
+        let sep = if server.contains('?') { '&' } else { '?' };
+        Ok(Some(format!("{server}{sep}options=-c%20search_path%3D{schema}")))
     }
 
     /// A read-only connection to the database at `path` (which must exist, migrated): with
@@ -672,5 +712,73 @@ mod tests {
     #[test]
     fn both_dialects_have_every_migration() {
         assert_eq!(MIGRATIONS.len(), PG_MIGRATIONS.len());
+    }
+
+    #[test]
+    fn a_newer_postgres_database_is_refused() {
+        let Some(url) = Store::test_url().unwrap() else { return };
+        let s = Store::open_url(&url).unwrap();
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        s.conn.execute("UPDATE schema_version SET version = 99", &[]).unwrap();
+        assert!(matches!(Store::open_url(&url), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn postgres_nodes_starting_together_migrate_once() {
+        let Some(url) = Store::test_url().unwrap() else { return };
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || Store::open_url(&url).map(|s| s.version()))
+            })
+            .collect();
+        for n in nodes {
+            assert_eq!(n.join().unwrap().unwrap().unwrap(), MIGRATIONS.len() as i64);
+        }
+        let s = Store::open_url(&url).unwrap();
+        let rows = s.conn.query("SELECT COUNT(*) FROM schema_version", &[]).unwrap();
+        assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
+    }
+
+    #[test]
+    fn postgres_readers_see_what_the_writer_committed() {
+        let Some(url) = Store::test_url().unwrap() else { return };
+        let mut w = Store::open_url(&url).unwrap();
+        let readers = Readers::for_url(&url);
+        let r = readers.get().unwrap();
+        assert!(r.list_calls(&crate::model::Scope::All, &Default::default()).unwrap().0.is_empty());
+        w.insert_call(&crate::store::calls::tests::new_call("call_r", "c", 1)).unwrap();
+        let call = r.get_call(&crate::model::Scope::All, "call_r").unwrap();
+        assert_eq!(call.id, "call_r");
+        readers.put(r);
+        assert!(format!("{readers:?}").contains("postgres://…"), "no URL (nor password) in logs");
+    }
+
+    #[test]
+    fn open_url_wants_a_postgres_url() {
+        assert!(matches!(Store::open_url("sqlite:///tmp/x.db"), Err(StoreError::Postgres(_))));
+    }
+
+    #[test]
+    fn inserts_return_the_new_id_and_transactions_undo_on_error() {
+        for s in Store::test_backends().unwrap() {
+            s.conn
+                .execute(
+                    "INSERT INTO calls (id, contact_id, phone_number, status, created_at) VALUES ('c1', 'c', 'p', 'initiating', 1)",
+                    &[],
+                )
+                .unwrap();
+            let sql = "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'k', 'd')";
+            let first = s.conn.insert(sql, params!["c1", 1]).unwrap();
+            let second = s.conn.insert(sql, params!["c1", 2]).unwrap();
+            assert!(second > first, "{first} then {second}");
+            let r: Result<(), StoreError> = s.conn.transaction(|tx| {
+                tx.execute(sql, params!["c1", 3])?;
+                Err(StoreError::NotFound)
+            });
+            assert!(matches!(r, Err(StoreError::NotFound)));
+            let n: i64 = s.conn.query_one("SELECT COUNT(*) FROM call_events", &[]).unwrap().get(0).unwrap();
+            assert_eq!(n, 2, "the failed transaction left nothing");
+        }
     }
 }

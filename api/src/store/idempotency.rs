@@ -46,21 +46,22 @@ mod tests {
 
     #[test]
     fn idempotency_keys_replay_or_conflict() {
-        let mut s = Store::in_memory().unwrap();
-        let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
-        assert_eq!((c.id.as_str(), replayed), ("call_a", false));
-        let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
-        assert_eq!((c.id.as_str(), replayed), ("call_a", true));
-        assert!(matches!(
-            s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
-            Err(StoreError::IdempotencyConflict)
-        ));
-        // Keys are per principal.
-        let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
-        assert_eq!(c.id, "call_d");
-        assert_eq!(
-            s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
-            2
-        );
+        for mut s in Store::test_backends().unwrap() {
+            let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
+            assert_eq!((c.id.as_str(), replayed), ("call_a", false));
+            let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
+            assert_eq!((c.id.as_str(), replayed), ("call_a", true));
+            assert!(matches!(
+                s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
+                Err(StoreError::IdempotencyConflict)
+            ));
+            // Keys are per principal.
+            let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
+            assert_eq!(c.id, "call_d");
+            assert_eq!(
+                s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
+                2
+            );
+        }
     }
 }

@@ -74,7 +74,7 @@ impl Store {
     pub fn numbers(&self, scope: &Scope) -> Result<Vec<NumberRow>, StoreError> {
         self.conn.query_map(
             &format!(
-                "SELECT {COLUMNS} FROM numbers WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
+                "SELECT {COLUMNS} FROM numbers WHERE (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at, rowid"
             ),
             params![scope.org()],
             from_row,
@@ -84,7 +84,7 @@ impl Store {
     /// Number `id`, if it is in `scope`; `NotFound` otherwise.
     pub fn number(&self, scope: &Scope, id: &str) -> Result<NumberRow, StoreError> {
         from_row(&self.conn.query_one(
-            &format!("SELECT {COLUMNS} FROM numbers WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"),
+            &format!("SELECT {COLUMNS} FROM numbers WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)"),
             params![id, scope.org()],
         )?)
     }
@@ -97,7 +97,7 @@ impl Store {
         let changed = self.conn.execute(
             "UPDATE numbers SET number = ?2, action = ?3, fallback = ?4, webhook_secret = ?5,
                     webhook_timeout_ms = ?6, record = ?7, max_duration = ?8, pre_answer = ?10
-             WHERE id = ?1 AND (?9 IS NULL OR organization_id = ?9)",
+             WHERE id = ?1 AND (organization_id = ?9 OR ?9 IS NULL)",
             params![
                 n.id,
                 n.number,
@@ -120,7 +120,7 @@ impl Store {
     /// Deletes number `id` if it is in `scope`; `NotFound` otherwise.
     pub fn delete_number(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
-            "DELETE FROM numbers WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "DELETE FROM numbers WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         if n == 0 {
@@ -152,46 +152,48 @@ mod tests {
 
     #[test]
     fn numbers_are_kept_whole() {
-        let mut s = Store::in_memory().unwrap();
-        let n = number("num_1", "+15550100", "org_a", 1);
-        s.insert_number(&n).unwrap();
-        assert_eq!(s.number(&Scope::All, "num_1").unwrap(), n);
-        let changed = NumberRow {
-            number: "+1555*".into(),
-            action: InboundAction::Agent { url: "wss://a.example/x".into(), format: Some("l16-16k".into()) },
-            fallback: None,
-            webhook_secret: None,
-            record: false,
-            max_duration: None,
-            organization_id: "org_b".into(),
-            ..n.clone()
-        };
-        s.update_number(&Scope::Org("org_a".into()), &changed).unwrap();
-        let got = s.number(&Scope::All, "num_1").unwrap();
-        assert_eq!(got, NumberRow { organization_id: "org_a".into(), ..changed }, "the organization stays");
+        for mut s in Store::test_backends().unwrap() {
+            let n = number("num_1", "+15550100", "org_a", 1);
+            s.insert_number(&n).unwrap();
+            assert_eq!(s.number(&Scope::All, "num_1").unwrap(), n);
+            let changed = NumberRow {
+                number: "+1555*".into(),
+                action: InboundAction::Agent { url: "wss://a.example/x".into(), format: Some("l16-16k".into()) },
+                fallback: None,
+                webhook_secret: None,
+                record: false,
+                max_duration: None,
+                organization_id: "org_b".into(),
+                ..n.clone()
+            };
+            s.update_number(&Scope::Org("org_a".into()), &changed).unwrap();
+            let got = s.number(&Scope::All, "num_1").unwrap();
+            assert_eq!(got, NumberRow { organization_id: "org_a".into(), ..changed }, "the organization stays");
+        }
     }
 
     #[test]
     fn numbers_are_scoped_and_unique_across_organizations() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_number(&number("num_1", "+15550100", "org_a", 1)).unwrap();
-        s.insert_number(&number("num_2", "+44*", "org_a", 2)).unwrap();
-        let clash = number("num_3", "+15550100", "org_b", 3);
-        assert!(matches!(s.insert_number(&clash), Err(StoreError::Conflict("number"))), "taken by another");
-        s.insert_number(&number("num_3", "*", "org_b", 3)).unwrap();
-        let (a, b) = (Scope::Org("org_a".into()), Scope::Org("org_b".into()));
-        let ids = |v: Vec<NumberRow>| v.into_iter().map(|n| n.id).collect::<Vec<_>>();
-        assert_eq!(ids(s.numbers(&Scope::All).unwrap()), ["num_1", "num_2", "num_3"]);
-        assert_eq!(ids(s.numbers(&a).unwrap()), ["num_1", "num_2"]);
-        assert_eq!(ids(s.numbers(&b).unwrap()), ["num_3"], "another's are absent from the list");
-        assert!(matches!(s.number(&b, "num_1"), Err(StoreError::NotFound)));
-        assert!(matches!(s.update_number(&b, &number("num_1", "+1999", "org_b", 1)), Err(StoreError::NotFound)));
-        assert!(matches!(s.delete_number(&b, "num_1"), Err(StoreError::NotFound)));
-        assert_eq!(s.number(&a, "num_1").unwrap().number, "+15550100", "untouched");
-        let onto_b = number("num_1", "*", "org_a", 1);
-        assert!(matches!(s.update_number(&a, &onto_b), Err(StoreError::Conflict("number"))));
-        s.update_number(&a, &number("num_1", "+15550100", "org_a", 1)).unwrap();
-        s.delete_number(&a, "num_1").unwrap();
-        assert!(matches!(s.number(&Scope::All, "num_1"), Err(StoreError::NotFound)));
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_number(&number("num_1", "+15550100", "org_a", 1)).unwrap();
+            s.insert_number(&number("num_2", "+44*", "org_a", 2)).unwrap();
+            let clash = number("num_3", "+15550100", "org_b", 3);
+            assert!(matches!(s.insert_number(&clash), Err(StoreError::Conflict("number"))), "taken by another");
+            s.insert_number(&number("num_3", "*", "org_b", 3)).unwrap();
+            let (a, b) = (Scope::Org("org_a".into()), Scope::Org("org_b".into()));
+            let ids = |v: Vec<NumberRow>| v.into_iter().map(|n| n.id).collect::<Vec<_>>();
+            assert_eq!(ids(s.numbers(&Scope::All).unwrap()), ["num_1", "num_2", "num_3"]);
+            assert_eq!(ids(s.numbers(&a).unwrap()), ["num_1", "num_2"]);
+            assert_eq!(ids(s.numbers(&b).unwrap()), ["num_3"], "another's are absent from the list");
+            assert!(matches!(s.number(&b, "num_1"), Err(StoreError::NotFound)));
+            assert!(matches!(s.update_number(&b, &number("num_1", "+1999", "org_b", 1)), Err(StoreError::NotFound)));
+            assert!(matches!(s.delete_number(&b, "num_1"), Err(StoreError::NotFound)));
+            assert_eq!(s.number(&a, "num_1").unwrap().number, "+15550100", "untouched");
+            let onto_b = number("num_1", "*", "org_a", 1);
+            assert!(matches!(s.update_number(&a, &onto_b), Err(StoreError::Conflict("number"))));
+            s.update_number(&a, &number("num_1", "+15550100", "org_a", 1)).unwrap();
+            s.delete_number(&a, "num_1").unwrap();
+            assert!(matches!(s.number(&Scope::All, "num_1"), Err(StoreError::NotFound)));
+        }
     }
 }

@@ -42,7 +42,7 @@ impl Store {
     /// The organizations in `scope`, oldest first.
     pub fn orgs(&self, scope: &Scope) -> Result<Vec<Organization>, StoreError> {
         self.conn.query_map(
-            &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE (?1 IS NULL OR id = ?1) ORDER BY created_at, id"),
+            &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE (id = ?1 OR ?1 IS NULL) ORDER BY created_at, id"),
             params![scope.org()],
             org_from_row,
         )
@@ -71,7 +71,7 @@ impl Store {
     pub fn set_org_policy(&mut self, scope: &Scope, o: &Organization) -> Result<(), StoreError> {
         let n = self.conn.execute(
             "UPDATE organizations SET max_concurrent_calls = ?2, max_calls_per_second = ?3, allowed_destinations = ?4
-             WHERE id = ?1 AND (?5 IS NULL OR id = ?5)",
+             WHERE id = ?1 AND (id = ?5 OR ?5 IS NULL)",
             params![
                 o.id,
                 o.max_concurrent_calls.map(i64::from),
@@ -105,23 +105,24 @@ mod tests {
 
     #[test]
     fn organizations_are_scoped_and_named_once() {
-        let mut s = Store::in_memory().unwrap();
-        assert_eq!(s.orgs(&Scope::All).unwrap()[0].name, "default", "the migration makes the default one");
-        assert_eq!(s.sole_org().unwrap().as_deref(), Some(DEFAULT_ORG));
-        s.insert_org(&org("org_a", "acme")).unwrap();
-        assert_eq!(s.sole_org().unwrap(), None, "two: none is the only one");
-        assert!(matches!(s.insert_org(&org("org_b", "acme")), Err(StoreError::Conflict("name"))));
-        s.insert_org(&org("org_b", "globex")).unwrap();
-        assert_eq!(s.orgs(&Scope::All).unwrap().len(), 3);
-        let mine = Scope::Org("org_a".into());
-        assert_eq!(s.orgs(&mine).unwrap(), vec![org("org_a", "acme")]);
-        assert!(s.org(&mine, "org_b").unwrap().is_none(), "another's is as missing");
-        assert!(s.org(&mine, DEFAULT_ORG).unwrap().is_none());
-        let mut changed = org("org_b", "ignored");
-        changed.allowed_destinations.clear();
-        assert!(matches!(s.set_org_policy(&mine, &changed), Err(StoreError::NotFound)));
-        s.set_org_policy(&Scope::All, &changed).unwrap();
-        let b = s.org(&Scope::All, "org_b").unwrap().unwrap();
-        assert_eq!((b.name.as_str(), b.allowed_destinations.len()), ("globex", 0));
+        for mut s in Store::test_backends().unwrap() {
+            assert_eq!(s.orgs(&Scope::All).unwrap()[0].name, "default", "the migration makes the default one");
+            assert_eq!(s.sole_org().unwrap().as_deref(), Some(DEFAULT_ORG));
+            s.insert_org(&org("org_a", "acme")).unwrap();
+            assert_eq!(s.sole_org().unwrap(), None, "two: none is the only one");
+            assert!(matches!(s.insert_org(&org("org_b", "acme")), Err(StoreError::Conflict("name"))));
+            s.insert_org(&org("org_b", "globex")).unwrap();
+            assert_eq!(s.orgs(&Scope::All).unwrap().len(), 3);
+            let mine = Scope::Org("org_a".into());
+            assert_eq!(s.orgs(&mine).unwrap(), vec![org("org_a", "acme")]);
+            assert!(s.org(&mine, "org_b").unwrap().is_none(), "another's is as missing");
+            assert!(s.org(&mine, DEFAULT_ORG).unwrap().is_none());
+            let mut changed = org("org_b", "ignored");
+            changed.allowed_destinations.clear();
+            assert!(matches!(s.set_org_policy(&mine, &changed), Err(StoreError::NotFound)));
+            s.set_org_policy(&Scope::All, &changed).unwrap();
+            let b = s.org(&Scope::All, "org_b").unwrap().unwrap();
+            assert_eq!((b.name.as_str(), b.allowed_destinations.len()), ("globex", 0));
+        }
     }
 }

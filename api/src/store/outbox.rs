@@ -123,7 +123,7 @@ impl Store {
     pub fn list_webhooks(&self, scope: &Scope) -> Result<Vec<Webhook>, StoreError> {
         self.conn.query_map(
             "SELECT id, url, secret, events, created_at, organization_id FROM webhooks
-             WHERE active = 1 AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC",
+             WHERE active = 1 AND (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at DESC, id DESC",
             params![scope.org()],
             |r| {
                 let events: String = r.get(3)?;
@@ -143,7 +143,7 @@ impl Store {
     pub fn delete_webhook(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         self.conn.transaction(|tx| {
             let n = tx.execute(
-                "UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1 AND (?2 IS NULL OR organization_id = ?2)",
+                "UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1 AND (organization_id = ?2 OR ?2 IS NULL)",
                 params![id, scope.org()],
             )?;
             if n == 0 {
@@ -229,7 +229,7 @@ impl Store {
     /// [`StoreError::NotFound`] when the webhook is not in `scope`.
     pub fn list_attempts(&self, scope: &Scope, id: &str, limit: u32) -> Result<Vec<AttemptRow>, StoreError> {
         let known = self.conn.exists(
-            "SELECT 1 FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "SELECT 1 FROM webhooks WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         if !known {
@@ -237,7 +237,7 @@ impl Store {
         }
         self.conn.query_map(
             "SELECT id, event, call_id, attempt, at, outcome, status_code, response, error, duration_ms, next_retry_at
-             FROM webhook_attempts WHERE webhook_id = ?1 AND (?2 IS NULL OR organization_id = ?2)
+             FROM webhook_attempts WHERE webhook_id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)
              ORDER BY id DESC LIMIT ?3",
             params![id, scope.org(), limit],
             |r| {
@@ -288,66 +288,67 @@ mod tests {
 
     #[test]
     fn the_outbox_queues_per_subscription_orders_retries_and_prunes() {
-        let mut s = Store::in_memory().unwrap();
-        let hook = |id: &str, events: &[&str]| Webhook {
-            id: id.into(),
-            url: format!("http://127.0.0.1:9/{id}"),
-            secret: "s".repeat(16),
-            events: events.iter().map(|e| e.to_string()).collect(),
-            created_at: 0,
-            organization_id: crate::model::DEFAULT_ORG.into(),
-        };
-        s.insert_webhook(&hook("wh_all", &[])).unwrap();
-        s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
-        // Another organization's webhook hears nothing of these calls.
-        s.insert_webhook(&Webhook { organization_id: "org_b".into(), ..hook("wh_other", &[]) }).unwrap();
-        s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
-        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
-        s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
-        assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
-        // One at a time per webhook, oldest first.
-        let (due, next) = s.due_deliveries(10_000).unwrap();
-        let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
-        firsts.sort();
-        assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
-        assert_eq!(next, None);
-        let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
-        assert_eq!(body["data"]["id"], "call_1");
-        // A failure holds the webhook's later events back until the retry is due.
-        let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
-        let failed = Attempt {
-            status: Some(500),
-            response: Some("oops".into()),
-            error: Some("HTTP 500".into()),
-            duration_ms: 3,
-        };
-        s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
-        let (due, next) = s.due_deliveries(10_000).unwrap();
-        assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
-        assert_eq!(next, Some(20_000));
-        let (due, _) = s.due_deliveries(20_000).unwrap();
-        let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
-        assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
-        s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
-        // Both attempts are kept, newest first, for the webhook's organization only.
-        let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
-        let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
-        let seen: Vec<_> =
-            tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
-        assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
-        assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
-        assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
-        let (due, _) = s.due_deliveries(20_002).unwrap();
-        assert!(due.iter().any(|d| d.event == "call.answered"));
-        // Given up: skipped; deleting a webhook drops what it had pending.
-        let other = Scope::Org("org_b".into());
-        assert!(matches!(s.delete_webhook(&other, "wh_done"), Err(StoreError::NotFound)), "not org_b's");
-        assert_eq!(s.list_webhooks(&other).unwrap().len(), 1);
-        s.delete_webhook(&Scope::Org(crate::model::DEFAULT_ORG.into()), "wh_done").unwrap();
-        assert_eq!(s.outbox_pending().unwrap(), 2);
-        assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
-        // Pruning keeps what is pending.
-        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
-        assert_eq!(s.outbox_pending().unwrap(), 2);
+        for mut s in Store::test_backends().unwrap() {
+            let hook = |id: &str, events: &[&str]| Webhook {
+                id: id.into(),
+                url: format!("http://127.0.0.1:9/{id}"),
+                secret: "s".repeat(16),
+                events: events.iter().map(|e| e.to_string()).collect(),
+                created_at: 0,
+                organization_id: crate::model::DEFAULT_ORG.into(),
+            };
+            s.insert_webhook(&hook("wh_all", &[])).unwrap();
+            s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
+            // Another organization's webhook hears nothing of these calls.
+            s.insert_webhook(&Webhook { organization_id: "org_b".into(), ..hook("wh_other", &[]) }).unwrap();
+            s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
+            s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
+            s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
+            assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
+            // One at a time per webhook, oldest first.
+            let (due, next) = s.due_deliveries(10_000).unwrap();
+            let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
+            firsts.sort();
+            assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
+            assert_eq!(next, None);
+            let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+            assert_eq!(body["data"]["id"], "call_1");
+            // A failure holds the webhook's later events back until the retry is due.
+            let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
+            let failed = Attempt {
+                status: Some(500),
+                response: Some("oops".into()),
+                error: Some("HTTP 500".into()),
+                duration_ms: 3,
+            };
+            s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
+            let (due, next) = s.due_deliveries(10_000).unwrap();
+            assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
+            assert_eq!(next, Some(20_000));
+            let (due, _) = s.due_deliveries(20_000).unwrap();
+            let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
+            assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
+            s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
+            // Both attempts are kept, newest first, for the webhook's organization only.
+            let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
+            let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
+            let seen: Vec<_> =
+                tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
+            assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
+            assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
+            assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
+            let (due, _) = s.due_deliveries(20_002).unwrap();
+            assert!(due.iter().any(|d| d.event == "call.answered"));
+            // Given up: skipped; deleting a webhook drops what it had pending.
+            let other = Scope::Org("org_b".into());
+            assert!(matches!(s.delete_webhook(&other, "wh_done"), Err(StoreError::NotFound)), "not org_b's");
+            assert_eq!(s.list_webhooks(&other).unwrap().len(), 1);
+            s.delete_webhook(&Scope::Org(crate::model::DEFAULT_ORG.into()), "wh_done").unwrap();
+            assert_eq!(s.outbox_pending().unwrap(), 2);
+            assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
+            // Pruning keeps what is pending.
+            assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
+            assert_eq!(s.outbox_pending().unwrap(), 2);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! SQL is written once, in SQLite's syntax with `?1 ?2 …` placeholders; for PostgreSQL each
 //! `?N` outside a quoted string becomes `$N`. Where the two dialects truly differ, the
-//! caller asks [`Db::is_postgres`] in that one place.
+//! caller asks [`Db::is_postgres`] in that one place. PostgreSQL infers each parameter's
+//! type from where it is first used: an optional filter is written
+//! `(organization_id = ?2 OR ?2 IS NULL)`, since a bare `?2 IS NULL` first says nothing.
 //!
 //! The `postgres` crate blocks on a runtime of its own and panics inside another, and the
 //! API calls the store from async code; so a [`PgConn`] is a thread that owns the client,

@@ -64,7 +64,7 @@ impl Store {
     pub fn list_users(&self, scope: &Scope) -> Result<Vec<User>, StoreError> {
         self.conn.query_map(
             &format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, id"
+                "SELECT {USER_COLUMNS} FROM users WHERE (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at, id"
             ),
             params![scope.org()],
             user_from_row,
@@ -83,7 +83,7 @@ impl Store {
     /// Deletes user `id` if it is in `scope`; `NotFound` otherwise.
     pub fn delete_user(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
-            "DELETE FROM users WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "DELETE FROM users WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         if n == 0 {

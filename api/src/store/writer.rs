@@ -236,21 +236,23 @@ mod tests {
 
     #[test]
     fn the_writer_applies_batches_and_skips_what_a_call_cannot_do() {
-        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::in_memory().unwrap()));
-        store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
-        let w = Writer::spawn(store.clone()).unwrap();
-        let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
-        w.send(status(CallStatus::InProgress, 2));
-        w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
-        w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
-        w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
-        w.send(status(CallStatus::Completed, 6));
-        assert!(w.flush(std::time::Duration::from_secs(5)));
-        let s = store.lock().unwrap();
-        let c = s.get_call(&crate::model::Scope::All, "call_w").unwrap();
-        assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
-        let ev: Vec<String> =
-            s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
-        assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
+        for s in Store::test_backends().unwrap() {
+            let store = std::sync::Arc::new(std::sync::Mutex::new(s));
+            store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
+            let w = Writer::spawn(store.clone()).unwrap();
+            let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
+            w.send(status(CallStatus::InProgress, 2));
+            w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
+            w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
+            w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
+            w.send(status(CallStatus::Completed, 6));
+            assert!(w.flush(std::time::Duration::from_secs(5)));
+            let s = store.lock().unwrap();
+            let c = s.get_call(&crate::model::Scope::All, "call_w").unwrap();
+            assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
+            let ev: Vec<String> =
+                s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
+            assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
+        }
     }
 }

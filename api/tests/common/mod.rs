@@ -119,7 +119,8 @@ pub struct App {
 
 impl App {
     pub fn new() -> App {
-        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+        // SQLite in memory, or PostgreSQL when DIALTONE_TEST_DATABASE_URL is set.
+        let store = Arc::new(Mutex::new(Store::for_tests().unwrap()));
         let engine = Fake::new();
         let control: Arc<dyn CallControl> = engine.clone();
         let state = ApiState::new(store.clone(), Some(INTERNAL.into()), Some(control), Arc::new(vec![7; 32]));
