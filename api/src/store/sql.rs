@@ -629,10 +629,56 @@ fn read(r: &postgres::Row, i: usize) -> Result<Value, StoreError> {
         r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
     } else if is_text(ty) {
         r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+    } else if *ty == Type::NUMERIC {
+        r.try_get::<_, Option<Numeric>>(i)?.map(|n| n.0)
     } else {
         return Err(StoreError::Column(format!("column {i} is of type {ty}, which the store does not read")));
     };
     Ok(v.unwrap_or(Value::Null))
+}
+
+/// A NUMERIC column (what PostgreSQL's `SUM` of BIGINTs gives): an integer as
+/// [`Value::Int`], as SQLite's `SUM` would give, otherwise a [`Value::Real`].
+struct Numeric(Value);
+
+impl<'a> postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(_: &postgres::types::Type, raw: &'a [u8]) -> Result<Numeric, Box<dyn std::error::Error + Sync + Send>> {
+        // The binary form: digit count, weight (of the first base-10000 digit), sign, scale,
+        // then the digits.
+        let word = |i: usize| -> Result<u16, Box<dyn std::error::Error + Sync + Send>> {
+            let b = raw.get(2 * i..2 * i + 2).ok_or("a short NUMERIC")?;
+            Ok(u16::from_be_bytes([b[0], b[1]]))
+        };
+        let (count, weight, sign) = (word(0)? as usize, word(1)? as i16, word(2)?);
+        match sign {
+            0x0000 | 0x4000 => {}
+            _ => return Ok(Numeric(Value::Real(f64::NAN))), // NaN or an infinity
+        }
+        let (mut int, mut real, mut exact) = (0_i128, 0_f64, true);
+        for k in 0..count {
+            let d = word(4 + k)?;
+            let power = i32::from(weight) - k as i32;
+            real += f64::from(d) * 10_000_f64.powi(power);
+            if power < 0 {
+                exact &= d == 0;
+            } else if exact {
+                match 10_000_i128.checked_pow(power as u32).and_then(|p| p.checked_mul(i128::from(d))) {
+                    Some(v) => int += v,
+                    None => exact = false,
+                }
+            }
+        }
+        let negative = sign == 0x4000;
+        let int = if negative { -int } else { int };
+        Ok(Numeric(match i64::try_from(int) {
+            Ok(n) if exact => Value::Int(n),
+            _ => Value::Real(if negative { -real } else { real }),
+        }))
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        *ty == postgres::types::Type::NUMERIC
+    }
 }
 
 #[cfg(test)]
@@ -646,6 +692,77 @@ mod tests {
             "SELECT '?1', \"a?2\" FROM t WHERE a = $1 AND b = $12 AND c LIKE '%?%' AND d = ?"
         );
         assert_eq!(pg_sql("x = 'it''s ?1' OR y = ?2"), "x = 'it''s ?1' OR y = $2");
+    }
+
+    #[test]
+    fn postgres_parameters_and_columns_take_the_types_it_infers() {
+        let Some(url) = crate::store::Store::test_url().unwrap() else { return };
+        let db = Db::Postgres(PgConn::connect(&url).unwrap());
+        db.batch(
+            "CREATE TABLE t (i2 SMALLINT, i4 INTEGER, i8 BIGINT, f4 REAL, f8 DOUBLE PRECISION, b BOOLEAN,
+                             s TEXT, v VARCHAR(9), y BYTEA)",
+        )
+        .unwrap();
+        let ins = "INSERT INTO t (i2, i4, i8, f4, f8, b, s, v, y) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        // Each as PostgreSQL wants it: integers into any width, real and boolean columns, text.
+        db.execute(ins, params![7, 8, 9, 2, 3, true, 10, "v", b"\x00y".to_vec()]).unwrap();
+        db.execute(
+            ins,
+            params![
+                None::<i64>,
+                None::<i64>,
+                None::<i64>,
+                None::<f64>,
+                None::<f64>,
+                None::<bool>,
+                None::<String>,
+                None::<String>,
+                None::<Vec<u8>>
+            ],
+        )
+        .unwrap();
+        let rows = db.query("SELECT i2, i4, i8, f4, f8, b, s, v, y, '?1' FROM t ORDER BY i8 NULLS LAST", &[]).unwrap();
+        assert_eq!(
+            rows[0].0,
+            [
+                Value::Int(7),
+                Value::Int(8),
+                Value::Int(9),
+                Value::Real(2.0),
+                Value::Real(3.0),
+                Value::Int(1),
+                Value::Text("10".into()),
+                Value::Text("v".into()),
+                Value::Blob(b"\x00y".to_vec()),
+                Value::Text("?1".into()),
+            ]
+        );
+        assert!(rows[1].0[..9].iter().all(|v| *v == Value::Null));
+        // Too wide for the column: an error, not a wrapped number.
+        assert!(db.execute(ins, params![70_000, 1, 1, 1, 1, 1, "s", "v", None::<Vec<u8>>]).is_err());
+        // Counted and compared as SQLite would: COUNT is an integer, a comparison 0 or 1.
+        let r = db.query_one("SELECT COUNT(*), 1 < 2, SUM(i8) FROM t WHERE i4 = ?1", params![8]).unwrap();
+        assert_eq!((r.get::<i64>(0).unwrap(), r.get::<bool>(1).unwrap(), r.get::<i64>(2).unwrap()), (1, true, 9));
+        // NUMERIC: SUM of BIGINTs an integer (as SQLite's), a fraction a real.
+        let r = db
+            .query_one(
+                "SELECT SUM(x), CAST(-123456789012 AS NUMERIC), CAST(2.5 AS NUMERIC), CAST(-0.25 AS NUMERIC),
+                        CAST(10000 AS NUMERIC), CAST(0 AS NUMERIC)
+                 FROM (VALUES (CAST(9000000000000000000 AS BIGINT)), (1)) v(x)",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            r.0,
+            [
+                Value::Int(9_000_000_000_000_000_001),
+                Value::Int(-123_456_789_012),
+                Value::Real(2.5),
+                Value::Real(-0.25),
+                Value::Int(10_000),
+                Value::Int(0),
+            ]
+        );
     }
 
     #[test]

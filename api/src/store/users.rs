@@ -92,3 +92,41 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, email: &str, org: &str, at: i64) -> User {
+        User {
+            id: id.into(),
+            email: email.into(),
+            password_hash: "$argon2id$x".into(),
+            role: "user".into(),
+            permissions: vec!["calls:read".into()],
+            created_at: at,
+            organization_id: org.into(),
+        }
+    }
+
+    #[test]
+    fn users_log_in_by_email_in_any_case_and_are_scoped() {
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_user(&user("user_b", "Bob@Example.com", "org_a", 2)).unwrap();
+            s.insert_user(&user("user_a", "alice@example.com", "org_a", 2)).unwrap();
+            s.insert_user(&user("user_c", "carol@example.com", "org_b", 1)).unwrap();
+            assert!(s.insert_user(&user("user_d", "BOB@example.com", "org_b", 3)).is_err(), "one login");
+            let bob = s.user_by_email("bob@EXAMPLE.com").unwrap().unwrap();
+            assert_eq!((bob.id.as_str(), bob.email.as_str()), ("user_b", "bob@example.com"));
+            let a = Scope::Org("org_a".into());
+            let ids = |v: Vec<User>| v.into_iter().map(|u| u.id).collect::<Vec<_>>();
+            assert_eq!(ids(s.list_users(&a).unwrap()), ["user_a", "user_b"], "oldest first, then by id");
+            assert_eq!(ids(s.list_users(&Scope::All).unwrap()), ["user_c", "user_a", "user_b"]);
+            let access = s.user_access("user_c").unwrap().unwrap();
+            assert_eq!((access.role.as_str(), access.organization_id.as_str()), ("user", "org_b"));
+            assert!(matches!(s.delete_user(&a, "user_c"), Err(StoreError::NotFound)), "another's");
+            s.delete_user(&Scope::All, "user_c").unwrap();
+            assert_eq!(s.user_access("user_c").unwrap(), None);
+        }
+    }
+}
