@@ -425,9 +425,12 @@ pub struct PgConn {
 }
 
 struct PgWorker {
+    config: postgres::Config,
     client: postgres::Client,
     /// Prepared statements by their SQLite-syntax text.
     statements: HashMap<String, postgres::Statement>,
+    /// A `BEGIN` was sent, and no `COMMIT` or `ROLLBACK` yet.
+    in_transaction: bool,
 }
 
 impl PgConn {
@@ -445,7 +448,7 @@ impl PgConn {
                     Err(e) => return drop(ready.send(Err(e))),
                 };
                 let _ = ready.send(Ok(()));
-                let mut w = PgWorker { client, statements: HashMap::new() };
+                let mut w = PgWorker { config, client, statements: HashMap::new(), in_transaction: false };
                 while let Ok(job) = rx.recv() {
                     job(&mut w);
                 }
@@ -486,13 +489,45 @@ impl PgConn {
 
     fn batch(&self, sql: &str) -> Result<(), StoreError> {
         let sql = sql.to_string();
-        self.run(move |w| Ok(w.client.batch_execute(&sql)?))
+        self.run(move |w| {
+            match sql.as_str() {
+                "COMMIT" | "ROLLBACK" => {
+                    w.in_transaction = false;
+                    if w.client.is_closed() {
+                        // What the transaction did is gone with the connection.
+                        return if sql == "ROLLBACK" { Ok(()) } else { Err(lost()) };
+                    }
+                }
+                _ => w.ready()?,
+            }
+            w.client.batch_execute(&sql)?;
+            if sql == "BEGIN" {
+                w.in_transaction = true;
+            }
+            Ok(())
+        })
     }
 }
 
 impl PgWorker {
+    /// Connects again when the connection was lost (the server restarted, say), unless a
+    /// transaction was under way: then every statement fails until it is rolled back, so
+    /// that none of its statements runs outside it.
+    fn ready(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        if self.in_transaction {
+            return Err(lost());
+        }
+        self.client = self.config.connect(postgres::NoTls)?;
+        self.statements.clear();
+        Ok(())
+    }
+
     /// The prepared statement for `sql` (written with `?N`), prepared once.
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        self.ready()?;
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
@@ -507,6 +542,10 @@ impl PgWorker {
 
 fn gone() -> StoreError {
     StoreError::Postgres("the connection's thread is gone".into())
+}
+
+fn lost() -> StoreError {
+    StoreError::Postgres("the connection was lost during a transaction".into())
 }
 
 type Param = Box<dyn postgres::types::ToSql + Sync + Send>;
@@ -763,6 +802,32 @@ mod tests {
                 Value::Int(0),
             ]
         );
+    }
+
+    #[test]
+    fn a_lost_postgres_connection_is_made_again() {
+        let Some(url) = crate::store::Store::test_url().unwrap() else { return };
+        let db = Db::Postgres(PgConn::connect(&url).unwrap());
+        let killer = Db::Postgres(PgConn::connect(&url).unwrap());
+        let kill = |db: &Db| {
+            let pid: i64 = db.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0).unwrap();
+            killer.execute("SELECT pg_terminate_backend(CAST(?1 AS INTEGER), 5000)", params![pid]).unwrap();
+        };
+        db.batch("CREATE TABLE t (n BIGINT)").unwrap();
+        kill(&db);
+        // The loss shows on the next statement; the one after works again.
+        assert!(db.execute("INSERT INTO t (n) VALUES (?1)", params![1]).is_err());
+        db.execute("INSERT INTO t (n) VALUES (?1)", params![2]).unwrap();
+        // Lost inside a transaction: nothing runs outside it, then it starts over.
+        let r = db.transaction(|tx| {
+            tx.execute("INSERT INTO t (n) VALUES (?1)", params![3])?;
+            kill(tx);
+            let _ = tx.execute("INSERT INTO t (n) VALUES (?1)", params![4]);
+            tx.execute("INSERT INTO t (n) VALUES (?1)", params![5])
+        });
+        assert!(r.is_err());
+        let n: Vec<i64> = db.query_map("SELECT n FROM t ORDER BY n", &[], |r| r.get(0)).unwrap();
+        assert_eq!(n, [2]);
     }
 
     #[test]
