@@ -5,7 +5,10 @@
 //! `?N` outside a quoted string becomes `$N`. Where the two dialects truly differ, the
 //! caller asks [`Db::is_postgres`] in that one place. PostgreSQL infers each parameter's
 //! type from where it is first used: an optional filter is written
-//! `(organization_id = ?2 OR ?2 IS NULL)`, since a bare `?2 IS NULL` first says nothing.
+//! `(organization_id = ?2 OR ?2 IS NULL)`, since a bare `?2 IS NULL` first says nothing;
+//! arithmetic goes on the column (`last_used_at + 60000 < ?2`), since `?2 - 60000` makes
+//! `?2` an INT4. Values are bound as the types PostgreSQL inferred, and columns read back
+//! by their types, so that a [`Row`] holds what SQLite would have given.
 //!
 //! The `postgres` crate blocks on a runtime of its own and panics inside another, and the
 //! API calls the store from async code; so a [`PgConn`] is a thread that owns the client,
