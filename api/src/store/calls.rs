@@ -7,70 +7,60 @@ use super::db::Store;
 use super::error::StoreError;
 use super::idempotency;
 use super::outbox::enqueue;
+use super::sql::{params, Db, Row, Value};
 use crate::model::{Call, CallEvent, CallFilter, CallStatus, InboundCall, NewCall, RecordingState, Scope};
 use crate::wire::call_json;
-use rusqlite::{params, Connection, OptionalExtension};
 
 /// One call, read through `conn` (the store's connection or a transaction on it).
-pub(super) fn call_in(conn: &Connection, id: &str) -> Result<Call, StoreError> {
-    conn.prepare_cached(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"))?
-        .query_row([id], call_from_row)
-        .optional()?
-        .ok_or(StoreError::NotFound)
+pub(super) fn call_in(conn: &Db, id: &str) -> Result<Call, StoreError> {
+    call_from_row(&conn.query_one(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"), params![id])?)
 }
 
 /// The organization call `id` belongs to.
-fn org_of(conn: &Connection, id: &str) -> Result<String, StoreError> {
-    conn.prepare_cached("SELECT organization_id FROM calls WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .ok_or(StoreError::NotFound)
+fn org_of(conn: &Db, id: &str) -> Result<String, StoreError> {
+    conn.query_one("SELECT organization_id FROM calls WHERE id = ?1", params![id])?.get(0)
 }
 
 /// [`Store::set_status`] inside `conn`'s transaction: the call and the webhooks queued.
 pub(super) fn status_in(
-    conn: &Connection,
+    conn: &Db,
     id: &str,
     to: CallStatus,
     sip_status: Option<u16>,
     reason: Option<&str>,
     at: i64,
 ) -> Result<(Call, usize), StoreError> {
-    let from: String = conn
-        .prepare_cached("SELECT status FROM calls WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
+    let from: String = conn.query_one("SELECT status FROM calls WHERE id = ?1", params![id])?.get(0)?;
     let from = status_of(from)?;
     if !from.can_become(to) {
         return Err(StoreError::BadTransition { from, to });
     }
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE calls SET status = ?2,
             sip_status = COALESCE(?3, sip_status),
             reason = COALESCE(?4, reason),
             answered_at = CASE WHEN ?2 = 'in-progress' THEN ?5 ELSE answered_at END,
-            ended_at = CASE WHEN ?6 THEN ?5 ELSE ended_at END
+            ended_at = CASE WHEN ?6 <> 0 THEN ?5 ELSE ended_at END
          WHERE id = ?1",
-    )?
-    .execute(params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()])?;
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)")?
-        .execute(params![id, at, to.as_str()])?;
+        params![id, to.as_str(), sip_status.map(i64::from), reason, at, to.is_final()],
+    )?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', ?3)",
+        params![id, at, to.as_str()],
+    )?;
     let call = call_in(conn, id)?;
     let n = enqueue(conn, &call.organization_id, to.event(), call_json(&call), at)?;
     Ok((call, n))
 }
 
 /// [`Op::Inbound`] inside a transaction; the webhooks queued.
-pub(super) fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, StoreError> {
+pub(super) fn inbound_in(conn: &Db, c: &InboundCall) -> Result<usize, StoreError> {
     match &c.referred_by {
-        None => conn
-            .prepare_cached(
-                "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
+        None => conn.execute(
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
                                     organization_id, sip_headers, asserted_identity, number_id)
                  VALUES (?1, ?2, ?2, ?3, 'initiating', 0, ?4, 'inbound', ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+            params![
                 c.id,
                 c.caller,
                 c.called,
@@ -79,116 +69,119 @@ pub(super) fn inbound_in(conn: &Connection, c: &InboundCall) -> Result<usize, St
                 (!c.sip_headers.is_empty()).then(|| serde_json::to_string(&c.sip_headers).unwrap_or_default()),
                 c.asserted_identity,
                 c.number_id
-            ])?,
+            ],
+        )?,
         // A REFER's call goes out, to the target, for the referring call's contact.
-        Some(by) => conn
-            .prepare_cached(
-                "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
+        Some(by) => conn.execute(
+            "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
                                     organization_id, referred_by)
                  VALUES (?1, COALESCE((SELECT contact_id FROM calls WHERE id = ?6), ?2), COALESCE(?3, ''), NULL,
                          'initiating', 0, ?4, 'outbound', ?5, ?6)",
-            )?
-            .execute(params![c.id, c.caller, c.called, c.at, c.organization_id, by])?,
+            params![c.id, c.caller, c.called, c.at, c.organization_id, by],
+        )?,
     };
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')")?
-        .execute(params![c.id, c.at])?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
+        params![c.id, c.at],
+    )?;
     let call = call_in(conn, &c.id)?;
     enqueue(conn, &c.organization_id, "call.initiated", call_json(&call), c.at)
 }
 
 /// [`Store::dtmf_received`] inside a transaction; the webhooks queued.
-pub(super) fn dtmf_in(conn: &Connection, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
+pub(super) fn dtmf_in(conn: &Db, id: &str, digit: char, at: i64) -> Result<usize, StoreError> {
     let org = org_of(conn, id)?;
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)")?
-        .execute(params![id, at, digit.to_string()])?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'dtmf', ?3)",
+        params![id, at, digit.to_string()],
+    )?;
     enqueue(conn, &org, "dtmf.received", serde_json::json!({"call_id": id, "digit": digit.to_string()}), at)
 }
 
 /// [`Op::ActionFailed`] inside a transaction; the webhooks queued.
-pub(super) fn action_failed_in(
-    conn: &Connection,
-    id: &str,
-    action: &str,
-    detail: &str,
-    at: i64,
-) -> Result<usize, StoreError> {
+pub(super) fn action_failed_in(conn: &Db, id: &str, action: &str, detail: &str, at: i64) -> Result<usize, StoreError> {
     let what = format!("{action}: {detail}");
     let org = org_of(conn, id)?;
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'action_failed', ?3)")?
-        .execute(params![id, at, what])?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'action_failed', ?3)",
+        params![id, at, what],
+    )?;
     let body = serde_json::json!({"call_id": id, "action": action, "detail": detail});
     enqueue(conn, &org, "call.action_failed", body, at)
 }
 
 /// Call `id`'s turn-taking figures (replacing what was kept before).
-pub(super) fn turns_in(conn: &Connection, id: &str, turns: &serde_json::Value) -> Result<usize, StoreError> {
-    conn.prepare_cached("UPDATE calls SET turns = ?2 WHERE id = ?1")?.execute(params![id, turns.to_string()])?;
+pub(super) fn turns_in(conn: &Db, id: &str, turns: &serde_json::Value) -> Result<usize, StoreError> {
+    conn.execute("UPDATE calls SET turns = ?2 WHERE id = ?1", params![id, turns.to_string()])?;
     Ok(0)
 }
 
 /// Another event in call `id`'s life; `ended_by` (who ended it: `remote`, `dialtone`,
 /// `network`) is also kept on the call.
-pub(super) fn event_in(conn: &Connection, id: &str, kind: &str, detail: &str, at: i64) -> Result<usize, StoreError> {
-    conn.prepare_cached(
+pub(super) fn event_in(conn: &Db, id: &str, kind: &str, detail: &str, at: i64) -> Result<usize, StoreError> {
+    conn.execute(
         "INSERT INTO call_events (call_id, at, kind, detail) SELECT id, ?2, ?3, ?4 FROM calls WHERE id = ?1",
-    )?
-    .execute(params![id, at, kind, detail])?;
+        params![id, at, kind, detail],
+    )?;
     if kind == "ended_by" {
-        conn.prepare_cached("UPDATE calls SET ended_by = ?2 WHERE id = ?1")?.execute(params![id, detail])?;
+        conn.execute("UPDATE calls SET ended_by = ?2 WHERE id = ?1", params![id, detail])?;
     }
     Ok(0)
 }
 
 /// Call `id`'s SIP messages and quality samples (each kept only when given).
 pub(super) fn detail_in(
-    conn: &Connection,
+    conn: &Db,
     id: &str,
     sip: Option<&serde_json::Value>,
     quality: Option<&serde_json::Value>,
 ) -> Result<usize, StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE calls SET sip_ladder = COALESCE(?2, sip_ladder), quality = COALESCE(?3, quality) WHERE id = ?1",
-    )?
-    .execute(params![id, sip.map(|v| v.to_string()), quality.map(|v| v.to_string())])?;
+        params![id, sip.map(|v| v.to_string()), quality.map(|v| v.to_string())],
+    )?;
     Ok(0)
 }
 
 /// Who answered call `id` (answering-machine detection), decided `after_ms` after the
 /// answer: kept on the call, an `answered_by` event, and `call.answered_by` queued.
 pub(super) fn answered_by_in(
-    conn: &Connection,
+    conn: &Db,
     id: &str,
     answered_by: &str,
     after_ms: u32,
     at: i64,
 ) -> Result<usize, StoreError> {
     let org = org_of(conn, id)?;
-    conn.prepare_cached("UPDATE calls SET answered_by = ?2, answered_by_ms = ?3 WHERE id = ?1")?.execute(params![
-        id,
-        answered_by,
-        i64::from(after_ms)
-    ])?;
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'answered_by', ?3)")?
-        .execute(params![id, at, answered_by])?;
+    conn.execute(
+        "UPDATE calls SET answered_by = ?2, answered_by_ms = ?3 WHERE id = ?1",
+        params![id, answered_by, i64::from(after_ms)],
+    )?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'answered_by', ?3)",
+        params![id, at, answered_by],
+    )?;
     let body = serde_json::json!({"call_id": id, "answered_by": answered_by, "decision_ms": after_ms});
     enqueue(conn, &org, "call.answered_by", body, at)
 }
 
 /// [`Store::set_recording`] inside a transaction; the webhooks queued.
 pub(super) fn recording_in(
-    conn: &Connection,
+    conn: &Db,
     id: &str,
     state: RecordingState,
     path: Option<&str>,
     at: i64,
 ) -> Result<usize, StoreError> {
     let org = org_of(conn, id)?;
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE calls SET recording_state = ?2, recording_path = COALESCE(?3, recording_path) WHERE id = ?1",
-    )?
-    .execute(params![id, state.as_str(), path])?;
-    conn.prepare_cached("INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)")?
-        .execute(params![id, at, state.as_str()])?;
+        params![id, state.as_str(), path],
+    )?;
+    conn.execute(
+        "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'recording', ?3)",
+        params![id, at, state.as_str()],
+    )?;
     if state != RecordingState::Ready {
         return Ok(0);
     }
@@ -196,8 +189,8 @@ pub(super) fn recording_in(
     enqueue(conn, &org, "recording.ready", data, at)
 }
 
-fn status_of(s: String) -> rusqlite::Result<CallStatus> {
-    CallStatus::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(0, s, rusqlite::types::Type::Text))
+fn status_of(s: String) -> Result<CallStatus, StoreError> {
+    CallStatus::parse(&s).ok_or_else(|| StoreError::Column(format!("{s:?} is not a call status")))
 }
 
 const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, sip_status, reason, record, \
@@ -205,7 +198,7 @@ const CALL_COLUMNS: &str = "id, contact_id, phone_number, from_number, status, s
      ring_timeout, max_duration, from_display_name, asserted_identity, number_id, early_media, machine_detection, \
      answered_by, answered_by_ms, turns, ended_by";
 
-fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
+fn call_from_row(r: &Row) -> Result<Call, StoreError> {
     let answered_at: Option<i64> = r.get(9)?;
     let ended_at: Option<i64> = r.get(10)?;
     Ok(Call {
@@ -214,9 +207,9 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
         phone_number: r.get(2)?,
         from_number: r.get(3)?,
         status: status_of(r.get(4)?)?,
-        sip_status: r.get::<_, Option<i64>>(5)?.and_then(|s| u16::try_from(s).ok()),
+        sip_status: r.get::<Option<i64>>(5)?.and_then(|s| u16::try_from(s).ok()),
         reason: r.get(6)?,
-        record: r.get::<_, i64>(7)? != 0,
+        record: r.get::<i64>(7)? != 0,
         created_at: r.get(8)?,
         answered_at,
         ended_at,
@@ -224,24 +217,24 @@ fn call_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Call> {
             (Some(a), Some(e)) => Some((e - a).max(0) as f64 / 1000.0),
             _ => None,
         },
-        recording: r.get::<_, Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
-        inbound: r.get::<_, String>(12)? == "inbound",
+        recording: r.get::<Option<String>>(11)?.as_deref().and_then(RecordingState::parse),
+        inbound: r.get::<String>(12)? == "inbound",
         organization_id: r.get(13)?,
         referred_by: r.get(14)?,
         sip_headers: r
-            .get::<_, Option<String>>(15)?
+            .get::<Option<String>>(15)?
             .and_then(|j| serde_json::from_str::<Vec<(String, String)>>(&j).ok())
             .unwrap_or_default(),
-        ring_timeout: r.get::<_, Option<i64>>(16)?.and_then(|n| u32::try_from(n).ok()),
-        max_duration: r.get::<_, Option<i64>>(17)?.and_then(|n| u32::try_from(n).ok()),
+        ring_timeout: r.get::<Option<i64>>(16)?.and_then(|n| u32::try_from(n).ok()),
+        max_duration: r.get::<Option<i64>>(17)?.and_then(|n| u32::try_from(n).ok()),
         from_display_name: r.get(18)?,
         asserted_identity: r.get(19)?,
         number_id: r.get(20)?,
-        early_media: r.get::<_, i64>(21)? != 0,
+        early_media: r.get::<i64>(21)? != 0,
         machine_detection: r.get(22)?,
         answered_by: r.get(23)?,
-        answered_by_ms: r.get::<_, Option<i64>>(24)?.and_then(|n| u32::try_from(n).ok()),
-        turns: r.get::<_, Option<String>>(25)?.and_then(|j| serde_json::from_str(&j).ok()),
+        answered_by_ms: r.get::<Option<i64>>(24)?.and_then(|n| u32::try_from(n).ok()),
+        turns: r.get::<Option<String>>(25)?.and_then(|j| serde_json::from_str(&j).ok()),
         ended_by: r.get(26)?,
     })
 }
@@ -261,13 +254,13 @@ impl Store {
         c: &NewCall<'_>,
         idem: Option<(&str, &str, &str)>,
     ) -> Result<(Call, bool), StoreError> {
-        let tx = self.conn.transaction()?;
-        if let Some(idem) = idem {
-            if let Some(id) = idempotency::claim(&tx, idem, c.id, c.created_at)? {
-                return Ok((call_in(&tx, &id)?, true));
+        let done = self.conn.transaction(|tx| {
+            if let Some(idem) = idem {
+                if let Some(id) = idempotency::claim(tx, idem, c.id, c.created_at)? {
+                    return Ok(Err(call_in(tx, &id)?));
+                }
             }
-        }
-        tx.execute(
+            tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
                                 sip_headers, ring_timeout, max_duration, from_display_name, early_media,
                                 machine_detection)
@@ -288,13 +281,19 @@ impl Store {
                 c.machine_detection
             ],
         )?;
-        tx.execute(
-            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
-            params![c.id, c.created_at],
-        )?;
-        let call = call_in(&tx, c.id)?;
-        let n = enqueue(&tx, c.organization_id, "call.initiated", call_json(&call), c.created_at)?;
-        tx.commit()?;
+            tx.execute(
+                "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
+                params![c.id, c.created_at],
+            )?;
+            let call = call_in(tx, c.id)?;
+            let n = enqueue(tx, c.organization_id, "call.initiated", call_json(&call), c.created_at)?;
+            Ok(Ok((call, n)))
+        })?;
+        // The same key and request: the call made the first time, nothing new.
+        let (call, n) = match done {
+            Ok(made) => made,
+            Err(replayed) => return Ok((replayed, true)),
+        };
         self.notify(n);
         self.changed(c.id);
         Ok((call, false))
@@ -316,12 +315,8 @@ impl Store {
         } else {
             "SELECT organization_id, quality FROM calls WHERE id = ?1"
         };
-        let row: Option<(String, Option<String>)> = self
-            .conn
-            .prepare_cached(sql)?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+        let row: Option<(String, Option<String>)> =
+            self.conn.query_opt(sql, params![id])?.map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?))).transpose()?;
         match row {
             Some((org, text)) if scope.org().is_none_or(|o| o == org) => {
                 Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
@@ -340,9 +335,7 @@ impl Store {
         reason: Option<&str>,
         at: i64,
     ) -> Result<Call, StoreError> {
-        let tx = self.conn.transaction()?;
-        let (call, n) = status_in(&tx, id, to, sip_status, reason, at)?;
-        tx.commit()?;
+        let (call, n) = self.conn.transaction(|tx| status_in(tx, id, to, sip_status, reason, at))?;
         self.notify(n);
         self.changed(id);
         Ok(call)
@@ -360,20 +353,18 @@ impl Store {
 
     /// The events of call `id` in `scope`, oldest first (none for another organization's).
     pub fn events(&self, scope: &Scope, id: &str) -> Result<Vec<CallEvent>, StoreError> {
-        let mut st = self.conn.prepare(
+        self.conn.query_map(
             "SELECT e.at, e.kind, e.detail FROM call_events e JOIN calls c ON c.id = e.call_id
-             WHERE e.call_id = ?1 AND (?2 IS NULL OR c.organization_id = ?2) ORDER BY e.id",
-        )?;
-        let rows = st.query_map(params![id, scope.org()], |r| {
-            Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+             WHERE e.call_id = ?1 AND (c.organization_id = ?2 OR ?2 IS NULL) ORDER BY e.id",
+            params![id, scope.org()],
+            |r| Ok(CallEvent { at: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }),
+        )
     }
 
     /// Calls in `scope` matching `f`, newest first, and how many match in all.
     pub fn list_calls(&self, scope: &Scope, f: &CallFilter<'_>) -> Result<(Vec<Call>, u64), StoreError> {
         let mut cond = Vec::new();
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(o) = scope.org() {
             args.push(o.to_string().into());
             cond.push(format!("organization_id = ?{}", args.len()));
@@ -399,18 +390,18 @@ impl Store {
             let escaped = n.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             args.push(format!("%{escaped}%").into());
             let i = args.len();
-            cond.push(format!("(phone_number LIKE ?{i} ESCAPE '\\' OR IFNULL(from_number, '') LIKE ?{i} ESCAPE '\\')"));
+            // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same.
+            let like = if self.conn.is_postgres() { "ILIKE" } else { "LIKE" };
+            cond.push(format!(
+                "(phone_number {like} ?{i} ESCAPE '\\' OR COALESCE(from_number, '') {like} ?{i} ESCAPE '\\')"
+            ));
         }
         if let Some(inbound) = f.inbound {
             args.push(if inbound { "inbound" } else { "outbound" }.to_string().into());
             cond.push(format!("direction = ?{}", args.len()));
         }
         let filter = if cond.is_empty() { String::new() } else { format!("WHERE {}", cond.join(" AND ")) };
-        let total: i64 = self.conn.query_row(
-            &format!("SELECT COUNT(*) FROM calls {filter}"),
-            rusqlite::params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
+        let total: i64 = self.conn.query_one(&format!("SELECT COUNT(*) FROM calls {filter}"), &args)?.get(0)?;
         let mut page = args.clone();
         page.push(i64::from(f.limit).into());
         page.push(i64::from(f.offset).into());
@@ -419,72 +410,67 @@ impl Store {
             page.len() - 1,
             page.len()
         );
-        let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(page.iter()), call_from_row)?;
-        Ok((rows.collect::<Result<_, _>>()?, total.max(0) as u64))
+        Ok((self.conn.query_map(&sql, &page, call_from_row)?, total.max(0) as u64))
     }
 
     /// After a crash or restart: every call still open is closed as `failed`, reason
     /// `restart`, ended `at`, and `call.failed` is queued for it. Returns how many.
     pub fn close_unfinished(&mut self, at: i64) -> Result<usize, StoreError> {
-        let open: Vec<String> = {
-            let mut st =
-                self.conn.prepare("SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')")?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let tx = self.conn.transaction()?;
-        let mut queued = 0;
-        for id in &open {
-            tx.execute(
-                "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?2 WHERE id = ?1",
-                params![id, at],
-            )?;
-            tx.execute(
-                "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
-                params![id, at],
-            )?;
-            let call = call_in(&tx, id)?;
-            queued += enqueue(&tx, &call.organization_id, "call.failed", call_json(&call), at)?;
-        }
-        // Nothing records before startup: a recording still marked as running was cut off
-        // (the recorder rewrote its header every second, so the file plays) or its end was
-        // not written; either way it is what there is.
-        let cut: Vec<String> = {
-            let mut st = tx.prepare("SELECT id FROM calls WHERE recording_state = 'recording'")?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for id in &cut {
-            queued += recording_in(&tx, id, RecordingState::Ready, None, at)?;
-        }
-        tx.commit()?;
+        let open: Vec<String> = self.conn.query_map(
+            "SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')",
+            &[],
+            |r| r.get(0),
+        )?;
+        let queued = self.conn.transaction(|tx| {
+            let mut queued = 0;
+            for id in &open {
+                tx.execute(
+                    "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )?;
+                tx.execute(
+                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
+                    params![id, at],
+                )?;
+                let call = call_in(tx, id)?;
+                queued += enqueue(tx, &call.organization_id, "call.failed", call_json(&call), at)?;
+            }
+            // Nothing records before startup: a recording still marked as running was cut
+            // off (the recorder rewrote its header every second, so the file plays) or its
+            // end was not written; either way it is what there is.
+            let cut: Vec<String> =
+                tx.query_map("SELECT id FROM calls WHERE recording_state = 'recording'", &[], |r| r.get(0))?;
+            for id in &cut {
+                queued += recording_in(tx, id, RecordingState::Ready, None, at)?;
+            }
+            Ok(queued)
+        })?;
         self.notify(queued);
         Ok(open.len())
     }
 
     /// Calls in `scope` not over yet, newest first.
     pub fn live_calls(&self, scope: &Scope) -> Result<Vec<Call>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
-             AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC"
-        ))?;
-        let rows = st.query_map([scope.org()], call_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')
+                 AND (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at DESC, id DESC"
+            ),
+            params![scope.org()],
+            call_from_row,
+        )
     }
 
     /// How many calls are in each status.
     pub fn count_by_status(&self) -> Result<Vec<(CallStatus, u64)>, StoreError> {
-        let mut st = self.conn.prepare_cached("SELECT status, COUNT(*) FROM calls GROUP BY status")?;
-        let rows = st.query_map([], |r| Ok((status_of(r.get(0)?)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map("SELECT status, COUNT(*) FROM calls GROUP BY status", &[], |r| {
+            Ok((status_of(r.get(0)?)?, r.get::<i64>(1)?.max(0) as u64))
+        })
     }
 
     /// A DTMF digit heard on a call: an event and `dtmf.received`.
     pub fn dtmf_received(&mut self, id: &str, digit: char, at: i64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = dtmf_in(&tx, id, digit, at)?;
-        tx.commit()?;
+        let n = self.conn.transaction(|tx| dtmf_in(tx, id, digit, at))?;
         self.notify(n);
         self.changed(id);
         Ok(())
@@ -499,9 +485,7 @@ impl Store {
         path: Option<&str>,
         at: i64,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = recording_in(&tx, id, state, path, at)?;
-        tx.commit()?;
+        let n = self.conn.transaction(|tx| recording_in(tx, id, state, path, at))?;
         self.notify(n);
         self.changed(id);
         Ok(())
@@ -509,15 +493,11 @@ impl Store {
 
     /// The recording of call `id` in `scope`: its state and file.
     pub fn recording(&self, scope: &Scope, id: &str) -> Result<Option<(RecordingState, String)>, StoreError> {
-        let row: (Option<String>, Option<String>) = self
-            .conn
-            .query_row(
-                "SELECT recording_state, recording_path FROM calls WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
-                params![id, scope.org()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
+        let r = self.conn.query_one(
+            "SELECT recording_state, recording_path FROM calls WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
+            params![id, scope.org()],
+        )?;
+        let row: (Option<String>, Option<String>) = (r.get(0)?, r.get(1)?);
         Ok(match row {
             (Some(s), Some(p)) => RecordingState::parse(&s).map(|s| (s, p)),
             _ => None,
@@ -529,6 +509,7 @@ impl Store {
 pub(crate) mod tests {
     use super::*;
     use crate::store::db::MIGRATIONS;
+    use crate::store::Op;
 
     pub(crate) fn new_call<'a>(id: &'a str, contact: &'a str, at: i64) -> NewCall<'a> {
         NewCall::new(id, contact, "+15551230000", crate::model::DEFAULT_ORG, at)
@@ -536,52 +517,212 @@ pub(crate) mod tests {
 
     #[test]
     fn a_call_lives_initiating_to_completed_with_its_events_and_duration() {
-        let mut s = Store::in_memory().unwrap();
-        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
-        let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
-        assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
-        s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
-        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
-        let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
-        assert_eq!(c.status, CallStatus::Completed);
-        assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
-        assert_eq!(c.sip_status, Some(200));
-        let ev: Vec<String> = s.events(&Scope::All, "call_1").unwrap().into_iter().map(|e| e.detail).collect();
-        assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
-        // Never out of a final state, never backwards.
-        assert!(matches!(
-            s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
-            Err(StoreError::BadTransition { .. })
-        ));
-        assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+        for mut s in Store::test_backends().unwrap() {
+            assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+            let c = s.insert_call(&new_call("call_1", "contact_1", 1_000)).unwrap();
+            assert_eq!((c.status, c.duration), (CallStatus::Initiating, None));
+            s.set_status("call_1", CallStatus::Ringing, Some(180), None, 2_000).unwrap();
+            s.set_status("call_1", CallStatus::InProgress, Some(200), None, 3_000).unwrap();
+            let c = s.set_status("call_1", CallStatus::Completed, None, Some("BYE"), 123_500).unwrap();
+            assert_eq!(c.status, CallStatus::Completed);
+            assert_eq!((c.answered_at, c.ended_at, c.duration), (Some(3_000), Some(123_500), Some(120.5)));
+            assert_eq!(c.sip_status, Some(200));
+            let ev: Vec<String> = s.events(&Scope::All, "call_1").unwrap().into_iter().map(|e| e.detail).collect();
+            assert_eq!(ev, ["initiating", "ringing", "in-progress", "completed"]);
+            // Never out of a final state, never backwards.
+            assert!(matches!(
+                s.set_status("call_1", CallStatus::InProgress, None, None, 200_000),
+                Err(StoreError::BadTransition { .. })
+            ));
+            assert!(matches!(s.set_status("nope", CallStatus::Failed, None, None, 1), Err(StoreError::NotFound)));
+        }
     }
 
     #[test]
     fn list_filters_pages_and_counts() {
-        let mut s = Store::in_memory().unwrap();
-        for i in 0..30 {
-            let id = format!("call_{i:02}");
-            let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
-            s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
-            if i % 2 == 0 {
-                s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+        for mut s in Store::test_backends().unwrap() {
+            for i in 0..30 {
+                let id = format!("call_{i:02}");
+                let contact = if i % 3 == 0 { "c_a" } else { "c_b" };
+                s.insert_call(&new_call(&id, contact, 1_000 + i)).unwrap();
+                if i % 2 == 0 {
+                    s.set_status(&id, CallStatus::Failed, Some(503), None, 5_000).unwrap();
+                }
             }
+            let (page, total) = s.list_calls(&Scope::All, &CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
+            assert_eq!((page.len(), total), (5, 30));
+            assert_eq!(page[0].id, "call_29", "newest first");
+            let f = CallFilter {
+                status: Some(CallStatus::Failed),
+                contact_id: Some("c_a"),
+                limit: 50,
+                ..CallFilter::default()
+            };
+            let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
+            assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
+            assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
+            let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
+            let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
+            assert_eq!((rows.len(), total), (8, 10));
         }
-        let (page, total) = s.list_calls(&Scope::All, &CallFilter { limit: 5, ..CallFilter::default() }).unwrap();
-        assert_eq!((page.len(), total), (5, 30));
-        assert_eq!(page[0].id, "call_29", "newest first");
-        let f = CallFilter {
-            status: Some(CallStatus::Failed),
-            contact_id: Some("c_a"),
-            limit: 50,
-            ..CallFilter::default()
-        };
-        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
-        assert_eq!(total, 5); // i in {0, 6, 12, 18, 24}
-        assert!(rows.iter().all(|c| c.status == CallStatus::Failed && c.contact_id == "c_a"));
-        let f = CallFilter { from: Some(1_010), to: Some(1_020), limit: 50, offset: 2, ..CallFilter::default() };
-        let (rows, total) = s.list_calls(&Scope::All, &f).unwrap();
-        assert_eq!((rows.len(), total), (8, 10));
+    }
+
+    #[test]
+    fn what_the_engine_writes_is_read_back_whole() {
+        for mut s in Store::test_backends().unwrap() {
+            let headers = vec![("X-Campaign".to_string(), "spring".to_string())];
+            let c = NewCall {
+                from_number: Some("+15550001"),
+                record: true,
+                sip_headers: &headers,
+                ring_timeout: Some(25),
+                max_duration: Some(3_600),
+                from_display_name: Some("Acme"),
+                early_media: true,
+                machine_detection: Some("detect"),
+                ..new_call("call_out", "contact_9", 1_000)
+            };
+            s.insert_call(&c).unwrap();
+            let inbound = InboundCall {
+                id: "call_in".into(),
+                caller: "+4420_7946%0000".into(),
+                called: Some("+15550100".into()),
+                at: 2_000,
+                organization_id: crate::model::DEFAULT_ORG.into(),
+                referred_by: None,
+                sip_headers: headers.clone(),
+                asserted_identity: Some("sip:+4420@carrier".into()),
+                number_id: Some("num_1".into()),
+            };
+            let referred = InboundCall {
+                id: "call_ref".into(),
+                caller: "ignored".into(),
+                called: Some("+15550199".into()),
+                at: 3_000,
+                referred_by: Some("call_out".into()),
+                sip_headers: Vec::new(),
+                asserted_identity: None,
+                number_id: None,
+                ..inbound.clone()
+            };
+            let turns = serde_json::json!({"summary": {"turns": 2}});
+            let sip = serde_json::json!({"messages": ["INVITE"], "truncated": false});
+            let ops = [
+                Op::Inbound(inbound),
+                Op::Inbound(referred),
+                Op::Status {
+                    id: "call_out".into(),
+                    to: CallStatus::InProgress,
+                    sip_status: Some(200),
+                    reason: None,
+                    at: 4_000,
+                },
+                Op::AnsweredBy { id: "call_out".into(), answered_by: "human".into(), after_ms: 1_250, at: 5_000 },
+                Op::ActionFailed {
+                    id: "call_out".into(),
+                    action: "hold".into(),
+                    detail: "488 Not Here".into(),
+                    at: 5_500,
+                },
+                Op::Turns { id: "call_out".into(), turns: turns.clone() },
+                Op::Event { id: "call_out".into(), kind: "ended_by".into(), detail: "remote".into(), at: 6_000 },
+                Op::Event { id: "nope".into(), kind: "failover".into(), detail: "x".into(), at: 6_000 },
+                Op::Status {
+                    id: "call_out".into(),
+                    to: CallStatus::Completed,
+                    sip_status: None,
+                    reason: Some("BYE".into()),
+                    at: 6_000,
+                },
+                Op::Detail { id: "call_out".into(), sip: Some(sip.clone()), quality: None },
+            ];
+            assert!(s.apply(&ops).unwrap().is_empty(), "all applied");
+            s.set_recording("call_out", RecordingState::Recording, Some("/rec/call_out.wav"), 4_100).unwrap();
+            s.dtmf_received("call_out", '#', 4_200).unwrap();
+            s.add_event("call_out", "note", "by hand", 4_300).unwrap();
+
+            let out = s.get_call(&Scope::All, "call_out").unwrap();
+            assert_eq!(
+                (out.status, out.sip_status, out.reason.as_deref()),
+                (CallStatus::Completed, Some(200), Some("BYE"))
+            );
+            assert_eq!((out.answered_at, out.ended_at, out.duration), (Some(4_000), Some(6_000), Some(2.0)));
+            assert!(out.record && out.early_media && !out.inbound);
+            assert_eq!(out.sip_headers, headers);
+            assert_eq!((out.ring_timeout, out.max_duration), (Some(25), Some(3_600)));
+            assert_eq!(
+                (out.from_number.as_deref(), out.from_display_name.as_deref()),
+                (Some("+15550001"), Some("Acme"))
+            );
+            assert_eq!(out.machine_detection.as_deref(), Some("detect"));
+            assert_eq!((out.answered_by.as_deref(), out.answered_by_ms), (Some("human"), Some(1_250)));
+            assert_eq!(out.turns, Some(turns));
+            assert_eq!(out.ended_by.as_deref(), Some("remote"));
+            assert_eq!(out.recording, Some(RecordingState::Recording));
+            assert_eq!(
+                s.recording(&Scope::All, "call_out").unwrap(),
+                Some((RecordingState::Recording, "/rec/call_out.wav".into()))
+            );
+            assert_eq!(s.call_detail(&Scope::All, "call_out", true).unwrap(), Some(sip));
+            assert_eq!(s.call_detail(&Scope::All, "call_out", false).unwrap(), None);
+            let other = Scope::Org("org_other".into());
+            assert!(matches!(s.call_detail(&other, "call_out", true), Err(StoreError::NotFound)));
+            assert!(matches!(s.recording(&other, "call_out"), Err(StoreError::NotFound)));
+            let kinds: Vec<(String, String)> =
+                s.events(&Scope::All, "call_out").unwrap().into_iter().map(|e| (e.kind, e.detail)).collect();
+            let kinds: Vec<(&str, &str)> = kinds.iter().map(|(k, d)| (k.as_str(), d.as_str())).collect();
+            assert_eq!(
+                kinds,
+                [
+                    ("status", "initiating"),
+                    ("status", "in-progress"),
+                    ("answered_by", "human"),
+                    ("action_failed", "hold: 488 Not Here"),
+                    ("ended_by", "remote"),
+                    ("status", "completed"),
+                    ("recording", "recording"),
+                    ("dtmf", "#"),
+                    ("note", "by hand"),
+                ]
+            );
+
+            let inb = s.get_call(&Scope::All, "call_in").unwrap();
+            assert!(inb.inbound);
+            assert_eq!((inb.phone_number.as_str(), inb.from_number.as_deref()), ("+4420_7946%0000", Some("+15550100")));
+            assert_eq!(
+                (inb.asserted_identity.as_deref(), inb.number_id.as_deref()),
+                (Some("sip:+4420@carrier"), Some("num_1"))
+            );
+            let rf = s.get_call(&Scope::All, "call_ref").unwrap();
+            assert_eq!(
+                (rf.contact_id.as_str(), rf.phone_number.as_str()),
+                ("contact_9", "+15550199"),
+                "the referring call's contact"
+            );
+            assert_eq!((rf.referred_by.as_deref(), rf.inbound), (Some("call_out"), false));
+
+            // The number filter: a substring of either number, `%` and `_` taken literally.
+            let numbers = |n| {
+                let f = CallFilter { number: Some(n), limit: 10, ..CallFilter::default() };
+                let mut ids: Vec<String> = s.list_calls(&Scope::All, &f).unwrap().0.into_iter().map(|c| c.id).collect();
+                ids.sort();
+                ids
+            };
+            assert_eq!(numbers("0_7946%"), ["call_in"]);
+            assert_eq!(numbers("4_2"), Vec::<String>::new(), "_ is not a wildcard (+442…)");
+            assert_eq!(numbers("%"), ["call_in"], "nor %");
+            assert_eq!(numbers("5550001"), ["call_out"], "the from number too");
+            assert_eq!(numbers("55501"), ["call_in", "call_ref"]);
+            let f = CallFilter { inbound: Some(true), limit: 10, ..CallFilter::default() };
+            assert_eq!(s.list_calls(&Scope::All, &f).unwrap().1, 1);
+
+            let live: Vec<String> = s.live_calls(&Scope::All).unwrap().into_iter().map(|c| c.id).collect();
+            assert_eq!(live, ["call_ref", "call_in"], "newest first");
+            assert!(s.live_calls(&other).unwrap().is_empty());
+            let mut counts = s.count_by_status().unwrap();
+            counts.sort_by_key(|(st, _)| st.as_str());
+            assert_eq!(counts, [(CallStatus::Completed, 1), (CallStatus::Initiating, 2)]);
+        }
     }
 
     #[test]
@@ -590,8 +731,17 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("dialtone.db");
+        restart(&|| Store::open(&path).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(url) = Store::test_url().unwrap() {
+            restart(&|| Store::open_url(&url).unwrap());
+        }
+    }
+
+    /// The restart test on the database `open` opens (again).
+    fn restart(open: &dyn Fn() -> Store) {
         {
-            let mut s = Store::open(&path).unwrap();
+            let mut s = open();
             s.insert_call(&new_call("call_done", "c", 1)).unwrap();
             s.set_status("call_done", CallStatus::Busy, Some(486), Some("Busy Here"), 2).unwrap();
             s.insert_call(&new_call("call_live", "c", 3)).unwrap();
@@ -599,7 +749,7 @@ pub(crate) mod tests {
             s.insert_call(&new_call("call_new", "c", 5)).unwrap();
             // Dropped without closing: as after a crash.
         }
-        let mut s = Store::open(&path).unwrap();
+        let mut s = open();
         assert_eq!(s.close_unfinished(10).unwrap(), 2);
         let (all, total) = s.list_calls(&Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap();
         assert_eq!(total, 3);
@@ -615,8 +765,7 @@ pub(crate) mod tests {
         assert_eq!(s.events(&Scope::All, "call_live").unwrap().last().unwrap().detail, "failed");
         // Reopening is idempotent: the schema is not applied twice.
         drop(s);
-        let s = Store::open(&path).unwrap();
+        let s = open();
         assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

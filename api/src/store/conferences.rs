@@ -4,8 +4,8 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::params;
 use crate::model::{ConferenceRow, ParticipantRow, Scope};
-use rusqlite::{params, OptionalExtension};
 
 impl Store {
     /// Adds a conference (with nobody in it).
@@ -19,75 +19,68 @@ impl Store {
 
     /// Conference `id` with its participants, if it is in `scope`.
     pub fn conference(&self, scope: &Scope, id: &str) -> Result<ConferenceRow, StoreError> {
-        let c = self
-            .conn
-            .prepare_cached(
-                "SELECT id, organization_id, name, created_at, ended_at FROM conferences
-                 WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
-            )?
-            .query_row(params![id, scope.org()], |r| {
-                Ok(ConferenceRow {
-                    id: r.get(0)?,
-                    organization_id: r.get(1)?,
-                    name: r.get(2)?,
-                    created_at: r.get(3)?,
-                    ended_at: r.get(4)?,
-                    participants: Vec::new(),
-                })
-            })
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
+        let r = self.conn.query_one(
+            "SELECT id, organization_id, name, created_at, ended_at FROM conferences
+             WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
+            params![id, scope.org()],
+        )?;
+        let c = ConferenceRow {
+            id: r.get(0)?,
+            organization_id: r.get(1)?,
+            name: r.get(2)?,
+            created_at: r.get(3)?,
+            ended_at: r.get(4)?,
+            participants: Vec::new(),
+        };
         let participants = self.participants(&c.id)?;
         Ok(ConferenceRow { participants, ..c })
     }
 
     fn participants(&self, conference: &str) -> Result<Vec<ParticipantRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(
+        self.conn.query_map(
             "SELECT p.call_id, NULL, p.muted, p.joined_at, COALESCE(p.left_at, c.ended_at), p.id
              FROM conference_participants p LEFT JOIN calls c ON c.id = p.call_id WHERE p.conference_id = ?1
              UNION ALL
              SELECT id, url, muted, joined_at, left_at, 0 FROM conference_agents WHERE conference_id = ?1
              ORDER BY 4, 6",
-        )?;
-        let rows = st.query_map([conference], |r| {
-            Ok(ParticipantRow {
-                member: r.get(0)?,
-                agent_url: r.get(1)?,
-                muted: r.get(2)?,
-                joined_at: r.get(3)?,
-                left_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![conference],
+            |r| {
+                Ok(ParticipantRow {
+                    member: r.get(0)?,
+                    agent_url: r.get(1)?,
+                    muted: r.get(2)?,
+                    joined_at: r.get(3)?,
+                    left_at: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// The conferences in `scope`, newest first, with their participants.
     pub fn conferences(&self, scope: &Scope, limit: u32) -> Result<Vec<ConferenceRow>, StoreError> {
-        let ids: Vec<String> = {
-            let mut st = self.conn.prepare_cached(
-                "SELECT id FROM conferences WHERE (?1 IS NULL OR organization_id = ?1)
-                 ORDER BY created_at DESC, rowid DESC LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![scope.org(), limit], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let ids: Vec<String> = self.conn.query_map(
+            "SELECT id FROM conferences WHERE (organization_id = ?1 OR ?1 IS NULL)
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2",
+            params![scope.org(), limit],
+            |r| r.get(0),
+        )?;
         ids.iter().map(|id| self.conference(scope, id)).collect()
     }
 
     /// Seats call `call` in conference `conference` at `at`: any seat it still holds (here
     /// or in another conference) is closed first.
     pub fn join_conference(&mut self, conference: &str, call: &str, muted: bool, at: i64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE conference_participants SET left_at = ?2 WHERE call_id = ?1 AND left_at IS NULL",
-            params![call, at],
-        )?;
-        tx.execute(
-            "INSERT INTO conference_participants (conference_id, call_id, muted, joined_at) VALUES (?1, ?2, ?3, ?4)",
-            params![conference, call, muted, at],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.conn.transaction(|tx| {
+            tx.execute(
+                "UPDATE conference_participants SET left_at = ?2 WHERE call_id = ?1 AND left_at IS NULL",
+                params![call, at],
+            )?;
+            tx.execute(
+                "INSERT INTO conference_participants (conference_id, call_id, muted, joined_at) VALUES (?1, ?2, ?3, ?4)",
+                params![conference, call, muted, at],
+            )?;
+            Ok(())
+        })
     }
 
     /// Whether call `call`'s open seat in `conference` is muted; `NotFound` if it has none.
@@ -106,11 +99,11 @@ impl Store {
     /// Closes call `call`'s seats (in `conference`, or in any with `None`) at `at`; how many
     /// were open.
     pub fn leave_conference(&mut self, conference: Option<&str>, call: &str, at: i64) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        self.conn.execute(
             "UPDATE conference_participants SET left_at = ?3
-             WHERE (?1 IS NULL OR conference_id = ?1) AND call_id = ?2 AND left_at IS NULL",
+             WHERE (conference_id = ?1 OR ?1 IS NULL) AND call_id = ?2 AND left_at IS NULL",
             params![conference, call, at],
-        )?)
+        )
     }
 
     /// Seats voice agent `id` (`agt_…`, at `url`, speaking `format`) in `conference` at `at`.
@@ -153,23 +146,23 @@ impl Store {
 
     /// Ends conference `id` at `at` (every open seat closes); `NotFound` outside `scope`.
     pub fn end_conference(&mut self, scope: &Scope, id: &str, at: i64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE conferences SET ended_at = COALESCE(ended_at, ?3)
-             WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
-            params![id, scope.org(), at],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        for table in ["conference_participants", "conference_agents"] {
-            tx.execute(
-                &format!("UPDATE {table} SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL"),
-                params![id, at],
+        self.conn.transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE conferences SET ended_at = COALESCE(ended_at, ?3)
+                 WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
+                params![id, scope.org(), at],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            for table in ["conference_participants", "conference_agents"] {
+                tx.execute(
+                    &format!("UPDATE {table} SET left_at = ?2 WHERE conference_id = ?1 AND left_at IS NULL"),
+                    params![id, at],
+                )?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -190,50 +183,52 @@ mod tests {
 
     #[test]
     fn conferences_are_scoped_and_seats_open_and_close() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_conference(&conference("conf_a", "org_a")).unwrap();
-        s.insert_conference(&conference("conf_b", "org_b")).unwrap();
-        let a = Scope::Org("org_a".into());
-        assert!(matches!(s.conference(&a, "conf_b"), Err(StoreError::NotFound)), "another's");
-        assert!(matches!(s.end_conference(&a, "conf_b", 5), Err(StoreError::NotFound)), "another's");
-        assert_eq!(s.conferences(&a, 10).unwrap().len(), 1);
-        assert_eq!(s.conferences(&Scope::All, 10).unwrap().len(), 2);
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_conference(&conference("conf_a", "org_a")).unwrap();
+            s.insert_conference(&conference("conf_b", "org_b")).unwrap();
+            let a = Scope::Org("org_a".into());
+            assert!(matches!(s.conference(&a, "conf_b"), Err(StoreError::NotFound)), "another's");
+            assert!(matches!(s.end_conference(&a, "conf_b", 5), Err(StoreError::NotFound)), "another's");
+            assert_eq!(s.conferences(&a, 10).unwrap().len(), 1);
+            assert_eq!(s.conferences(&Scope::All, 10).unwrap().len(), 2);
 
-        for id in ["call_1", "call_2"] {
-            s.insert_call(&crate::store::calls::tests::new_call(id, "c", 1)).unwrap();
+            for id in ["call_1", "call_2"] {
+                s.insert_call(&crate::store::calls::tests::new_call(id, "c", 1)).unwrap();
+            }
+            s.join_conference("conf_a", "call_1", false, 2).unwrap();
+            s.join_conference("conf_a", "call_2", true, 3).unwrap();
+            s.mute_participant("conf_a", "call_1", true).unwrap();
+            assert!(matches!(s.mute_participant("conf_b", "call_1", true), Err(StoreError::NotFound)));
+            // call_2 moves to the other room: its first seat closes.
+            s.join_conference("conf_b", "call_2", false, 4).unwrap();
+            // A voice agent sits in conf_a too, after the calls.
+            s.join_agent("conf_a", "agt_1", "ws://127.0.0.1:9/agent", None, false, 5).unwrap();
+            assert!(matches!(s.mute_agent("conf_b", "agt_1", true), Err(StoreError::NotFound)));
+            s.mute_agent("conf_a", "agt_1", true).unwrap();
+            let c = s.conference(&a, "conf_a").unwrap();
+            assert_eq!(c.participants.len(), 3);
+            assert_eq!((c.participants[2].member.as_str(), c.participants[2].muted), ("agt_1", true));
+            assert_eq!(c.participants[2].agent_url.as_deref(), Some("ws://127.0.0.1:9/agent"));
+            assert_eq!(c.participants[0].agent_url, None);
+            assert!(c.participants[0].muted && c.participants[0].active());
+            assert_eq!(c.participants[1].left_at, Some(4));
+            s.end_conference(&a, "conf_a", 9).unwrap();
+            let c = s.conference(&a, "conf_a").unwrap();
+            assert_eq!(c.ended_at, Some(9));
+            assert!(c.participants.iter().all(|p| !p.active()));
+            assert_eq!(s.leave_conference(None, "call_2", 10).unwrap(), 1);
         }
-        s.join_conference("conf_a", "call_1", false, 2).unwrap();
-        s.join_conference("conf_a", "call_2", true, 3).unwrap();
-        s.mute_participant("conf_a", "call_1", true).unwrap();
-        assert!(matches!(s.mute_participant("conf_b", "call_1", true), Err(StoreError::NotFound)));
-        // call_2 moves to the other room: its first seat closes.
-        s.join_conference("conf_b", "call_2", false, 4).unwrap();
-        // A voice agent sits in conf_a too, after the calls.
-        s.join_agent("conf_a", "agt_1", "ws://127.0.0.1:9/agent", None, false, 5).unwrap();
-        assert!(matches!(s.mute_agent("conf_b", "agt_1", true), Err(StoreError::NotFound)));
-        s.mute_agent("conf_a", "agt_1", true).unwrap();
-        let c = s.conference(&a, "conf_a").unwrap();
-        assert_eq!(c.participants.len(), 3);
-        assert_eq!((c.participants[2].member.as_str(), c.participants[2].muted), ("agt_1", true));
-        assert_eq!(c.participants[2].agent_url.as_deref(), Some("ws://127.0.0.1:9/agent"));
-        assert_eq!(c.participants[0].agent_url, None);
-        assert!(c.participants[0].muted && c.participants[0].active());
-        assert_eq!(c.participants[1].left_at, Some(4));
-        s.end_conference(&a, "conf_a", 9).unwrap();
-        let c = s.conference(&a, "conf_a").unwrap();
-        assert_eq!(c.ended_at, Some(9));
-        assert!(c.participants.iter().all(|p| !p.active()));
-        assert_eq!(s.leave_conference(None, "call_2", 10).unwrap(), 1);
     }
 
     #[test]
     fn a_call_that_ended_seated_has_left_when_it_ended() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_conference(&conference("conf_a", "org_a")).unwrap();
-        s.insert_call(&crate::store::calls::tests::new_call("call_x", "c", 1)).unwrap();
-        s.join_conference("conf_a", "call_x", false, 2).unwrap();
-        s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", []).unwrap();
-        let c = s.conference(&Scope::All, "conf_a").unwrap();
-        assert_eq!(c.participants[0].left_at, Some(7));
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_conference(&conference("conf_a", "org_a")).unwrap();
+            s.insert_call(&crate::store::calls::tests::new_call("call_x", "c", 1)).unwrap();
+            s.join_conference("conf_a", "call_x", false, 2).unwrap();
+            s.conn.execute("UPDATE calls SET ended_at = 7 WHERE id = 'call_x'", &[]).unwrap();
+            let c = s.conference(&Scope::All, "conf_a").unwrap();
+            assert_eq!(c.participants[0].left_at, Some(7));
+        }
     }
 }

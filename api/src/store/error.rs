@@ -9,6 +9,12 @@ pub enum StoreError {
     /// SQLite said no.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no, or its connection is gone.
+    #[error("database: {0}")]
+    Postgres(String),
+    /// A column held what the store did not expect.
+    #[error("database: {0}")]
+    Column(String),
     /// The database was written by a newer dialtone.
     #[error("the database is at schema version {found}, newer than this dialtone's {known}")]
     TooNew {
@@ -34,4 +40,13 @@ pub enum StoreError {
         /// The asked-for one.
         to: CallStatus,
     },
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        StoreError::Postgres(match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => e.to_string(),
+        })
+    }
 }

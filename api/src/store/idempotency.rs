@@ -1,25 +1,25 @@
 //! `Idempotency-Key` records: a key (per principal) names the call its first request made.
 
 use super::error::StoreError;
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db};
 
 /// Claims `key` for `principal`'s request with body hash `hash`, making call `call_id` at
 /// `at`: `Ok(None)` the first time (the record is written with the transaction `conn`
 /// is in), `Ok(Some(id))` of the call made before for the same hash, or
 /// [`StoreError::IdempotencyConflict`] for another hash.
 pub(super) fn claim(
-    conn: &Connection,
+    conn: &Db,
     (principal, key, hash): (&str, &str, &str),
     call_id: &str,
     at: i64,
 ) -> Result<Option<String>, StoreError> {
     let seen: Option<(String, String)> = conn
-        .query_row(
+        .query_opt(
             "SELECT request_hash, call_id FROM idempotency WHERE principal = ?1 AND key = ?2",
             params![principal, key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+        )?
+        .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
     match seen {
         Some((h, id)) if h == hash => Ok(Some(id)),
         Some(_) => Err(StoreError::IdempotencyConflict),
@@ -34,8 +34,8 @@ pub(super) fn claim(
 }
 
 /// Forgets the records older than `before` (ms); returns how many.
-pub(super) fn forget(conn: &Connection, before: i64) -> Result<usize, StoreError> {
-    Ok(conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [before])?)
+pub(super) fn forget(conn: &Db, before: i64) -> Result<usize, StoreError> {
+    conn.execute("DELETE FROM idempotency WHERE created_at < ?1", params![before])
 }
 
 #[cfg(test)]
@@ -46,21 +46,22 @@ mod tests {
 
     #[test]
     fn idempotency_keys_replay_or_conflict() {
-        let mut s = Store::in_memory().unwrap();
-        let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
-        assert_eq!((c.id.as_str(), replayed), ("call_a", false));
-        let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
-        assert_eq!((c.id.as_str(), replayed), ("call_a", true));
-        assert!(matches!(
-            s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
-            Err(StoreError::IdempotencyConflict)
-        ));
-        // Keys are per principal.
-        let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
-        assert_eq!(c.id, "call_d");
-        assert_eq!(
-            s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
-            2
-        );
+        for mut s in Store::test_backends().unwrap() {
+            let (c, replayed) = s.insert_call_once(&new_call("call_a", "c", 1), Some(("key_1", "k", "h1"))).unwrap();
+            assert_eq!((c.id.as_str(), replayed), ("call_a", false));
+            let (c, replayed) = s.insert_call_once(&new_call("call_b", "c", 2), Some(("key_1", "k", "h1"))).unwrap();
+            assert_eq!((c.id.as_str(), replayed), ("call_a", true));
+            assert!(matches!(
+                s.insert_call_once(&new_call("call_c", "c", 3), Some(("key_1", "k", "h2"))),
+                Err(StoreError::IdempotencyConflict)
+            ));
+            // Keys are per principal.
+            let (c, _) = s.insert_call_once(&new_call("call_d", "c", 4), Some(("key_2", "k", "h2"))).unwrap();
+            assert_eq!(c.id, "call_d");
+            assert_eq!(
+                s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
+                2
+            );
+        }
     }
 }

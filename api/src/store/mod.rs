@@ -1,5 +1,6 @@
 //! The store: one SQLite database under `DIALTONE_DATA_DIR`, in WAL mode, with versioned
-//! migrations (`PRAGMA user_version`). One writer owns the connection; readers may open
+//! migrations (`PRAGMA user_version`), or a PostgreSQL database ([`Store::open_url`]) with
+//! the same migrations in its dialect. One writer owns the connection; readers may open
 //! their own. Every change to a call is a row update plus an event row, in one transaction.
 //!
 //! A restart finds every call; [`Store::close_unfinished`] closes the ones a crash left
@@ -8,8 +9,8 @@
 //!
 //! One module per group of tables: `calls` (calls, their events and recordings),
 //! `conferences` (and their participants), `idempotency`, `keys`, `orgs` (organizations), `sip_users`, `trunks` and `numbers`
-//! (inbound routing), `users`, `outbox` (webhooks and their deliveries); `db` opens the
-//! database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
+//! (inbound routing), `users`, `outbox` (webhooks and their deliveries); `sql` is the
+//! database under them all (SQLite or PostgreSQL); `db` opens the database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
 //! This file only names them.
 
 mod calls;
@@ -22,6 +23,7 @@ mod numbers;
 mod orgs;
 mod outbox;
 mod sip_users;
+mod sql;
 mod trunks;
 mod users;
 mod writer;

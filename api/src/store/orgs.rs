@@ -2,18 +2,18 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Organization, Scope};
-use rusqlite::{params, OptionalExtension};
 
 const ORG_COLUMNS: &str = "id, name, created_at, max_concurrent_calls, max_calls_per_second, allowed_destinations";
 
-fn org_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
+fn org_from_row(r: &Row) -> Result<Organization, StoreError> {
     let dest: String = r.get(5)?;
     Ok(Organization {
         id: r.get(0)?,
         name: r.get(1)?,
         created_at: r.get(2)?,
-        max_concurrent_calls: r.get::<_, Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
+        max_concurrent_calls: r.get::<Option<i64>>(3)?.and_then(|n| u32::try_from(n).ok()),
         max_calls_per_second: r.get(4)?,
         allowed_destinations: dest.split_whitespace().map(str::to_string).collect(),
     })
@@ -22,7 +22,7 @@ fn org_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
 impl Store {
     /// Adds an organization; [`StoreError::Conflict`] if its name is taken.
     pub fn insert_org(&mut self, o: &Organization) -> Result<(), StoreError> {
-        if self.conn.prepare_cached("SELECT 1 FROM organizations WHERE name = ?1")?.exists([&o.name])? {
+        if self.conn.exists("SELECT 1 FROM organizations WHERE name = ?1", params![&o.name])? {
             return Err(StoreError::Conflict("name"));
         }
         self.conn.execute(
@@ -41,17 +41,16 @@ impl Store {
 
     /// The organizations in `scope`, oldest first.
     pub fn orgs(&self, scope: &Scope) -> Result<Vec<Organization>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE (?1 IS NULL OR id = ?1) ORDER BY created_at, id"
-        ))?;
-        let rows = st.query_map([scope.org()], org_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE (id = ?1 OR ?1 IS NULL) ORDER BY created_at, id"),
+            params![scope.org()],
+            org_from_row,
+        )
     }
 
     /// The only organization, while there is just one.
     pub fn sole_org(&self) -> Result<Option<String>, StoreError> {
-        let mut st = self.conn.prepare_cached("SELECT id FROM organizations LIMIT 2")?;
-        let ids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let ids: Vec<String> = self.conn.query_map("SELECT id FROM organizations LIMIT 2", &[], |r| r.get(0))?;
         Ok(if ids.len() == 1 { ids.into_iter().next() } else { None })
     }
 
@@ -60,11 +59,11 @@ impl Store {
         if scope.org().is_some_and(|o| o != id) {
             return Ok(None);
         }
-        Ok(self
-            .conn
-            .prepare_cached(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"))?
-            .query_row([id], org_from_row)
-            .optional()?)
+        self.conn
+            .query_opt(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"), params![id])?
+            .as_ref()
+            .map(org_from_row)
+            .transpose()
     }
 
     /// Replaces organization `o.id`'s call policy (its name stays); `NotFound` if it is
@@ -72,7 +71,7 @@ impl Store {
     pub fn set_org_policy(&mut self, scope: &Scope, o: &Organization) -> Result<(), StoreError> {
         let n = self.conn.execute(
             "UPDATE organizations SET max_concurrent_calls = ?2, max_calls_per_second = ?3, allowed_destinations = ?4
-             WHERE id = ?1 AND (?5 IS NULL OR id = ?5)",
+             WHERE id = ?1 AND (id = ?5 OR ?5 IS NULL)",
             params![
                 o.id,
                 o.max_concurrent_calls.map(i64::from),
@@ -106,23 +105,24 @@ mod tests {
 
     #[test]
     fn organizations_are_scoped_and_named_once() {
-        let mut s = Store::in_memory().unwrap();
-        assert_eq!(s.orgs(&Scope::All).unwrap()[0].name, "default", "the migration makes the default one");
-        assert_eq!(s.sole_org().unwrap().as_deref(), Some(DEFAULT_ORG));
-        s.insert_org(&org("org_a", "acme")).unwrap();
-        assert_eq!(s.sole_org().unwrap(), None, "two: none is the only one");
-        assert!(matches!(s.insert_org(&org("org_b", "acme")), Err(StoreError::Conflict("name"))));
-        s.insert_org(&org("org_b", "globex")).unwrap();
-        assert_eq!(s.orgs(&Scope::All).unwrap().len(), 3);
-        let mine = Scope::Org("org_a".into());
-        assert_eq!(s.orgs(&mine).unwrap(), vec![org("org_a", "acme")]);
-        assert!(s.org(&mine, "org_b").unwrap().is_none(), "another's is as missing");
-        assert!(s.org(&mine, DEFAULT_ORG).unwrap().is_none());
-        let mut changed = org("org_b", "ignored");
-        changed.allowed_destinations.clear();
-        assert!(matches!(s.set_org_policy(&mine, &changed), Err(StoreError::NotFound)));
-        s.set_org_policy(&Scope::All, &changed).unwrap();
-        let b = s.org(&Scope::All, "org_b").unwrap().unwrap();
-        assert_eq!((b.name.as_str(), b.allowed_destinations.len()), ("globex", 0));
+        for mut s in Store::test_backends().unwrap() {
+            assert_eq!(s.orgs(&Scope::All).unwrap()[0].name, "default", "the migration makes the default one");
+            assert_eq!(s.sole_org().unwrap().as_deref(), Some(DEFAULT_ORG));
+            s.insert_org(&org("org_a", "acme")).unwrap();
+            assert_eq!(s.sole_org().unwrap(), None, "two: none is the only one");
+            assert!(matches!(s.insert_org(&org("org_b", "acme")), Err(StoreError::Conflict("name"))));
+            s.insert_org(&org("org_b", "globex")).unwrap();
+            assert_eq!(s.orgs(&Scope::All).unwrap().len(), 3);
+            let mine = Scope::Org("org_a".into());
+            assert_eq!(s.orgs(&mine).unwrap(), vec![org("org_a", "acme")]);
+            assert!(s.org(&mine, "org_b").unwrap().is_none(), "another's is as missing");
+            assert!(s.org(&mine, DEFAULT_ORG).unwrap().is_none());
+            let mut changed = org("org_b", "ignored");
+            changed.allowed_destinations.clear();
+            assert!(matches!(s.set_org_policy(&mine, &changed), Err(StoreError::NotFound)));
+            s.set_org_policy(&Scope::All, &changed).unwrap();
+            let b = s.org(&Scope::All, "org_b").unwrap().unwrap();
+            assert_eq!((b.name.as_str(), b.allowed_destinations.len()), ("globex", 0));
+        }
     }
 }

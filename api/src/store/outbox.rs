@@ -5,26 +5,25 @@
 use super::db::Store;
 use super::error::StoreError;
 use super::idempotency;
+use super::sql::{params, Db};
 use crate::model::{Attempt, Delivery, Scope, Webhook};
 use crate::wire::rfc3339;
-use rusqlite::{params, Connection};
 
 /// Queues `event` of organization `org` (its body `{id, event, created_at, data}` fixed
 /// now) for every active webhook of that organization that takes it, inside the
 /// transaction that made it happen. Returns how many.
 pub(super) fn enqueue(
-    conn: &Connection,
+    conn: &Db,
     org: &str,
     event: &str,
     data: serde_json::Value,
     at: i64,
 ) -> Result<usize, StoreError> {
-    let hooks: Vec<(String, String)> = {
-        let mut st =
-            conn.prepare_cached("SELECT id, events FROM webhooks WHERE organization_id = ?1 AND active = 1")?;
-        let rows = st.query_map([org], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let hooks: Vec<(String, String)> = conn.query_map(
+        "SELECT id, events FROM webhooks WHERE organization_id = ?1 AND active = 1",
+        params![org],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let mut n = 0;
     for (hook, events) in hooks {
         if !events.is_empty() && !events.split_whitespace().any(|e| e == event) {
@@ -36,11 +35,11 @@ pub(super) fn enqueue(
             "created_at": rfc3339(at),
             "data": data,
         });
-        conn.prepare_cached(
+        conn.execute(
             "INSERT INTO webhook_outbox (webhook_id, event, payload, next_attempt_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?4)",
-        )?
-        .execute(params![hook, event, body.to_string(), at])?;
+            params![hook, event, body.to_string(), at],
+        )?;
         n += 1;
     }
     Ok(n)
@@ -76,7 +75,7 @@ pub struct AttemptRow {
 /// Keeps one attempt at outbox row `row` (its webhook, organization, event and call read
 /// from the row).
 fn attempt_in(
-    conn: &Connection,
+    conn: &Db,
     row: i64,
     at: i64,
     a: &Attempt,
@@ -90,16 +89,23 @@ fn attempt_in(
         }
         &r[..end]
     });
-    conn.prepare_cached(
-        "INSERT INTO webhook_attempts (outbox_id, webhook_id, organization_id, event, call_id, attempt, at,
-             duration_ms, status_code, response, error, outcome, next_retry_at)
-         SELECT o.id, o.webhook_id, w.organization_id, o.event,
-             COALESCE(json_extract(o.payload, '$.data.call_id'),
-                 CASE WHEN o.event LIKE 'call.%' THEN json_extract(o.payload, '$.data.id') END),
-             o.attempts, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-         FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.id = ?1",
-    )?
-    .execute(params![row, at, a.duration_ms, a.status.map(i64::from), response, a.error, outcome, retry_at])?;
+    // The call the event is about: `data.call_id`, or a call event's `data.id`.
+    let call_id = if conn.is_postgres() {
+        "COALESCE(o.payload::jsonb #>> '{data,call_id}',
+             CASE WHEN o.event LIKE 'call.%' THEN o.payload::jsonb #>> '{data,id}' END)"
+    } else {
+        "COALESCE(json_extract(o.payload, '$.data.call_id'),
+             CASE WHEN o.event LIKE 'call.%' THEN json_extract(o.payload, '$.data.id') END)"
+    };
+    conn.execute(
+        &format!(
+            "INSERT INTO webhook_attempts (outbox_id, webhook_id, organization_id, event, call_id, attempt, at,
+                 duration_ms, status_code, response, error, outcome, next_retry_at)
+             SELECT o.id, o.webhook_id, w.organization_id, o.event, {call_id}, o.attempts, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.id = ?1"
+        ),
+        params![row, at, a.duration_ms, a.status.map(i64::from), response, a.error, outcome, retry_at],
+    )?;
     Ok(())
 }
 
@@ -115,69 +121,69 @@ impl Store {
 
     /// The active webhooks in `scope`, newest first.
     pub fn list_webhooks(&self, scope: &Scope) -> Result<Vec<Webhook>, StoreError> {
-        let mut st = self.conn.prepare(
+        self.conn.query_map(
             "SELECT id, url, secret, events, created_at, organization_id FROM webhooks
-             WHERE active = 1 AND (?1 IS NULL OR organization_id = ?1) ORDER BY created_at DESC, id DESC",
-        )?;
-        let rows = st.query_map([scope.org()], |r| {
-            let events: String = r.get(3)?;
-            Ok(Webhook {
-                id: r.get(0)?,
-                url: r.get(1)?,
-                secret: r.get(2)?,
-                events: events.split_whitespace().map(str::to_string).collect(),
-                created_at: r.get(4)?,
-                organization_id: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+             WHERE active = 1 AND (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at DESC, id DESC",
+            params![scope.org()],
+            |r| {
+                let events: String = r.get(3)?;
+                Ok(Webhook {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    secret: r.get(2)?,
+                    events: events.split_whitespace().map(str::to_string).collect(),
+                    created_at: r.get(4)?,
+                    organization_id: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Removes a webhook in `scope`; what it had not been sent yet is dropped.
     pub fn delete_webhook(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1 AND (?2 IS NULL OR organization_id = ?2)",
-            params![id, scope.org()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.execute(
-            "UPDATE webhook_outbox SET given_up = 1, last_error = 'webhook deleted'
-             WHERE webhook_id = ?1 AND delivered_at IS NULL AND given_up = 0",
-            [id],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.conn.transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE webhooks SET active = 0 WHERE id = ?1 AND active = 1 AND (organization_id = ?2 OR ?2 IS NULL)",
+                params![id, scope.org()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute(
+                "UPDATE webhook_outbox SET given_up = 1, last_error = 'webhook deleted'
+                 WHERE webhook_id = ?1 AND delivered_at IS NULL AND given_up = 0",
+                params![id],
+            )?;
+            Ok(())
+        })
     }
 
     /// The oldest undelivered event of each webhook, if it is due by `now`, and when the
     /// next one not yet due will be (events of one webhook go out one at a time, in order).
     pub fn due_deliveries(&self, now: i64) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
-        let mut st = self.conn.prepare_cached(
+        let rows = self.conn.query_map(
             "SELECT o.id, o.webhook_id, w.url, w.secret, o.event, o.payload, o.attempts, o.next_attempt_at
              FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
              WHERE o.id IN (SELECT MIN(id) FROM webhook_outbox
                             WHERE delivered_at IS NULL AND given_up = 0 GROUP BY webhook_id)",
+            &[],
+            |r| {
+                Ok((
+                    Delivery {
+                        row: r.get(0)?,
+                        webhook_id: r.get(1)?,
+                        url: r.get(2)?,
+                        secret: r.get(3)?,
+                        event: r.get(4)?,
+                        payload: r.get(5)?,
+                        attempts: r.get::<i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
+                    },
+                    r.get::<i64>(7)?,
+                ))
+            },
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                Delivery {
-                    row: r.get(0)?,
-                    webhook_id: r.get(1)?,
-                    url: r.get(2)?,
-                    secret: r.get(3)?,
-                    event: r.get(4)?,
-                    payload: r.get(5)?,
-                    attempts: r.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
-                },
-                r.get::<_, i64>(7)?,
-            ))
-        })?;
         let (mut due, mut next) = (Vec::new(), None::<i64>);
-        for row in rows {
-            let (d, at) = row?;
+        for (d, at) in rows {
             if at <= now {
                 due.push(d);
             } else {
@@ -189,14 +195,13 @@ impl Store {
 
     /// An event reached its webhook: `attempt` is what it answered.
     pub fn delivered(&mut self, row: i64, at: i64, attempt: &Attempt) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-            params![row, at],
-        )?;
-        attempt_in(&tx, row, at, attempt, "delivered", None)?;
-        tx.commit()?;
-        Ok(())
+        self.conn.transaction(|tx| {
+            tx.execute(
+                "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                params![row, at],
+            )?;
+            attempt_in(tx, row, at, attempt, "delivered", None)
+        })
     }
 
     /// A delivery failed (`attempt.error` says why): try again at `retry_at`, or never
@@ -209,50 +214,48 @@ impl Store {
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let error = attempt.error.as_deref().unwrap_or("failed");
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?2,
-                next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4 WHERE id = ?1",
-            params![row, error, retry_at, retry_at.is_none()],
-        )?;
         let outcome = if retry_at.is_some() { "failed" } else { "given_up" };
-        attempt_in(&tx, row, at, attempt, outcome, retry_at)?;
-        tx.commit()?;
-        Ok(())
+        self.conn.transaction(|tx| {
+            tx.execute(
+                "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?2,
+                    next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4 WHERE id = ?1",
+                params![row, error, retry_at, retry_at.is_none()],
+            )?;
+            attempt_in(tx, row, at, attempt, outcome, retry_at)
+        })
     }
 
     /// Webhook `id`'s delivery attempts in `scope`, newest first, at most `limit`;
     /// [`StoreError::NotFound`] when the webhook is not in `scope`.
     pub fn list_attempts(&self, scope: &Scope, id: &str, limit: u32) -> Result<Vec<AttemptRow>, StoreError> {
-        let known: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2))",
+        let known = self.conn.exists(
+            "SELECT 1 FROM webhooks WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
-            |r| r.get(0),
         )?;
         if !known {
             return Err(StoreError::NotFound);
         }
-        let mut st = self.conn.prepare_cached(
+        self.conn.query_map(
             "SELECT id, event, call_id, attempt, at, outcome, status_code, response, error, duration_ms, next_retry_at
-             FROM webhook_attempts WHERE webhook_id = ?1 AND (?2 IS NULL OR organization_id = ?2)
+             FROM webhook_attempts WHERE webhook_id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)
              ORDER BY id DESC LIMIT ?3",
-        )?;
-        let rows = st.query_map(params![id, scope.org(), limit], |r| {
-            Ok(AttemptRow {
-                id: r.get(0)?,
-                event: r.get(1)?,
-                call_id: r.get(2)?,
-                attempt: r.get(3)?,
-                at: r.get(4)?,
-                outcome: r.get(5)?,
-                status_code: r.get(6)?,
-                response: r.get(7)?,
-                error: r.get(8)?,
-                duration_ms: r.get(9)?,
-                next_retry_at: r.get(10)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![id, scope.org(), limit],
+            |r| {
+                Ok(AttemptRow {
+                    id: r.get(0)?,
+                    event: r.get(1)?,
+                    call_id: r.get(2)?,
+                    attempt: r.get(3)?,
+                    at: r.get(4)?,
+                    outcome: r.get(5)?,
+                    status_code: r.get(6)?,
+                    response: r.get(7)?,
+                    error: r.get(8)?,
+                    duration_ms: r.get(9)?,
+                    next_retry_at: r.get(10)?,
+                })
+            },
+        )
     }
 
     /// Forgets delivered (or given-up) webhook events older than `events_before` and
@@ -260,20 +263,19 @@ impl Store {
     pub fn prune(&mut self, events_before: i64, keys_before: i64) -> Result<usize, StoreError> {
         let n = self.conn.execute(
             "DELETE FROM webhook_outbox WHERE (delivered_at IS NOT NULL OR given_up = 1) AND created_at < ?1",
-            [events_before],
+            params![events_before],
         )?;
-        let a = self.conn.execute("DELETE FROM webhook_attempts WHERE at < ?1", [events_before])?;
+        let a = self.conn.execute("DELETE FROM webhook_attempts WHERE at < ?1", params![events_before])?;
         let m = idempotency::forget(&self.conn, keys_before)?;
         Ok(n + a + m)
     }
 
     /// Events not delivered yet (and not given up).
     pub fn outbox_pending(&self) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND given_up = 0",
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .conn
+            .query_one("SELECT COUNT(*) FROM webhook_outbox WHERE delivered_at IS NULL AND given_up = 0", &[])?
+            .get(0)?;
         Ok(n.max(0) as u64)
     }
 }
@@ -286,66 +288,67 @@ mod tests {
 
     #[test]
     fn the_outbox_queues_per_subscription_orders_retries_and_prunes() {
-        let mut s = Store::in_memory().unwrap();
-        let hook = |id: &str, events: &[&str]| Webhook {
-            id: id.into(),
-            url: format!("http://127.0.0.1:9/{id}"),
-            secret: "s".repeat(16),
-            events: events.iter().map(|e| e.to_string()).collect(),
-            created_at: 0,
-            organization_id: crate::model::DEFAULT_ORG.into(),
-        };
-        s.insert_webhook(&hook("wh_all", &[])).unwrap();
-        s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
-        // Another organization's webhook hears nothing of these calls.
-        s.insert_webhook(&Webhook { organization_id: "org_b".into(), ..hook("wh_other", &[]) }).unwrap();
-        s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
-        s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
-        s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
-        assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
-        // One at a time per webhook, oldest first.
-        let (due, next) = s.due_deliveries(10_000).unwrap();
-        let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
-        firsts.sort();
-        assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
-        assert_eq!(next, None);
-        let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
-        assert_eq!(body["data"]["id"], "call_1");
-        // A failure holds the webhook's later events back until the retry is due.
-        let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
-        let failed = Attempt {
-            status: Some(500),
-            response: Some("oops".into()),
-            error: Some("HTTP 500".into()),
-            duration_ms: 3,
-        };
-        s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
-        let (due, next) = s.due_deliveries(10_000).unwrap();
-        assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
-        assert_eq!(next, Some(20_000));
-        let (due, _) = s.due_deliveries(20_000).unwrap();
-        let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
-        assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
-        s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
-        // Both attempts are kept, newest first, for the webhook's organization only.
-        let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
-        let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
-        let seen: Vec<_> =
-            tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
-        assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
-        assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
-        assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
-        let (due, _) = s.due_deliveries(20_002).unwrap();
-        assert!(due.iter().any(|d| d.event == "call.answered"));
-        // Given up: skipped; deleting a webhook drops what it had pending.
-        let other = Scope::Org("org_b".into());
-        assert!(matches!(s.delete_webhook(&other, "wh_done"), Err(StoreError::NotFound)), "not org_b's");
-        assert_eq!(s.list_webhooks(&other).unwrap().len(), 1);
-        s.delete_webhook(&Scope::Org(crate::model::DEFAULT_ORG.into()), "wh_done").unwrap();
-        assert_eq!(s.outbox_pending().unwrap(), 2);
-        assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
-        // Pruning keeps what is pending.
-        assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
-        assert_eq!(s.outbox_pending().unwrap(), 2);
+        for mut s in Store::test_backends().unwrap() {
+            let hook = |id: &str, events: &[&str]| Webhook {
+                id: id.into(),
+                url: format!("http://127.0.0.1:9/{id}"),
+                secret: "s".repeat(16),
+                events: events.iter().map(|e| e.to_string()).collect(),
+                created_at: 0,
+                organization_id: crate::model::DEFAULT_ORG.into(),
+            };
+            s.insert_webhook(&hook("wh_all", &[])).unwrap();
+            s.insert_webhook(&hook("wh_done", &["call.completed"])).unwrap();
+            // Another organization's webhook hears nothing of these calls.
+            s.insert_webhook(&Webhook { organization_id: "org_b".into(), ..hook("wh_other", &[]) }).unwrap();
+            s.insert_call(&new_call("call_1", "c", 1_000)).unwrap();
+            s.set_status("call_1", CallStatus::InProgress, Some(200), None, 2_000).unwrap();
+            s.set_status("call_1", CallStatus::Completed, None, None, 3_000).unwrap();
+            assert_eq!(s.outbox_pending().unwrap(), 4, "3 for wh_all, 1 for wh_done");
+            // One at a time per webhook, oldest first.
+            let (due, next) = s.due_deliveries(10_000).unwrap();
+            let mut firsts: Vec<(&str, &str)> = due.iter().map(|d| (d.webhook_id.as_str(), d.event.as_str())).collect();
+            firsts.sort();
+            assert_eq!(firsts, [("wh_all", "call.initiated"), ("wh_done", "call.completed")]);
+            assert_eq!(next, None);
+            let body: serde_json::Value = serde_json::from_str(&due[0].payload).unwrap();
+            assert_eq!(body["data"]["id"], "call_1");
+            // A failure holds the webhook's later events back until the retry is due.
+            let all = due.iter().find(|d| d.webhook_id == "wh_all").unwrap().row;
+            let failed = Attempt {
+                status: Some(500),
+                response: Some("oops".into()),
+                error: Some("HTTP 500".into()),
+                duration_ms: 3,
+            };
+            s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
+            let (due, next) = s.due_deliveries(10_000).unwrap();
+            assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
+            assert_eq!(next, Some(20_000));
+            let (due, _) = s.due_deliveries(20_000).unwrap();
+            let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
+            assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
+            s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
+            // Both attempts are kept, newest first, for the webhook's organization only.
+            let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
+            let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
+            let seen: Vec<_> =
+                tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
+            assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
+            assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
+            assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
+            let (due, _) = s.due_deliveries(20_002).unwrap();
+            assert!(due.iter().any(|d| d.event == "call.answered"));
+            // Given up: skipped; deleting a webhook drops what it had pending.
+            let other = Scope::Org("org_b".into());
+            assert!(matches!(s.delete_webhook(&other, "wh_done"), Err(StoreError::NotFound)), "not org_b's");
+            assert_eq!(s.list_webhooks(&other).unwrap().len(), 1);
+            s.delete_webhook(&Scope::Org(crate::model::DEFAULT_ORG.into()), "wh_done").unwrap();
+            assert_eq!(s.outbox_pending().unwrap(), 2);
+            assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
+            // Pruning keeps what is pending.
+            assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
+            assert_eq!(s.outbox_pending().unwrap(), 2);
+        }
     }
 }

@@ -2,12 +2,12 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Scope, SipUserRow};
-use rusqlite::params;
 
 const COLUMNS: &str = "id, username, ha1_md5, ha1_sha256, realm, created_at, organization_id";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SipUserRow> {
+fn from_row(r: &Row) -> Result<SipUserRow, StoreError> {
     Ok(SipUserRow {
         id: r.get(0)?,
         username: r.get(1)?,
@@ -23,7 +23,7 @@ impl Store {
     /// Adds a SIP user; [`StoreError::Conflict`] if its username is taken (in any
     /// organization: it is the digest username).
     pub fn insert_sip_user(&mut self, u: &SipUserRow) -> Result<(), StoreError> {
-        if self.conn.prepare_cached("SELECT 1 FROM sip_users WHERE username = ?1")?.exists([&u.username])? {
+        if self.conn.exists("SELECT 1 FROM sip_users WHERE username = ?1", params![&u.username])? {
             return Err(StoreError::Conflict("username"));
         }
         self.conn.execute(
@@ -35,17 +35,19 @@ impl Store {
 
     /// The SIP users in `scope`, oldest first.
     pub fn sip_users(&self, scope: &Scope) -> Result<Vec<SipUserRow>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM sip_users WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
-        ))?;
-        let rows = st.query_map([scope.org()], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM sip_users WHERE (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at, rowid"
+            ),
+            params![scope.org()],
+            from_row,
+        )
     }
 
     /// Deletes SIP user `id` if it is in `scope`; `NotFound` otherwise.
     pub fn delete_sip_user(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
-            "DELETE FROM sip_users WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "DELETE FROM sip_users WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         if n == 0 {
@@ -73,14 +75,18 @@ mod tests {
 
     #[test]
     fn sip_users_are_scoped_and_named_once() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_sip_user(&user("sipu_1", "alice", "org_a")).unwrap();
-        assert!(matches!(s.insert_sip_user(&user("sipu_2", "alice", "org_b")), Err(StoreError::Conflict("username"))));
-        s.insert_sip_user(&user("sipu_2", "bob", "org_b")).unwrap();
-        assert_eq!(s.sip_users(&Scope::All).unwrap().len(), 2);
-        let b = Scope::Org("org_b".into());
-        assert_eq!(s.sip_users(&b).unwrap()[0].username, "bob");
-        assert!(matches!(s.delete_sip_user(&b, "sipu_1"), Err(StoreError::NotFound)), "another's");
-        s.delete_sip_user(&Scope::All, "sipu_1").unwrap();
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_sip_user(&user("sipu_1", "alice", "org_a")).unwrap();
+            assert!(matches!(
+                s.insert_sip_user(&user("sipu_2", "alice", "org_b")),
+                Err(StoreError::Conflict("username"))
+            ));
+            s.insert_sip_user(&user("sipu_2", "bob", "org_b")).unwrap();
+            assert_eq!(s.sip_users(&Scope::All).unwrap().len(), 2);
+            let b = Scope::Org("org_b".into());
+            assert_eq!(s.sip_users(&b).unwrap()[0].username, "bob");
+            assert!(matches!(s.delete_sip_user(&b, "sipu_1"), Err(StoreError::NotFound)), "another's");
+            s.delete_sip_user(&Scope::All, "sipu_1").unwrap();
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::db::Store;
 use super::error::StoreError;
+use super::sql::{params, Row};
 use crate::model::{Scope, TrunkRow};
-use rusqlite::{params, OptionalExtension};
 
 const COLUMNS: &str = "id, organization_id, name, uri, username, password, allowed_cidrs, prefixes, priority, \
     max_concurrent_calls, max_calls_per_second, codecs, srtp, asserted_identity, privacy, options_interval, created_at, register";
@@ -18,7 +18,7 @@ fn json_list(l: &[String]) -> String {
     serde_json::to_string(l).unwrap_or_else(|_| "[]".into())
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrunkRow> {
+fn from_row(r: &Row) -> Result<TrunkRow, StoreError> {
     let u32_of = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
     Ok(TrunkRow {
         id: r.get(0)?,
@@ -29,7 +29,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrunkRow> {
         password: r.get(5)?,
         allowed_cidrs: list(r.get(6)?),
         prefixes: list(r.get(7)?),
-        priority: u32::try_from(r.get::<_, i64>(8)?).unwrap_or(100),
+        priority: u32::try_from(r.get::<i64>(8)?).unwrap_or(100),
         max_concurrent_calls: u32_of(r.get(9)?),
         max_calls_per_second: r.get(10)?,
         codecs: list(r.get(11)?),
@@ -77,10 +77,10 @@ impl Store {
 
     /// `Conflict("name")` if another trunk of `t`'s organization has `t`'s name.
     fn check_trunk_name(&self, t: &TrunkRow) -> Result<(), StoreError> {
-        let taken = self
-            .conn
-            .prepare_cached("SELECT 1 FROM trunks WHERE organization_id = ?1 AND name = ?2 AND id <> ?3")?
-            .exists(params![t.organization_id, t.name, t.id])?;
+        let taken = self.conn.exists(
+            "SELECT 1 FROM trunks WHERE organization_id = ?1 AND name = ?2 AND id <> ?3",
+            params![t.organization_id, t.name, t.id],
+        )?;
         if taken {
             return Err(StoreError::Conflict("name"));
         }
@@ -89,22 +89,21 @@ impl Store {
 
     /// The trunks in `scope`, oldest first.
     pub fn trunks(&self, scope: &Scope) -> Result<Vec<TrunkRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM trunks WHERE (?1 IS NULL OR organization_id = ?1) ORDER BY created_at, rowid"
-        ))?;
-        let rows = st.query_map([scope.org()], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM trunks WHERE (organization_id = ?1 OR ?1 IS NULL) ORDER BY created_at, rowid"
+            ),
+            params![scope.org()],
+            from_row,
+        )
     }
 
     /// Trunk `id`, if it is in `scope`; `NotFound` otherwise.
     pub fn trunk(&self, scope: &Scope, id: &str) -> Result<TrunkRow, StoreError> {
-        self.conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM trunks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)"
-            ))?
-            .query_row(params![id, scope.org()], from_row)
-            .optional()?
-            .ok_or(StoreError::NotFound)
+        from_row(&self.conn.query_one(
+            &format!("SELECT {COLUMNS} FROM trunks WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)"),
+            params![id, scope.org()],
+        )?)
     }
 
     /// Replaces trunk `t.id` (its organization and creation time stay); `NotFound` if it is
@@ -116,7 +115,7 @@ impl Store {
             "UPDATE trunks SET name = ?2, uri = ?3, username = ?4, password = ?5, allowed_cidrs = ?6, prefixes = ?7,
                     priority = ?8, max_concurrent_calls = ?9, max_calls_per_second = ?10, codecs = ?11, srtp = ?12,
                     asserted_identity = ?13, privacy = ?14, options_interval = ?15, register = ?17
-             WHERE id = ?1 AND (?16 IS NULL OR organization_id = ?16)",
+             WHERE id = ?1 AND (organization_id = ?16 OR ?16 IS NULL)",
             params![
                 t.id,
                 t.name,
@@ -146,7 +145,7 @@ impl Store {
     /// Deletes trunk `id` if it is in `scope`; `NotFound` otherwise.
     pub fn delete_trunk(&mut self, scope: &Scope, id: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
-            "DELETE FROM trunks WHERE id = ?1 AND (?2 IS NULL OR organization_id = ?2)",
+            "DELETE FROM trunks WHERE id = ?1 AND (organization_id = ?2 OR ?2 IS NULL)",
             params![id, scope.org()],
         )?;
         if n == 0 {
@@ -185,48 +184,50 @@ mod tests {
 
     #[test]
     fn trunks_are_kept_whole() {
-        let mut s = Store::in_memory().unwrap();
-        let t = trunk("trk_1", "main", "org_a", 5);
-        s.insert_trunk(&t).unwrap();
-        assert_eq!(s.trunk(&Scope::All, "trk_1").unwrap(), t);
-        let mut changed = TrunkRow {
-            username: None,
-            password: None,
-            allowed_cidrs: vec![],
-            max_calls_per_second: None,
-            srtp: None,
-            options_interval: None,
-            priority: 0,
-            ..t.clone()
-        };
-        changed.organization_id = "org_other".into();
-        s.update_trunk(&Scope::Org("org_a".into()), &changed).unwrap();
-        let got = s.trunk(&Scope::All, "trk_1").unwrap();
-        assert_eq!(got, TrunkRow { organization_id: "org_a".into(), ..changed }, "the organization stays");
+        for mut s in Store::test_backends().unwrap() {
+            let t = trunk("trk_1", "main", "org_a", 5);
+            s.insert_trunk(&t).unwrap();
+            assert_eq!(s.trunk(&Scope::All, "trk_1").unwrap(), t);
+            let mut changed = TrunkRow {
+                username: None,
+                password: None,
+                allowed_cidrs: vec![],
+                max_calls_per_second: None,
+                srtp: None,
+                options_interval: None,
+                priority: 0,
+                ..t.clone()
+            };
+            changed.organization_id = "org_other".into();
+            s.update_trunk(&Scope::Org("org_a".into()), &changed).unwrap();
+            let got = s.trunk(&Scope::All, "trk_1").unwrap();
+            assert_eq!(got, TrunkRow { organization_id: "org_a".into(), ..changed }, "the organization stays");
+        }
     }
 
     #[test]
     fn trunks_are_scoped_and_named_once_per_organization() {
-        let mut s = Store::in_memory().unwrap();
-        s.insert_trunk(&trunk("trk_2", "main", "org_a", 2)).unwrap();
-        s.insert_trunk(&trunk("trk_1", "backup", "org_a", 2)).unwrap();
-        assert!(matches!(s.insert_trunk(&trunk("trk_3", "main", "org_a", 3)), Err(StoreError::Conflict("name"))));
-        s.insert_trunk(&trunk("trk_3", "main", "org_b", 1)).unwrap();
-        let ids = |v: Vec<TrunkRow>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
-        assert_eq!(ids(s.trunks(&Scope::All).unwrap()), ["trk_3", "trk_2", "trk_1"], "by created_at, then as made");
-        let (a, b) = (Scope::Org("org_a".into()), Scope::Org("org_b".into()));
-        assert_eq!(ids(s.trunks(&a).unwrap()), ["trk_2", "trk_1"]);
-        assert_eq!(ids(s.trunks(&b).unwrap()), ["trk_3"], "another's are absent from the list");
-        assert!(matches!(s.trunk(&b, "trk_1"), Err(StoreError::NotFound)));
-        let renamed = TrunkRow { name: "hijacked".into(), ..trunk("trk_1", "backup", "org_a", 2) };
-        assert!(matches!(s.update_trunk(&b, &renamed), Err(StoreError::NotFound)));
-        assert!(matches!(s.delete_trunk(&b, "trk_1"), Err(StoreError::NotFound)));
-        assert_eq!(s.trunk(&a, "trk_1").unwrap().name, "backup", "untouched");
-        let clash = TrunkRow { name: "main".into(), ..trunk("trk_1", "backup", "org_a", 2) };
-        assert!(matches!(s.update_trunk(&a, &clash), Err(StoreError::Conflict("name"))));
-        s.update_trunk(&a, &trunk("trk_1", "backup", "org_a", 2)).unwrap();
-        s.delete_trunk(&a, "trk_1").unwrap();
-        assert!(matches!(s.trunk(&Scope::All, "trk_1"), Err(StoreError::NotFound)));
-        assert!(matches!(s.delete_trunk(&a, "trk_1"), Err(StoreError::NotFound)));
+        for mut s in Store::test_backends().unwrap() {
+            s.insert_trunk(&trunk("trk_2", "main", "org_a", 2)).unwrap();
+            s.insert_trunk(&trunk("trk_1", "backup", "org_a", 2)).unwrap();
+            assert!(matches!(s.insert_trunk(&trunk("trk_3", "main", "org_a", 3)), Err(StoreError::Conflict("name"))));
+            s.insert_trunk(&trunk("trk_3", "main", "org_b", 1)).unwrap();
+            let ids = |v: Vec<TrunkRow>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+            assert_eq!(ids(s.trunks(&Scope::All).unwrap()), ["trk_3", "trk_2", "trk_1"], "by created_at, then as made");
+            let (a, b) = (Scope::Org("org_a".into()), Scope::Org("org_b".into()));
+            assert_eq!(ids(s.trunks(&a).unwrap()), ["trk_2", "trk_1"]);
+            assert_eq!(ids(s.trunks(&b).unwrap()), ["trk_3"], "another's are absent from the list");
+            assert!(matches!(s.trunk(&b, "trk_1"), Err(StoreError::NotFound)));
+            let renamed = TrunkRow { name: "hijacked".into(), ..trunk("trk_1", "backup", "org_a", 2) };
+            assert!(matches!(s.update_trunk(&b, &renamed), Err(StoreError::NotFound)));
+            assert!(matches!(s.delete_trunk(&b, "trk_1"), Err(StoreError::NotFound)));
+            assert_eq!(s.trunk(&a, "trk_1").unwrap().name, "backup", "untouched");
+            let clash = TrunkRow { name: "main".into(), ..trunk("trk_1", "backup", "org_a", 2) };
+            assert!(matches!(s.update_trunk(&a, &clash), Err(StoreError::Conflict("name"))));
+            s.update_trunk(&a, &trunk("trk_1", "backup", "org_a", 2)).unwrap();
+            s.delete_trunk(&a, "trk_1").unwrap();
+            assert!(matches!(s.trunk(&Scope::All, "trk_1"), Err(StoreError::NotFound)));
+            assert!(matches!(s.delete_trunk(&a, "trk_1"), Err(StoreError::NotFound)));
+        }
     }
 }

@@ -123,7 +123,7 @@ enum Job {
 
 /// The store's one writer for the engine: a thread that applies [`Op`]s in batches (one
 /// transaction for whatever queued up meanwhile), so the SIP loop and the media tasks never
-/// wait on SQLite. Cloning shares the thread.
+/// wait on the database. Cloning shares the thread.
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: std::sync::mpsc::Sender<Job>,
@@ -193,30 +193,33 @@ impl Store {
     /// Applies `ops` in one transaction (the [`Writer`]'s batches). An op the call's life
     /// does not allow, or for an unknown call, is skipped; the others stand.
     pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<StoreError>, StoreError> {
-        let tx = self.conn.transaction()?;
-        let (mut queued, mut skipped) = (0, Vec::new());
-        for op in ops {
-            let r = match op {
-                Op::Inbound(c) => inbound_in(&tx, c),
-                Op::Status { id, to, sip_status, reason, at } => {
-                    status_in(&tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
+        let (queued, skipped) = self.conn.transaction(|tx| {
+            let (mut queued, mut skipped) = (0, Vec::new());
+            for op in ops {
+                // Each op in a savepoint: one that fails leaves nothing half-written, and
+                // (PostgreSQL) does not abort the others.
+                let r = tx.savepoint(|tx| match op {
+                    Op::Inbound(c) => inbound_in(tx, c),
+                    Op::Status { id, to, sip_status, reason, at } => {
+                        status_in(tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
+                    }
+                    Op::Dtmf { id, digit, at } => dtmf_in(tx, id, *digit, *at),
+                    Op::Recording { id, state, path, at } => recording_in(tx, id, *state, path.as_deref(), *at),
+                    Op::ActionFailed { id, action, detail, at } => action_failed_in(tx, id, action, detail, *at),
+                    Op::Turns { id, turns } => turns_in(tx, id, turns),
+                    Op::Detail { id, sip, quality } => detail_in(tx, id, sip.as_ref(), quality.as_ref()),
+                    Op::AnsweredBy { id, answered_by, after_ms, at } => {
+                        answered_by_in(tx, id, answered_by, *after_ms, *at)
+                    }
+                    Op::Event { id, kind, detail, at } => event_in(tx, id, kind, detail, *at),
+                });
+                match r {
+                    Ok(n) => queued += n,
+                    Err(e) => skipped.push(e),
                 }
-                Op::Dtmf { id, digit, at } => dtmf_in(&tx, id, *digit, *at),
-                Op::Recording { id, state, path, at } => recording_in(&tx, id, *state, path.as_deref(), *at),
-                Op::ActionFailed { id, action, detail, at } => action_failed_in(&tx, id, action, detail, *at),
-                Op::Turns { id, turns } => turns_in(&tx, id, turns),
-                Op::Detail { id, sip, quality } => detail_in(&tx, id, sip.as_ref(), quality.as_ref()),
-                Op::AnsweredBy { id, answered_by, after_ms, at } => {
-                    answered_by_in(&tx, id, answered_by, *after_ms, *at)
-                }
-                Op::Event { id, kind, detail, at } => event_in(&tx, id, kind, detail, *at),
-            };
-            match r {
-                Ok(n) => queued += n,
-                Err(e) => skipped.push(e),
             }
-        }
-        tx.commit()?;
+            Ok((queued, skipped))
+        })?;
         self.notify(queued);
         let mut ids: Vec<&str> = ops.iter().map(Op::call_id).collect();
         ids.sort_unstable();
@@ -233,21 +236,23 @@ mod tests {
 
     #[test]
     fn the_writer_applies_batches_and_skips_what_a_call_cannot_do() {
-        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::in_memory().unwrap()));
-        store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
-        let w = Writer::spawn(store.clone()).unwrap();
-        let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
-        w.send(status(CallStatus::InProgress, 2));
-        w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
-        w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
-        w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
-        w.send(status(CallStatus::Completed, 6));
-        assert!(w.flush(std::time::Duration::from_secs(5)));
-        let s = store.lock().unwrap();
-        let c = s.get_call(&crate::model::Scope::All, "call_w").unwrap();
-        assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
-        let ev: Vec<String> =
-            s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
-        assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
+        for s in Store::test_backends().unwrap() {
+            let store = std::sync::Arc::new(std::sync::Mutex::new(s));
+            store.lock().unwrap().insert_call(&new_call("call_w", "c", 1)).unwrap();
+            let w = Writer::spawn(store.clone()).unwrap();
+            let status = |to, at| Op::Status { id: "call_w".into(), to, sip_status: None, reason: None, at };
+            w.send(status(CallStatus::InProgress, 2));
+            w.send(Op::Dtmf { id: "call_w".into(), digit: '5', at: 3 });
+            w.send(status(CallStatus::Ringing, 4)); // backwards: skipped
+            w.send(Op::Recording { id: "nope".into(), state: RecordingState::Ready, path: None, at: 5 });
+            w.send(status(CallStatus::Completed, 6));
+            assert!(w.flush(std::time::Duration::from_secs(5)));
+            let s = store.lock().unwrap();
+            let c = s.get_call(&crate::model::Scope::All, "call_w").unwrap();
+            assert_eq!((c.status, c.answered_at, c.ended_at), (CallStatus::Completed, Some(2), Some(6)));
+            let ev: Vec<String> =
+                s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
+            assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
+        }
     }
 }

@@ -118,8 +118,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new() -> App {
-        let store = Arc::new(Mutex::new(Store::in_memory().unwrap()));
+    /// An app on each backend: SQLite in memory, and PostgreSQL (a fresh schema) when
+    /// DIALTONE_TEST_DATABASE_URL is set. A test runs its body on each.
+    pub fn each() -> Vec<App> {
+        Store::test_backends().unwrap().into_iter().map(App::on).collect()
+    }
+
+    fn on(store: Store) -> App {
+        let store = Arc::new(Mutex::new(store));
         let engine = Fake::new();
         let control: Arc<dyn CallControl> = engine.clone();
         let state = ApiState::new(store.clone(), Some(INTERNAL.into()), Some(control), Arc::new(vec![7; 32]));

@@ -1,0 +1,861 @@
+//! The database under the store modules: one [`Db`], SQLite or PostgreSQL, that takes
+//! [`Value`]s and gives back [`Row`]s.
+//!
+//! SQL is written once, in SQLite's syntax with `?1 ?2 …` placeholders; for PostgreSQL each
+//! `?N` outside a quoted string becomes `$N`. Where the two dialects truly differ, the
+//! caller asks [`Db::is_postgres`] in that one place. PostgreSQL infers each parameter's
+//! type from where it is first used: an optional filter is written
+//! `(organization_id = ?2 OR ?2 IS NULL)`, since a bare `?2 IS NULL` first says nothing;
+//! arithmetic goes on the column (`last_used_at + 60000 < ?2`), since `?2 - 60000` makes
+//! `?2` an INT4. Values are bound as the types PostgreSQL inferred, and columns read back
+//! by their types, so that a [`Row`] holds what SQLite would have given.
+//!
+//! The `postgres` crate blocks on a runtime of its own and panics inside another, and the
+//! API calls the store from async code; so a [`PgConn`] is a thread that owns the client,
+//! and every call is a job sent to it and waited for.
+
+use super::error::StoreError;
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+/// A value bound to a statement or read from a row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer (times are ms since the epoch; booleans 0 or 1).
+    Int(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+/// A Rust value the store binds to a statement.
+pub trait ToValue {
+    /// As a [`Value`].
+    fn to_value(&self) -> Value;
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl ToValue for [u8] {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+
+impl ToValue for Vec<u8> {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+
+impl ToValue for bool {
+    fn to_value(&self) -> Value {
+        Value::Int(i64::from(*self))
+    }
+}
+
+impl ToValue for f64 {
+    fn to_value(&self) -> Value {
+        Value::Real(*self)
+    }
+}
+
+impl ToValue for u64 {
+    /// Stored as an `i64` (values past `i64::MAX` wrap, as SQLite would refuse them).
+    fn to_value(&self) -> Value {
+        Value::Int(*self as i64)
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_value!(i64, i32, i16, u32, u16, u8);
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value {
+        self.as_ref().map_or(Value::Null, ToValue::to_value)
+    }
+}
+
+impl<T: ToValue> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.to_value()
+    }
+}
+
+macro_rules! from_value_for {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                v.to_value()
+            }
+        }
+    )*};
+}
+from_value_for!(i64, i32, i16, u32, u16, u8, u64, bool, f64, &str, String, Vec<u8>);
+
+/// The values of a statement's parameters, in order: `params![a, b, c]`.
+macro_rules! params {
+    () => {
+        &[] as &[$crate::store::sql::Value]
+    };
+    ($($x:expr),+ $(,)?) => {
+        &[$($crate::store::sql::ToValue::to_value(&$x)),+] as &[$crate::store::sql::Value]
+    };
+}
+pub(crate) use params;
+
+/// A Rust value the store reads out of a row.
+pub trait FromValue: Sized {
+    /// From a column's value; `None` when the value is of another kind.
+    fn from_value(v: &Value) -> Option<Self>;
+    /// What was expected, for the error.
+    const WANTED: &'static str;
+}
+
+impl FromValue for Value {
+    fn from_value(v: &Value) -> Option<Self> {
+        Some(v.clone())
+    }
+    const WANTED: &'static str = "any value";
+}
+
+impl FromValue for i64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "an integer";
+}
+
+macro_rules! int_from_value {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(v: &Value) -> Option<Self> {
+                match v {
+                    Value::Int(n) => <$t>::try_from(*n).ok(),
+                    _ => None,
+                }
+            }
+            const WANTED: &'static str = concat!("an integer that fits a ", stringify!($t));
+        }
+    )*};
+}
+int_from_value!(i32, u32, u16, u64);
+
+impl FromValue for bool {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Int(n) => Some(*n != 0),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "a boolean (an integer)";
+}
+
+impl FromValue for f64 {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Real(f) => Some(*f),
+            Value::Int(n) => Some(*n as f64),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "a number";
+}
+
+impl FromValue for String {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "text";
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Blob(b) => Some(b.clone()),
+            Value::Text(s) => Some(s.as_bytes().to_vec()),
+            _ => None,
+        }
+    }
+    const WANTED: &'static str = "bytes";
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Null => Some(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+    const WANTED: &'static str = T::WANTED;
+}
+
+/// One row of a query's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// Column `i` as a `T`; [`StoreError::Column`] when it is missing or of another kind.
+    pub fn get<T: FromValue>(&self, i: usize) -> Result<T, StoreError> {
+        let v = self.0.get(i).ok_or_else(|| StoreError::Column(format!("no column {i}")))?;
+        T::from_value(v).ok_or_else(|| StoreError::Column(format!("column {i} is {v:?}, not {}", T::WANTED)))
+    }
+}
+
+/// The connection: SQLite or PostgreSQL.
+pub enum Db {
+    /// An SQLite database (a file or memory).
+    Sqlite(rusqlite::Connection),
+    /// A PostgreSQL server, through its own thread.
+    Postgres(PgConn),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_postgres() { "Db::Postgres" } else { "Db::Sqlite" })
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl Db {
+    /// Whether this is PostgreSQL (for the few statements written twice).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize, StoreError> {
+        match self {
+            Db::Sqlite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?),
+            Db::Postgres(p) => p.execute(sql, params).map(|n| n as usize),
+        }
+    }
+
+    /// Every row a query returns.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let n = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(params))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(Row((0..n).map(|i| r.get_ref(i).map(sqlite_value)).collect::<Result<_, _>>()?));
+                }
+                Ok(out)
+            }
+            Db::Postgres(p) => p.query(sql, params),
+        }
+    }
+
+    /// Every row a query returns, each mapped by `f`.
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, params)?.iter().map(f).collect()
+    }
+
+    /// The first row a query returns, if any.
+    pub fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The first row a query returns; [`StoreError::NotFound`] when there is none.
+    pub fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.query_opt(sql, params)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Whether a query returns a row.
+    pub fn exists(&self, sql: &str, params: &[Value]) -> Result<bool, StoreError> {
+        Ok(self.query_opt(sql, params)?.is_some())
+    }
+
+    /// Runs statements separated by `;`, without parameters.
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Db::Postgres(p) => p.batch(sql),
+        }
+    }
+
+    /// Runs an `INSERT` into a table whose key is an integer `id` made by the database, and
+    /// returns the new `id`.
+    #[allow(dead_code)] // No store method needs the id yet; the tests use it.
+    pub fn insert(&self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
+        match self {
+            Db::Sqlite(c) => {
+                c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?;
+                Ok(c.last_insert_rowid())
+            }
+            Db::Postgres(p) => {
+                p.query(&format!("{sql} RETURNING id"), params)?.first().ok_or(StoreError::NotFound)?.get(0)
+            }
+        }
+    }
+
+    /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.batch("BEGIN")?;
+        self.finish(f, "COMMIT", "ROLLBACK")
+    }
+
+    /// Runs `f` inside the current transaction so that, when it fails, what it wrote is
+    /// undone and the transaction goes on.
+    pub fn savepoint<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.batch("SAVEPOINT step")?;
+        self.finish(f, "RELEASE SAVEPOINT step", "ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step")
+    }
+
+    fn finish<T>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, StoreError>,
+        commit: &str,
+        undo: &'static str,
+    ) -> Result<T, StoreError> {
+        /// Undoes on the way out unless told it is done (an error, or a panic).
+        struct Undo<'a>(&'a Db, &'static str, bool);
+        impl Drop for Undo<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    let _ = self.0.batch(self.1);
+                }
+            }
+        }
+        let mut guard = Undo(self, undo, false);
+        let v = f(self)?;
+        self.batch(commit)?;
+        guard.2 = true;
+        Ok(v)
+    }
+}
+
+/// `sql` with each `?N` outside quotes written `$N`, as PostgreSQL numbers parameters.
+pub(super) fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+type Job = Box<dyn FnOnce(&mut PgWorker) + Send>;
+
+/// A PostgreSQL connection on a thread of its own (see the module's doc).
+pub struct PgConn {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct PgWorker {
+    config: postgres::Config,
+    client: postgres::Client,
+    /// Prepared statements by their SQLite-syntax text.
+    statements: HashMap<String, postgres::Statement>,
+    /// A `BEGIN` was sent, and no `COMMIT` or `ROLLBACK` yet.
+    in_transaction: bool,
+}
+
+impl PgConn {
+    /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and starts the
+    /// connection's thread.
+    pub fn connect(url: &str) -> Result<PgConn, StoreError> {
+        let config: postgres::Config = url.parse()?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready, connected) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("store-postgres".into())
+            .spawn(move || {
+                let client = match config.connect(postgres::NoTls) {
+                    Ok(c) => c,
+                    Err(e) => return drop(ready.send(Err(e))),
+                };
+                let _ = ready.send(Ok(()));
+                let mut w = PgWorker { config, client, statements: HashMap::new(), in_transaction: false };
+                while let Ok(job) = rx.recv() {
+                    job(&mut w);
+                }
+            })
+            .map_err(|e| StoreError::Postgres(format!("cannot start the connection's thread: {e}")))?;
+        connected.recv().map_err(|_| gone())??;
+        Ok(PgConn { jobs })
+    }
+
+    /// Runs `f` on the connection's thread and waits for its result.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut PgWorker) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs.send(Box::new(move |w| drop(tx.send(f(w))))).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.run(move |w| {
+            let st = w.statement(&sql)?;
+            let bound = bind_all(&st, &params)?;
+            Ok(w.client.execute(&st, &refs(&bound))?)
+        })
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let (sql, params) = (sql.to_string(), params.to_vec());
+        self.run(move |w| {
+            let st = w.statement(&sql)?;
+            let bound = bind_all(&st, &params)?;
+            let rows = w.client.query(&st, &refs(&bound))?;
+            rows.iter().map(|r| (0..r.len()).map(|i| read(r, i)).collect::<Result<_, _>>().map(Row)).collect()
+        })
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        let sql = sql.to_string();
+        self.run(move |w| {
+            match sql.as_str() {
+                "COMMIT" | "ROLLBACK" => {
+                    w.in_transaction = false;
+                    if w.client.is_closed() {
+                        // What the transaction did is gone with the connection.
+                        return if sql == "ROLLBACK" { Ok(()) } else { Err(lost()) };
+                    }
+                }
+                _ => w.ready()?,
+            }
+            w.client.batch_execute(&sql)?;
+            if sql == "BEGIN" {
+                w.in_transaction = true;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl PgWorker {
+    /// Connects again when the connection was lost (the server restarted, say), unless a
+    /// transaction was under way: then every statement fails until it is rolled back, so
+    /// that none of its statements runs outside it.
+    fn ready(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        if self.in_transaction {
+            return Err(lost());
+        }
+        self.client = self.config.connect(postgres::NoTls)?;
+        self.statements.clear();
+        Ok(())
+    }
+
+    /// The prepared statement for `sql` (written with `?N`), prepared once.
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        self.ready()?;
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(&pg_sql(sql))?;
+        if self.statements.len() >= 512 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Postgres("the connection's thread is gone".into())
+}
+
+fn lost() -> StoreError {
+    StoreError::Postgres("the connection was lost during a transaction".into())
+}
+
+type Param = Box<dyn postgres::types::ToSql + Sync + Send>;
+
+fn refs(bound: &[Param]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    bound.iter().map(|b| &**b as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
+fn bind_all(st: &postgres::Statement, params: &[Value]) -> Result<Vec<Param>, StoreError> {
+    if st.params().len() != params.len() {
+        return Err(StoreError::Postgres(format!(
+            "the statement takes {} parameters, {} given",
+            st.params().len(),
+            params.len()
+        )));
+    }
+    st.params().iter().zip(params).enumerate().map(|(i, (ty, v))| bind(i + 1, v, ty)).collect()
+}
+
+/// `v` as the type PostgreSQL inferred for parameter `n`.
+fn bind(n: usize, v: &Value, ty: &postgres::types::Type) -> Result<Param, StoreError> {
+    use postgres::types::Type;
+    let wrong = || StoreError::Postgres(format!("parameter ${n}: {v:?} cannot be sent as {ty}"));
+    let int = |i: i64| -> Result<Param, StoreError> {
+        Ok(if *ty == Type::INT8 {
+            Box::new(i)
+        } else if *ty == Type::INT4 {
+            Box::new(i32::try_from(i).map_err(|_| wrong())?)
+        } else if *ty == Type::INT2 {
+            Box::new(i16::try_from(i).map_err(|_| wrong())?)
+        } else if *ty == Type::FLOAT8 {
+            Box::new(i as f64)
+        } else if *ty == Type::FLOAT4 {
+            Box::new(i as f32)
+        } else if *ty == Type::BOOL {
+            Box::new(i != 0)
+        } else if is_text(ty) {
+            Box::new(i.to_string())
+        } else {
+            return Err(wrong());
+        })
+    };
+    Ok(match v {
+        Value::Null => {
+            if *ty == Type::INT8 {
+                Box::new(None::<i64>)
+            } else if *ty == Type::INT4 {
+                Box::new(None::<i32>)
+            } else if *ty == Type::INT2 {
+                Box::new(None::<i16>)
+            } else if *ty == Type::FLOAT8 {
+                Box::new(None::<f64>)
+            } else if *ty == Type::FLOAT4 {
+                Box::new(None::<f32>)
+            } else if *ty == Type::BOOL {
+                Box::new(None::<bool>)
+            } else if *ty == Type::BYTEA {
+                Box::new(None::<Vec<u8>>)
+            } else if is_text(ty) {
+                Box::new(None::<String>)
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Int(i) => int(*i)?,
+        Value::Real(f) => {
+            if *ty == Type::FLOAT8 {
+                Box::new(*f)
+            } else if *ty == Type::FLOAT4 {
+                Box::new(*f as f32)
+            } else if is_text(ty) {
+                Box::new(f.to_string())
+            } else if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                int(*f as i64)?
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Text(s) => {
+            if is_text(ty) {
+                Box::new(s.clone())
+            } else if let Ok(i) = s.parse::<i64>() {
+                int(i)?
+            } else {
+                return Err(wrong());
+            }
+        }
+        Value::Blob(b) => {
+            if *ty == Type::BYTEA {
+                Box::new(b.clone())
+            } else {
+                return Err(wrong());
+            }
+        }
+    })
+}
+
+fn is_text(ty: &postgres::types::Type) -> bool {
+    use postgres::types::Type;
+    [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN].contains(ty)
+}
+
+/// Column `i` of `r` as a [`Value`], by its type.
+fn read(r: &postgres::Row, i: usize) -> Result<Value, StoreError> {
+    use postgres::types::Type;
+    let ty = r.columns()[i].type_();
+    let v = if *ty == Type::INT8 {
+        r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
+    } else if *ty == Type::INT4 {
+        r.try_get::<_, Option<i32>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::INT2 {
+        r.try_get::<_, Option<i16>>(i)?.map(|n| Value::Int(n.into()))
+    } else if *ty == Type::FLOAT8 {
+        r.try_get::<_, Option<f64>>(i)?.map(Value::Real)
+    } else if *ty == Type::FLOAT4 {
+        r.try_get::<_, Option<f32>>(i)?.map(|f| Value::Real(f.into()))
+    } else if *ty == Type::BOOL {
+        r.try_get::<_, Option<bool>>(i)?.map(|b| Value::Int(b.into()))
+    } else if *ty == Type::BYTEA {
+        r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
+    } else if is_text(ty) {
+        r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+    } else if *ty == Type::NUMERIC {
+        r.try_get::<_, Option<Numeric>>(i)?.map(|n| n.0)
+    } else {
+        return Err(StoreError::Column(format!("column {i} is of type {ty}, which the store does not read")));
+    };
+    Ok(v.unwrap_or(Value::Null))
+}
+
+/// A NUMERIC column (what PostgreSQL's `SUM` of BIGINTs gives): an integer as
+/// [`Value::Int`], as SQLite's `SUM` would give, otherwise a [`Value::Real`].
+struct Numeric(Value);
+
+impl<'a> postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(_: &postgres::types::Type, raw: &'a [u8]) -> Result<Numeric, Box<dyn std::error::Error + Sync + Send>> {
+        // The binary form: digit count, weight (of the first base-10000 digit), sign, scale,
+        // then the digits.
+        let word = |i: usize| -> Result<u16, Box<dyn std::error::Error + Sync + Send>> {
+            let b = raw.get(2 * i..2 * i + 2).ok_or("a short NUMERIC")?;
+            Ok(u16::from_be_bytes([b[0], b[1]]))
+        };
+        let (count, weight, sign) = (word(0)? as usize, word(1)? as i16, word(2)?);
+        match sign {
+            0x0000 | 0x4000 => {}
+            _ => return Ok(Numeric(Value::Real(f64::NAN))), // NaN or an infinity
+        }
+        let (mut int, mut real, mut exact) = (0_i128, 0_f64, true);
+        for k in 0..count {
+            let d = word(4 + k)?;
+            let power = i32::from(weight) - k as i32;
+            real += f64::from(d) * 10_000_f64.powi(power);
+            if power < 0 {
+                exact &= d == 0;
+            } else if exact {
+                match 10_000_i128.checked_pow(power as u32).and_then(|p| p.checked_mul(i128::from(d))) {
+                    Some(v) => int += v,
+                    None => exact = false,
+                }
+            }
+        }
+        let negative = sign == 0x4000;
+        let int = if negative { -int } else { int };
+        Ok(Numeric(match i64::try_from(int) {
+            Ok(n) if exact => Value::Int(n),
+            _ => Value::Real(if negative { -real } else { real }),
+        }))
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        *ty == postgres::types::Type::NUMERIC
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_dollars_outside_quotes() {
+        assert_eq!(
+            pg_sql("SELECT '?1', \"a?2\" FROM t WHERE a = ?1 AND b = ?12 AND c LIKE '%?%' AND d = ?"),
+            "SELECT '?1', \"a?2\" FROM t WHERE a = $1 AND b = $12 AND c LIKE '%?%' AND d = ?"
+        );
+        assert_eq!(pg_sql("x = 'it''s ?1' OR y = ?2"), "x = 'it''s ?1' OR y = $2");
+    }
+
+    #[test]
+    fn postgres_parameters_and_columns_take_the_types_it_infers() {
+        let Some(url) = crate::store::Store::test_url().unwrap() else { return };
+        let db = Db::Postgres(PgConn::connect(&url).unwrap());
+        db.batch(
+            "CREATE TABLE t (i2 SMALLINT, i4 INTEGER, i8 BIGINT, f4 REAL, f8 DOUBLE PRECISION, b BOOLEAN,
+                             s TEXT, v VARCHAR(9), y BYTEA)",
+        )
+        .unwrap();
+        let ins = "INSERT INTO t (i2, i4, i8, f4, f8, b, s, v, y) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        // Each as PostgreSQL wants it: integers into any width, real and boolean columns, text.
+        db.execute(ins, params![7, 8, 9, 2, 3, true, 10, "v", b"\x00y".to_vec()]).unwrap();
+        db.execute(
+            ins,
+            params![
+                None::<i64>,
+                None::<i64>,
+                None::<i64>,
+                None::<f64>,
+                None::<f64>,
+                None::<bool>,
+                None::<String>,
+                None::<String>,
+                None::<Vec<u8>>
+            ],
+        )
+        .unwrap();
+        let rows = db.query("SELECT i2, i4, i8, f4, f8, b, s, v, y, '?1' FROM t ORDER BY i8 NULLS LAST", &[]).unwrap();
+        assert_eq!(
+            rows[0].0,
+            [
+                Value::Int(7),
+                Value::Int(8),
+                Value::Int(9),
+                Value::Real(2.0),
+                Value::Real(3.0),
+                Value::Int(1),
+                Value::Text("10".into()),
+                Value::Text("v".into()),
+                Value::Blob(b"\x00y".to_vec()),
+                Value::Text("?1".into()),
+            ]
+        );
+        assert!(rows[1].0[..9].iter().all(|v| *v == Value::Null));
+        // Too wide for the column: an error, not a wrapped number.
+        assert!(db.execute(ins, params![70_000, 1, 1, 1, 1, 1, "s", "v", None::<Vec<u8>>]).is_err());
+        // Counted and compared as SQLite would: COUNT is an integer, a comparison 0 or 1.
+        let r = db.query_one("SELECT COUNT(*), 1 < 2, SUM(i8) FROM t WHERE i4 = ?1", params![8]).unwrap();
+        assert_eq!((r.get::<i64>(0).unwrap(), r.get::<bool>(1).unwrap(), r.get::<i64>(2).unwrap()), (1, true, 9));
+        // NUMERIC: SUM of BIGINTs an integer (as SQLite's), a fraction a real.
+        let r = db
+            .query_one(
+                "SELECT SUM(x), CAST(-123456789012 AS NUMERIC), CAST(2.5 AS NUMERIC), CAST(-0.25 AS NUMERIC),
+                        CAST(10000 AS NUMERIC), CAST(0 AS NUMERIC)
+                 FROM (VALUES (CAST(9000000000000000000 AS BIGINT)), (1)) v(x)",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            r.0,
+            [
+                Value::Int(9_000_000_000_000_000_001),
+                Value::Int(-123_456_789_012),
+                Value::Real(2.5),
+                Value::Real(-0.25),
+                Value::Int(10_000),
+                Value::Int(0),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_postgres_connection_is_made_again() {
+        let Some(url) = crate::store::Store::test_url().unwrap() else { return };
+        let db = Db::Postgres(PgConn::connect(&url).unwrap());
+        let killer = Db::Postgres(PgConn::connect(&url).unwrap());
+        let kill = |db: &Db| {
+            let pid: i64 = db.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0).unwrap();
+            killer.execute("SELECT pg_terminate_backend(CAST(?1 AS INTEGER), 5000)", params![pid]).unwrap();
+        };
+        db.batch("CREATE TABLE t (n BIGINT)").unwrap();
+        kill(&db);
+        // The loss shows on the next statement; the one after works again.
+        assert!(db.execute("INSERT INTO t (n) VALUES (?1)", params![1]).is_err());
+        db.execute("INSERT INTO t (n) VALUES (?1)", params![2]).unwrap();
+        // Lost inside a transaction: nothing runs outside it, then it starts over.
+        let r = db.transaction(|tx| {
+            tx.execute("INSERT INTO t (n) VALUES (?1)", params![3])?;
+            kill(tx);
+            let _ = tx.execute("INSERT INTO t (n) VALUES (?1)", params![4]);
+            tx.execute("INSERT INTO t (n) VALUES (?1)", params![5])
+        });
+        assert!(r.is_err());
+        let n: Vec<i64> = db.query_map("SELECT n FROM t ORDER BY n", &[], |r| r.get(0)).unwrap();
+        assert_eq!(n, [2]);
+    }
+
+    #[test]
+    fn values_convert_both_ways() {
+        let row = Row(vec![
+            Value::Int(7),
+            Value::Null,
+            Value::Text("a".into()),
+            Value::Int(0),
+            Value::Real(1.5),
+            Value::Int(2),
+        ]);
+        assert_eq!(row.get::<i64>(0).unwrap(), 7);
+        assert_eq!(row.get::<u32>(0).unwrap(), 7);
+        assert_eq!(row.get::<Option<i64>>(1).unwrap(), None);
+        assert_eq!(row.get::<String>(2).unwrap(), "a");
+        assert!(!row.get::<bool>(3).unwrap());
+        assert_eq!(row.get::<f64>(4).unwrap(), 1.5);
+        assert_eq!(row.get::<f64>(5).unwrap(), 2.0);
+        assert!(matches!(row.get::<String>(0), Err(StoreError::Column(_))));
+        assert!(matches!(row.get::<i64>(9), Err(StoreError::Column(_))));
+        let p = params![1_i64, "x", true, None::<String>, Some(2_u32), 0.5_f64];
+        assert_eq!(
+            p,
+            [Value::Int(1), Value::Text("x".into()), Value::Int(1), Value::Null, Value::Int(2), Value::Real(0.5)]
+        );
+    }
+}
