@@ -54,7 +54,7 @@ pub(super) fn status_in(
 }
 
 /// [`Op::Inbound`] inside a transaction; the webhooks queued.
-pub(super) fn inbound_in(conn: &Db, c: &InboundCall) -> Result<usize, StoreError> {
+pub(super) fn inbound_in(conn: &Db, c: &InboundCall, node: Option<&str>) -> Result<usize, StoreError> {
     match &c.referred_by {
         None => conn.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, direction,
@@ -80,6 +80,7 @@ pub(super) fn inbound_in(conn: &Db, c: &InboundCall) -> Result<usize, StoreError
             params![c.id, c.caller, c.called, c.at, c.organization_id, by],
         )?,
     };
+    conn.execute("UPDATE calls SET node_id = ?2 WHERE id = ?1", params![c.id, node])?;
     conn.execute(
         "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'initiating')",
         params![c.id, c.at],
@@ -254,6 +255,7 @@ impl Store {
         c: &NewCall<'_>,
         idem: Option<(&str, &str, &str)>,
     ) -> Result<(Call, bool), StoreError> {
+        let node = self.node.clone();
         let done = self.conn.transaction(|tx| {
             if let Some(idem) = idem {
                 if let Some(id) = idempotency::claim(tx, idem, c.id, c.created_at)? {
@@ -263,8 +265,8 @@ impl Store {
             tx.execute(
             "INSERT INTO calls (id, contact_id, phone_number, from_number, status, record, created_at, organization_id,
                                 sip_headers, ring_timeout, max_duration, from_display_name, early_media,
-                                machine_detection)
-             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                machine_detection, node_id)
+             VALUES (?1, ?2, ?3, ?4, 'initiating', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 c.id,
                 c.contact_id,
@@ -278,7 +280,8 @@ impl Store {
                 c.max_duration.map(i64::from),
                 c.from_display_name,
                 c.early_media as i64,
-                c.machine_detection
+                c.machine_detection,
+                node
             ],
         )?;
             tx.execute(
@@ -413,42 +416,63 @@ impl Store {
         Ok((self.conn.query_map(&sql, &page, call_from_row)?, total.max(0) as u64))
     }
 
-    /// After a crash or restart: every call still open is closed as `failed`, reason
-    /// `restart`, ended `at`, and `call.failed` is queued for it. Returns how many.
+    /// After a crash or restart: every call of this node ([`Store::set_node`]; every call
+    /// when none is set, and those stored before nodes were) still open is closed as
+    /// `failed`, reason `restart`, ended `at`, and `call.failed` is queued for it. Returns
+    /// how many.
     pub fn close_unfinished(&mut self, at: i64) -> Result<usize, StoreError> {
-        let open: Vec<String> = self.conn.query_map(
-            "SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress')",
-            &[],
-            |r| r.get(0),
-        )?;
-        let queued = self.conn.transaction(|tx| {
-            let mut queued = 0;
-            for id in &open {
-                tx.execute(
-                    "UPDATE calls SET status = 'failed', reason = 'restart', ended_at = ?2 WHERE id = ?1",
-                    params![id, at],
-                )?;
-                tx.execute(
-                    "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
-                    params![id, at],
-                )?;
-                let call = call_in(tx, id)?;
-                queued += enqueue(tx, &call.organization_id, "call.failed", call_json(&call), at)?;
-            }
-            // Nothing records before startup: a recording still marked as running was cut
-            // off (the recorder rewrote its header every second, so the file plays) or its
-            // end was not written; either way it is what there is.
-            let cut: Vec<String> =
-                tx.query_map("SELECT id FROM calls WHERE recording_state = 'recording'", &[], |r| r.get(0))?;
-            for id in &cut {
-                queued += recording_in(tx, id, RecordingState::Ready, None, at)?;
-            }
-            Ok(queued)
+        let node = self.node.clone();
+        let (n, queued) = self.conn.transaction(|tx| {
+            close_open_in(tx, "(node_id = ?1 OR node_id IS NULL OR ?1 IS NULL)", node.as_deref(), "restart", at)
         })?;
         self.notify(queued);
-        Ok(open.len())
+        Ok(n)
     }
+}
 
+/// Closes the open calls the `filter` (on `node`, `?1`) picks as `failed` for `reason`,
+/// their events and webhooks queued, and their cut-off recordings as ready: (calls closed,
+/// webhooks queued).
+pub(super) fn close_open_in(
+    tx: &Db,
+    filter: &str,
+    node: Option<&str>,
+    reason: &str,
+    at: i64,
+) -> Result<(usize, usize), StoreError> {
+    let open: Vec<String> = tx.query_map(
+        &format!("SELECT id FROM calls WHERE status IN ('initiating', 'ringing', 'in-progress') AND {filter}"),
+        params![node],
+        |r| r.get(0),
+    )?;
+    let mut queued = 0;
+    for id in &open {
+        tx.execute(
+            "UPDATE calls SET status = 'failed', reason = ?3, ended_at = ?2 WHERE id = ?1",
+            params![id, at, reason],
+        )?;
+        tx.execute(
+            "INSERT INTO call_events (call_id, at, kind, detail) VALUES (?1, ?2, 'status', 'failed')",
+            params![id, at],
+        )?;
+        let call = call_in(tx, id)?;
+        queued += enqueue(tx, &call.organization_id, "call.failed", call_json(&call), at)?;
+    }
+    // Nothing records before startup: a recording still marked as running was cut
+    // off (the recorder rewrote its header every second, so the file plays) or its
+    // end was not written; either way it is what there is.
+    let cut: Vec<String> = tx.query_map(
+        &format!("SELECT id FROM calls WHERE recording_state = 'recording' AND {filter}"),
+        params![node],
+        |r| r.get(0),
+    )?;
+    for id in &cut {
+        queued += recording_in(tx, id, RecordingState::Ready, None, at)?;
+    }
+    Ok((open.len(), queued))
+}
+
+impl Store {
     /// Calls in `scope` not over yet, newest first.
     pub fn live_calls(&self, scope: &Scope) -> Result<Vec<Call>, StoreError> {
         self.conn.query_map(

@@ -230,6 +230,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN ended_by TEXT;",
     // 16: the start of an API key's secret, to tell keys apart.
     "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
+    // 17: several nodes on one store (issue 18): each node's heartbeat and lease, the node
+    // that owns each call, and settings every node shares (the JWT key).
+    "CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        capacity INTEGER NOT NULL,
+        live_calls INTEGER NOT NULL DEFAULT 0,
+        draining INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        lease_until INTEGER NOT NULL,
+        lost_at INTEGER
+    );
+    ALTER TABLE calls ADD COLUMN node_id TEXT;
+    CREATE INDEX calls_node ON calls(node_id, status);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// [`MIGRATIONS`] in PostgreSQL's dialect, one for one (a migration added there is added
@@ -459,6 +475,21 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN ended_by TEXT;",
     // 16
     "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
+    // 17
+    "CREATE TABLE nodes (
+        id TEXT COLLATE \"C\" PRIMARY KEY,
+        url TEXT NOT NULL,
+        capacity BIGINT NOT NULL,
+        live_calls BIGINT NOT NULL DEFAULT 0,
+        draining BIGINT NOT NULL DEFAULT 0,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        lost_at BIGINT
+    );
+    ALTER TABLE calls ADD COLUMN node_id TEXT;
+    CREATE INDEX calls_node ON calls(node_id, status);
+    CREATE TABLE settings (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// The environment variable naming a PostgreSQL server the store's tests also run on.
@@ -476,6 +507,9 @@ pub struct Store {
     /// Told the id of every call that changed (a new call, a status, an event), after the
     /// change is committed: the API's live event stream.
     pub on_change: Option<tokio::sync::broadcast::Sender<String>>,
+    /// The node this store writes for ([`Store::set_node`]): the owner of the calls it
+    /// inserts, and whose unfinished calls a restart closes.
+    pub(super) node: Option<String>,
 }
 
 /// Where [`Readers`] connect.
@@ -564,7 +598,7 @@ impl Store {
         if !is_postgres_url(url) {
             return Err(StoreError::Postgres("not a postgres:// URL".into()));
         }
-        Ok(Store { conn: Db::Postgres(PgConn::connect(url)?), on_enqueue: None, on_change: None })
+        Ok(Store { conn: Db::Postgres(PgConn::connect(url)?), on_enqueue: None, on_change: None, node: None })
     }
 
     /// A fresh store for tests: a private in-memory SQLite database, or, when
@@ -613,7 +647,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Store { conn: Db::Sqlite(conn), on_enqueue: None, on_change: None })
+        Ok(Store { conn: Db::Sqlite(conn), on_enqueue: None, on_change: None, node: None })
     }
 
     /// A private in-memory database (tests).
@@ -628,7 +662,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { conn: Db::Sqlite(conn), on_enqueue: None, on_change: None };
+        let mut store = Store { conn: Db::Sqlite(conn), on_enqueue: None, on_change: None, node: None };
         store.migrate()?;
         Ok(store)
     }

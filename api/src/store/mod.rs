@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod idempotency;
 mod keys;
+mod nodes;
 mod numbers;
 mod orgs;
 mod outbox;
@@ -35,6 +36,7 @@ pub use crate::model::{
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
+pub use nodes::NodeRow;
 pub use outbox::AttemptRow;
 pub use users::Access;
 pub use writer::{Op, Writer};

@@ -193,13 +193,14 @@ impl Store {
     /// Applies `ops` in one transaction (the [`Writer`]'s batches). An op the call's life
     /// does not allow, or for an unknown call, is skipped; the others stand.
     pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<StoreError>, StoreError> {
+        let node = self.node.clone();
         let (queued, skipped) = self.conn.transaction(|tx| {
             let (mut queued, mut skipped) = (0, Vec::new());
             for op in ops {
                 // Each op in a savepoint: one that fails leaves nothing half-written, and
                 // (PostgreSQL) does not abort the others.
                 let r = tx.savepoint(|tx| match op {
-                    Op::Inbound(c) => inbound_in(tx, c),
+                    Op::Inbound(c) => inbound_in(tx, c, node.as_deref()),
                     Op::Status { id, to, sip_status, reason, at } => {
                         status_in(tx, id, *to, *sip_status, reason.as_deref(), *at).map(|(_, n)| n)
                     }

@@ -1,0 +1,236 @@
+//! Several nodes on one store (issue 18): each node's heartbeat row (its API's address,
+//! capacity, live calls, lease), the node that owns each call, a lost node's calls closed
+//! by a survivor, and settings every node shares.
+
+use super::calls::close_open_in;
+use super::db::Store;
+use super::error::StoreError;
+use super::sql::{params, Row};
+
+/// One node, as its last heartbeat left it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeRow {
+    /// `DIALTONE_NODE_ID`.
+    pub id: String,
+    /// Where the other nodes reach its HTTP API (`http://host:port`).
+    pub url: String,
+    /// Calls it takes at most.
+    pub capacity: i64,
+    /// Calls it had up at the heartbeat.
+    pub live_calls: i64,
+    /// Draining (a SIGTERM): no new call goes to it.
+    pub draining: bool,
+    /// When it started, ms.
+    pub started_at: i64,
+    /// Its last heartbeat, ms.
+    pub heartbeat_at: i64,
+    /// Alive until then (ms) unless it beats again.
+    pub lease_until: i64,
+    /// When a survivor found its lease run out and closed its calls, ms.
+    pub lost_at: Option<i64>,
+}
+
+impl NodeRow {
+    /// Calls it could still take (0 when draining or lost).
+    pub fn free(&self) -> i64 {
+        if self.draining || self.lost_at.is_some() {
+            0
+        } else {
+            (self.capacity - self.live_calls).max(0)
+        }
+    }
+}
+
+const COLUMNS: &str = "id, url, capacity, live_calls, draining, started_at, heartbeat_at, lease_until, lost_at";
+
+fn from_row(r: &Row) -> Result<NodeRow, StoreError> {
+    Ok(NodeRow {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        capacity: r.get(2)?,
+        live_calls: r.get(3)?,
+        draining: r.get(4)?,
+        started_at: r.get(5)?,
+        heartbeat_at: r.get(6)?,
+        lease_until: r.get(7)?,
+        lost_at: r.get(8)?,
+    })
+}
+
+impl Store {
+    /// This store writes for node `id`: the calls it inserts are that node's, and
+    /// [`Store::close_unfinished`] closes only that node's.
+    pub fn set_node(&mut self, id: &str) {
+        self.node = Some(id.to_string());
+    }
+
+    /// The node this store writes for.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// Node `n.id`'s heartbeat: its row written (made at its first), its lease renewed to
+    /// `n.lease_until`, and a lost mark cleared (it came back).
+    pub fn heartbeat(&mut self, n: &NodeRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO nodes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, capacity = excluded.capacity,
+                    live_calls = excluded.live_calls, draining = excluded.draining,
+                    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                    lease_until = excluded.lease_until, lost_at = NULL"
+            ),
+            params![n.id, n.url, n.capacity, n.live_calls, n.draining, n.started_at, n.heartbeat_at, n.lease_until],
+        )?;
+        Ok(())
+    }
+
+    /// Every node the store knows, by id.
+    pub fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        self.conn.query_map(&format!("SELECT {COLUMNS} FROM nodes ORDER BY id"), &[], from_row)
+    }
+
+    /// The nodes alive at `now` (lease not run out, not lost), by id.
+    pub fn live_nodes(&self, now: i64) -> Result<Vec<NodeRow>, StoreError> {
+        self.conn.query_map(
+            &format!("SELECT {COLUMNS} FROM nodes WHERE lease_until >= ?1 AND lost_at IS NULL ORDER BY id"),
+            params![now],
+            from_row,
+        )
+    }
+
+    /// A node leaving on its own (a clean stop): its row goes, so nobody sends it work.
+    pub fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM nodes WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Takes over node `id` if its lease ran out before `now` and nobody did yet: marks it
+    /// lost and closes its open calls as `failed`, reason `node lost` (their events and
+    /// `call.failed` queued), in one transaction. Whether this caller did it; of several
+    /// survivors trying at once, one does (the mark is a conditional update).
+    pub fn take_over_lost(&mut self, id: &str, now: i64) -> Result<Option<usize>, StoreError> {
+        let r = self.conn.transaction(|tx| {
+            let won = tx.execute(
+                "UPDATE nodes SET lost_at = ?2 WHERE id = ?1 AND lost_at IS NULL AND lease_until < ?2",
+                params![id, now],
+            )?;
+            if won == 0 {
+                return Ok(None);
+            }
+            close_open_in(tx, "node_id = ?1", Some(id), "node lost", now).map(Some)
+        })?;
+        if let Some((_, queued)) = r {
+            self.notify(queued);
+        }
+        Ok(r.map(|(closed, _)| closed))
+    }
+
+    /// The node that owns call `id` (any organization's: the API forwards to it, and the
+    /// owner answers for the caller's scope).
+    pub fn call_node(&self, id: &str) -> Result<Option<String>, StoreError> {
+        match self.conn.query_opt("SELECT node_id FROM calls WHERE id = ?1", params![id])? {
+            Some(r) => r.get(0),
+            None => Ok(None),
+        }
+    }
+
+    /// The shared setting `key`: the one stored, or `value` stored now (the first node to
+    /// ask decides, for all).
+    pub fn shared_setting(&mut self, key: &str, value: &str) -> Result<String, StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, value],
+        )?;
+        self.conn.query_one("SELECT value FROM settings WHERE key = ?1", params![key])?.get(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CallStatus, InboundCall, Scope};
+    use crate::store::Op;
+
+    fn node(id: &str, lease_until: i64) -> NodeRow {
+        NodeRow {
+            id: id.into(),
+            url: format!("http://{id}"),
+            capacity: 10,
+            live_calls: 2,
+            draining: false,
+            started_at: 1,
+            heartbeat_at: 2,
+            lease_until,
+            lost_at: None,
+        }
+    }
+
+    fn inbound(id: &str) -> Op {
+        Op::Inbound(InboundCall {
+            id: id.into(),
+            caller: "+15550000001".into(),
+            called: None,
+            at: 5,
+            organization_id: crate::model::DEFAULT_ORG.into(),
+            referred_by: None,
+            sip_headers: Vec::new(),
+            asserted_identity: None,
+            number_id: None,
+        })
+    }
+
+    /// Two connections to one fresh database, per backend: two nodes' stores.
+    fn pairs() -> Vec<(Store, Store)> {
+        let dir =
+            std::env::temp_dir().join(format!("dialtone-nodes-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dialtone.db");
+        let mut all = vec![(Store::open(&path).unwrap(), Store::open(&path).unwrap())];
+        if let Some(url) = Store::test_url().unwrap() {
+            all.push((Store::open_url(&url).unwrap(), Store::open_url(&url).unwrap()));
+        }
+        all
+    }
+
+    #[test]
+    fn heartbeats_leases_and_a_lost_nodes_calls_closed_once() {
+        for (mut a, mut b) in pairs() {
+            a.set_node("a");
+            b.set_node("b");
+            a.heartbeat(&node("a", 100)).unwrap();
+            b.heartbeat(&node("b", 1000)).unwrap();
+            assert_eq!(a.live_nodes(50).unwrap().len(), 2);
+            assert_eq!(a.nodes().unwrap()[0].free(), 8);
+            // Each node's calls are its own.
+            a.apply(&[inbound("call_a")]).unwrap();
+            b.apply(&[inbound("call_b")]).unwrap();
+            assert_eq!(b.call_node("call_a").unwrap().as_deref(), Some("a"));
+            assert_eq!(a.call_node("call_b").unwrap().as_deref(), Some("b"));
+            assert_eq!(a.call_node("nope").unwrap(), None);
+            // a's lease runs out: not before, and once.
+            assert_eq!(b.take_over_lost("a", 100).unwrap(), None, "the lease runs to 100");
+            assert_eq!(b.take_over_lost("a", 101).unwrap(), Some(1));
+            assert_eq!(b.take_over_lost("a", 102).unwrap(), None, "taken over already");
+            let lost = b.get_call(&Scope::All, "call_a").unwrap();
+            assert_eq!((lost.status, lost.reason.as_deref()), (CallStatus::Failed, Some("node lost")));
+            assert_eq!(b.get_call(&Scope::All, "call_b").unwrap().status, CallStatus::Initiating);
+            assert_eq!(b.live_nodes(101).unwrap().iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["b"]);
+            // a comes back: alive again, with nothing of its own left open.
+            a.heartbeat(&node("a", 200)).unwrap();
+            assert_eq!(a.close_unfinished(150).unwrap(), 0, "a restart closes only a's calls");
+            assert_eq!(a.live_nodes(150).unwrap().len(), 2);
+            assert_eq!(b.close_unfinished(150).unwrap(), 1);
+            a.remove_node("a").unwrap();
+            assert_eq!(a.nodes().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_shared_setting_is_decided_by_the_first_to_ask() {
+        for mut s in Store::test_backends().unwrap() {
+            assert_eq!(s.shared_setting("jwt", "one").unwrap(), "one");
+            assert_eq!(s.shared_setting("jwt", "two").unwrap(), "one");
+        }
+    }
+}
