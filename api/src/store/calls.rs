@@ -30,7 +30,14 @@ pub(super) fn status_in(
     reason: Option<&str>,
     at: i64,
 ) -> Result<(Call, usize), StoreError> {
-    let from: String = conn.query_one("SELECT status FROM calls WHERE id = ?1", params![id])?.get(0)?;
+    // On PostgreSQL, where other nodes may write too, the row stays locked until the change
+    // commits; SQLite has one writer at a time anyway.
+    let sql = if conn.is_postgres() {
+        "SELECT status FROM calls WHERE id = ?1 FOR UPDATE"
+    } else {
+        "SELECT status FROM calls WHERE id = ?1"
+    };
+    let from: String = conn.query_one(sql, params![id])?.get(0)?;
     let from = status_of(from)?;
     if !from.can_become(to) {
         return Err(StoreError::BadTransition { from, to });

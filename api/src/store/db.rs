@@ -560,7 +560,12 @@ impl Readers {
         }
         match &self.source {
             Source::Path(p) => Store::open_reader(p),
-            Source::Url(u) => Store::connect_url(u),
+            Source::Url(u) => {
+                // Read-only, as SQLite's readers are.
+                let s = Store::connect_url(u)?;
+                s.conn.batch("SET default_transaction_read_only = on")?;
+                Ok(s)
+            }
         }
     }
 
@@ -784,6 +789,7 @@ mod tests {
         w.insert_call(&crate::store::calls::tests::new_call("call_r", "c", 1)).unwrap();
         let call = r.get_call(&crate::model::Scope::All, "call_r").unwrap();
         assert_eq!(call.id, "call_r");
+        assert!(r.conn.execute("DELETE FROM calls", &[]).is_err(), "read-only");
         readers.put(r);
         assert!(format!("{readers:?}").contains("postgres://…"), "no URL (nor password) in logs");
     }

@@ -297,6 +297,16 @@ impl Db {
 
     /// Every row a query returns.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.query_map(sql, params, |r| Ok(r.clone()))
+    }
+
+    /// Every row a query returns, each mapped by `f` (on SQLite, as it is read).
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         match self {
             Db::Sqlite(c) => {
                 let mut st = c.prepare_cached(sql)?;
@@ -304,22 +314,12 @@ impl Db {
                 let mut rows = st.query(rusqlite::params_from_iter(params))?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
-                    out.push(Row((0..n).map(|i| r.get_ref(i).map(sqlite_value)).collect::<Result<_, _>>()?));
+                    out.push(f(&Row((0..n).map(|i| r.get_ref(i).map(sqlite_value)).collect::<Result<_, _>>()?))?);
                 }
                 Ok(out)
             }
-            Db::Postgres(p) => p.query(sql, params),
+            Db::Postgres(p) => p.query(sql, params)?.iter().map(f).collect(),
         }
-    }
-
-    /// Every row a query returns, each mapped by `f`.
-    pub fn query_map<T>(
-        &self,
-        sql: &str,
-        params: &[Value],
-        f: impl FnMut(&Row) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        self.query(sql, params)?.iter().map(f).collect()
     }
 
     /// The first row a query returns, if any.
