@@ -231,7 +231,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 16: the start of an API key's secret, to tell keys apart.
     "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
     // 17: several nodes on one store (issue 18): each node's heartbeat and lease, the node
-    // that owns each call, and settings every node shares (the JWT key).
+    // that owns each call, settings every node shares (the JWT key), and the outbox row a
+    // node's sender is delivering (its lease).
     "CREATE TABLE nodes (
         id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
@@ -245,7 +246,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE calls ADD COLUMN node_id TEXT;
     CREATE INDEX calls_node ON calls(node_id, status);
-    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
+    ALTER TABLE webhook_outbox ADD COLUMN lease_until INTEGER;",
 ];
 
 /// [`MIGRATIONS`] in PostgreSQL's dialect, one for one (a migration added there is added
@@ -489,7 +492,9 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE calls ADD COLUMN node_id TEXT;
     CREATE INDEX calls_node ON calls(node_id, status);
-    CREATE TABLE settings (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);",
+    CREATE TABLE settings (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
+    ALTER TABLE webhook_outbox ADD COLUMN lease_until BIGINT;",
 ];
 
 /// The environment variable naming a PostgreSQL server the store's tests also run on.

@@ -160,9 +160,18 @@ impl Store {
 
     /// The oldest undelivered event of each webhook, if it is due by `now`, and when the
     /// next one not yet due will be (events of one webhook go out one at a time, in order).
+    /// Each is claimed for `lease_ms`: another node's sender (on a shared store) skips it
+    /// until it is delivered, failed, or the lease runs out (its node died mid-delivery, and
+    /// the event goes out again from here).
     pub fn due_deliveries(&self, now: i64) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
+        self.claim_deliveries(now, 30_000)
+    }
+
+    /// [`Store::due_deliveries`] with leases of `lease_ms`.
+    pub fn claim_deliveries(&self, now: i64, lease_ms: i64) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
         let rows = self.conn.query_map(
-            "SELECT o.id, o.webhook_id, w.url, w.secret, o.event, o.payload, o.attempts, o.next_attempt_at
+            "SELECT o.id, o.webhook_id, w.url, w.secret, o.event, o.payload, o.attempts,
+                    CASE WHEN o.lease_until >= o.next_attempt_at THEN o.lease_until + 1 ELSE o.next_attempt_at END
              FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id
              WHERE o.id IN (SELECT MIN(id) FROM webhook_outbox
                             WHERE delivered_at IS NULL AND given_up = 0 GROUP BY webhook_id)",
@@ -183,9 +192,21 @@ impl Store {
             },
         )?;
         let (mut due, mut next) = (Vec::new(), None::<i64>);
+        let me = self.node.as_deref().unwrap_or("local");
         for (d, at) in rows {
             if at <= now {
-                due.push(d);
+                // A conditional update: of several senders, one claims it.
+                let claimed = self.conn.execute(
+                    "UPDATE webhook_outbox SET leased_by = ?2, lease_until = ?3
+                     WHERE id = ?1 AND delivered_at IS NULL AND given_up = 0
+                       AND (lease_until IS NULL OR lease_until < ?4)",
+                    params![d.row, me, now.saturating_add(lease_ms), now],
+                )?;
+                if claimed == 1 {
+                    due.push(d);
+                } else {
+                    next = Some(next.map_or(now + 1000, |n| n.min(now + 1000)));
+                }
             } else {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -197,7 +218,8 @@ impl Store {
     pub fn delivered(&mut self, row: i64, at: i64, attempt: &Attempt) -> Result<(), StoreError> {
         self.conn.transaction(|tx| {
             tx.execute(
-                "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                "UPDATE webhook_outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL,
+                    leased_by = NULL, lease_until = NULL WHERE id = ?1",
                 params![row, at],
             )?;
             attempt_in(tx, row, at, attempt, "delivered", None)
@@ -218,7 +240,8 @@ impl Store {
         self.conn.transaction(|tx| {
             tx.execute(
                 "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?2,
-                    next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4 WHERE id = ?1",
+                    next_attempt_at = COALESCE(?3, next_attempt_at), given_up = ?4,
+                    leased_by = NULL, lease_until = NULL WHERE id = ?1",
                 params![row, error, retry_at, retry_at.is_none()],
             )?;
             attempt_in(tx, row, at, attempt, outcome, retry_at)
@@ -322,20 +345,32 @@ mod tests {
                 duration_ms: 3,
             };
             s.delivery_failed(all, 10_000, &failed, Some(20_000)).unwrap();
+            // wh_done's event is being delivered (leased for 30 s): no sender takes it again
+            // meanwhile, unless that lease runs out (its node died mid-delivery).
             let (due, next) = s.due_deliveries(10_000).unwrap();
-            assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_done"]);
+            assert!(due.is_empty(), "{due:?}");
             assert_eq!(next, Some(20_000));
+            let (due, _) = s.claim_deliveries(40_001, 1_000).unwrap();
+            assert_eq!(due.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>(), ["wh_all", "wh_done"]);
+            s.delivery_failed(all, 40_001, &failed, Some(20_000)).unwrap();
             let (due, _) = s.due_deliveries(20_000).unwrap();
             let retry = due.iter().find(|d| d.webhook_id == "wh_all").unwrap();
-            assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 1, "call.initiated"));
+            assert_eq!((retry.row, retry.attempts, retry.event.as_str()), (all, 2, "call.initiated"));
             s.delivered(all, 20_001, &Attempt { status: Some(204), duration_ms: 2, ..Attempt::default() }).unwrap();
             // Both attempts are kept, newest first, for the webhook's organization only.
             let mine = Scope::Org(crate::model::DEFAULT_ORG.into());
             let tries = s.list_attempts(&mine, "wh_all", 10).unwrap();
             let seen: Vec<_> =
                 tries.iter().map(|t| (t.attempt, t.outcome.as_str(), t.status_code, t.next_retry_at)).collect();
-            assert_eq!(seen, [(2, "delivered", Some(204), None), (1, "failed", Some(500), Some(20_000))]);
-            assert_eq!((tries[1].call_id.as_deref(), tries[1].response.as_deref()), (Some("call_1"), Some("oops")));
+            assert_eq!(
+                seen,
+                [
+                    (3, "delivered", Some(204), None),
+                    (2, "failed", Some(500), Some(20_000)),
+                    (1, "failed", Some(500), Some(20_000))
+                ]
+            );
+            assert_eq!((tries[2].call_id.as_deref(), tries[2].response.as_deref()), (Some("call_1"), Some("oops")));
             assert!(matches!(s.list_attempts(&Scope::Org("org_b".into()), "wh_all", 10), Err(StoreError::NotFound)));
             let (due, _) = s.due_deliveries(20_002).unwrap();
             assert!(due.iter().any(|d| d.event == "call.answered"));
@@ -347,7 +382,7 @@ mod tests {
             assert_eq!(s.outbox_pending().unwrap(), 2);
             assert!(matches!(s.delete_webhook(&Scope::All, "wh_done"), Err(StoreError::NotFound)));
             // Pruning keeps what is pending.
-            assert_eq!(s.prune(i64::MAX, 0).unwrap(), 4, "the delivered one, the dropped one, the two attempts");
+            assert_eq!(s.prune(i64::MAX, 0).unwrap(), 5, "the delivered one, the dropped one, the three attempts");
             assert_eq!(s.outbox_pending().unwrap(), 2);
         }
     }
