@@ -160,6 +160,22 @@ pub struct ServeArgs {
     /// hangs up at once too. Default 20.
     #[arg(long, env = "DIALTONE_DRAIN_TIMEOUT")]
     pub drain_timeout: Option<u64>,
+    /// The store: a `postgres://` URL shared by several nodes; default the SQLite file
+    /// under DIALTONE_DATA_DIR (one node).
+    #[arg(long, env = "DIALTONE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// This node's name among several (unique; keep it across restarts). Default
+    /// `<hostname>:<SIP port>`.
+    #[arg(long, env = "DIALTONE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Where the other nodes reach this node's HTTP API (`http://host:port`). Default
+    /// `http://<DIALTONE_HTTP_LISTEN>`.
+    #[arg(long, env = "DIALTONE_NODE_URL")]
+    pub node_url: Option<String>,
+    /// A node is lost (its calls closed as failed, `node lost`) when it has not beaten for
+    /// this many seconds; it beats every fifth of it. Default 10.
+    #[arg(long, env = "DIALTONE_NODE_LEASE")]
+    pub node_lease: Option<u64>,
     /// What an inbound REFER may make us call: reject (default: 403), uri (the targets
     /// DIALTONE_REFER_ALLOW names), trunk (those, and numbers through the trunk).
     #[arg(long, env = "DIALTONE_REFER")]
@@ -409,6 +425,10 @@ struct FileSettings {
     webhook_retry_ms: Option<u64>,
     rtp_timeout: Option<u64>,
     drain_timeout: Option<u64>,
+    database_url: Option<String>,
+    node_id: Option<String>,
+    node_url: Option<String>,
+    node_lease: Option<u64>,
     refer: Option<String>,
     refer_allow: Option<String>,
     max_calls: Option<u32>,
@@ -494,6 +514,14 @@ pub struct Settings {
     pub rtp_timeout_s: u64,
     /// Seconds a SIGTERM's drain waits for the live calls.
     pub drain_timeout_s: u64,
+    /// `DIALTONE_DATABASE_URL`: PostgreSQL shared by several nodes.
+    pub database_url: Option<String>,
+    /// This node's name.
+    pub node_id: String,
+    /// This node's API, for the other nodes.
+    pub node_url: String,
+    /// Seconds without a heartbeat before a node is lost.
+    pub node_lease_s: u64,
     /// What an inbound REFER may make us call.
     pub refer: ReferPolicy,
     /// Calls of every kind at once.
@@ -671,6 +699,10 @@ impl Settings {
             webhook_retry_ms: serve.and_then(|s| s.webhook_retry_ms).or(file.webhook_retry_ms).unwrap_or(1000).max(1),
             rtp_timeout_s: serve.and_then(|s| s.rtp_timeout).or(file.rtp_timeout).unwrap_or(60),
             drain_timeout_s: serve.and_then(|s| s.drain_timeout).or(file.drain_timeout).unwrap_or(20),
+            database_url: serve.and_then(|s| s.database_url.clone()).or(file.database_url).filter(|u| !u.is_empty()),
+            node_id: serve.and_then(|s| s.node_id.clone()).or(file.node_id).unwrap_or_default(),
+            node_url: serve.and_then(|s| s.node_url.clone()).or(file.node_url).unwrap_or_default(),
+            node_lease_s: serve.and_then(|s| s.node_lease).or(file.node_lease).unwrap_or(10).max(1),
             max_calls: serve.and_then(|s| s.max_calls).or(file.max_calls),
             max_concurrent_calls: serve.and_then(|s| s.max_concurrent_calls).or(file.max_concurrent_calls),
             max_calls_per_second: serve.and_then(|s| s.max_calls_per_second).or(file.max_calls_per_second),

@@ -106,6 +106,11 @@ pub fn user_agent(settings: &config::Settings, ip: IpAddr, port: u16, tls_port: 
     })
 }
 
+/// Milliseconds since the Unix epoch: the store's clock.
+pub fn now_ms() -> i64 {
+    (now_seed() / 1_000_000) as i64
+}
+
 /// Nanoseconds since the Unix epoch: a seed for SSRCs and tags, and unique file names.
 pub fn now_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)

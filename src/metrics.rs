@@ -48,6 +48,11 @@ impl EngineMetrics {
         }
     }
 
+    /// Calls up now (as last published).
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
+    }
+
     /// Publishes the engine's counters, the calls up, the SIP messages dropped and the
     /// perimeter's counters.
     pub fn publish(&self, c: &Counters, active: usize, dropped: u64, perimeter: PerimeterStats) {

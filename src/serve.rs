@@ -5,6 +5,7 @@
 
 mod effects;
 mod inbox;
+mod node;
 mod startup;
 mod trunks;
 
@@ -261,7 +262,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
     });
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = startup::start_api(&settings, control, render, live.clone(), draining.clone()).await?;
+    let mut node = node::Node::new(&settings, {
+        let metrics = metrics.clone();
+        Arc::new(move || metrics.active())
+    });
+    node.draining = draining.clone();
+    let node_id = node.id.clone();
+    let (writer, store) = startup::start_api(&settings, control, render, live.clone(), draining.clone(), node).await?;
     let recordings = settings.data_dir.join("recordings");
     let mut effects = Effects::new(bound.ip(), recordings, bridges, writer, inbox);
     effects.live = live;
@@ -322,6 +329,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if !app.effects.writer.flush(Duration::from_secs(5)) {
         tracing::warn!("the store writer did not finish in 5 s");
     }
+    node::Node::leave(&node_id, &store);
     tracing::info!("media {}", app.effects.totals.line());
     r
 }

@@ -20,6 +20,7 @@ pub mod routes;
 mod state;
 mod wire;
 
+pub mod cluster;
 pub mod http;
 pub mod live;
 pub mod openapi;

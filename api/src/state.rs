@@ -33,6 +33,8 @@ pub struct ApiState {
     pub live: Arc<crate::live::Live>,
     /// Set when a SIGTERM started draining: `/healthz` answers 503 `draining`.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Several nodes on one store: requests about another node's call go to it.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Writes the engine's Prometheus lines.
@@ -64,6 +66,7 @@ impl ApiState {
             call_feed,
             live: Arc::default(),
             draining: Arc::default(),
+            cluster: None,
         }
     }
 }

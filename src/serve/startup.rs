@@ -73,12 +73,23 @@ pub async fn start_api(
     engine_metrics: dialtone_api::http::EngineMetricsFn,
     live: Arc<dialtone_api::live::Live>,
     draining: Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<Writer> {
-    use dialtone_api::store::Store;
+    node: super::node::Node,
+) -> anyhow::Result<(Writer, Arc<std::sync::Mutex<dialtone_api::store::Store>>)> {
+    use dialtone_api::store::{Readers, Store};
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| anyhow::anyhow!("creating DIALTONE_DATA_DIR {}: {e}", settings.data_dir.display()))?;
     let path = settings.data_dir.join("dialtone.db");
-    let mut store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    let (mut store, readers, db) = match &settings.database_url {
+        Some(url) => {
+            let store = Store::open_url(url).map_err(|e| anyhow::anyhow!("opening DIALTONE_DATABASE_URL: {e}"))?;
+            (store, Readers::for_url(url), "postgresql".to_string())
+        }
+        None => {
+            let store = Store::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+            (store, Readers::new(&path), path.display().to_string())
+        }
+    };
+    store.set_node(&node.id);
     let now_ms = (now_seed() / 1_000_000) as i64;
     let closed = store.close_unfinished(now_ms)?;
     if closed > 0 {
@@ -119,7 +130,14 @@ pub async fn start_api(
             store.set_org_policy(&Scope::All, &org)?;
         }
     }
-    let jwt_secret = Arc::new(jwt_secret(&settings.data_dir)?);
+    let jwt_secret = Arc::new(match &settings.database_url {
+        // Every node signs and checks the same tokens.
+        Some(_) if std::env::var("DIALTONE_JWT_SECRET").is_err() => {
+            let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            store.shared_setting("jwt_secret", &fresh)?.into_bytes()
+        }
+        _ => jwt_secret(&settings.data_dir)?,
+    });
     let store = Arc::new(std::sync::Mutex::new(store));
     // Every call is kept (inbound ones too) and can be steered; calls go out only through
     // a trunk (without one, create answers 503).
@@ -149,7 +167,12 @@ pub async fn start_api(
         login: Rate { per_s: settings.login_limit / 60.0, burst: settings.login_limit.max(1.0) },
     }));
     state.sip_realm = Arc::from(settings.sip_realm.as_str());
-    state.readers = Some(Arc::new(dialtone_api::store::Readers::new(&path)));
+    state.readers = Some(Arc::new(readers));
+    if settings.database_url.is_some() {
+        state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id)));
+    }
+    node.spawn(store.clone());
+    let kept = store.clone();
     state.engine_metrics = Some(engine_metrics);
     state.live = live;
     state.draining = draining;
@@ -157,7 +180,7 @@ pub async fn start_api(
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding the HTTP API on {}: {e}", settings.http_listen))?;
-    tracing::info!(http = %listener.local_addr()?, db = %path.display(), "HTTP API listening");
+    tracing::info!(http = %listener.local_addr()?, db = %db, "HTTP API listening");
     let app = dialtone_api::http::router(state);
     tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -165,7 +188,7 @@ pub async fn start_api(
             tracing::error!(error = %e, "HTTP API stopped");
         }
     });
-    Ok(writer)
+    Ok((writer, kept))
 }
 
 /// Looks the trunk up again as its DNS records expire (their TTL, between 1 s and an hour),
