@@ -88,7 +88,8 @@ fn dispatcher(name: &str, nodes: &[&Node]) -> Kamailio {
 fn callers(name: &str, k: &Kamailio, calls: u32, rate: u32, hold_ms: u32, media_port: u16) -> SippPeer {
     let scenario = root().join("fixtures/kamailio/uac_cluster.xml");
     let target = format!("127.0.0.1:{}", k.port);
-    let (rate, hold, mp) = (rate.to_string(), hold_ms.to_string(), media_port.to_string());
+    let mp = free_media_port_in(media_port, 20).to_string();
+    let (rate, hold) = (rate.to_string(), hold_ms.to_string());
     let args = [
         "-sf",
         scenario.to_str().unwrap(),
@@ -193,4 +194,165 @@ fn a_killed_node_is_taken_out_and_calls_go_to_the_others() {
     assert!(got.iter().sum::<usize>() >= 40 && got.iter().all(|&n| n >= 10), "survivors got {got:?}\n{log}");
     let completed: u64 = nodes.iter().map(|n| n.calls("completed")).sum();
     assert_eq!(completed, 30 - 10 + 40, "the survivors' calls: their share of the first 30, and all 40 since");
+}
+
+/// A PostgreSQL database for a cluster's nodes: a fresh schema on the server
+/// `DIALTONE_TEST_DATABASE_URL` names (`./dev test` starts one), or a server of its own from
+/// `tools/pg-scratch`, stopped when dropped.
+struct Pg {
+    url: String,
+    own: Option<std::path::PathBuf>,
+}
+
+impl Pg {
+    fn new(name: &str) -> Pg {
+        if let Some(url) = dialtone_api::store::Store::test_url().unwrap() {
+            return Pg { url, own: None };
+        }
+        let dir = temp_dir(name).join("pg");
+        let out = Command::new(root().join("tools/pg-scratch")).arg("start").arg(&dir).output().unwrap();
+        assert!(out.status.success(), "tools/pg-scratch start: {}", String::from_utf8_lossy(&out.stderr));
+        Pg { url: String::from_utf8(out.stdout).unwrap().trim().to_string(), own: Some(dir) }
+    }
+
+    fn store(&self) -> dialtone_api::store::Store {
+        dialtone_api::store::Store::open_url(&self.url).unwrap()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.own {
+            let _ = Command::new(root().join("tools/pg-scratch")).arg("stop").arg(dir).output();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Waits up to `limit` for `done`, polling every 100 ms.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_failed() {
+    use dialtone_api::store::{CallStatus, Scope};
+    let pg = Pg::new("pg-cluster");
+    let mp = free_media_port_in(55600, 50).to_string();
+    let trunk = SippPeer::start_calls("pgc-trunk", &["-sn", "uas", "-mp", &mp], 1000);
+    let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
+    let node = |name: &str, rtp: &str| {
+        Node::start(
+            name,
+            rtp,
+            &[
+                ("DIALTONE_DATABASE_URL", &pg.url),
+                ("DIALTONE_NODE_ID", name),
+                ("DIALTONE_NODE_LEASE", "3"),
+                ("DIALTONE_TRUNK", &trunk_uri),
+                ("DIALTONE_MAX_CALLS", "20"),
+            ],
+        )
+    };
+    let a = node("pgc-a", "56000-56199");
+    let b = node("pgc-b", "56200-56399");
+    let mut c = node("pgc-c", "56400-56599");
+    let db = pg.store();
+    wait_until(Duration::from_secs(10), "three live nodes", || db.live_nodes(now_ms()).unwrap().len() == 3);
+    let auth = [("X-Internal-Key", "k")];
+    let hook = hook::Hook::start(serde_json::json!({}), Duration::ZERO);
+    let r = send(
+        a.http,
+        "POST",
+        "/api/webhooks",
+        &auth,
+        serde_json::json!({"url": hook.url(), "events": ["call.completed", "call.failed"]}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.json());
+
+    // Thirty calls, all asked of node a: each goes to the node with the most free room,
+    // as the heartbeats (every 0.6 s) tell it.
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let body = serde_json::json!({"contact_id": format!("c{i}"), "phone_number": format!("+1555123{i:04}")});
+        let r = send(a.http, "POST", "/api/calls/create", &auth, body.to_string().as_bytes());
+        assert_eq!(r.status, 201, "{}", r.json());
+        ids.push(r.json()["data"]["id"].as_str().unwrap().to_string());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = |id: &str| db.get_call(&Scope::All, id).unwrap().status;
+    let answered = || ids.iter().all(|id| status(id) == CallStatus::InProgress);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !answered() {
+        let now: Vec<String> = ids.iter().map(|id| format!("{}@{:?}", status(id), db.call_node(id).unwrap())).collect();
+        assert!(Instant::now() < deadline, "every call answered: not within 15 s: {now:?}\n{}", a.d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let owner = |id: &str| db.call_node(id).unwrap().unwrap();
+    let on = |n: &str| ids.iter().filter(|id| owner(id) == n).cloned().collect::<Vec<_>>();
+    let (on_a, on_b, on_c) = (on("pgc-a"), on("pgc-b"), on("pgc-c"));
+    assert!(
+        [&on_a, &on_b, &on_c].iter().all(|v| v.len() >= 5),
+        "spread a {} b {} c {}",
+        on_a.len(),
+        on_b.len(),
+        on_c.len()
+    );
+    // The whole cluster's live calls, from any node.
+    let live = send(b.http, "GET", "/api/calls/live", &auth, b"").json();
+    assert_eq!(live["data"]["total"], 30, "{live}");
+
+    // A hang-up asked of a node that does not own the call: the owner does it.
+    let r = send(c.http, "POST", &format!("/api/calls/{}/hangup", on_b[0]), &auth, b"");
+    assert_eq!((r.status, r.header("x-dialtone-via")), (202, Some("pgc-c")), "{}", r.json());
+    wait_until(Duration::from_secs(10), "the call hung up through c", || status(&on_b[0]) == CallStatus::Completed);
+
+    // SIGKILL c: its lease runs out and a survivor closes its calls as failed, node lost.
+    c.signal("-KILL");
+    let _ = c.d.child.wait();
+    wait_until(Duration::from_secs(15), "c's calls closed", || on_c.iter().all(|id| status(id).is_final()));
+    for id in &on_c {
+        let call = db.get_call(&Scope::All, id).unwrap();
+        assert_eq!((call.status, call.reason.as_deref()), (CallStatus::Failed, Some("node lost")), "{id}");
+    }
+    // New calls go to the survivors only.
+    for i in 0..4 {
+        let body = serde_json::json!({"contact_id": "late", "phone_number": format!("+1555124{i:04}")});
+        let r = send(b.http, "POST", "/api/calls/create", &auth, body.to_string().as_bytes());
+        assert_eq!(r.status, 201, "{}", r.json());
+        let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+        assert_ne!(owner(&id), "pgc-c");
+        ids.push(id);
+    }
+    // The rest hung up through a (b's forwarded to b).
+    for id in ids.iter().filter(|id| !status(id).is_final()) {
+        let r = send(a.http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"");
+        assert_eq!(r.status, 202, "{id}: {}", r.json());
+    }
+    wait_until(Duration::from_secs(15), "every call final", || ids.iter().all(|id| status(id).is_final()));
+
+    // Each call's final event reached the webhook once, whichever node's sender took it.
+    let finals = || {
+        let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (headers, body) in hook.requests() {
+            let event = headers.iter().find(|(k, _)| k == "x-dialtone-event").map(|(_, v)| v.clone()).unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            seen.entry(body["data"]["id"].as_str().unwrap().to_string()).or_default().push(event);
+        }
+        seen
+    };
+    wait_until(Duration::from_secs(20), "every final event delivered", || finals().len() == ids.len());
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = finals();
+    for id in &ids {
+        let want = if on_c.contains(id) { "call.failed" } else { "call.completed" };
+        assert_eq!(seen.get(id).map(Vec::as_slice), Some(&[want.to_string()][..]), "{id}: {seen:?}");
+    }
 }

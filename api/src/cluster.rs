@@ -59,7 +59,8 @@ fn target<'a>(method: &str, path: &'a str) -> Option<Target<'a>> {
         return Some(Target::Create);
     }
     let (id, what) = rest.strip_prefix('/')?.split_once('/')?;
-    (!id.is_empty() && !what.is_empty() && !matches!(id, "list" | "live" | "events" | "create")).then_some(Target::Call(id))
+    (!id.is_empty() && !what.is_empty() && !matches!(id, "list" | "live" | "events" | "create"))
+        .then_some(Target::Call(id))
 }
 
 /// The middleware (after authentication): forwards to the node a request belongs to, or

@@ -275,7 +275,19 @@ impl SippPeer {
         std::thread::sleep(Duration::from_millis(300));
         SippPeer { child, port, stats }
     }
+}
 
+/// A test that fails before [`SippPeer::finish`] leaves no SIPp behind holding its ports.
+impl Drop for SippPeer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl SippPeer {
     /// Waits up to `limit` for SIPp to exit; its exit code and (successful, failed) calls.
     pub fn finish(mut self, limit: Duration) -> (Option<i32>, (u64, u64)) {
         let deadline = Instant::now() + limit;
