@@ -258,6 +258,7 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
                 ("DIALTONE_NODE_LEASE", "3"),
                 ("DIALTONE_TRUNK", &trunk_uri),
                 ("DIALTONE_MAX_CALLS", "20"),
+                ("DIALTONE_RATE_LIMIT", "1"),
             ],
         )
     };
@@ -355,4 +356,19 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
         let want = if on_c.contains(id) { "call.failed" } else { "call.completed" };
         assert_eq!(seen.get(id).map(Vec::as_slice), Some(&[want.to_string()][..]), "{id}: {seen:?}");
     }
+
+    // A key's request limit (1 a second, 2 at once) holds across the nodes together.
+    let r = send(a.http, "POST", "/api/api-keys", &auth, br#"{"name": "slow", "permissions": ["calls:read"]}"#);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let key = r.json()["data"]["key"].as_str().unwrap().to_string();
+    let slow = [("X-API-Key", key.as_str())];
+    let got: Vec<u16> = [a.http, b.http, a.http].iter().map(|&p| send(p, "GET", "/api/calls/list", &slow, b"").status).collect();
+    assert_eq!(got, [200, 200, 429]);
+    // A call's request forwarded to its owner is counted once, where it came in: with the
+    // bucket full again (2), a's call's SIP ladder asked of b, then one more request, pass.
+    std::thread::sleep(Duration::from_millis(2100));
+    let sip = send(b.http, "GET", &format!("/api/calls/{}/sip", on_a[0]), &slow, b"");
+    assert_eq!((sip.status, sip.header("x-dialtone-via")), (200, Some("pgc-b")), "{}", sip.json());
+    let got: Vec<u16> = (0..2).map(|_| send(b.http, "GET", "/api/calls/list", &slow, b"").status).collect();
+    assert_eq!(got, [200, 429]);
 }

@@ -208,7 +208,7 @@ pub fn key_hash(key: &str) -> String {
 }
 
 /// Equal in constant time for equal lengths (the length itself is not secret here).
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -332,8 +332,15 @@ fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
     if matches!(who, Principal::Internal { .. }) {
         return None;
     }
-    let now = std::time::Instant::now();
     let l = st.limits.limits;
+    if let Some(cluster) = &st.cluster {
+        // Counted where it came in already.
+        if cluster.from_node(req) {
+            return None;
+        }
+        return shared_limit(st, who, req);
+    }
+    let now = std::time::Instant::now();
     if let Err(s) = st.limits.take(&format!("key:{}", who.name()), l.per_key, now) {
         return Some(too_many(s, "for this key"));
     }
@@ -344,6 +351,36 @@ fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
     }
     let ip = client_addr(req)?;
     st.limits.take(&format!("addr:{ip}"), l.per_addr, now).err().map(|s| too_many(s, "from this address"))
+}
+
+/// [`limit`] on several nodes: the buckets are rows of the shared store, so a key's limit is
+/// the same whichever nodes its requests reach.
+fn shared_limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
+    let l = st.limits.limits;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let mut buckets = vec![(format!("key:{}", who.name()), l.per_key, "for this key")];
+    if let Scope::Org(org) = who.scope() {
+        buckets.push((format!("org:{org}"), l.per_org, "for this organization"));
+    }
+    if let Some(ip) = client_addr(req) {
+        buckets.push((format!("addr:{ip}"), l.per_addr, "from this address"));
+    }
+    let mut s = st.store.lock().ok()?;
+    for (key, rate, what) in buckets {
+        match s.take_token(&key, rate.per_s, rate.burst, now) {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                st.limits.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(too_many(wait, what));
+            }
+            // The store is down: the request fails on its own; no limit to apply.
+            Err(e) => {
+                tracing::warn!(error = %e, "request limits: the shared buckets are unavailable");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

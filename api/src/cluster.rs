@@ -21,24 +21,35 @@ use std::time::Duration;
 /// The header a forwarded request carries: the id of the node that forwarded it.
 pub const FORWARDED: &str = "x-dialtone-forwarded";
 
+/// The header that proves a request came from a node: the cluster's shared token. The
+/// request limits were counted where it came in, so its owner does not count it again.
+pub const NODE_TOKEN: &str = "x-dialtone-node-token";
+
 /// This node, for forwarding.
 #[derive(Debug)]
 pub struct Cluster {
     /// `DIALTONE_NODE_ID`.
     pub node: String,
+    /// The token every node of the cluster shares (in the store's settings).
+    token: String,
     client: reqwest::Client,
 }
 
 impl Cluster {
-    /// Node `node` of a cluster.
-    pub fn new(node: &str) -> Cluster {
+    /// Node `node` of a cluster whose nodes share `token`.
+    pub fn new(node: &str, token: &str) -> Cluster {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Cluster { node: node.to_string(), client }
+        Cluster { node: node.to_string(), token: token.to_string(), client }
+    }
+
+    /// Whether `req` comes from another node of this cluster (its token matches).
+    pub fn from_node(&self, req: &Request) -> bool {
+        req.headers().get(NODE_TOKEN).is_some_and(|t| crate::auth::same(t.as_bytes(), self.token.as_bytes()))
     }
 }
 
@@ -126,7 +137,7 @@ async fn send(cluster: &Cluster, base: &str, req: Request) -> Result<Response, (
             out = out.header(name, value);
         }
     }
-    out = out.header(FORWARDED, cluster.node.as_str()).body(bytes.clone());
+    out = out.header(FORWARDED, cluster.node.as_str()).header(NODE_TOKEN, cluster.token.as_str()).body(bytes.clone());
     let answer = match out.send().await {
         Ok(a) => a,
         Err(e) => {

@@ -169,7 +169,9 @@ pub async fn start_api(
     state.sip_realm = Arc::from(settings.sip_realm.as_str());
     state.readers = Some(Arc::new(readers));
     if settings.database_url.is_some() {
-        state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id)));
+        let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        let token = store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
+        state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id, &token)));
     }
     node.spawn(store.clone());
     let kept = store.clone();

@@ -231,8 +231,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 16: the start of an API key's secret, to tell keys apart.
     "ALTER TABLE api_keys ADD COLUMN prefix TEXT;",
     // 17: several nodes on one store (issue 18): each node's heartbeat and lease, the node
-    // that owns each call, settings every node shares (the JWT key), and the outbox row a
-    // node's sender is delivering (its lease).
+    // that owns each call, settings every node shares (the JWT key), the outbox row a
+    // node's sender is delivering (its lease), and request limits' buckets every node takes
+    // from.
     "CREATE TABLE nodes (
         id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
@@ -248,7 +249,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_node ON calls(node_id, status);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
-    ALTER TABLE webhook_outbox ADD COLUMN lease_until INTEGER;",
+    ALTER TABLE webhook_outbox ADD COLUMN lease_until INTEGER;
+    CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at INTEGER NOT NULL);",
 ];
 
 /// [`MIGRATIONS`] in PostgreSQL's dialect, one for one (a migration added there is added
@@ -494,7 +496,8 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_node ON calls(node_id, status);
     CREATE TABLE settings (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL);
     ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
-    ALTER TABLE webhook_outbox ADD COLUMN lease_until BIGINT;",
+    ALTER TABLE webhook_outbox ADD COLUMN lease_until BIGINT;
+    CREATE TABLE rate_buckets (key TEXT COLLATE \"C\" PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);",
 ];
 
 /// The environment variable naming a PostgreSQL server the store's tests also run on.

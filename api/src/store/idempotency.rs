@@ -13,23 +13,34 @@ pub(super) fn claim(
     call_id: &str,
     at: i64,
 ) -> Result<Option<String>, StoreError> {
-    let seen: Option<(String, String)> = conn
-        .query_opt(
+    let seen = || -> Result<Option<(String, String)>, StoreError> {
+        conn.query_opt(
             "SELECT request_hash, call_id FROM idempotency WHERE principal = ?1 AND key = ?2",
             params![principal, key],
         )?
-        .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
-        .transpose()?;
-    match seen {
-        Some((h, id)) if h == hash => Ok(Some(id)),
-        Some(_) => Err(StoreError::IdempotencyConflict),
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
+    };
+    let earlier = match seen()? {
+        Some(s) => s,
         None => {
-            conn.execute(
-                "INSERT INTO idempotency (key, principal, request_hash, call_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            // Several nodes on one store may take the same key at the same moment: the
+            // primary key lets one insert; the others (PostgreSQL makes them wait for its
+            // commit) insert nothing and read what it wrote.
+            let took = conn.execute(
+                "INSERT INTO idempotency (key, principal, request_hash, call_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (principal, key) DO NOTHING",
                 params![key, principal, hash, call_id, at],
             )?;
-            Ok(None)
+            if took == 1 {
+                return Ok(None);
+            }
+            seen()?.ok_or(StoreError::IdempotencyConflict)?
         }
+    };
+    match earlier {
+        (h, id) if h == hash => Ok(Some(id)),
+        _ => Err(StoreError::IdempotencyConflict),
     }
 }
 
@@ -43,6 +54,39 @@ mod tests {
     use crate::model::CallFilter;
     use crate::store::calls::tests::new_call;
     use crate::store::{Store, StoreError};
+
+    /// Requests with one key on several nodes at once (connections of their own): one call
+    /// is made, every other request gets it back.
+    #[test]
+    fn one_key_asked_at_once_on_several_connections_makes_one_call() {
+        let dir = std::env::temp_dir().join(format!("dialtone-idem-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dialtone.db");
+        let mut targets: Vec<Box<dyn Fn() -> Store + Send + Sync>> = vec![Box::new(move || Store::open(&path).unwrap())];
+        if let Some(url) = Store::test_url().unwrap() {
+            targets.push(Box::new(move || Store::open_url(&url).unwrap()));
+        }
+        for open in targets {
+            let open = std::sync::Arc::new(open);
+            drop(open());
+            let made: Vec<String> = (0..8)
+                .map(|i| {
+                    let open = open.clone();
+                    std::thread::spawn(move || {
+                        let mut s = open();
+                        let id = format!("call_{i}");
+                        s.insert_call_once(&new_call(&id, "c", 1), Some(("p", "same-key", "h"))).unwrap().0.id
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            assert!(made.iter().all(|id| *id == made[0]), "{made:?}");
+            let s = open();
+            assert_eq!(s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1, 1);
+        }
+    }
 
     #[test]
     fn idempotency_keys_replay_or_conflict() {

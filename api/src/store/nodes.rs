@@ -135,6 +135,32 @@ impl Store {
         }
     }
 
+    /// Takes a token from the shared bucket `key` (`burst` tokens, refilled at `per_s` a
+    /// second), as of `now` (ms): `Err(seconds to wait)` when it is empty. Every node takes
+    /// from the same row, locked for the read and the write, so a limit holds across them.
+    pub fn take_token(&mut self, key: &str, per_s: f64, burst: f64, now: i64) -> Result<Result<(), u64>, StoreError> {
+        let lock = if self.conn.is_postgres() { " FOR UPDATE" } else { "" };
+        self.conn.transaction(|tx| {
+            let row = tx.query_opt(&format!("SELECT tokens, at FROM rate_buckets WHERE key = ?1{lock}"), params![key])?;
+            let (tokens, at): (f64, i64) = match row {
+                Some(r) => (r.get(0)?, r.get(1)?),
+                None => (burst, now),
+            };
+            let tokens = (tokens + (now - at).max(0) as f64 / 1000.0 * per_s).min(burst);
+            let (left, answer) = if tokens >= 1.0 {
+                (tokens - 1.0, Ok(()))
+            } else {
+                (tokens, Err((((1.0 - tokens) / per_s).ceil() as u64).max(1)))
+            };
+            tx.execute(
+                "INSERT INTO rate_buckets (key, tokens, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+                params![key, left, now],
+            )?;
+            Ok(answer)
+        })
+    }
+
     /// The shared setting `key`: the one stored, or `value` stored now (the first node to
     /// ask decides, for all).
     pub fn shared_setting(&mut self, key: &str, value: &str) -> Result<String, StoreError> {
@@ -223,6 +249,19 @@ mod tests {
             assert_eq!(b.close_unfinished(150).unwrap(), 1);
             a.remove_node("a").unwrap();
             assert_eq!(a.nodes().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_shared_bucket_limits_every_node_together() {
+        for (mut a, mut b) in pairs() {
+            // 2 at once, then 1 a second, whichever node asks.
+            assert_eq!(a.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Ok(()));
+            assert_eq!(b.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Ok(()));
+            assert_eq!(a.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Err(1));
+            assert_eq!(b.take_token("key:k", 1.0, 2.0, 1_500).unwrap(), Err(1));
+            assert_eq!(b.take_token("key:k", 1.0, 2.0, 2_000).unwrap(), Ok(()));
+            assert_eq!(a.take_token("key:other", 1.0, 2.0, 2_000).unwrap(), Ok(()), "buckets are per key");
         }
     }
 

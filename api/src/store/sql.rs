@@ -362,7 +362,10 @@ impl Db {
 
     /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
     pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.batch("BEGIN")?;
+        // SQLite: take the write lock at once (waiting out another connection's, within the
+        // busy timeout), rather than failing when a read turns into a write after another
+        // connection wrote.
+        self.batch(if self.is_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
         self.finish(f, "COMMIT", "ROLLBACK")
     }
 
