@@ -115,20 +115,34 @@ fn dispatched_to(k: &Kamailio, node: &Node) -> usize {
 }
 
 #[test]
-fn a_thousand_calls_at_200_cps_spread_over_three_nodes() {
+fn a_thousand_calls_at_200_cps_spread_over_three_nodes_on_one_postgresql() {
+    use dialtone_api::store::{CallFilter, CallStatus, Scope};
+    let pg = Pg::new("spread-pg");
     let nodes: Vec<Node> = [("spread-a", "51000-51999"), ("spread-b", "52000-52999"), ("spread-c", "53000-53999")]
         .iter()
-        .map(|(name, rtp)| Node::start(name, rtp, &[]))
+        .map(|(name, rtp)| Node::start(name, rtp, &[("DIALTONE_DATABASE_URL", &pg.url), ("DIALTONE_NODE_ID", name)]))
         .collect();
     let k = dispatcher("spread-k", &nodes.iter().collect::<Vec<_>>());
     let sipp = callers("spread-sipp", &k, 1000, 200, 1000, 55000);
     let (code, (ok, failed)) = sipp.finish(Duration::from_secs(60));
     let logs = || nodes.iter().map(|n| n.d.log_text()).collect::<Vec<_>>().join("\n----\n");
     assert_eq!((code, ok, failed), (Some(0), 1000, 0), "SIPp's calls through the dispatcher\n{}", logs());
-    // Every call was completed on one node, and round-robin gave each a third.
-    let per_node: Vec<u64> = nodes.iter().map(|n| n.calls("completed")).collect();
-    assert_eq!(per_node.iter().sum::<u64>(), 1000, "{per_node:?}");
-    assert!(per_node.iter().all(|&n| (300..=367).contains(&n)), "calls per node {per_node:?}");
+    // Every call is in the one store, completed, owned by the node that answered it, and
+    // round-robin gave each node a third.
+    let db = pg.store();
+    let (calls, total) = db.list_calls(&Scope::All, &CallFilter { limit: 1000, ..CallFilter::default() }).unwrap();
+    assert_eq!(total, 1000);
+    assert!(
+        calls.iter().all(|c| c.status == CallStatus::Completed),
+        "{:?}",
+        calls.iter().find(|c| c.status != CallStatus::Completed)
+    );
+    let mut per_node = std::collections::BTreeMap::<String, usize>::new();
+    for c in &calls {
+        *per_node.entry(db.call_node(&c.id).unwrap().unwrap_or_default()).or_default() += 1;
+    }
+    assert_eq!(per_node.keys().collect::<Vec<_>>(), ["spread-a", "spread-b", "spread-c"]);
+    assert!(per_node.values().all(|&n| (300..=367).contains(&n)), "calls per node {per_node:?}");
 }
 
 #[test]
@@ -362,7 +376,8 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     assert_eq!(r.status, 201, "{}", r.json());
     let key = r.json()["data"]["key"].as_str().unwrap().to_string();
     let slow = [("X-API-Key", key.as_str())];
-    let got: Vec<u16> = [a.http, b.http, a.http].iter().map(|&p| send(p, "GET", "/api/calls/list", &slow, b"").status).collect();
+    let got: Vec<u16> =
+        [a.http, b.http, a.http].iter().map(|&p| send(p, "GET", "/api/calls/list", &slow, b"").status).collect();
     assert_eq!(got, [200, 200, 429]);
     // A call's request forwarded to its owner is counted once, where it came in: with the
     // bucket full again (2), a's call's SIP ladder asked of b, then one more request, pass.

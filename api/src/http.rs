@@ -58,7 +58,7 @@ pub fn router(state: ApiState) -> Router {
     }
     // Authenticated first, then (several nodes) sent to the node the request belongs to.
     let protected = protected
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::cluster::forward))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::handlers::forward::forward))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     // Under Twilio's prefix only the call update is there; the rest answers Twilio's 404.
     let public = public.route("/2010-04-01/{*rest}", axum::routing::any(crate::handlers::twilio::elsewhere));

@@ -89,9 +89,14 @@ pub async fn start_api(
             (store, Readers::new(&path), path.display().to_string())
         }
     };
-    store.set_node(&node.id);
+    // On a store of its own every call left open is this node's (whatever it was called);
+    // on a shared one, only those of its name.
+    if settings.database_url.is_some() {
+        store.set_node(&node.id);
+    }
     let now_ms = (now_seed() / 1_000_000) as i64;
     let closed = store.close_unfinished(now_ms)?;
+    store.set_node(&node.id);
     if closed > 0 {
         tracing::warn!(calls = closed, "calls left unfinished by the last run closed as failed (reason restart)");
     }
@@ -170,7 +175,8 @@ pub async fn start_api(
     state.readers = Some(Arc::new(readers));
     if settings.database_url.is_some() {
         let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-        let token = store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
+        let token =
+            store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
         state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id, &token)));
     }
     node.spawn(store.clone());

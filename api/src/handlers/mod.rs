@@ -5,6 +5,7 @@
 pub mod calls;
 pub mod conferences;
 pub mod control;
+pub mod forward;
 pub mod health;
 pub mod keys;
 pub mod login;

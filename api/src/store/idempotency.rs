@@ -59,10 +59,12 @@ mod tests {
     /// is made, every other request gets it back.
     #[test]
     fn one_key_asked_at_once_on_several_connections_makes_one_call() {
-        let dir = std::env::temp_dir().join(format!("dialtone-idem-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("dialtone-idem-{}-{:08x}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("dialtone.db");
-        let mut targets: Vec<Box<dyn Fn() -> Store + Send + Sync>> = vec![Box::new(move || Store::open(&path).unwrap())];
+        let mut targets: Vec<Box<dyn Fn() -> Store + Send + Sync>> =
+            vec![Box::new(move || Store::open(&path).unwrap())];
         if let Some(url) = Store::test_url().unwrap() {
             targets.push(Box::new(move || Store::open_url(&url).unwrap()));
         }
@@ -84,7 +86,10 @@ mod tests {
                 .collect();
             assert!(made.iter().all(|id| *id == made[0]), "{made:?}");
             let s = open();
-            assert_eq!(s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1, 1);
+            assert_eq!(
+                s.list_calls(&crate::model::Scope::All, &CallFilter { limit: 10, ..CallFilter::default() }).unwrap().1,
+                1
+            );
         }
     }
 

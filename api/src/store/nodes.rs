@@ -141,7 +141,8 @@ impl Store {
     pub fn take_token(&mut self, key: &str, per_s: f64, burst: f64, now: i64) -> Result<Result<(), u64>, StoreError> {
         let lock = if self.conn.is_postgres() { " FOR UPDATE" } else { "" };
         self.conn.transaction(|tx| {
-            let row = tx.query_opt(&format!("SELECT tokens, at FROM rate_buckets WHERE key = ?1{lock}"), params![key])?;
+            let row =
+                tx.query_opt(&format!("SELECT tokens, at FROM rate_buckets WHERE key = ?1{lock}"), params![key])?;
             let (tokens, at): (f64, i64) = match row {
                 Some(r) => (r.get(0)?, r.get(1)?),
                 None => (burst, now),
