@@ -45,9 +45,9 @@ pub async fn forward(State(st): State<ApiState>, req: Request, next: Next) -> Re
         None => return next.run(req).await,
         Some(Target::Create) => {
             let Ok(nodes) = read(&st, move |s| s.live_nodes(now)).await else { return next.run(req).await };
-            let me = nodes.iter().find(|n| n.id == cluster.node).map_or(0, |n| n.free());
-            match nodes.into_iter().filter(|n| n.id != cluster.node).max_by_key(|n| n.free()) {
-                Some(n) if n.free() > me => n,
+            match cluster.pick(&nodes) {
+                Some(n) if n.id != cluster.node => n.clone(),
+                // This node, or none has room (this one then answers as it would alone).
                 _ => return next.run(req).await,
             }
         }
