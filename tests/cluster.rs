@@ -210,6 +210,35 @@ fn a_killed_node_is_taken_out_and_calls_go_to_the_others() {
     assert_eq!(completed, 30 - 10 + 40, "the survivors' calls: their share of the first 30, and all 40 since");
 }
 
+/// A `GET /api/calls/events` stream (server-sent events), read raw.
+struct EventStream {
+    stream: std::net::TcpStream,
+}
+
+impl EventStream {
+    fn open(port: u16, auth: &[(&str, &str)]) -> EventStream {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let headers: String = auth.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        write!(stream, "GET /api/calls/events HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n").unwrap();
+        EventStream { stream }
+    }
+
+    /// Everything the stream sent until it has been quiet for `quiet`.
+    fn read_for(mut self, quiet: Duration) -> String {
+        use std::io::Read;
+        self.stream.set_read_timeout(Some(quiet)).unwrap();
+        let (mut got, mut buf) = (Vec::new(), [0u8; 65536]);
+        while let Ok(n) = self.stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+}
+
 /// A PostgreSQL database for a cluster's nodes: a fresh schema on the server
 /// `DIALTONE_TEST_DATABASE_URL` names (`./dev test` starts one), or a server of its own from
 /// `tools/pg-scratch`, stopped when dropped.
@@ -292,6 +321,9 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     );
     assert_eq!(r.status, 201, "{}", r.json());
 
+    // Node b's live event stream, opened before any call: it hears of every call, whichever
+    // node places it.
+    let events = EventStream::open(b.http, &auth);
     // Thirty calls, all asked of node a: each goes to the node with the most free room,
     // as the heartbeats (every 0.6 s) tell it.
     let mut ids = Vec::new();
@@ -320,6 +352,10 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
         on_b.len(),
         on_c.len()
     );
+    let heard = events.read_for(Duration::from_secs(3));
+    for id in on_a.iter().chain(&on_c) {
+        assert!(heard.contains(&format!("\"id\":\"{id}\"")), "b's event stream never named {id}");
+    }
     // The whole cluster's live calls, from any node.
     let live = send(b.http, "GET", "/api/calls/live", &auth, b"").json();
     assert_eq!(live["data"]["total"], 30, "{live}");

@@ -179,6 +179,10 @@ pub async fn start_api(
             store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
         state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id, &token)));
     }
+    if let Some(url) = &settings.database_url {
+        // The live event stream hears the other nodes' calls too.
+        dialtone_api::store::listen_calls(url, &node.id, state.call_feed.clone())?;
+    }
     node.spawn(store.clone());
     let kept = store.clone();
     state.engine_metrics = Some(engine_metrics);

@@ -728,10 +728,17 @@ impl Store {
             }
         }
     }
-    /// Call `id` changed (committed): tells the live event stream, if any listens.
+    /// Call `id` changed (committed): tells the live event stream, if any listens, and on a
+    /// shared store the other nodes' streams ([`super::listen_calls`]).
     pub(super) fn changed(&self, id: &str) {
         if let Some(tx) = self.on_change.as_ref().filter(|t| t.receiver_count() > 0) {
             let _ = tx.send(id.to_string());
+        }
+        if let (Some(node), true) = (&self.node, self.conn.is_postgres()) {
+            let said = format!("{node} {id}");
+            if let Err(e) = self.conn.execute("SELECT pg_notify('dialtone_calls', ?1)", params![said]) {
+                tracing::debug!(error = %e, "the other nodes were not told of a call's change");
+            }
         }
     }
 

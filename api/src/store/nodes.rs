@@ -173,6 +173,41 @@ impl Store {
     }
 }
 
+/// On a shared store: every call another node changes (its `pg_notify` on
+/// `dialtone_calls`) is sent to `feed`, the live event stream's source, as this node's own
+/// changes are. A thread of its own keeps a connection listening (and makes a new one, each
+/// second, when it breaks) for as long as the process runs.
+pub fn listen_calls(url: &str, me: &str, feed: tokio::sync::broadcast::Sender<String>) -> Result<(), StoreError> {
+    let config: postgres::Config = url.parse()?;
+    let me = me.to_string();
+    std::thread::Builder::new()
+        .name("store-listen".into())
+        .spawn(move || loop {
+            match config.connect(postgres::NoTls) {
+                Ok(mut client) => {
+                    if let Err(e) = client.batch_execute("LISTEN dialtone_calls") {
+                        tracing::warn!(error = %e, "cannot listen for the other nodes' calls");
+                    } else {
+                        use postgres::fallible_iterator::FallibleIterator;
+                        let mut notes = client.notifications();
+                        let mut notes = notes.blocking_iter();
+                        while let Ok(Some(note)) = notes.next() {
+                            if let Some((node, id)) = note.payload().split_once(' ') {
+                                if node != me && feed.receiver_count() > 0 {
+                                    let _ = feed.send(id.to_string());
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot connect to listen for the other nodes' calls"),
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        })
+        .map_err(|e| StoreError::Postgres(format!("cannot start the listening thread: {e}")))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
