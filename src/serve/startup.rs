@@ -157,13 +157,29 @@ pub async fn start_api(
         control.set_numbers(s.numbers(&Scope::All)?);
     }
     let control = Some(control);
-    let writer = Writer::spawn(store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;
+    // SQLite has one writer: the engine's and the API's changes share its connection. On
+    // PostgreSQL the engine's writer has a connection of its own, so the API's inserts do not
+    // queue behind the engine's batches (each statement there is a round trip).
+    let engine_store = match &settings.database_url {
+        Some(url) => {
+            let mut s = Store::open_url(url).map_err(|e| anyhow::anyhow!("opening DIALTONE_DATABASE_URL: {e}"))?;
+            s.set_node(&node.id);
+            Arc::new(std::sync::Mutex::new(s))
+        }
+        None => store.clone(),
+    };
+    let writer = Writer::spawn(engine_store.clone()).map_err(|e| anyhow::anyhow!("starting the store writer: {e}"))?;
     let webhooks_wake = Arc::new(tokio::sync::Notify::new());
-    if let Ok(mut s) = store.lock() {
-        s.on_enqueue = Some(webhooks_wake.clone());
+    for s in [&store, &engine_store] {
+        if let Ok(mut s) = s.lock() {
+            s.on_enqueue = Some(webhooks_wake.clone());
+        }
     }
     let mut state =
         dialtone_api::http::ApiState::new(store.clone(), settings.internal_key.clone(), control, jwt_secret);
+    if let Ok(mut s) = engine_store.lock() {
+        s.on_change = Some(state.call_feed.clone());
+    }
     use dialtone_api::http::{Limits, Rate, RateLimits};
     state.limits = Arc::new(RateLimits::new(Limits {
         per_key: Rate { per_s: settings.rate_limit, burst: 2.0 * settings.rate_limit },
