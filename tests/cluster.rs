@@ -311,14 +311,9 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     let db = pg.store();
     wait_until(Duration::from_secs(10), "three live nodes", || db.live_nodes(now_ms()).unwrap().len() == 3);
     let auth = [("X-Internal-Key", "k")];
-    let hook = hook::Hook::start(serde_json::json!({}), Duration::ZERO);
-    let r = send(
-        a.http,
-        "POST",
-        "/api/webhooks",
-        &auth,
-        serde_json::json!({"url": hook.url(), "events": ["call.completed", "call.failed"]}).to_string().as_bytes(),
-    );
+    // A webhook for every event: each must reach it once, whichever node's sender takes it.
+    let hook = hook::Hook::start_up_to(serde_json::json!({}), Duration::ZERO, 2000);
+    let r = send(a.http, "POST", "/api/webhooks", &auth, serde_json::json!({"url": hook.url()}).to_string().as_bytes());
     assert_eq!(r.status, 201, "{}", r.json());
 
     // Node b's live event stream, opened before any call: it hears of every call, whichever
@@ -389,22 +384,31 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     }
     wait_until(Duration::from_secs(15), "every call final", || ids.iter().all(|id| status(id).is_final()));
 
-    // Each call's final event reached the webhook once, whichever node's sender took it.
-    let finals = || {
+    // Every event of every call reached the webhook once, whichever node's sender took it:
+    // its start, and its end (c's calls' from the survivor that closed them).
+    let events = || {
         let mut seen = std::collections::BTreeMap::<String, Vec<String>>::new();
         for (headers, body) in hook.requests() {
             let event = headers.iter().find(|(k, _)| k == "x-dialtone-event").map(|(_, v)| v.clone()).unwrap();
             let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            seen.entry(body["data"]["id"].as_str().unwrap().to_string()).or_default().push(event);
+            let id = body["data"]["id"].as_str().or(body["data"]["call_id"].as_str()).unwrap_or_default();
+            seen.entry(id.to_string()).or_default().push(event);
         }
         seen
     };
-    wait_until(Duration::from_secs(20), "every final event delivered", || finals().len() == ids.len());
+    let last = |id: &str| if on_c.iter().any(|c| c == id) { "call.failed" } else { "call.completed" };
+    wait_until(Duration::from_secs(20), "every call's last event delivered", || {
+        let seen = events();
+        ids.iter().all(|id| seen.get(id).is_some_and(|e| e.iter().any(|e| e == last(id))))
+    });
     std::thread::sleep(Duration::from_secs(2));
-    let seen = finals();
-    for id in &ids {
-        let want = if on_c.contains(id) { "call.failed" } else { "call.completed" };
-        assert_eq!(seen.get(id).map(Vec::as_slice), Some(&[want.to_string()][..]), "{id}: {seen:?}");
+    for (id, got) in events() {
+        let mut once = got.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), got.len(), "{id}: an event delivered twice: {got:?}");
+        assert!(got.first().is_some_and(|e| e == "call.initiated"), "{id}: {got:?}");
+        assert!(got.iter().any(|e| e == last(&id)), "{id}: {got:?}");
     }
 
     // A key's request limit (1 a second, 2 at once) holds across the nodes together.

@@ -10,7 +10,8 @@ use std::time::Duration;
 /// One request a hook got: its headers (names lower-cased) and body.
 pub type Got = (Vec<(String, String)>, Vec<u8>);
 
-/// A webhook (a call webhook, or one for events): answers every POST (at most 100) with
+/// A webhook (a call webhook, or one for events): answers every POST (at most 100, or as many
+/// as [`Hook::start_up_to`] says) with
 /// `answer` after `delay`, keeping what it got (the headers, lower-cased, and the body).
 pub struct Hook {
     port: u16,
@@ -20,12 +21,17 @@ pub struct Hook {
 impl Hook {
     /// Listens on a port of its own.
     pub fn start(answer: Value, delay: Duration) -> Hook {
+        Hook::start_up_to(answer, delay, 100)
+    }
+
+    /// [`Hook::start`] answering at most `max` POSTs.
+    pub fn start_up_to(answer: Value, delay: Duration, max: usize) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
         let keep = got.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().take(100) {
+            for stream in listener.incoming().take(max) {
                 let Ok(mut s) = stream else { continue };
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 let mut r = BufReader::new(s.try_clone().unwrap());
