@@ -213,7 +213,9 @@ pub fn responses() -> Value {
             "content": { "application/json": { "schema": schema("ErrorEnvelope") } }
         },
         "ServiceUnavailable": {
-            "description": "`no_trunk` or `no_engine`: the server cannot place or steer calls.",
+            "description": "`no_trunk` or `no_engine`: the server cannot place or steer calls; \
+                `node_unreachable`: several nodes share the store and the node that has the call does \
+                not answer (its calls end `failed`, `node lost`, once its lease runs out).",
             "content": { "application/json": { "schema": schema("ErrorEnvelope") } }
         }
     })

@@ -58,7 +58,7 @@ pub fn common_schemas() -> Value {
                     "description": "Stable, for programs: `invalid_request`, `unauthorized`, `forbidden`, \
                         `not_found`, `method_not_allowed`, `conflict`, `call_not_live`, `idempotency_conflict`, \
                         `recording_not_ready`, `payload_too_large`, `range_not_satisfiable`, \
-                        `rate_limited`, `internal`, `no_trunk`, `no_engine`.",
+                        `rate_limited`, `internal`, `no_trunk`, `no_engine`, `node_unreachable`.",
                     "examples": ["invalid_request"]
                 },
                 "message": { "type": "string", "description": "For people; may change." }
