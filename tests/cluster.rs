@@ -210,6 +210,50 @@ fn a_killed_node_is_taken_out_and_calls_go_to_the_others() {
     assert_eq!(completed, 30 - 10 + 40, "the survivors' calls: their share of the first 30, and all 40 since");
 }
 
+#[test]
+fn a_node_killed_during_the_load_is_taken_out_and_its_calls_end_failed_on_postgresql() {
+    use dialtone_api::store::{CallFilter, CallStatus, Scope};
+    let pg = Pg::new("load-kill-pg");
+    let mut nodes: Vec<Node> = [("lk-a", "57000-57399"), ("lk-b", "57400-57799"), ("lk-c", "57800-58199")]
+        .iter()
+        .map(|(name, rtp)| {
+            let env =
+                [("DIALTONE_DATABASE_URL", pg.url.as_str()), ("DIALTONE_NODE_ID", name), ("DIALTONE_NODE_LEASE", "3")];
+            Node::start(name, rtp, &env)
+        })
+        .collect();
+    let k = dispatcher("lk-k", &nodes.iter().collect::<Vec<_>>());
+    // 300 calls at 50 a second, each up 2 s; a third of the way in, SIGKILL one node.
+    let load = callers("lk-load", &k, 300, 50, 2000, 55500);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut dead = nodes.remove(0);
+    dead.signal("-KILL");
+    let _ = dead.d.child.wait();
+    let killed_at = now_ms();
+    let (_, (ok, failed)) = load.finish(Duration::from_secs(60));
+    let db = pg.store();
+    // The survivors close the dead node's open calls once its lease (3 s) runs out.
+    wait_until(Duration::from_secs(15), "every call row final", || db.live_calls(&Scope::All).unwrap().is_empty());
+    let (calls, total) = db.list_calls(&Scope::All, &CallFilter { limit: 1000, ..CallFilter::default() }).unwrap();
+    let owner = |id: &str| db.call_node(id).unwrap().unwrap_or_default();
+    let lost: Vec<_> = calls.iter().filter(|c| c.reason.as_deref() == Some("node lost")).collect();
+    assert!(!lost.is_empty(), "the dead node had calls up");
+    assert!(lost.iter().all(|c| c.status == CallStatus::Failed && owner(&c.id) == "lk-a"));
+    // SIPp lost only what the dead node had up (their BYE or answer never came).
+    assert_eq!(ok + failed, 300, "SIPp placed every call");
+    assert!(failed as usize <= lost.len(), "SIPp failed {failed}, the dead node had {} up", lost.len());
+    assert_eq!(total, 300, "one row a call");
+    eprintln!("killed during the load: {} calls lost with the node, SIPp {ok} ok / {failed} failed", lost.len());
+    // Once the dispatcher knew (2 s at most: one OPTIONS round), every new call went to the
+    // survivors and completed.
+    assert!(k.log_text().contains("fixture: node down"));
+    let later: Vec<_> = calls.iter().filter(|c| c.created_at > killed_at + 3000).collect();
+    assert!(later.len() > 50, "{} calls after the kill", later.len());
+    for c in later {
+        assert_eq!((c.status, owner(&c.id) != "lk-a"), (CallStatus::Completed, true), "{}", c.id);
+    }
+}
+
 /// A `GET /api/calls/events` stream (server-sent events), read raw.
 struct EventStream {
     stream: std::net::TcpStream,
