@@ -258,7 +258,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 dialtone_sip::Transport::Tcp => "tcp",
                 _ => "tls",
             };
-            live.sip(dir, transport, peer.addr, data, (crate::now_seed() / 1_000_000) as i64)
+            live.sip(dir, transport, peer.addr, data, crate::now_ms())
         })
     });
     let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -470,4 +470,20 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     assert_eq!((sip.status, sip.header("x-dialtone-via")), (200, Some("pgc-b")), "{}", sip.json());
     let got: Vec<u16> = (0..2).map(|_| send(b.http, "GET", "/api/calls/list", &slow, b"").status).collect();
     assert_eq!(got, [200, 429]);
+
+    // Another organization's key: a request about a call forwarded to its owner answers
+    // 404 there, as on one node.
+    let r = send(a.http, "POST", "/api/organizations", &auth, br#"{"name": "other"}"#);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let org = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let in_other = [("X-Internal-Key", "k"), ("X-Organization-Id", org.as_str())];
+    let made = br#"{"name": "other", "permissions": ["calls:read", "calls:hangup"]}"#;
+    let r = send(a.http, "POST", "/api/api-keys", &in_other, made);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let other_key = r.json()["data"]["key"].as_str().unwrap().to_string();
+    let other = [("X-API-Key", other_key.as_str())];
+    let sip = send(b.http, "GET", &format!("/api/calls/{}/sip", on_a[1]), &other, b"");
+    assert_eq!((sip.status, sip.header("x-dialtone-via")), (404, Some("pgc-b")), "{}", sip.json());
+    let hang = send(a.http, "POST", &format!("/api/calls/{}/hangup", on_b[1]), &other, b"");
+    assert_eq!((hang.status, hang.header("x-dialtone-via")), (404, Some("pgc-a")), "{}", hang.json());
 }

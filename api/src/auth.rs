@@ -327,38 +327,13 @@ fn acting_in(st: &ApiState, headers: &HeaderMap) -> Result<(Option<String>, Opti
 }
 
 /// The per-key, per-organization and per-address limits (the internal key has none): the
-/// 429 to answer.
+/// 429 to answer. On several nodes the buckets are rows of the shared store, and a request
+/// another node forwarded (its node token proves it) was counted where it came in.
 fn limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
     if matches!(who, Principal::Internal { .. }) {
         return None;
     }
     let l = st.limits.limits;
-    if let Some(cluster) = &st.cluster {
-        // Counted where it came in already.
-        let token = req.headers().get(crate::cluster::NODE_TOKEN);
-        if token.is_some_and(|t| same(t.as_bytes(), cluster.token.as_bytes())) {
-            return None;
-        }
-        return shared_limit(st, who, req);
-    }
-    let now = std::time::Instant::now();
-    if let Err(s) = st.limits.take(&format!("key:{}", who.name()), l.per_key, now) {
-        return Some(too_many(s, "for this key"));
-    }
-    if let Scope::Org(org) = who.scope() {
-        if let Err(s) = st.limits.take(&format!("org:{org}"), l.per_org, now) {
-            return Some(too_many(s, "for this organization"));
-        }
-    }
-    let ip = client_addr(req)?;
-    st.limits.take(&format!("addr:{ip}"), l.per_addr, now).err().map(|s| too_many(s, "from this address"))
-}
-
-/// [`limit`] on several nodes: the buckets are rows of the shared store, so a key's limit is
-/// the same whichever nodes its requests reach.
-fn shared_limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Response> {
-    let l = st.limits.limits;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let mut buckets = vec![(format!("key:{}", who.name()), l.per_key, "for this key")];
     if let Scope::Org(org) = who.scope() {
         buckets.push((format!("org:{org}"), l.per_org, "for this organization"));
@@ -366,19 +341,30 @@ fn shared_limit(st: &ApiState, who: &Principal, req: &Request) -> Option<Respons
     if let Some(ip) = client_addr(req) {
         buckets.push((format!("addr:{ip}"), l.per_addr, "from this address"));
     }
-    let mut s = st.store.lock().ok()?;
-    for (key, rate, what) in buckets {
-        match s.take_token(&key, rate.per_s, rate.burst, now) {
-            Ok(Ok(())) => {}
-            Ok(Err(wait)) => {
-                st.limits.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Some(too_many(wait, what));
-            }
-            // The store is down: the request fails on its own; no limit to apply.
-            Err(e) => {
-                tracing::warn!(error = %e, "request limits: the shared buckets are unavailable");
+    let mut shared = match &st.cluster {
+        None => None,
+        Some(cluster) => {
+            let token = req.headers().get(crate::cluster::NODE_TOKEN);
+            if token.is_some_and(|t| same(t.as_bytes(), cluster.token.as_bytes())) {
                 return None;
             }
+            Some(st.store.lock().ok()?)
+        }
+    };
+    for (key, rate, what) in buckets {
+        let answer = match shared.as_deref_mut() {
+            None => st.limits.take(&key, rate, std::time::Instant::now()),
+            Some(store) => match st.limits.take_shared(store, &key, rate, crate::wire::now_ms()) {
+                Ok(answer) => answer,
+                // The store is down: the request fails on its own; no limit to apply.
+                Err(e) => {
+                    tracing::warn!(error = %e, "request limits: the shared buckets are unavailable");
+                    return None;
+                }
+            },
+        };
+        if let Err(wait) = answer {
+            return Some(too_many(wait, what));
         }
     }
     None

@@ -2,6 +2,7 @@
 //! 429 answer.
 
 use crate::errors::ApiError;
+use crate::store::{Store, StoreError};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,19 @@ pub struct Rate {
     pub per_s: f64,
     /// How many may come at once.
     pub burst: f64,
+}
+
+impl Rate {
+    /// A bucket holding `tokens`, refilled for `elapsed_s` seconds, gives one for a request:
+    /// the tokens left, and `Err(seconds to wait)` when there was none to give.
+    pub fn spend(self, tokens: f64, elapsed_s: f64) -> (f64, Result<(), u64>) {
+        let tokens = (tokens + elapsed_s * self.per_s).min(self.burst);
+        if tokens >= 1.0 {
+            (tokens - 1.0, Ok(()))
+        } else {
+            (tokens, Err((((1.0 - tokens) / self.per_s).ceil() as u64).max(1)))
+        }
+    }
 }
 
 /// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ORG`,
@@ -66,14 +80,34 @@ impl RateLimits {
             b.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 600);
         }
         let (tokens, at) = b.entry(who.to_string()).or_insert((rate.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_s).min(rate.burst);
+        let answer;
+        (*tokens, answer) = rate.spend(*tokens, now.duration_since(*at).as_secs_f64());
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            return Ok(());
+        self.counted(answer)
+    }
+
+    /// [`RateLimits::take`] from the bucket in the shared `store` (several nodes), as of
+    /// `now` (ms): a key's limit is the same whichever nodes its requests reach.
+    pub fn take_shared(
+        &self,
+        store: &mut Store,
+        who: &str,
+        rate: Rate,
+        now: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let answer = store.with_bucket(who, now, |bucket| {
+            let (tokens, at) = bucket.unwrap_or((rate.burst, now));
+            rate.spend(tokens, (now - at).max(0) as f64 / 1000.0)
+        })?;
+        Ok(self.counted(answer))
+    }
+
+    /// `answer`, a refusal counted.
+    fn counted(&self, answer: Result<(), u64>) -> Result<(), u64> {
+        if answer.is_err() {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Err((((1.0 - *tokens) / rate.per_s).ceil() as u64).max(1))
+        answer
     }
 }
 
@@ -110,5 +144,19 @@ mod tests {
         assert_eq!(l.take("b", rate, t0), Ok(()), "buckets are per client");
         assert_eq!(l.take("a", rate, t0 + std::time::Duration::from_millis(500)), Ok(()));
         assert_eq!(l.refused.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_shared_bucket_limits_every_node_together() {
+        let (l, rate) = (RateLimits::new(Limits::default()), Rate { per_s: 1.0, burst: 2.0 });
+        for (mut a, mut b) in Store::test_pairs().unwrap() {
+            // 2 at once, then 1 a second, whichever node asks.
+            assert_eq!(l.take_shared(&mut a, "key:k", rate, 1_000).unwrap(), Ok(()));
+            assert_eq!(l.take_shared(&mut b, "key:k", rate, 1_000).unwrap(), Ok(()));
+            assert_eq!(l.take_shared(&mut a, "key:k", rate, 1_000).unwrap(), Err(1));
+            assert_eq!(l.take_shared(&mut b, "key:k", rate, 1_500).unwrap(), Err(1));
+            assert_eq!(l.take_shared(&mut b, "key:k", rate, 2_000).unwrap(), Ok(()));
+            assert_eq!(l.take_shared(&mut a, "key:other", rate, 2_000).unwrap(), Ok(()), "buckets are per key");
+        }
     }
 }

@@ -13,6 +13,7 @@
 
 use crate::model::{Attempt, Delivery};
 use crate::store::Store;
+use crate::wire::now_ms;
 use hmac::{KeyInit, Mac};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,10 +62,6 @@ pub struct Stats {
     pub failed: std::sync::atomic::AtomicU64,
     /// Events given up.
     pub given_up: std::sync::atomic::AtomicU64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Starts the sender: it delivers what is due, sleeps until the next retry or until

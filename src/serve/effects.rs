@@ -137,7 +137,7 @@ impl Effects {
                         self.keep_detail(id.clone());
                     }
                 }
-                self.writer.send(op(p, (now_seed() / 1_000_000) as i64))
+                self.writer.send(op(p, crate::now_ms()))
             }
             Action::Reply(id, r) => {
                 if let Some(tx) = self.replies.remove(&id) {

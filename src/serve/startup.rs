@@ -2,7 +2,6 @@
 
 use super::inbox::{Control, Inbox};
 use crate::config::Settings;
-use crate::now_seed;
 use dialtone_api::store::{Scope, Writer, DEFAULT_ORG};
 use dialtone_sip::ua::Registration;
 use dialtone_sip::{Transport, Uri};
@@ -94,7 +93,7 @@ pub async fn start_api(
     if settings.database_url.is_some() {
         store.set_node(&node.id);
     }
-    let now_ms = (now_seed() / 1_000_000) as i64;
+    let now_ms = crate::now_ms();
     let closed = store.close_unfinished(now_ms)?;
     store.set_node(&node.id);
     if closed > 0 {
@@ -138,8 +137,7 @@ pub async fn start_api(
     let jwt_secret = Arc::new(match &settings.database_url {
         // Every node signs and checks the same tokens.
         Some(_) if std::env::var("DIALTONE_JWT_SECRET").is_err() => {
-            let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-            store.shared_setting("jwt_secret", &fresh)?.into_bytes()
+            store.shared_setting("jwt_secret", &random_hex(32))?.into_bytes()
         }
         _ => jwt_secret(&settings.data_dir)?,
     });
@@ -189,13 +187,11 @@ pub async fn start_api(
     }));
     state.sip_realm = Arc::from(settings.sip_realm.as_str());
     state.readers = Some(Arc::new(readers));
-    if settings.database_url.is_some() {
-        let fresh: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    if let Some(url) = &settings.database_url {
+        let fresh = random_hex(32);
         let token =
             store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
         state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id, &token)));
-    }
-    if let Some(url) = &settings.database_url {
         // The live event stream hears the other nodes' calls too.
         dialtone_api::store::listen_calls(url, &node.id, state.call_feed.clone())?;
     }
@@ -262,6 +258,12 @@ pub fn trunk_host(settings: &Settings) -> Option<String> {
         Some(p) => format!("{}:{p}", sip.host),
         None => sip.host.to_string(),
     })
+}
+
+/// `bytes` random bytes in hex: a secret the nodes of a cluster share (the first to start
+/// stores it).
+fn random_hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
 /// The JWT signing key: `DIALTONE_JWT_SECRET`, else 32 random bytes generated once and kept

@@ -5,6 +5,7 @@ use super::support::{body_bytes, read};
 use crate::cluster::{Cluster, FORWARDED, NODE_TOKEN};
 use crate::errors::ApiError;
 use crate::state::ApiState;
+use crate::wire::now_ms;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -116,10 +117,6 @@ async fn send(cluster: &Cluster, base: &str, req: Request) -> Result<Response, (
         r.headers_mut().insert("x-dialtone-via", v);
     }
     Ok(r)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

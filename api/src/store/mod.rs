@@ -9,8 +9,11 @@
 //!
 //! One module per group of tables: `calls` (calls, their events and recordings),
 //! `conferences` (and their participants), `idempotency`, `keys`, `orgs` (organizations), `sip_users`, `trunks` and `numbers`
-//! (inbound routing), `users`, `outbox` (webhooks and their deliveries); `sql` is the
-//! database under them all (SQLite or PostgreSQL); `db` opens the database and migrates it; the [`Writer`] thread applies the engine's changes in batches.
+//! (inbound routing), `users`, `outbox` (webhooks and their deliveries), `nodes` (several
+//! nodes on one store: heartbeats, leases, owners, shared settings and buckets); `sql` is the
+//! database under them all (SQLite or PostgreSQL); `db` opens the database and migrates it
+//! (`pg_migrations` is the schema in PostgreSQL's dialect); the [`Writer`] thread applies the
+//! engine's changes in batches.
 //! This file only names them.
 
 mod calls;
@@ -23,6 +26,7 @@ mod nodes;
 mod numbers;
 mod orgs;
 mod outbox;
+mod pg_migrations;
 mod sip_users;
 mod sql;
 mod trunks;

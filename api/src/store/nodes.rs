@@ -135,24 +135,25 @@ impl Store {
         }
     }
 
-    /// Takes a token from the shared bucket `key` (`burst` tokens, refilled at `per_s` a
-    /// second), as of `now` (ms): `Err(seconds to wait)` when it is empty. Every node takes
-    /// from the same row, locked for the read and the write, so a limit holds across them.
-    pub fn take_token(&mut self, key: &str, per_s: f64, burst: f64, now: i64) -> Result<Result<(), u64>, StoreError> {
+    /// The shared bucket `key` (its tokens and when they were last counted, `None` before
+    /// its first use) handed to `spend`, which says what is left and its answer; kept as of
+    /// `now` (ms). Every node takes from the same row, locked for the read and the write, so a
+    /// limit holds across them (the arithmetic is the caller's: `limits::Rate`).
+    pub fn with_bucket<T>(
+        &mut self,
+        key: &str,
+        now: i64,
+        spend: impl FnOnce(Option<(f64, i64)>) -> (f64, T),
+    ) -> Result<T, StoreError> {
         let lock = if self.conn.is_postgres() { " FOR UPDATE" } else { "" };
         self.conn.transaction(|tx| {
             let row =
                 tx.query_opt(&format!("SELECT tokens, at FROM rate_buckets WHERE key = ?1{lock}"), params![key])?;
-            let (tokens, at): (f64, i64) = match row {
-                Some(r) => (r.get(0)?, r.get(1)?),
-                None => (burst, now),
+            let bucket = match row {
+                Some(r) => Some((r.get(0)?, r.get(1)?)),
+                None => None,
             };
-            let tokens = (tokens + (now - at).max(0) as f64 / 1000.0 * per_s).min(burst);
-            let (left, answer) = if tokens >= 1.0 {
-                (tokens - 1.0, Ok(()))
-            } else {
-                (tokens, Err((((1.0 - tokens) / per_s).ceil() as u64).max(1)))
-            };
+            let (left, answer) = spend(bucket);
             tx.execute(
                 "INSERT INTO rate_buckets (key, tokens, at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
@@ -242,22 +243,9 @@ mod tests {
         })
     }
 
-    /// Two connections to one fresh database, per backend: two nodes' stores.
-    fn pairs() -> Vec<(Store, Store)> {
-        let dir =
-            std::env::temp_dir().join(format!("dialtone-nodes-{}-{:08x}", std::process::id(), rand::random::<u32>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("dialtone.db");
-        let mut all = vec![(Store::open(&path).unwrap(), Store::open(&path).unwrap())];
-        if let Some(url) = Store::test_url().unwrap() {
-            all.push((Store::open_url(&url).unwrap(), Store::open_url(&url).unwrap()));
-        }
-        all
-    }
-
     #[test]
     fn heartbeats_leases_and_a_lost_nodes_calls_closed_once() {
-        for (mut a, mut b) in pairs() {
+        for (mut a, mut b) in Store::test_pairs().unwrap() {
             a.set_node("a");
             b.set_node("b");
             a.heartbeat(&node("a", 100)).unwrap();
@@ -285,19 +273,6 @@ mod tests {
             assert_eq!(b.close_unfinished(150).unwrap(), 1);
             a.remove_node("a").unwrap();
             assert_eq!(a.nodes().unwrap().len(), 1);
-        }
-    }
-
-    #[test]
-    fn a_shared_bucket_limits_every_node_together() {
-        for (mut a, mut b) in pairs() {
-            // 2 at once, then 1 a second, whichever node asks.
-            assert_eq!(a.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Ok(()));
-            assert_eq!(b.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Ok(()));
-            assert_eq!(a.take_token("key:k", 1.0, 2.0, 1_000).unwrap(), Err(1));
-            assert_eq!(b.take_token("key:k", 1.0, 2.0, 1_500).unwrap(), Err(1));
-            assert_eq!(b.take_token("key:k", 1.0, 2.0, 2_000).unwrap(), Ok(()));
-            assert_eq!(a.take_token("key:other", 1.0, 2.0, 2_000).unwrap(), Ok(()), "buckets are per key");
         }
     }
 
