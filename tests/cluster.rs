@@ -159,7 +159,11 @@ fn sigterm_drains_a_node_its_calls_finish_and_new_ones_go_elsewhere() {
     }
     let on_a = dispatched_to(&k, &a);
     a.signal("-TERM");
-    let health = send(a.http, "GET", "/healthz", &[], b"");
+    // The signal is handled asynchronously: /healthz turns to 503 `draining` once a has
+    // taken it in (the UA refuses new INVITEs from that same step on).
+    let health = || send(a.http, "GET", "/healthz", &[], b"");
+    wait_until(Duration::from_secs(5), "/healthz says draining", || health().status == 503);
+    let health = health();
     assert_eq!((health.status, health.json()["data"]["status"].clone()), (503, serde_json::json!("draining")));
     // New calls while a drains: every one is answered, by b.
     let more = callers("drain-more", &k, 10, 10, 200, 55200);
