@@ -491,3 +491,108 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
     let hang = send(a.http, "POST", &format!("/api/calls/{}/hangup", on_b[1]), &other, b"");
     assert_eq!((hang.status, hang.header("x-dialtone-via")), (404, Some("pgc-a")), "{}", hang.json());
 }
+
+#[test]
+fn an_organizations_limits_and_its_changes_hold_on_every_node_on_one_postgresql() {
+    let pg = Pg::new("org-pg");
+    let trunk =
+        SippPeer::start_calls("orgc-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55700, 50).to_string()], 100);
+    let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
+    let node = |name: &str, rtp: &str| {
+        let env =
+            [("DIALTONE_DATABASE_URL", pg.url.as_str()), ("DIALTONE_NODE_ID", name), ("DIALTONE_TRUNK", &trunk_uri)];
+        Node::start(name, rtp, &env)
+    };
+    let (a, b) = (node("orgc-a", "56600-56799"), node("orgc-b", "56800-56999"));
+    let db = pg.store();
+    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
+    let auth = [("X-Internal-Key", "k")];
+    // A request with `X-Dialtone-Forwarded` is answered where it is sent: the test says which
+    // node places each call.
+    let create = |node: &Node, number: &str| {
+        let on = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
+        let body = serde_json::json!({"contact_id": "c", "phone_number": number});
+        send(node.http, "POST", "/api/calls/create", &on, body.to_string().as_bytes())
+    };
+    let policy = |body: serde_json::Value| {
+        let r = send(a.http, "PATCH", "/api/organizations/org_default", &auth, body.to_string().as_bytes());
+        assert_eq!(r.status, 200, "{}", r.json());
+    };
+
+    // A policy changed through a reaches b's engine: a destination it no longer allows is
+    // refused there.
+    // (Told through PostgreSQL, it gets there a moment after the PATCH's answer: a call b
+    // still placed is hung up.)
+    policy(serde_json::json!({"allowed_destinations": ["+1555"]}));
+    let live = || db.live_calls(&dialtone_api::store::Scope::All).unwrap().len();
+    wait_until(Duration::from_secs(10), "b refuses +33", || {
+        let r = create(&b, "+33140000000");
+        if r.status == 201 {
+            send(
+                b.http,
+                "POST",
+                &format!("/api/calls/{}/hangup", r.json()["data"]["id"].as_str().unwrap()),
+                &auth,
+                b"",
+            );
+        }
+        r.status == 403 && r.json()["error"]["code"] == "destination_not_allowed"
+    });
+    wait_until(Duration::from_secs(10), "no call up", || live() == 0);
+
+    // Three calls up at once for the organization, over both nodes together.
+    policy(serde_json::json!({"max_concurrent_calls": 3}));
+    let mut up = Vec::new();
+    for (i, n) in [&a, &b, &a].into_iter().enumerate() {
+        let r = create(n, &format!("+1555000000{i}"));
+        assert_eq!(r.status, 201, "{}", r.json());
+        up.push(r.json()["data"]["id"].as_str().unwrap().to_string());
+    }
+    for n in [&b, &a] {
+        let r = create(n, "+15550000009");
+        assert_eq!((r.status, r.json()["error"]["code"].clone()), (429, "max_concurrent_calls".into()), "{}", r.json());
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    assert_eq!(live(), 3, "nothing stored for the refused");
+    // One hung up (b's, asked of a): its place is free again, on either node.
+    let r = send(a.http, "POST", &format!("/api/calls/{}/hangup", up[1]), &auth, b"");
+    assert_eq!(r.status, 202, "{}", r.json());
+    wait_until(Duration::from_secs(10), "the call over", || live() == 2);
+    let r = create(&b, "+15550000005");
+    assert_eq!(r.status, 201, "{}", r.json());
+    up.push(r.json()["data"]["id"].as_str().unwrap().to_string());
+
+    // One call a second for the organization, over both nodes together.
+    policy(serde_json::json!({"max_concurrent_calls": 10, "max_calls_per_second": 1.0}));
+    let first = create(&a, "+15550000006");
+    assert_eq!(first.status, 201, "{}", first.json());
+    up.push(first.json()["data"]["id"].as_str().unwrap().to_string());
+    let second = create(&b, "+15550000007");
+    assert_eq!((second.status, second.json()["error"]["code"].clone()), (429, "max_calls_per_second".into()));
+
+    // A trunk added through a is one b's engine places calls through.
+    let uk = SippPeer::start_calls("orgc-uk", &["-sn", "uas", "-mp", &free_media_port_in(55750, 50).to_string()], 1);
+    policy(serde_json::json!({"allowed_destinations": ["+1555", "+4420"], "max_calls_per_second": null}));
+    let body = serde_json::json!({"name": "uk", "uri": format!("sip:127.0.0.1:{}", uk.port), "prefixes": ["+4420"]});
+    let r = send(a.http, "POST", "/api/trunks", &auth, body.to_string().as_bytes());
+    assert_eq!(r.status, 201, "{}", r.json());
+    // b's engine has it once b's trunk list shows its status (the engine's).
+    wait_until(Duration::from_secs(10), "b's engine has the trunk", || {
+        let list = send(b.http, "GET", "/api/trunks", &auth, b"").json();
+        list["data"]["trunks"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|t| t["name"] == "uk" && t["status"].is_object()))
+    });
+    let r = create(&b, "+442071234567");
+    assert_eq!(r.status, 201, "{}", r.json());
+    let london = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let status = |id: &str| db.get_call(&dialtone_api::store::Scope::All, id).unwrap().status;
+    use dialtone_api::store::CallStatus;
+    wait_until(Duration::from_secs(10), "the London call answered", || status(&london) == CallStatus::InProgress);
+    for id in up.iter().chain([&london]).filter(|id| !status(id).is_final()) {
+        let r = send(a.http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"");
+        assert_eq!(r.status, 202, "{id}: {}", r.json());
+    }
+    // The new trunk's peer had the call (the settings' trunk would have had it without it).
+    assert_eq!(uk.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "{}", b.d.log_text());
+}

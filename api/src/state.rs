@@ -2,7 +2,8 @@
 
 use crate::control::CallControl;
 use crate::limits::{Limits, RateLimits};
-use crate::store::{Readers, Store};
+use crate::model::Scope;
+use crate::store::{Config, Readers, Store, StoreError};
 use std::sync::{Arc, Mutex};
 
 /// What the handlers share.
@@ -67,6 +68,32 @@ impl ApiState {
             live: Arc::default(),
             draining: Arc::default(),
             cluster: None,
+        }
+    }
+
+    /// Hands the engine what `kind` is in the store now (every organization's): after a
+    /// change here, or another node's ([`Store::config_changed`], heard by
+    /// [`crate::store::listen`]).
+    pub fn push_config(&self, kind: Config) -> Result<(), StoreError> {
+        let Some(c) = &self.control else { return Ok(()) };
+        let s = self.store.lock().map_err(|_| StoreError::Column("the store lock".into()))?;
+        match kind {
+            Config::Orgs => s.orgs(&Scope::All)?.iter().for_each(|o| c.set_policy(o)),
+            Config::SipUsers => c.set_sip_users(s.sip_users(&Scope::All)?),
+            Config::Trunks => c.set_trunks(s.trunks(&Scope::All)?),
+            Config::Numbers => c.set_numbers(s.numbers(&Scope::All)?),
+        }
+        Ok(())
+    }
+
+    /// `kind` changed through this node's API: its engine is told, and on a shared store
+    /// every other node's.
+    pub(crate) fn config_changed(&self, kind: Config) {
+        if let Err(e) = self.push_config(kind) {
+            tracing::warn!(error = %e, ?kind, "cannot hand the engine what changed");
+        }
+        if let Ok(s) = self.store.lock() {
+            s.config_changed(kind);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::inbox::{Control, Inbox};
 use crate::config::Settings;
-use dialtone_api::store::{Scope, Writer, DEFAULT_ORG};
+use dialtone_api::store::{Config, Scope, Writer, DEFAULT_ORG};
 use dialtone_sip::ua::Registration;
 use dialtone_sip::{Transport, Uri};
 use std::net::SocketAddr;
@@ -145,15 +145,6 @@ pub async fn start_api(
     // Every call is kept (inbound ones too) and can be steered; calls go out only through
     // a trunk (without one, create answers 503).
     let control: Arc<dyn dialtone_api::http::CallControl> = control;
-    {
-        let s = store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?;
-        for org in s.orgs(&Scope::All)? {
-            control.set_policy(&org);
-        }
-        control.set_sip_users(s.sip_users(&Scope::All)?);
-        control.set_trunks(s.trunks(&Scope::All)?);
-        control.set_numbers(s.numbers(&Scope::All)?);
-    }
     let control = Some(control);
     // SQLite has one writer: the engine's and the API's changes share its connection. On
     // PostgreSQL the engine's writer has a connection of its own, so the API's inserts do not
@@ -175,6 +166,10 @@ pub async fn start_api(
     }
     let mut state =
         dialtone_api::http::ApiState::new(store.clone(), settings.internal_key.clone(), control, jwt_secret);
+    // The engine is handed every organization's policy, SIP users, trunks and numbers.
+    for kind in Config::ALL {
+        state.push_config(kind)?;
+    }
     if let Ok(mut s) = engine_store.lock() {
         s.on_change = Some(state.call_feed.clone());
     }
@@ -192,8 +187,15 @@ pub async fn start_api(
         let token =
             store.lock().map_err(|_| anyhow::anyhow!("the store lock"))?.shared_setting("node_token", &fresh)?;
         state.cluster = Some(Arc::new(dialtone_api::cluster::Cluster::new(&node.id, &token)));
-        // The live event stream hears the other nodes' calls too.
-        dialtone_api::store::listen_calls(url, &node.id, state.call_feed.clone())?;
+        // The live event stream hears the other nodes' calls too, and the engine what
+        // changed through their APIs.
+        let told = state.clone();
+        let reload = move |kind| {
+            if let Err(e) = told.push_config(kind) {
+                tracing::warn!(error = %e, ?kind, "cannot hand the engine what another node changed");
+            }
+        };
+        dialtone_api::store::listen(url, &node.id, state.call_feed.clone(), reload)?;
     }
     node.spawn(store.clone());
     let kept = store.clone();

@@ -262,6 +262,13 @@ pub async fn create_call(
             })
         }
     }
+    let max_live = match cluster_limits(&st, &org) {
+        Ok(max) => max,
+        Err(r) => {
+            control.release(&id);
+            return Ok(*r);
+        }
+    };
     // The body as parsed (object keys sorted), so spacing and key order do not matter.
     let request_hash = key_hash(&serde_json::to_string(&o).unwrap_or_default());
     let principal = who.name();
@@ -281,21 +288,23 @@ pub async fn create_call(
         early_media,
         machine_detection: machine_detection.as_deref(),
     };
-    let stored = store(&st).and_then(|mut s| {
-        s.insert_call_once(&new, idem).map_err(|e| match e {
-            StoreError::IdempotencyConflict => ApiError {
-                status: StatusCode::CONFLICT,
-                code: "idempotency_conflict",
-                message: "this Idempotency-Key was used with a different request body".into(),
-            },
-            e => e.into(),
-        })
-    });
-    let (call, replayed) = match stored {
-        Ok(r) => r,
+    let (call, replayed) = match store(&st).map(|mut s| s.insert_call_within(&new, idem, max_live)) {
+        Ok(Ok(r)) => r,
         Err(e) => {
             control.release(&id);
             return Err(e);
+        }
+        Ok(Err(e)) => {
+            control.release(&id);
+            return match e {
+                StoreError::IdempotencyConflict => Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    code: "idempotency_conflict",
+                    message: "this Idempotency-Key was used with a different request body".into(),
+                }),
+                StoreError::Full(_) => Ok(refused(Refusal::TooMany("max_concurrent_calls", e.to_string(), 1))),
+                e => Err(e.into()),
+            };
         }
     };
     if replayed {
@@ -440,6 +449,34 @@ fn is_caller_id(s: &str) -> bool {
 }
 
 /// The engine's refusal of a new call: 403 naming the rule, or 429 with `Retry-After`.
+/// On several nodes (a shared store), an organization's limits hold across all of them, not
+/// only on the node placing the call (its engine checked those): its calls a second are
+/// taken from a bucket in the store now, and its calls up are counted there as the call
+/// is stored (the limit given back). One node alone: nothing to do.
+fn cluster_limits(st: &ApiState, org: &str) -> Result<Option<u32>, Box<Response>> {
+    if st.cluster.is_none() {
+        return Ok(None);
+    }
+    let mut s = store(st).map_err(|e| Box::new(e.into_response()))?;
+    let failed = |e: StoreError| Box::new(ApiError::from(e).into_response());
+    let Some(o) = s.org(&crate::model::Scope::All, org).map_err(failed)? else { return Ok(None) };
+    if let Some(per_s) = o.max_calls_per_second.filter(|r| *r > 0.0) {
+        let rate = crate::limits::Rate { per_s, burst: per_s.max(1.0) };
+        let now = now_ms();
+        let taken = s
+            .with_bucket(&format!("org-calls:{org}"), now, |bucket| {
+                let (tokens, at) = bucket.unwrap_or((rate.burst, now));
+                rate.spend(tokens, (now - at).max(0) as f64 / 1000.0)
+            })
+            .map_err(failed)?;
+        if let Err(secs) = taken {
+            let why = "the organization's calls a second are used up (across the nodes)".to_string();
+            return Err(Box::new(refused(Refusal::TooMany("max_calls_per_second", why, secs))));
+        }
+    }
+    Ok(o.max_concurrent_calls)
+}
+
 fn refused(r: Refusal) -> Response {
     let wait = match &r {
         Refusal::TooMany(_, _, secs) => Some(*secs),

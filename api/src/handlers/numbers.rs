@@ -7,9 +7,10 @@ use super::support::{json_body, missing, store};
 use super::webhooks::new_secret;
 use crate::auth::Allowed;
 use crate::errors::ApiError;
-use crate::model::{NumberRow, Scope};
+use crate::model::NumberRow;
 use crate::routing::{is_pattern, parse_action, InboundAction};
 use crate::state::ApiState;
+use crate::store::Config;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -23,15 +24,6 @@ fn number_json(n: &NumberRow) -> Value {
         "webhook_timeout_ms": n.webhook_timeout_ms, "record": n.record, "max_duration": n.max_duration,
         "pre_answer": n.pre_answer, "created_at": rfc3339(n.created_at),
     })
-}
-
-/// Hands every number (every organization's) to the engine, after a change.
-pub fn tell_engine(st: &ApiState) {
-    let Some(c) = &st.control else { return };
-    match store(st).and_then(|s| Ok(s.numbers(&Scope::All)?)) {
-        Ok(numbers) => c.set_numbers(numbers),
-        Err(e) => tracing::warn!(error = %e.message, "cannot read the numbers for the engine"),
-    }
 }
 
 /// The fields of `o` over `base`: the ones given replace it, `null` clears an optional
@@ -118,7 +110,7 @@ pub async fn create_number(
     };
     fields(&o, &mut n, true)?;
     store(&st)?.insert_number(&n)?;
-    tell_engine(&st);
+    st.config_changed(Config::Numbers);
     Ok((StatusCode::CREATED, ok(number_json(&n))).into_response())
 }
 
@@ -147,7 +139,7 @@ pub async fn update_number(
     let o = json_body(req).await?;
     fields(&o, &mut n, false)?;
     store(&st)?.update_number(&scope, &n).map_err(missing("number"))?;
-    tell_engine(&st);
+    st.config_changed(Config::Numbers);
     Ok(ok(number_json(&n)))
 }
 
@@ -157,7 +149,7 @@ pub async fn delete_number(
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
     store(&st)?.delete_number(&who.scope(), &id).map_err(missing("number"))?;
-    tell_engine(&st);
+    st.config_changed(Config::Numbers);
     Ok(ok(json!({"id": id, "deleted": true})))
 }
 

@@ -6,6 +6,7 @@ use crate::auth::{Allowed, Principal};
 use crate::errors::ApiError;
 use crate::model::{Organization, Scope};
 use crate::state::ApiState;
+use crate::store::Config;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -82,13 +83,6 @@ fn is_prefix(p: &str) -> bool {
     p.strip_prefix('+').is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Hands `o`'s policy to the engine.
-fn tell_engine(st: &ApiState, o: &Organization) {
-    if let Some(c) = &st.control {
-        c.set_policy(o);
-    }
-}
-
 pub async fn create_org(State(st): State<ApiState>, _: Allowed, req: Request) -> Result<Response, ApiError> {
     let o = json_body(req).await?;
     let name = match o.get("name") {
@@ -106,7 +100,7 @@ pub async fn create_org(State(st): State<ApiState>, _: Allowed, req: Request) ->
     };
     policy(&o, &mut org)?;
     store(&st)?.insert_org(&org)?;
-    tell_engine(&st, &org);
+    st.config_changed(Config::Orgs);
     Ok((StatusCode::CREATED, ok(org_json(&org))).into_response())
 }
 
@@ -140,7 +134,7 @@ pub async fn update_org(
     }
     policy(&o, &mut org)?;
     store(&st)?.set_org_policy(&scope, &org)?;
-    tell_engine(&st, &org);
+    st.config_changed(Config::Orgs);
     Ok(ok(org_json(&org)))
 }
 

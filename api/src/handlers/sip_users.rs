@@ -5,8 +5,9 @@
 use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
 use crate::errors::ApiError;
-use crate::model::{Scope, SipUserRow};
+use crate::model::SipUserRow;
 use crate::state::ApiState;
+use crate::store::Config;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -25,15 +26,6 @@ pub fn ha1s(username: &str, realm: &str, password: &str) -> (String, String) {
     let md5 = <md5::Md5 as md5::Digest>::digest(text.as_bytes());
     let sha = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
     (hex(&md5), hex(&sha))
-}
-
-/// Hands every SIP user to the engine (after a change).
-pub fn tell_engine(st: &ApiState) {
-    let Some(c) = &st.control else { return };
-    match store(st).and_then(|s| Ok(s.sip_users(&Scope::All)?)) {
-        Ok(users) => c.set_sip_users(users),
-        Err(e) => tracing::warn!(error = %e.message, "cannot read the SIP users for the engine"),
-    }
 }
 
 pub async fn create_sip_user(
@@ -69,7 +61,7 @@ pub async fn create_sip_user(
         organization_id,
     };
     store(&st)?.insert_sip_user(&u)?;
-    tell_engine(&st);
+    st.config_changed(Config::SipUsers);
     Ok((StatusCode::CREATED, ok(sip_user_json(&u))).into_response())
 }
 
@@ -84,7 +76,7 @@ pub async fn delete_sip_user(
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
     store(&st)?.delete_sip_user(&who.scope(), &id).map_err(missing("SIP user"))?;
-    tell_engine(&st);
+    st.config_changed(Config::SipUsers);
     Ok(ok(json!({"id": id, "deleted": true})))
 }
 

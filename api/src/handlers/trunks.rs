@@ -8,9 +8,10 @@ use super::support::{json_body, missing, store};
 use crate::auth::Allowed;
 use crate::control::TrunkStatus;
 use crate::errors::ApiError;
-use crate::model::{Scope, TrunkRow};
+use crate::model::TrunkRow;
 use crate::routing::is_sip_uri;
 use crate::state::ApiState;
+use crate::store::Config;
 use crate::wire::{now_ms, ok, rfc3339};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -52,15 +53,6 @@ fn settings_trunk_json(s: &TrunkStatus) -> Value {
 /// How the engine sees every trunk now (none without an engine).
 fn statuses(st: &ApiState) -> Vec<TrunkStatus> {
     st.control.as_ref().map(|c| c.trunk_status()).unwrap_or_default()
-}
-
-/// Hands every stored trunk (every organization's) to the engine, after a change.
-pub fn tell_engine(st: &ApiState) {
-    let Some(c) = &st.control else { return };
-    match store(st).and_then(|s| Ok(s.trunks(&Scope::All)?)) {
-        Ok(trunks) => c.set_trunks(trunks),
-        Err(e) => tracing::warn!(error = %e.message, "cannot read the trunks for the engine"),
-    }
 }
 
 /// `1`–`64` of `[A-Za-z0-9._-]`.
@@ -261,7 +253,7 @@ pub async fn create_trunk(
     };
     fields(&o, &mut t)?;
     store(&st)?.insert_trunk(&t)?;
-    tell_engine(&st);
+    st.config_changed(Config::Trunks);
     Ok((StatusCode::CREATED, ok(trunk_json(&t, &statuses(&st)))).into_response())
 }
 
@@ -293,7 +285,7 @@ pub async fn update_trunk(
     let o = json_body(req).await?;
     fields(&o, &mut t)?;
     store(&st)?.update_trunk(&scope, &t).map_err(missing("trunk"))?;
-    tell_engine(&st);
+    st.config_changed(Config::Trunks);
     Ok(ok(trunk_json(&t, &statuses(&st))))
 }
 
@@ -303,7 +295,7 @@ pub async fn delete_trunk(
     Allowed(who): Allowed,
 ) -> Result<Response, ApiError> {
     store(&st)?.delete_trunk(&who.scope(), &id).map_err(missing("trunk"))?;
-    tell_engine(&st);
+    st.config_changed(Config::Trunks);
     Ok(ok(json!({"id": id, "deleted": true})))
 }
 

@@ -262,11 +262,38 @@ impl Store {
         c: &NewCall<'_>,
         idem: Option<(&str, &str, &str)>,
     ) -> Result<(Call, bool), StoreError> {
+        self.insert_call_within(c, idem, None)
+    }
+
+    /// [`insert_call_once`](Self::insert_call_once), refused with [`StoreError::Full`] when
+    /// the organization already has `max_live` calls up in the store (every node's): the
+    /// count and the insert are one transaction, and on PostgreSQL the organization's row
+    /// is locked for it, so two nodes cannot both take the last place.
+    pub fn insert_call_within(
+        &mut self,
+        c: &NewCall<'_>,
+        idem: Option<(&str, &str, &str)>,
+        max_live: Option<u32>,
+    ) -> Result<(Call, bool), StoreError> {
         let node = self.node.clone();
+        let lock = if self.conn.is_postgres() { " FOR UPDATE" } else { "" };
         let done = self.conn.transaction(|tx| {
             if let Some(idem) = idem {
                 if let Some(id) = idempotency::claim(tx, idem, c.id, c.created_at)? {
                     return Ok(Err(call_in(tx, &id)?));
+                }
+            }
+            if let Some(max) = max_live {
+                tx.query_opt(&format!("SELECT id FROM organizations WHERE id = ?1{lock}"), params![c.organization_id])?;
+                let live: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM calls WHERE organization_id = ?1
+                         AND status IN ('initiating', 'ringing', 'in-progress')",
+                        params![c.organization_id],
+                    )?
+                    .get(0)?;
+                if live >= i64::from(max) {
+                    return Err(StoreError::Full(live as u64));
                 }
             }
             tx.execute(

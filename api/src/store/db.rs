@@ -252,6 +252,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
     ALTER TABLE webhook_outbox ADD COLUMN lease_until INTEGER;
     CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at INTEGER NOT NULL);",
+    // 18: an organization's calls up, counted across the nodes when a call is created.
+    "CREATE INDEX calls_org_live ON calls(organization_id) WHERE status IN ('initiating', 'ringing', 'in-progress');",
 ];
 
 /// The environment variable naming a PostgreSQL server the store's tests also run on.
@@ -399,6 +401,26 @@ impl Store {
         let mut all = vec![(Store::open(&path)?, Store::open(&path)?)];
         if let Some(url) = Store::test_url()? {
             all.push((Store::open_url(&url)?, Store::open_url(&url)?));
+        }
+        Ok(all)
+    }
+
+    /// Per backend, a way to open another connection to one fresh database (a SQLite file;
+    /// a new PostgreSQL schema when `DIALTONE_TEST_DATABASE_URL` is set), migrated: many
+    /// nodes' stores, for tests that race them.
+    #[allow(clippy::type_complexity)]
+    pub fn test_openers() -> Result<Vec<std::sync::Arc<dyn Fn() -> Store + Send + Sync>>, StoreError> {
+        let dir =
+            std::env::temp_dir().join(format!("dialtone-race-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory for the tests' database");
+        let path = dir.join("dialtone.db");
+        let mut all: Vec<std::sync::Arc<dyn Fn() -> Store + Send + Sync>> =
+            vec![std::sync::Arc::new(move || Store::open(&path).expect("the test database"))];
+        if let Some(url) = Store::test_url()? {
+            all.push(std::sync::Arc::new(move || Store::open_url(&url).expect("the test database")));
+        }
+        for open in &all {
+            drop(open());
         }
         Ok(all)
     }

@@ -32,6 +32,10 @@ pub enum StoreError {
     /// An `Idempotency-Key` used before with another request body.
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,
+    /// The organization already has as many calls up as its limit allows (counted over
+    /// every node of a cluster).
+    #[error("the organization has {0} calls up, its limit")]
+    Full(u64),
     /// A status change that the call's life does not allow.
     #[error("a {from} call cannot become {to}")]
     BadTransition {

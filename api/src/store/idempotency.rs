@@ -59,18 +59,7 @@ mod tests {
     /// is made, every other request gets it back.
     #[test]
     fn one_key_asked_at_once_on_several_connections_makes_one_call() {
-        let dir =
-            std::env::temp_dir().join(format!("dialtone-idem-{}-{:08x}", std::process::id(), rand::random::<u32>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("dialtone.db");
-        let mut targets: Vec<Box<dyn Fn() -> Store + Send + Sync>> =
-            vec![Box::new(move || Store::open(&path).unwrap())];
-        if let Some(url) = Store::test_url().unwrap() {
-            targets.push(Box::new(move || Store::open_url(&url).unwrap()));
-        }
-        for open in targets {
-            let open = std::sync::Arc::new(open);
-            drop(open());
+        for open in Store::test_openers().unwrap() {
             let made: Vec<String> = (0..8)
                 .map(|i| {
                     let open = open.clone();

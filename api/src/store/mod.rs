@@ -40,7 +40,7 @@ pub use crate::model::{
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
-pub use nodes::{listen_calls, NodeRow};
+pub use nodes::{listen, Config, NodeRow};
 pub use outbox::AttemptRow;
 pub use users::Access;
 pub use writer::{Op, Writer};

@@ -174,11 +174,63 @@ impl Store {
     }
 }
 
-/// On a shared store: every call another node changes (its `pg_notify` on
-/// `dialtone_calls`) is sent to `feed`, the live event stream's source, as this node's own
-/// changes are. A thread of its own keeps a connection listening (and makes a new one, each
-/// second, when it breaks) for as long as the process runs.
-pub fn listen_calls(url: &str, me: &str, feed: tokio::sync::broadcast::Sender<String>) -> Result<(), StoreError> {
+/// What the engine is handed from the store, changed through the API of any node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// Organizations' call policies.
+    Orgs,
+    /// SIP users (who may register).
+    SipUsers,
+    /// Trunks.
+    Trunks,
+    /// Numbers (what an inbound call to each does).
+    Numbers,
+}
+
+impl Config {
+    /// All of them.
+    pub const ALL: [Config; 4] = [Config::Orgs, Config::SipUsers, Config::Trunks, Config::Numbers];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Config::Orgs => "orgs",
+            Config::SipUsers => "sip_users",
+            Config::Trunks => "trunks",
+            Config::Numbers => "numbers",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Config> {
+        Config::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl Store {
+    /// On a shared store, tells the other nodes that `kind` changed (`pg_notify` on
+    /// `dialtone_config`); they hand it to their engines again.
+    pub fn config_changed(&self, kind: Config) {
+        if let (Some(node), true) = (&self.node, self.conn.is_postgres()) {
+            let said = format!("{node} {}", kind.as_str());
+            if let Err(e) = self.conn.execute("SELECT pg_notify('dialtone_config', ?1)", params![said]) {
+                tracing::warn!(error = %e, "the other nodes were not told of a change");
+            }
+        }
+    }
+}
+
+/// On a shared store, what the other nodes say: every call another node changes (its
+/// `pg_notify` on `dialtone_calls`) is sent to `feed`, the live event stream's source, as
+/// this node's own changes are; every change of the engine's configuration another node
+/// made (`dialtone_config`) is handed to `reload`, and all of it each time the connection
+/// is made (so nothing said before it, or while it was down, is missed). A thread of its own keeps a
+/// connection listening (a new one each second when it breaks) for as long as the process
+/// runs.
+pub fn listen(
+    url: &str,
+    me: &str,
+    feed: tokio::sync::broadcast::Sender<String>,
+    reload: impl Fn(Config) + Send + 'static,
+) -> Result<(), StoreError> {
     let config: postgres::Config = url.parse()?;
     let me = me.to_string();
     std::thread::Builder::new()
@@ -186,22 +238,29 @@ pub fn listen_calls(url: &str, me: &str, feed: tokio::sync::broadcast::Sender<St
         .spawn(move || loop {
             match config.connect(postgres::NoTls) {
                 Ok(mut client) => {
-                    if let Err(e) = client.batch_execute("LISTEN dialtone_calls") {
-                        tracing::warn!(error = %e, "cannot listen for the other nodes' calls");
+                    if let Err(e) = client.batch_execute("LISTEN dialtone_calls; LISTEN dialtone_config") {
+                        tracing::warn!(error = %e, "cannot listen to the other nodes");
                     } else {
+                        Config::ALL.into_iter().for_each(&reload);
                         use postgres::fallible_iterator::FallibleIterator;
                         let mut notes = client.notifications();
                         let mut notes = notes.blocking_iter();
                         while let Ok(Some(note)) = notes.next() {
-                            if let Some((node, id)) = note.payload().split_once(' ') {
-                                if node != me && feed.receiver_count() > 0 {
-                                    let _ = feed.send(id.to_string());
+                            let Some((node, what)) = note.payload().split_once(' ') else { continue };
+                            if node == me {
+                                continue;
+                            }
+                            if note.channel() == "dialtone_config" {
+                                if let Some(kind) = Config::parse(what) {
+                                    reload(kind);
                                 }
+                            } else if feed.receiver_count() > 0 {
+                                let _ = feed.send(what.to_string());
                             }
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot connect to listen for the other nodes' calls"),
+                Err(e) => tracing::warn!(error = %e, "cannot connect to listen to the other nodes"),
             }
             std::thread::sleep(std::time::Duration::from_secs(1));
         })
@@ -214,6 +273,48 @@ mod tests {
     use super::*;
     use crate::model::{CallStatus, InboundCall, Scope};
     use crate::store::Op;
+
+    #[test]
+    fn an_organizations_last_place_goes_to_one_call_whichever_node_asks() {
+        use crate::store::calls::tests::new_call;
+        for (mut a, mut b) in Store::test_pairs().unwrap() {
+            a.set_node("a");
+            b.set_node("b");
+            a.insert_call_within(&new_call("call_1", "c", 1), None, Some(2)).unwrap();
+            b.insert_call_within(&new_call("call_2", "c", 2), None, Some(2)).unwrap();
+            let third = a.insert_call_within(&new_call("call_3", "c", 3), None, Some(2));
+            assert!(matches!(third, Err(StoreError::Full(2))), "{third:?}");
+            assert!(matches!(b.get_call(&Scope::All, "call_3"), Err(StoreError::NotFound)), "nothing stored");
+            // Another organization's calls are not counted; a call that ended frees its place.
+            let mut other = new_call("call_4", "c", 4);
+            other.organization_id = "org_other";
+            b.insert_call_within(&other, None, Some(1)).unwrap();
+            b.set_status("call_1", CallStatus::Failed, Some(486), None, 5).unwrap();
+            a.insert_call_within(&new_call("call_3", "c", 6), None, Some(2)).unwrap();
+        }
+        // Eight nodes asking at once for an organization that has three places: three calls.
+        for open in Store::test_openers().unwrap() {
+            let made: Vec<bool> = (0..8)
+                .map(|i| {
+                    let open = open.clone();
+                    std::thread::spawn(move || {
+                        let mut s = open();
+                        s.set_node(&format!("n{i}"));
+                        match s.insert_call_within(&new_call(&format!("call_{i}"), "c", i), None, Some(3)) {
+                            Ok(_) => true,
+                            Err(StoreError::Full(3)) => false,
+                            Err(e) => panic!("{e}"),
+                        }
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            assert_eq!(made.iter().filter(|m| **m).count(), 3, "{made:?}");
+            assert_eq!(open().live_calls(&Scope::All).unwrap().len(), 3);
+        }
+    }
 
     fn node(id: &str, lease_until: i64) -> NodeRow {
         NodeRow {
