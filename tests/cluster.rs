@@ -596,3 +596,89 @@ fn an_organizations_limits_and_its_changes_hold_on_every_node_on_one_postgresql(
     // The new trunk's peer had the call (the settings' trunk would have had it without it).
     assert_eq!(uk.finish(Duration::from_secs(10)), (Some(0), (1, 0)), "{}", b.d.log_text());
 }
+
+#[test]
+fn conference_and_twilio_requests_go_to_the_node_that_has_the_room_or_the_call() {
+    let pg = Pg::new("conf-pg");
+    let trunk =
+        SippPeer::start_calls("confc-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55800, 50).to_string()], 100);
+    let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
+    let node = |name: &str, rtp: &str| {
+        let env =
+            [("DIALTONE_DATABASE_URL", pg.url.as_str()), ("DIALTONE_NODE_ID", name), ("DIALTONE_TRUNK", &trunk_uri)];
+        Node::start(name, rtp, &env)
+    };
+    let (a, b) = (node("confc-a", "58200-58399"), node("confc-b", "58400-58599"));
+    let db = pg.store();
+    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
+    let auth = [("X-Internal-Key", "k")];
+    // Calls placed where the test says (`X-Dialtone-Forwarded`): two on a, two on b.
+    let call_on = |node: &Node, i: usize| {
+        let on = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
+        let body = serde_json::json!({"contact_id": "c", "phone_number": format!("+1555000100{i}")});
+        let r = send(node.http, "POST", "/api/calls/create", &on, body.to_string().as_bytes());
+        assert_eq!(r.status, 201, "{}", r.json());
+        r.json()["data"]["id"].as_str().unwrap().to_string()
+    };
+    let (a1, a2, b1, b2) = (call_on(&a, 1), call_on(&a, 2), call_on(&b, 3), call_on(&b, 4));
+    use dialtone_api::store::{CallStatus, Scope};
+    let status = |id: &str| db.get_call(&Scope::All, id).unwrap().status;
+    wait_until(Duration::from_secs(10), "four calls answered", || {
+        [&a1, &a2, &b1, &b2].iter().all(|id| status(id) == CallStatus::InProgress)
+    });
+
+    // A room asked of b: the first call seated (a's, asked of b) takes it to a.
+    let r = send(b.http, "POST", "/api/conferences", &auth, br#"{"name": "room"}"#);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let conf = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let members = format!("/api/conferences/{conf}/participants");
+    let seat = |node: &Node, call: &str| {
+        send(node.http, "POST", &members, &auth, serde_json::json!({"call_id": call}).to_string().as_bytes())
+    };
+    let r = seat(&b, &a1);
+    assert_eq!((r.status, r.header("x-dialtone-via")), (201, Some("confc-b")), "{}", r.json());
+    let r = seat(&b, &a2);
+    assert_eq!((r.status, r.header("x-dialtone-via")), (201, Some("confc-b")), "{}", r.json());
+    // b's call cannot join a room on a (no media between nodes): a clear 409, from a.
+    let r = seat(&a, &b1);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (409, "call_on_another_node".into()), "{}", r.json());
+    let seated = |node: &Node| -> Vec<String> {
+        let c = send(node.http, "GET", &format!("/api/conferences/{conf}"), &auth, b"").json();
+        let list = c["data"]["participants"].as_array().cloned().unwrap_or_default();
+        list.iter().filter(|p| p["active"] == true).map(|p| p["call_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(seated(&b), [a1.clone(), a2.clone()]);
+    // Muting and taking out, asked of b, are done by a.
+    let r = send(b.http, "PATCH", &format!("{members}/{a2}"), &auth, br#"{"muted": true}"#);
+    assert_eq!((r.status, r.header("x-dialtone-via")), (200, Some("confc-b")), "{}", r.json());
+    let r = send(b.http, "DELETE", &format!("{members}/{a2}"), &auth, b"");
+    assert_eq!(r.status, 200, "{}", r.json());
+    let r = send(b.http, "DELETE", &format!("/api/conferences/{conf}"), &auth, b"");
+    assert_eq!((r.status, r.json()["data"]["status"].clone()), (200, "ended".into()), "{}", r.json());
+    assert!(seated(&a).is_empty());
+    // The calls are still up (leaving a room hangs nobody up).
+    assert_eq!(status(&a1), CallStatus::InProgress);
+
+    // Another room, asked of a, empty: b's call takes it to b, and b's other call joins it.
+    let r = send(a.http, "POST", "/api/conferences", &auth, br#"{"name": "second"}"#);
+    let conf = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let members = format!("/api/conferences/{conf}/participants");
+    for call in [&b1, &b2] {
+        let r = send(a.http, "POST", &members, &auth, serde_json::json!({"call_id": call}).to_string().as_bytes());
+        assert_eq!((r.status, r.header("x-dialtone-via")), (201, Some("confc-a")), "{}", r.json());
+    }
+
+    // Twilio's hang-up, asked of the node that does not have the call.
+    for (node, call) in [(&b, &a1), (&a, &b1)] {
+        let hex = call.strip_prefix("call_").unwrap();
+        let path = format!("/2010-04-01/Accounts/org_default/Calls/CA{hex}{hex}.json");
+        let form = [("X-Internal-Key", "k"), ("Content-Type", "application/x-www-form-urlencoded")];
+        let r = send(node.http, "POST", &path, &form, b"Status=completed");
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        assert!(r.header("x-dialtone-via").is_some());
+    }
+    wait_until(Duration::from_secs(10), "the two hung up", || status(&a1).is_final() && status(&b1).is_final());
+    for id in [&a2, &b2] {
+        assert_eq!(send(a.http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"").status, 202);
+    }
+}

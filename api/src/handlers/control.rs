@@ -1,7 +1,7 @@
 //! Acting on a live call: each action is handed to the engine ([`CallControl`]), which
 //! answers with what it did.
 
-use super::support::{is_e164, json_body, store};
+use super::support::{is_e164, json_body, read, store};
 use crate::auth::{Allowed, Principal};
 use crate::control::Action;
 use crate::errors::ApiError;
@@ -40,6 +40,23 @@ pub(super) async fn engine_act(
             code: "call_not_live",
             message: format!("the call is {}", call.status),
         });
+    }
+    // Several nodes: a call's media is on the node that has it (requests about the call
+    // itself are sent there; a conference's room is on one node and cannot seat it).
+    if let Some(cluster) = &st.cluster {
+        let id = id.to_string();
+        let node = read(st, move |s| s.call_node(&id)).await?;
+        if let Some(node) = node.filter(|n| *n != cluster.node) {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "call_on_another_node",
+                message: format!(
+                    "the call is on node {node}, this is {}: a conference's calls must all be on its node \
+                     (the first call seated chooses it)",
+                    cluster.node
+                ),
+            });
+        }
     }
     let Some(control) = st.control.clone() else {
         return Err(ApiError {

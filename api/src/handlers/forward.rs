@@ -1,10 +1,11 @@
 //! The middleware that sends a request to the node it belongs to ([`crate::cluster`]): a
 //! call's requests to its owner, a new call to the freest node.
 
-use super::support::{body_bytes, read};
+use super::support::{body_bytes, read, store};
 use crate::cluster::{Cluster, FORWARDED, NODE_TOKEN};
 use crate::errors::ApiError;
 use crate::state::ApiState;
+use crate::store::Owned;
 use crate::wire::now_ms;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -13,23 +14,43 @@ use axum::response::{IntoResponse, Response};
 
 /// What a request is about, for forwarding.
 #[derive(Debug, PartialEq)]
-enum Target<'a> {
+enum Target {
     /// A new call: the freest node places it.
     Create,
     /// Call `id`: its owner answers.
-    Call(&'a str),
+    Call(String),
+    /// Conference `id`'s room (ending it, a seated call's mute or leave): its node answers.
+    Conference(String),
+    /// A member seated in conference `id`: its node, or, while nobody is seated, the node of
+    /// the call to seat (the room moves there).
+    Seat(String),
 }
 
 /// The target of `method path`, if it is one a node forwards.
-fn target<'a>(method: &str, path: &'a str) -> Option<Target<'a>> {
+fn target(method: &str, path: &str) -> Option<Target> {
+    // Twilio's call update (a hang-up) is about one call.
+    if let Some(rest) = path.strip_prefix("/2010-04-01/Accounts/") {
+        let sid = rest.split_once("/Calls/")?.1.strip_suffix(".json")?;
+        return crate::twilio::call_id_of(sid).map(Target::Call);
+    }
     let rest = path.strip_prefix("/api/v1/").or_else(|| path.strip_prefix("/api/"))?;
+    if let Some(rest) = rest.strip_prefix("conferences/") {
+        let (id, what) = rest.split_once('/').unwrap_or((rest, ""));
+        return match (method, what) {
+            (_, _) if id.is_empty() => None,
+            // The conference as stored: any node reads it.
+            ("GET", "") => None,
+            ("POST", "participants") => Some(Target::Seat(id.to_string())),
+            _ => Some(Target::Conference(id.to_string())),
+        };
+    }
     let rest = rest.strip_prefix("calls")?;
     if method == "POST" && (rest.is_empty() || rest == "/create") {
         return Some(Target::Create);
     }
     let (id, what) = rest.strip_prefix('/')?.split_once('/')?;
     (!id.is_empty() && !what.is_empty() && !matches!(id, "list" | "live" | "events" | "create"))
-        .then_some(Target::Call(id))
+        .then(|| Target::Call(id.to_string()))
 }
 
 /// The middleware (after authentication): forwards to the node a request belongs to, or
@@ -40,30 +61,53 @@ pub async fn forward(State(st): State<ApiState>, req: Request, next: Next) -> Re
         return next.run(req).await;
     }
     let now = now_ms();
-    let what = target(req.method().as_str(), req.uri().path());
-    let create = what == Some(Target::Create);
-    let target = match what {
-        None => return next.run(req).await,
-        Some(Target::Create) => {
-            let Ok(nodes) = read(&st, move |s| s.live_nodes(now)).await else { return next.run(req).await };
-            match cluster.pick(&nodes) {
-                Some(n) if n.id != cluster.node => n.clone(),
-                // This node, or none has room (this one then answers as it would alone).
-                _ => return next.run(req).await,
-            }
+    let Some(what) = target(req.method().as_str(), req.uri().path()) else { return next.run(req).await };
+    let create = what == Target::Create;
+    // A seat's call decides, while the room is empty: the body is read for it.
+    let (req, call) = match &what {
+        Target::Seat(_) => {
+            let (parts, body) = req.into_parts();
+            let bytes = match body_bytes(Request::from_parts(parts.clone(), body)).await {
+                Ok(b) => b,
+                Err(e) => return e.into_response(),
+            };
+            let call = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("call_id").and_then(|c| c.as_str()).map(str::to_string));
+            (Request::from_parts(parts, axum::body::Body::from(bytes)), call)
         }
-        Some(Target::Call(id)) => {
-            let id = id.to_string();
-            let owner = read(&st, move |s| {
-                let Some(node) = s.call_node(&id)? else { return Ok(None) };
-                Ok(s.live_nodes(now)?.into_iter().find(|n| n.id == node))
+        _ => (req, None),
+    };
+    let me = cluster.node.clone();
+    let found = match what {
+        Target::Create => read(&st, move |s| s.live_nodes(now)).await.map(|nodes| cluster.pick(&nodes).cloned()),
+        Target::Call(id) => read(&st, move |s| s.owner(Owned::Call, &id, now)).await,
+        Target::Conference(id) => read(&st, move |s| s.owner(Owned::Conference, &id, now)).await,
+        Target::Seat(id) => {
+            let room = id.clone();
+            let found = read(&st, move |s| {
+                let call = call.map(|c| s.owner(Owned::Call, &c, now)).transpose()?.flatten();
+                Ok((s.owner(Owned::Conference, &room, now)?, call))
             })
             .await;
-            match owner {
-                Ok(Some(n)) if n.id != cluster.node => n,
-                _ => return next.run(req).await,
+            match found {
+                // Nobody seated: the room moves to where the call is.
+                Ok((room, Some(call))) if room.as_ref().is_none_or(|r| r.id != call.id) => {
+                    match store(&st).map(|mut w| w.move_conference(&id, &call.id)) {
+                        Ok(Ok(true)) => Ok(Some(call)),
+                        _ => Ok(room),
+                    }
+                }
+                Ok((room, _)) => Ok(room),
+                Err(e) => Err(e),
             }
         }
+    };
+    let target = match found {
+        Ok(Some(n)) if n.id != me => n,
+        // This node, or none has room, or the owner is gone: this node answers as it
+        // would alone.
+        _ => return next.run(req).await,
     };
     match send(&cluster, &target.url, req).await {
         Ok(r) => r,
@@ -74,7 +118,7 @@ pub async fn forward(State(st): State<ApiState>, req: Request, next: Next) -> Re
         Err((e, _)) => ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "node_unreachable",
-            message: format!("the node that has this call ({}) does not answer: {e}", target.id),
+            message: format!("the node that has this ({}) does not answer: {e}", target.id),
         }
         .into_response(),
     }
@@ -125,16 +169,31 @@ mod tests {
 
     #[test]
     fn what_is_forwarded_and_where() {
+        let call = |id: &str| Some(Target::Call(id.to_string()));
         assert_eq!(target("POST", "/api/calls/create"), Some(Target::Create));
         assert_eq!(target("POST", "/api/v1/calls"), Some(Target::Create));
         assert_eq!(target("GET", "/api/v1/calls"), None, "the list reads the shared store");
-        assert_eq!(target("POST", "/api/calls/call_1/hangup"), Some(Target::Call("call_1")));
-        assert_eq!(target("POST", "/api/v1/calls/call_1/recording/start"), Some(Target::Call("call_1")));
-        assert_eq!(target("GET", "/api/calls/call_1/sip"), Some(Target::Call("call_1")));
+        assert_eq!(target("POST", "/api/calls/call_1/hangup"), call("call_1"));
+        assert_eq!(target("POST", "/api/v1/calls/call_1/recording/start"), call("call_1"));
+        assert_eq!(target("GET", "/api/calls/call_1/sip"), call("call_1"));
         assert_eq!(target("GET", "/api/calls/call_1"), None, "the call itself reads the shared store");
         assert_eq!(target("GET", "/api/calls/live"), None);
         assert_eq!(target("GET", "/api/calls/events"), None);
         assert_eq!(target("GET", "/api/keys"), None);
         assert_eq!(target("POST", "/api/calls//hangup"), None);
+        let sid = "CA00000000000000ab00000000000000ab";
+        assert_eq!(
+            target("POST", &format!("/2010-04-01/Accounts/AC1/Calls/{sid}.json")),
+            call("call_00000000000000ab")
+        );
+        assert_eq!(target("POST", "/2010-04-01/Accounts/AC1/Calls/CAnot.json"), None);
+        let conf = |id: &str| Some(Target::Conference(id.to_string()));
+        assert_eq!(target("GET", "/api/conferences/conf_1"), None);
+        assert_eq!(target("GET", "/api/conferences"), None);
+        assert_eq!(target("POST", "/api/conferences"), None, "a new room is where it is asked for");
+        assert_eq!(target("DELETE", "/api/conferences/conf_1"), conf("conf_1"));
+        assert_eq!(target("POST", "/api/v1/conferences/conf_1/participants"), Some(Target::Seat("conf_1".into())));
+        assert_eq!(target("PATCH", "/api/conferences/conf_1/participants/call_2"), conf("conf_1"));
+        assert_eq!(target("DELETE", "/api/conferences/conf_1/participants/call_2"), conf("conf_1"));
     }
 }

@@ -11,10 +11,23 @@ impl Store {
     /// Adds a conference (with nobody in it).
     pub fn insert_conference(&mut self, c: &ConferenceRow) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO conferences (id, organization_id, name, created_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.id, c.organization_id, c.name, c.created_at, c.ended_at],
+            "INSERT INTO conferences (id, organization_id, name, created_at, ended_at, node_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.id, c.organization_id, c.name, c.created_at, c.ended_at, self.node.clone()],
         )?;
         Ok(())
+    }
+
+    /// Several nodes: conference `id`'s room moves to `node` (where the call about to be
+    /// seated is) if nobody is seated in it now and it has not ended. Whether it moved.
+    pub fn move_conference(&mut self, id: &str, node: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE conferences SET node_id = ?2 WHERE id = ?1 AND ended_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM conference_participants WHERE conference_id = ?1 AND left_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM conference_agents WHERE conference_id = ?1 AND left_at IS NULL)",
+            params![id, node],
+        )?;
+        Ok(n > 0)
     }
 
     /// Conference `id` with its participants, if it is in `scope`.

@@ -252,8 +252,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE webhook_outbox ADD COLUMN leased_by TEXT;
     ALTER TABLE webhook_outbox ADD COLUMN lease_until INTEGER;
     CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, at INTEGER NOT NULL);",
-    // 18: an organization's calls up, counted across the nodes when a call is created.
-    "CREATE INDEX calls_org_live ON calls(organization_id) WHERE status IN ('initiating', 'ringing', 'in-progress');",
+    // 18: an organization's calls up, counted across the nodes when a call is created; the
+    // node a conference's room is on.
+    "CREATE INDEX calls_org_live ON calls(organization_id) WHERE status IN ('initiating', 'ringing', 'in-progress');
+    ALTER TABLE conferences ADD COLUMN node_id TEXT;",
 ];
 
 /// The environment variable naming a PostgreSQL server the store's tests also run on.

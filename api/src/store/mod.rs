@@ -40,7 +40,7 @@ pub use crate::model::{
 };
 pub use db::{Readers, Store};
 pub use error::StoreError;
-pub use nodes::{listen, Config, NodeRow};
+pub use nodes::{listen, Config, NodeRow, Owned};
 pub use outbox::AttemptRow;
 pub use users::Access;
 pub use writer::{Op, Writer};

@@ -99,6 +99,24 @@ impl Store {
         )
     }
 
+    /// The node that has call or conference `id` (`of`), if it is alive at `now`.
+    pub fn owner(&self, of: Owned, id: &str, now: i64) -> Result<Option<NodeRow>, StoreError> {
+        let table = match of {
+            Owned::Call => "calls",
+            Owned::Conference => "conferences",
+        };
+        self.conn
+            .query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM nodes WHERE id = (SELECT node_id FROM {table} WHERE id = ?1)
+                 AND lease_until >= ?2 AND lost_at IS NULL"
+                ),
+                params![id, now],
+            )?
+            .map(|r| from_row(&r))
+            .transpose()
+    }
+
     /// A node leaving on its own (a clean stop): its row goes, so nobody sends it work.
     pub fn remove_node(&mut self, id: &str) -> Result<(), StoreError> {
         self.conn.execute("DELETE FROM nodes WHERE id = ?1", params![id])?;
@@ -172,6 +190,15 @@ impl Store {
         )?;
         self.conn.query_one("SELECT value FROM settings WHERE key = ?1", params![key])?.get(0)
     }
+}
+
+/// What a node has: a call, or a conference's room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owned {
+    /// A call (`calls.node_id`).
+    Call,
+    /// A conference (`conferences.node_id`).
+    Conference,
 }
 
 /// What the engine is handed from the store, changed through the API of any node.

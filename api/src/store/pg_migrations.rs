@@ -246,5 +246,6 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE webhook_outbox ADD COLUMN lease_until BIGINT;
     CREATE TABLE rate_buckets (key TEXT COLLATE \"C\" PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);",
     // 18
-    "CREATE INDEX calls_org_live ON calls(organization_id) WHERE status IN ('initiating', 'ringing', 'in-progress');",
+    "CREATE INDEX calls_org_live ON calls(organization_id) WHERE status IN ('initiating', 'ringing', 'in-progress');
+    ALTER TABLE conferences ADD COLUMN node_id TEXT;",
 ];
