@@ -267,6 +267,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Arc::new(move || metrics.active())
     });
     node.draining = draining.clone();
+    node.inbox = Some(inbox.clone());
     let node_id = node.id.clone();
     let (writer, store) = startup::start_api(&settings, control, render, live.clone(), draining.clone(), node).await?;
     let recordings = settings.data_dir.join("recordings");

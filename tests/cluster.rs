@@ -682,3 +682,129 @@ fn conference_and_twilio_requests_go_to_the_node_that_has_the_room_or_the_call()
         assert_eq!(send(a.http, "POST", &format!("/api/calls/{id}/hangup"), &auth, b"").status, 202);
     }
 }
+
+/// A TCP relay on loopback to `to` that can be cut (its connections closed, new ones
+/// refused at once) and mended: a node's way to PostgreSQL, for a network cut.
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(to: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering::Relaxed;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let relay = Relay { port, cut: Default::default(), open: Default::default() };
+        let (cut, open) = (relay.cut.clone(), relay.open.clone());
+        std::thread::spawn(move || {
+            for down in listener.incoming().flatten() {
+                if cut.load(Relaxed) {
+                    continue;
+                }
+                let Ok(up) = std::net::TcpStream::connect(to) else { continue };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                open.lock().unwrap().extend([down.try_clone().unwrap(), up.try_clone().unwrap()]);
+                pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
+                pipe(up, down);
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_node_cut_off_from_postgresql_takes_no_calls_and_ends_the_ones_taken_over() {
+    use dialtone_api::store::{CallStatus, Scope};
+    let pg = Pg::new("cut-pg");
+    // a reaches PostgreSQL through the relay.
+    let (head, tail) = pg.url.split_once('@').unwrap();
+    let (server, path) = tail.split_once('/').unwrap();
+    let relay = Relay::start(server.parse().unwrap());
+    let via_relay = format!("{head}@127.0.0.1:{}/{path}", relay.port);
+    let trunk =
+        SippPeer::start_calls("cut-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55850, 50).to_string()], 2);
+    let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
+    let node = |name: &str, rtp: &str, url: &str| {
+        let env = [
+            ("DIALTONE_DATABASE_URL", url),
+            ("DIALTONE_NODE_ID", name),
+            ("DIALTONE_NODE_LEASE", "3"),
+            ("DIALTONE_TRUNK", &trunk_uri),
+        ];
+        Node::start(name, rtp, &env)
+    };
+    let a = node("cut-a", "58600-58799", &via_relay);
+    let _b = node("cut-b", "58800-58999", &pg.url);
+    let db = pg.store();
+    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
+    let on_a = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
+    let create = |i: usize| {
+        let body = serde_json::json!({"contact_id": "c", "phone_number": format!("+1555000200{i}")});
+        send(a.http, "POST", "/api/calls/create", &on_a, body.to_string().as_bytes())
+    };
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            let r = create(i);
+            assert_eq!(r.status, 201, "{}", r.json());
+            r.json()["data"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let call = |id: &str| db.get_call(&Scope::All, id).unwrap();
+    wait_until(Duration::from_secs(10), "a's calls answered", || {
+        ids.iter().all(|id| call(id).status == CallStatus::InProgress)
+    });
+
+    // The cut: a can no longer beat; b takes it over once its lease (3 s) runs out.
+    relay.cut();
+    wait_until(Duration::from_secs(15), "a's calls closed by b", || ids.iter().all(|id| call(id).status.is_final()));
+    for id in &ids {
+        assert_eq!((call(id).status, call(id).reason), (CallStatus::Failed, Some("node lost".to_string())));
+    }
+    // Cut off, a takes no new call (it cannot know it was not taken over): its API says
+    // the store does not answer, and an INVITE (the dispatcher's, say) gets 503.
+    let r = create(5);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (503, "store_unavailable".into()), "{}", r.json());
+    let dir = temp_dir("cut-uac");
+    let scenario = dir.join("uac.xml");
+    let text = std::fs::read_to_string(root().join("fixtures/sipp/uac_expect_final.xml")).unwrap();
+    std::fs::write(&scenario, text.replace("STATUS", "503")).unwrap();
+    let (sf, sipp_port, node) = (scenario.to_string_lossy().to_string(), free_port().to_string(), a.uri());
+    let node = node.trim_start_matches("sip:");
+    let argv = ["-sf", &sf, "-s", "+15550100", "-i", "127.0.0.1", "-p", &sipp_port, "-m", "1", node];
+    let run = run_sipp(&args(&argv), Duration::from_secs(15));
+    assert_eq!((run.status, run.successful), (Some(0), 1), "{}\n{}\n{}", run.stdout, run.errors, a.d.log_text());
+
+    // Mended: a beats again, learns it was taken over, and hangs up the calls the store
+    // closed: the trunk's peer gets both BYEs.
+    relay.mend();
+    assert_eq!(trunk.finish(Duration::from_secs(20)), (Some(0), (2, 0)), "{}", a.d.log_text());
+    let log = a.d.log_text();
+    assert!(log.contains("this node had been taken over"), "{log}");
+    // It takes calls again, and the calls' rows stay as b closed them.
+    wait_until(Duration::from_secs(10), "a live again", || {
+        db.live_nodes(now_ms()).unwrap().iter().any(|n| n.id == "cut-a")
+    });
+    let r = create(6);
+    assert_eq!(r.status, 201, "{}", r.json());
+    for id in &ids {
+        assert_eq!((call(id).status, call(id).reason), (CallStatus::Failed, Some("node lost".to_string())));
+    }
+}

@@ -314,13 +314,19 @@ pub async fn require_auth(State(st): State<ApiState>, headers: HeaderMap, mut re
 /// and without one the only organization, if there is one only; 400 naming the header if
 /// it names no organization.
 fn acting_in(st: &ApiState, headers: &HeaderMap) -> Result<(Option<String>, Option<String>), ApiError> {
+    // The store not answering is said as such (not as a header missing).
+    let store = || {
+        st.store.lock().map_err(|_| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "the store is unavailable".into(),
+        })
+    };
     let Some(v) = headers.get("x-organization-id") else {
-        let sole = st.store.lock().ok().and_then(|s| s.sole_org().ok()).flatten();
-        return Ok((None, sole));
+        return Ok((None, store()?.sole_org()?));
     };
     let id = v.to_str().map(str::trim).unwrap_or_default();
-    let known = st.store.lock().ok().and_then(|s| s.org(&Scope::All, id).ok()).flatten();
-    match known {
+    match store()?.org(&Scope::All, id)? {
         Some(o) => Ok((Some(o.id), None)),
         None => Err(ApiError::field("X-Organization-Id", &format!("no organization {id:?}"))),
     }

@@ -45,6 +45,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(field) => {
                 ApiError { status: StatusCode::CONFLICT, code: "conflict", message: format!("{field}: already taken") }
             }
+            e @ StoreError::Unreachable(_) => {
+                ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "store_unavailable", message: e.to_string() }
+            }
             e => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: e.to_string() },
         }
     }

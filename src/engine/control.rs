@@ -66,6 +66,10 @@ impl Engine {
                 ua.set_trunk_ranges(ranges);
                 Ok(())
             }
+            Command::Fence(on) => {
+                self.fence(on, ua);
+                Ok(())
+            }
             Command::ConferenceAgent(member) => {
                 tracing::info!(?member, "a conference's agent");
                 self.actions.push_back(Action::ConferenceAgent(member));

@@ -32,6 +32,8 @@ pub struct Engine {
     pub(super) unregistering: bool,
     /// Draining since a SIGTERM: no new calls; the live ones end by this time at the latest.
     pub(super) draining: Option<Instant>,
+    /// Cut off from the shared store ([`super::Command::Fence`]): no new calls for now.
+    pub(super) fenced: bool,
     /// Calls placed for a REFER not yet answered (most of the time none).
     pub(super) transfers: usize,
     /// A counter for SDP session ids and SSRC seeds.
@@ -83,6 +85,7 @@ impl Engine {
             stop_by: None,
             unregistering: false,
             draining: None,
+            fenced: false,
             transfers: 0,
             sequence: 0,
             orgs: HashMap::new(),
@@ -269,6 +272,23 @@ impl Engine {
         ua.set_draining(Some(timeout.as_secs().clamp(1, u32::MAX as u64) as u32));
         self.unregistering = ua.unregister(now);
         self.actions.push_back(Action::Draining);
+    }
+
+    /// Cut off from the shared store, or back ([`super::Command::Fence`]).
+    pub(super) fn fence(&mut self, on: bool, ua: &mut UserAgent) {
+        if on == self.fenced {
+            return;
+        }
+        self.fenced = on;
+        if self.draining.is_none() {
+            // Retry-After: a few heartbeats.
+            ua.set_draining(on.then_some(5));
+        }
+        if on {
+            tracing::error!(calls = self.calls.len(), "cut off from the shared store: taking no new calls");
+        } else {
+            tracing::info!("the shared store answers again: taking calls");
+        }
     }
 
     /// Draining and no call is left: stop.

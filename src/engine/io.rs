@@ -104,6 +104,10 @@ pub enum Command {
     Dial(Box<Dial>),
     /// A voice agent joins, is muted in, or leaves a conference (the media side does it).
     ConferenceAgent(dialtone_api::http::AgentMember),
+    /// Several nodes: this node cannot reach the shared store for most of its lease
+    /// (`true`), so another may take it over: no new calls (the UA answers 503, the API's
+    /// creates are refused) until it can again (`false`).
+    Fence(bool),
 }
 
 /// What the driver is asked to do.

@@ -23,6 +23,11 @@ impl Engine {
         if self.draining.is_some() || self.stop_by.is_some() {
             return Err(Refusal::Unavailable("dialtone is draining (shutting down): place the call elsewhere".into()));
         }
+        if self.fenced {
+            return Err(Refusal::Unavailable(
+                "this node cannot reach the shared store: place the call through another node".into(),
+            ));
+        }
         if let Some(max) = self.cfg.max_calls {
             let busy = self.calls.len() + self.permits.by_id.len();
             if busy >= max as usize {

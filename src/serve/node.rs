@@ -3,6 +3,7 @@
 //! over the nodes whose lease ran out: their open calls closed as `failed`, reason
 //! `node lost` (their webhook events go out from the survivors' outbox senders).
 
+use crate::engine::Command;
 use dialtone_api::store::{NodeRow, Store};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,13 @@ pub struct Node {
     pub draining: Arc<AtomicBool>,
     /// When it started, ms.
     pub started_at: i64,
+    /// The engine's inbox: told when this node is cut off from the shared store, and of
+    /// the calls another node took over meanwhile.
+    pub inbox: Option<super::inbox::Inbox>,
+    /// The last heartbeat stored, ms.
+    beat_at: i64,
+    /// Cut off (told to the engine).
+    fenced: bool,
 }
 
 impl Node {
@@ -57,11 +65,14 @@ impl Node {
             live_calls,
             draining: Arc::default(),
             started_at: crate::now_ms(),
+            inbox: None,
+            beat_at: crate::now_ms(),
+            fenced: false,
         }
     }
 
     /// Beats now and every fifth of the lease, for as long as the process runs.
-    pub fn spawn(self, store: Arc<Mutex<Store>>) {
+    pub fn spawn(mut self, store: Arc<Mutex<Store>>) {
         tracing::info!(node = %self.id, url = %self.url, capacity = self.capacity, shared = self.shared, "node");
         tokio::spawn(async move {
             let every = (self.lease / 5).max(Duration::from_millis(200));
@@ -72,7 +83,7 @@ impl Node {
         });
     }
 
-    fn beat(&self, store: &Mutex<Store>) {
+    fn beat(&mut self, store: &Mutex<Store>) {
         let now = crate::now_ms();
         let Ok(mut s) = store.lock() else { return };
         let row = NodeRow {
@@ -86,8 +97,28 @@ impl Node {
             lease_until: now + self.lease.as_millis() as i64,
             lost_at: None,
         };
-        if let Err(e) = s.heartbeat(&row) {
-            return tracing::warn!(error = %e, "node heartbeat not stored");
+        let lost_at = match s.heartbeat(&row) {
+            Ok(lost_at) => lost_at,
+            Err(e) => {
+                tracing::warn!(error = %e, "node heartbeat not stored");
+                // A beat before the lease runs out, another node may take this one over:
+                // it takes no new calls until it can beat again.
+                let lease = self.lease.as_millis() as i64;
+                if self.shared && now - self.beat_at >= lease - lease / 5 {
+                    self.fence(true);
+                }
+                return;
+            }
+        };
+        self.beat_at = now;
+        self.fence(false);
+        if let Some(lost_at) = lost_at {
+            // Another node closed this one's calls as failed (node lost): they end here too.
+            let calls = s.calls_taken_over(&self.id, lost_at).unwrap_or_default();
+            tracing::error!(calls = calls.len(), "this node had been taken over: hanging up the calls closed as lost");
+            for id in calls {
+                self.tell(Command::Act(id, dialtone_api::http::Action::Hangup));
+            }
         }
         if !self.shared {
             return;
@@ -103,6 +134,20 @@ impl Node {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(node = %n.id, error = %e, "cannot take the lost node over"),
             }
+        }
+    }
+
+    /// Tells the engine this node is cut off from the shared store, or no longer.
+    fn fence(&mut self, on: bool) {
+        if self.fenced != on {
+            self.fenced = on;
+            self.tell(Command::Fence(on));
+        }
+    }
+
+    fn tell(&self, cmd: Command) {
+        if let Some(inbox) = &self.inbox {
+            inbox.send(super::inbox::Input::Command(cmd, None));
         }
     }
 

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// PostgreSQL said no, or its connection is gone.
     #[error("database: {0}")]
     Postgres(String),
+    /// The database does not answer: the connection is gone and cannot be made again
+    /// now (a network cut, a server down). Trying later may work.
+    #[error("the database does not answer: {0}")]
+    Unreachable(String),
     /// A column held what the store did not expect.
     #[error("database: {0}")]
     Column(String),
@@ -48,9 +52,9 @@ pub enum StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
-        StoreError::Postgres(match e.as_db_error() {
-            Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => e.to_string(),
-        })
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Unreachable(e.to_string()),
+        }
     }
 }

@@ -70,19 +70,37 @@ impl Store {
     }
 
     /// Node `n.id`'s heartbeat: its row written (made at its first), its lease renewed to
-    /// `n.lease_until`, and a lost mark cleared (it came back).
-    pub fn heartbeat(&mut self, n: &NodeRow) -> Result<(), StoreError> {
-        self.conn.execute(
-            &format!(
-                "INSERT INTO nodes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)
-                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, capacity = excluded.capacity,
-                    live_calls = excluded.live_calls, draining = excluded.draining,
-                    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-                    lease_until = excluded.lease_until, lost_at = NULL"
-            ),
-            params![n.id, n.url, n.capacity, n.live_calls, n.draining, n.started_at, n.heartbeat_at, n.lease_until],
-        )?;
-        Ok(())
+    /// `n.lease_until`, and a lost mark cleared (it came back). When it had been marked lost
+    /// (another node took it over while it could not beat), when that was.
+    pub fn heartbeat(&mut self, n: &NodeRow) -> Result<Option<i64>, StoreError> {
+        let lock = if self.conn.is_postgres() { " FOR UPDATE" } else { "" };
+        self.conn.transaction(|tx| {
+            let lost = match tx.query_opt(&format!("SELECT lost_at FROM nodes WHERE id = ?1{lock}"), params![n.id])? {
+                Some(r) => r.get(0)?,
+                None => None,
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO nodes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)
+                     ON CONFLICT (id) DO UPDATE SET url = excluded.url, capacity = excluded.capacity,
+                        live_calls = excluded.live_calls, draining = excluded.draining,
+                        started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                        lease_until = excluded.lease_until, lost_at = NULL"
+                ),
+                params![n.id, n.url, n.capacity, n.live_calls, n.draining, n.started_at, n.heartbeat_at, n.lease_until],
+            )?;
+            Ok(lost)
+        })
+    }
+
+    /// The calls of node `id` another node closed as `node lost` at `lost_at` (when it
+    /// took this one over): the ones it must not carry on.
+    pub fn calls_taken_over(&self, id: &str, lost_at: i64) -> Result<Vec<String>, StoreError> {
+        self.conn.query_map(
+            "SELECT id FROM calls WHERE node_id = ?1 AND reason = 'node lost' AND ended_at >= ?2",
+            params![id, lost_at],
+            |r| r.get(0),
+        )
     }
 
     /// Every node the store knows, by id.
@@ -258,7 +276,7 @@ pub fn listen(
     feed: tokio::sync::broadcast::Sender<String>,
     reload: impl Fn(Config) + Send + 'static,
 ) -> Result<(), StoreError> {
-    let config: postgres::Config = url.parse()?;
+    let config = super::sql::pg_config(url)?;
     let me = me.to_string();
     std::thread::Builder::new()
         .name("store-listen".into())

@@ -443,7 +443,7 @@ impl PgConn {
     /// Connects to `url` (`postgres://user@host:port/db`, without TLS) and starts the
     /// connection's thread.
     pub fn connect(url: &str) -> Result<PgConn, StoreError> {
-        let config: postgres::Config = url.parse()?;
+        let config = pg_config(url)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::channel();
         std::thread::Builder::new()
@@ -546,12 +546,27 @@ impl PgWorker {
     }
 }
 
+/// The connection settings in `url`, with a connect timeout (5 s) and TCP keepalives
+/// (after 10 s idle) unless it says otherwise: a server cut off by the network shows as an
+/// error in seconds, not a connection that hangs.
+pub(crate) fn pg_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.keepalives(true);
+    if !url.contains("keepalives_idle") {
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
 fn gone() -> StoreError {
-    StoreError::Postgres("the connection's thread is gone".into())
+    StoreError::Unreachable("the connection's thread is gone".into())
 }
 
 fn lost() -> StoreError {
-    StoreError::Postgres("the connection was lost during a transaction".into())
+    StoreError::Unreachable("the connection was lost during a transaction".into())
 }
 
 type Param = Box<dyn postgres::types::ToSql + Sync + Send>;

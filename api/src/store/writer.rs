@@ -155,7 +155,11 @@ impl Writer {
                         next = rx.try_recv().ok();
                     }
                 }
-                if !ops.is_empty() {
+                // A batch the database would not take (it is unreachable, say) is tried
+                // again until it does, in order; what comes meanwhile waits its turn.
+                let mut wait = std::time::Duration::from_millis(100);
+                let mut failing_since: Option<std::time::Instant> = None;
+                while !ops.is_empty() {
                     match store
                         .lock()
                         .map_err(|_| "the store lock is poisoned".to_string())
@@ -165,8 +169,24 @@ impl Writer {
                             for e in skipped {
                                 tracing::debug!(error = %e, "store change skipped");
                             }
+                            if let Some(since) = failing_since {
+                                tracing::info!(changes = ops.len(), after_ms = since.elapsed().as_millis() as u64,
+                                    "call changes written after all");
+                            }
+                            break;
                         }
-                        Err(e) => tracing::warn!(error = %e, changes = ops.len(), "cannot write call changes"),
+                        Err(e) if e.contains("poisoned") => {
+                            tracing::error!(error = %e, changes = ops.len(), "call changes lost");
+                            break;
+                        }
+                        Err(e) => {
+                            if failing_since.is_none() {
+                                tracing::warn!(error = %e, changes = ops.len(), "cannot write call changes: trying again");
+                            }
+                            failing_since.get_or_insert_with(std::time::Instant::now);
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                        }
                     }
                 }
                 for done in flushes {
@@ -234,6 +254,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::calls::tests::new_call;
+    use crate::store::sql::params;
 
     #[test]
     fn the_writer_applies_batches_and_skips_what_a_call_cannot_do() {
@@ -255,5 +276,22 @@ mod tests {
                 s.events(&crate::model::Scope::All, "call_w").unwrap().into_iter().map(|e| e.detail).collect();
             assert_eq!(ev, ["initiating", "in-progress", "5", "completed"]);
         }
+    }
+
+    #[test]
+    fn a_batch_the_database_did_not_take_is_written_when_it_answers_again() {
+        let Some(url) = Store::test_url().unwrap() else { return };
+        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::open_url(&url).unwrap()));
+        store.lock().unwrap().insert_call(&new_call("call_r", "c", 1)).unwrap();
+        let w = Writer::spawn(store.clone()).unwrap();
+        // The writer's connection is cut (as a network cut or a server restart would): the
+        // next statement fails, the batch is tried again on a new connection.
+        let killer = Store::open_url(&url).unwrap();
+        let pid: i64 = store.lock().unwrap().conn.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0).unwrap();
+        killer.conn.execute("SELECT pg_terminate_backend(CAST(?1 AS INTEGER), 5000)", params![pid]).unwrap();
+        w.send(Op::Status { id: "call_r".into(), to: CallStatus::InProgress, sip_status: None, reason: None, at: 2 });
+        assert!(w.flush(std::time::Duration::from_secs(10)));
+        let c = store.lock().unwrap().get_call(&crate::model::Scope::All, "call_r").unwrap();
+        assert_eq!(c.status, CallStatus::InProgress);
     }
 }
