@@ -8,7 +8,10 @@
 # is bounded.
 #
 #   benches/cluster_api_load.sh [--nodes "1 3"] [--rates "200 500"] [--duration 10]
-#                               [--hold 1000] [--clients 16] [--keep]
+#                               [--hold 1000] [--clients 16] [--org-limit N] [--keep]
+#
+# --org-limit N gives the organization a max_concurrent_calls of N (PATCH before the load):
+# each create then counts its calls up in the store, its row locked, across the nodes.
 #
 # Needs target/release/dialtone, wrk, sipp, psql and PostgreSQL (Debian postgresql).
 set -euo pipefail
@@ -20,6 +23,7 @@ DURATION=10
 HOLD=1000
 CLIENTS=16
 KEEP=0
+ORG_LIMIT=""
 
 die() { printf 'cluster_api_load: %s\n' "$*" >&2; exit 1; }
 log() { printf '==> %s\n' "$*" >&2; }
@@ -31,12 +35,13 @@ while [[ $# -gt 0 ]]; do
         --duration) DURATION="${2:?}"; shift 2 ;;
         --hold) HOLD="${2:?}"; shift 2 ;;
         --clients) CLIENTS="${2:?}"; shift 2 ;;
+        --org-limit) ORG_LIMIT="${2:?}"; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
-for c in wrk sipp psql; do command -v "$c" >/dev/null 2>&1 || die "$c not found"; done
+for c in wrk sipp psql curl; do command -v "$c" >/dev/null 2>&1 || die "$c not found"; done
 BIN="${DIALTONE_BIN:-$ROOT/target/release/dialtone}"
 [[ -x "$BIN" ]] || die "$BIN not found: cargo build --release --bin dialtone"
 
@@ -93,6 +98,11 @@ for n in $NODES; do
             wait_tcp "$http" || die "node $i did not listen ($dir/node$i/dialtone.log)"
         done
         sleep 2 # every node's first heartbeat
+        if [[ -n "$ORG_LIMIT" ]]; then
+            curl -fsS -X PATCH -H 'X-Internal-Key: bench' -H 'Content-Type: application/json' \
+                -d "{\"max_concurrent_calls\": $ORG_LIMIT}" http://127.0.0.1:27100/api/organizations/org_default >/dev/null ||
+                die "cannot set the organization's limit"
+        fi
         log "$n node(s): $rate creates/s for $DURATION s"
         out="$(API_KEY=bench RATE="$rate" MAX_CALLS=$((rate * DURATION)) THREADS=2 timeout $((DURATION + 30)) \
             wrk -t 2 -c "$CLIENTS" -d "${DURATION}s" --timeout 10s -s "$ROOT/benches/api_load_create.lua" \

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod browser;
+pub mod cluster;
 pub mod hook;
 pub mod http;
 pub mod kamailio;

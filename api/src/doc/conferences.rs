@@ -125,7 +125,8 @@ fn participant_op(description: &str, request: Option<Value>, ok: Value) -> Value
         "responses": {
             "404": response_as("NotFound", "`not_found`: no such conference, call or seat (or not the caller's)."),
             "409": response_as("Conflict", "`conference_ended`: the conference has ended; `call_not_live`: the \
-                call is not answered (or has ended)."),
+                call is not answered (or has ended); `call_on_another_node` (several nodes): the call is on \
+                another node than the conference's room (the first call seated chooses the room's node)."),
             "503": response_as("ServiceUnavailable", "`no_engine`: no call engine is running.")
         }
     });

@@ -3,8 +3,9 @@
 //! dialects, and the [`Readers`] pool.
 
 use super::error::StoreError;
+use super::pg::PgConn;
 use super::pg_migrations::PG_MIGRATIONS;
-use super::sql::{params, Db, PgConn};
+use super::sql::{params, Db};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 

@@ -26,6 +26,7 @@ mod nodes;
 mod numbers;
 mod orgs;
 mod outbox;
+mod pg;
 mod pg_migrations;
 mod sip_users;
 mod sql;

@@ -276,7 +276,7 @@ pub fn listen(
     feed: tokio::sync::broadcast::Sender<String>,
     reload: impl Fn(Config) + Send + 'static,
 ) -> Result<(), StoreError> {
-    let config = super::sql::pg_config(url)?;
+    let config = super::pg::pg_config(url)?;
     let me = me.to_string();
     std::thread::Builder::new()
         .name("store-listen".into())
