@@ -32,6 +32,7 @@ mod sip_users;
 mod sql;
 mod trunks;
 mod users;
+mod value;
 mod writer;
 
 pub use crate::model::{

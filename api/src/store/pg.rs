@@ -5,7 +5,7 @@
 //! types, so that a [`Row`] holds what SQLite would have given.
 
 use super::error::StoreError;
-use super::sql::{Row, Value};
+use super::value::{Row, Value};
 use std::collections::HashMap;
 use std::sync::mpsc;
 
