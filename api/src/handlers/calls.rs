@@ -262,7 +262,7 @@ pub async fn create_call(
             })
         }
     }
-    let max_live = match cluster_limits(&st, &org) {
+    let max_live = match cluster_limits(&st, &org).await {
         Ok(max) => max,
         Err(r) => {
             control.release(&id);
@@ -453,22 +453,26 @@ fn is_caller_id(s: &str) -> bool {
 /// only on the node placing the call (its engine checked those): its calls a second are
 /// taken from a bucket in the store now, and its calls up are counted there as the call
 /// is stored (the limit given back). One node alone: nothing to do.
-fn cluster_limits(st: &ApiState, org: &str) -> Result<Option<u32>, Box<Response>> {
+async fn cluster_limits(st: &ApiState, org: &str) -> Result<Option<u32>, Box<Response>> {
     if st.cluster.is_none() {
         return Ok(None);
     }
-    let mut s = store(st).map_err(|e| Box::new(e.into_response()))?;
-    let failed = |e: StoreError| Box::new(ApiError::from(e).into_response());
-    let Some(o) = s.org(&crate::model::Scope::All, org).map_err(failed)? else { return Ok(None) };
+    let failed = |e: ApiError| Box::new(e.into_response());
+    let id = org.to_string();
+    // Read on a reader connection: the writer's lock is for the writes.
+    let Some(o) = read(st, move |s| s.org(&crate::model::Scope::All, &id)).await.map_err(failed)? else {
+        return Ok(None);
+    };
     if let Some(per_s) = o.max_calls_per_second.filter(|r| *r > 0.0) {
         let rate = crate::limits::Rate { per_s, burst: per_s.max(1.0) };
         let now = now_ms();
-        let taken = s
+        let taken = store(st)
+            .map_err(failed)?
             .with_bucket(&format!("org-calls:{org}"), now, |bucket| {
                 let (tokens, at) = bucket.unwrap_or((rate.burst, now));
                 rate.spend(tokens, (now - at).max(0) as f64 / 1000.0)
             })
-            .map_err(failed)?;
+            .map_err(|e| failed(e.into()))?;
         if let Err(secs) = taken {
             let why = "the organization's calls a second are used up (across the nodes)".to_string();
             return Err(Box::new(refused(Refusal::TooMany("max_calls_per_second", why, secs))));
