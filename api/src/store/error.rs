@@ -53,6 +53,11 @@ pub enum StoreError {
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
         match e.as_db_error() {
+            // The connection's own failures (class 08) and the server going away (57P01–03)
+            // are the database not answering, like a broken socket.
+            Some(db) if db.code().code().starts_with("08") || db.code().code().starts_with("57P0") => {
+                StoreError::Unreachable(format!("{} ({})", db.message(), db.code().code()))
+            }
             Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
             None => StoreError::Unreachable(e.to_string()),
         }

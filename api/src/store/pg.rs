@@ -95,11 +95,20 @@ impl PgConn {
 
     pub(super) fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let (sql, params) = (sql.to_string(), params.to_vec());
+        // A read finds a connection lost only when it uses it: it is asked again on a new
+        // one (a read outside a transaction does nothing twice).
+        let reads = sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("SELECT"));
         self.run(move |w| {
-            let st = w.statement(&sql)?;
-            let bound = bind_all(&st, &params)?;
-            let rows = w.client.query(&st, &refs(&bound))?;
-            rows.iter().map(|r| (0..r.len()).map(|i| read(r, i)).collect::<Result<_, _>>().map(Row)).collect()
+            let ask = |w: &mut PgWorker| -> Result<Vec<Row>, StoreError> {
+                let st = w.statement(&sql)?;
+                let bound = bind_all(&st, &params)?;
+                let rows = w.client.query(&st, &refs(&bound))?;
+                rows.iter().map(|r| (0..r.len()).map(|i| read(r, i)).collect::<Result<_, _>>().map(Row)).collect()
+            };
+            match ask(w) {
+                Err(_) if reads && w.again() => ask(w),
+                answer => answer,
+            }
         })
     }
 
@@ -116,7 +125,11 @@ impl PgConn {
                 }
                 _ => w.ready()?,
             }
-            w.client.batch_execute(&sql)?;
+            match w.client.batch_execute(&sql) {
+                // A BEGIN on a connection found lost: on a new one (nothing was begun).
+                Err(_) if sql == "BEGIN" && w.again() => w.client.batch_execute(&sql)?,
+                r => r?,
+            }
             if sql == "BEGIN" {
                 w.in_transaction = true;
             }
@@ -139,6 +152,12 @@ impl PgWorker {
         self.client = self.config.connect(postgres::NoTls)?;
         self.statements.clear();
         Ok(())
+    }
+
+    /// Whether a statement that just failed may be sent again: the connection turned out to
+    /// be closed, outside a transaction (the next statement makes a new one).
+    fn again(&mut self) -> bool {
+        !self.in_transaction && self.client.is_closed() && self.ready().is_ok()
     }
 
     /// The prepared statement for `sql` (written with `?N`), prepared once.

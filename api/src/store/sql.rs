@@ -284,6 +284,13 @@ mod tests {
         assert!(r.is_err());
         let n: Vec<i64> = db.query_map("SELECT n FROM t ORDER BY n", &[], |r| r.get(0)).unwrap();
         assert_eq!(n, [2]);
+        // A read, and a transaction's BEGIN, that find the connection lost are sent again on
+        // a new one (neither did anything on the old).
+        kill(&db);
+        assert_eq!(db.query_map("SELECT n FROM t ORDER BY n", &[], |r| r.get::<i64>(0)).unwrap(), [2]);
+        kill(&db);
+        db.transaction(|tx| tx.execute("INSERT INTO t (n) VALUES (?1)", params![6])).unwrap();
+        assert_eq!(db.query_map("SELECT n FROM t ORDER BY n", &[], |r| r.get::<i64>(0)).unwrap(), [2, 6]);
     }
 
     #[test]
