@@ -155,14 +155,7 @@ fn api_calls_spread_over_nodes_on_one_postgresql_and_a_killed_nodes_calls_end_fa
 
     // Another organization's key: a request about a call forwarded to its owner answers
     // 404 there, as on one node.
-    let r = send(a.http, "POST", "/api/organizations", &auth, br#"{"name": "other"}"#);
-    assert_eq!(r.status, 201, "{}", r.json());
-    let org = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let in_other = [("X-Internal-Key", "k"), ("X-Organization-Id", org.as_str())];
-    let made = br#"{"name": "other", "permissions": ["calls:read", "calls:hangup"]}"#;
-    let r = send(a.http, "POST", "/api/api-keys", &in_other, made);
-    assert_eq!(r.status, 201, "{}", r.json());
-    let other_key = r.json()["data"]["key"].as_str().unwrap().to_string();
+    let other_key = other_org_key(a.http, &["calls:read", "calls:hangup"]);
     let other = [("X-API-Key", other_key.as_str())];
     let sip = send(b.http, "GET", &format!("/api/calls/{}/sip", on_a[1]), &other, b"");
     assert_eq!((sip.status, sip.header("x-dialtone-via")), (404, Some("pgc-b")), "{}", sip.json());
@@ -176,22 +169,13 @@ fn an_organizations_limits_and_its_changes_hold_on_every_node_on_one_postgresql(
     let trunk =
         SippPeer::start_calls("orgc-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55700, 50).to_string()], 100);
     let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
-    let node = |name: &str, rtp: &str| {
-        let env =
-            [("DIALTONE_DATABASE_URL", pg.url.as_str()), ("DIALTONE_NODE_ID", name), ("DIALTONE_TRUNK", &trunk_uri)];
-        Node::start(name, rtp, &env)
-    };
+    let node = |name: &str, rtp: &str| Node::on_pg(name, rtp, &pg.url, &trunk_uri, &[]);
     let (a, b) = (node("orgc-a", "56600-56799"), node("orgc-b", "56800-56999"));
+    wait_live(&pg, 2);
     let db = pg.store();
-    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
     let auth = [("X-Internal-Key", "k")];
-    // A request with `X-Dialtone-Forwarded` is answered where it is sent: the test says which
-    // node places each call.
-    let create = |node: &Node, number: &str| {
-        let on = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
-        let body = serde_json::json!({"contact_id": "c", "phone_number": number});
-        send(node.http, "POST", "/api/calls/create", &on, body.to_string().as_bytes())
-    };
+    // The test says which node places each call.
+    let create = |node: &Node, number: &str| node.create_here(number);
     let policy = |body: serde_json::Value| {
         let r = send(a.http, "PATCH", "/api/organizations/org_default", &auth, body.to_string().as_bytes());
         assert_eq!(r.status, 200, "{}", r.json());
@@ -281,20 +265,14 @@ fn conference_and_twilio_requests_go_to_the_node_that_has_the_room_or_the_call()
     let trunk =
         SippPeer::start_calls("confc-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55800, 50).to_string()], 100);
     let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
-    let node = |name: &str, rtp: &str| {
-        let env =
-            [("DIALTONE_DATABASE_URL", pg.url.as_str()), ("DIALTONE_NODE_ID", name), ("DIALTONE_TRUNK", &trunk_uri)];
-        Node::start(name, rtp, &env)
-    };
+    let node = |name: &str, rtp: &str| Node::on_pg(name, rtp, &pg.url, &trunk_uri, &[]);
     let (a, b) = (node("confc-a", "58200-58399"), node("confc-b", "58400-58599"));
+    wait_live(&pg, 2);
     let db = pg.store();
-    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
     let auth = [("X-Internal-Key", "k")];
-    // Calls placed where the test says (`X-Dialtone-Forwarded`): two on a, two on b.
+    // Calls placed where the test says: two on a, two on b.
     let call_on = |node: &Node, i: usize| {
-        let on = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
-        let body = serde_json::json!({"contact_id": "c", "phone_number": format!("+1555000100{i}")});
-        let r = send(node.http, "POST", "/api/calls/create", &on, body.to_string().as_bytes());
+        let r = node.create_here(&format!("+1555000100{i}"));
         assert_eq!(r.status, 201, "{}", r.json());
         r.json()["data"]["id"].as_str().unwrap().to_string()
     };
@@ -341,6 +319,14 @@ fn conference_and_twilio_requests_go_to_the_node_that_has_the_room_or_the_call()
     let r = send(a.http, "POST", "/api/conferences", &auth, br#"{"name": "second"}"#);
     let conf = r.json()["data"]["id"].as_str().unwrap().to_string();
     let members = format!("/api/conferences/{conf}/participants");
+    // But not when someone else asks: another organization's key cannot seat a call in the
+    // room (404), nor move the room to the call's node.
+    let other = other_org_key(a.http, &["conferences:write", "calls:read"]);
+    let body = serde_json::json!({"call_id": b1}).to_string();
+    let r = send(a.http, "POST", &members, &[("X-API-Key", other.as_str())], body.as_bytes());
+    assert_eq!(r.status, 404, "{}", r.json());
+    let room = db.owner(dialtone_api::store::Owned::Conference, &conf, now_ms()).unwrap().map(|n| n.id);
+    assert_eq!(room.as_deref(), Some("confc-a"), "the room stayed where it was made");
     for call in [&b1, &b2] {
         let r = send(a.http, "POST", &members, &auth, serde_json::json!({"call_id": call}).to_string().as_bytes());
         assert_eq!((r.status, r.header("x-dialtone-via")), (201, Some("confc-a")), "{}", r.json());
@@ -373,24 +359,13 @@ fn a_node_cut_off_from_postgresql_takes_no_calls_and_ends_the_ones_taken_over() 
     let trunk =
         SippPeer::start_calls("cut-trunk", &["-sn", "uas", "-mp", &free_media_port_in(55850, 50).to_string()], 2);
     let trunk_uri = format!("sip:127.0.0.1:{}", trunk.port);
-    let node = |name: &str, rtp: &str, url: &str| {
-        let env = [
-            ("DIALTONE_DATABASE_URL", url),
-            ("DIALTONE_NODE_ID", name),
-            ("DIALTONE_NODE_LEASE", "3"),
-            ("DIALTONE_TRUNK", &trunk_uri),
-        ];
-        Node::start(name, rtp, &env)
-    };
+    let node =
+        |name: &str, rtp: &str, url: &str| Node::on_pg(name, rtp, url, &trunk_uri, &[("DIALTONE_NODE_LEASE", "3")]);
     let a = node("cut-a", "58600-58799", &via_relay);
     let _b = node("cut-b", "58800-58999", &pg.url);
+    wait_live(&pg, 2);
     let db = pg.store();
-    wait_until(Duration::from_secs(10), "two live nodes", || db.live_nodes(now_ms()).unwrap().len() == 2);
-    let on_a = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
-    let create = |i: usize| {
-        let body = serde_json::json!({"contact_id": "c", "phone_number": format!("+1555000200{i}")});
-        send(a.http, "POST", "/api/calls/create", &on_a, body.to_string().as_bytes())
-    };
+    let create = |i: usize| a.create_here(&format!("+1555000200{i}"));
     let ids: Vec<String> = (0..2)
         .map(|i| {
             let r = create(i);

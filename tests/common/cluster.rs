@@ -229,3 +229,40 @@ impl Relay {
         self.cut.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+impl Node {
+    /// A node on the shared store `url`, placing calls through `trunk`, with `extra` settings.
+    pub fn on_pg(name: &str, rtp: &str, url: &str, trunk: &str, extra: &[(&str, &str)]) -> Node {
+        let mut env = vec![("DIALTONE_DATABASE_URL", url), ("DIALTONE_NODE_ID", name), ("DIALTONE_TRUNK", trunk)];
+        env.extend_from_slice(extra);
+        Node::start(name, rtp, &env)
+    }
+
+    /// `POST /api/calls/create` to `number`, answered by this node itself: a request with
+    /// `X-Dialtone-Forwarded` is not sent on, so the test says which node places the call.
+    pub fn create_here(&self, number: &str) -> super::http::Reply {
+        let on = [("X-Internal-Key", "k"), ("X-Dialtone-Forwarded", "test")];
+        let body = serde_json::json!({"contact_id": "c", "phone_number": number});
+        send(self.http, "POST", "/api/calls/create", &on, body.to_string().as_bytes())
+    }
+}
+
+/// Waits until `n` nodes are alive in `pg`'s store.
+pub fn wait_live(pg: &Pg, n: usize) {
+    let db = pg.store();
+    wait_until(Duration::from_secs(10), &format!("{n} live nodes"), || db.live_nodes(now_ms()).unwrap().len() == n);
+}
+
+/// A new organization (made through the API on `http`) and a key of it with `permissions`:
+/// someone else, for the tests that check a request is scoped.
+pub fn other_org_key(http: u16, permissions: &[&str]) -> String {
+    let auth = [("X-Internal-Key", "k")];
+    let r = send(http, "POST", "/api/organizations", &auth, br#"{"name": "other"}"#);
+    assert_eq!(r.status, 201, "{}", r.json());
+    let org = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let in_other = [("X-Internal-Key", "k"), ("X-Organization-Id", org.as_str())];
+    let made = serde_json::json!({"name": "other", "permissions": permissions});
+    let r = send(http, "POST", "/api/api-keys", &in_other, made.to_string().as_bytes());
+    assert_eq!(r.status, 201, "{}", r.json());
+    r.json()["data"]["key"].as_str().unwrap().to_string()
+}

@@ -2,6 +2,7 @@
 //! call's requests to its owner, a new call to the freest node.
 
 use super::support::{body_bytes, read, store};
+use crate::auth::Principal;
 use crate::cluster::{Cluster, FORWARDED, NODE_TOKEN};
 use crate::errors::ApiError;
 use crate::state::ApiState;
@@ -84,17 +85,21 @@ pub async fn forward(State(st): State<ApiState>, req: Request, next: Next) -> Re
         Target::Call(id) => read(&st, move |s| s.owner(Owned::Call, &id, now)).await,
         Target::Conference(id) => read(&st, move |s| s.owner(Owned::Conference, &id, now)).await,
         Target::Seat(id) => {
-            let room = id.clone();
+            // Only the caller's own call moves only the caller's own room.
+            let scope = req.extensions().get::<Principal>().map(Principal::scope);
+            let (room, asking) = (id.clone(), scope.clone());
             let found = read(&st, move |s| {
-                let call = call.map(|c| s.owner(Owned::Call, &c, now)).transpose()?.flatten();
+                let mine = |c: &String| asking.as_ref().is_some_and(|sc| s.get_call(sc, c).is_ok());
+                let call = call.filter(mine).map(|c| s.owner(Owned::Call, &c, now)).transpose()?.flatten();
                 Ok((s.owner(Owned::Conference, &room, now)?, call))
             })
             .await;
             match found {
                 // Nobody seated: the room moves to where the call is.
                 Ok((room, Some(call))) if room.as_ref().is_none_or(|r| r.id != call.id) => {
-                    match store(&st).map(|mut w| w.move_conference(&id, &call.id)) {
-                        Ok(Ok(true)) => Ok(Some(call)),
+                    let moved = scope.map(|sc| store(&st).map(|mut w| w.move_conference(&sc, &id, &call.id)));
+                    match moved.transpose() {
+                        Ok(Some(Ok(true))) => Ok(Some(call)),
                         _ => Ok(room),
                     }
                 }

@@ -18,14 +18,16 @@ impl Store {
         Ok(())
     }
 
-    /// Several nodes: conference `id`'s room moves to `node` (where the call about to be
-    /// seated is) if nobody is seated in it now and it has not ended. Whether it moved.
-    pub fn move_conference(&mut self, id: &str, node: &str) -> Result<bool, StoreError> {
+    /// Several nodes: conference `id` (if in `scope`) moves its room to `node` (where the
+    /// call about to be seated is) if nobody is seated in it now and it has not ended.
+    /// Whether it moved.
+    pub fn move_conference(&mut self, scope: &Scope, id: &str, node: &str) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "UPDATE conferences SET node_id = ?2 WHERE id = ?1 AND ended_at IS NULL
+             AND (organization_id = ?3 OR ?3 IS NULL)
              AND NOT EXISTS (SELECT 1 FROM conference_participants WHERE conference_id = ?1 AND left_at IS NULL)
              AND NOT EXISTS (SELECT 1 FROM conference_agents WHERE conference_id = ?1 AND left_at IS NULL)",
-            params![id, node],
+            params![id, node, scope.org()],
         )?;
         Ok(n > 0)
     }
