@@ -31,6 +31,17 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// [`Rate::spend`] on the bucket `key` in the shared store (every node takes from the
+    /// same row), as of `now` (ms); a bucket not used before starts full.
+    pub fn spend_shared(self, store: &mut Store, key: &str, now: i64) -> Result<Result<(), u64>, StoreError> {
+        store.with_bucket(key, now, |bucket| {
+            let (tokens, at) = bucket.unwrap_or((self.burst, now));
+            self.spend(tokens, (now - at).max(0) as f64 / 1000.0)
+        })
+    }
+}
+
 /// The limits in force (`DIALTONE_RATE_LIMIT`, `DIALTONE_RATE_LIMIT_ORG`,
 /// `DIALTONE_RATE_LIMIT_ADDR`, `DIALTONE_LOGIN_LIMIT`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,11 +106,7 @@ impl RateLimits {
         rate: Rate,
         now: i64,
     ) -> Result<Result<(), u64>, StoreError> {
-        let answer = store.with_bucket(who, now, |bucket| {
-            let (tokens, at) = bucket.unwrap_or((rate.burst, now));
-            rate.spend(tokens, (now - at).max(0) as f64 / 1000.0)
-        })?;
-        Ok(self.counted(answer))
+        Ok(self.counted(rate.spend_shared(store, who, now)?))
     }
 
     /// `answer`, a refusal counted.

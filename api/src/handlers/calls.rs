@@ -465,13 +465,8 @@ async fn cluster_limits(st: &ApiState, org: &str) -> Result<Option<u32>, Box<Res
     };
     if let Some(per_s) = o.max_calls_per_second.filter(|r| *r > 0.0) {
         let rate = crate::limits::Rate { per_s, burst: per_s.max(1.0) };
-        let now = now_ms();
-        let taken = store(st)
-            .map_err(failed)?
-            .with_bucket(&format!("org-calls:{org}"), now, |bucket| {
-                let (tokens, at) = bucket.unwrap_or((rate.burst, now));
-                rate.spend(tokens, (now - at).max(0) as f64 / 1000.0)
-            })
+        let taken = rate
+            .spend_shared(&mut *store(st).map_err(failed)?, &format!("org-calls:{org}"), now_ms())
             .map_err(|e| failed(e.into()))?;
         if let Err(secs) = taken {
             let why = "the organization's calls a second are used up (across the nodes)".to_string();

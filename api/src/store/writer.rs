@@ -160,11 +160,14 @@ impl Writer {
                 let mut wait = std::time::Duration::from_millis(100);
                 let mut failing_since: Option<std::time::Instant> = None;
                 while !ops.is_empty() {
-                    match store
-                        .lock()
-                        .map_err(|_| "the store lock is poisoned".to_string())
-                        .and_then(|mut s| s.apply(&ops).map_err(|e| e.to_string()))
-                    {
+                    let applied = match store.lock() {
+                        Ok(mut s) => s.apply(&ops),
+                        Err(_) => {
+                            tracing::error!(changes = ops.len(), "the store lock is poisoned: call changes lost");
+                            break;
+                        }
+                    };
+                    match applied {
                         Ok(skipped) => {
                             for e in skipped {
                                 tracing::debug!(error = %e, "store change skipped");
@@ -173,10 +176,6 @@ impl Writer {
                                 tracing::info!(changes = ops.len(), after_ms = since.elapsed().as_millis() as u64,
                                     "call changes written after all");
                             }
-                            break;
-                        }
-                        Err(e) if e.contains("poisoned") => {
-                            tracing::error!(error = %e, changes = ops.len(), "call changes lost");
                             break;
                         }
                         Err(e) => {
